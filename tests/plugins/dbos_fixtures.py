@@ -1,0 +1,1 @@
+"""Fixtures that launch a DBOS instance on the test's own database."""
