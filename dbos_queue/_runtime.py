@@ -1,0 +1,276 @@
+"""The launched state of a process: engine, system database, lease, executions."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import itertools
+import logging
+import os
+import secrets
+import socket
+import uuid
+from collections import defaultdict
+from typing import Any, Callable, Dict, List, Optional
+
+from . import _core, _migrate
+from . import _serialization as ser
+from ._context import WorkflowContext, current_workflow
+from ._core import Start
+from ._engine import Engine
+from ._registry import FunctionInfo, Registry
+from ._sysdb import SystemDatabase, now_ms
+from .error import (
+    DBOSOwnershipLostError,
+    DBOSWorkflowCancelledError,
+    DBOSWorkflowFunctionNotFoundError,
+)
+
+logger = logging.getLogger("dbos_queue")
+
+
+class Runtime:
+    """One per launched ``DBOS`` instance."""
+
+    def __init__(self, settings: Any, registry: Registry, url: str, app_version: str) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.url = url
+        self.app_version = app_version
+        self.executor_id: str = settings.executor_id
+        self.process_id = secrets.token_hex(8)
+        self.hostname = socket.gethostname()
+        self.logger = logger
+        self._owner_seq = itertools.count(1)
+        self.engine = Engine(
+            url,
+            pool_size=settings.sys_db_pool_size or 20,
+            prepare_threshold=settings.prepare_threshold,
+            poll_fallback_sec=settings.notification_listener_polling_interval_sec or 1.0,
+        )
+        self.sysdb = SystemDatabase(self.engine)
+        self.lease_ms = int(settings.executor_lease_sec * 1000)
+        self.threads = concurrent.futures.ThreadPoolExecutor(
+            max_workers=settings.max_executor_threads or 64, thread_name_prefix="dbos-wf"
+        )
+        self.running: Dict[str, Any] = {}  # workflow id -> Future/Task executing here
+        self.listeners: Dict[str, List[Callable[[str], None]]] = defaultdict(list)
+        self.lease_lost = False
+
+    # --- ids -----------------------------------------------------------------------
+
+    def new_owner(self) -> str:
+        return f"{self.process_id}:{next(self._owner_seq):x}"
+
+    @staticmethod
+    def new_workflow_id() -> str:
+        return str(uuid.uuid4())
+
+    def metrics_event(self, kind: str, detail: str) -> None:
+        """Small in-process events (takeover, step, completed, fenced) for metrics and tests."""
+        for fn in self.listeners.get(kind, ()):
+            try:
+                fn(detail)
+            except Exception:  # noqa: BLE001 - a listener must not break execution
+                logger.exception("event listener failed")
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    def launch(self) -> None:
+        if self.settings.run_migrations:
+            _migrate.ensure_database(self.url)
+            _migrate.migrate(self.url)
+        self.engine.start()
+        self.engine.run(self._register())
+        self.engine.spawn_threadsafe(self._heartbeat_forever(), "heartbeat")
+
+    async def _register(self) -> None:
+        await self.sysdb.register_executor(
+            process_id=self.process_id, executor_id=self.executor_id, hostname=self.hostname,
+            pid=os.getpid(), app_version=self.app_version, now=now_ms(), lease_ms=self.lease_ms,
+        )
+        await self._expire_dead_local_processes()
+
+    async def _expire_dead_local_processes(self) -> None:
+        """Processes on this host that no longer run are dead now, not at lease expiry."""
+        dead = []
+        for process_id, pid in await self.sysdb.local_executors(self.hostname, self.process_id):
+            if pid == os.getpid() or not _pid_alive(pid):
+                dead.append(process_id)
+        await self.sysdb.expire_executors(dead)
+
+    async def _heartbeat_forever(self) -> None:
+        interval = self.settings.heartbeat_interval_sec or self.settings.executor_lease_sec / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                alive = await self.sysdb.heartbeat(self.process_id, now_ms(), self.lease_ms)
+                if not alive:
+                    # Declared dead (we were paused past the lease): our claims are fenced
+                    # off already; register again with a fresh process id.
+                    logger.warning("lease of process %s expired; re-registering", self.process_id)
+                    self.lease_lost = True
+                    self.process_id = secrets.token_hex(8)
+                    await self._register()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - try again next beat
+                logger.warning("heartbeat failed: %s", exc)
+
+    def destroy(self, timeout: float = 0.0) -> None:
+        if timeout > 0 and self.running:
+            concurrent.futures.wait(
+                [f for f in self.running.values() if isinstance(f, concurrent.futures.Future)],
+                timeout=timeout,
+            )
+        try:
+            self.engine.run(self.sysdb.unregister_executor(self.process_id), timeout=10)
+        except Exception:  # noqa: BLE001 - the lease expires on its own
+            pass
+        self.engine.stop()
+        self.threads.shutdown(wait=False, cancel_futures=True)
+
+    # --- timeouts ------------------------------------------------------------------
+
+    async def cancel_for_timeout(self, ctx: WorkflowContext) -> None:
+        await self.sysdb.cancel_owned(ctx.workflow_id, ctx.owner)
+        self.engine.publish("wf", ctx.workflow_id)
+        raise DBOSWorkflowCancelledError(f"Workflow {ctx.workflow_id} exceeded its timeout")
+
+    # --- executing -----------------------------------------------------------------
+
+    def call_args(self, s: Start) -> tuple:
+        return ((s.bound,) if s.bound is not None else ()) + tuple(s.args)
+
+    def execute_sync(self, s: Start, ctx: WorkflowContext) -> Any:
+        """Run a sync workflow body we own, in this thread, and record its outcome."""
+        token = current_workflow.set(ctx)
+        result, exc = None, None
+        try:
+            result = s.info.func(*self.call_args(s), **s.kwargs)
+        except DBOSOwnershipLostError:
+            return self.engine.run(_core.await_result(self, ctx.workflow_id))
+        except DBOSWorkflowCancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - recorded as the workflow's error
+            exc = e
+        finally:
+            current_workflow.reset(token)
+        return self._finish_sync(ctx, result, exc)
+
+    def _finish_sync(self, ctx: WorkflowContext, result: Any, exc: Optional[BaseException]) -> Any:
+        status, out, err = _core.outcome_of(result, exc)
+        try:
+            self.engine.run(_core.complete(self, ctx, status, out, err))
+        except DBOSOwnershipLostError:
+            return self.engine.run(_core.await_result(self, ctx.workflow_id))
+        if exc is not None:
+            raise exc
+        if status == "ERROR":
+            raise ser.deserialize_exception(err) or RuntimeError(err)
+        return result
+
+    async def execute_async(self, s: Start, ctx: WorkflowContext) -> Any:
+        token = current_workflow.set(ctx)
+        result, exc = None, None
+        try:
+            result = await s.info.func(*self.call_args(s), **s.kwargs)
+        except DBOSOwnershipLostError:
+            return await self.engine.arun(_core.await_result(self, ctx.workflow_id))
+        except DBOSWorkflowCancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - recorded as the workflow's error
+            exc = e
+        finally:
+            current_workflow.reset(token)
+        status, out, err = _core.outcome_of(result, exc)
+        try:
+            await self.engine.arun(_core.complete(self, ctx, status, out, err))
+        except DBOSOwnershipLostError:
+            return await self.engine.arun(_core.await_result(self, ctx.workflow_id))
+        if exc is not None:
+            raise exc
+        if status == "ERROR":
+            raise ser.deserialize_exception(err) or RuntimeError(err)
+        return result
+
+    def submit(self, s: Start, ctx: WorkflowContext) -> None:
+        """Run an owned workflow in the background (thread pool or engine loop)."""
+        wf_id = ctx.workflow_id
+        if s.info.is_async:
+            fut = asyncio.run_coroutine_threadsafe(self._guarded_async(s, ctx), self.engine.loop)
+        else:
+            fut = self.threads.submit(contextvars.Context().run, self._guarded_sync, s, ctx)
+        self.running[wf_id] = fut
+        fut.add_done_callback(lambda _f: self.running.pop(wf_id, None))
+
+    def _guarded_sync(self, s: Start, ctx: WorkflowContext) -> Any:
+        try:
+            return self.execute_sync(s, ctx)
+        except BaseException as exc:  # noqa: BLE001 - the outcome is in the database
+            logger.debug("workflow %s ended with %r", ctx.workflow_id, exc)
+            return None
+
+    async def _guarded_async(self, s: Start, ctx: WorkflowContext) -> Any:
+        try:
+            return await self.execute_async(s, ctx)
+        except BaseException as exc:  # noqa: BLE001 - the outcome is in the database
+            logger.debug("workflow %s ended with %r", ctx.workflow_id, exc)
+            return None
+
+    # --- recovery ------------------------------------------------------------------
+
+    def start_from_row(self, wf_id: str, ctx: WorkflowContext, row: tuple) -> None:
+        """Run an owned workflow from its stored row (recovery, dequeue)."""
+        s = self.start_for_row(wf_id, row)
+        self.submit(s, ctx)
+
+    def start_for_row(self, wf_id: str, row: tuple) -> Start:
+        name, class_name, config_name, inputs = row[2], row[3], row[4], row[20]
+        info = self.registry.workflows.get(name)
+        if info is None:
+            raise DBOSWorkflowFunctionNotFoundError(
+                wf_id, f"no workflow named {name!r} is registered in this process; import the "
+                "module that defines it before DBOS.launch()"
+            )
+        args, kwargs = ser.deserialize_args(inputs)
+        bound = None
+        if info.method == "instance":
+            bound = self.registry.instances.get((class_name or "", config_name or ""))
+            if bound is None:
+                raise DBOSWorkflowFunctionNotFoundError(
+                    wf_id, f"no configured instance {class_name}/{config_name} is registered"
+                )
+        elif info.method == "class":
+            bound = self.registry.classes.get(class_name or "")
+        return Start(info=info, args=tuple(args), kwargs=kwargs, wf_id=wf_id, bound=bound,
+                     class_name=class_name, config_name=config_name)
+
+    def recover(self, executor_ids: List[str]) -> List[str]:
+        """Take over and resume the PENDING workflows of dead processes of these executors."""
+        recovered = []
+        for wf_id in self.engine.run(self.sysdb.recoverable(executor_ids)):
+            row = self.engine.run(self.sysdb.get_status_row(wf_id))
+            if row is None:
+                continue
+            try:
+                self.start_for_row(wf_id, row)  # check the function is known before owning it
+                owned, ctx = self.engine.run(_core.try_takeover(self, wf_id))
+            except Exception as exc:  # noqa: BLE001 - one bad workflow must not stop the rest
+                logger.error("cannot recover workflow %s: %s", wf_id, exc)
+                continue
+            if owned and ctx is not None:
+                self.start_from_row(wf_id, ctx, row)
+                recovered.append(wf_id)
+        return recovered
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
