@@ -1,0 +1,154 @@
+"""``dbos-queue`` command line.
+
+Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration,
+3 the database could not be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Callable, Dict, List, Optional
+
+from .error import DBOSConfigError, DBOSDatabaseUnavailableError, DBOSException
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DB = 0, 1, 2, 3
+
+
+def resolve_url(args: argparse.Namespace) -> str:
+    """--db-url, else the configured system database, else the embedded default."""
+    if getattr(args, "db_url", None):
+        return args.db_url
+    from ._config import resolve
+
+    settings = resolve(None)
+    if settings.system_database_url:
+        return settings.system_database_url
+    from ._embedded import server_url
+
+    return server_url()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from . import _migrate
+    from .demo import run_demo
+
+    url = resolve_url(args)
+    _migrate.ensure_database(url)
+    _migrate.migrate(url)
+    return run_demo(url)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from . import _migrate
+    from ._pgurl import redact
+
+    url = resolve_url(args)
+    _migrate.ensure_database(url)
+    applied = _migrate.migrate(url)
+    version = _migrate.current_version(url)
+    _emit(args, {"database": redact(url), "applied": applied, "version": version},
+          f"{redact(url)}: applied {applied or 'nothing'}; schema at version {version}")
+    return EXIT_OK
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    import psycopg
+
+    from ._pgurl import redact
+
+    url = resolve_url(args)
+    if not args.yes:
+        print(f"This deletes every workflow in {redact(url)}. Re-run with --yes to confirm.",
+              file=sys.stderr)
+        return EXIT_USAGE
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS dbos CASCADE")
+    print(f"Dropped the dbos schema in {redact(url)}; the next launch or migrate recreates it.")
+    return EXIT_OK
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from . import _embedded
+
+    if args.db_command == "url":
+        print(resolve_url(args))
+        return EXIT_OK
+    if _embedded.stop_server():
+        print(f"Stopped the embedded Postgres in {_embedded.default_pgdata()}.")
+    else:
+        print(f"The embedded Postgres in {_embedded.default_pgdata()} was not running.")
+    return EXIT_OK
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .worker import run_worker
+
+    return run_worker(args)
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(data, default=str))
+    else:
+        print(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dbos-queue", description=__doc__.splitlines()[0])
+    p.add_argument("--db-url", help="system database URL (default: config, env, embedded)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("demo", help="crash a worker mid-workflow and watch it resume").set_defaults(
+        func=cmd_demo)
+    sub.add_parser("migrate", help="create or upgrade the dbos schema").set_defaults(
+        func=cmd_migrate)
+    reset = sub.add_parser("reset", help="drop the dbos schema (all workflows)")
+    reset.add_argument("--yes", action="store_true", help="really do it")
+    reset.set_defaults(func=cmd_reset)
+
+    db = sub.add_parser("db", help="the embedded Postgres")
+    db.add_argument("db_command", choices=["url", "stop"])
+    db.set_defaults(func=cmd_db)
+
+    w = sub.add_parser("worker", help="run workflows from queues")
+    w.add_argument("app_module", help="module that declares the workflows and queues")
+    w.add_argument("--queue", action="append", dest="queues", help="listen to this queue (repeat)")
+    w.add_argument("--concurrency", type=int, help="max workflows running in this process")
+    w.add_argument("--drain-timeout", type=float, help="seconds to finish work on SIGTERM")
+    w.add_argument("--executor-id", help="executor id (default: config, DBOS__VMID, 'local')")
+    w.set_defaults(func=cmd_worker)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return handler(args)
+    except DBOSConfigError as exc:
+        print(f"dbos-queue: configuration error: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    except DBOSDatabaseUnavailableError as exc:
+        print(f"dbos-queue: {exc.message}", file=sys.stderr)
+        return EXIT_DB
+    except DBOSException as exc:
+        print(f"dbos-queue: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - map driver errors to a clear exit code
+        import psycopg
+
+        if isinstance(exc, psycopg.OperationalError):
+            print(f"dbos-queue: cannot reach the database: {str(exc).strip()}", file=sys.stderr)
+            return EXIT_DB
+        raise
+
+
+def _entry() -> None:  # pragma: no cover
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
