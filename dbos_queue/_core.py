@@ -128,6 +128,7 @@ def init_params(rt: "Runtime", s: Start, owner: Optional[str], role: Optional[st
         "dedup_id": s.extra.get("deduplication_id"), "priority": s.extra.get("priority") or 0,
         "partition_key": s.extra.get("queue_partition_key"),
         "owner": owner, "attempts": 1 if s.status == "PENDING" else 0, "now": now,
+        "delay_until": s.extra.get("delay_until"),
     }
 
 
@@ -182,6 +183,15 @@ async def recovery_context(rt: "Runtime", wf_id: str, owner: str) -> WorkflowCon
     ctx.deadline_ms = status[19]
     ctx.queue_name = status[17]
     return ctx
+
+
+def fresh_context_from_row(row: tuple, owner: str) -> WorkflowContext:
+    """Context for a claimed queue row (``_sql.STATUS_COLUMNS`` order)."""
+    return WorkflowContext(
+        workflow_id=row[0], owner=owner, name=row[2] or "", authenticated_user=row[5],
+        assumed_role=row[6], authenticated_roles=json.loads(row[7]) if row[7] else None,
+        deadline_ms=row[19], queue_name=row[17],
+    )
 
 
 def fresh_context(params: Dict[str, Any]) -> WorkflowContext:

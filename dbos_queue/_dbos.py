@@ -26,6 +26,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger("dbos_queue")
 
 _instance: Optional["DBOS"] = None
+_pending_listen: List[str] = []
 _runtime: Optional[Runtime] = None
 
 
@@ -104,6 +105,60 @@ async def _invoke_async(info: FunctionInfo, args: tuple, kwargs: Dict[str, Any],
     return await rt.engine.arun(_core.await_result(rt, s.wf_id))
 
 
+def _enqueue_start(queue: Any, func: Callable[..., Any], args: tuple, kwargs: Dict[str, Any]):
+    from ._context import next_enqueue
+    from ._sysdb import now_ms
+
+    info = _info(func)
+    opts = next_enqueue.get()
+    settings = queue.settings
+    key = opts.queue_partition_key if opts else None
+    if settings.partitioned and key is None:
+        raise DBOSException(
+            f"Queue {queue.name} is partitioned: enqueue inside "
+            "SetEnqueueOptions(queue_partition_key=...)"
+        )
+    if key is not None and not settings.partitioned:
+        raise DBOSException(f"Queue {queue.name} is not partitioned; drop queue_partition_key")
+    if opts and opts.priority and not queue.priority_enabled:
+        raise DBOSException(
+            f"Queue {queue.name} was not declared with priority_enabled=True; "
+            "declare it so, or enqueue without a priority"
+        )
+    rt, s, _params, parent, pfid = _prepare(info, args, kwargs)
+    delay = opts.delay_seconds if opts else None
+    s.status = "DELAYED" if delay else "ENQUEUED"
+    s.queue_name = queue.name
+    s.extra = {"priority": opts.priority if opts else 0,
+               "deduplication_id": opts.deduplication_id if opts else None,
+               "queue_partition_key": key,
+               "delay_until": now_ms() + int(delay * 1000) if delay else None}
+    params = _core.init_params(rt, s, None, _params["assumed_role"])
+    return rt, s, params, parent, pfid
+
+
+def _after_enqueue(rt: Runtime, s: Start, owned: bool) -> None:
+    if s.status == "DELAYED":
+        rt.engine.loop.call_soon_threadsafe(rt.queues.wake_delayed)
+    else:
+        rt.engine.publish_threadsafe("queue", s.queue_name or "")
+
+
+def enqueue_sync(queue: Any, func: Callable[..., Any], args: tuple, kwargs: Dict[str, Any]) -> WorkflowHandle:
+    rt, s, params, parent, pfid = _enqueue_start(queue, func, args, kwargs)
+    rt.engine.run(_core.init_workflow(rt, params, parent, pfid, s.info.name))
+    _after_enqueue(rt, s, True)
+    return WorkflowHandle(rt, s.wf_id)
+
+
+async def enqueue_async(queue: Any, func: Callable[..., Any], args: tuple,
+                        kwargs: Dict[str, Any]) -> WorkflowHandleAsync:
+    rt, s, params, parent, pfid = _enqueue_start(queue, func, args, kwargs)
+    await rt.engine.arun(_core.init_workflow(rt, params, parent, pfid, s.info.name))
+    _after_enqueue(rt, s, True)
+    return WorkflowHandleAsync(rt, s.wf_id)
+
+
 def _register(func: Callable[..., Any], kind: str, name: Optional[str], **extra: Any) -> FunctionInfo:
     info = FunctionInfo(
         name=name or func.__qualname__, func=func, kind=kind,
@@ -175,6 +230,8 @@ class DBOS:
         settings = cls._settings()
         url = cls.system_database_url()
         rt = Runtime(settings, registry, url, settings.application_version or _app_version())
+        if _pending_listen:
+            rt.queues.listen = list(_pending_listen)
         try:
             rt.launch()
         except Exception as exc:
@@ -199,6 +256,7 @@ class DBOS:
         _instance = None
         if destroy_registry:
             registry.clear()
+            _pending_listen.clear()
 
     @classmethod
     def reset_system_database(cls) -> None:
@@ -368,6 +426,47 @@ class DBOS:
     def list_workflow_steps(cls, workflow_id: str) -> List[Dict[str, Any]]:
         rt = _rt()
         return [_step_dict(r) for r in rt.engine.run(rt.sysdb.list_steps(workflow_id))]
+
+    # --- queues ----------------------------------------------------------------------
+
+    @classmethod
+    def register_queue(cls, name: str, *, worker_concurrency: Optional[int] = None,
+                       global_concurrency: Optional[int] = None,
+                       partition_concurrency: Optional[int] = None,
+                       partition_worker_concurrency: Optional[int] = None,
+                       partition_limiter: Optional[Dict[str, Any]] = None,
+                       limiter: Optional[Dict[str, Any]] = None,
+                       polling_interval_sec: float = 1.0, concurrency: Optional[int] = None,
+                       **_ignored: Any) -> Any:
+        """Declare (or update) a database-backed queue; the DBOS 3.x spelling of ``Queue``."""
+        from ._queue import Queue
+
+        return Queue(name, concurrency, limiter, worker_concurrency=worker_concurrency,
+                     global_concurrency=global_concurrency,
+                     partition_concurrency=partition_concurrency,
+                     partition_worker_concurrency=partition_worker_concurrency,
+                     partition_limiter=partition_limiter,
+                     polling_interval_sec=polling_interval_sec, priority_enabled=True)
+
+    @classmethod
+    def retrieve_queue(cls, name: str) -> Any:
+        """The queue named ``name`` as declared here or stored in the database, else None."""
+        from ._queue import queue_from_row
+        from . import _sql
+
+        if name in registry.queues:
+            return registry.queues[name]
+        if _runtime is None:
+            return None
+        row = _runtime.engine.run(_runtime.sysdb.fetchone(_sql.GET_QUEUE, (name,)))
+        return queue_from_row(row) if row is not None else None
+
+    @classmethod
+    def listen_queues(cls, queues: List[Any]) -> None:
+        """Dequeue only from these queues in this process (call before launch)."""
+        if _runtime is not None:
+            raise DBOSException("DBOS.listen_queues must be called before DBOS.launch()")
+        _pending_listen[:] = [q if isinstance(q, str) else q.name for q in queues]
 
     # --- context ---------------------------------------------------------------------
 

@@ -54,7 +54,10 @@ class Runtime:
         self.threads = concurrent.futures.ThreadPoolExecutor(
             max_workers=settings.max_executor_threads or 64, thread_name_prefix="dbos-wf"
         )
-        self.running: Dict[str, Any] = {}  # workflow id -> Future/Task executing here
+        self.running: Dict[str, Any] = {}  # workflow id -> Future executing here
+        from ._dequeue import QueueService
+
+        self.queues = QueueService(self)
         self.listeners: Dict[str, List[Callable[[str], None]]] = defaultdict(list)
         self.lease_lost = False
 
@@ -84,6 +87,9 @@ class Runtime:
         self.engine.start()
         self.engine.run(self._register())
         self.engine.spawn_threadsafe(self._heartbeat_forever(), "heartbeat")
+        for q in list(self.registry.queues.values()):
+            self.engine.run(self.queues.declare(q.settings))
+        self.engine.run(self.queues.start(list(self.registry.queues)))
 
     async def _register(self) -> None:
         await self.sysdb.register_executor(
@@ -118,16 +124,23 @@ class Runtime:
             except Exception as exc:  # noqa: BLE001 - try again next beat
                 logger.warning("heartbeat failed: %s", exc)
 
+    def drain(self, timeout: float) -> List[str]:
+        """Stop claiming, wait up to ``timeout`` s for running work, hand back the rest."""
+        self.engine.run(self.queues.stop_claiming())
+        pending = [f for f in list(self.running.values()) if isinstance(f, concurrent.futures.Future)]
+        if pending and timeout > 0:
+            concurrent.futures.wait(pending, timeout=timeout)
+        released = self.engine.run(self.queues.release_owned()) if self.running else []
+        if released:
+            logger.info("handed %d unfinished workflow(s) back: %s", len(released), released)
+        return released
+
     def destroy(self, timeout: float = 0.0) -> None:
-        if timeout > 0 and self.running:
-            concurrent.futures.wait(
-                [f for f in self.running.values() if isinstance(f, concurrent.futures.Future)],
-                timeout=timeout,
-            )
         try:
+            self.drain(timeout)
             self.engine.run(self.sysdb.unregister_executor(self.process_id), timeout=10)
         except Exception:  # noqa: BLE001 - the lease expires on its own
-            pass
+            logger.debug("drain at destroy failed", exc_info=True)
         self.engine.stop()
         self.threads.shutdown(wait=False, cancel_futures=True)
 
@@ -195,7 +208,7 @@ class Runtime:
             raise ser.deserialize_exception(err) or RuntimeError(err)
         return result
 
-    def submit(self, s: Start, ctx: WorkflowContext) -> None:
+    def submit(self, s: Start, ctx: WorkflowContext) -> "concurrent.futures.Future[Any]":
         """Run an owned workflow in the background (thread pool or engine loop)."""
         wf_id = ctx.workflow_id
         if s.info.is_async:
@@ -204,6 +217,7 @@ class Runtime:
             fut = self.threads.submit(contextvars.Context().run, self._guarded_sync, s, ctx)
         self.running[wf_id] = fut
         fut.add_done_callback(lambda _f: self.running.pop(wf_id, None))
+        return fut
 
     def _guarded_sync(self, s: Start, ctx: WorkflowContext) -> Any:
         try:

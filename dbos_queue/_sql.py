@@ -78,11 +78,11 @@ WITH ins AS (
       authenticated_roles, executor_id, application_version, application_id, queue_name,
       workflow_timeout_ms, workflow_deadline_epoch_ms, inputs, started_at_epoch_ms,
       deduplication_id, priority, queue_partition_key, owner_xid, recovery_attempts,
-      created_at, updated_at)
+      created_at, updated_at, delay_until_epoch_ms)
   VALUES (%(id)s, %(status)s, %(name)s, %(class_name)s, %(config_name)s, %(user)s,
       %(assumed_role)s, %(roles)s, %(executor_id)s, %(app_version)s, %(app_id)s, %(queue)s,
       %(timeout_ms)s, %(deadline_ms)s, %(inputs)s, %(started_ms)s, %(dedup_id)s, %(priority)s,
-      %(partition_key)s, %(owner)s, %(attempts)s, %(now)s, %(now)s)
+      %(partition_key)s, %(owner)s, %(attempts)s, %(now)s, %(now)s, %(delay_until)s)
   ON CONFLICT DO NOTHING
   RETURNING workflow_uuid
 )
@@ -133,9 +133,10 @@ UPDATE dbos.workflow_status
 # Final status, fenced on the owner token and on still being PENDING.
 COMPLETE_WORKFLOW = """
 UPDATE dbos.workflow_status
-   SET status = %(status)s, output = %(output)s, error = %(error)s, updated_at = %(now)s
+   SET status = %(status)s, output = %(output)s, error = %(error)s, updated_at = %(now)s,
+       deduplication_id = NULL  -- only active workflows deduplicate
  WHERE workflow_uuid = %(id)s AND owner_xid = %(owner)s AND status = 'PENDING'
-RETURNING workflow_uuid
+RETURNING workflow_uuid, queue_name
 """
 
 # A workflow past its deadline cancels itself (only while it still owns the row).
@@ -243,3 +244,230 @@ INSERT INTO dbos.transaction_outputs (workflow_uuid, function_id, output, error,
                                       created_at_epoch_ms)
 VALUES (%s, %s, %s, %s, %s, %s)
 """
+
+# --- queues -------------------------------------------------------------------------
+
+QUEUE_COLUMNS = """name, global_concurrency, worker_concurrency, rate_limit_max,
+ rate_limit_period_sec, partition_concurrency, partition_worker_concurrency,
+ partition_rate_limit_max, partition_rate_limit_period_sec, polling_interval_sec, paused, source"""
+
+# Declared in code: insert, or refresh values an operator has not overridden.
+UPSERT_QUEUE = """
+INSERT INTO dbos.queues (name, global_concurrency, worker_concurrency, rate_limit_max,
+    rate_limit_period_sec, partition_concurrency, partition_worker_concurrency,
+    partition_rate_limit_max, partition_rate_limit_period_sec, polling_interval_sec)
+VALUES (%(name)s, %(global_concurrency)s, %(worker_concurrency)s, %(rate_limit_max)s,
+    %(rate_limit_period_sec)s, %(partition_concurrency)s, %(partition_worker_concurrency)s,
+    %(partition_rate_limit_max)s, %(partition_rate_limit_period_sec)s, %(polling_interval_sec)s)
+ON CONFLICT (name) DO UPDATE SET
+    global_concurrency = EXCLUDED.global_concurrency,
+    worker_concurrency = EXCLUDED.worker_concurrency,
+    rate_limit_max = EXCLUDED.rate_limit_max,
+    rate_limit_period_sec = EXCLUDED.rate_limit_period_sec,
+    partition_concurrency = EXCLUDED.partition_concurrency,
+    partition_worker_concurrency = EXCLUDED.partition_worker_concurrency,
+    partition_rate_limit_max = EXCLUDED.partition_rate_limit_max,
+    partition_rate_limit_period_sec = EXCLUDED.partition_rate_limit_period_sec,
+    polling_interval_sec = EXCLUDED.polling_interval_sec,
+    updated_at_epoch_ms = (EXTRACT(EPOCH FROM now()) * 1000)::bigint
+WHERE dbos.queues.source = 'code'
+"""
+
+# An operator's change at runtime; workers pick it up on their next claim/refresh.
+SET_QUEUE_LIMITS = """
+UPDATE dbos.queues SET
+    global_concurrency = CASE WHEN %(set_global)s THEN %(global_concurrency)s ELSE global_concurrency END,
+    worker_concurrency = CASE WHEN %(set_worker)s THEN %(worker_concurrency)s ELSE worker_concurrency END,
+    rate_limit_max = CASE WHEN %(set_rate)s THEN %(rate_limit_max)s ELSE rate_limit_max END,
+    rate_limit_period_sec = CASE WHEN %(set_rate)s THEN %(rate_limit_period_sec)s ELSE rate_limit_period_sec END,
+    paused = coalesce(%(paused)s, paused),
+    source = 'runtime',
+    updated_at_epoch_ms = (EXTRACT(EPOCH FROM now()) * 1000)::bigint
+WHERE name = %(name)s
+RETURNING name
+"""
+
+GET_QUEUE = "SELECT " + QUEUE_COLUMNS + " FROM dbos.queues WHERE name = %s"
+LIST_QUEUES = "SELECT " + QUEUE_COLUMNS + " FROM dbos.queues ORDER BY name"
+
+# Depth, running and oldest enqueued age per queue (for `queue list` and metrics).
+QUEUE_STATS = """
+SELECT queue_name,
+       count(*) FILTER (WHERE status = 'ENQUEUED') AS depth,
+       count(*) FILTER (WHERE status = 'PENDING') AS running,
+       count(*) FILTER (WHERE status = 'DELAYED') AS delayed,
+       min(created_at) FILTER (WHERE status = 'ENQUEUED') AS oldest
+  FROM dbos.workflow_status
+ WHERE status IN ('ENQUEUED', 'PENDING', 'DELAYED') AND queue_name IS NOT NULL
+ GROUP BY queue_name
+"""
+
+# Serialises the claimers of one queue only when it has fleet-wide limits, so the
+# counts the claim reads next (in a fresh READ COMMITTED snapshot) are exact.
+LOCK_LIMITED_QUEUE = """
+SELECT 1 FROM dbos.queues
+ WHERE name = %s
+   AND (global_concurrency IS NOT NULL OR rate_limit_max IS NOT NULL
+        OR partition_concurrency IS NOT NULL OR partition_rate_limit_max IS NOT NULL)
+   FOR UPDATE
+"""
+
+# THE claim: flip up to %(limit)s ENQUEUED workflows of one queue to PENDING,
+# stamped with this claim's owner token, honouring the queue's global concurrency
+# and rate limit. %(limit)s is the claimer's local room (worker concurrency, batch).
+CLAIM = """
+WITH q AS (
+  -- Limits come from the table, so runtime changes apply at the next claim.
+  SELECT global_concurrency, rate_limit_max, rate_limit_period_sec, paused
+    FROM dbos.queues WHERE name = %(queue)s
+), running AS (
+  -- Only counted when a global limit exists (index-only on the partial index).
+  SELECT count(*) AS n FROM dbos.workflow_status
+   WHERE queue_name = %(queue)s AND status = 'PENDING'
+     AND EXISTS (SELECT 1 FROM q WHERE global_concurrency IS NOT NULL)
+), recent AS (
+  -- Starts inside the rolling rate-limit window.
+  SELECT count(*) AS n FROM dbos.workflow_status, q
+   WHERE queue_name = %(queue)s AND q.rate_limit_max IS NOT NULL
+     AND started_at_epoch_ms > %(now)s - (q.rate_limit_period_sec * 1000)::bigint
+), budget AS (
+  SELECT CASE WHEN coalesce((SELECT paused FROM q), false) THEN 0 ELSE greatest(0, least(
+           %(limit)s,
+           coalesce((SELECT global_concurrency FROM q) - (SELECT n FROM running), %(limit)s),
+           coalesce((SELECT rate_limit_max FROM q) - (SELECT n FROM recent), %(limit)s)))
+         END AS n
+), picked AS (
+  -- Priority then age; SKIP LOCKED lets concurrent claimers take disjoint rows.
+  SELECT workflow_uuid FROM dbos.workflow_status
+   WHERE status = 'ENQUEUED' AND queue_name = %(queue)s
+   ORDER BY priority, created_at
+   LIMIT (SELECT n FROM budget)
+   FOR UPDATE SKIP LOCKED
+)
+UPDATE dbos.workflow_status ws
+   SET status = 'PENDING', owner_xid = %(owner)s, executor_id = %(executor_id)s,
+       application_version = coalesce(ws.application_version, %(app_version)s),
+       started_at_epoch_ms = %(now)s, updated_at = %(now)s,
+       recovery_attempts = ws.recovery_attempts + 1,
+       workflow_deadline_epoch_ms = CASE WHEN ws.workflow_timeout_ms IS NOT NULL
+            AND ws.workflow_deadline_epoch_ms IS NULL
+           THEN %(now)s + ws.workflow_timeout_ms ELSE ws.workflow_deadline_epoch_ms END
+  FROM picked
+ WHERE ws.workflow_uuid = picked.workflow_uuid
+RETURNING """ + STATUS_COLUMNS.replace("workflow_uuid,", "ws.workflow_uuid,", 1)
+
+# The claim for partitioned queues: the same, plus per-partition limits and a fair
+# rotation over partition keys (starting after %(cursor)s) so a hot key cannot
+# starve the others. %(local)s is a JSON map key -> workflows this process runs.
+CLAIM_PARTITIONED = """
+WITH q AS (
+  SELECT global_concurrency, rate_limit_max, rate_limit_period_sec, paused,
+         partition_concurrency, partition_rate_limit_max, partition_rate_limit_period_sec
+    FROM dbos.queues WHERE name = %(queue)s
+), running AS (
+  SELECT count(*) AS n FROM dbos.workflow_status
+   WHERE queue_name = %(queue)s AND status = 'PENDING'
+     AND EXISTS (SELECT 1 FROM q WHERE global_concurrency IS NOT NULL)
+), recent AS (
+  SELECT count(*) AS n FROM dbos.workflow_status, q
+   WHERE queue_name = %(queue)s AND q.rate_limit_max IS NOT NULL
+     AND started_at_epoch_ms > %(now)s - (q.rate_limit_period_sec * 1000)::bigint
+), budget AS (
+  SELECT CASE WHEN coalesce((SELECT paused FROM q), false) THEN 0 ELSE greatest(0, least(
+           %(limit)s,
+           coalesce((SELECT global_concurrency FROM q) - (SELECT n FROM running), %(limit)s),
+           coalesce((SELECT rate_limit_max FROM q) - (SELECT n FROM recent), %(limit)s)))
+         END AS n
+), keys AS (
+  SELECT k.key, row_number() OVER (ORDER BY (k.key > %(cursor)s) DESC, k.key) AS turn
+    FROM (SELECT DISTINCT queue_partition_key AS key FROM dbos.workflow_status
+           WHERE status = 'ENQUEUED' AND queue_name = %(queue)s
+             AND queue_partition_key IS NOT NULL) k
+   ORDER BY turn LIMIT %(max_keys)s
+), room AS (
+  SELECT keys.key, keys.turn, greatest(0, least(
+      %(limit)s,
+      coalesce(q.partition_concurrency - (
+          SELECT count(*) FROM dbos.workflow_status r
+           WHERE r.queue_name = %(queue)s AND r.status = 'PENDING'
+             AND r.queue_partition_key = keys.key), %(limit)s),
+      coalesce(q.partition_rate_limit_max - (
+          SELECT count(*) FROM dbos.workflow_status r
+           WHERE r.queue_name = %(queue)s AND r.queue_partition_key = keys.key
+             AND r.started_at_epoch_ms > %(now)s - (q.partition_rate_limit_period_sec * 1000)::bigint),
+          %(limit)s),
+      coalesce(%(partition_worker_limit)s - coalesce((%(local)s::jsonb ->> keys.key)::int, 0),
+          %(limit)s))) AS n
+    FROM keys, q
+), candidates AS (
+  SELECT c.workflow_uuid, c.priority, c.created_at, room.turn
+    FROM room CROSS JOIN LATERAL (
+      SELECT w.workflow_uuid, w.priority, w.created_at FROM dbos.workflow_status w
+       WHERE w.status = 'ENQUEUED' AND w.queue_name = %(queue)s
+         AND w.queue_partition_key = room.key
+       ORDER BY w.priority, w.created_at
+       LIMIT room.n
+       FOR UPDATE SKIP LOCKED) c
+), picked AS (
+  -- Round robin: every partition's first row before any partition's second.
+  SELECT workflow_uuid FROM (
+      SELECT workflow_uuid, turn,
+             row_number() OVER (PARTITION BY turn ORDER BY priority, created_at) AS rn
+        FROM candidates) x
+   ORDER BY rn, turn
+   LIMIT (SELECT n FROM budget)
+)
+UPDATE dbos.workflow_status ws
+   SET status = 'PENDING', owner_xid = %(owner)s, executor_id = %(executor_id)s,
+       application_version = coalesce(ws.application_version, %(app_version)s),
+       started_at_epoch_ms = %(now)s, updated_at = %(now)s,
+       recovery_attempts = ws.recovery_attempts + 1,
+       workflow_deadline_epoch_ms = CASE WHEN ws.workflow_timeout_ms IS NOT NULL
+            AND ws.workflow_deadline_epoch_ms IS NULL
+           THEN %(now)s + ws.workflow_timeout_ms ELSE ws.workflow_deadline_epoch_ms END
+  FROM picked
+ WHERE ws.workflow_uuid = picked.workflow_uuid
+RETURNING """ + STATUS_COLUMNS.replace("workflow_uuid,", "ws.workflow_uuid,", 1)
+
+# Delayed workflows whose time has come become claimable.
+PROMOTE_DELAYED = """
+UPDATE dbos.workflow_status SET status = 'ENQUEUED', updated_at = %(now)s
+ WHERE status = 'DELAYED' AND delay_until_epoch_ms <= %(now)s
+RETURNING queue_name
+"""
+
+NEXT_DELAYED = "SELECT min(delay_until_epoch_ms) FROM dbos.workflow_status WHERE status = 'DELAYED'"
+
+# Lease expiry: queued PENDING workflows of dead processes go back to their queue.
+REQUEUE_DEAD_OWNERS = """
+UPDATE dbos.workflow_status ws
+   SET status = 'ENQUEUED', owner_xid = NULL, executor_id = NULL, updated_at = %(now)s
+ WHERE ws.status = 'PENDING' AND ws.queue_name IS NOT NULL AND ws.owner_xid IS NOT NULL
+   AND NOT EXISTS (SELECT 1 FROM dbos.executors e
+                    WHERE e.process_id = split_part(ws.owner_xid, ':', 1)
+                      AND e.lease_expires_at_epoch_ms > %(now)s)
+RETURNING ws.queue_name
+"""
+
+# Non-queued PENDING workflows whose owner is dead (any executor id).
+ORPHANED_DIRECT = """
+SELECT ws.workflow_uuid FROM dbos.workflow_status ws
+ WHERE ws.status = 'PENDING' AND ws.queue_name IS NULL
+   AND (ws.owner_xid IS NULL OR NOT EXISTS (
+        SELECT 1 FROM dbos.executors e
+         WHERE e.process_id = split_part(ws.owner_xid, ':', 1)
+           AND e.lease_expires_at_epoch_ms > %(now)s))
+ LIMIT 100
+"""
+
+# Drain: hand this process's unfinished work back; its late writes are then fenced.
+RELEASE_OWNED = """
+UPDATE dbos.workflow_status
+   SET status = CASE WHEN queue_name IS NOT NULL THEN 'ENQUEUED' ELSE status END,
+       owner_xid = NULL, executor_id = CASE WHEN queue_name IS NOT NULL THEN NULL ELSE executor_id END,
+       updated_at = %(now)s
+ WHERE status = 'PENDING' AND owner_xid LIKE %(prefix)s
+RETURNING workflow_uuid, queue_name
+"""
+
+PURGE_OLD_EXECUTORS = "DELETE FROM dbos.executors WHERE lease_expires_at_epoch_ms < %s"

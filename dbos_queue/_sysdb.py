@@ -127,6 +127,13 @@ class SystemDatabase:
             row = await self.fetchone(_sql.INIT_WORKFLOW, params)
             if row is not None:
                 return InitResult(*row)
+            if params.get("dedup_id") is not None:
+                holder = await self.fetchone(_sql.DEDUP_HOLDER, (params["queue"], params["dedup_id"]))
+                if holder is not None:
+                    from .error import DBOSQueueDeduplicatedError
+
+                    raise DBOSQueueDeduplicatedError(params["id"], params["queue"],
+                                                     params["dedup_id"])
         raise RuntimeError(f"could not insert or read workflow {params['id']}")
 
     async def takeover(self, wf_id: str, owner: str, executor_id: str) -> Optional[tuple]:

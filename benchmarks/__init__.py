@@ -1,0 +1,1 @@
+"""Benchmark scripts for dbos_queue (run as ``python -m benchmarks.<name>``; see README.md)."""
