@@ -6,6 +6,7 @@ Switch from DBOS Python by changing the import::
 """
 
 from . import error
+from ._client import DBOSClient, EnqueueOptions
 from ._config import DBOSConfig
 from ._context import (
     DBOSContextEnsure,
@@ -17,11 +18,16 @@ from ._context import (
 from ._core import StepOptions
 from ._dbos import DBOS, DBOSConfiguredInstance
 from ._handles import WorkflowHandle, WorkflowHandleAsync, WorkflowStatus, WorkflowStatusString
+from ._queue import Queue, QueueRateLimit
 from ._serialization import Serializer
 
 __all__ = [
     "DBOS",
+    "DBOSClient",
     "DBOSConfig",
+    "EnqueueOptions",
+    "Queue",
+    "QueueRateLimit",
     "DBOSConfiguredInstance",
     "DBOSContextEnsure",
     "DBOSContextSetAuth",

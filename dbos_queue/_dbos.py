@@ -26,7 +26,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger("dbos_queue")
 
 _instance: Optional["DBOS"] = None
-_pending_listen: List[str] = []
+_pending_listen: Optional[List[str]] = None
 _runtime: Optional[Runtime] = None
 
 
@@ -230,7 +230,7 @@ class DBOS:
         settings = cls._settings()
         url = cls.system_database_url()
         rt = Runtime(settings, registry, url, settings.application_version or _app_version())
-        if _pending_listen:
+        if _pending_listen is not None:
             rt.queues.listen = list(_pending_listen)
         try:
             rt.launch()
@@ -246,7 +246,7 @@ class DBOS:
     @classmethod
     def destroy(cls, *, destroy_registry: bool = False,
                 workflow_completion_timeout_sec: float = 0) -> None:
-        global _runtime, _instance
+        global _runtime, _instance, _pending_listen
         rt, _runtime = _runtime, None
         if rt is not None:
             rt.destroy(workflow_completion_timeout_sec)
@@ -256,7 +256,7 @@ class DBOS:
         _instance = None
         if destroy_registry:
             registry.clear()
-            _pending_listen.clear()
+            _pending_listen = None
 
     @classmethod
     def reset_system_database(cls) -> None:
@@ -466,7 +466,8 @@ class DBOS:
         """Dequeue only from these queues in this process (call before launch)."""
         if _runtime is not None:
             raise DBOSException("DBOS.listen_queues must be called before DBOS.launch()")
-        _pending_listen[:] = [q if isinstance(q, str) else q.name for q in queues]
+        global _pending_listen
+        _pending_listen = [q if isinstance(q, str) else q.name for q in queues]
 
     # --- context ---------------------------------------------------------------------
 

@@ -471,3 +471,20 @@ RETURNING workflow_uuid, queue_name
 """
 
 PURGE_OLD_EXECUTORS = "DELETE FROM dbos.executors WHERE lease_expires_at_epoch_ms < %s"
+
+# Many workflows of one function onto one queue in a single round trip.
+ENQUEUE_MANY = """
+INSERT INTO dbos.workflow_status (
+    workflow_uuid, status, name, class_name, config_name, queue_name, inputs, priority,
+    queue_partition_key, application_version, workflow_timeout_ms, created_at, updated_at,
+    recovery_attempts)
+SELECT t.id, 'ENQUEUED', %(name)s, %(class_name)s, %(config_name)s, %(queue)s, t.inputs,
+       %(priority)s, %(partition_key)s, %(app_version)s, %(timeout_ms)s,
+       %(now)s, %(now)s, 0
+  FROM unnest(%(ids)s::text[], %(inputs)s::text[]) AS t(id, inputs)
+ON CONFLICT DO NOTHING
+RETURNING workflow_uuid
+"""
+
+# Same as the coalesced engine NOTIFY, for a caller's own transaction.
+NOTIFY_QUEUE = "SELECT pg_notify('dbos_queue_channel', %s)"

@@ -1,3 +1,3 @@
 """Fixtures live in tests/plugins (loaded with -p in pyproject); see tests/plugins/dbos.py."""
 
-pytest_plugins = ["tests.plugins.dbos_fixtures"]
+pytest_plugins = ["tests.plugins.dbos_fixtures", "tests.plugins.workers"]

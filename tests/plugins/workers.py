@@ -1,0 +1,65 @@
+"""Real worker processes (``dbos-queue worker tests.apps.queue_app``) for queue tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Iterator, List
+
+import psycopg
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Worker:
+    def __init__(self, url: str, queues: List[str], extra_env: dict, args: List[str]) -> None:
+        env = dict(os.environ, QUEUE_APP_URL=url, **extra_env)
+        cmd = [sys.executable, "-m", "dbos_queue.cli", "worker", "tests.apps.queue_app"]
+        for q in queues:
+            cmd += ["--queue", q]
+        self.proc = subprocess.Popen(cmd + args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # blocks until the worker says it is ready
+        if "ready" not in line:
+            out, err = self.proc.communicate(timeout=10)
+            raise AssertionError(f"worker did not start: {line}{out}{err}")
+        self.pid = self.proc.pid
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout: float = 30) -> tuple[int, str, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        out, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, out, err
+
+
+@pytest.fixture
+def app_db(db_url: str) -> str:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE runs (workflow_id text, queue text, tag text, pid int,"
+                     " started double precision, ended double precision)")
+        conn.execute("CREATE TABLE step_runs (workflow_id text, step int, pid int)")
+    return db_url
+
+
+@pytest.fixture
+def start_worker(app_db: str) -> Iterator[Callable[..., Worker]]:
+    started: List[Worker] = []
+
+    def start(*queues: str, env: dict | None = None, args: List[str] | None = None) -> Worker:
+        w = Worker(app_db, list(queues), env or {}, args or [])
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        if w.proc.poll() is None:
+            w.proc.kill()
+        w.proc.communicate(timeout=30)
