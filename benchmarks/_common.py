@@ -35,6 +35,9 @@ def parser(name: str, description: str) -> argparse.ArgumentParser:
                         "dropped after); default: a throwaway embedded Postgres under /tmp")
     p.add_argument("--json-out", default=str(OUT_DIR / f"{name}.json"),
                    help="where to write the results as JSON (default: %(default)s)")
+    p.add_argument("--synchronous-commit", choices=["on", "off"], default=None,
+                   help="set synchronous_commit for the benchmark database (default: the "
+                        "server's setting); 'off' shows what the WAL flush of each commit costs")
     return p
 
 
@@ -58,9 +61,11 @@ class BenchDatabase:
 
 
 @contextlib.contextmanager
-def bench_database(name: str, db_url: Optional[str] = None) -> Iterator[BenchDatabase]:
+def bench_database(name: str, db_url: Optional[str] = None,
+                   settings: Optional[Dict[str, str]] = None) -> Iterator[BenchDatabase]:
     """Yield a fresh database: on ``db_url``'s server, else on a throwaway embedded Postgres.
 
+    ``settings`` are set on the database (``ALTER DATABASE .. SET``) for its connections.
     The database is dropped afterwards, and the embedded server stopped and deleted.
     """
     server, base = None, None
@@ -76,6 +81,9 @@ def bench_database(name: str, db_url: Optional[str] = None) -> Iterator[BenchDat
     dbname = f"bench_{name}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+        for key, value in (settings or {}).items():
+            conn.execute(sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                sql.Identifier(dbname), sql.Identifier(key), sql.Literal(value)))
     try:
         yield BenchDatabase(
             url=with_database(admin_url, dbname), admin_url=admin_url, name=dbname,
@@ -95,24 +103,51 @@ def bench_database(name: str, db_url: Optional[str] = None) -> Iterator[BenchDat
 
 
 def probe_round_trip(url: str, iterations: int = 1000) -> Dict[str, float]:
-    """Median microseconds of a bare ``SELECT 1`` and of a one-row INSERT commit (sync psycopg).
+    """Median microseconds of a bare ``SELECT 1`` (sync psycopg, and async psycopg on a
+    uvloop loop) and of a one-row INSERT commit (sync).
 
     The INSERT goes into a scratch table of the benchmark database, so it pays the
     WAL flush of a durable commit, like dbos_queue's writes do.
     """
+    import asyncio
+
     out: Dict[str, float] = {}
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS bench_probe (x int)")
         for key, query in (("select1_us", "SELECT 1"),
                            ("insert_commit_us", "INSERT INTO bench_probe VALUES (1)")):
             samples = []
-            for _ in range(iterations):
+            for i in range(iterations + iterations // 5):  # the first fifth warms up
                 t0 = time.perf_counter()
                 conn.execute(query, prepare=True)
-                samples.append(time.perf_counter() - t0)
-            out[key] = round(percentile(sorted(samples), 50) * 1e6, 1)
+                if i >= iterations // 5:
+                    samples.append(time.perf_counter() - t0)
+            out[key] = median_us(samples)
         conn.execute("DROP TABLE bench_probe")
+
+    async def async_select1() -> float:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as aconn:
+            samples = []
+            for i in range(iterations + iterations // 5):
+                t0 = time.perf_counter()
+                await aconn.execute("SELECT 1", prepare=True)
+                if i >= iterations // 5:
+                    samples.append(time.perf_counter() - t0)
+        return median_us(samples)
+
+    from dbos_queue._engine import new_loop
+
+    loop = new_loop()
+    try:
+        out["async_select1_us"] = loop.run_until_complete(async_select1())
+    finally:
+        loop.close()
     return out
+
+
+def median_us(samples: List[float]) -> float:
+    """The median of durations in seconds, in microseconds."""
+    return round(percentile(sorted(samples), 50) * 1e6, 1)
 
 
 # --- reporting -----------------------------------------------------------------------

@@ -135,19 +135,34 @@ class ServerStats:
 
 
 @contextlib.contextmanager
-def cpu_time(server_pid: Optional[int]) -> Iterator[Dict[str, Optional[float]]]:
-    """Measure CPU seconds used by this process and, if ``server_pid`` is given, by that
-    Postgres server (postmaster and its children alive at the end), over the block."""
+def cpu_time(server_pid: Optional[int],
+             threads: Optional[Dict[str, int]] = None) -> Iterator[Dict[str, Optional[float]]]:
+    """Measure CPU seconds used over the block by this process (``client_cpu_s``), by the
+    named threads of it (``threads``: name -> native thread id; ``<name>_cpu_s``) and, if
+    ``server_pid`` is given, by that Postgres server (the postmaster and its children)."""
+    threads = threads or {}
     out: Dict[str, Optional[float]] = {"client_cpu_s": None, "server_cpu_s": None}
-    before = _server_cpu(server_pid)
+    before, tbefore = _server_cpu(server_pid), _thread_cpu()
     t0 = time.process_time()
     try:
         yield out
     finally:
         out["client_cpu_s"] = time.process_time() - t0
-        after = _server_cpu(server_pid)
+        after, tafter = _server_cpu(server_pid), _thread_cpu()
         if before is not None and after is not None:
             out["server_cpu_s"] = sum(v - before.get(pid, 0.0) for pid, v in after.items())
+        for name, tid in threads.items():
+            if tid in tafter:
+                out[f"{name}_cpu_s"] = tafter[tid] - tbefore.get(tid, 0.0)
+
+
+def _thread_cpu() -> Dict[int, float]:
+    try:
+        import psutil
+
+        return {t.id: t.user_time + t.system_time for t in psutil.Process().threads()}
+    except Exception:  # noqa: BLE001 - psutil missing or unsupported here
+        return {}
 
 
 def _server_cpu(pid: Optional[int]) -> Optional[Dict[int, float]]:

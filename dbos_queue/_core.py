@@ -245,9 +245,11 @@ async def complete(rt: "Runtime", ctx: WorkflowContext, status: str,
 async def explain_refusal(rt: "Runtime", ctx: WorkflowContext) -> None:
     """A fenced write touched nothing: raise why."""
     row = await rt.sysdb.fence_state(ctx.workflow_id)
-    rt.metrics_event("fenced", ctx.workflow_id)
     if row is not None and row[0] == "CANCELLED":
         raise DBOSWorkflowCancelledError(f"Workflow {ctx.workflow_id} was cancelled")
+    rt.metrics_event("fenced", ctx.workflow_id)
+    rt.logger.warning("write refused: workflow %s is now owned by another execution; "
+                      "stopping this one", ctx.workflow_id)
     raise DBOSOwnershipLostError(ctx.workflow_id)
 
 

@@ -228,6 +228,7 @@ class DBOS:
         if _runtime is not None:
             return
         settings = cls._settings()
+        _configure_logging(settings.log_level)
         url = cls.system_database_url()
         rt = Runtime(settings, registry, url, settings.application_version or _app_version())
         if _pending_listen is not None:
@@ -651,6 +652,15 @@ def _step_dict(r: tuple) -> Dict[str, Any]:
     error = ser.deserialize_exception(r[3]) if r[3] is not None else None
     return {"function_id": r[0], "function_name": r[1], "output": output, "error": error,
             "child_workflow_id": r[4], "started_at_epoch_ms": r[5], "completed_at_epoch_ms": r[6]}
+
+
+def _configure_logging(level: str) -> None:
+    """Give the dbos_queue logger a console handler unless the application set one up."""
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s dbos_queue: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(level)
 
 
 def _app_version() -> str:

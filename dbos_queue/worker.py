@@ -66,4 +66,7 @@ def run_worker(args: argparse.Namespace) -> int:
     released = rt.drain(drain_timeout)
     DBOS.destroy()
     print(f"dbos-queue worker stopped; handed back {len(released)} workflow(s)", flush=True)
-    return 0
+    sys.stderr.flush()
+    # Threads still inside user code own nothing now (their writes are fenced off);
+    # do not let the interpreter wait for them at exit.
+    os._exit(0)

@@ -55,7 +55,7 @@ def mark(step: int) -> int:
                      (DBOS.workflow_id, step, os.getpid()))
         conn.execute("SELECT pg_notify('queue_test', %s)", (f"{DBOS.workflow_id}:{step}:{os.getpid()}",))
     if step == 2 and os.environ.get("QUEUE_APP_HANG") == "1":
-        time.sleep(3600)  # until killed or stopped
+        time.sleep(float(os.environ.get("QUEUE_APP_HANG_SECONDS", "3600")))  # until killed
     return step
 
 
