@@ -139,21 +139,36 @@ def cpu_time(server_pid: Optional[int],
              threads: Optional[Dict[str, int]] = None) -> Iterator[Dict[str, Optional[float]]]:
     """Measure CPU seconds used over the block by this process (``client_cpu_s``), by the
     named threads of it (``threads``: name -> native thread id; ``<name>_cpu_s``) and, if
-    ``server_pid`` is given, by that Postgres server (the postmaster and its children)."""
+    ``server_pid`` is given, by that Postgres server (the postmaster and its children);
+    ``machine_busy_s`` is the CPU time every process of the machine used (/proc/stat)."""
     threads = threads or {}
     out: Dict[str, Optional[float]] = {"client_cpu_s": None, "server_cpu_s": None}
-    before, tbefore = _server_cpu(server_pid), _thread_cpu()
+    before, tbefore, mbefore = _server_cpu(server_pid), _thread_cpu(), _machine_busy()
     t0 = time.process_time()
     try:
         yield out
     finally:
         out["client_cpu_s"] = time.process_time() - t0
-        after, tafter = _server_cpu(server_pid), _thread_cpu()
+        after, tafter, mafter = _server_cpu(server_pid), _thread_cpu(), _machine_busy()
+        if mbefore is not None and mafter is not None:
+            out["machine_busy_s"] = mafter - mbefore
         if before is not None and after is not None:
             out["server_cpu_s"] = sum(v - before.get(pid, 0.0) for pid, v in after.items())
         for name, tid in threads.items():
             if tid in tafter:
                 out[f"{name}_cpu_s"] = tafter[tid] - tbefore.get(tid, 0.0)
+
+
+def _machine_busy() -> Optional[float]:
+    """CPU seconds spent not idle by the whole machine since boot (Linux only)."""
+    try:
+        import os
+
+        fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        busy = sum(fields[:8]) - fields[3] - fields[4]  # all but idle and iowait
+        return busy / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _thread_cpu() -> Dict[int, float]:

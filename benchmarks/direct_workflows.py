@@ -36,7 +36,8 @@ def bench_workflow(steps: int) -> int:
     return steps
 
 
-def drive(steps: int, threads: int, n: int, progress: Optional[C.Progress] = None) -> tuple[float, List[float]]:
+def drive(steps: int, threads: int, n: int,
+          progress: Optional[C.Progress] = None) -> tuple[float, List[float]]:
     """Call the workflow ``n`` times from ``threads`` threads; (wall seconds, latencies)."""
     shares = [n // threads + (1 if i < n % threads else 0) for i in range(threads)]
     lat: List[List[float]] = [[] for _ in range(threads)]
@@ -76,6 +77,7 @@ def drive(steps: int, threads: int, n: int, progress: Optional[C.Progress] = Non
 
 
 def launch(url: str) -> None:
+    """Configure and launch DBOS on the benchmark database."""
     DBOS(config={"name": "bench", "system_database_url": url})
     DBOS.launch()
 
@@ -134,6 +136,10 @@ def cycle(db: C.BenchDatabase, stats: ServerStats, label: str, steps: int, threa
         for key in ("engine_thread", "server"):
             if cpu.get(f"{key}_cpu_s") is not None:
                 res[f"{key}_cpu_us_per_wf"] = round(cpu[f"{key}_cpu_s"] / n * 1e6, 1)
+        if cpu.get("machine_busy_s") is not None and cpu["server_cpu_s"] is not None:
+            # Cores kept busy by anything else on the machine: a noisy run shows here.
+            other = cpu["machine_busy_s"] - cpu["client_cpu_s"] - cpu["server_cpu_s"]
+            res["other_load_cores"] = round(max(other, 0.0) / wall, 2)
     return res
 
 
@@ -164,15 +170,15 @@ def main() -> None:
         machine = C.machine_info(db.url)
         stats = ServerStats(db.admin_url, db.name)
         C.status(f"{machine['cpu_model']}, {machine['cpus_usable']} CPUs; {machine['postgres']}")
-        probes = C.probe_round_trip(db.url)
-        launch(db.url)  # migrates the fresh database
-        probes.update(engine_probes())
-        DBOS.destroy()
-        stats.wait_idle()
-        C.status(f"latency probes (median µs): {probes}")
-        overhead = cycle(db, stats, "empty launch/destroy", 0, 1, 0, 0)["server_delta"]
-        results = []
         try:
+            probes = C.probe_round_trip(db.url)
+            launch(db.url)  # migrates the fresh database
+            probes.update(engine_probes())
+            DBOS.destroy()
+            stats.wait_idle()
+            C.status(f"latency probes (median µs): {probes}")
+            overhead = cycle(db, stats, "empty launch/destroy", 0, 1, 0, 0)["server_delta"]
+            results = []
             for label, steps, threads in variants:
                 res = cycle(db, stats, label, steps, threads, args.n, args.warmup)
                 for key in ("xact_commit", "wal_fsyncs"):
@@ -180,14 +186,23 @@ def main() -> None:
                 results.append(res)
         finally:
             DBOS.destroy(destroy_registry=True)
+    report(results, probes, overhead)
+    params = {k: v for k, v in vars(args).items() if k != "json_out"}
+    out = C.write_json(args.json_out, NAME, machine, params, results,
+                       {"probes_us": probes, "empty_cycle_server_delta": overhead})
+    print(f"\nJSON written to {out}")
 
+
+def report(results: List[Dict[str, Any]], probes: Dict[str, float],
+           overhead: Dict[str, Optional[int]]) -> None:
+    """Print the figures table, the statements by kind and the probes."""
     print()
     C.print_table(results, [
         ("variant", "variant"), ("n", "n"), ("wf_per_s", "wf/s"), ("p50_ms", "p50 ms"),
         ("p99_ms", "p99 ms"), ("client_statements_per_wf", "stmts/wf"),
         ("server_xact_commit_per_wf", "commits/wf"), ("server_wal_fsyncs_per_wf", "fsyncs/wf"),
         ("client_cpu_us_per_wf", "py CPU µs/wf"), ("engine_thread_cpu_us_per_wf", "engine µs/wf"),
-        ("server_cpu_us_per_wf", "pg CPU µs/wf"),
+        ("server_cpu_us_per_wf", "pg CPU µs/wf"), ("other_load_cores", "other load"),
     ])
     print("\nstatements per workflow, by kind:")
     for r in results:
@@ -195,11 +210,6 @@ def main() -> None:
         print(f"  {r['variant']}: {kinds}")
     print(f"\nlatency probes, median µs: {probes}")
     print(f"empty launch/destroy, server delta: {overhead}")
-    params = {k: v for k, v in vars(args).items() if k != "json_out"}
-    out = C.write_json(args.json_out, NAME, machine, params, results,
-                       {"probes_us": probes, "empty_cycle_server_delta": overhead})
-    print(f"\nJSON written to {out}")
-
 
 if __name__ == "__main__":
     main()

@@ -240,6 +240,7 @@ class DBOS:
             raise _launch_error(exc, url) from exc
         _transaction.launch(rt, settings.application_database_url)
         _runtime = rt
+        rt.start_background()
         recovered = rt.recover([rt.executor_id])
         if recovered:
             logger.info("recovering %d workflow(s): %s", len(recovered), recovered)

@@ -263,14 +263,14 @@ class QueueService:
             except Exception as exc:  # noqa: BLE001
                 logger.warning("takeover scan failed: %s", exc)
 
-    async def reap(self) -> int:
-        """Hand back the work of processes whose lease expired; returns how many."""
+    async def reap(self) -> List[str]:
+        """Hand back the work of processes whose lease expired; returns the workflow ids."""
         rows = await self.rt.sysdb.fetchall(_sql.REQUEUE_DEAD_OWNERS, {"now": now_ms()})
         for q in {r[0] for r in rows}:
             self.rt.engine.publish("queue", q)
         for _ in rows:
             self.rt.metrics_event("takeover", "queued")
-        taken = len(rows)
+        taken = [r[1] for r in rows]
         for (wf_id,) in await self.rt.sysdb.fetchall(_sql.ORPHANED_DIRECT, {"now": now_ms()}):
             row = await self.rt.sysdb.get_status_row(wf_id)
             if row is None or row[2] not in self.rt.registry.workflows:
@@ -282,7 +282,7 @@ class QueueService:
                 continue
             if owned and ctx is not None:
                 self.rt.start_from_row(wf_id, ctx, row)
-                taken += 1
+                taken.append(wf_id)
         await self.rt.sysdb.execute(_sql.PURGE_OLD_EXECUTORS, (now_ms() - 86_400_000,))
         return taken
 

@@ -87,9 +87,37 @@ class Runtime:
         self.engine.start()
         self.engine.run(self._register())
         self.engine.spawn_threadsafe(self._heartbeat_forever(), "heartbeat")
+
+    def start_background(self) -> None:
+        """Start dequeuing and serving (after the facade knows this runtime)."""
         for q in list(self.registry.queues.values()):
             self.engine.run(self.queues.declare(q.settings))
         self.engine.run(self.queues.start(list(self.registry.queues)))
+        from ._metrics import Metrics
+
+        self.metrics = Metrics(self)
+        self.admin = None
+        if self.settings.run_admin_server:
+            self.start_admin(self.settings.admin_host, self.settings.admin_port)
+
+    def start_admin(self, host: str, port: int) -> None:
+        from ._admin import AdminServer
+
+        try:
+            self.admin = AdminServer(self, host, port, self.settings.admin_token)
+        except OSError as exc:
+            logger.warning("admin server not started on %s:%d: %s", host, port, exc)
+            return
+        self.admin.start()
+
+    def recover_executors(self, executor_ids: List[str]) -> List[str]:
+        """Recover the named executors' workflows now, without waiting for lease expiry."""
+        from . import _sql
+
+        self.engine.run(self.sysdb.execute(_sql.EXPIRE_EXECUTOR_IDS,
+                                           (executor_ids, self.process_id)))
+        requeued = self.engine.run(self.queues.reap())
+        return requeued + [w for w in self.recover(executor_ids) if w not in requeued]
 
     async def _register(self) -> None:
         await self.sysdb.register_executor(
@@ -141,6 +169,8 @@ class Runtime:
             self.engine.run(self.sysdb.unregister_executor(self.process_id), timeout=10)
         except Exception:  # noqa: BLE001 - the lease expires on its own
             logger.debug("drain at destroy failed", exc_info=True)
+        if getattr(self, "admin", None) is not None:
+            self.admin.stop()
         self.engine.stop()
         self.threads.shutdown(wait=False, cancel_futures=True)
 

@@ -50,6 +50,12 @@ UNREGISTER_EXECUTOR = "DELETE FROM dbos.executors WHERE process_id = %s"
 
 LOCAL_EXECUTORS = "SELECT process_id, pid FROM dbos.executors WHERE hostname = %s AND process_id <> %s"
 
+# Operator-requested recovery: these executors' processes count as dead now.
+EXPIRE_EXECUTOR_IDS = """
+UPDATE dbos.executors SET lease_expires_at_epoch_ms = 0
+ WHERE executor_id = ANY(%s) AND process_id <> %s
+"""
+
 EXPIRE_EXECUTORS = "UPDATE dbos.executors SET lease_expires_at_epoch_ms = 0 WHERE process_id = ANY(%s)"
 
 LIVE_EXECUTORS = """
@@ -446,7 +452,7 @@ UPDATE dbos.workflow_status ws
    AND NOT EXISTS (SELECT 1 FROM dbos.executors e
                     WHERE e.process_id = split_part(ws.owner_xid, ':', 1)
                       AND e.lease_expires_at_epoch_ms > %(now)s)
-RETURNING ws.queue_name
+RETURNING ws.queue_name, ws.workflow_uuid
 """
 
 # Non-queued PENDING workflows whose owner is dead (any executor id).

@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--concurrency", type=int, help="max workflows running in this process")
     w.add_argument("--drain-timeout", type=float, help="seconds to finish work on SIGTERM")
     w.add_argument("--executor-id", help="executor id (default: config, DBOS__VMID, 'local')")
+    w.add_argument("--admin-port", type=int, help="admin server port (default 3001; 0 = any)")
+    w.add_argument("--no-admin", action="store_true", help="do not start the admin server")
     w.set_defaults(func=cmd_worker)
     return p
 

@@ -48,6 +48,9 @@ def run_worker(args: argparse.Namespace) -> int:
     assert rt is not None
     if args.concurrency:
         rt.queues.process_cap = args.concurrency
+    if rt.admin is None and not args.no_admin:
+        port = args.admin_port if args.admin_port is not None else rt.settings.admin_port
+        rt.start_admin(rt.settings.admin_host, port)
     drain_timeout = (args.drain_timeout if args.drain_timeout is not None
                      else rt.settings.drain_timeout_sec)
     stop = threading.Event()
@@ -60,7 +63,8 @@ def run_worker(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     logger.info("worker %s (executor %s) listening to %s", rt.process_id, rt.executor_id,
                 args.queues or sorted(_dbos.registry.queues))
-    print(f"dbos-queue worker ready pid={os.getpid()}", flush=True)
+    admin = f" admin_port={rt.admin.port}" if rt.admin is not None else ""
+    print(f"dbos-queue worker ready pid={os.getpid()}{admin}", flush=True)
     while not stop.wait(1.0):
         pass
     released = rt.drain(drain_timeout)

@@ -88,6 +88,7 @@ def test_sigterm_drains_and_hands_back_unfinished_work(app_db, start_worker):
         assert "handed back 1 workflow" in out
         assert client.get_workflow("d1").status == "ENQUEUED"
         start_worker("free")
-        assert h.get_result(timeout=30) == [1, 2, 3, 5]
+        res = h.get_result(timeout=30)
+        assert res == [1, 2, 3, 5], (client.list_workflow_steps("d1"), step_runs(app_db, "d1"))
         assert time.monotonic() - t0 < 15, "resumed at once, not after a lease expiry"
     assert [s for s, _ in step_runs(app_db, "d1")] == [1, 2, 2, 3]

@@ -21,7 +21,7 @@ class Worker:
         cmd = [sys.executable, "-m", "dbos_queue.cli", "worker", "tests.apps.queue_app"]
         for q in queues:
             cmd += ["--queue", q]
-        self.proc = subprocess.Popen(cmd + args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen(cmd + ["--admin-port", "0"] + args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()  # blocks until the worker says it is ready
@@ -29,6 +29,7 @@ class Worker:
             out, err = self.proc.communicate(timeout=10)
             raise AssertionError(f"worker did not start: {line}{out}{err}")
         self.pid = self.proc.pid
+        self.admin_port = int(line.split("admin_port=")[1]) if "admin_port=" in line else None
 
     def signal(self, sig: int) -> None:
         self.proc.send_signal(sig)
