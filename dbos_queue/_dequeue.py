@@ -55,6 +55,10 @@ class QueueService:
         if self.claiming and self._listens(s.name):
             self._start_loop(s.name)
 
+    async def set_limits(self, name: str, **changes: Any) -> bool:
+        """Change stored limits at runtime; every worker applies them within a second."""
+        return await set_queue_limits(self.rt.sysdb, name, **changes)
+
     async def refresh(self, name: str) -> QueueSettings:
         row = await self.rt.sysdb.fetchone(_sql.GET_QUEUE, (name,))
         s = QueueSettings(*row) if row is not None else QueueSettings(name=name)
@@ -301,6 +305,38 @@ class QueueService:
         for q in {r[1] for r in rows if r[1]}:
             self.rt.engine.publish("queue", q)
         return [r[0] for r in rows]
+
+
+_UNSET: Any = object()
+
+
+async def set_queue_limits(sysdb: Any, name: str, *, global_concurrency: Any = _UNSET,
+                           worker_concurrency: Any = _UNSET, limiter: Any = _UNSET,
+                           paused: Optional[bool] = None) -> bool:
+    """Store new limits for ``name`` (marked as set at runtime); False if no such queue."""
+    from ._queue import _check_limiter, _check_positive
+
+    if global_concurrency is not _UNSET:
+        _check_positive(f"{name} concurrency", global_concurrency)
+    if worker_concurrency is not _UNSET:
+        _check_positive(f"{name} worker_concurrency", worker_concurrency)
+    if limiter is not _UNSET:
+        _check_limiter(f"{name} limiter", limiter)
+    params = {
+        "name": name,
+        "set_global": global_concurrency is not _UNSET,
+        "global_concurrency": None if global_concurrency is _UNSET else global_concurrency,
+        "set_worker": worker_concurrency is not _UNSET,
+        "worker_concurrency": None if worker_concurrency is _UNSET else worker_concurrency,
+        "set_rate": limiter is not _UNSET,
+        "rate_limit_max": limiter["limit"] if limiter not in (_UNSET, None) else None,
+        "rate_limit_period_sec": float(limiter["period"]) if limiter not in (_UNSET, None) else None,
+        "paused": paused,
+    }
+    row = await sysdb.fetchone(_sql.SET_QUEUE_LIMITS, params)
+    if row is not None:
+        sysdb.engine.publish("queue", name)
+    return row is not None
 
 
 def _serialize_exc(exc: BaseException) -> str:

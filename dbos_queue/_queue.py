@@ -158,6 +158,33 @@ class Queue:
     def partition_queue(self) -> bool:
         return self.settings.partitioned
 
+    def _set(self, **changes: Any) -> None:
+        from . import _dbos
+
+        rt = _dbos._rt()
+        if not rt.engine.run(rt.queues.set_limits(self.name, **changes)):
+            raise DBOSException(f"Queue {self.name} is not stored in the database")
+        self.settings = rt.engine.run(rt.queues.refresh(self.name))
+
+    def set_concurrency(self, value: Optional[int]) -> None:
+        """Change the fleet-wide concurrency at runtime (None: unlimited)."""
+        self._set(global_concurrency=value)
+
+    set_global_concurrency = set_concurrency
+
+    def set_worker_concurrency(self, value: Optional[int]) -> None:
+        self._set(worker_concurrency=value)
+
+    def set_limiter(self, value: Optional[QueueRateLimit]) -> None:
+        self._set(limiter=value)
+
+    def pause(self) -> None:
+        """Stop every worker from claiming from this queue (enqueueing still works)."""
+        self._set(paused=True)
+
+    def resume(self) -> None:
+        self._set(paused=False)
+
     def enqueue(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> "WorkflowHandle":
         """Add a run of workflow ``func`` to this queue; returns its handle at once."""
         from ._dbos import enqueue_sync

@@ -88,6 +88,79 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return run_worker(args)
 
 
+def _limit(text: Optional[str]) -> Any:
+    from ._dequeue import _UNSET
+
+    if text is None:
+        return _UNSET
+    return None if text.lower() in ("none", "unlimited", "off") else int(text)
+
+
+def _rate(text: Optional[str]) -> Any:
+    from ._dequeue import _UNSET
+
+    if text is None:
+        return _UNSET
+    if text.lower() in ("none", "unlimited", "off"):
+        return None
+    try:
+        limit, _, period = text.partition("/")
+        return {"limit": int(limit), "period": float(period.rstrip("s") or 1)}
+    except ValueError:
+        raise DBOSException(f"--rate takes LIMIT/SECONDS (e.g. 100/1), got {text!r}") from None
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    import time
+
+    from . import _sql
+    from ._client import DBOSClient
+    from ._dequeue import set_queue_limits
+
+    with DBOSClient(resolve_url(args)) as client:
+        run = client.engine.run
+        if args.queue_command == "list":
+            stats = {r[0]: r for r in run(client.sysdb.fetchall(_sql.QUEUE_STATS))}
+            rows = []
+            for q in run(client.sysdb.fetchall(_sql.LIST_QUEUES)):
+                st = stats.get(q[0], (q[0], 0, 0, 0, None))
+                rows.append({
+                    "name": q[0], "concurrency": q[1], "worker_concurrency": q[2],
+                    "rate": f"{q[3]}/{q[4]:g}s" if q[3] else None,
+                    "partition_concurrency": q[5], "paused": q[10], "source": q[11],
+                    "depth": st[1], "running": st[2], "delayed": st[3],
+                    "oldest_age_s": round(time.time() - st[4] / 1000, 3) if st[4] else None,
+                })
+            _table(args, rows)
+            return EXIT_OK
+        changes: Dict[str, Any] = {}
+        if args.queue_command == "set":
+            changes = {"global_concurrency": _limit(args.concurrency),
+                       "worker_concurrency": _limit(args.worker_concurrency),
+                       "limiter": _rate(args.rate)}
+        else:
+            changes = {"paused": args.queue_command == "pause"}
+        if not run(set_queue_limits(client.sysdb, args.name, **changes)):
+            print(f"dbos-queue: no queue named {args.name!r}", file=sys.stderr)
+            return EXIT_FAILED
+        print(f"queue {args.name}: {args.queue_command} applied; workers follow within a second")
+        return EXIT_OK
+
+
+def _table(args: argparse.Namespace, rows: List[Dict[str, Any]]) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(rows, default=str))
+        return
+    if not rows:
+        print("(none)")
+        return
+    cols = list(rows[0])
+    width = {c: max(len(c), *(len("-" if r[c] is None else str(r[c])) for r in rows)) for c in cols}
+    print("  ".join(c.upper().ljust(width[c]) for c in cols))
+    for r in rows:
+        print("  ".join(("-" if r[c] is None else str(r[c])).ljust(width[c]) for c in cols))
+
+
 def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
     if getattr(args, "json", False):
         print(json.dumps(data, default=str))
@@ -112,6 +185,20 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="the embedded Postgres")
     db.add_argument("db_command", choices=["url", "stop"])
     db.set_defaults(func=cmd_db)
+
+    q = sub.add_parser("queue", help="inspect and tune queues")
+    qsub = q.add_subparsers(dest="queue_command", required=True)
+    qsub.add_parser("list", help="limits, depth, running, oldest age").set_defaults(func=cmd_queue)
+    qs = qsub.add_parser("set", help="change limits at runtime ('none' clears one)")
+    qs.add_argument("name")
+    qs.add_argument("--concurrency", help="fleet-wide concurrency")
+    qs.add_argument("--worker-concurrency", help="per-process concurrency")
+    qs.add_argument("--rate", help="rate limit as LIMIT/SECONDS, e.g. 100/1")
+    qs.set_defaults(func=cmd_queue)
+    for verb in ("pause", "resume"):
+        qp = qsub.add_parser(verb, help=f"{verb} claiming from a queue")
+        qp.add_argument("name")
+        qp.set_defaults(func=cmd_queue)
 
     w = sub.add_parser("worker", help="run workflows from queues")
     w.add_argument("app_module", help="module that declares the workflows and queues")

@@ -25,6 +25,7 @@ DBOS.register_queue("part", partition_concurrency=1)
 Queue("ordered", concurrency=1)
 Queue("prio", concurrency=1, priority_enabled=True)
 Queue("free")
+Queue("slowpoll", polling_interval_sec=60.0)  # only a NOTIFY wakes its workers in time
 
 
 def _record(queue: str, tag: str, start: float, end: float) -> None:
@@ -35,7 +36,8 @@ def _record(queue: str, tag: str, start: float, end: float) -> None:
         )
 
 
-@DBOS.step()
+# Retries: the step writes to Postgres itself, and one test restarts Postgres.
+@DBOS.step(retries_allowed=True, interval_seconds=0.2, max_attempts=30, backoff_rate=1.0)
 def hold(queue: str, tag: str, seconds: float) -> str:
     start = time.time()
     time.sleep(seconds)

