@@ -84,10 +84,12 @@ def test_workflow_recovery_endpoint(app_db, start_worker):
 
     victim = start_worker("free", env={"QUEUE_APP_HANG": "1", "QUEUE_APP_LEASE": "60"},
                           args=["--executor-id", "doomed"])
-    rescuer = start_worker("free", args=["--executor-id", "rescuer"])
     with DBOSClient(app_db) as client:
         h = client.enqueue({"queue_name": "free", "workflow_name": "three", "workflow_id": "r1"}, 3)
         wait_notify(app_db, "r1:2:")
+        # Started while the victim lives, so neither its 60 s lease nor the dead-pid check at
+        # launch can hand r1 over: only the recovery endpoint does.
+        rescuer = start_worker("free", args=["--executor-id", "rescuer"])
         victim.signal(signal.SIGKILL)
         victim.proc.communicate(timeout=10)
         req = urllib.request.Request(f"http://127.0.0.1:{rescuer.admin_port}/dbos-workflow-recovery",
