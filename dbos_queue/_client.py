@@ -161,6 +161,17 @@ class DBOSClient:
     def get_result(self, workflow_id: str, timeout: Optional[float] = None) -> Any:
         return self.engine.run(_core.await_result(self, workflow_id, timeout))  # type: ignore[arg-type]
 
+    def read_stream(self, workflow_id: str, key: str):
+        """Yield a workflow's stream values until it is closed or the workflow ends."""
+        offset = 0
+        while True:
+            values, finished = self.engine.run(
+                _comm.read_stream_chunk(self, workflow_id, key, offset))  # type: ignore[arg-type]
+            yield from values
+            offset += len(values)
+            if finished:
+                return
+
     def list_workflow_steps(self, workflow_id: str) -> List[Dict[str, Any]]:
         from ._dbos import _step_dict
 
