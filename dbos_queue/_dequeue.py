@@ -162,7 +162,7 @@ class QueueService:
         rows.sort(key=lambda r: (r[23], r[14]))  # priority, created_at
         if s.partitioned and rows:
             self.cursor[name] = max(r[24] or "" for r in rows)
-        self.rt.metrics_event("claim", json.dumps([name, len(rows), time.perf_counter() - started]))
+        self.rt.metrics_event("claim", (name, len(rows), time.perf_counter() - started))
         return rows
 
     def dispatch(self, name: str, row: tuple) -> None:
@@ -173,7 +173,7 @@ class QueueService:
         if key is not None:
             self.partition_running[name][key] += 1
         self.idle.clear()
-        self.rt.metrics_event("dequeued", json.dumps([name, now_ms() - (row[14] or now_ms())]))
+        self.rt.metrics_event("dequeued", (name, now_ms() - (row[14] or now_ms())))
         self.rt.engine.spawn(self._run(name, key, wf_id, owner, row), f"wf-{wf_id}")
 
     async def _run(self, name: str, key: Optional[str], wf_id: str, owner: str, row: tuple) -> None:

@@ -70,7 +70,7 @@ class Engine:
         self._waiters: Dict[Key, Set[asyncio.Event]] = defaultdict(set)
         self._outbox: Dict[str, Set[str]] = defaultdict(set)
         self._outbox_event: asyncio.Event | None = None
-        self._tasks: list[asyncio.Task[Any]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self.listener_connected = threading.Event()
         self.hooks: Dict[str, list[Callable[..., None]]] = defaultdict(list)
@@ -102,7 +102,8 @@ class Engine:
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Start a background task on the engine loop (call from the loop)."""
         task = self.loop.create_task(coro, name=f"dbos-{name}")
-        self._tasks.append(task)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return task
 
     def spawn_threadsafe(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
@@ -123,9 +124,9 @@ class Engine:
 
     async def _close(self) -> None:
         await self._flush_outbox()
-        for t in self._tasks:
+        for t in list(self._tasks):
             t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
         if self.pool is not None:
             await self.pool.close(timeout=5)
 

@@ -8,7 +8,6 @@ database when scraped (cached for a second).
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Iterator, List
@@ -102,15 +101,15 @@ class Metrics:
         rt.listeners["fenced"].append(lambda _d: self.fenced.inc())
         rt.listeners["step"].append(lambda _d: self.steps.inc())
 
-    def _on_claim(self, detail: str) -> None:
-        name, n, seconds = json.loads(detail)
+    def _on_claim(self, detail: tuple) -> None:
+        name, n, seconds = detail
         self.claims.labels(name).inc()
         self.claimed.labels(name).inc(n)
         self.claim_duration.labels(name).observe(seconds)
         self.claim_batch.labels(name).observe(n)
 
-    def _on_dequeued(self, detail: str) -> None:
-        name, latency_ms = json.loads(detail)
+    def _on_dequeued(self, detail: tuple) -> None:
+        name, latency_ms = detail
         self.enqueue_to_start.labels(name).observe(max(latency_ms, 0) / 1000)
 
     def exposition(self) -> bytes:

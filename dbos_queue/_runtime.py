@@ -58,7 +58,7 @@ class Runtime:
         from ._dequeue import QueueService
 
         self.queues = QueueService(self)
-        self.listeners: Dict[str, List[Callable[[str], None]]] = defaultdict(list)
+        self.listeners: Dict[str, List[Callable[[Any], None]]] = defaultdict(list)
         self.lease_lost = False
 
     # --- ids -----------------------------------------------------------------------
@@ -70,7 +70,7 @@ class Runtime:
     def new_workflow_id() -> str:
         return str(uuid.uuid4())
 
-    def metrics_event(self, kind: str, detail: str) -> None:
+    def metrics_event(self, kind: str, detail: Any) -> None:
         """Small in-process events (takeover, step, completed, fenced) for metrics and tests."""
         for fn in self.listeners.get(kind, ()):
             try:

@@ -494,3 +494,32 @@ RETURNING workflow_uuid
 
 # Same as the coalesced engine NOTIFY, for a caller's own transaction.
 NOTIFY_QUEUE = "SELECT pg_notify('dbos_queue_channel', %s)"
+
+# --- batched writes (many workflows' records in one statement) ---------------------
+
+# RECORD_OPERATION for many workflows at once; each row fenced on its own owner.
+RECORD_OPERATIONS = """
+INSERT INTO dbos.operation_outputs (workflow_uuid, function_id, function_name, output, error,
+                                    child_workflow_id, started_at_epoch_ms, completed_at_epoch_ms)
+SELECT ws.workflow_uuid, t.fid, t.fname, t.output, t.error, t.child, t.started, t.now
+  FROM unnest(%(ids)s::text[], %(owners)s::text[], %(fids)s::int[], %(fnames)s::text[],
+              %(outputs)s::text[], %(errors)s::text[], %(children)s::text[],
+              %(starteds)s::bigint[], %(nows)s::bigint[])
+       AS t(id, owner, fid, fname, output, error, child, started, now)
+  JOIN dbos.workflow_status ws
+    ON ws.workflow_uuid = t.id AND ws.owner_xid = t.owner AND ws.status = 'PENDING'
+   FOR SHARE OF ws
+ON CONFLICT DO NOTHING
+RETURNING workflow_uuid, function_id
+"""
+
+# COMPLETE_WORKFLOW for many workflows at once.
+COMPLETE_WORKFLOWS = """
+UPDATE dbos.workflow_status ws
+   SET status = t.status, output = t.output, error = t.error, updated_at = t.now,
+       deduplication_id = NULL
+  FROM unnest(%(ids)s::text[], %(owners)s::text[], %(statuses)s::text[], %(outputs)s::text[],
+              %(errors)s::text[], %(nows)s::bigint[]) AS t(id, owner, status, output, error, now)
+ WHERE ws.workflow_uuid = t.id AND ws.owner_xid = t.owner AND ws.status = 'PENDING'
+RETURNING ws.workflow_uuid
+"""
