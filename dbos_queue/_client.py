@@ -92,7 +92,21 @@ class DBOSClient:
             "now": now, "delay_until": now + int(delay * 1000) if delay else None,
         }
 
+    async def _check_queue(self, params: Dict[str, Any]) -> None:
+        """Refuse what a stored queue could never run (partition key rules)."""
+        row = await self.sysdb.fetchone(_sql.GET_QUEUE, (params["queue"],))
+        if row is None:
+            return  # not declared yet: workers that declare it will run it
+        from ._queue import QueueSettings
+
+        partitioned = QueueSettings(*row).partitioned
+        if partitioned and params["partition_key"] is None:
+            raise DBOSException(f"Queue {params['queue']} is partitioned: pass queue_partition_key")
+        if not partitioned and params["partition_key"] is not None:
+            raise DBOSException(f"Queue {params['queue']} is not partitioned; drop queue_partition_key")
+
     async def _enqueue(self, params: Dict[str, Any]) -> str:
+        await self._check_queue(params)
         res = await self.sysdb.init_workflow(params)
         if not res.inserted and res.name != params["name"]:
             from .error import DBOSConflictingWorkflowError

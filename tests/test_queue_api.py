@@ -111,6 +111,15 @@ def test_partition_key_rules_checked_at_enqueue(dbos):
             plain.enqueue(wf)
     with SetEnqueueOptions(queue_partition_key="k"):
         assert part.enqueue(wf).get_result() == 1
+    with DBOSClient(_rt_url()) as client:
+        with pytest.raises(DBOSException, match="partitioned"):
+            client.enqueue({"queue_name": "parts", "workflow_name": wf.__qualname__})
+
+
+def _rt_url():
+    from dbos_queue._dbos import _rt
+
+    return _rt().url
 
 
 def test_client_batch_transaction_and_sql_function(dbos, db_url):
