@@ -256,12 +256,17 @@ class Engine:
     # --- coalesced NOTIFY ----------------------------------------------------
 
     async def _flush_outbox_forever(self) -> None:
+        """Send queued notifications: at once when idle, at most once per coalesce interval
+        under load (a notifying commit takes a cluster-wide lock; keep them few)."""
         assert self._outbox_event is not None
+        last = 0.0
         while True:
             await self._outbox_event.wait()
-            # Let a burst accumulate so one notifying commit carries many payloads.
-            await asyncio.sleep(self.notify_coalesce_sec)
+            gap = self.notify_coalesce_sec - (self.loop.time() - last)
+            if gap > 0:
+                await asyncio.sleep(gap)  # let the burst accumulate into one statement
             self._outbox_event.clear()
+            last = self.loop.time()
             try:
                 await self._flush_outbox()
             except asyncio.CancelledError:
