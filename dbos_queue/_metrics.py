@@ -93,24 +93,43 @@ class Metrics:
                                  registry=r)
         self.executor_up.set(1)
         r.register(_QueueStateCollector(rt))
+        self._by_queue: dict = {}
+        self._completed: dict = {}
         self._rt = rt
         rt.listeners["claim"].append(self._on_claim)
         rt.listeners["dequeued"].append(self._on_dequeued)
-        rt.listeners["completed"].append(lambda status: self.completed.labels(status).inc())
+        rt.listeners["completed"].append(self._on_completed)
         rt.listeners["takeover"].append(lambda _d: self.takeovers.inc())
         rt.listeners["fenced"].append(lambda _d: self.fenced.inc())
         rt.listeners["step"].append(lambda _d: self.steps.inc())
 
+    def _children(self, name: str) -> tuple:
+        # labels() costs a lock and a tuple build per call: resolve once per queue.
+        kids = self._by_queue.get(name)
+        if kids is None:
+            kids = (self.claims.labels(name), self.claimed.labels(name),
+                    self.claim_duration.labels(name), self.claim_batch.labels(name),
+                    self.enqueue_to_start.labels(name))
+            self._by_queue[name] = kids
+        return kids
+
     def _on_claim(self, detail: tuple) -> None:
         name, n, seconds = detail
-        self.claims.labels(name).inc()
-        self.claimed.labels(name).inc(n)
-        self.claim_duration.labels(name).observe(seconds)
-        self.claim_batch.labels(name).observe(n)
+        claims, claimed, duration, batch, _lat = self._children(name)
+        claims.inc()
+        claimed.inc(n)
+        duration.observe(seconds)
+        batch.observe(n)
 
     def _on_dequeued(self, detail: tuple) -> None:
         name, latency_ms = detail
-        self.enqueue_to_start.labels(name).observe(max(latency_ms, 0) / 1000)
+        self._children(name)[4].observe(max(latency_ms, 0) / 1000)
+
+    def _on_completed(self, status: str) -> None:
+        child = self._completed.get(status)
+        if child is None:
+            child = self._completed[status] = self.completed.labels(status)
+        child.inc()
 
     def exposition(self) -> bytes:
         for name, n in list(self._rt.queues.running.items()):
