@@ -234,6 +234,15 @@ async def await_result(rt: "Runtime", wf_id: str, timeout: Optional[float] = Non
     return result_from_row(wf_id, *row)
 
 
+def complete_blocking(rt: "Runtime", ctx: WorkflowContext, status: str,
+                      output: Optional[str], error: Optional[str]) -> None:
+    """``complete`` from a workflow thread."""
+    ok = rt.sysdb.complete_blocking(ctx.workflow_id, ctx.owner, status, output, error)
+    rt.metrics_event("completed", status if ok else "FENCED")
+    if not ok:
+        rt.engine.run(explain_refusal(rt, ctx))
+
+
 async def complete(rt: "Runtime", ctx: WorkflowContext, status: str,
                    output: Optional[str], error: Optional[str]) -> None:
     ok = await rt.sysdb.complete(ctx.workflow_id, ctx.owner, status, output, error)
@@ -328,7 +337,7 @@ def run_step_sync(rt: "Runtime", info: FunctionInfo, opts: StepOptions,
     finally:
         ctx.in_step, ctx.step_id = False, None
     params, exc = step_params(rt, ctx, fid, info.name, started, result, exc)
-    if not rt.engine.run(rt.sysdb.record_operation(params)):
+    if not rt.sysdb.record_operation_blocking(params):
         rt.engine.run(explain_refusal(rt, ctx))
     rt.metrics_event("step", info.name)
     if exc is not None:

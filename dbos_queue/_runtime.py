@@ -205,7 +205,7 @@ class Runtime:
     def _finish_sync(self, ctx: WorkflowContext, result: Any, exc: Optional[BaseException]) -> Any:
         status, out, err = _core.outcome_of(result, exc)
         try:
-            self.engine.run(_core.complete(self, ctx, status, out, err))
+            _core.complete_blocking(self, ctx, status, out, err)
         except DBOSOwnershipLostError:
             return self.engine.run(_core.await_result(self, ctx.workflow_id))
         if exc is not None:

@@ -6,7 +6,9 @@ a restarting server) are retried with backoff; everything else propagates.
 
 from __future__ import annotations
 
+import _thread
 import asyncio
+import collections
 import logging
 import time
 from dataclasses import dataclass
@@ -55,41 +57,82 @@ class Batcher:
 
     The first write is sent at once; writes arriving while a statement is in
     flight are sent together in the next one. Idle latency is unchanged; under
-    load one commit (and one WAL flush) serves many workflows.
+    load one commit (and one WAL flush) serves many workflows. Threads submit
+    through a lock-free inbox and wait on a plain lock, so a sync workflow's
+    checkpoint costs the engine loop no task or future of its own.
     """
 
     MAX = 256
 
-    def __init__(self, flush: Callable[[List[Dict[str, Any]]], Awaitable[set]]) -> None:
+    def __init__(self, engine: Engine,
+                 flush: Callable[[List[Dict[str, Any]]], Awaitable[set]]) -> None:
+        self.engine = engine
         self.flush = flush
         self.items: List[tuple] = []
         self.running = False
         self._task: Optional["asyncio.Task[None]"] = None  # keep a reference (asyncio docs)
+        self._inbox: "collections.deque[tuple]" = collections.deque()
+        self._scheduled = False
 
     async def submit(self, item: Dict[str, Any], key: Any) -> bool:
+        """From the engine loop."""
         fut = asyncio.get_running_loop().create_future()
         self.items.append((item, key, fut))
-        if not self.running:
+        self._kick()
+        return await fut
+
+    def submit_blocking(self, item: Dict[str, Any], key: Any) -> bool:
+        """From any other thread: block this thread until the batch containing it is written."""
+        lock = _thread.allocate_lock()
+        lock.acquire()
+        slot = [lock, False, None]
+        self._inbox.append((item, key, slot))  # append first, then check: see _pull
+        if not self._scheduled:
+            self._scheduled = True
+            self.engine.loop.call_soon_threadsafe(self._pull)
+        lock.acquire()
+        if slot[2] is not None:
+            raise slot[2]
+        return bool(slot[1])
+
+    def _pull(self) -> None:
+        self._scheduled = False  # reset before draining, so a late append schedules again
+        while self._inbox:
+            self.items.append(self._inbox.popleft())
+        self._kick()
+
+    def _kick(self) -> None:
+        if not self.running and self.items:
             self.running = True
             self._task = asyncio.get_running_loop().create_task(self._drain())
-        return await fut
+
+    @staticmethod
+    def _deliver(waiter: Any, result: bool, exc: Optional[BaseException]) -> None:
+        if isinstance(waiter, list):
+            waiter[1], waiter[2] = result, exc
+            waiter[0].release()
+        elif not waiter.done():
+            if exc is not None:
+                waiter.set_exception(exc)
+            else:
+                waiter.set_result(result)
 
     async def _drain(self) -> None:
         try:
             while self.items:
                 batch, self.items = self.items[: self.MAX], self.items[self.MAX:]
                 try:
-                    accepted = await self.flush([item for item, _k, _f in batch])
+                    accepted = await self.flush([item for item, _k, _w in batch])
                 except Exception as exc:  # noqa: BLE001 - every waiter gets the error
-                    for _i, _k, fut in batch:
-                        if not fut.done():
-                            fut.set_exception(exc)
+                    for _i, _k, waiter in batch:
+                        self._deliver(waiter, False, exc)
                     continue
-                for _i, key, fut in batch:
-                    if not fut.done():
-                        fut.set_result(key in accepted)
+                for _i, key, waiter in batch:
+                    self._deliver(waiter, key in accepted, None)
         finally:
             self.running = False
+            if self.items:
+                self._kick()
 
 
 class SystemDatabase:
@@ -98,8 +141,8 @@ class SystemDatabase:
     def __init__(self, engine: Engine, *, retry_for_sec: float = 60.0) -> None:
         self.engine = engine
         self.retry_for_sec = retry_for_sec
-        self._records = Batcher(self._flush_records)
-        self._completions = Batcher(self._flush_completions)
+        self._records = Batcher(engine, self._flush_records)
+        self._completions = Batcher(engine, self._flush_completions)
 
     async def _with_retry(self, fn: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
         delay, deadline = 0.05, time.monotonic() + self.retry_for_sec
@@ -207,6 +250,16 @@ class SystemDatabase:
             self.engine.publish("wf", wf_id)
         return ok
 
+    def complete_blocking(self, wf_id: str, owner: str, status: str, output: Optional[str],
+                          error: Optional[str]) -> bool:
+        """``complete`` for a workflow thread (not the engine loop)."""
+        item = {"id": wf_id, "owner": owner, "status": status, "output": output, "error": error,
+                "now": now_ms()}
+        ok = self._completions.submit_blocking(item, wf_id)
+        if ok:
+            self.engine.publish_threadsafe("wf", wf_id)
+        return ok
+
     async def _flush_completions(self, items: List[Dict[str, Any]]) -> set:
         params = {"ids": [i["id"] for i in items], "owners": [i["owner"] for i in items],
                   "statuses": [i["status"] for i in items], "outputs": [i["output"] for i in items],
@@ -248,6 +301,10 @@ class SystemDatabase:
         Batched with other workflows' records written at the same moment.
         """
         return await self._records.submit(params, (params["id"], params["fid"]))
+
+    def record_operation_blocking(self, params: Dict[str, Any]) -> bool:
+        """``record_operation`` for a workflow thread (not the engine loop)."""
+        return self._records.submit_blocking(params, (params["id"], params["fid"]))
 
     async def _flush_records(self, items: List[Dict[str, Any]]) -> set:
         params = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,7 +38,17 @@ class Worker:
     def stop(self, timeout: float = 30) -> tuple[int, str, str]:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        out, err = self.proc.communicate(timeout=timeout)
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stacks = ""
+            spy = shutil.which("py-spy")
+            if spy:  # where it is installed, show where the worker is stuck
+                stacks = subprocess.run([spy, "dump", "--pid", str(self.proc.pid)],
+                                        capture_output=True, text=True).stdout
+            self.proc.kill()
+            out, err = self.proc.communicate(timeout=10)
+            raise AssertionError(f"worker did not stop within {timeout}s\n{stacks}\n{err[-4000:]}")
         return self.proc.returncode, out, err
 
 
