@@ -68,23 +68,24 @@ def bench_database(name: str, db_url: Optional[str] = None,
     ``settings`` are set on the database (``ALTER DATABASE .. SET``) for its connections.
     The database is dropped afterwards, and the embedded server stopped and deleted.
     """
-    server, base = None, None
-    if db_url is None:
-        from dbos_queue import _embedded
-
-        base = Path(tempfile.mkdtemp(prefix=f"dbosq-bench-{name}-", dir="/tmp"))
-        status(f"starting a throwaway embedded Postgres in {base}")
-        server = _embedded.ensure_server(base / "pgdata", cleanup_mode="delete")
-        admin_url = with_database(server.get_uri(), "postgres")
-    else:
-        admin_url = db_url
+    server, base, created = None, None, False
     dbname = f"bench_{name}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-        for key, value in (settings or {}).items():
-            conn.execute(sql.SQL("ALTER DATABASE {} SET {} = {}").format(
-                sql.Identifier(dbname), sql.Identifier(key), sql.Literal(value)))
     try:
+        if db_url is None:
+            from dbos_queue import _embedded
+
+            base = Path(tempfile.mkdtemp(prefix=f"dbosq-bench-{name}-", dir="/tmp"))
+            status(f"starting a throwaway embedded Postgres in {base}")
+            server = _embedded.ensure_server(base / "pgdata", cleanup_mode="delete")
+            admin_url = with_database(server.get_uri(), "postgres")
+        else:
+            admin_url = db_url
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+            created = True
+            for key, value in (settings or {}).items():
+                conn.execute(sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                    sql.Identifier(dbname), sql.Identifier(key), sql.Literal(value)))
         yield BenchDatabase(
             url=with_database(admin_url, dbname), admin_url=admin_url, name=dbname,
             server_pid=server.get_pid() if server is not None else None,
@@ -92,9 +93,10 @@ def bench_database(name: str, db_url: Optional[str] = None,
         )
     finally:
         try:
-            with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                             .format(sql.Identifier(dbname)))
+            if created:
+                with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
+                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                                 .format(sql.Identifier(dbname)))
         finally:
             if server is not None:
                 server.cleanup()
@@ -258,6 +260,26 @@ def machine_info(db_url: str) -> Dict[str, Any]:
     return info
 
 
+def code_version() -> Dict[str, Optional[str]]:
+    """The git commit checked out (read from .git, no git call) and a hash of the library's
+    current source, which also tells apart runs of an uncommitted working tree."""
+    import hashlib
+
+    root = Path(__file__).resolve().parent.parent
+    head = None
+    with contextlib.suppress(OSError):
+        ref = (root / ".git" / "HEAD").read_text().strip()
+        if ref.startswith("ref: "):
+            ref_path = root / ".git" / ref[5:]
+            head = ref_path.read_text().strip() if ref_path.exists() else ref[5:]
+        else:
+            head = ref
+    h = hashlib.sha256()
+    for f in sorted([*(root / "dbos_queue").glob("*.py"), *(root / "migrations").rglob("*.sql")]):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+    return {"git_head": head, "source_sha256": h.hexdigest()[:16]}
+
+
 def _versions(names: List[str]) -> Dict[str, Optional[str]]:
     from importlib import metadata
 
@@ -277,7 +299,7 @@ def write_json(path: str, name: str, machine: Dict[str, Any], params: Dict[str, 
     out.parent.mkdir(parents=True, exist_ok=True)
     doc = {"benchmark": name, "command": command_line(), "cwd": os.getcwd(),
            "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "machine": machine, "params": params, "results": results, **(extra or {})}
+           "code": code_version(), "machine": machine, "params": params, "results": results, **(extra or {})}
     if doc["params"].get("db_url"):
         doc["params"]["db_url"] = redact(doc["params"]["db_url"])
     out.write_text(json.dumps(doc, indent=2, default=str) + "\n")

@@ -190,6 +190,7 @@ def main() -> None:
     params = {k: v for k, v in vars(args).items() if k != "json_out"}
     out = C.write_json(args.json_out, NAME, machine, params, results,
                        {"probes_us": probes, "empty_cycle_server_delta": overhead})
+    print(f"code: {C.code_version()}")
     print(f"\nJSON written to {out}")
 
 
