@@ -167,6 +167,7 @@ async def try_takeover(rt: "Runtime", wf_id: str) -> tuple[bool, Optional[Workfl
     if attempts > limit + 1:
         await rt.sysdb.mark_max_recovery(wf_id, owner)
         rt.engine.publish("wf", wf_id)
+        rt.metrics_event("completed", "MAX_RECOVERY_ATTEMPTS_EXCEEDED")
         raise MaxRecoveryAttemptsExceededError(wf_id, limit)
     rt.metrics_event("takeover", wf_id)
     return True, await recovery_context(rt, wf_id, owner)

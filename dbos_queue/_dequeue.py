@@ -190,6 +190,7 @@ class QueueService:
             if row[16] > limit + 1:
                 await self.rt.sysdb.mark_max_recovery(wf_id, owner)
                 self.rt.engine.publish("wf", wf_id)
+                self.rt.metrics_event("completed", "MAX_RECOVERY_ATTEMPTS_EXCEEDED")
                 logger.error("%s", MaxRecoveryAttemptsExceededError(wf_id, limit))
                 return
             ctx = _core.fresh_context_from_row(row, owner)

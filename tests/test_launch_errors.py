@@ -103,3 +103,34 @@ def test_transaction_commits_exactly_once(db_url, pg_server_url):
     finally:
         DBOS.destroy(destroy_registry=True)
         drop_database(pg_server_url, app_url)
+
+
+def test_workflow_past_max_recovery_attempts_is_dead_lettered(config):
+    import psycopg
+
+    from dbos_queue import SetWorkflowID
+    from dbos_queue.error import DBOSAwaitedWorkflowMaxRecoveryAttemptsExceeded
+
+    DBOS.destroy(destroy_registry=True)
+
+    @DBOS.workflow(max_recovery_attempts=2)
+    def fragile():
+        return "never"
+
+    # Left PENDING by processes that kept dying: attempts already at the limit.
+    with psycopg.connect(config["system_database_url"], autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO dbos.workflow_status (workflow_uuid, status, name, executor_id, inputs,"
+            " owner_xid, recovery_attempts) VALUES ('dl', 'PENDING', %s, 'local',"
+            " '{\"args\":[],\"kwargs\":{}}', 'deadbeefdeadbeef:1', 3)", (fragile.__qualname__,))
+    DBOS(config=config)
+    DBOS.launch()
+    try:
+        assert DBOS.get_workflow_status("dl").status == "MAX_RECOVERY_ATTEMPTS_EXCEEDED"
+        with pytest.raises(DBOSAwaitedWorkflowMaxRecoveryAttemptsExceeded):
+            DBOS.retrieve_workflow("dl").get_result()
+        with pytest.raises(DBOSAwaitedWorkflowMaxRecoveryAttemptsExceeded):
+            with SetWorkflowID("dl"):
+                fragile()
+    finally:
+        DBOS.destroy(destroy_registry=True)
