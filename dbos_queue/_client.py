@@ -186,6 +186,35 @@ class DBOSClient:
             if finished:
                 return
 
+    def list_workflows(self, **filters: Any) -> List[WorkflowStatus]:
+        from . import _management as mgmt
+
+        return self.engine.run(mgmt.list_workflows(self, **filters))
+
+    def list_queued_workflows(self, **filters: Any) -> List[WorkflowStatus]:
+        from . import _management as mgmt
+
+        return self.engine.run(mgmt.list_queued_workflows(self, **filters))
+
+    def cancel_workflow(self, workflow_id: str, *, cancel_children: bool = False) -> None:
+        from . import _management as mgmt
+
+        self.engine.run(mgmt.cancel(self, [workflow_id], cancel_children))
+
+    def resume_workflow(self, workflow_id: str) -> WorkflowHandle:
+        from . import _management as mgmt
+
+        self.engine.run(mgmt.resume(self, workflow_id))
+        return WorkflowHandle(self, workflow_id)  # type: ignore[arg-type]
+
+    def fork_workflow(self, workflow_id: str, start_step: int, *,
+                      application_version: Optional[str] = None) -> WorkflowHandle:
+        from . import _management as mgmt
+
+        new_id = self.engine.run(mgmt.fork(self, workflow_id, start_step,
+                                           app_version=application_version))
+        return WorkflowHandle(self, new_id)  # type: ignore[arg-type]
+
     def list_workflow_steps(self, workflow_id: str) -> List[Dict[str, Any]]:
         from ._dbos import _step_dict
 

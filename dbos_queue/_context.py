@@ -28,6 +28,7 @@ class WorkflowContext:
     assumed_role: Optional[str] = None
     deadline_ms: Optional[int] = None
     queue_name: Optional[str] = None
+    cancelled: bool = False  # set when a cancel for this workflow reaches this process
 
     def next_function_id(self) -> int:
         self.function_id += 1

@@ -274,6 +274,10 @@ def outcome_of(result: Any = None, exc: Optional[BaseException] = None) -> tuple
 
 
 def check_deadline(ctx: WorkflowContext) -> bool:
+    """True when the workflow must stop before its next step: past its deadline
+    (the caller cancels it) — or already cancelled (raises)."""
+    if ctx.cancelled:
+        raise DBOSWorkflowCancelledError(f"Workflow {ctx.workflow_id} was cancelled")
     return ctx.deadline_ms is not None and now_ms() > ctx.deadline_ms
 
 

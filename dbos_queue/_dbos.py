@@ -20,7 +20,14 @@ from ._core import Start, StepOptions
 from ._handles import WorkflowHandle, WorkflowHandleAsync, WorkflowStatus, status_from_row
 from ._registry import FunctionInfo, class_name_of, method_kind, registry
 from ._runtime import Runtime
-from .error import DBOSException, DBOSInitializationError, DBOSNonExistentWorkflowError
+from . import _management as mgmt
+from .error import (
+    DBOSAwaitedWorkflowCancelledError,
+    DBOSException,
+    DBOSInitializationError,
+    DBOSNonExistentWorkflowError,
+    DBOSWorkflowCancelledError,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger("dbos_queue")
@@ -84,7 +91,11 @@ def _invoke_sync(info: FunctionInfo, args: tuple, kwargs: Dict[str, Any], backgr
         if background:
             rt.submit(s, ctx)
         else:
-            return rt.execute_sync(s, ctx)
+            try:
+                return rt.execute_sync(s, ctx)
+            except DBOSWorkflowCancelledError:
+                # Its caller awaited it: DBOS reports that as an awaited cancellation.
+                raise DBOSAwaitedWorkflowCancelledError(s.wf_id) from None
     if background:
         return WorkflowHandle(rt, s.wf_id)
     return rt.engine.run(_core.await_result(rt, s.wf_id))
@@ -99,7 +110,10 @@ async def _invoke_async(info: FunctionInfo, args: tuple, kwargs: Dict[str, Any],
         if background:
             rt.submit(s, ctx)
         else:
-            return await rt.execute_async(s, ctx)
+            try:
+                return await rt.execute_async(s, ctx)
+            except DBOSWorkflowCancelledError:
+                raise DBOSAwaitedWorkflowCancelledError(s.wf_id) from None
     if background:
         return WorkflowHandleAsync(rt, s.wf_id)
     return await rt.engine.arun(_core.await_result(rt, s.wf_id))
@@ -428,6 +442,65 @@ class DBOS:
     def list_workflow_steps(cls, workflow_id: str) -> List[Dict[str, Any]]:
         rt = _rt()
         return [_step_dict(r) for r in rt.engine.run(rt.sysdb.list_steps(workflow_id))]
+
+    # --- management --------------------------------------------------------------------
+
+    @classmethod
+    def list_workflows(cls, **filters: Any) -> List[WorkflowStatus]:
+        """Workflows matching the filters (ids, status, name, queue_name, start_time, ...)."""
+        return _rt().engine.run(mgmt.list_workflows(_rt(), **filters))
+
+    @classmethod
+    async def list_workflows_async(cls, **filters: Any) -> List[WorkflowStatus]:
+        return await _rt().engine.arun(mgmt.list_workflows(_rt(), **filters))
+
+    @classmethod
+    def list_queued_workflows(cls, **filters: Any) -> List[WorkflowStatus]:
+        """Workflows waiting or running on a queue."""
+        return _rt().engine.run(mgmt.list_queued_workflows(_rt(), **filters))
+
+    @classmethod
+    def cancel_workflow(cls, workflow_id: str, *, cancel_children: bool = False) -> None:
+        """Cancel: a queued workflow never runs; a running or sleeping one stops at its next step."""
+        _rt().engine.run(mgmt.cancel(_rt(), [workflow_id], cancel_children))
+
+    @classmethod
+    def cancel_workflows(cls, workflow_ids: List[str], *, cancel_children: bool = False) -> None:
+        _rt().engine.run(mgmt.cancel(_rt(), workflow_ids, cancel_children))
+
+    @classmethod
+    async def cancel_workflow_async(cls, workflow_id: str, *, cancel_children: bool = False) -> None:
+        await _rt().engine.arun(mgmt.cancel(_rt(), [workflow_id], cancel_children))
+
+    @classmethod
+    def resume_workflow(cls, workflow_id: str, *, queue_name: Optional[str] = None) -> WorkflowHandle:
+        """Continue a workflow from its last recorded step (once); returns its handle."""
+        _rt().engine.run(mgmt.resume(_rt(), workflow_id, queue_name))
+        return WorkflowHandle(_rt(), workflow_id)
+
+    @classmethod
+    async def resume_workflow_async(cls, workflow_id: str, *,
+                                    queue_name: Optional[str] = None) -> WorkflowHandleAsync:
+        await _rt().engine.arun(mgmt.resume(_rt(), workflow_id, queue_name))
+        return WorkflowHandleAsync(_rt(), workflow_id)
+
+    @classmethod
+    def fork_workflow(cls, workflow_id: str, start_step: int, *,
+                      application_version: Optional[str] = None) -> WorkflowHandle:
+        """Start a copy of a workflow that re-runs from ``start_step`` (earlier steps reused)."""
+        from ._context import take_workflow_id
+
+        forked = _rt().engine.run(mgmt.fork(_rt(), workflow_id, start_step,
+                                            new_id=take_workflow_id(),
+                                            app_version=application_version))
+        return WorkflowHandle(_rt(), forked)
+
+    @classmethod
+    def garbage_collect(cls, *, older_than_sec: Optional[float] = None,
+                        keep_rows: Optional[int] = None) -> int:
+        """Delete finished workflows by age and/or beyond the newest ``keep_rows``."""
+        return _rt().engine.run(mgmt.garbage_collect(_rt(), older_than_sec=older_than_sec,
+                                                     keep_rows=keep_rows))
 
     # --- queues ----------------------------------------------------------------------
 

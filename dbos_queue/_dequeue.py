@@ -74,8 +74,10 @@ class QueueService:
         self._delayed_wake = asyncio.Event()
         self.rt.engine.hooks["queue"].append(self.wake)
         self.claiming = True
-        for name in names:
-            if self._listens(name):
+        from ._management import INTERNAL_QUEUE
+
+        for name in [*names, INTERNAL_QUEUE]:  # resumed and forked workflows run everywhere
+            if name == INTERNAL_QUEUE or self._listens(name):
                 self._start_loop(name)
         self.rt.engine.spawn(self._promote_delayed_forever(), "delayed")
         self.rt.engine.spawn(self._reap_forever(), "reaper")
@@ -288,6 +290,9 @@ class QueueService:
             if owned and ctx is not None:
                 self.rt.start_from_row(wf_id, ctx, row)
                 taken.append(wf_id)
+        from ._management import expire_deadlines
+
+        await expire_deadlines(self.rt)
         await self.rt.sysdb.execute(_sql.PURGE_OLD_EXECUTORS, (now_ms() - 86_400_000,))
         return taken
 

@@ -175,6 +175,8 @@ class Engine:
     def publish(self, kind: str, payload: str) -> None:
         """Wake local waiters now and, coalesced, every other process (engine loop only)."""
         self.wake((kind, payload))
+        for hook in self.hooks.get(kind, ()):
+            hook(payload)
         self._outbox[_KIND_TO_CHANNEL[kind]].add(payload)
         assert self._outbox_event is not None
         self._outbox_event.set()

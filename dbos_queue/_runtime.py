@@ -55,6 +55,7 @@ class Runtime:
             max_workers=settings.max_executor_threads or 64, thread_name_prefix="dbos-wf"
         )
         self.running: Dict[str, Any] = {}  # workflow id -> Future executing here
+        self.local: Dict[str, WorkflowContext] = {}  # workflow id -> context executing here
         from ._dequeue import QueueService
 
         self.queues = QueueService(self)
@@ -87,6 +88,7 @@ class Runtime:
         self.engine.start()
         self.engine.run(self._register())
         self.engine.spawn_threadsafe(self._heartbeat_forever(), "heartbeat")
+        self.engine.hooks["cancel"].append(self._on_cancel)
 
     def start_background(self) -> None:
         """Start dequeuing and serving (after the facade knows this runtime)."""
@@ -174,7 +176,34 @@ class Runtime:
         self.engine.stop()
         self.threads.shutdown(wait=False, cancel_futures=True)
 
-    # --- timeouts ------------------------------------------------------------------
+    # --- cancellation and timeouts ---------------------------------------------------
+
+    def _on_cancel(self, wf_id: str) -> None:
+        ctx = self.local.get(wf_id)
+        if ctx is not None:
+            ctx.cancelled = True
+
+    def _track(self, ctx: WorkflowContext) -> None:
+        self.local[ctx.workflow_id] = ctx
+        if ctx.deadline_ms is not None:
+            delay = max(0.0, (ctx.deadline_ms - now_ms()) / 1000)
+            self.engine.loop.call_soon_threadsafe(
+                self.engine.loop.call_later, delay, self._deadline_passed, ctx)
+
+    def _untrack(self, ctx: WorkflowContext) -> None:
+        if self.local.get(ctx.workflow_id) is ctx:
+            del self.local[ctx.workflow_id]
+
+    def _deadline_passed(self, ctx: WorkflowContext) -> None:
+        if self.local.get(ctx.workflow_id) is not ctx:
+            return  # finished in time
+        ctx.cancelled = True
+        self.engine.spawn(self._cancel_on_deadline(ctx), f"deadline-{ctx.workflow_id}")
+
+    async def _cancel_on_deadline(self, ctx: WorkflowContext) -> None:
+        await self.sysdb.cancel_owned(ctx.workflow_id, ctx.owner)
+        self.engine.publish("cancel", ctx.workflow_id)
+        self.engine.publish("wf", ctx.workflow_id)
 
     async def cancel_for_timeout(self, ctx: WorkflowContext) -> None:
         await self.sysdb.cancel_owned(ctx.workflow_id, ctx.owner)
@@ -189,6 +218,7 @@ class Runtime:
     def execute_sync(self, s: Start, ctx: WorkflowContext) -> Any:
         """Run a sync workflow body we own, in this thread, and record its outcome."""
         token = current_workflow.set(ctx)
+        self._track(ctx)
         result, exc = None, None
         try:
             result = s.info.func(*self.call_args(s), **s.kwargs)
@@ -200,6 +230,7 @@ class Runtime:
             exc = e
         finally:
             current_workflow.reset(token)
+            self._untrack(ctx)
         return self._finish_sync(ctx, result, exc)
 
     def _finish_sync(self, ctx: WorkflowContext, result: Any, exc: Optional[BaseException]) -> Any:
@@ -216,6 +247,7 @@ class Runtime:
 
     async def execute_async(self, s: Start, ctx: WorkflowContext) -> Any:
         token = current_workflow.set(ctx)
+        self._track(ctx)
         result, exc = None, None
         try:
             result = await s.info.func(*self.call_args(s), **s.kwargs)
@@ -227,6 +259,7 @@ class Runtime:
             exc = e
         finally:
             current_workflow.reset(token)
+            self._untrack(ctx)
         status, out, err = _core.outcome_of(result, exc)
         try:
             await self.engine.arun(_core.complete(self, ctx, status, out, err))

@@ -523,3 +523,105 @@ UPDATE dbos.workflow_status ws
  WHERE ws.workflow_uuid = t.id AND ws.owner_xid = t.owner AND ws.status = 'PENDING'
 RETURNING ws.workflow_uuid
 """
+
+# --- management ------------------------------------------------------------------------
+
+# One filter for every list call: a NULL parameter disables its condition.
+_LIST_WHERE = """
+ WHERE (%(ids)s::text[] IS NULL OR workflow_uuid = ANY(%(ids)s::text[]))
+   AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
+   AND (%(names)s::text[] IS NULL OR name = ANY(%(names)s::text[]))
+   AND (%(queues)s::text[] IS NULL OR queue_name = ANY(%(queues)s::text[]))
+   AND (%(executors)s::text[] IS NULL OR executor_id = ANY(%(executors)s::text[]))
+   AND (%(versions)s::text[] IS NULL OR application_version = ANY(%(versions)s::text[]))
+   AND (%(users)s::text[] IS NULL OR authenticated_user = ANY(%(users)s::text[]))
+   AND (%(forked_from)s::text[] IS NULL OR forked_from = ANY(%(forked_from)s::text[]))
+   AND (%(prefix)s::text IS NULL OR starts_with(workflow_uuid, %(prefix)s::text))
+   AND (%(start)s::bigint IS NULL OR created_at >= %(start)s::bigint)
+   AND (%(end)s::bigint IS NULL OR created_at <= %(end)s::bigint)
+   AND (NOT %(queues_only)s::boolean OR queue_name IS NOT NULL)
+"""
+_LIST_SELECT = "SELECT " + STATUS_COLUMNS + " FROM dbos.workflow_status"
+_LIST_PAGE = " LIMIT %(limit)s OFFSET %(offset)s"
+LIST_WORKFLOWS_ASC = _LIST_SELECT + _LIST_WHERE + " ORDER BY created_at, workflow_uuid" + _LIST_PAGE
+LIST_WORKFLOWS_DESC = (_LIST_SELECT + _LIST_WHERE + " ORDER BY created_at DESC, workflow_uuid DESC"
+                       + _LIST_PAGE)
+
+# Cancel workflows (and, with %(children)s, every descendant) that have not finished.
+CANCEL_WORKFLOWS = """
+WITH RECURSIVE tree(id) AS (
+    SELECT unnest(%(ids)s::text[])
+  UNION
+    SELECT oo.child_workflow_id FROM dbos.operation_outputs oo JOIN tree ON oo.workflow_uuid = tree.id
+     WHERE %(children)s::boolean AND oo.child_workflow_id IS NOT NULL
+)
+UPDATE dbos.workflow_status ws
+   SET status = 'CANCELLED', updated_at = %(now)s, deduplication_id = NULL
+  FROM tree
+ WHERE ws.workflow_uuid = tree.id
+   AND ws.status IN ('PENDING', 'ENQUEUED', 'DELAYED')
+RETURNING ws.workflow_uuid
+"""
+
+# Resume: back onto a queue (its own or the internal one) to continue from its last
+# recorded step. recovery_attempts = 1 makes the claimer replay recorded steps.
+RESUME_WORKFLOW = """
+UPDATE dbos.workflow_status
+   SET status = 'ENQUEUED', queue_name = coalesce(%(queue)s, '_dbos_internal_queue'),
+       owner_xid = NULL, executor_id = NULL, recovery_attempts = 1,
+       workflow_deadline_epoch_ms = NULL, started_at_epoch_ms = NULL,
+       delay_until_epoch_ms = NULL, deduplication_id = NULL, priority = 0,
+       queue_partition_key = NULL, updated_at = %(now)s
+ WHERE workflow_uuid = %(id)s
+   AND status IN ('CANCELLED', 'ERROR', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED', 'ENQUEUED', 'DELAYED')
+RETURNING queue_name
+"""
+
+# Fork: a new workflow with the original's inputs, enqueued to re-run from start_step.
+FORK_WORKFLOW = """
+INSERT INTO dbos.workflow_status (
+    workflow_uuid, status, name, class_name, config_name, authenticated_user, assumed_role,
+    authenticated_roles, inputs, queue_name, recovery_attempts, forked_from,
+    application_version, workflow_timeout_ms, created_at, updated_at, priority)
+SELECT %(new_id)s, 'ENQUEUED', name, class_name, config_name, authenticated_user, assumed_role,
+       authenticated_roles, inputs, coalesce(%(queue)s, '_dbos_internal_queue'), 1,
+       workflow_uuid, coalesce(%(app_version)s, application_version), workflow_timeout_ms,
+       %(now)s, %(now)s, 0
+  FROM dbos.workflow_status WHERE workflow_uuid = %(id)s
+RETURNING queue_name
+"""
+
+FORK_COPY_STEPS = """
+INSERT INTO dbos.operation_outputs (workflow_uuid, function_id, output, error, function_name,
+                                    child_workflow_id, started_at_epoch_ms, completed_at_epoch_ms)
+SELECT %(new_id)s, function_id, output, error, function_name, child_workflow_id,
+       started_at_epoch_ms, completed_at_epoch_ms
+  FROM dbos.operation_outputs WHERE workflow_uuid = %(id)s AND function_id < %(start_step)s
+"""
+
+# Deadlines (SetWorkflowTimeout) enforced by any live process.
+EXPIRE_DEADLINES = """
+UPDATE dbos.workflow_status SET status = 'CANCELLED', updated_at = %(now)s, deduplication_id = NULL
+ WHERE status IN ('PENDING', 'ENQUEUED') AND workflow_deadline_epoch_ms IS NOT NULL
+   AND workflow_deadline_epoch_ms < %(now)s
+RETURNING workflow_uuid
+"""
+
+# Garbage collection of finished workflows (children rows go by ON DELETE CASCADE).
+GC_OLDER_THAN = """
+DELETE FROM dbos.workflow_status WHERE workflow_uuid IN (
+    SELECT workflow_uuid FROM dbos.workflow_status
+     WHERE status IN ('SUCCESS', 'ERROR', 'CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')
+       AND created_at < %(cutoff)s
+     LIMIT %(batch)s)
+"""
+
+GC_KEEP_NEWEST = """
+DELETE FROM dbos.workflow_status WHERE workflow_uuid IN (
+    SELECT workflow_uuid FROM dbos.workflow_status
+     WHERE status IN ('SUCCESS', 'ERROR', 'CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')
+       AND (created_at, workflow_uuid) < (
+           SELECT created_at, workflow_uuid FROM dbos.workflow_status
+            ORDER BY created_at DESC, workflow_uuid DESC OFFSET %(keep)s - 1 LIMIT 1)
+     LIMIT %(batch)s)
+"""

@@ -1,7 +1,8 @@
 """Container entry point: ``python -m workers.entrypoint APP_MODULE [options]``.
 
-Equivalent to ``dbos-queue worker APP_MODULE [options]``; the Helm chart and
-workers/Dockerfile run exactly this.
+Equivalent to ``dbos-queue worker APP_MODULE [options]``, which is what
+workers/Dockerfile and the Helm chart run; use this form where the console
+script is not on PATH.
 """
 
 import sys
