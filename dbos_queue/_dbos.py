@@ -213,9 +213,14 @@ class DBOS:
 
         if getattr(self, "_initialized", False) and _runtime is not None:
             return
-        if kwargs.get("fastapi") is not None:
-            self._fastapi = kwargs["fastapi"]
+        unknown = set(kwargs) - {"fastapi", "flask", "conductor_key"}
+        if unknown:
+            raise DBOSInitializationError(f"DBOS() got unexpected arguments {sorted(unknown)}")
         self.settings = resolve(config)
+        if kwargs.get("fastapi") is not None:
+            from ._fastapi import setup_fastapi
+
+            setup_fastapi(self, kwargs["fastapi"])
         ser.configure(self.settings.serializer)
         self._initialized = True
 
@@ -501,6 +506,44 @@ class DBOS:
         """Delete finished workflows by age and/or beyond the newest ``keep_rows``."""
         return _rt().engine.run(mgmt.garbage_collect(_rt(), older_than_sec=older_than_sec,
                                                      keep_rows=keep_rows))
+
+    # --- schedules (implementation in _scheduler) --------------------------------------
+
+    @classmethod
+    def scheduled(cls, cron: str) -> Callable[[F], F]:
+        """Run the decorated workflow on a 6-field cron schedule (seconds first); it receives
+        ``(scheduled_time, actual_time)``. Each tick runs once across the fleet."""
+        from . import _scheduler
+
+        return _scheduler.scheduled(cron)
+
+    @classmethod
+    def create_schedule(cls, *, schedule_name: str, workflow_fn: Callable[..., Any],
+                        schedule: str, context: Any = None, **options: Any) -> None:
+        """Store a schedule; ``workflow_fn`` receives ``(scheduled_time, context)``."""
+        from . import _scheduler
+
+        _rt().engine.run(_scheduler.create_schedule(
+            _rt(), schedule_name=schedule_name, workflow_fn=workflow_fn, schedule=schedule,
+            context=context, **options))
+
+    @classmethod
+    def list_schedules(cls, **filters: Any) -> List[Dict[str, Any]]:
+        from . import _scheduler
+
+        return _rt().engine.run(_scheduler.list_schedules(_rt(), **filters))
+
+    @classmethod
+    def get_schedule(cls, name: str) -> Optional[Dict[str, Any]]:
+        from . import _scheduler
+
+        return _rt().engine.run(_scheduler.get_schedule(_rt(), name))
+
+    @classmethod
+    def delete_schedule(cls, name: str) -> None:
+        from . import _scheduler
+
+        _rt().engine.run(_scheduler.delete_schedule(_rt(), name))
 
     # --- queues ----------------------------------------------------------------------
 

@@ -98,6 +98,12 @@ class Runtime:
         from ._metrics import Metrics
 
         self.metrics = Metrics(self)
+        try:
+            from . import _scheduler
+        except ImportError:  # pragma: no cover - scheduler module not built yet
+            _scheduler = None  # type: ignore[assignment]
+        if _scheduler is not None:
+            self.engine.run(_scheduler.start(self))
         self.admin = None
         if self.settings.run_admin_server:
             self.start_admin(self.settings.admin_host, self.settings.admin_port)
