@@ -318,54 +318,11 @@ SELECT 1 FROM dbos.queues
    FOR UPDATE
 """
 
-# THE claim: flip up to %(limit)s ENQUEUED workflows of one queue to PENDING,
-# stamped with this claim's owner token, honouring the queue's global concurrency
-# and rate limit. %(limit)s is the claimer's local room (worker concurrency, batch).
-CLAIM = """
-WITH q AS (
-  -- Limits come from the table, so runtime changes apply at the next claim.
-  SELECT global_concurrency, rate_limit_max, rate_limit_period_sec, paused
-    FROM dbos.queues WHERE name = %(queue)s
-), running AS (
-  -- Only counted when a global limit exists (index-only on the partial index).
-  SELECT count(*) AS n FROM dbos.workflow_status
-   WHERE queue_name = %(queue)s AND status = 'PENDING'
-     AND EXISTS (SELECT 1 FROM q WHERE global_concurrency IS NOT NULL)
-), recent AS (
-  -- Starts inside the rolling rate-limit window.
-  SELECT count(*) AS n FROM dbos.workflow_status, q
-   WHERE queue_name = %(queue)s AND q.rate_limit_max IS NOT NULL
-     AND started_at_epoch_ms > %(now)s - (q.rate_limit_period_sec * 1000)::bigint
-), budget AS (
-  SELECT CASE WHEN coalesce((SELECT paused FROM q), false) THEN 0 ELSE greatest(0, least(
-           %(limit)s,
-           coalesce((SELECT global_concurrency FROM q) - (SELECT n FROM running), %(limit)s),
-           coalesce((SELECT rate_limit_max FROM q) - (SELECT n FROM recent), %(limit)s)))
-         END AS n
-), picked AS (
-  -- Priority then age; SKIP LOCKED lets concurrent claimers take disjoint rows.
-  SELECT workflow_uuid FROM dbos.workflow_status
-   WHERE status = 'ENQUEUED' AND queue_name = %(queue)s
-   ORDER BY priority, created_at
-   LIMIT (SELECT n FROM budget)
-   FOR UPDATE SKIP LOCKED
-)
-UPDATE dbos.workflow_status ws
-   SET status = 'PENDING', owner_xid = %(owner)s, executor_id = %(executor_id)s,
-       application_version = coalesce(ws.application_version, %(app_version)s),
-       started_at_epoch_ms = %(now)s, updated_at = %(now)s,
-       recovery_attempts = ws.recovery_attempts + 1,
-       workflow_deadline_epoch_ms = CASE WHEN ws.workflow_timeout_ms IS NOT NULL
-            AND ws.workflow_deadline_epoch_ms IS NULL
-           THEN %(now)s + ws.workflow_timeout_ms ELSE ws.workflow_deadline_epoch_ms END
-  FROM picked
- WHERE ws.workflow_uuid = picked.workflow_uuid
-RETURNING """ + STATUS_COLUMNS.replace("workflow_uuid,", "ws.workflow_uuid,", 1)
-
-# The claim for partitioned queues: the same, plus per-partition limits and a fair
-# rotation over partition keys (starting after %(cursor)s) so a hot key cannot
-# starve the others. %(local)s is a JSON map key -> workflows this process runs.
-CLAIM_PARTITIONED = """
+# The queue-wide part of a claim: the queue's settings (read from the table, so
+# runtime changes apply at the next claim), running count (only when a global
+# limit exists; index-only on the partial index), starts inside the rolling
+# rate-limit window, and the resulting budget (0 while paused).
+_CLAIM_BUDGET = """
 WITH q AS (
   SELECT global_concurrency, rate_limit_max, rate_limit_period_sec, paused,
          partition_concurrency, partition_rate_limit_max, partition_rate_limit_period_sec
@@ -384,7 +341,39 @@ WITH q AS (
            coalesce((SELECT global_concurrency FROM q) - (SELECT n FROM running), %(limit)s),
            coalesce((SELECT rate_limit_max FROM q) - (SELECT n FROM recent), %(limit)s)))
          END AS n
-), keys AS (
+)"""
+
+# Flip the picked rows to PENDING, stamped with this claim's owner token; a
+# timeout starts counting at the first claim.
+_CLAIM_UPDATE = """
+UPDATE dbos.workflow_status ws
+   SET status = 'PENDING', owner_xid = %(owner)s, executor_id = %(executor_id)s,
+       application_version = coalesce(ws.application_version, %(app_version)s),
+       started_at_epoch_ms = %(now)s, updated_at = %(now)s,
+       recovery_attempts = ws.recovery_attempts + 1,
+       workflow_deadline_epoch_ms = CASE WHEN ws.workflow_timeout_ms IS NOT NULL
+            AND ws.workflow_deadline_epoch_ms IS NULL
+           THEN %(now)s + ws.workflow_timeout_ms ELSE ws.workflow_deadline_epoch_ms END
+  FROM picked
+ WHERE ws.workflow_uuid = picked.workflow_uuid
+RETURNING """ + STATUS_COLUMNS.replace("workflow_uuid,", "ws.workflow_uuid,", 1)
+
+# THE claim: up to %(limit)s ENQUEUED workflows of one queue (%(limit)s is the
+# claimer's local room: worker concurrency, batch size), within the queue's global
+# concurrency and rate limit. Priority then age; SKIP LOCKED lets concurrent
+# claimers take disjoint rows without waiting for each other.
+CLAIM = _CLAIM_BUDGET + """, picked AS (
+  SELECT workflow_uuid FROM dbos.workflow_status
+   WHERE status = 'ENQUEUED' AND queue_name = %(queue)s
+   ORDER BY priority, created_at
+   LIMIT (SELECT n FROM budget)
+   FOR UPDATE SKIP LOCKED
+)""" + _CLAIM_UPDATE
+
+# The claim for partitioned queues: the same, plus per-partition limits and a fair
+# rotation over partition keys (starting after %(cursor)s) so a hot key cannot
+# starve the others. %(local)s is a JSON map key -> workflows this process runs.
+CLAIM_PARTITIONED = _CLAIM_BUDGET + """, keys AS (
   SELECT k.key, row_number() OVER (ORDER BY (k.key > %(cursor)s) DESC, k.key) AS turn
     FROM (SELECT DISTINCT queue_partition_key AS key FROM dbos.workflow_status
            WHERE status = 'ENQUEUED' AND queue_name = %(queue)s
@@ -422,18 +411,7 @@ WITH q AS (
         FROM candidates) x
    ORDER BY rn, turn
    LIMIT (SELECT n FROM budget)
-)
-UPDATE dbos.workflow_status ws
-   SET status = 'PENDING', owner_xid = %(owner)s, executor_id = %(executor_id)s,
-       application_version = coalesce(ws.application_version, %(app_version)s),
-       started_at_epoch_ms = %(now)s, updated_at = %(now)s,
-       recovery_attempts = ws.recovery_attempts + 1,
-       workflow_deadline_epoch_ms = CASE WHEN ws.workflow_timeout_ms IS NOT NULL
-            AND ws.workflow_deadline_epoch_ms IS NULL
-           THEN %(now)s + ws.workflow_timeout_ms ELSE ws.workflow_deadline_epoch_ms END
-  FROM picked
- WHERE ws.workflow_uuid = picked.workflow_uuid
-RETURNING """ + STATUS_COLUMNS.replace("workflow_uuid,", "ws.workflow_uuid,", 1)
+)""" + _CLAIM_UPDATE
 
 # Delayed workflows whose time has come become claimable.
 PROMOTE_DELAYED = """
