@@ -153,7 +153,7 @@ class Settings(BaseModel):
     sys_db_idle_transaction_timeout_sec: Float = 60.0
     log_level: LogLevel = "INFO"
     console_log_level: LogLevel = "INFO"
-    admin_port: Int = Field(3001, ge=1, le=65535)
+    admin_port: Int = Field(3001, ge=0, le=65535)  # 0: any free port
     admin_host: str = Field("0.0.0.0", min_length=1)
     admin_token: Optional[str] = None
     run_admin_server: bool = False

@@ -603,3 +603,20 @@ DELETE FROM dbos.workflow_status WHERE workflow_uuid IN (
             ORDER BY created_at DESC, workflow_uuid DESC OFFSET %(keep)s - 1 LIMIT 1)
      LIMIT %(batch)s)
 """
+
+# The last %(per)s steps of each of several workflows, with each one's step count: one
+# round trip for the whole page instead of one per listed workflow. Same columns as
+# _sql.LIST_STEPS (less the output, which the page does not show) plus the workflow id
+# first and the count last.
+LIST_RECENT_STEPS_MANY = """
+SELECT workflow_uuid, function_id, function_name, error, child_workflow_id,
+       started_at_epoch_ms, completed_at_epoch_ms, total
+  FROM (SELECT workflow_uuid, function_id, function_name, error, child_workflow_id,
+               started_at_epoch_ms, completed_at_epoch_ms,
+               row_number() OVER (PARTITION BY workflow_uuid ORDER BY function_id DESC) AS rn,
+               count(*) OVER (PARTITION BY workflow_uuid) AS total
+          FROM dbos.operation_outputs
+         WHERE workflow_uuid = ANY(%(ids)s::text[])) s
+ WHERE rn <= %(per)s
+ ORDER BY workflow_uuid, function_id
+"""
