@@ -63,6 +63,8 @@ async def recv(rt: "Runtime", ctx: WorkflowContext, fid: int, topic: Optional[st
         return ser.deserialize(text)
 
     async def take(timed_out: bool) -> Any:
+        if ctx.cancelled:
+            raise DBOSWorkflowCancelledError(f"Workflow {ctx.workflow_id} was cancelled")
         record = _record(rt, ctx, fid, "DBOS.recv")
         try:
             got, msg = await rt.sysdb.consume_message(ctx.workflow_id, topic, record, timed_out)
@@ -75,7 +77,8 @@ async def recv(rt: "Runtime", ctx: WorkflowContext, fid: int, topic: Optional[st
         return msg
 
     key = ("msg", f"{ctx.workflow_id}::{topic or NULL_TOPIC}")
-    text = await rt.engine.wait_for(key, lambda: take(False), timeout)
+    text = await rt.engine.wait_for(key, lambda: take(False), timeout,
+                                    also=("cancel", ctx.workflow_id))
     if text is NOT_YET:
         text = await take(True)
     return ser.deserialize(text)
@@ -99,10 +102,13 @@ async def get_event(rt: "Runtime", ctx: Optional[WorkflowContext], fid: int, wf_
         return ser.deserialize(text)
 
     async def check() -> Any:
+        if ctx is not None and ctx.cancelled:
+            raise DBOSWorkflowCancelledError(f"Workflow {ctx.workflow_id} was cancelled")
         row = await rt.sysdb.get_event(wf_id, key)
         return row[0] if row is not None else NOT_YET
 
-    text = await rt.engine.wait_for(("evt", f"{wf_id}::{key}"), check, timeout)
+    text = await rt.engine.wait_for(("evt", f"{wf_id}::{key}"), check, timeout,
+                                    also=("cancel", ctx.workflow_id) if ctx else None)
     text = None if text is NOT_YET else text
     if ctx is not None and fid:
         if not await rt.sysdb.record_operation(_record(rt, ctx, fid, "DBOS.getEvent", text)):

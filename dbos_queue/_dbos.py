@@ -620,6 +620,13 @@ class DBOS:
         return _core.current_auth()[1]
 
     @classproperty
+    def request(cls) -> Any:
+        """The HTTP request being handled (FastAPI integration), else None."""
+        from ._fastapi import get_request
+
+        return get_request()
+
+    @classproperty
     def assumed_role(cls) -> Optional[str]:
         ctx = current_workflow.get()
         return ctx.assumed_role if ctx is not None else None

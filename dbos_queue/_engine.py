@@ -11,8 +11,10 @@ a coroutine.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
+import time
 from collections import defaultdict
 from typing import Any, Awaitable, Callable, Coroutine, Dict, Optional, Set, Tuple, TypeVar
 
@@ -36,6 +38,10 @@ CHANNELS = {
 _KIND_TO_CHANNEL = {v: k for k, v in CHANNELS.items()}
 
 NOT_YET = object()
+
+
+class EngineStopped(BaseException):
+    """The engine shut down while this thread waited on it (DBOS.destroy)."""
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
@@ -72,6 +78,7 @@ class Engine:
         self._outbox_event: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
+        self.closed = False  # set once the loop is stopping for good: blocked callers give up
         self.listener_connected = threading.Event()
         self.hooks: Dict[str, list[Callable[..., None]]] = defaultdict(list)
 
@@ -117,6 +124,7 @@ class Engine:
             self.run(self._close(), timeout=30)
         except Exception:  # noqa: BLE001 - shutting down regardless
             logger.exception("error while closing the engine")
+        self.closed = True
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
         if not self._thread.is_alive():
@@ -124,9 +132,13 @@ class Engine:
 
     async def _close(self) -> None:
         await self._flush_outbox()
-        for t in list(self._tasks):
+        # Every task, including calls other threads are blocked on (engine.run): cancelling
+        # them raises CancelledError in those threads instead of leaving them waiting forever.
+        me = asyncio.current_task()
+        pending = [t for t in asyncio.all_tasks() if t is not me]
+        for t in pending:
             t.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await asyncio.gather(*pending, return_exceptions=True)
         if self.pool is not None:
             await self.pool.close(timeout=5)
 
@@ -146,7 +158,20 @@ class Engine:
                 "A blocking dbos_queue call was made on the engine's event loop; "
                 "use the async variant (e.g. await DBOS.recv_async) in async code"
             )
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        if self.closed:
+            coro.close()
+            raise EngineStopped()
+        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                return fut.result(1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic())))
+            except concurrent.futures.TimeoutError:
+                if self.closed and not fut.done():
+                    fut.cancel()
+                    raise EngineStopped() from None
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
 
     async def arun(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` on the engine loop from any event loop."""
@@ -190,6 +215,7 @@ class Engine:
         check: Callable[[], Awaitable[Any]],
         timeout: Optional[float],
         poll: Optional[float] = None,
+        also: Optional[Key] = None,
     ) -> Any:
         """Call ``check`` until it returns something other than ``NOT_YET``.
 
@@ -199,9 +225,11 @@ class Engine:
         """
         poll = poll or self.poll_fallback_sec
         deadline = None if timeout is None else self.loop.time() + timeout
+        keys = [key] if also is None else [key, also]  # e.g. also wake on cancellation
         while True:
             ev = asyncio.Event()
-            self._waiters[key].add(ev)
+            for k in keys:
+                self._waiters[k].add(ev)
             try:
                 result = await check()
                 if result is not NOT_YET:
@@ -217,11 +245,12 @@ class Engine:
                 except asyncio.TimeoutError:
                     pass
             finally:
-                waiters = self._waiters.get(key)
-                if waiters is not None:
-                    waiters.discard(ev)
-                    if not waiters:
-                        del self._waiters[key]
+                for k in keys:
+                    waiters = self._waiters.get(k)
+                    if waiters is not None:
+                        waiters.discard(ev)
+                        if not waiters:
+                            del self._waiters[k]
 
     # --- LISTEN --------------------------------------------------------------
 

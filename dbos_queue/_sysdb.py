@@ -18,7 +18,7 @@ import psycopg
 from psycopg import AsyncConnection
 
 from . import _sql
-from ._engine import Engine
+from ._engine import Engine, EngineStopped
 
 logger = logging.getLogger("dbos_queue")
 T = TypeVar("T")
@@ -87,10 +87,14 @@ class Batcher:
         lock.acquire()
         slot = [lock, False, None]
         self._inbox.append((item, key, slot))  # append first, then check: see _pull
+        if self.engine.closed:
+            raise EngineStopped()
         if not self._scheduled:
             self._scheduled = True
             self.engine.loop.call_soon_threadsafe(self._pull)
-        lock.acquire()
+        while not lock.acquire(timeout=1.0):
+            if self.engine.closed:
+                raise EngineStopped()
         if slot[2] is not None:
             raise slot[2]
         return bool(slot[1])
@@ -99,6 +103,11 @@ class Batcher:
         self._scheduled = False  # reset before draining, so a late append schedules again
         while self._inbox:
             self.items.append(self._inbox.popleft())
+        if self.engine._stopping:  # shutting down: fail fast rather than strand a task
+            items, self.items = self.items, []
+            for _i, _k, waiter in items:
+                self._deliver(waiter, False, EngineStopped())
+            return
         self._kick()
 
     def _kick(self) -> None:

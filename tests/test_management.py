@@ -165,3 +165,40 @@ def test_garbage_collection(dbos):
     assert len(DBOS.list_workflows()) == 4
     assert DBOS.garbage_collect(older_than_sec=0) == 4
     assert DBOS.list_workflows() == []
+
+
+def test_cancel_wakes_a_workflow_waiting_in_recv(dbos):
+    waiting = threading.Event()
+
+    @DBOS.workflow()
+    def waiter():
+        waiting.set()
+        return DBOS.recv(timeout_seconds=30)
+
+    h = DBOS.start_workflow(waiter)
+    waiting.wait(10)
+    DBOS.cancel_workflow(h.workflow_id)
+    with pytest.raises(DBOSAwaitedWorkflowCancelledError):
+        h.get_result(timeout=10)
+    # A workflow thread blocked at destroy time must not keep the process alive: the
+    # fixture's destroy() below cancels every pending engine call.
+
+
+def test_destroy_releases_threads_blocked_in_waits(config):
+    DBOS.destroy(destroy_registry=True)
+    DBOS(config=config)
+    DBOS.launch()
+    waiting = threading.Event()
+
+    @DBOS.workflow()
+    def waiter():
+        waiting.set()
+        return DBOS.recv(timeout_seconds=60)
+
+    h = DBOS.start_workflow(waiter)
+    waiting.wait(10)
+    from dbos_queue._dbos import _rt
+
+    fut = _rt().running[h.workflow_id]
+    DBOS.destroy(destroy_registry=True)
+    fut.result(timeout=10)  # the workflow thread returned instead of waiting 60 s
