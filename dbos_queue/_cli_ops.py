@@ -248,11 +248,23 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
         return _wait_and_print(args, client, wf_id)
 
 
+_TIMED_OUT = object()
+
+
 def _wait_and_print(args: argparse.Namespace, client: Any, wf_id: str) -> int:
+    from . import _core
     from .error import DBOSBaseException
 
+    async def wait() -> Any:  # the timeout comes back as a value, not as TimeoutError
+        try:
+            return await _core.await_result(client, wf_id, args.timeout)
+        except TimeoutError:
+            return _TIMED_OUT
+
     try:
-        output = client.get_result(wf_id, timeout=args.timeout)
+        output = client.engine.run(wait())
+        if output is _TIMED_OUT:
+            raise TimeoutError
     except TimeoutError:
         st = client.get_workflow(wf_id)
         status = st.status if st is not None else "UNKNOWN"

@@ -53,6 +53,7 @@ class DBOSClient:
         self.url = normalize(url)
         self.engine = Engine(self.url, pool_size=pool_size)
         self.sysdb = SystemDatabase(self.engine)
+        self._queue_rows: Dict[str, tuple] = {}
         self.engine.start()
 
     def destroy(self) -> None:
@@ -94,7 +95,14 @@ class DBOSClient:
 
     async def _check_queue(self, params: Dict[str, Any]) -> None:
         """Refuse what a stored queue could never run (partition key rules)."""
-        row = await self.sysdb.fetchone(_sql.GET_QUEUE, (params["queue"],))
+        import time
+
+        cached = self._queue_rows.get(params["queue"])
+        if cached is not None and time.monotonic() - cached[0] < 5.0:
+            row = cached[1]
+        else:  # settings rarely change: look them up at most every 5 s per queue
+            row = await self.sysdb.fetchone(_sql.GET_QUEUE, (params["queue"],))
+            self._queue_rows[params["queue"]] = (time.monotonic(), row)
         if row is None:
             return  # not declared yet: workers that declare it will run it
         from ._queue import QueueSettings

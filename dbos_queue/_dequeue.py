@@ -46,6 +46,7 @@ class QueueService:
         self._delayed_wake: Optional[asyncio.Event] = None
         self._loops: Dict[str, asyncio.Task[Any]] = {}
         self.idle = asyncio.Event()
+        self._starved: set[str] = set()  # queues whose loop waits for local room
 
     # --- declaration and settings ----------------------------------------------------
 
@@ -100,12 +101,18 @@ class QueueService:
     # --- claiming -------------------------------------------------------------------
 
     def room(self, name: str) -> int:
+        """How many more workflows this process should claim from ``name`` now.
+
+        Never more than it can start at once (the process cap, by default its thread
+        pool): what it cannot start would only wait here while other workers idle.
+        """
         s = self.settings.get(name) or QueueSettings(name=name)
-        room = CLAIM_BATCH
+        cap = self.process_cap if self.process_cap is not None else self.rt.threads._max_workers
+        room = min(CLAIM_BATCH, cap - self.total_running)
         if s.worker_concurrency is not None:
             room = min(room, s.worker_concurrency - self.running[name])
-        if self.process_cap is not None:
-            room = min(room, self.process_cap - self.total_running)
+        if room <= 0:
+            self._starved.add(name)
         return max(room, 0)
 
     async def _claim_forever(self, name: str) -> None:
@@ -216,11 +223,11 @@ class QueueService:
         s = self.settings.get(name)
         if s is not None and (s.global_concurrency is not None or s.partition_concurrency is not None):
             self.rt.engine.publish("queue", name)  # a fleet-wide slot is free
-        else:
-            self.wake(name)
-        if self.process_cap is not None:
-            for other in self._wake:
-                self.wake(other)
+        # Wake only loops that stopped claiming for lack of local room (not every loop
+        # after every completion: that would be an empty claim per workflow).
+        for starved in list(self._starved):
+            self._starved.discard(starved)
+            self.wake(starved)
 
     # --- background duties -------------------------------------------------------------
 

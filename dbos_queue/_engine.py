@@ -132,15 +132,18 @@ class Engine:
 
     async def _close(self) -> None:
         await self._flush_outbox()
-        # Every task, including calls other threads are blocked on (engine.run): cancelling
-        # them raises CancelledError in those threads instead of leaving them waiting forever.
+        for t in list(self._tasks):  # our own background loops first
+            t.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self.pool is not None:
+            await self.pool.close(timeout=5)
+        # Then every other task: calls other threads are blocked on (engine.run) get
+        # cancelled, raising in those threads instead of leaving them waiting forever.
         me = asyncio.current_task()
         pending = [t for t in asyncio.all_tasks() if t is not me]
         for t in pending:
             t.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        if self.pool is not None:
-            await self.pool.close(timeout=5)
 
     # --- bridging -----------------------------------------------------------
 

@@ -354,8 +354,9 @@ UPDATE dbos.workflow_status ws
        workflow_deadline_epoch_ms = CASE WHEN ws.workflow_timeout_ms IS NOT NULL
             AND ws.workflow_deadline_epoch_ms IS NULL
            THEN %(now)s + ws.workflow_timeout_ms ELSE ws.workflow_deadline_epoch_ms END
-  FROM picked
- WHERE ws.workflow_uuid = picked.workflow_uuid
+-- = ANY(ARRAY(...)) rather than a join: primary-key lookups whatever the planner
+-- guesses about the LIMIT (a join could hash over the whole table).
+ WHERE ws.workflow_uuid = ANY(ARRAY(SELECT workflow_uuid FROM picked))
 RETURNING """ + STATUS_COLUMNS.replace("workflow_uuid,", "ws.workflow_uuid,", 1)
 
 # THE claim: up to %(limit)s ENQUEUED workflows of one queue (%(limit)s is the
@@ -486,6 +487,7 @@ SELECT ws.workflow_uuid, t.fid, t.fname, t.output, t.error, t.child, t.started, 
        AS t(id, owner, fid, fname, output, error, child, started, now)
   JOIN dbos.workflow_status ws
     ON ws.workflow_uuid = t.id AND ws.owner_xid = t.owner AND ws.status = 'PENDING'
+ WHERE ws.workflow_uuid = ANY(%(ids)s::text[])  -- primary-key lookups, not a scan of PENDING
    FOR SHARE OF ws
 ON CONFLICT DO NOTHING
 RETURNING workflow_uuid, function_id
@@ -499,6 +501,7 @@ UPDATE dbos.workflow_status ws
   FROM unnest(%(ids)s::text[], %(owners)s::text[], %(statuses)s::text[], %(outputs)s::text[],
               %(errors)s::text[], %(nows)s::bigint[]) AS t(id, owner, status, output, error, now)
  WHERE ws.workflow_uuid = t.id AND ws.owner_xid = t.owner AND ws.status = 'PENDING'
+   AND ws.workflow_uuid = ANY(%(ids)s::text[])  -- primary-key lookups, not a scan of PENDING
 RETURNING ws.workflow_uuid
 """
 
