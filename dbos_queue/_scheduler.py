@@ -64,7 +64,6 @@ import logging
 import random
 import time
 import uuid
-import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, TypeVar, Union
@@ -337,7 +336,7 @@ def _declare_now() -> None:
     from . import _dbos
 
     rt = _dbos._runtime
-    sched = _schedulers.get(rt) if rt is not None else None
+    sched = _scheduler_of(rt)
     if rt is None or sched is None:
         return
     if rt.engine.on_loop():
@@ -517,13 +516,19 @@ def _not_here(*_args: Any, **_kwargs: Any) -> None:  # pragma: no cover - never 
     raise RuntimeError("placeholder for a workflow registered in another process")
 
 
-_schedulers: "weakref.WeakKeyDictionary[Runtime, Scheduler]" = weakref.WeakKeyDictionary()
+# The scheduler of the launched runtime (one per process; replaced at each launch).
+_current: Optional[Scheduler] = None
+
+
+def _scheduler_of(rt: Optional["Runtime"]) -> Optional[Scheduler]:
+    return _current if _current is not None and rt is not None and _current.rt is rt else None
 
 
 async def start(rt: "Runtime") -> None:
     """Store the decorated schedules and start this process's scheduler (engine loop)."""
+    global _current
     sched = Scheduler(rt)
-    _schedulers[rt] = sched
+    _current = sched
     launched = now_ms()
     try:
         row = await rt.sysdb.fetchone(FLEET_UP_SINCE, (launched,))
@@ -634,7 +639,7 @@ async def delete_schedule(rt: "Runtime", name: str) -> None:
     """Delete a schedule (no-op when absent); no tick of it fires after this returns."""
     row = await rt.sysdb.fetchone(DELETE_SCHEDULE, (name,))
     if row is not None and row[0] == "decorator":
-        sched = _schedulers.get(rt)
+        sched = _scheduler_of(rt)
         if sched is not None and name in sched.declared:
             logger.info("deleted decorated schedule %s; a process declaring it re-creates it "
                         "when it launches (pause_schedule keeps it stopped)", name)
