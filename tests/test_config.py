@@ -200,7 +200,7 @@ def test_unknown_key_without_a_close_match() -> None:
         ("sys_db_pool_size", "many", "valid integer"),
         ("sys_db_pool_size", True, "not a boolean"),
         ("admin_port", 70000, "less than or equal to 65535"),
-        ("admin_port", 0, "greater than or equal to 1"),
+        ("admin_port", -1, "greater than or equal to 0"),
         ("log_level", "LOUD", "'DEBUG', 'INFO', 'WARNING', 'ERROR' or 'CRITICAL'"),
         ("serializer", "yaml", '"json", "pickle", or an object'),
         ("serializer", object(), "serialize() and deserialize()"),
