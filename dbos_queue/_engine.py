@@ -170,6 +170,8 @@ class Engine:
             try:
                 return fut.result(1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic())))
             except concurrent.futures.TimeoutError:
+                if fut.done():
+                    raise  # the coroutine itself raised TimeoutError (same class in 3.11)
                 if self.closed and not fut.done():
                     fut.cancel()
                     raise EngineStopped() from None
