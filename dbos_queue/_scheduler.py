@@ -54,6 +54,11 @@ the deleted period are never run, even with catch-up. Pause it instead
 (``pause_schedule``) to keep it stopped across restarts: launches do not change a
 stored status. An ``api`` schedule with the same name as a decorated workflow wins:
 the decorator is then ignored (with an error logged).
+
+``list_schedules``, ``get_schedule``, ``delete_schedule``, ``pause_schedule`` and
+``resume_schedule`` take anything with ``.sysdb`` and ``.engine`` (the runtime or a
+``DBOSClient``, as the CLI does); ``create_schedule``, ``backfill_schedule`` and
+``trigger_schedule`` need the launched runtime (its registry).
 """
 
 from __future__ import annotations
@@ -74,6 +79,7 @@ from croniter import croniter
 from . import _core, _sql
 from . import _serialization as ser
 from ._core import Start
+from ._management import INTERNAL_QUEUE
 from ._registry import FunctionInfo, class_name_of
 from ._sysdb import now_ms
 from .error import DBOSException
@@ -88,7 +94,6 @@ POLL_SEC = 1.0  # schedule table poll (changes elsewhere also arrive by NOTIFY)
 MAX_LATE_SEC = 60.0  # skip policy: a tick later than this is missed
 MAX_TICKS_PER_PASS = 100  # catch-up: ticks fired per schedule per transaction
 WAKE_PAYLOAD = "__dbos_schedules__"  # on the "queue" channel: re-read the schedules now
-INTERNAL_QUEUE = "_dbos_internal_queue"  # = _management.INTERNAL_QUEUE
 
 # --- SQL -----------------------------------------------------------------------------
 # These statements belong in _sql.py (one queries module); they live here until they
@@ -530,19 +535,20 @@ async def start(rt: "Runtime") -> None:
     sched = Scheduler(rt)
     _current = sched
     launched = now_ms()
+    sched.floor_ms = launched
     try:
         row = await rt.sysdb.fetchone(FLEET_UP_SINCE, (launched,))
-        sched.floor_ms = min(launched, row[0]) if row is not None and row[0] is not None else launched
+        if row is not None and row[0] is not None:
+            sched.floor_ms = min(launched, row[0])
         await sched.sync_declared()
     except Exception as exc:  # noqa: BLE001 - the loop retries; launching must not fail
-        sched.floor_ms = launched
         logger.warning("could not store decorated schedules at launch (retrying): %s", exc)
     sched._warn_unresolved()
     rt.engine.hooks["queue"].append(sched.on_queue_notify)
     contextvars.Context().run(rt.engine.spawn, sched.run_forever(), "scheduler")
 
 
-def _notify(rt: "Runtime") -> None:
+def _notify(rt: Any) -> None:
     rt.engine.publish("queue", WAKE_PAYLOAD)
 
 
@@ -614,7 +620,7 @@ def _many(value: Union[None, str, Sequence[str]]) -> Optional[List[str]]:
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
-async def list_schedules(rt: "Runtime", *, status: Union[None, str, Sequence[str]] = None,
+async def list_schedules(rt: Any, *, status: Union[None, str, Sequence[str]] = None,
                          workflow_name: Union[None, str, Sequence[str]] = None,
                          schedule_name_prefix: Union[None, str, Sequence[str]] = None,
                          kind: Union[None, str, Sequence[str]] = None,
@@ -624,28 +630,30 @@ async def list_schedules(rt: "Runtime", *, status: Union[None, str, Sequence[str
     if unknown:
         raise DBOSException(f"list_schedules() got unexpected filters {sorted(unknown)}")
     rows = await rt.sysdb.fetchall(LIST_SCHEDULES, {
-        "statuses": _many(status), "workflows": _many(workflow_name), "kinds": _many(kind),
+        "statuses": [v.upper() for v in _many(status) or []] if status is not None else None,
+        "workflows": _many(workflow_name), "kinds": _many(kind),
         "prefixes": _many(schedule_name_prefix),
     })
     return [_as_dict(ScheduleRow(*r)) for r in rows]
 
 
-async def get_schedule(rt: "Runtime", name: str) -> Optional[Dict[str, Any]]:
+async def get_schedule(rt: Any, name: str) -> Optional[Dict[str, Any]]:
     row = await rt.sysdb.fetchone(GET_SCHEDULE, (name,))
     return _as_dict(ScheduleRow(*row)) if row is not None else None
 
 
-async def delete_schedule(rt: "Runtime", name: str) -> None:
-    """Delete a schedule (no-op when absent); no tick of it fires after this returns."""
+async def delete_schedule(rt: Any, name: str) -> bool:
+    """Delete a schedule; False when there was none. No tick of it fires after this returns."""
     row = await rt.sysdb.fetchone(DELETE_SCHEDULE, (name,))
     if row is not None and row[0] == "decorator":
         sched = _scheduler_of(rt)
         if sched is not None and name in sched.declared:
             logger.info("deleted decorated schedule %s; a process declaring it re-creates it "
                         "when it launches (pause_schedule keeps it stopped)", name)
+    return row is not None
 
 
-async def _set_status(rt: "Runtime", name: str, status: str) -> None:
+async def _set_status(rt: Any, name: str, status: str) -> None:
     row = await rt.sysdb.fetchone(SET_SCHEDULE_STATUS,
                                   {"name": name, "status": status, "now": now_ms()})
     if row is None:
@@ -653,12 +661,12 @@ async def _set_status(rt: "Runtime", name: str, status: str) -> None:
     _notify(rt)
 
 
-async def pause_schedule(rt: "Runtime", name: str) -> None:
+async def pause_schedule(rt: Any, name: str) -> None:
     """Stop firing ``name`` (takes effect at once, kept across restarts)."""
     await _set_status(rt, name, "PAUSED")
 
 
-async def resume_schedule(rt: "Runtime", name: str) -> None:
+async def resume_schedule(rt: Any, name: str) -> None:
     """Fire ``name`` again from now on (ticks due while it was paused are not run)."""
     await _set_status(rt, name, "ACTIVE")
 
