@@ -19,6 +19,8 @@ from typing import Any, Callable, Iterator, List
 import psycopg
 import pytest
 
+from tests.plugins.workers import Worker
+
 from dbos_queue import DBOS, DBOSClient, Queue
 from dbos_queue import _dbos, _scheduler
 from dbos_queue.error import DBOSException
@@ -29,31 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # --- worker processes -------------------------------------------------------------------
 
 
-class ScheduleWorker:
-    """``dbos-queue worker tests.apps.schedule_app`` (the pattern of tests/plugins/workers.py)."""
-
-    def __init__(self, url: str) -> None:
-        env = dict(os.environ, SCHEDULE_APP_URL=url)
-        cmd = [sys.executable, "-m", "dbos_queue.cli", "worker", "tests.apps.schedule_app",
-               "--admin-port", "0"]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()  # blocks until the worker says it is ready
-        if "ready" not in line:
-            out, err = self.proc.communicate(timeout=10)
-            raise AssertionError(f"worker did not start: {line}{out}{err}")
-
-    def stop(self, timeout: float = 30) -> tuple[int, str, str]:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            out, err = self.proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, err = self.proc.communicate(timeout=10)
-            raise AssertionError(f"worker did not stop within {timeout}s\n{err[-4000:]}")
-        return self.proc.returncode, out, err
+def ScheduleWorker(url: str) -> Worker:  # noqa: N802 - reads as the class it builds
+    """``dbos-queue worker tests.apps.schedule_app`` on ``url``."""
+    return Worker(url, [], {}, [], app="tests.apps.schedule_app", url_env="SCHEDULE_APP_URL")
 
 
 @pytest.fixture
@@ -66,10 +46,10 @@ def sched_db(db_url: str) -> str:
 
 
 @pytest.fixture
-def start_sched_worker(sched_db: str) -> Iterator[Callable[[], ScheduleWorker]]:
-    started: List[ScheduleWorker] = []
+def start_sched_worker(sched_db: str) -> Iterator[Callable[[], Worker]]:
+    started: List[Worker] = []
 
-    def start() -> ScheduleWorker:
+    def start() -> Worker:
         w = ScheduleWorker(sched_db)
         started.append(w)
         return w
@@ -107,7 +87,7 @@ def _wait(cond: Callable[[], Any], timeout: float, what: str) -> Any:
 
 @pytest.mark.slow
 def test_each_tick_runs_once_across_two_workers(sched_db: str,
-                                                start_sched_worker: Callable[[], ScheduleWorker]) -> None:
+                                                start_sched_worker: Callable[[], Worker]) -> None:
     a = start_sched_worker()
     b = start_sched_worker()
     both_up = datetime.now(timezone.utc)
@@ -136,7 +116,7 @@ def test_each_tick_runs_once_across_two_workers(sched_db: str,
 
 @pytest.mark.slow
 def test_create_and_delete_take_effect_in_running_workers(
-        sched_db: str, start_sched_worker: Callable[[], ScheduleWorker]) -> None:
+        sched_db: str, start_sched_worker: Callable[[], Worker]) -> None:
     start_sched_worker()
     start_sched_worker()
     with DBOSClient(sched_db) as client:

@@ -17,9 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Worker:
-    def __init__(self, url: str, queues: List[str], extra_env: dict, args: List[str]) -> None:
-        env = dict(os.environ, QUEUE_APP_URL=url, **extra_env)
-        cmd = [sys.executable, "-m", "dbos_queue.cli", "worker", "tests.apps.queue_app"]
+    def __init__(self, url: str, queues: List[str], extra_env: dict, args: List[str],
+                 app: str = "tests.apps.queue_app", url_env: str = "QUEUE_APP_URL") -> None:
+        env = dict(os.environ, **{url_env: url}, **extra_env)
+        cmd = [sys.executable, "-m", "dbos_queue.cli", "worker", app]
         for q in queues:
             cmd += ["--queue", q]
         self.proc = subprocess.Popen(cmd + ["--admin-port", "0"] + args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
