@@ -308,6 +308,27 @@ def retry_delays(opts: StepOptions):
         delay *= opts.backoff_rate
 
 
+class _Retries:
+    """Attempt bookkeeping shared by the sync and async step runners."""
+
+    def __init__(self, rt: "Runtime", info: FunctionInfo, opts: StepOptions) -> None:
+        self.rt, self.info, self.opts = rt, info, opts
+        self.delays = retry_delays(opts) if opts.retries_allowed else iter(())
+        self.errors: List[BaseException] = []
+
+    def failed(self, e: BaseException) -> tuple[BaseException, Optional[float]]:
+        """(error to record, delay before the next attempt or None when out of attempts)."""
+        self.errors.append(e)
+        delay = next(self.delays, None)
+        if delay is None:
+            if self.opts.retries_allowed:
+                return DBOSMaxStepRetriesExceeded(self.info.name, self.opts.max_attempts,
+                                                  self.errors), None
+            return e, None
+        self.rt.logger.warning("step %s failed (%s); retrying in %.2fs", self.info.name, e, delay)
+        return e, delay
+
+
 def run_step_sync(rt: "Runtime", info: FunctionInfo, opts: StepOptions,
                   call: Callable[[], Any]) -> Any:
     ctx = current_workflow.get()
@@ -323,21 +344,15 @@ def run_step_sync(rt: "Runtime", info: FunctionInfo, opts: StepOptions,
     ctx.in_step, ctx.step_id = True, fid
     result, exc = None, None
     try:
-        delays = retry_delays(opts) if opts.retries_allowed else iter(())
-        errors: List[BaseException] = []
+        retries = _Retries(rt, info, opts)
         while True:
             try:
                 result, exc = call(), None
                 break
             except Exception as e:  # noqa: BLE001 - recorded and re-raised below
-                errors.append(e)
-                exc = e
-                delay = next(delays, None)
+                exc, delay = retries.failed(e)
                 if delay is None:
-                    if opts.retries_allowed:
-                        exc = DBOSMaxStepRetriesExceeded(info.name, opts.max_attempts, errors)
                     break
-                rt.logger.warning("step %s failed (%s); retrying in %.2fs", info.name, e, delay)
                 time.sleep(delay)
     finally:
         ctx.in_step, ctx.step_id = False, None
@@ -365,21 +380,15 @@ async def run_step_async(rt: "Runtime", info: FunctionInfo, opts: StepOptions,
     ctx.in_step, ctx.step_id = True, fid
     result, exc = None, None
     try:
-        delays = retry_delays(opts) if opts.retries_allowed else iter(())
-        errors: List[BaseException] = []
+        retries = _Retries(rt, info, opts)
         while True:
             try:
                 result, exc = await call(), None
                 break
             except Exception as e:  # noqa: BLE001 - recorded and re-raised below
-                errors.append(e)
-                exc = e
-                delay = next(delays, None)
+                exc, delay = retries.failed(e)
                 if delay is None:
-                    if opts.retries_allowed:
-                        exc = DBOSMaxStepRetriesExceeded(info.name, opts.max_attempts, errors)
                     break
-                rt.logger.warning("step %s failed (%s); retrying in %.2fs", info.name, e, delay)
                 await asyncio.sleep(delay)
     finally:
         ctx.in_step, ctx.step_id = False, None
