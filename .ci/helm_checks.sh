@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Checks of the Kubernetes deliverable (helm/dbos-queue), with no cluster and no Docker:
 #   helm lint --strict and helm template for every values file in helm/dbos-queue/ci/,
+#   the env and Secret wiring each of them asks for (admin token, LISTEN URL, PgBouncer
+#   settings: helm/tools/chartcheck.py wiring),
 #   kubernetes-validate --strict (Kubernetes 1.30) on the rendered standard objects,
 #   the KEDA / Prometheus Operator schemas on the rendered custom resources,
 #   promtool check rules + promtool test rules on the alert rules rendered from the chart,
@@ -169,6 +171,8 @@ for f in "${VALUES[@]}"; do
       -f "$f" >"$out" 2>"$WORK/err"; then
     record "helm template -f ci/$n.yaml" ok
     RENDERED+=("$out")
+    run "env and Secret wiring -f ci/$n.yaml" "$PY" "$ROOT/helm/tools/chartcheck.py" wiring \
+      "$CHART" "$f" "$out" --fullname "$RELEASE-dbos-queue"
   else
     record "helm template -f ci/$n.yaml" FAIL
     cat "$WORK/err" >&2

@@ -199,7 +199,8 @@ def test_existing_secret_name_and_key_are_used():
         env = {e["name"]: e for e in worker_container(d)["env"]}
         ref = env["DBOS_SYSTEM_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
         assert ref == {"name": "dbos-db", "key": "DBOS_SYSTEM_DATABASE_URL"}
-    assert of_kind(docs, "Secret") == []
+    # No database Secret of the chart's own; the only Secret is the admin token's.
+    assert [s["metadata"]["name"] for s in of_kind(docs, "Secret")] == [f"{FULLNAME}-admin-token"]
 
 
 @pytest.mark.parametrize("values", CI_VALUES, ids=ids(CI_VALUES))
@@ -218,7 +219,7 @@ def test_secret_values_are_never_rendered_into_configmaps(values):
             assert password not in text
     if url:
         # The URL from values lives in the chart's Secret and nowhere else.
-        (secret,) = secrets
+        (secret,) = [s for s in secrets if s["metadata"]["name"] != f"{FULLNAME}-admin-token"]
         assert secret["stringData"]["url"] == url
         for d in docs:
             if d["kind"] != "Secret":
@@ -277,7 +278,8 @@ def test_migration_job_is_a_pre_install_and_pre_upgrade_hook():
 
 def test_optional_parts_are_off_by_default():
     kinds = {d["kind"] for d in render(ci("minimal"))}
-    assert kinds == {"Deployment", "Service", "ConfigMap", "PodDisruptionBudget", "Job"}
+    # Secret: the admin token (admin.token.create is on by default).
+    assert kinds == {"Deployment", "Service", "ConfigMap", "PodDisruptionBudget", "Job", "Secret"}
 
 
 @pytest.mark.parametrize("flag,kinds", [

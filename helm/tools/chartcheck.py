@@ -8,11 +8,17 @@
   chartcheck.py promql CHART_DIR RENDERED... OUT.yaml
       Every PromQL expression of the Grafana dashboard and of KEDA prometheus triggers as
       a recording rule, so that `promtool check rules` parses them all.
+  chartcheck.py wiring CHART_DIR VALUES RENDERED [--fullname NAME]
+      The environment the values ask for, in the rendered workers and migration Job:
+      DBOS_QUEUE_ADMIN_TOKEN (and the chart's token Secret), DBOS_QUEUE_LISTEN_DATABASE_URL,
+      DBOS_QUEUE_PREPARE_THRESHOLD and DBOS_QUEUE_USE_LISTEN_NOTIFY; secrets only ever
+      through secretKeyRef, the listen URL only in the chart's Secret.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import re
 import sys
@@ -105,6 +111,119 @@ def cmd_promql(args: argparse.Namespace) -> int:
     return 0
 
 
+def merged(base: Any, over: Any) -> Any:
+    """Helm's coalescing of a values file over the chart's values.yaml (null deletes)."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for k, v in over.items():
+            if v is None:
+                out.pop(k, None)
+            else:
+                out[k] = merged(base.get(k), v)
+        return out
+    return over
+
+
+SECRET_ENV = ("DBOS_SYSTEM_DATABASE_URL", "DBOS_QUEUE_LISTEN_DATABASE_URL", "DBOS_QUEUE_ADMIN_TOKEN")
+
+
+def cmd_wiring(args: argparse.Namespace) -> int:
+    values = merged(yaml.safe_load(Path(args.chart, "values.yaml").read_text()),
+                    yaml.safe_load(Path(args.values).read_text()) or {})
+    docs = [d for _, d in documents([args.rendered])]
+    full = args.fullname
+    db, tok = values["database"], values["admin"]["token"]
+    errors: List[str] = []
+
+    def check(ok: bool, what: str) -> None:
+        if not ok:
+            errors.append(what)
+
+    db_secret = db["existingSecret"]["name"] or f"{full}-db"
+    if db["existingSecret"]["name"]:
+        listen_key = db["existingSecret"].get("listenKey") or None
+    else:
+        listen_key = "listenUrl" if db.get("listenUrl") else None
+    if tok["create"]:
+        token_ref = {"name": f"{full}-admin-token", "key": "token"}
+    else:
+        token_ref = {"name": tok["existingSecret"]["name"],
+                     "key": tok["existingSecret"].get("key") or "token"}
+    secrets = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Secret"}
+
+    # The admin token Secret: the chart's own (random, 32 characters), or none.
+    own = secrets.get(f"{full}-admin-token")
+    if tok["create"]:
+        check(own is not None, f"no Secret {full}-admin-token")
+        if own is not None:
+            raw = base64.b64decode((own.get("data") or {}).get("token", "")).decode()
+            check(re.fullmatch(r"[A-Za-z0-9]{32}", raw) is not None,
+                  f"Secret {full}-admin-token: data.token is not 32 random alphanumerics")
+    else:
+        check(own is None, f"Secret {full}-admin-token rendered with admin.token.create false")
+
+    # The listen URL from values: only in the chart's database Secret.
+    if db.get("listenUrl"):
+        chart_db = secrets.get(f"{full}-db") or {}
+        check((chart_db.get("stringData") or {}).get("listenUrl") == db["listenUrl"],
+              f"Secret {full}-db lacks stringData.listenUrl = database.listenUrl")
+        for d in docs:
+            if d["kind"] != "Secret" and db["listenUrl"] in json.dumps(d):
+                errors.append(f"{d['kind']}/{d['metadata']['name']} contains database.listenUrl")
+
+    for d in docs:
+        if d["kind"] == "ConfigMap":
+            for name in SECRET_ENV:
+                check(name not in (d.get("data") or {}), f"ConfigMap/{d['metadata']['name']}: {name}")
+
+    workloads = [d for d in docs if d["kind"] in ("Deployment", "Job")]
+    check(bool([d for d in workloads if d["kind"] == "Deployment"]), "no worker Deployment rendered")
+    for d in workloads:
+        for c in d["spec"]["template"]["spec"]["containers"]:
+            where = f"{d['kind']}/{d['metadata']['name']} container {c['name']}"
+            env = {e["name"]: e for e in c.get("env", [])}
+            worker = d["kind"] == "Deployment"
+
+            def ref(name: str) -> Any:
+                e = env.get(name)
+                return e and (e.get("valueFrom") or {}).get("secretKeyRef")
+
+            def value(name: str) -> Any:
+                e = env.get(name)
+                return e and e.get("value")
+
+            for name in SECRET_ENV:
+                check(name not in env or "value" not in env[name], f"{where}: {name} has a literal value")
+            if worker:
+                check(ref("DBOS_QUEUE_ADMIN_TOKEN") == token_ref,
+                      f"{where}: DBOS_QUEUE_ADMIN_TOKEN is {env.get('DBOS_QUEUE_ADMIN_TOKEN')}, want secretKeyRef {token_ref}")
+                if listen_key and db["useListenNotify"]:
+                    want = {"name": db_secret, "key": listen_key}
+                    check(ref("DBOS_QUEUE_LISTEN_DATABASE_URL") == want,
+                          f"{where}: DBOS_QUEUE_LISTEN_DATABASE_URL is {env.get('DBOS_QUEUE_LISTEN_DATABASE_URL')}, want secretKeyRef {want}")
+                else:
+                    check("DBOS_QUEUE_LISTEN_DATABASE_URL" not in env, f"{where}: unexpected DBOS_QUEUE_LISTEN_DATABASE_URL")
+                if db["useListenNotify"]:
+                    check("DBOS_QUEUE_USE_LISTEN_NOTIFY" not in env, f"{where}: unexpected DBOS_QUEUE_USE_LISTEN_NOTIFY")
+                else:
+                    check(value("DBOS_QUEUE_USE_LISTEN_NOTIFY") == "false",
+                          f"{where}: DBOS_QUEUE_USE_LISTEN_NOTIFY is not \"false\"")
+            else:
+                for name in ("DBOS_QUEUE_ADMIN_TOKEN", "DBOS_QUEUE_LISTEN_DATABASE_URL", "DBOS_QUEUE_USE_LISTEN_NOTIFY"):
+                    check(name not in env, f"{where}: {name} is for workers only")
+            if db["pgbouncer"]:
+                check(value("DBOS_QUEUE_PREPARE_THRESHOLD") == "off",
+                      f"{where}: database.pgbouncer but DBOS_QUEUE_PREPARE_THRESHOLD is not \"off\"")
+            else:
+                check("DBOS_QUEUE_PREPARE_THRESHOLD" not in env, f"{where}: unexpected DBOS_QUEUE_PREPARE_THRESHOLD")
+    if errors:
+        print("\n".join(errors), file=sys.stderr)
+        return 1
+    print(f"{len(workloads)} workloads: admin token {token_ref}, listen key {listen_key}, "
+          f"pgbouncer {db['pgbouncer']}, useListenNotify {db['useListenNotify']}")
+    return 0
+
+
 def main(argv: List[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -122,6 +241,12 @@ def main(argv: List[str] | None = None) -> int:
     q.add_argument("rendered", nargs="+")
     q.add_argument("out")
     q.set_defaults(func=cmd_promql)
+    w = sub.add_parser("wiring")
+    w.add_argument("chart")
+    w.add_argument("values")
+    w.add_argument("rendered")
+    w.add_argument("--fullname", default="rel-dbos-queue")
+    w.set_defaults(func=cmd_wiring)
     args = p.parse_args(argv)
     return int(args.func(args))
 

@@ -81,6 +81,32 @@ dbos-queue/group: {{ .name }}
 {{- end }}
 {{- end }}
 
+{{/* The Secret key holding the direct LISTEN URL; empty when none is configured. */}}
+{{- define "dbos-queue.listenSecretKey" -}}
+{{- if .Values.database.existingSecret.name }}
+{{- .Values.database.existingSecret.listenKey }}
+{{- else if .Values.database.listenUrl }}
+{{- "listenUrl" }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret and key holding the admin token (an existing one, or the chart's own). */}}
+{{- define "dbos-queue.adminTokenSecretName" -}}
+{{- if .Values.admin.token.create }}
+{{- printf "%s-admin-token" (include "dbos-queue.fullname" .) }}
+{{- else }}
+{{- .Values.admin.token.existingSecret.name }}
+{{- end }}
+{{- end }}
+
+{{- define "dbos-queue.adminTokenSecretKey" -}}
+{{- if .Values.admin.token.create }}
+{{- "token" }}
+{{- else }}
+{{- .Values.admin.token.existingSecret.key | default "token" }}
+{{- end }}
+{{- end }}
+
 {{- define "dbos-queue.configMapName" -}}
 {{- printf "%s-env" (include "dbos-queue.fullname" .) }}
 {{- end }}
@@ -112,12 +138,41 @@ dbos-queue/group: {{ .name }}
   value: "1"
 {{- end }}
 
+{{/* Database environment of the workers and the migration Job. */}}
 {{- define "dbos-queue.databaseEnv" -}}
 - name: DBOS_SYSTEM_DATABASE_URL
   valueFrom:
     secretKeyRef:
       name: {{ include "dbos-queue.dbSecretName" . }}
       key: {{ include "dbos-queue.dbSecretKey" . }}
+{{- if .Values.database.pgbouncer }}
+# PgBouncer (transaction pooling): no server-side prepared statements.
+- name: DBOS_QUEUE_PREPARE_THRESHOLD
+  value: "off"
+{{- end }}
+{{- end }}
+
+{{/* Environment of the workers only: the LISTEN connection and the admin token. */}}
+{{- define "dbos-queue.workerEnv" -}}
+# Required by every admin route but /dbos-healthz and /metrics.
+- name: DBOS_QUEUE_ADMIN_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "dbos-queue.adminTokenSecretName" . }}
+      key: {{ include "dbos-queue.adminTokenSecretKey" . }}
+{{- $listenKey := include "dbos-queue.listenSecretKey" . }}
+{{- if not .Values.database.useListenNotify }}
+# No LISTEN connection: workers find new work by polling.
+- name: DBOS_QUEUE_USE_LISTEN_NOTIFY
+  value: "false"
+{{- else if $listenKey }}
+# A direct Postgres URL for the one LISTEN connection of the process.
+- name: DBOS_QUEUE_LISTEN_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "dbos-queue.dbSecretName" . }}
+      key: {{ $listenKey }}
+{{- end }}
 {{- end }}
 
 {{/*
