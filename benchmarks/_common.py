@@ -22,7 +22,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 import psycopg
 from psycopg import sql
 
-from dbos_queue._pgurl import redact, with_database
+from dbos_queue.model.pgurl import redact, with_database
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 
@@ -73,7 +73,7 @@ def bench_database(name: str, db_url: Optional[str] = None,
     dbname = f"bench_{name}_{uuid.uuid4().hex[:8]}"
     try:
         if db_url is None:
-            from dbos_queue import _embedded
+            from dbos_queue.db import embedded as _embedded
 
             base = Path(tempfile.mkdtemp(prefix=f"dbosq-bench-{name}-", dir="/tmp"))
             status(f"starting a throwaway embedded Postgres in {base}")
@@ -138,7 +138,7 @@ def probe_round_trip(url: str, iterations: int = 1000) -> Dict[str, float]:
                     samples.append(time.perf_counter() - t0)
         return median_us(samples)
 
-    from dbos_queue._engine import new_loop
+    from dbos_queue.db.loop import new_loop
 
     loop = new_loop()
     try:

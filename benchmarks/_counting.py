@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, Iterator, Optional
 import psycopg
 from psycopg import pq
 
-from dbos_queue import _sql
+from dbos_queue.db import sql as _sql
 
 # Statement text -> the name of its constant in dbos_queue._sql, to label the counts.
 _LABELS = {v: k for k, v in vars(_sql).items() if k.isupper() and isinstance(v, str)}

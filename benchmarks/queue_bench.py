@@ -47,11 +47,12 @@ from typing import Any, Callable, Dict, List, Optional
 
 import psycopg
 
-from dbos_queue import _migrate, _sql
-from dbos_queue import _serialization as ser
-from dbos_queue._client import DBOSClient
+from dbos_queue.db import migrate as _migrate
+from dbos_queue.db import sql as _sql
+from dbos_queue.model import serialization as ser
+from dbos_queue.api.client import DBOSClient
 
-from . import _common as C
+from dbos_queue import _common as C
 from ._counting import ServerStats, StatementCounter
 
 NAME = "queue_bench"
@@ -228,7 +229,7 @@ class Bench:
         """Switch to a new, empty, migrated database on the same server; drop the last one."""
         from psycopg import sql as S
 
-        from dbos_queue._pgurl import with_database
+        from dbos_queue.model.pgurl import with_database
 
         self._seq += 1
         name = f"{self.db.name}_{self._seq}"
@@ -491,7 +492,7 @@ def write_plans(b: Bench, n: int, batch: int = 64) -> Dict[str, Any]:
       while only those are PENDING, then after every other row was claimed too (W1's
       workers claim 64 at a time until the queue is empty, so nearly all are PENDING).
     """
-    from dbos_queue._sysdb import now_ms
+    from dbos_queue.db.sysdb import now_ms
 
     queue = "w1"
     b.fresh()
@@ -620,7 +621,7 @@ def latency(b: Bench, rate: float, seconds: float, warmup_s: float = 1.0) -> Dic
 def engine_probes(client: DBOSClient, rate: float, seconds: float) -> Dict[str, Any]:
     """Latency of a hop to the producer's engine loop and back, and of ``SELECT 1`` and
     ``GET_QUEUE`` through it: paced at ``rate`` (as W2's enqueues are) and back to back."""
-    from dbos_queue import _sql as S
+    from dbos_queue.db import sql as S
 
     async def noop() -> None:
         return None
@@ -719,8 +720,8 @@ SELECT md5(%(tag)s || g::text)::uuid::text, 'SUCCESS', 'bench_q_one', %(queue)s,
 
 def claim_cost(b: Bench, finished: int, claims: int, batch: int = 64) -> Dict[str, Any]:
     from dbos_queue import DBOS, Queue
-    from dbos_queue import _dbos
-    from dbos_queue._sysdb import now_ms
+    from dbos_queue.api import dbos as _dbos
+    from dbos_queue.db.sysdb import now_ms
 
     queue = "w4"
     b.fresh()

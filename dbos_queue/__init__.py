@@ -5,21 +5,21 @@ Switch from DBOS Python by changing the import::
     from dbos_queue import DBOS, Queue, SetWorkflowID
 """
 
-from . import error
-from ._client import DBOSClient, EnqueueOptions
-from ._config import DBOSConfig
-from ._context import (
+from dbos_queue import error
+from dbos_queue.api.client import DBOSClient, EnqueueOptions
+from dbos_queue.model.config import DBOSConfig
+from dbos_queue.engine.context import (
     DBOSContextEnsure,
     DBOSContextSetAuth,
     SetEnqueueOptions,
     SetWorkflowID,
     SetWorkflowTimeout,
 )
-from ._core import StepOptions
-from ._dbos import DBOS, DBOSConfiguredInstance
-from ._handles import WorkflowHandle, WorkflowHandleAsync, WorkflowStatus, WorkflowStatusString
-from ._queue import Queue, QueueRateLimit
-from ._serialization import Serializer
+from dbos_queue.engine.core import StepOptions
+from dbos_queue.api.dbos import DBOS, DBOSConfiguredInstance
+from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync, WorkflowStatus, WorkflowStatusString
+from dbos_queue.api.queue import Queue, QueueRateLimit
+from dbos_queue.model.serialization import Serializer
 
 __all__ = [
     "DBOS",

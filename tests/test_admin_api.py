@@ -17,9 +17,9 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import pytest
 
 from dbos_queue import DBOS, Queue, SetWorkflowID
-from dbos_queue import _admin
-from dbos_queue._dbos import _rt
-from dbos_queue._openapi import SPEC
+from dbos_queue.ops import admin as _admin
+from dbos_queue.api.dbos import _rt
+from dbos_queue.ops.openapi import SPEC
 
 TOKEN = "s3cret-token/+="
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}

@@ -66,7 +66,7 @@ def test_help_documents_exit_codes():
 
 
 def test_progress_bar_forms():
-    from dbos_queue._progress import Progress
+    from dbos_queue.cli.progress import Progress
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:
@@ -92,7 +92,7 @@ def test_progress_bar_forms():
 
 
 def test_value_helpers():
-    from dbos_queue._cli_ops import UsageError, jsonable, parse_duration
+    from dbos_queue.cli.ops import UsageError, jsonable, parse_duration
 
     assert parse_duration("7d") == 7 * 86400 and parse_duration("90") == 90
     assert parse_duration("30m") == 1800 and parse_duration("500ms") == 0.5

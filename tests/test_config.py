@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dbos_queue._config import (
+from dbos_queue.model.config import (
     CONFIG_FILE,
     KNOWN_KEYS,
     DBOSConfig,

@@ -25,8 +25,8 @@ from typing import Any, Dict, Iterator, List, Optional
 import pytest
 
 from dbos_queue import DBOS, Queue, SetWorkflowID
-from dbos_queue._dbos import _rt
-from dbos_queue._dequeue import set_queue_limits
+from dbos_queue.api.dbos import _rt
+from dbos_queue.queue.claim import set_queue_limits
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"

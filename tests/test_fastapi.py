@@ -21,7 +21,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 
 from dbos_queue import DBOS, DBOSContextSetAuth, Queue, SetEnqueueOptions
-from dbos_queue._fastapi import (
+from dbos_queue.integrations.fastapi import (
     DBOSMiddleware,
     get_request,
     idempotency_key,

@@ -62,7 +62,7 @@ def test_unregistered_workflow_found_at_recovery_is_reported(config, caplog):
         assert any("gone.fn" in r.getMessage() for r in caplog.records)
         assert DBOS.get_workflow_status("orphan").status == "PENDING"  # left for a process that knows it
         with pytest.raises(DBOSWorkflowFunctionNotFoundError):
-            from dbos_queue._dbos import _rt
+            from dbos_queue.api.dbos import _rt
 
             _rt().start_for_row("orphan", _rt().engine.run(_rt().sysdb.get_status_row("orphan")))
     finally:

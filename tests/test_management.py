@@ -201,7 +201,7 @@ def test_destroy_releases_threads_blocked_in_waits(config):
 
     h = DBOS.start_workflow(waiter)
     waiting.wait(10)
-    from dbos_queue._dbos import _rt
+    from dbos_queue.api.dbos import _rt
 
     fut = _rt().running[h.workflow_id]
     DBOS.destroy(destroy_registry=True)

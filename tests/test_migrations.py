@@ -7,7 +7,7 @@ import multiprocessing
 import psycopg
 import pytest
 
-from dbos_queue import _migrate
+from dbos_queue.db import migrate as _migrate
 
 SEED_COLUMNS = {
     "dbos_migrations": ["version"],

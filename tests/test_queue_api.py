@@ -117,7 +117,7 @@ def test_partition_key_rules_checked_at_enqueue(dbos):
 
 
 def _rt_url():
-    from dbos_queue._dbos import _rt
+    from dbos_queue.api.dbos import _rt
 
     return _rt().url
 
@@ -163,7 +163,7 @@ def test_claim_uses_the_partial_index(db_url):
             "INSERT INTO dbos.workflow_status (workflow_uuid, status, name, queue_name, created_at)"
             " SELECT 'todo-' || g, 'ENQUEUED', 'f', 'q', g FROM generate_series(1, 50) g")
         conn.execute("ANALYZE dbos.workflow_status")
-        from dbos_queue import _sql
+        from dbos_queue.db import sql as _sql
 
         plan = conn.execute(
             "EXPLAIN (FORMAT JSON) " + _sql.CLAIM,
@@ -184,7 +184,7 @@ def claimer(dbos):
 @given(n=st.integers(1, 60), claimers=st.integers(1, 6), limit=st.one_of(st.none(), st.integers(1, 20)),
        batch=st.integers(1, 16))
 def test_concurrent_claims_are_disjoint_complete_and_within_limits(claimer, n, claimers, limit, batch):
-    from dbos_queue._dbos import _rt
+    from dbos_queue.api.dbos import _rt
 
     rt = _rt()
     name = f"h{time.monotonic_ns()}"

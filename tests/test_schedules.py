@@ -22,7 +22,8 @@ import pytest
 from tests.plugins.workers import Worker
 
 from dbos_queue import DBOS, DBOSClient, Queue
-from dbos_queue import _dbos, _scheduler
+from dbos_queue.api import dbos as _dbos
+from dbos_queue.queue import schedules as _scheduler
 from dbos_queue.error import DBOSException
 
 ROOT = Path(__file__).resolve().parents[1]

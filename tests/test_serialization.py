@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict
 
-from dbos_queue import _serialization as ser
+from dbos_queue.model import serialization as ser
 from dbos_queue import error as dbos_errors
 from dbos_queue.error import DBOSConfigError, DBOSSerializationError
 

@@ -19,8 +19,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from dbos_queue import _embedded, _migrate
-from dbos_queue._pgurl import with_database
+from dbos_queue.db import embedded as _embedded
+from dbos_queue.db import migrate as _migrate
+from dbos_queue.model.pgurl import with_database
 
 TEMPLATE = "dbosq_template"
 _counter = itertools.count()
@@ -39,7 +40,7 @@ def pg_restart(pg_server_url: str):
     def restart() -> None:
         import subprocess
 
-        from dbos_queue._embedded import _import
+        from dbos_queue.db.embedded import _import
 
         user = "embedded_postgres" if os.geteuid() == 0 else None
         log = str(server.pgdata / "log")
@@ -93,7 +94,7 @@ def make_database(server_url: str, template: str | None) -> str:
 
 
 def drop_database(server_url: str, url: str) -> None:
-    from dbos_queue._pgurl import database_name
+    from dbos_queue.model.pgurl import database_name
 
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(

@@ -1,0 +1,231 @@
+"""``DBOSClient``: enqueue, inspect and message workflows without the app's code.
+
+A producer only needs the queue and workflow names. The client has its own
+small engine (pool + LISTEN) but registers no executor and claims nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Dict, List, Optional, Sequence, TypedDict
+
+import psycopg
+
+from dbos_queue.engine import comm as _comm
+from dbos_queue.engine import core as _core
+from dbos_queue.db import sql as _sql
+from dbos_queue.model import serialization as ser
+from dbos_queue.db.loop import Engine
+from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync, WorkflowStatus, status_from_row
+from dbos_queue.model.pgurl import normalize
+from dbos_queue.db.sysdb import SystemDatabase, now_ms
+from dbos_queue.error import DBOSException, DBOSNonExistentWorkflowError
+
+
+class EnqueueOptions(TypedDict, total=False):
+    """Where and how to enqueue: ``queue_name`` and ``workflow_name`` are required."""
+
+    queue_name: str
+    workflow_name: str
+    workflow_id: str
+    workflow_class_name: str
+    workflow_config_name: str
+    app_version: str
+    workflow_timeout: float
+    deduplication_id: str
+    priority: int
+    queue_partition_key: str
+    delay_seconds: float
+
+
+class DBOSClient:
+    """A producer/inspector connected to the system database."""
+
+    def __init__(self, system_database_url: Optional[str] = None, *,
+                 database_url: Optional[str] = None, pool_size: int = 4) -> None:
+        url = system_database_url or database_url
+        if url is None:
+            from dbos_queue.model.config import resolve
+
+            url = resolve(None).system_database_url
+        if url is None:
+            from dbos_queue.db.embedded import server_url
+
+            url = server_url()
+        self.url = normalize(url)
+        self.engine = Engine(self.url, pool_size=pool_size)
+        self.sysdb = SystemDatabase(self.engine)
+        self._queue_rows: Dict[str, tuple] = {}
+        self.engine.start()
+
+    def destroy(self) -> None:
+        self.engine.stop()
+
+    def __enter__(self) -> "DBOSClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.destroy()
+
+    # --- enqueue ------------------------------------------------------------------
+
+    @staticmethod
+    def _params(options: EnqueueOptions, args: tuple, kwargs: Dict[str, Any]) -> Dict[str, Any]:
+        for key in ("queue_name", "workflow_name"):
+            if not options.get(key):
+                raise DBOSException(f"EnqueueOptions needs {key!r}")
+        priority = options.get("priority") or 0
+        if not isinstance(priority, int) or not 0 <= priority <= 2**31 - 1:
+            raise DBOSException(f"priority must be an integer from 0 to 2**31-1, got {priority!r}")
+        delay = options.get("delay_seconds")
+        timeout = options.get("workflow_timeout")
+        now = now_ms()
+        return {
+            "id": options.get("workflow_id") or str(uuid.uuid4()),
+            "status": "DELAYED" if delay else "ENQUEUED", "name": options["workflow_name"],
+            "class_name": options.get("workflow_class_name"),
+            "config_name": options.get("workflow_config_name"), "user": None,
+            "assumed_role": None, "roles": None, "executor_id": None,
+            "app_version": options.get("app_version"), "app_id": None,
+            "queue": options["queue_name"],
+            "timeout_ms": int(timeout * 1000) if timeout else None, "deadline_ms": None,
+            "inputs": ser.serialize_args(tuple(args), dict(kwargs)), "started_ms": None,
+            "dedup_id": options.get("deduplication_id"), "priority": priority,
+            "partition_key": options.get("queue_partition_key"), "owner": None, "attempts": 0,
+            "now": now, "delay_until": now + int(delay * 1000) if delay else None,
+        }
+
+    async def _check_queue(self, params: Dict[str, Any]) -> None:
+        """Refuse what a stored queue could never run (partition key rules)."""
+        import time
+
+        cached = self._queue_rows.get(params["queue"])
+        if cached is not None and time.monotonic() - cached[0] < 5.0:
+            row = cached[1]
+        else:  # settings rarely change: look them up at most every 5 s per queue
+            row = await self.sysdb.fetchone(_sql.GET_QUEUE, (params["queue"],))
+            self._queue_rows[params["queue"]] = (time.monotonic(), row)
+        if row is None:
+            return  # not declared yet: workers that declare it will run it
+        from dbos_queue.api.queue import QueueSettings
+
+        partitioned = QueueSettings(*row).partitioned
+        if partitioned and params["partition_key"] is None:
+            raise DBOSException(f"Queue {params['queue']} is partitioned: pass queue_partition_key")
+        if not partitioned and params["partition_key"] is not None:
+            raise DBOSException(f"Queue {params['queue']} is not partitioned; drop queue_partition_key")
+
+    async def _enqueue(self, params: Dict[str, Any]) -> str:
+        await self._check_queue(params)
+        res = await self.sysdb.init_workflow(params)
+        if not res.inserted and res.name != params["name"]:
+            from dbos_queue.error import DBOSConflictingWorkflowError
+
+            raise DBOSConflictingWorkflowError(params["id"], f"already exists as {res.name}")
+        self.engine.publish("queue", params["queue"])
+        return params["id"]
+
+    def enqueue(self, options: EnqueueOptions, *args: Any, **kwargs: Any) -> WorkflowHandle:
+        """Enqueue one workflow by name; returns its handle once it is stored."""
+        wf_id = self.engine.run(self._enqueue(self._params(options, args, kwargs)))
+        return WorkflowHandle(self, wf_id)  # type: ignore[arg-type]
+
+    async def enqueue_async(self, options: EnqueueOptions, *args: Any,
+                            **kwargs: Any) -> WorkflowHandleAsync:
+        wf_id = await self.engine.arun(self._enqueue(self._params(options, args, kwargs)))
+        return WorkflowHandleAsync(self, wf_id)  # type: ignore[arg-type]
+
+    def enqueue_many(self, options: EnqueueOptions,
+                     arguments: Sequence[Sequence[Any]]) -> List[str]:
+        """Enqueue one run per argument tuple, all in one statement; returns the ids."""
+        base = self._params(options, (), {})
+        if base["dedup_id"] or base["delay_until"]:
+            raise DBOSException("enqueue_many does not take deduplication_id or delay_seconds")
+        ids = [str(uuid.uuid4()) for _ in arguments]
+        inputs = [ser.serialize_args(tuple(a), {}) for a in arguments]
+        params = {"name": base["name"], "class_name": base["class_name"],
+                  "config_name": base["config_name"], "queue": base["queue"],
+                  "priority": base["priority"], "partition_key": base["partition_key"],
+                  "app_version": base["app_version"], "timeout_ms": base["timeout_ms"],
+                  "now": base["now"], "ids": ids, "inputs": inputs}
+        self.engine.run(self.sysdb.execute(_sql.ENQUEUE_MANY, params))
+        self.engine.publish_threadsafe("queue", base["queue"])
+        return ids
+
+    def enqueue_in_transaction(self, conn: psycopg.Connection[Any], options: EnqueueOptions,
+                               *args: Any, **kwargs: Any) -> str:
+        """Enqueue inside the caller's own psycopg transaction: it commits or rolls back with it."""
+        params = self._params(options, args, kwargs)
+        row = conn.execute(_sql.INIT_WORKFLOW, params).fetchone()  # type: ignore[arg-type]
+        if row is None:
+            raise DBOSException(f"workflow id {params['id']} or its deduplication id is taken")
+        conn.execute(_sql.NOTIFY_QUEUE, (params["queue"],))  # delivered at commit
+        return params["id"]
+
+    # --- inspect and message --------------------------------------------------------
+
+    def retrieve_workflow(self, workflow_id: str, existing_workflow: bool = True) -> WorkflowHandle:
+        if existing_workflow and self.engine.run(self.sysdb.get_status_row(workflow_id)) is None:
+            raise DBOSNonExistentWorkflowError(workflow_id)
+        return WorkflowHandle(self, workflow_id)  # type: ignore[arg-type]
+
+    def get_workflow(self, workflow_id: str) -> Optional[WorkflowStatus]:
+        row = self.engine.run(self.sysdb.get_status_row(workflow_id))
+        return status_from_row(row) if row is not None else None
+
+    def send(self, destination_id: str, message: Any, topic: Optional[str] = None,
+             idempotency_key: Optional[str] = None) -> None:
+        self.engine.run(_comm.send(self, None, 0, destination_id, message, topic))  # type: ignore[arg-type]
+
+    def get_event(self, workflow_id: str, key: str, timeout_seconds: float = 60) -> Any:
+        return self.engine.run(
+            _comm.get_event(self, None, 0, workflow_id, key, timeout_seconds)  # type: ignore[arg-type]
+        )
+
+    def get_result(self, workflow_id: str, timeout: Optional[float] = None) -> Any:
+        return self.engine.run(_core.await_result(self, workflow_id, timeout))  # type: ignore[arg-type]
+
+    def read_stream(self, workflow_id: str, key: str):
+        """Yield a workflow's stream values until it is closed or the workflow ends."""
+        offset = 0
+        while True:
+            values, finished = self.engine.run(
+                _comm.read_stream_chunk(self, workflow_id, key, offset))  # type: ignore[arg-type]
+            yield from values
+            offset += len(values)
+            if finished:
+                return
+
+    def list_workflows(self, **filters: Any) -> List[WorkflowStatus]:
+        from dbos_queue.ops import management as mgmt
+
+        return self.engine.run(mgmt.list_workflows(self, **filters))
+
+    def list_queued_workflows(self, **filters: Any) -> List[WorkflowStatus]:
+        from dbos_queue.ops import management as mgmt
+
+        return self.engine.run(mgmt.list_queued_workflows(self, **filters))
+
+    def cancel_workflow(self, workflow_id: str, *, cancel_children: bool = False) -> None:
+        from dbos_queue.ops import management as mgmt
+
+        self.engine.run(mgmt.cancel(self, [workflow_id], cancel_children))
+
+    def resume_workflow(self, workflow_id: str) -> WorkflowHandle:
+        from dbos_queue.ops import management as mgmt
+
+        self.engine.run(mgmt.resume(self, workflow_id))
+        return WorkflowHandle(self, workflow_id)  # type: ignore[arg-type]
+
+    def fork_workflow(self, workflow_id: str, start_step: int, *,
+                      application_version: Optional[str] = None) -> WorkflowHandle:
+        from dbos_queue.ops import management as mgmt
+
+        new_id = self.engine.run(mgmt.fork(self, workflow_id, start_step,
+                                           app_version=application_version))
+        return WorkflowHandle(self, new_id)  # type: ignore[arg-type]
+
+    def list_workflow_steps(self, workflow_id: str) -> List[Dict[str, Any]]:
+        from dbos_queue.api.dbos import _step_dict
+
+        return [_step_dict(r) for r in self.engine.run(self.sysdb.list_steps(workflow_id))]

@@ -1,0 +1,360 @@
+"""The launched state of a process: engine, system database, lease, executions."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import itertools
+import logging
+import os
+import secrets
+import socket
+import uuid
+from collections import defaultdict
+from typing import Any, Callable, Dict, List, Optional
+
+from dbos_queue.engine import core as _core
+from dbos_queue.db import migrate as _migrate
+from dbos_queue.model import serialization as ser
+from dbos_queue.engine.context import WorkflowContext, current_workflow
+from dbos_queue.engine.core import Start
+from dbos_queue.db.loop import Engine
+from dbos_queue.engine.registry import FunctionInfo, Registry
+from dbos_queue.db.sysdb import SystemDatabase, now_ms
+from dbos_queue.error import (
+    DBOSOwnershipLostError,
+    DBOSWorkflowCancelledError,
+    DBOSWorkflowFunctionNotFoundError,
+)
+
+logger = logging.getLogger("dbos_queue")
+
+
+class Runtime:
+    """One per launched ``DBOS`` instance."""
+
+    def __init__(self, settings: Any, registry: Registry, url: str, app_version: str) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.url = url
+        self.app_version = app_version
+        self.executor_id: str = settings.executor_id
+        self.process_id = secrets.token_hex(8)
+        self.hostname = socket.gethostname()
+        self.logger = logger
+        self._owner_seq = itertools.count(1)
+        self.engine = Engine(
+            url,
+            pool_size=settings.sys_db_pool_size or 20,
+            prepare_threshold=settings.prepare_threshold,
+            poll_fallback_sec=settings.notification_listener_polling_interval_sec or 1.0,
+        )
+        self.sysdb = SystemDatabase(self.engine)
+        self.lease_ms = int(settings.executor_lease_sec * 1000)
+        self.threads = concurrent.futures.ThreadPoolExecutor(
+            max_workers=settings.max_executor_threads or 64, thread_name_prefix="dbos-wf"
+        )
+        self.running: Dict[str, Any] = {}  # workflow id -> Future executing here
+        self.local: Dict[str, WorkflowContext] = {}  # workflow id -> context executing here
+        from dbos_queue.queue.claim import QueueService
+
+        self.queues = QueueService(self)
+        self.listeners: Dict[str, List[Callable[[Any], None]]] = defaultdict(list)
+        self.lease_lost = False
+
+    # --- ids -----------------------------------------------------------------------
+
+    def new_owner(self) -> str:
+        return f"{self.process_id}:{next(self._owner_seq):x}"
+
+    @staticmethod
+    def new_workflow_id() -> str:
+        return str(uuid.uuid4())
+
+    def metrics_event(self, kind: str, detail: Any) -> None:
+        """Small in-process events (takeover, step, completed, fenced) for metrics and tests."""
+        for fn in self.listeners.get(kind, ()):
+            try:
+                fn(detail)
+            except Exception:  # noqa: BLE001 - a listener must not break execution
+                logger.exception("event listener failed")
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    def launch(self) -> None:
+        if self.settings.run_migrations:
+            _migrate.ensure_database(self.url)
+            _migrate.migrate(self.url)
+        self.engine.start()
+        self.engine.run(self._register())
+        self.engine.spawn_threadsafe(self._heartbeat_forever(), "heartbeat")
+        self.engine.hooks["cancel"].append(self._on_cancel)
+
+    def start_background(self) -> None:
+        """Start dequeuing and serving (after the facade knows this runtime)."""
+        for q in list(self.registry.queues.values()):
+            self.engine.run(self.queues.declare(q.settings))
+        self.engine.run(self.queues.start(list(self.registry.queues)))
+        from dbos_queue.ops.metrics import Metrics
+
+        self.metrics = Metrics(self)
+        try:
+            from dbos_queue.queue import schedules as _scheduler
+        except ImportError:  # pragma: no cover - scheduler module not built yet
+            _scheduler = None  # type: ignore[assignment]
+        if _scheduler is not None:
+            self.engine.run(_scheduler.start(self))
+        self.admin = None
+        if self.settings.run_admin_server:
+            self.start_admin(self.settings.admin_host, self.settings.admin_port)
+
+    def start_admin(self, host: str, port: int) -> None:
+        from dbos_queue.ops.admin import AdminServer
+
+        try:
+            self.admin = AdminServer(self, host, port, self.settings.admin_token)
+        except OSError as exc:
+            logger.warning("admin server not started on %s:%d: %s", host, port, exc)
+            return
+        self.admin.start()
+
+    def recover_executors(self, executor_ids: List[str]) -> List[str]:
+        """Recover the named executors' workflows now, without waiting for lease expiry."""
+        from dbos_queue.db import sql as _sql
+
+        self.engine.run(self.sysdb.execute(_sql.EXPIRE_EXECUTOR_IDS,
+                                           (executor_ids, self.process_id)))
+        requeued = self.engine.run(self.queues.reap())
+        return requeued + [w for w in self.recover(executor_ids) if w not in requeued]
+
+    async def _register(self) -> None:
+        await self.sysdb.register_executor(
+            process_id=self.process_id, executor_id=self.executor_id, hostname=self.hostname,
+            pid=os.getpid(), app_version=self.app_version, now=now_ms(), lease_ms=self.lease_ms,
+        )
+        await self._expire_dead_local_processes()
+
+    async def _expire_dead_local_processes(self) -> None:
+        """Processes on this host that no longer run are dead now, not at lease expiry."""
+        dead = []
+        for process_id, pid in await self.sysdb.local_executors(self.hostname, self.process_id):
+            if pid == os.getpid() or not _pid_alive(pid):
+                dead.append(process_id)
+        await self.sysdb.expire_executors(dead)
+
+    async def _heartbeat_forever(self) -> None:
+        interval = self.settings.heartbeat_interval_sec or self.settings.executor_lease_sec / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                alive = await self.sysdb.heartbeat(self.process_id, now_ms(), self.lease_ms)
+                if not alive:
+                    # Declared dead (we were paused past the lease): our claims are fenced
+                    # off already; register again with a fresh process id.
+                    logger.warning("lease of process %s expired; re-registering", self.process_id)
+                    self.lease_lost = True
+                    self.process_id = secrets.token_hex(8)
+                    await self._register()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - try again next beat
+                logger.warning("heartbeat failed: %s", exc)
+
+    def drain(self, timeout: float) -> List[str]:
+        """Stop claiming, wait up to ``timeout`` s for running work, hand back the rest."""
+        self.engine.run(self.queues.stop_claiming())
+        pending = [f for f in list(self.running.values()) if isinstance(f, concurrent.futures.Future)]
+        if pending and timeout > 0:
+            concurrent.futures.wait(pending, timeout=timeout)
+        released = self.engine.run(self.queues.release_owned()) if self.running else []
+        if released:
+            logger.info("handed %d unfinished workflow(s) back: %s", len(released), released)
+        return released
+
+    def destroy(self, timeout: float = 0.0) -> None:
+        try:
+            self.drain(timeout)
+            self.engine.run(self.sysdb.unregister_executor(self.process_id), timeout=10)
+        except Exception:  # noqa: BLE001 - the lease expires on its own
+            logger.debug("drain at destroy failed", exc_info=True)
+        if getattr(self, "admin", None) is not None:
+            self.admin.stop()
+        self.engine.stop()
+        self.threads.shutdown(wait=False, cancel_futures=True)
+
+    # --- cancellation and timeouts ---------------------------------------------------
+
+    def _on_cancel(self, wf_id: str) -> None:
+        ctx = self.local.get(wf_id)
+        if ctx is not None:
+            ctx.cancelled = True
+
+    def _track(self, ctx: WorkflowContext) -> None:
+        self.local[ctx.workflow_id] = ctx
+        if ctx.deadline_ms is not None:
+            delay = max(0.0, (ctx.deadline_ms - now_ms()) / 1000)
+            self.engine.loop.call_soon_threadsafe(
+                self.engine.loop.call_later, delay, self._deadline_passed, ctx)
+
+    def _untrack(self, ctx: WorkflowContext) -> None:
+        if self.local.get(ctx.workflow_id) is ctx:
+            del self.local[ctx.workflow_id]
+
+    def _deadline_passed(self, ctx: WorkflowContext) -> None:
+        if self.local.get(ctx.workflow_id) is not ctx:
+            return  # finished in time
+        ctx.cancelled = True
+        self.engine.spawn(self._cancel_on_deadline(ctx), f"deadline-{ctx.workflow_id}")
+
+    async def _cancel_on_deadline(self, ctx: WorkflowContext) -> None:
+        await self.sysdb.cancel_owned(ctx.workflow_id, ctx.owner)
+        self.engine.publish("cancel", ctx.workflow_id)
+        self.engine.publish("wf", ctx.workflow_id)
+
+    async def cancel_for_timeout(self, ctx: WorkflowContext) -> None:
+        await self.sysdb.cancel_owned(ctx.workflow_id, ctx.owner)
+        self.engine.publish("wf", ctx.workflow_id)
+        raise DBOSWorkflowCancelledError(f"Workflow {ctx.workflow_id} exceeded its timeout")
+
+    # --- executing -----------------------------------------------------------------
+
+    def call_args(self, s: Start) -> tuple:
+        return ((s.bound,) if s.bound is not None else ()) + tuple(s.args)
+
+    def execute_sync(self, s: Start, ctx: WorkflowContext) -> Any:
+        """Run a sync workflow body we own, in this thread, and record its outcome."""
+        token = current_workflow.set(ctx)
+        self._track(ctx)
+        result, exc = None, None
+        try:
+            result = s.info.func(*self.call_args(s), **s.kwargs)
+        except DBOSOwnershipLostError:
+            return self.engine.run(_core.await_result(self, ctx.workflow_id))
+        except DBOSWorkflowCancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - recorded as the workflow's error
+            exc = e
+        finally:
+            current_workflow.reset(token)
+            self._untrack(ctx)
+        return self._finish_sync(ctx, result, exc)
+
+    def _finish_sync(self, ctx: WorkflowContext, result: Any, exc: Optional[BaseException]) -> Any:
+        status, out, err = _core.outcome_of(result, exc)
+        try:
+            _core.complete_blocking(self, ctx, status, out, err)
+        except DBOSOwnershipLostError:
+            return self.engine.run(_core.await_result(self, ctx.workflow_id))
+        if exc is not None:
+            raise exc
+        if status == "ERROR":
+            raise ser.deserialize_exception(err) or RuntimeError(err)
+        return result
+
+    async def execute_async(self, s: Start, ctx: WorkflowContext) -> Any:
+        token = current_workflow.set(ctx)
+        self._track(ctx)
+        result, exc = None, None
+        try:
+            result = await s.info.func(*self.call_args(s), **s.kwargs)
+        except DBOSOwnershipLostError:
+            return await self.engine.arun(_core.await_result(self, ctx.workflow_id))
+        except DBOSWorkflowCancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - recorded as the workflow's error
+            exc = e
+        finally:
+            current_workflow.reset(token)
+            self._untrack(ctx)
+        status, out, err = _core.outcome_of(result, exc)
+        try:
+            await self.engine.arun(_core.complete(self, ctx, status, out, err))
+        except DBOSOwnershipLostError:
+            return await self.engine.arun(_core.await_result(self, ctx.workflow_id))
+        if exc is not None:
+            raise exc
+        if status == "ERROR":
+            raise ser.deserialize_exception(err) or RuntimeError(err)
+        return result
+
+    def submit(self, s: Start, ctx: WorkflowContext) -> "concurrent.futures.Future[Any]":
+        """Run an owned workflow in the background (thread pool or engine loop)."""
+        wf_id = ctx.workflow_id
+        if s.info.is_async:
+            fut = asyncio.run_coroutine_threadsafe(self._guarded_async(s, ctx), self.engine.loop)
+        else:
+            fut = self.threads.submit(contextvars.Context().run, self._guarded_sync, s, ctx)
+        self.running[wf_id] = fut
+        fut.add_done_callback(lambda _f: self.running.pop(wf_id, None))
+        return fut
+
+    def _guarded_sync(self, s: Start, ctx: WorkflowContext) -> Any:
+        try:
+            return self.execute_sync(s, ctx)
+        except BaseException as exc:  # noqa: BLE001 - the outcome is in the database
+            logger.debug("workflow %s ended with %r", ctx.workflow_id, exc)
+            return None
+
+    async def _guarded_async(self, s: Start, ctx: WorkflowContext) -> Any:
+        try:
+            return await self.execute_async(s, ctx)
+        except BaseException as exc:  # noqa: BLE001 - the outcome is in the database
+            logger.debug("workflow %s ended with %r", ctx.workflow_id, exc)
+            return None
+
+    # --- recovery ------------------------------------------------------------------
+
+    def start_from_row(self, wf_id: str, ctx: WorkflowContext, row: tuple) -> None:
+        """Run an owned workflow from its stored row (recovery, dequeue)."""
+        s = self.start_for_row(wf_id, row)
+        self.submit(s, ctx)
+
+    def start_for_row(self, wf_id: str, row: tuple) -> Start:
+        name, class_name, config_name, inputs = row[2], row[3], row[4], row[20]
+        info = self.registry.workflows.get(name)
+        if info is None:
+            raise DBOSWorkflowFunctionNotFoundError(
+                wf_id, f"no workflow named {name!r} is registered in this process; import the "
+                "module that defines it before DBOS.launch()"
+            )
+        args, kwargs = ser.deserialize_args(inputs)
+        bound = None
+        if info.method == "instance":
+            bound = self.registry.instances.get((class_name or "", config_name or ""))
+            if bound is None:
+                raise DBOSWorkflowFunctionNotFoundError(
+                    wf_id, f"no configured instance {class_name}/{config_name} is registered"
+                )
+        elif info.method == "class":
+            bound = self.registry.classes.get(class_name or "")
+        return Start(info=info, args=tuple(args), kwargs=kwargs, wf_id=wf_id, bound=bound,
+                     class_name=class_name, config_name=config_name)
+
+    def recover(self, executor_ids: List[str]) -> List[str]:
+        """Take over and resume the PENDING workflows of dead processes of these executors."""
+        recovered = []
+        for wf_id in self.engine.run(self.sysdb.recoverable(executor_ids)):
+            row = self.engine.run(self.sysdb.get_status_row(wf_id))
+            if row is None:
+                continue
+            try:
+                self.start_for_row(wf_id, row)  # check the function is known before owning it
+                owned, ctx = self.engine.run(_core.try_takeover(self, wf_id))
+            except Exception as exc:  # noqa: BLE001 - one bad workflow must not stop the rest
+                logger.error("cannot recover workflow %s: %s", wf_id, exc)
+                continue
+            if owned and ctx is not None:
+                self.start_from_row(wf_id, ctx, row)
+                recovered.append(wf_id)
+        return recovered
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True

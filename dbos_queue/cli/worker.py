@@ -1,0 +1,76 @@
+"""``dbos-queue worker APP_MODULE``: a process that runs workflows from queues.
+
+The app module declares workflows and queues (and may call ``DBOS(config=...)``;
+otherwise dbos-config.yaml / the environment configure it). SIGTERM or SIGINT
+starts a drain: stop claiming, wait up to the drain timeout for running
+workflows, hand the rest back to their queues, exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+logger = logging.getLogger("dbos_queue")
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    from dbos_queue.api import dbos as _dbos
+    from dbos_queue.api.dbos import DBOS
+
+    sys.path.insert(0, os.getcwd())
+    if args.executor_id:
+        os.environ["DBOS__VMID"] = args.executor_id
+    try:
+        importlib.import_module(args.app_module)
+    except ImportError as exc:
+        print(f"dbos-queue worker: cannot import {args.app_module!r}: {exc}", file=sys.stderr)
+        return 2
+    if _dbos._instance is None or not getattr(_dbos._instance, "_initialized", False):
+        DBOS()
+    if args.queues:
+        unknown = [q for q in args.queues if q not in _dbos.registry.queues]
+        if unknown:
+            print(f"dbos-queue worker: {args.app_module} declares no queue named "
+                  f"{', '.join(unknown)} (known: {', '.join(sorted(_dbos.registry.queues)) or 'none'})",
+                  file=sys.stderr)
+            return 2
+        DBOS.listen_queues(args.queues)
+    if _dbos._runtime is None:
+        DBOS.launch()
+    rt = _dbos._runtime
+    assert rt is not None
+    if args.concurrency:
+        rt.queues.process_cap = args.concurrency
+    if rt.admin is None and not args.no_admin:
+        port = args.admin_port if args.admin_port is not None else rt.settings.admin_port
+        rt.start_admin(rt.settings.admin_host, port)
+    drain_timeout = (args.drain_timeout if args.drain_timeout is not None
+                     else rt.settings.drain_timeout_sec)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        logger.info("received %s: draining (up to %.0fs)", signal.Signals(signum).name, drain_timeout)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    logger.info("worker %s (executor %s) listening to %s", rt.process_id, rt.executor_id,
+                args.queues or sorted(_dbos.registry.queues))
+    admin = f" admin_port={rt.admin.port}" if rt.admin is not None else ""
+    print(f"dbos-queue worker ready pid={os.getpid()}{admin}", flush=True)
+    while not stop.wait(1.0):
+        pass
+    released = rt.drain(drain_timeout)
+    DBOS.destroy()
+    print(f"dbos-queue worker stopped; handed back {len(released)} workflow(s)", flush=True)
+    sys.stderr.flush()
+    # Threads still inside user code own nothing now (their writes are fenced off);
+    # do not let the interpreter wait for them at exit.
+    os._exit(0)

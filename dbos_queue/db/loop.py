@@ -1,0 +1,335 @@
+"""The one async engine per process.
+
+A daemon thread runs an asyncio loop (uvloop where installed) that owns the
+connection pool, the LISTEN connection, the coalescing notifier and the
+heartbeat. Sync code hands coroutines to it with :meth:`Engine.run`; async code
+on any other loop awaits them with :meth:`Engine.arun`; code already on the
+engine loop awaits them directly. Every database operation is written once, as
+a coroutine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+from collections import defaultdict
+from typing import Any, Awaitable, Callable, Coroutine, Dict, Optional, Set, Tuple, TypeVar
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+logger = logging.getLogger("dbos_queue")
+T = TypeVar("T")
+Key = Tuple[str, str]
+
+# LISTEN channels. The first two are fired by the seed's triggers; the others are
+# published by this library, coalesced, outside the writing transaction.
+CHANNELS = {
+    "dbos_notifications_channel": "msg",
+    "dbos_workflow_events_channel": "evt",
+    "dbos_workflow_done_channel": "wf",
+    "dbos_streams_channel": "stream",
+    "dbos_queue_channel": "queue",
+    "dbos_cancel_channel": "cancel",
+}
+_KIND_TO_CHANNEL = {v: k for k, v in CHANNELS.items()}
+
+NOT_YET = object()
+
+
+class EngineStopped(BaseException):
+    """The engine shut down while this thread waited on it (DBOS.destroy)."""
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+
+        return uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        return asyncio.new_event_loop()
+
+
+class Engine:
+    """Owns the event loop thread, the pool, LISTEN and coalesced NOTIFY."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 20,
+        prepare_threshold: Optional[int] = 5,
+        notify_coalesce_sec: float = 0.001,
+        poll_fallback_sec: float = 1.0,
+    ) -> None:
+        self.url = url
+        self.pool_size = pool_size
+        self.prepare_threshold = prepare_threshold
+        self.notify_coalesce_sec = notify_coalesce_sec
+        self.poll_fallback_sec = poll_fallback_sec
+        self.loop = new_loop()
+        self.pool: AsyncConnectionPool | None = None
+        self._thread = threading.Thread(target=self._run_loop, name="dbos-engine", daemon=True)
+        self._waiters: Dict[Key, Set[asyncio.Event]] = defaultdict(set)
+        self._outbox: Dict[str, Set[str]] = defaultdict(set)
+        self._outbox_event: asyncio.Event | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+        self.closed = False  # set once the loop is stopping for good: blocked callers give up
+        self.listener_connected = threading.Event()
+        self.hooks: Dict[str, list[Callable[..., None]]] = defaultdict(list)
+
+    # --- lifecycle ----------------------------------------------------------
+
+    def _run_loop(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def start(self) -> None:
+        self._thread.start()
+        self.run(self._open())
+
+    async def _open(self) -> None:
+        self.pool = AsyncConnectionPool(
+            self.url,
+            min_size=min(2, self.pool_size),
+            max_size=self.pool_size,
+            kwargs={"autocommit": True, "prepare_threshold": self.prepare_threshold},
+            open=False,
+            name="dbos-system",
+        )
+        await self.pool.open(wait=True, timeout=15)
+        self._outbox_event = asyncio.Event()
+        self.spawn(self._listen_forever(), "listener")
+        self.spawn(self._flush_outbox_forever(), "notifier")
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Start a background task on the engine loop (call from the loop)."""
+        task = self.loop.create_task(coro, name=f"dbos-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def spawn_threadsafe(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        self.loop.call_soon_threadsafe(self.spawn, coro, name)
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+        self._stopping = True
+        try:
+            self.run(self._close(), timeout=30)
+        except Exception:  # noqa: BLE001 - shutting down regardless
+            logger.exception("error while closing the engine")
+        self.closed = True
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+    async def _close(self) -> None:
+        await self._flush_outbox()
+        for t in list(self._tasks):  # our own background loops first
+            t.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self.pool is not None:
+            await self.pool.close(timeout=5)
+        # Then every other task: calls other threads are blocked on (engine.run) get
+        # cancelled, raising in those threads instead of leaving them waiting forever.
+        me = asyncio.current_task()
+        pending = [t for t in asyncio.all_tasks() if t is not me]
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    # --- bridging -----------------------------------------------------------
+
+    def on_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            return False
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: Optional[float] = None) -> T:
+        """Run ``coro`` on the engine loop and block this (non-engine) thread for it."""
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError(
+                "A blocking dbos_queue call was made on the engine's event loop; "
+                "use the async variant (e.g. await DBOS.recv_async) in async code"
+            )
+        if self.closed:
+            coro.close()
+            raise EngineStopped()
+        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                return fut.result(1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic())))
+            except concurrent.futures.TimeoutError:
+                if fut.done():
+                    raise  # the coroutine itself raised TimeoutError (same class in 3.11)
+                if self.closed and not fut.done():
+                    fut.cancel()
+                    raise EngineStopped() from None
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+    async def arun(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro`` on the engine loop from any event loop."""
+        if self.on_loop():
+            return await coro
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    # --- database helpers ----------------------------------------------------
+
+    def connection(self):  # -> AsyncContextManager[AsyncConnection]
+        assert self.pool is not None, "engine not started"
+        return self.pool.connection()
+
+    # --- waiting and waking --------------------------------------------------
+
+    def wake(self, key: Key) -> None:
+        """Wake local waiters on ``key`` (engine loop only)."""
+        for ev in self._waiters.get(key, ()):
+            ev.set()
+
+    def wake_all(self) -> None:
+        for evs in self._waiters.values():
+            for ev in evs:
+                ev.set()
+
+    def publish(self, kind: str, payload: str) -> None:
+        """Wake local waiters now and, coalesced, every other process (engine loop only)."""
+        self.wake((kind, payload))
+        for hook in self.hooks.get(kind, ()):
+            hook(payload)
+        self._outbox[_KIND_TO_CHANNEL[kind]].add(payload)
+        assert self._outbox_event is not None
+        self._outbox_event.set()
+
+    def publish_threadsafe(self, kind: str, payload: str) -> None:
+        self.loop.call_soon_threadsafe(self.publish, kind, payload)
+
+    async def wait_for(
+        self,
+        key: Key,
+        check: Callable[[], Awaitable[Any]],
+        timeout: Optional[float],
+        poll: Optional[float] = None,
+        also: Optional[Key] = None,
+    ) -> Any:
+        """Call ``check`` until it returns something other than ``NOT_YET``.
+
+        Between calls, sleep until ``key`` is woken (local publish or NOTIFY),
+        polling every ``poll`` seconds as a fallback. Returns ``NOT_YET`` on timeout.
+        Must run on the engine loop.
+        """
+        poll = poll or self.poll_fallback_sec
+        deadline = None if timeout is None else self.loop.time() + timeout
+        keys = [key] if also is None else [key, also]  # e.g. also wake on cancellation
+        while True:
+            ev = asyncio.Event()
+            for k in keys:
+                self._waiters[k].add(ev)
+            try:
+                result = await check()
+                if result is not NOT_YET:
+                    return result
+                wait = poll
+                if deadline is not None:
+                    remaining = deadline - self.loop.time()
+                    if remaining <= 0:
+                        return NOT_YET
+                    wait = min(wait, remaining)
+                try:
+                    await asyncio.wait_for(ev.wait(), wait)
+                except asyncio.TimeoutError:
+                    pass
+            finally:
+                for k in keys:
+                    waiters = self._waiters.get(k)
+                    if waiters is not None:
+                        waiters.discard(ev)
+                        if not waiters:
+                            del self._waiters[k]
+
+    # --- LISTEN --------------------------------------------------------------
+
+    async def _listen_forever(self) -> None:
+        backoff = 0.05
+        while not self._stopping:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+                async with conn:
+                    for channel in CHANNELS:
+                        await conn.execute(f"LISTEN {channel}")  # type: ignore[arg-type]  # constant names
+                    self.listener_connected.set()
+                    backoff = 0.05
+                    # Anything published while we were disconnected was missed: re-check all.
+                    self.wake_all()
+                    async for n in conn.notifies():
+                        kind = CHANNELS.get(n.channel)
+                        if kind is None:
+                            continue
+                        for payload in n.payload.split("\n"):
+                            self.wake((kind, payload))
+                            for hook in self.hooks.get(kind, ()):
+                                hook(payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - reconnect whatever went wrong
+                self.listener_connected.clear()
+                if self._stopping:
+                    return
+                logger.warning("LISTEN connection lost (%s); reconnecting", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+
+    # --- coalesced NOTIFY ----------------------------------------------------
+
+    async def _flush_outbox_forever(self) -> None:
+        """Send queued notifications: at once when idle, at most once per coalesce interval
+        under load (a notifying commit takes a cluster-wide lock; keep them few)."""
+        assert self._outbox_event is not None
+        last = 0.0
+        while True:
+            await self._outbox_event.wait()
+            gap = self.notify_coalesce_sec - (self.loop.time() - last)
+            if gap > 0:
+                await asyncio.sleep(gap)  # let the burst accumulate into one statement
+            self._outbox_event.clear()
+            last = self.loop.time()
+            try:
+                await self._flush_outbox()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - waiters fall back to polling
+                logger.warning("could not publish notifications: %s", exc)
+
+    async def _flush_outbox(self) -> None:
+        if not self._outbox or self.pool is None:
+            return
+        from dbos_queue.db import sql as _sql
+
+        batch, self._outbox = self._outbox, defaultdict(set)
+        channels, payloads = [], []
+        for channel, items in batch.items():
+            # A NOTIFY payload is limited to 8000 bytes: pack ids into chunks.
+            chunk: list[str] = []
+            size = 0
+            for item in items:
+                if size + len(item) + 1 > 7000 and chunk:
+                    channels.append(channel)
+                    payloads.append("\n".join(chunk))
+                    chunk, size = [], 0
+                chunk.append(item)
+                size += len(item) + 1
+            if chunk:
+                channels.append(channel)
+                payloads.append("\n".join(chunk))
+        async with self.connection() as conn:
+            await conn.execute(_sql.NOTIFY_MANY, (channels, payloads))

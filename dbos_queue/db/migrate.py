@@ -1,0 +1,89 @@
+"""Forward-only schema migrations, applied under a transaction-level advisory lock.
+
+The SQL files live in ``migrations/`` at the repository root and are shipped
+inside the wheel as ``dbos_queue/migrations``. Each file ``NNNN_name.sql`` is
+applied once, in order, in one transaction together with its row in
+``dbos.dbos_migrations``; many processes may call :func:`migrate` at once.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from dbos_queue.db import sql as _sql
+from dbos_queue.model.pgurl import maintenance_url, database_name
+
+_FILE_RE = re.compile(r"^(\d{4})_[A-Za-z0-9_]+\.sql$")
+
+
+def migrations_dir() -> Path:
+    """The folder holding the SQL files: inside the wheel, or the repository's."""
+    packaged = resources.files("dbos_queue") / "migrations"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    repo = Path(__file__).resolve().parents[2] / "migrations"
+    if repo.is_dir():
+        return repo
+    raise FileNotFoundError("dbos_queue migrations folder not found; the install is broken")
+
+
+def available() -> list[tuple[int, Path]]:
+    """All migration files, in version order."""
+    out = []
+    for p in migrations_dir().iterdir():
+        m = _FILE_RE.match(p.name)
+        if m:
+            out.append((int(m.group(1)), p))
+    return sorted(out)
+
+
+def latest_version() -> int:
+    return available()[-1][0]
+
+
+def ensure_database(url: str) -> None:
+    """Create the database named in ``url`` if it does not exist (race-safe)."""
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10):
+            return
+    except psycopg.OperationalError as exc:
+        if "does not exist" not in str(exc):
+            raise
+    name = database_name(url)
+    with psycopg.connect(maintenance_url(url), autocommit=True, connect_timeout=10) as conn:
+        try:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+            pass
+
+
+def migrate(url: str) -> list[int]:
+    """Apply every pending migration; returns the versions applied by this call."""
+    applied_now: list[int] = []
+    with psycopg.connect(url, connect_timeout=10) as conn:
+        with conn.transaction():
+            conn.execute(_sql.MIGRATION_LOCK)
+            conn.execute(_sql.MIGRATIONS_TABLE)
+            done = {r[0] for r in conn.execute(_sql.MIGRATIONS_APPLIED).fetchall()}
+            for version, path in available():
+                if version in done:
+                    continue
+                conn.execute(path.read_text())  # type: ignore[arg-type]  # trusted file shipped with the package
+                conn.execute(_sql.MIGRATION_RECORD, (version,))
+                applied_now.append(version)
+    return applied_now
+
+
+def current_version(url: str) -> int:
+    """Highest applied version, 0 for an empty database."""
+    with psycopg.connect(url, connect_timeout=10) as conn:
+        try:
+            row = conn.execute(_sql.MIGRATIONS_CURRENT).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return 0
+        return int(row[0]) if row and row[0] is not None else 0

@@ -1,0 +1,411 @@
+"""Typed coroutines over the system database, one per statement in ``_sql``.
+
+Each runs on the engine loop. Connection-class failures (a dropped connection,
+a restarting server) are retried with backoff; everything else propagates.
+"""
+
+from __future__ import annotations
+
+import _thread
+import asyncio
+import collections
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, TypeVar
+
+import psycopg
+from psycopg import AsyncConnection
+
+from dbos_queue.db import sql as _sql
+from dbos_queue.db.loop import Engine, EngineStopped
+
+logger = logging.getLogger("dbos_queue")
+T = TypeVar("T")
+
+NULL_TOPIC = "__null__topic__"
+TERMINAL = ("SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, psycopg.OperationalError):
+        sqlstate = getattr(exc, "sqlstate", None)
+        # Class 08 (connection exception), 57P01..03 (server shutting down / restarting),
+        # or no SQLSTATE at all (the socket died).
+        return sqlstate is None or sqlstate.startswith("08") or sqlstate.startswith("57P")
+    # Batched fenced writes may rarely deadlock with a takeover; both are safe to retry.
+    return isinstance(exc, (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected))
+
+
+@dataclass
+class InitResult:
+    inserted: bool
+    status: Optional[str] = None
+    name: Optional[str] = None
+    owner: Optional[str] = None
+    output: Optional[str] = None
+    error: Optional[str] = None
+    queue_name: Optional[str] = None
+
+
+class Batcher:
+    """Group concurrent writes into one statement ("natural batching").
+
+    The first write is sent at once; writes arriving while a statement is in
+    flight are sent together in the next one. Idle latency is unchanged; under
+    load one commit (and one WAL flush) serves many workflows. Threads submit
+    through a lock-free inbox and wait on a plain lock, so a sync workflow's
+    checkpoint costs the engine loop no task or future of its own.
+    """
+
+    MAX = 256
+
+    def __init__(self, engine: Engine,
+                 flush: Callable[[List[Dict[str, Any]]], Awaitable[set]]) -> None:
+        self.engine = engine
+        self.flush = flush
+        self.items: List[tuple] = []
+        self.running = False
+        self._task: Optional["asyncio.Task[None]"] = None  # keep a reference (asyncio docs)
+        self._inbox: "collections.deque[tuple]" = collections.deque()
+        self._scheduled = False
+
+    async def submit(self, item: Dict[str, Any], key: Any) -> bool:
+        """From the engine loop."""
+        fut = asyncio.get_running_loop().create_future()
+        self.items.append((item, key, fut))
+        self._kick()
+        return await fut
+
+    def submit_blocking(self, item: Dict[str, Any], key: Any) -> bool:
+        """From any other thread: block this thread until the batch containing it is written."""
+        lock = _thread.allocate_lock()
+        lock.acquire()
+        slot = [lock, False, None]
+        self._inbox.append((item, key, slot))  # append first, then check: see _pull
+        if self.engine.closed:
+            raise EngineStopped()
+        if not self._scheduled:
+            self._scheduled = True
+            self.engine.loop.call_soon_threadsafe(self._pull)
+        while not lock.acquire(timeout=1.0):
+            if self.engine.closed:
+                raise EngineStopped()
+        if slot[2] is not None:
+            raise slot[2]
+        return bool(slot[1])
+
+    def _pull(self) -> None:
+        self._scheduled = False  # reset before draining, so a late append schedules again
+        while self._inbox:
+            self.items.append(self._inbox.popleft())
+        if self.engine._stopping:  # shutting down: fail fast rather than strand a task
+            items, self.items = self.items, []
+            for _i, _k, waiter in items:
+                self._deliver(waiter, False, EngineStopped())
+            return
+        self._kick()
+
+    def _kick(self) -> None:
+        if not self.running and self.items:
+            self.running = True
+            self._task = asyncio.get_running_loop().create_task(self._drain())
+
+    @staticmethod
+    def _deliver(waiter: Any, result: bool, exc: Optional[BaseException]) -> None:
+        if isinstance(waiter, list):
+            waiter[1], waiter[2] = result, exc
+            waiter[0].release()
+        elif not waiter.done():
+            if exc is not None:
+                waiter.set_exception(exc)
+            else:
+                waiter.set_result(result)
+
+    async def _drain(self) -> None:
+        try:
+            while self.items:
+                batch, self.items = self.items[: self.MAX], self.items[self.MAX:]
+                try:
+                    accepted = await self.flush([item for item, _k, _w in batch])
+                except Exception as exc:  # noqa: BLE001 - every waiter gets the error
+                    for _i, _k, waiter in batch:
+                        self._deliver(waiter, False, exc)
+                    continue
+                for _i, key, waiter in batch:
+                    self._deliver(waiter, key in accepted, None)
+        finally:
+            self.running = False
+            if self.items:
+                self._kick()
+
+
+class SystemDatabase:
+    """The system database operations of one process."""
+
+    def __init__(self, engine: Engine, *, retry_for_sec: float = 60.0) -> None:
+        self.engine = engine
+        self.retry_for_sec = retry_for_sec
+        self._records = Batcher(engine, self._flush_records)
+        self._completions = Batcher(engine, self._flush_completions)
+
+    async def _with_retry(self, fn: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
+        delay, deadline = 0.05, time.monotonic() + self.retry_for_sec
+        while True:
+            try:
+                async with self.engine.connection() as conn:
+                    return await fn(conn)
+            except Exception as exc:
+                if not _retryable(exc) or time.monotonic() > deadline:
+                    raise
+                logger.warning("system database unavailable (%s); retrying", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def execute(self, query: str, params: Any = None) -> int:
+        async def go(conn: AsyncConnection[Any]) -> int:
+            cur = await conn.execute(query, params)  # type: ignore[arg-type]
+            return cur.rowcount
+
+        return await self._with_retry(go)
+
+    async def fetchone(self, query: str, params: Any = None) -> Optional[tuple]:
+        async def go(conn: AsyncConnection[Any]) -> Optional[tuple]:
+            cur = await conn.execute(query, params)  # type: ignore[arg-type]
+            return await cur.fetchone()
+
+        return await self._with_retry(go)
+
+    async def fetchall(self, query: str, params: Any = None) -> List[tuple]:
+        async def go(conn: AsyncConnection[Any]) -> List[tuple]:
+            cur = await conn.execute(query, params)  # type: ignore[arg-type]
+            return await cur.fetchall()
+
+        return await self._with_retry(go)
+
+    async def transaction(self, fn: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
+        """Run ``fn(conn)`` inside one transaction, retried as a whole on connection loss."""
+
+        async def go(conn: AsyncConnection[Any]) -> T:
+            async with conn.transaction():
+                return await fn(conn)
+
+        return await self._with_retry(go)
+
+    # --- executors ---------------------------------------------------------------
+
+    async def register_executor(self, **params: Any) -> None:
+        await self.execute(_sql.REGISTER_EXECUTOR, params)
+
+    async def heartbeat(self, process_id: str, now: int, lease_ms: int) -> bool:
+        row = await self.fetchone(
+            _sql.HEARTBEAT, {"process_id": process_id, "now": now, "lease_ms": lease_ms}
+        )
+        return row is not None
+
+    async def unregister_executor(self, process_id: str) -> None:
+        await self.execute(_sql.UNREGISTER_EXECUTOR, (process_id,))
+
+    async def local_executors(self, hostname: str, process_id: str) -> List[tuple]:
+        return await self.fetchall(_sql.LOCAL_EXECUTORS, (hostname, process_id))
+
+    async def expire_executors(self, process_ids: Sequence[str]) -> None:
+        if process_ids:
+            await self.execute(_sql.EXPIRE_EXECUTORS, (list(process_ids),))
+
+    # --- workflows ---------------------------------------------------------------
+
+    async def init_workflow(self, params: Dict[str, Any]) -> InitResult:
+        for _ in range(5):
+            row = await self.fetchone(_sql.INIT_WORKFLOW, params)
+            if row is not None:
+                return InitResult(*row)
+            if params.get("dedup_id") is not None:
+                holder = await self.fetchone(_sql.DEDUP_HOLDER, (params["queue"], params["dedup_id"]))
+                if holder is not None:
+                    from dbos_queue.error import DBOSQueueDeduplicatedError
+
+                    raise DBOSQueueDeduplicatedError(params["id"], params["queue"],
+                                                     params["dedup_id"])
+        raise RuntimeError(f"could not insert or read workflow {params['id']}")
+
+    async def takeover(self, wf_id: str, owner: str, executor_id: str) -> Optional[tuple]:
+        return await self.fetchone(
+            _sql.TAKEOVER_WORKFLOW,
+            {"id": wf_id, "owner": owner, "executor_id": executor_id, "now": now_ms()},
+        )
+
+    async def recoverable(self, executor_ids: List[str]) -> List[str]:
+        rows = await self.fetchall(
+            _sql.RECOVERABLE_FOR_EXECUTOR, {"executor_ids": executor_ids, "now": now_ms()}
+        )
+        return [r[0] for r in rows]
+
+    async def mark_max_recovery(self, wf_id: str, owner: str) -> None:
+        await self.execute(_sql.MARK_MAX_RECOVERY, {"id": wf_id, "owner": owner, "now": now_ms()})
+
+    async def complete(
+        self, wf_id: str, owner: str, status: str, output: Optional[str], error: Optional[str]
+    ) -> bool:
+        """Fenced final status (batched with other workflows finishing at the same time)."""
+        item = {"id": wf_id, "owner": owner, "status": status, "output": output, "error": error,
+                "now": now_ms()}
+        ok = await self._completions.submit(item, wf_id)
+        if ok:
+            self.engine.publish("wf", wf_id)
+        return ok
+
+    def complete_blocking(self, wf_id: str, owner: str, status: str, output: Optional[str],
+                          error: Optional[str]) -> bool:
+        """``complete`` for a workflow thread (not the engine loop)."""
+        item = {"id": wf_id, "owner": owner, "status": status, "output": output, "error": error,
+                "now": now_ms()}
+        ok = self._completions.submit_blocking(item, wf_id)
+        if ok:
+            self.engine.publish_threadsafe("wf", wf_id)
+        return ok
+
+    async def _flush_completions(self, items: List[Dict[str, Any]]) -> set:
+        params = {"ids": [i["id"] for i in items], "owners": [i["owner"] for i in items],
+                  "statuses": [i["status"] for i in items], "outputs": [i["output"] for i in items],
+                  "errors": [i["error"] for i in items], "nows": [i["now"] for i in items]}
+        return {r[0] for r in await self.fetchall(_sql.COMPLETE_WORKFLOWS, params)}
+
+    async def cancel_owned(self, wf_id: str, owner: str) -> None:
+        await self.execute(_sql.CANCEL_OWNED, {"id": wf_id, "owner": owner, "now": now_ms()})
+
+    async def fence_state(self, wf_id: str) -> Optional[tuple]:
+        return await self.fetchone(_sql.FENCE_STATE, (wf_id,))
+
+    async def get_status_row(self, wf_id: str) -> Optional[tuple]:
+        return await self.fetchone(_sql.GET_STATUS, (wf_id,))
+
+    async def get_result_row(self, wf_id: str) -> Optional[tuple]:
+        return await self.fetchone(_sql.GET_RESULT, (wf_id,))
+
+    # --- operations ----------------------------------------------------------------
+
+    async def load_operations(self, wf_id: str) -> Dict[int, tuple]:
+        rows = await self.fetchall(_sql.LOAD_OPERATIONS, (wf_id,))
+        return {r[0]: r[1:] for r in rows}
+
+    async def get_operation(self, wf_id: str, fid: int) -> Optional[tuple]:
+        return await self.fetchone(_sql.GET_OPERATION, (wf_id, fid))
+
+    @staticmethod
+    def operation_params(
+        wf_id: str, owner: str, fid: int, fname: str, output: Optional[str] = None,
+        error: Optional[str] = None, child: Optional[str] = None, started: Optional[int] = None,
+    ) -> Dict[str, Any]:
+        return {"id": wf_id, "owner": owner, "fid": fid, "fname": fname, "output": output,
+                "error": error, "child": child, "started": started, "now": now_ms()}
+
+    async def record_operation(self, params: Dict[str, Any]) -> bool:
+        """Fenced insert of one operation result; False when the write was refused.
+
+        Batched with other workflows' records written at the same moment.
+        """
+        return await self._records.submit(params, (params["id"], params["fid"]))
+
+    def record_operation_blocking(self, params: Dict[str, Any]) -> bool:
+        """``record_operation`` for a workflow thread (not the engine loop)."""
+        return self._records.submit_blocking(params, (params["id"], params["fid"]))
+
+    async def _flush_records(self, items: List[Dict[str, Any]]) -> set:
+        params = {
+            "ids": [i["id"] for i in items], "owners": [i["owner"] for i in items],
+            "fids": [i["fid"] for i in items], "fnames": [i["fname"] for i in items],
+            "outputs": [i["output"] for i in items], "errors": [i["error"] for i in items],
+            "children": [i["child"] for i in items], "starteds": [i["started"] for i in items],
+            "nows": [i["now"] for i in items],
+        }
+        return {(r[0], r[1]) for r in await self.fetchall(_sql.RECORD_OPERATIONS, params)}
+
+    async def list_steps(self, wf_id: str) -> List[tuple]:
+        return await self.fetchall(_sql.LIST_STEPS, (wf_id,))
+
+    # --- messages, events, streams ---------------------------------------------------
+
+    async def send(self, dest: str, topic: Optional[str], message: str,
+                   record: Optional[Dict[str, Any]] = None) -> bool:
+        """Insert a message; with ``record``, atomically with the sender's step record."""
+
+        async def go(conn: AsyncConnection[Any]) -> bool:
+            if record is not None:
+                cur = await conn.execute(_sql.RECORD_OPERATION, record)
+                if await cur.fetchone() is None:
+                    return False
+            await conn.execute(_sql.SEND_MESSAGE, (dest, topic or NULL_TOPIC, message))
+            return True
+
+        return await self.transaction(go)
+
+    async def consume_message(self, wf_id: str, topic: Optional[str],
+                              record: Dict[str, Any], timed_out: bool) -> tuple[bool, Optional[str]]:
+        """Take the oldest message and record it as the recv's output, in one transaction.
+
+        Returns (recorded, message). With ``timed_out`` and no message, records None.
+        """
+
+        async def go(conn: AsyncConnection[Any]) -> tuple[bool, Optional[str]]:
+            cur = await conn.execute(_sql.CONSUME_MESSAGE, (wf_id, topic or NULL_TOPIC))
+            row = await cur.fetchone()
+            if row is None and not timed_out:
+                return True, None
+            record["output"] = row[0] if row is not None else None
+            cur = await conn.execute(_sql.RECORD_OPERATION, record)
+            if await cur.fetchone() is None:
+                raise _Refused()
+            return True, record["output"]
+
+        try:
+            return await self.transaction(go)
+        except _Refused:
+            return False, None
+
+    async def set_event(self, wf_id: str, key: str, value: str,
+                        record: Optional[Dict[str, Any]], step_fid: int = 0) -> bool:
+        async def go(conn: AsyncConnection[Any]) -> bool:
+            if record is not None:
+                cur = await conn.execute(_sql.RECORD_OPERATION, record)
+                if await cur.fetchone() is None:
+                    return False
+            await conn.execute(_sql.SET_EVENT, (wf_id, key, value))
+            fid = record["fid"] if record is not None else step_fid
+            await conn.execute(_sql.SET_EVENT_HISTORY, (wf_id, fid, key, value))
+            return True
+
+        return await self.transaction(go)
+
+    async def get_event(self, wf_id: str, key: str) -> Optional[tuple]:
+        return await self.fetchone(_sql.GET_EVENT, (wf_id, key))
+
+    async def get_all_events(self, wf_id: str) -> List[tuple]:
+        return await self.fetchall(_sql.GET_ALL_EVENTS, (wf_id,))
+
+    async def write_stream(self, wf_id: str, key: str, value: str, fid: int,
+                           record: Optional[Dict[str, Any]]) -> bool:
+        async def go(conn: AsyncConnection[Any]) -> bool:
+            if record is not None:
+                cur = await conn.execute(_sql.RECORD_OPERATION, record)
+                if await cur.fetchone() is None:
+                    return False
+            await conn.execute(_sql.WRITE_STREAM, {"id": wf_id, "key": key, "value": value,
+                                                   "fid": fid})
+            return True
+
+        ok = await self.transaction(go)
+        if ok:
+            self.engine.publish("stream", f"{wf_id}::{key}")
+        return ok
+
+    async def read_stream(self, wf_id: str, key: str, offset: int) -> List[tuple]:
+        return await self.fetchall(_sql.READ_STREAM, (wf_id, key, offset))
+
+
+class _Refused(Exception):
+    """Internal: a fenced write inside a transaction was refused; roll back."""

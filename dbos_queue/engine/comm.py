@@ -1,0 +1,185 @@
+"""Messages, events, durable sleep and streams — each an engine coroutine.
+
+The caller passes its workflow context and function id explicitly (context
+variables do not cross into the engine thread). Inside a workflow every
+operation is recorded under its function id, so a recovered workflow replays
+the same values instead of acting twice.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, AsyncIterator, Optional
+
+import psycopg
+
+from dbos_queue.model import serialization as ser
+from dbos_queue.engine.context import WorkflowContext
+from dbos_queue.engine.core import explain_refusal
+from dbos_queue.db.loop import NOT_YET
+from dbos_queue.db.sysdb import NULL_TOPIC, TERMINAL, _Refused, now_ms
+from dbos_queue.error import DBOSNonExistentWorkflowError, DBOSWorkflowCancelledError
+
+if TYPE_CHECKING:
+    from dbos_queue.api.runtime import Runtime
+
+STREAM_CLOSED = "__DBOS_STREAM_CLOSED__"
+
+
+def _replay(ctx: Optional[WorkflowContext], fid: int) -> tuple[bool, Any]:
+    if ctx is None or ctx.fresh or fid == 0:
+        return False, None
+    rec = ctx.recorded.get(fid)
+    if rec is None:
+        return False, None
+    return True, rec[1]
+
+
+def _record(rt: "Runtime", ctx: WorkflowContext, fid: int, name: str, output: Optional[str] = None):
+    return rt.sysdb.operation_params(ctx.workflow_id, ctx.owner, fid, name, output,
+                                     started=now_ms())
+
+
+async def send(rt: "Runtime", ctx: Optional[WorkflowContext], fid: int, dest: str,
+               message: Any, topic: Optional[str]) -> None:
+    text = ser.serialize(message, "message")
+    done, _ = _replay(ctx, fid)
+    if done:
+        return
+    record = _record(rt, ctx, fid, "DBOS.send") if ctx is not None and fid else None
+    try:
+        ok = await rt.sysdb.send(dest, topic, text, record)
+    except psycopg.errors.ForeignKeyViolation:
+        raise DBOSNonExistentWorkflowError(dest) from None
+    if not ok:
+        assert ctx is not None
+        await explain_refusal(rt, ctx)
+    rt.engine.wake(("msg", f"{dest}::{topic or NULL_TOPIC}"))
+
+
+async def recv(rt: "Runtime", ctx: WorkflowContext, fid: int, topic: Optional[str],
+               timeout: float) -> Any:
+    done, text = _replay(ctx, fid)
+    if done:
+        return ser.deserialize(text)
+
+    async def take(timed_out: bool) -> Any:
+        if ctx.cancelled:
+            raise DBOSWorkflowCancelledError(f"Workflow {ctx.workflow_id} was cancelled")
+        record = _record(rt, ctx, fid, "DBOS.recv")
+        try:
+            got, msg = await rt.sysdb.consume_message(ctx.workflow_id, topic, record, timed_out)
+        except _Refused:
+            got, msg = False, None
+        if not got:
+            await explain_refusal(rt, ctx)
+        if msg is None and not timed_out:
+            return NOT_YET
+        return msg
+
+    key = ("msg", f"{ctx.workflow_id}::{topic or NULL_TOPIC}")
+    text = await rt.engine.wait_for(key, lambda: take(False), timeout,
+                                    also=("cancel", ctx.workflow_id))
+    if text is NOT_YET:
+        text = await take(True)
+    return ser.deserialize(text)
+
+
+async def set_event(rt: "Runtime", ctx: WorkflowContext, fid: int, key: str, value: Any) -> None:
+    text = ser.serialize(value, f"event {key!r}")
+    done, _ = _replay(ctx, fid)
+    if done:
+        return
+    # From inside a step (fid 0) the step's own record covers replay: write unrecorded.
+    record = _record(rt, ctx, fid, "DBOS.setEvent") if fid else None
+    if not await rt.sysdb.set_event(ctx.workflow_id, key, text, record, ctx.step_id or 0):
+        await explain_refusal(rt, ctx)
+
+
+async def get_event(rt: "Runtime", ctx: Optional[WorkflowContext], fid: int, wf_id: str,
+                    key: str, timeout: float) -> Any:
+    done, text = _replay(ctx, fid)
+    if done:
+        return ser.deserialize(text)
+
+    async def check() -> Any:
+        if ctx is not None and ctx.cancelled:
+            raise DBOSWorkflowCancelledError(f"Workflow {ctx.workflow_id} was cancelled")
+        row = await rt.sysdb.get_event(wf_id, key)
+        return row[0] if row is not None else NOT_YET
+
+    text = await rt.engine.wait_for(("evt", f"{wf_id}::{key}"), check, timeout,
+                                    also=("cancel", ctx.workflow_id) if ctx else None)
+    text = None if text is NOT_YET else text
+    if ctx is not None and fid:
+        if not await rt.sysdb.record_operation(_record(rt, ctx, fid, "DBOS.getEvent", text)):
+            await explain_refusal(rt, ctx)
+    return ser.deserialize(text)
+
+
+async def sleep(rt: "Runtime", ctx: WorkflowContext, fid: int, seconds: float) -> None:
+    """Durable sleep: the wake-up time is recorded, so a restart keeps the original deadline."""
+    done, text = _replay(ctx, fid)
+    if done:
+        end_ms = ser.deserialize(text)
+    else:
+        end_ms = now_ms() + int(seconds * 1000)
+        if not await rt.sysdb.record_operation(
+            _record(rt, ctx, fid, "DBOS.sleep", ser.serialize(end_ms))
+        ):
+            await explain_refusal(rt, ctx)
+
+    async def check() -> Any:
+        return True if now_ms() >= end_ms else NOT_YET
+
+    remaining = max(0.0, (end_ms - now_ms()) / 1000)
+    await rt.engine.wait_for(("cancel", ctx.workflow_id), check, remaining, poll=remaining + 1)
+    if now_ms() < end_ms:  # woken early: only a cancellation does that
+        row = await rt.sysdb.fence_state(ctx.workflow_id)
+        if row is not None and row[0] == "CANCELLED":
+            raise DBOSWorkflowCancelledError(f"Workflow {ctx.workflow_id} was cancelled")
+
+
+async def write_stream(rt: "Runtime", ctx: WorkflowContext, fid: int, key: str,
+                       value: Any, closing: bool = False) -> None:
+    text = STREAM_CLOSED if closing else ser.serialize(value, f"stream {key!r} value")
+    done, _ = _replay(ctx, fid)
+    if done:
+        return
+    record = _record(rt, ctx, fid, "DBOS.closeStream" if closing else "DBOS.writeStream") if fid else None
+    if not await rt.sysdb.write_stream(ctx.workflow_id, key, text, fid or (ctx.step_id or 0), record):
+        await explain_refusal(rt, ctx)
+
+
+async def read_stream_chunk(rt: "Runtime", wf_id: str, key: str, offset: int) -> tuple[list, bool]:
+    """Values from ``offset`` on, and whether the stream is finished (closed or workflow done)."""
+
+    async def check() -> Any:
+        rows = await rt.sysdb.read_stream(wf_id, key, offset)
+        if rows:
+            return rows
+        status = await rt.sysdb.get_result_row(wf_id)
+        if status is None or status[0] in TERMINAL:
+            rows = await rt.sysdb.read_stream(wf_id, key, offset)  # written just before the end
+            return rows or "END"
+        return NOT_YET
+
+    rows = await rt.engine.wait_for(("stream", f"{wf_id}::{key}"), check, None)
+    if rows == "END":
+        return [], True
+    values = []
+    for text, _off in rows:
+        if text == STREAM_CLOSED:
+            return values, True
+        values.append(ser.deserialize(text))
+    return values, False
+
+
+async def read_stream(rt: "Runtime", wf_id: str, key: str) -> AsyncIterator[Any]:
+    offset = 0
+    while True:
+        values, finished = await rt.engine.arun(read_stream_chunk(rt, wf_id, key, offset))
+        for v in values:
+            yield v
+        offset += len(values)
+        if finished:
+            return

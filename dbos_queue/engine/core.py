@@ -1,0 +1,418 @@
+"""Running workflows and steps: start or attach, checkpoint, complete — fenced.
+
+A workflow execution owns its row through an ``owner_xid`` token; every write it
+makes names that token (see ``_sql.RECORD_OPERATION``). When a write is refused
+the execution finds out why (cancelled, timed out, or taken over) and stops.
+User code runs in the caller's thread (sync) or task (async); database work is
+handed to the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+
+from dbos_queue.model import serialization as ser
+from dbos_queue.engine.context import WorkflowContext, auth, current_workflow, next_timeout, take_workflow_id
+from dbos_queue.engine.registry import FunctionInfo
+from dbos_queue.db.sysdb import TERMINAL, now_ms
+from dbos_queue.error import (
+    DBOSAwaitedWorkflowCancelledError,
+    DBOSAwaitedWorkflowMaxRecoveryAttemptsExceeded,
+    DBOSConflictingWorkflowError,
+    DBOSMaxStepRetriesExceeded,
+    DBOSNotAuthorizedError,
+    DBOSOwnershipLostError,
+    DBOSUnexpectedStepError,
+    DBOSWorkflowCancelledError,
+    MaxRecoveryAttemptsExceededError,
+)
+from dbos_queue.db.loop import NOT_YET
+
+if TYPE_CHECKING:
+    from dbos_queue.api.runtime import Runtime
+
+
+@dataclass
+class StepOptions:
+    retries_allowed: bool = False
+    interval_seconds: float = 1.0
+    max_attempts: int = 3
+    backoff_rate: float = 2.0
+
+
+@dataclass
+class Start:
+    """Everything needed to start (or attach to) one workflow."""
+
+    info: FunctionInfo
+    args: tuple
+    kwargs: Dict[str, Any]
+    wf_id: str
+    bound: Any = None  # self or cls for methods
+    class_name: Optional[str] = None
+    config_name: Optional[str] = None
+    queue_name: Optional[str] = None
+    status: str = "PENDING"
+    extra: Dict[str, Any] = field(default_factory=dict)  # queue fields: priority, dedup, ...
+
+
+# --- authorization -------------------------------------------------------------------
+
+
+def current_auth() -> tuple[Optional[str], Optional[List[str]]]:
+    ctx = current_workflow.get()
+    if ctx is not None and (ctx.authenticated_user or ctx.authenticated_roles):
+        return ctx.authenticated_user, ctx.authenticated_roles
+    return auth.get() or (None, None)
+
+
+def check_roles(info: FunctionInfo) -> Optional[str]:
+    """Raise unless the caller holds one of ``info.required_roles``; return the role assumed."""
+    if not info.required_roles:
+        return None
+    user, roles = current_auth()
+    if roles is None:
+        raise DBOSNotAuthorizedError(
+            f"Function {info.name} requires a role, but was called in a context without "
+            "authentication information (use DBOSContextSetAuth)"
+        )
+    for role in info.required_roles:
+        if role in roles:
+            return role
+    raise DBOSNotAuthorizedError(
+        f"Function {info.name} has required roles {info.required_roles}, but user "
+        f"{user!r} has roles {roles}"
+    )
+
+
+# --- starting -------------------------------------------------------------------------
+
+
+def resolve_workflow_id(rt: "Runtime") -> tuple[str, Optional[WorkflowContext], int]:
+    """The id for a workflow started here, and (parent ctx, parent function id) if a child."""
+    parent = current_workflow.get()
+    assigned = take_workflow_id()
+    if parent is None or parent.in_step:
+        return assigned or rt.new_workflow_id(), None, 0
+    fid = parent.next_function_id()
+    recorded = parent.recorded.get(fid) if not parent.fresh else None
+    if recorded is not None and recorded[3]:
+        return recorded[3], parent, fid
+    return assigned or f"{parent.workflow_id}-{fid}", parent, fid
+
+
+def init_params(rt: "Runtime", s: Start, owner: Optional[str], role: Optional[str]) -> Dict[str, Any]:
+    user, roles = current_auth()
+    timeout = next_timeout.get()
+    parent = current_workflow.get()
+    deadline = None
+    if timeout is None and parent is not None and parent.deadline_ms is not None:
+        deadline = parent.deadline_ms  # children inherit the parent's deadline
+    now = now_ms()
+    if timeout is not None and s.status == "PENDING":
+        deadline = now + int(timeout * 1000)
+    return {
+        "id": s.wf_id, "status": s.status, "name": s.info.name, "class_name": s.class_name,
+        "config_name": s.config_name, "user": user, "assumed_role": role,
+        "roles": json.dumps(roles) if roles is not None else None,
+        "executor_id": rt.executor_id if s.status == "PENDING" else None,
+        "app_version": rt.app_version, "app_id": None, "queue": s.queue_name,
+        "timeout_ms": int(timeout * 1000) if timeout is not None else None,
+        "deadline_ms": deadline,
+        "inputs": ser.serialize_args(s.args, s.kwargs),  # refuses bad input before any write
+        "started_ms": now if s.status == "PENDING" else None,
+        "dedup_id": s.extra.get("deduplication_id"), "priority": s.extra.get("priority") or 0,
+        "partition_key": s.extra.get("queue_partition_key"),
+        "owner": owner, "attempts": 1 if s.status == "PENDING" else 0, "now": now,
+        "delay_until": s.extra.get("delay_until"),
+    }
+
+
+async def init_workflow(
+    rt: "Runtime", params: Dict[str, Any], parent: Optional[WorkflowContext], parent_fid: int,
+    name: str,
+) -> tuple[bool, Optional[WorkflowContext]]:
+    """Insert or attach. Returns (owned, context to run it under when owned)."""
+    wf_id = params["id"]
+    if parent is not None:
+        rec = rt.sysdb.operation_params(parent.workflow_id, parent.owner, parent_fid, name,
+                                        child=wf_id)
+        await rt.sysdb.record_operation(rec)  # refused => parent fenced; it finds out next write
+    res = await rt.sysdb.init_workflow(params)
+    if res.inserted:
+        return params["status"] == "PENDING", None
+    if res.name != name:
+        raise DBOSConflictingWorkflowError(
+            wf_id, f"Workflow already exists with a different function name: {res.name}, "
+            f"but the provided function name is: {name}"
+        )
+    if res.status != "PENDING":
+        return False, None
+    return await try_takeover(rt, wf_id)
+
+
+async def try_takeover(rt: "Runtime", wf_id: str) -> tuple[bool, Optional[WorkflowContext]]:
+    """Own a PENDING workflow whose owner process is dead; (False, None) if it is alive."""
+    owner = rt.new_owner()
+    row = await rt.sysdb.takeover(wf_id, owner, rt.executor_id)
+    if row is None:
+        return False, None
+    attempts, name = row
+    info = rt.registry.workflows.get(name)
+    limit = (info.max_recovery_attempts if info else None) or rt.settings.max_recovery_attempts
+    if attempts > limit + 1:
+        await rt.sysdb.mark_max_recovery(wf_id, owner)
+        rt.engine.publish("wf", wf_id)
+        rt.metrics_event("completed", "MAX_RECOVERY_ATTEMPTS_EXCEEDED")
+        raise MaxRecoveryAttemptsExceededError(wf_id, limit)
+    rt.metrics_event("takeover", wf_id)
+    return True, await recovery_context(rt, wf_id, owner)
+
+
+async def recovery_context(rt: "Runtime", wf_id: str, owner: str) -> WorkflowContext:
+    status = await rt.sysdb.get_status_row(wf_id)
+    assert status is not None
+    ctx = WorkflowContext(workflow_id=wf_id, owner=owner, name=status[2] or "", fresh=False)
+    ctx.recorded = await rt.sysdb.load_operations(wf_id)
+    ctx.authenticated_user = status[5]
+    ctx.assumed_role = status[6]
+    ctx.authenticated_roles = json.loads(status[7]) if status[7] else None
+    ctx.deadline_ms = status[19]
+    ctx.queue_name = status[17]
+    return ctx
+
+
+def fresh_context_from_row(row: tuple, owner: str) -> WorkflowContext:
+    """Context for a claimed queue row (``_sql.STATUS_COLUMNS`` order)."""
+    return WorkflowContext(
+        workflow_id=row[0], owner=owner, name=row[2] or "", authenticated_user=row[5],
+        assumed_role=row[6], authenticated_roles=json.loads(row[7]) if row[7] else None,
+        deadline_ms=row[19], queue_name=row[17],
+    )
+
+
+def fresh_context(params: Dict[str, Any]) -> WorkflowContext:
+    return WorkflowContext(
+        workflow_id=params["id"], owner=params["owner"], name=params["name"],
+        authenticated_user=params["user"], assumed_role=params["assumed_role"],
+        authenticated_roles=json.loads(params["roles"]) if params["roles"] else None,
+        deadline_ms=params["deadline_ms"], queue_name=params["queue"],
+    )
+
+
+# --- results ----------------------------------------------------------------------------
+
+
+def result_from_row(wf_id: str, status: str, output: Optional[str], error: Optional[str]) -> Any:
+    if status == "SUCCESS":
+        return ser.deserialize(output)
+    if status == "ERROR":
+        exc = ser.deserialize_exception(error)
+        raise exc if exc is not None else RuntimeError(f"workflow {wf_id} failed")
+    if status == "CANCELLED":
+        raise DBOSAwaitedWorkflowCancelledError(wf_id)
+    if status == "MAX_RECOVERY_ATTEMPTS_EXCEEDED":
+        raise DBOSAwaitedWorkflowMaxRecoveryAttemptsExceeded(wf_id)
+    raise RuntimeError(f"workflow {wf_id} is not finished ({status})")
+
+
+async def await_result(rt: "Runtime", wf_id: str, timeout: Optional[float] = None) -> Any:
+    """Wait for the workflow to finish; return its output or raise its error."""
+
+    async def check() -> Any:
+        row = await rt.sysdb.get_result_row(wf_id)
+        if row is not None and row[0] in TERMINAL:
+            return row
+        return NOT_YET
+
+    row = await rt.engine.wait_for(("wf", wf_id), check, timeout)
+    if row is NOT_YET:
+        raise TimeoutError(f"workflow {wf_id} did not finish within {timeout}s")
+    return result_from_row(wf_id, *row)
+
+
+def complete_blocking(rt: "Runtime", ctx: WorkflowContext, status: str,
+                      output: Optional[str], error: Optional[str]) -> None:
+    """``complete`` from a workflow thread."""
+    ok = rt.sysdb.complete_blocking(ctx.workflow_id, ctx.owner, status, output, error)
+    rt.metrics_event("completed", status if ok else "FENCED")
+    if not ok:
+        rt.engine.run(explain_refusal(rt, ctx))
+
+
+async def complete(rt: "Runtime", ctx: WorkflowContext, status: str,
+                   output: Optional[str], error: Optional[str]) -> None:
+    ok = await rt.sysdb.complete(ctx.workflow_id, ctx.owner, status, output, error)
+    rt.metrics_event("completed", status if ok else "FENCED")
+    if not ok:
+        await explain_refusal(rt, ctx)
+
+
+async def explain_refusal(rt: "Runtime", ctx: WorkflowContext) -> None:
+    """A fenced write touched nothing: raise why."""
+    row = await rt.sysdb.fence_state(ctx.workflow_id)
+    if row is not None and row[0] == "CANCELLED":
+        raise DBOSWorkflowCancelledError(f"Workflow {ctx.workflow_id} was cancelled")
+    rt.metrics_event("fenced", ctx.workflow_id)
+    rt.logger.warning("write refused: workflow %s is now owned by another execution; "
+                      "stopping this one", ctx.workflow_id)
+    raise DBOSOwnershipLostError(ctx.workflow_id)
+
+
+def outcome_of(result: Any = None, exc: Optional[BaseException] = None) -> tuple[str, Optional[str], Optional[str]]:
+    """(status, output, error) to store for a finished body."""
+    if exc is None:
+        try:
+            return "SUCCESS", ser.serialize(result, "output"), None
+        except Exception as err:  # noqa: BLE001 - stored as the workflow's error
+            return "ERROR", None, ser.serialize_exception(err)
+    return "ERROR", None, ser.serialize_exception(exc)
+
+
+def check_deadline(ctx: WorkflowContext) -> bool:
+    """True when the workflow must stop before its next step: past its deadline
+    (the caller cancels it) — or already cancelled (raises)."""
+    if ctx.cancelled:
+        raise DBOSWorkflowCancelledError(f"Workflow {ctx.workflow_id} was cancelled")
+    return ctx.deadline_ms is not None and now_ms() > ctx.deadline_ms
+
+
+# --- steps ------------------------------------------------------------------------------
+
+
+def step_replay(ctx: WorkflowContext, fid: int, name: str) -> tuple[bool, Any]:
+    """(True, recorded output) when this step already ran; raises its recorded error."""
+    if ctx.fresh:
+        return False, None
+    rec = ctx.recorded.get(fid)
+    if rec is None:
+        return False, None
+    fname, output, error, _child = rec
+    if fname and name and fname != name:
+        raise DBOSUnexpectedStepError(ctx.workflow_id, fid, name, fname)
+    if error is not None:
+        exc = ser.deserialize_exception(error)
+        raise exc if exc is not None else RuntimeError(error)
+    return True, ser.deserialize(output)
+
+
+def retry_delays(opts: StepOptions):
+    """Sleep before each retry: interval, interval*rate, ... (max_attempts-1 of them)."""
+    delay = opts.interval_seconds
+    for _ in range(max(opts.max_attempts, 1) - 1):
+        yield delay
+        delay *= opts.backoff_rate
+
+
+class _Retries:
+    """Attempt bookkeeping shared by the sync and async step runners."""
+
+    def __init__(self, rt: "Runtime", info: FunctionInfo, opts: StepOptions) -> None:
+        self.rt, self.info, self.opts = rt, info, opts
+        self.delays = retry_delays(opts) if opts.retries_allowed else iter(())
+        self.errors: List[BaseException] = []
+
+    def failed(self, e: BaseException) -> tuple[BaseException, Optional[float]]:
+        """(error to record, delay before the next attempt or None when out of attempts)."""
+        self.errors.append(e)
+        delay = next(self.delays, None)
+        if delay is None:
+            if self.opts.retries_allowed:
+                return DBOSMaxStepRetriesExceeded(self.info.name, self.opts.max_attempts,
+                                                  self.errors), None
+            return e, None
+        self.rt.logger.warning("step %s failed (%s); retrying in %.2fs", self.info.name, e, delay)
+        return e, delay
+
+
+def run_step_sync(rt: "Runtime", info: FunctionInfo, opts: StepOptions,
+                  call: Callable[[], Any]) -> Any:
+    ctx = current_workflow.get()
+    if ctx is None or ctx.in_step:
+        return call()
+    fid = ctx.next_function_id()
+    if check_deadline(ctx):
+        rt.engine.run(rt.cancel_for_timeout(ctx))
+    done, value = step_replay(ctx, fid, info.name)
+    if done:
+        return value
+    started = now_ms()
+    ctx.in_step, ctx.step_id = True, fid
+    result, exc = None, None
+    try:
+        retries = _Retries(rt, info, opts)
+        while True:
+            try:
+                result, exc = call(), None
+                break
+            except Exception as e:  # noqa: BLE001 - recorded and re-raised below
+                exc, delay = retries.failed(e)
+                if delay is None:
+                    break
+                time.sleep(delay)
+    finally:
+        ctx.in_step, ctx.step_id = False, None
+    params, exc = step_params(rt, ctx, fid, info.name, started, result, exc)
+    if not rt.sysdb.record_operation_blocking(params):
+        rt.engine.run(explain_refusal(rt, ctx))
+    rt.metrics_event("step", info.name)
+    if exc is not None:
+        raise exc
+    return result
+
+
+async def run_step_async(rt: "Runtime", info: FunctionInfo, opts: StepOptions,
+                         call: Callable[[], Any]) -> Any:
+    ctx = current_workflow.get()
+    if ctx is None or ctx.in_step:
+        return await call()
+    fid = ctx.next_function_id()
+    if check_deadline(ctx):
+        await rt.engine.arun(rt.cancel_for_timeout(ctx))
+    done, value = step_replay(ctx, fid, info.name)
+    if done:
+        return value
+    started = now_ms()
+    ctx.in_step, ctx.step_id = True, fid
+    result, exc = None, None
+    try:
+        retries = _Retries(rt, info, opts)
+        while True:
+            try:
+                result, exc = await call(), None
+                break
+            except Exception as e:  # noqa: BLE001 - recorded and re-raised below
+                exc, delay = retries.failed(e)
+                if delay is None:
+                    break
+                await asyncio.sleep(delay)
+    finally:
+        ctx.in_step, ctx.step_id = False, None
+    params, exc = step_params(rt, ctx, fid, info.name, started, result, exc)
+    if not await rt.engine.arun(rt.sysdb.record_operation(params)):
+        await rt.engine.arun(explain_refusal(rt, ctx))
+    rt.metrics_event("step", info.name)
+    if exc is not None:
+        raise exc
+    return result
+
+
+def step_params(rt: "Runtime", ctx: WorkflowContext, fid: int, name: str, started: int,
+                result: Any, exc: Optional[BaseException]) -> tuple[Dict[str, Any], Optional[BaseException]]:
+    """The fenced record of a finished step, and the error to raise (an output that
+    cannot be stored fails the step with the serialization error)."""
+    output = error = None
+    if exc is None:
+        try:
+            output = ser.serialize(result, f"output of step {name}")
+        except Exception as err:  # noqa: BLE001 - becomes the step's error
+            exc = err
+    if exc is not None:
+        error = ser.serialize_exception(exc)
+    params = rt.sysdb.operation_params(ctx.workflow_id, ctx.owner, fid, name, output, error,
+                                       started=started)
+    return params, exc

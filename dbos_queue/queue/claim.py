@@ -1,0 +1,359 @@
+"""The worker side of queues: claim loops, wake-ups, delayed work, lease takeover, drain.
+
+Runs on the engine loop. Each listened queue has one loop: claim as much as the
+local room allows, dispatch, then sleep until a NOTIFY (enqueue or slot release
+elsewhere), a local completion, or the polling fallback (with jitter).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections import Counter, defaultdict
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
+
+from dbos_queue.engine import core as _core
+from dbos_queue.db import sql as _sql
+from dbos_queue.engine.context import WorkflowContext
+from dbos_queue.api.queue import QueueSettings
+from dbos_queue.db.sysdb import now_ms
+from dbos_queue.error import DBOSWorkflowFunctionNotFoundError, MaxRecoveryAttemptsExceededError
+
+if TYPE_CHECKING:
+    from dbos_queue.api.runtime import Runtime
+
+logger = logging.getLogger("dbos_queue")
+CLAIM_BATCH = 64
+MAX_PARTITION_KEYS = 64
+
+
+class QueueService:
+    """Everything queue-related one process does."""
+
+    def __init__(self, rt: "Runtime") -> None:
+        self.rt = rt
+        self.settings: Dict[str, QueueSettings] = {}
+        self.listen: Optional[List[str]] = None  # None: every registered queue
+        self.process_cap: Optional[int] = None
+        self.running: Counter[str] = Counter()
+        self.partition_running: Dict[str, Counter[str]] = defaultdict(Counter)
+        self.total_running = 0
+        self.claiming = False
+        self.cursor: Dict[str, str] = {}
+        self._wake: Dict[str, asyncio.Event] = {}
+        self._delayed_wake: Optional[asyncio.Event] = None
+        self._loops: Dict[str, asyncio.Task[Any]] = {}
+        self.idle = asyncio.Event()
+        self._starved: set[str] = set()  # queues whose loop waits for local room
+
+    # --- declaration and settings ----------------------------------------------------
+
+    async def declare(self, s: QueueSettings) -> None:
+        await self.rt.sysdb.execute(_sql.UPSERT_QUEUE, s.as_params())
+        await self.refresh(s.name)
+        if self.claiming and self._listens(s.name):
+            self._start_loop(s.name)
+
+    async def set_limits(self, name: str, **changes: Any) -> bool:
+        """Change stored limits at runtime; every worker applies them within a second."""
+        return await set_queue_limits(self.rt.sysdb, name, **changes)
+
+    async def refresh(self, name: str) -> QueueSettings:
+        row = await self.rt.sysdb.fetchone(_sql.GET_QUEUE, (name,))
+        s = QueueSettings(*row) if row is not None else QueueSettings(name=name)
+        self.settings[name] = s
+        return s
+
+    def _listens(self, name: str) -> bool:
+        return self.listen is None or name in self.listen
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    async def start(self, names: List[str]) -> None:
+        self._delayed_wake = asyncio.Event()
+        self.rt.engine.hooks["queue"].append(self.wake)
+        self.claiming = True
+        from dbos_queue.ops.management import INTERNAL_QUEUE
+
+        for name in [*names, INTERNAL_QUEUE]:  # resumed and forked workflows run everywhere
+            if name == INTERNAL_QUEUE or self._listens(name):
+                self._start_loop(name)
+        self.rt.engine.spawn(self._promote_delayed_forever(), "delayed")
+        self.rt.engine.spawn(self._reap_forever(), "reaper")
+        self.rt.engine.spawn(self._refresh_forever(), "queue-settings")
+
+    def _start_loop(self, name: str) -> None:
+        if name not in self._loops:
+            self._wake[name] = asyncio.Event()
+            self._loops[name] = self.rt.engine.spawn(self._claim_forever(name), f"queue-{name}")
+
+    def wake(self, name: str) -> None:
+        ev = self._wake.get(name)
+        if ev is not None:
+            ev.set()
+
+    def wake_delayed(self) -> None:
+        if self._delayed_wake is not None:
+            self._delayed_wake.set()
+
+    # --- claiming -------------------------------------------------------------------
+
+    def room(self, name: str) -> int:
+        """How many more workflows this process should claim from ``name`` now.
+
+        Never more than it can start at once (the process cap, by default its thread
+        pool): what it cannot start would only wait here while other workers idle.
+        """
+        s = self.settings.get(name) or QueueSettings(name=name)
+        cap = self.process_cap if self.process_cap is not None else self.rt.threads._max_workers
+        room = min(CLAIM_BATCH, cap - self.total_running)
+        if s.worker_concurrency is not None:
+            room = min(room, s.worker_concurrency - self.running[name])
+        if room <= 0:
+            self._starved.add(name)
+        return max(room, 0)
+
+    async def _claim_forever(self, name: str) -> None:
+        ev = self._wake[name]
+        await self.refresh(name)
+        while self.claiming:
+            ev.clear()
+            room = self.room(name)
+            claimed: List[tuple] = []
+            if room > 0:
+                try:
+                    claimed = await self.claim(name, room)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - keep the loop alive; retry after a pause
+                    logger.warning("claim on queue %s failed: %s", name, exc)
+                    await asyncio.sleep(0.5)
+                for row in claimed:
+                    self.dispatch(name, row)
+            if claimed and len(claimed) >= room and self.room(name) > 0:
+                continue  # there may be more waiting
+            poll = (self.settings.get(name) or QueueSettings(name=name)).polling_interval_sec
+            try:
+                await asyncio.wait_for(ev.wait(), poll * random.uniform(0.8, 1.2))
+            except asyncio.TimeoutError:
+                pass
+
+    async def claim(self, name: str, limit: int) -> List[tuple]:
+        """Run the claim for ``name``; returns the claimed status rows."""
+        s = self.settings.get(name) or QueueSettings(name=name)
+        owner = self.rt.new_owner()
+        params: Dict[str, Any] = {
+            "queue": name, "limit": limit, "owner": owner, "executor_id": self.rt.executor_id,
+            "app_version": self.rt.app_version, "now": now_ms(),
+        }
+        query = _sql.CLAIM
+        if s.partitioned:
+            query = _sql.CLAIM_PARTITIONED
+            params.update(cursor=self.cursor.get(name, ""), max_keys=MAX_PARTITION_KEYS,
+                          partition_worker_limit=s.partition_worker_concurrency,
+                          local=json.dumps(dict(self.partition_running[name])))
+        limited = (s.global_concurrency is not None or s.rate_limit_max is not None
+                   or s.partition_concurrency is not None or s.partition_rate_limit_max is not None)
+        started = time.perf_counter()
+
+        async def go(conn: Any) -> List[tuple]:
+            if limited:
+                await conn.execute(_sql.LOCK_LIMITED_QUEUE, (name,))
+            cur = await conn.execute(query, params)
+            return await cur.fetchall()
+
+        if limited:
+            rows = await self.rt.sysdb.transaction(go)
+        else:
+            rows = await self.rt.sysdb._with_retry(go)
+        rows.sort(key=lambda r: (r[23], r[14]))  # priority, created_at
+        if s.partitioned and rows:
+            self.cursor[name] = max(r[24] or "" for r in rows)
+        self.rt.metrics_event("claim", (name, len(rows), time.perf_counter() - started))
+        return rows
+
+    def dispatch(self, name: str, row: tuple) -> None:
+        wf_id, owner = row[0], row[26]
+        key = row[24]
+        self.running[name] += 1
+        self.total_running += 1
+        if key is not None:
+            self.partition_running[name][key] += 1
+        self.idle.clear()
+        self.rt.metrics_event("dequeued", (name, now_ms() - (row[14] or now_ms())))
+        self.rt.engine.spawn(self._run(name, key, wf_id, owner, row), f"wf-{wf_id}")
+
+    async def _run(self, name: str, key: Optional[str], wf_id: str, owner: str, row: tuple) -> None:
+        try:
+            limit = self.rt.settings.max_recovery_attempts
+            try:
+                s = self.rt.start_for_row(wf_id, row)
+                limit = s.info.max_recovery_attempts or limit
+            except DBOSWorkflowFunctionNotFoundError as exc:
+                logger.error("%s", exc)
+                await _core.complete(self.rt, WorkflowContext(wf_id, owner), "ERROR", None,
+                                     _serialize_exc(exc))
+                return
+            if row[16] > limit + 1:
+                await self.rt.sysdb.mark_max_recovery(wf_id, owner)
+                self.rt.engine.publish("wf", wf_id)
+                self.rt.metrics_event("completed", "MAX_RECOVERY_ATTEMPTS_EXCEEDED")
+                logger.error("%s", MaxRecoveryAttemptsExceededError(wf_id, limit))
+                return
+            ctx = _core.fresh_context_from_row(row, owner)
+            if row[16] > 1:  # ran before (taken over or drained): replay recorded steps
+                ctx.fresh = False
+                ctx.recorded = await self.rt.sysdb.load_operations(wf_id)
+            fut = self.rt.submit(s, ctx)
+            await asyncio.wrap_future(fut)
+        except Exception:  # noqa: BLE001 - the outcome is recorded by the execution
+            logger.exception("queued workflow %s failed to run", wf_id)
+        finally:
+            self._release(name, key)
+
+    def _release(self, name: str, key: Optional[str]) -> None:
+        self.running[name] -= 1
+        self.total_running -= 1
+        if key is not None:
+            self.partition_running[name][key] -= 1
+        if self.total_running == 0:
+            self.idle.set()
+        s = self.settings.get(name)
+        if s is not None and (s.global_concurrency is not None or s.partition_concurrency is not None):
+            self.rt.engine.publish("queue", name)  # a fleet-wide slot is free
+        # Wake only loops that stopped claiming for lack of local room (not every loop
+        # after every completion: that would be an empty claim per workflow).
+        for starved in list(self._starved):
+            self._starved.discard(starved)
+            self.wake(starved)
+
+    # --- background duties -------------------------------------------------------------
+
+    async def _promote_delayed_forever(self) -> None:
+        assert self._delayed_wake is not None
+        while True:
+            self._delayed_wake.clear()
+            wait = 1.0
+            try:
+                rows = await self.rt.sysdb.fetchall(_sql.PROMOTE_DELAYED, {"now": now_ms()})
+                for q in {r[0] for r in rows}:
+                    self.rt.engine.publish("queue", q)
+                nxt = await self.rt.sysdb.fetchone(_sql.NEXT_DELAYED)
+                if nxt is not None and nxt[0] is not None:
+                    wait = min(wait, max(0.0, (nxt[0] - now_ms()) / 1000))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                logger.warning("promoting delayed workflows failed: %s", exc)
+            try:
+                await asyncio.wait_for(self._delayed_wake.wait(), wait)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            for name in list(self._loops):
+                try:
+                    before = self.settings.get(name)
+                    after = await self.refresh(name)
+                    if before != after:
+                        self.wake(name)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - next second
+                    pass
+
+    async def _reap_forever(self) -> None:
+        interval = self.rt.settings.executor_lease_sec / 2
+        while True:
+            await asyncio.sleep(interval * random.uniform(0.5, 1.0))
+            try:
+                await self.reap()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                logger.warning("takeover scan failed: %s", exc)
+
+    async def reap(self) -> List[str]:
+        """Hand back the work of processes whose lease expired; returns the workflow ids."""
+        rows = await self.rt.sysdb.fetchall(_sql.REQUEUE_DEAD_OWNERS, {"now": now_ms()})
+        for q in {r[0] for r in rows}:
+            self.rt.engine.publish("queue", q)
+        for _ in rows:
+            self.rt.metrics_event("takeover", "queued")
+        taken = [r[1] for r in rows]
+        for (wf_id,) in await self.rt.sysdb.fetchall(_sql.ORPHANED_DIRECT, {"now": now_ms()}):
+            row = await self.rt.sysdb.get_status_row(wf_id)
+            if row is None or row[2] not in self.rt.registry.workflows:
+                continue
+            try:
+                owned, ctx = await _core.try_takeover(self.rt, wf_id)
+            except Exception as exc:  # noqa: BLE001
+                logger.error("cannot take over workflow %s: %s", wf_id, exc)
+                continue
+            if owned and ctx is not None:
+                self.rt.start_from_row(wf_id, ctx, row)
+                taken.append(wf_id)
+        from dbos_queue.ops.management import expire_deadlines
+
+        await expire_deadlines(self.rt)
+        await self.rt.sysdb.execute(_sql.PURGE_OLD_EXECUTORS, (now_ms() - 86_400_000,))
+        return taken
+
+    async def stop_claiming(self) -> None:
+        self.claiming = False
+        for name, task in list(self._loops.items()):
+            task.cancel()
+        await asyncio.gather(*self._loops.values(), return_exceptions=True)
+        self._loops.clear()
+
+    async def release_owned(self) -> List[str]:
+        """Hand this process's unfinished workflows back (drain timeout reached)."""
+        rows = await self.rt.sysdb.fetchall(
+            _sql.RELEASE_OWNED, {"now": now_ms(), "prefix": f"{self.rt.process_id}:%"}
+        )
+        for q in {r[1] for r in rows if r[1]}:
+            self.rt.engine.publish("queue", q)
+        return [r[0] for r in rows]
+
+
+_UNSET: Any = object()
+
+
+async def set_queue_limits(sysdb: Any, name: str, *, global_concurrency: Any = _UNSET,
+                           worker_concurrency: Any = _UNSET, limiter: Any = _UNSET,
+                           paused: Optional[bool] = None) -> bool:
+    """Store new limits for ``name`` (marked as set at runtime); False if no such queue."""
+    from dbos_queue.api.queue import _check_limiter, _check_positive
+
+    if global_concurrency is not _UNSET:
+        _check_positive(f"{name} concurrency", global_concurrency)
+    if worker_concurrency is not _UNSET:
+        _check_positive(f"{name} worker_concurrency", worker_concurrency)
+    if limiter is not _UNSET:
+        _check_limiter(f"{name} limiter", limiter)
+    params = {
+        "name": name,
+        "set_global": global_concurrency is not _UNSET,
+        "global_concurrency": None if global_concurrency is _UNSET else global_concurrency,
+        "set_worker": worker_concurrency is not _UNSET,
+        "worker_concurrency": None if worker_concurrency is _UNSET else worker_concurrency,
+        "set_rate": limiter is not _UNSET,
+        "rate_limit_max": limiter["limit"] if limiter not in (_UNSET, None) else None,
+        "rate_limit_period_sec": float(limiter["period"]) if limiter not in (_UNSET, None) else None,
+        "paused": paused,
+    }
+    row = await sysdb.fetchone(_sql.SET_QUEUE_LIMITS, params)
+    if row is not None:
+        sysdb.engine.publish("queue", name)
+    return row is not None
+
+
+def _serialize_exc(exc: BaseException) -> str:
+    from dbos_queue.model import serialization as ser
+
+    return ser.serialize_exception(exc)
