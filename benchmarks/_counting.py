@@ -6,7 +6,8 @@ import collections
 import contextlib
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, Optional
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import psycopg
 from psycopg import pq
@@ -23,7 +24,7 @@ def _label(query: Any) -> str:
     return type(query).__name__
 
 
-def _if_in_tx(conn: Any, label: str) -> Optional[str]:
+def _if_in_tx(conn: Any, label: str) -> str | None:
     return None if conn.pgconn.transaction_status == pq.TransactionStatus.IDLE else label
 
 
@@ -51,26 +52,30 @@ class StatementCounter:
         with self._lock:
             self.counts[label] += 1
 
-    def _patch(self, cls: type, attr: str, label: Callable[[tuple], Optional[str]],
-               is_async: bool) -> None:
+    def _patch(
+        self, cls: type, attr: str, label: Callable[[tuple], str | None], is_async: bool
+    ) -> None:
         orig = getattr(cls, attr)
         self._saved.append((cls, attr, orig))
         add = self._add
         if is_async:
+
             async def wrapper(*args: Any, **kwargs: Any) -> Any:
                 name = label(args)
                 if name is not None:
                     add(name)
                 return await orig(*args, **kwargs)
         else:
+
             def wrapper(*args: Any, **kwargs: Any) -> Any:
                 name = label(args)
                 if name is not None:
                     add(name)
                 return orig(*args, **kwargs)
+
         setattr(cls, attr, wrapper)
 
-    def __enter__(self) -> "StatementCounter":
+    def __enter__(self) -> StatementCounter:
         stmt = lambda a: _label(a[1])  # noqa: E731 - (self, query, ...)
         for cls, is_async in ((psycopg.AsyncCursor, True), (psycopg.Cursor, False)):
             self._patch(cls, "execute", stmt, is_async)
@@ -81,11 +86,19 @@ class StatementCounter:
             self._patch(cls, "commit", lambda a: _if_in_tx(a[0], "COMMIT"), is_async)
             self._patch(cls, "rollback", lambda a: _if_in_tx(a[0], "ROLLBACK"), is_async)
         self._patch(psycopg.AsyncTransaction, "__aenter__", lambda a: "BEGIN", True)
-        self._patch(psycopg.AsyncTransaction, "__aexit__",
-                    lambda a: "COMMIT" if a[1] is None else "ROLLBACK", True)
+        self._patch(
+            psycopg.AsyncTransaction,
+            "__aexit__",
+            lambda a: "COMMIT" if a[1] is None else "ROLLBACK",
+            True,
+        )
         self._patch(psycopg.Transaction, "__enter__", lambda a: "BEGIN", False)
-        self._patch(psycopg.Transaction, "__exit__",
-                    lambda a: "COMMIT" if a[1] is None else "ROLLBACK", False)
+        self._patch(
+            psycopg.Transaction,
+            "__exit__",
+            lambda a: "COMMIT" if a[1] is None else "ROLLBACK",
+            False,
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -111,23 +124,29 @@ class ServerStats:
         deadline = time.monotonic() + timeout
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             while time.monotonic() < deadline:
-                row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
-                                   (self.dbname,)).fetchone()
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (self.dbname,)
+                ).fetchone()
                 if row is not None and row[0] == 0:
                     return True
                 time.sleep(0.05)
         return False
 
-    def snapshot(self) -> Dict[str, Optional[int]]:
+    def snapshot(self) -> dict[str, int | None]:
         """Current xact_commit, xact_rollback and (when available) WAL fsync counts."""
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            row = conn.execute("SELECT xact_commit, xact_rollback FROM pg_stat_database "
-                               "WHERE datname = %s", (self.dbname,)).fetchone()
-            out: Dict[str, Optional[int]] = {"xact_commit": row[0] if row else None,
-                                             "xact_rollback": row[1] if row else None}
+            row = conn.execute(
+                "SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = %s",
+                (self.dbname,),
+            ).fetchone()
+            out: dict[str, int | None] = {
+                "xact_commit": row[0] if row else None,
+                "xact_rollback": row[1] if row else None,
+            }
             try:
-                r = conn.execute("SELECT sum(fsyncs)::bigint FROM pg_stat_io "
-                                 "WHERE object = 'wal'").fetchone()
+                r = conn.execute(
+                    "SELECT sum(fsyncs)::bigint FROM pg_stat_io WHERE object = 'wal'"
+                ).fetchone()
                 out["wal_fsyncs"] = r[0] if r else None
             except psycopg.Error:
                 out["wal_fsyncs"] = None
@@ -135,14 +154,15 @@ class ServerStats:
 
 
 @contextlib.contextmanager
-def cpu_time(server_pid: Optional[int],
-             threads: Optional[Dict[str, int]] = None) -> Iterator[Dict[str, Optional[float]]]:
+def cpu_time(
+    server_pid: int | None, threads: dict[str, int] | None = None
+) -> Iterator[dict[str, float | None]]:
     """Measure CPU seconds used over the block by this process (``client_cpu_s``), by the
     named threads of it (``threads``: name -> native thread id; ``<name>_cpu_s``) and, if
     ``server_pid`` is given, by that Postgres server (the postmaster and its children);
     ``machine_busy_s`` is the CPU time every process of the machine used (/proc/stat)."""
     threads = threads or {}
-    out: Dict[str, Optional[float]] = {"client_cpu_s": None, "server_cpu_s": None}
+    out: dict[str, float | None] = {"client_cpu_s": None, "server_cpu_s": None}
     before, tbefore, mbefore = _server_cpu(server_pid), _thread_cpu(), _machine_busy()
     t0 = time.process_time()
     try:
@@ -159,7 +179,7 @@ def cpu_time(server_pid: Optional[int],
                 out[f"{name}_cpu_s"] = tafter[tid] - tbefore.get(tid, 0.0)
 
 
-def _machine_busy() -> Optional[float]:
+def _machine_busy() -> float | None:
     """CPU seconds spent not idle by the whole machine since boot (Linux only)."""
     try:
         import os
@@ -171,16 +191,16 @@ def _machine_busy() -> Optional[float]:
         return None
 
 
-def _thread_cpu() -> Dict[int, float]:
+def _thread_cpu() -> dict[int, float]:
     try:
         import psutil
 
         return {t.id: t.user_time + t.system_time for t in psutil.Process().threads()}
-    except Exception:  # noqa: BLE001 - psutil missing or unsupported here
+    except Exception:
         return {}
 
 
-def _server_cpu(pid: Optional[int]) -> Optional[Dict[int, float]]:
+def _server_cpu(pid: int | None) -> dict[int, float] | None:
     if pid is None:
         return None
     try:
@@ -193,5 +213,5 @@ def _server_cpu(pid: Optional[int]) -> Optional[Dict[int, float]]:
                 t = p.cpu_times()
                 out[p.pid] = t.user + t.system
         return out
-    except Exception:  # noqa: BLE001 - psutil missing or the server is not ours to inspect
+    except Exception:
         return None

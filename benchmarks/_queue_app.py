@@ -23,13 +23,18 @@ import time
 
 from dbos_queue import DBOS, Queue
 
-DBOS(config={"name": "queue-bench", "system_database_url": os.environ["BENCH_QUEUE_URL"],
-             "log_level": "WARNING"})
+DBOS(
+    config={
+        "name": "queue-bench",
+        "system_database_url": os.environ["BENCH_QUEUE_URL"],
+        "log_level": "WARNING",
+    }
+)
 
 # One queue per workload, so a worker started with --queue NAME runs one claim loop.
-Queue("w1")                  # drain, unlimited
-Queue("w2")                  # latency, default polling (1 s fallback)
-Queue("w5free")              # throughput without limits
+Queue("w1")  # drain, unlimited
+Queue("w2")  # latency, default polling (1 s fallback)
+Queue("w5free")  # throughput without limits
 Queue("w5lim", concurrency=50)  # throughput under a global concurrency limit of 50
 
 
@@ -77,7 +82,7 @@ def _threads_cpu() -> dict:
     return out
 
 
-def _time_statements(counter: "object") -> dict:
+def _time_statements(counter: object) -> dict:
     """Add up, by statement, the time from sending each async statement to having its
     result (as the engine loop sees it: round trip, server time, and the loop's delay
     in resuming the coroutine)."""
@@ -113,9 +118,15 @@ if _STATS_DIR:
         with _counter._lock:
             counts = dict(_counter.counts)
         t = os.times()
-        doc = {"seq": _seq, "pid": os.getpid(), "time": time.time(), "counts": counts,
-               "statement_seconds": {k: round(v, 6) for k, v in list(_seconds.items())},
-               "process_cpu_s": round(t.user + t.system, 3), "threads_cpu_s": _threads_cpu()}
+        doc = {
+            "seq": _seq,
+            "pid": os.getpid(),
+            "time": time.time(),
+            "counts": counts,
+            "statement_seconds": {k: round(v, 6) for k, v in list(_seconds.items())},
+            "process_cpu_s": round(t.user + t.system, 3),
+            "threads_cpu_s": _threads_cpu(),
+        }
         path = os.path.join(_STATS_DIR, f"{os.getpid()}.json")
         with open(path + ".tmp", "w") as f:
             json.dump(doc, f)

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from dbos_queue import DBOS
+from dbos_queue import _common as C
 from dbos_queue.api import dbos as _dbos
 
-from dbos_queue import _common as C
 from ._counting import ServerStats, StatementCounter, cpu_time
 
 NAME = "direct_workflows"
@@ -36,12 +36,13 @@ def bench_workflow(steps: int) -> int:
     return steps
 
 
-def drive(steps: int, threads: int, n: int,
-          progress: Optional[C.Progress] = None) -> tuple[float, List[float]]:
+def drive(
+    steps: int, threads: int, n: int, progress: C.Progress | None = None
+) -> tuple[float, list[float]]:
     """Call the workflow ``n`` times from ``threads`` threads; (wall seconds, latencies)."""
     shares = [n // threads + (1 if i < n % threads else 0) for i in range(threads)]
-    lat: List[List[float]] = [[] for _ in range(threads)]
-    errors: List[BaseException] = []
+    lat: list[list[float]] = [[] for _ in range(threads)]
+    errors: list[BaseException] = []
     barrier = threading.Barrier(threads + 1) if threads > 1 else None
 
     def work(i: int) -> None:
@@ -56,7 +57,7 @@ def drive(steps: int, threads: int, n: int,
                 out.append(clock() - t0)
                 if progress is not None:
                     progress.tick()
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+        except BaseException as exc:
             errors.append(exc)
 
     if barrier is None:
@@ -82,7 +83,7 @@ def launch(url: str) -> None:
     DBOS.launch()
 
 
-def engine_probes(iterations: int = 2000) -> Dict[str, float]:
+def engine_probes(iterations: int = 2000) -> dict[str, float]:
     """Median µs of a hop to the engine loop and back, and of ``SELECT 1`` through the engine."""
     rt = _dbos._rt()
 
@@ -90,8 +91,10 @@ def engine_probes(iterations: int = 2000) -> Dict[str, float]:
         return None
 
     out = {}
-    for key, make in (("engine_hop_us", noop),
-                      ("engine_select1_us", lambda: rt.sysdb.fetchone("SELECT 1"))):
+    for key, make in (
+        ("engine_hop_us", noop),
+        ("engine_select1_us", lambda: rt.sysdb.fetchone("SELECT 1")),
+    ):
         samples = []
         for i in range(iterations + iterations // 5):  # the first fifth warms up
             t0 = time.perf_counter()
@@ -102,8 +105,15 @@ def engine_probes(iterations: int = 2000) -> Dict[str, float]:
     return out
 
 
-def cycle(db: C.BenchDatabase, stats: ServerStats, label: str, steps: int, threads: int,
-          n: int, warmup: int) -> Dict[str, Any]:
+def cycle(
+    db: C.BenchDatabase,
+    stats: ServerStats,
+    label: str,
+    steps: int,
+    threads: int,
+    n: int,
+    warmup: int,
+) -> dict[str, Any]:
     """One launch .. destroy: warm up, measure ``n`` calls, then read the server's counters."""
     before = stats.snapshot()
     launch(db.url)
@@ -123,16 +133,31 @@ def cycle(db: C.BenchDatabase, stats: ServerStats, label: str, steps: int, threa
     if not stats.wait_idle():
         C.status("warning: connections to the benchmark database did not close in 30s")
     after = stats.snapshot()
-    delta = {k: (after[k] - before[k]) if after[k] is not None and before[k] is not None else None
-             for k in after}
-    res: Dict[str, Any] = {"variant": label, "steps": steps, "threads": threads, "n": n,
-                           "warmup": warmup, "server_delta": delta}
+    delta = {
+        k: (after[k] - before[k]) if after[k] is not None and before[k] is not None else None
+        for k in after
+    }
+    res: dict[str, Any] = {
+        "variant": label,
+        "steps": steps,
+        "threads": threads,
+        "n": n,
+        "warmup": warmup,
+        "server_delta": delta,
+    }
     if n:
-        res.update({"wall_s": round(wall, 3), "wf_per_s": round(n / wall, 1), **C.latency_ms(lat),
-                    "client_statements_per_wf": round(counter.total / n, 3),
-                    "client_statements_by_kind": {k: round(v / n, 3)
-                                                  for k, v in counter.counts.most_common()},
-                    "client_cpu_us_per_wf": round(cpu["client_cpu_s"] / n * 1e6, 1)})
+        res.update(
+            {
+                "wall_s": round(wall, 3),
+                "wf_per_s": round(n / wall, 1),
+                **C.latency_ms(lat),
+                "client_statements_per_wf": round(counter.total / n, 3),
+                "client_statements_by_kind": {
+                    k: round(v / n, 3) for k, v in counter.counts.most_common()
+                },
+                "client_cpu_us_per_wf": round(cpu["client_cpu_s"] / n * 1e6, 1),
+            }
+        )
         for key in ("engine_thread", "server"):
             if cpu.get(f"{key}_cpu_s") is not None:
                 res[f"{key}_cpu_us_per_wf"] = round(cpu[f"{key}_cpu_s"] / n * 1e6, 1)
@@ -143,7 +168,7 @@ def cycle(db: C.BenchDatabase, stats: ServerStats, label: str, steps: int, threa
     return res
 
 
-def per_wf(res: Dict[str, Any], overhead: Dict[str, Optional[int]], key: str) -> Optional[float]:
+def per_wf(res: dict[str, Any], overhead: dict[str, int | None], key: str) -> float | None:
     """Server counter ``key`` per workflow: (cycle delta - empty-cycle delta) / (warmup + n)."""
     d, o = res["server_delta"].get(key), overhead.get(key)
     if d is None or o is None:
@@ -154,8 +179,9 @@ def per_wf(res: Dict[str, Any], overhead: Dict[str, Optional[int]], key: str) ->
 def main() -> None:
     p = C.parser(NAME, __doc__.split("\n")[0])
     p.add_argument("--n", type=int, default=5000, help="workflows measured per variant")
-    p.add_argument("--steps", type=int, default=1, help="steps per workflow (a 0-step variant "
-                   "is always added)")
+    p.add_argument(
+        "--steps", type=int, default=1, help="steps per workflow (a 0-step variant is always added)"
+    )
     p.add_argument("--warmup", type=int, default=200, help="workflows run before measuring")
     p.add_argument("--threads", type=int, default=8, help="threads of the concurrent variant")
     args = p.parse_args()
@@ -188,29 +214,47 @@ def main() -> None:
             DBOS.destroy(destroy_registry=True)
     report(results, probes, overhead)
     params = {k: v for k, v in vars(args).items() if k != "json_out"}
-    out = C.write_json(args.json_out, NAME, machine, params, results,
-                       {"probes_us": probes, "empty_cycle_server_delta": overhead})
+    out = C.write_json(
+        args.json_out,
+        NAME,
+        machine,
+        params,
+        results,
+        {"probes_us": probes, "empty_cycle_server_delta": overhead},
+    )
     print(f"code: {C.code_version()}")
     print(f"\nJSON written to {out}")
 
 
-def report(results: List[Dict[str, Any]], probes: Dict[str, float],
-           overhead: Dict[str, Optional[int]]) -> None:
+def report(
+    results: list[dict[str, Any]], probes: dict[str, float], overhead: dict[str, int | None]
+) -> None:
     """Print the figures table, the statements by kind and the probes."""
     print()
-    C.print_table(results, [
-        ("variant", "variant"), ("n", "n"), ("wf_per_s", "wf/s"), ("p50_ms", "p50 ms"),
-        ("p99_ms", "p99 ms"), ("client_statements_per_wf", "stmts/wf"),
-        ("server_xact_commit_per_wf", "commits/wf"), ("server_wal_fsyncs_per_wf", "fsyncs/wf"),
-        ("client_cpu_us_per_wf", "py CPU µs/wf"), ("engine_thread_cpu_us_per_wf", "engine µs/wf"),
-        ("server_cpu_us_per_wf", "pg CPU µs/wf"), ("other_load_cores", "other load"),
-    ])
+    C.print_table(
+        results,
+        [
+            ("variant", "variant"),
+            ("n", "n"),
+            ("wf_per_s", "wf/s"),
+            ("p50_ms", "p50 ms"),
+            ("p99_ms", "p99 ms"),
+            ("client_statements_per_wf", "stmts/wf"),
+            ("server_xact_commit_per_wf", "commits/wf"),
+            ("server_wal_fsyncs_per_wf", "fsyncs/wf"),
+            ("client_cpu_us_per_wf", "py CPU µs/wf"),
+            ("engine_thread_cpu_us_per_wf", "engine µs/wf"),
+            ("server_cpu_us_per_wf", "pg CPU µs/wf"),
+            ("other_load_cores", "other load"),
+        ],
+    )
     print("\nstatements per workflow, by kind:")
     for r in results:
         kinds = ", ".join(f"{k} {v}" for k, v in r["client_statements_by_kind"].items())
         print(f"  {r['variant']}: {kinds}")
     print(f"\nlatency probes, median µs: {probes}")
     print(f"empty launch/destroy, server delta: {overhead}")
+
 
 if __name__ == "__main__":
     main()

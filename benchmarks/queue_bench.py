@@ -42,17 +42,18 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any
 
 import psycopg
 
+from dbos_queue import _common as C
+from dbos_queue.api.client import DBOSClient
 from dbos_queue.db import migrate as _migrate
 from dbos_queue.db import sql as _sql
 from dbos_queue.model import serialization as ser
-from dbos_queue.api.client import DBOSClient
 
-from dbos_queue import _common as C
 from ._counting import ServerStats, StatementCounter
 
 NAME = "queue_bench"
@@ -83,13 +84,23 @@ class Worker:
     def __init__(self, url: str, queue: str, stats_dir: str, index: int) -> None:
         self.stats_dir = stats_dir
         self.log_path = os.path.join(
-            stats_dir, f"worker-{queue}-{index}-{uuid.uuid4().hex[:6]}.log")
+            stats_dir, f"worker-{queue}-{index}-{uuid.uuid4().hex[:6]}.log"
+        )
         env = dict(os.environ, BENCH_QUEUE_URL=url, BENCH_STATS_DIR=stats_dir)
-        cmd = [sys.executable, "-m", "dbos_queue.cli", "worker", APP, "--queue", queue,
-               "--no-admin"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "dbos_queue.cli",
+            "worker",
+            APP,
+            "--queue",
+            queue,
+            "--no-admin",
+        ]
         self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                     stderr=self._log, text=True)
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self._log, text=True
+        )
         self.pid = self.proc.pid
         self._seq = 0
 
@@ -107,7 +118,7 @@ class Worker:
             self._log.flush()
         return Path(self.log_path).read_text()[-n:]
 
-    def stats(self, timeout: float = 5.0) -> Dict[str, Any]:
+    def stats(self, timeout: float = 5.0) -> dict[str, Any]:
         """Statement counts and per-thread CPU, written by the worker on SIGUSR1."""
         path = Path(self.stats_dir) / f"{self.pid}.json"
         self.proc.send_signal(signal.SIGUSR1)
@@ -126,7 +137,7 @@ class Worker:
     def cpu(self) -> float:
         return sum(C.process_cpu_s(self.pid).values())
 
-    def rss_mb(self, field: str = "VmRSS") -> Optional[float]:
+    def rss_mb(self, field: str = "VmRSS") -> float | None:
         kb = C.proc_status_kb(self.pid, field)
         return round(kb / 1024, 1) if kb is not None else None
 
@@ -142,7 +153,7 @@ class Worker:
         return self.proc.returncode
 
 
-def start_workers(url: str, queue: str, n: int, stats_dir: str) -> List[Worker]:
+def start_workers(url: str, queue: str, n: int, stats_dir: str) -> list[Worker]:
     """Start ``n`` workers at once and wait until every one printed its ready line."""
     ws = [Worker(url, queue, stats_dir, i) for i in range(n)]
     try:
@@ -156,7 +167,7 @@ def start_workers(url: str, queue: str, n: int, stats_dir: str) -> List[Worker]:
     return ws
 
 
-def stop_workers(ws: List[Worker]) -> None:
+def stop_workers(ws: list[Worker]) -> None:
     for w in ws:
         if w.proc.poll() is None:
             w.proc.send_signal(signal.SIGTERM)
@@ -166,37 +177,49 @@ def stop_workers(ws: List[Worker]) -> None:
             C.status(f"warning: worker {w.pid} exited with {rc}:\n{w.log_tail()}")
 
 
-def stats_delta(before: Dict[str, Any], after: Dict[str, Any]) -> Dict[str, Any]:
+def stats_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     counts = {k: v - before["counts"].get(k, 0) for k, v in after["counts"].items()}
-    threads = {k: round(v - before["threads_cpu_s"].get(k, 0.0), 3)
-               for k, v in after["threads_cpu_s"].items()}
-    secs = {k: v - before.get("statement_seconds", {}).get(k, 0.0)
-            for k, v in after.get("statement_seconds", {}).items()}
+    threads = {
+        k: round(v - before["threads_cpu_s"].get(k, 0.0), 3)
+        for k, v in after["threads_cpu_s"].items()
+    }
+    secs = {
+        k: v - before.get("statement_seconds", {}).get(k, 0.0)
+        for k, v in after.get("statement_seconds", {}).items()
+    }
     process = round(after["process_cpu_s"] - before["process_cpu_s"], 3)
     threads = {k: v for k, v in threads.items() if v >= 0.001}
     # Threads that ended in between took their time with them: the rest of the process.
     threads["(exited threads)"] = round(max(0.0, process - sum(threads.values())), 3)
-    return {"counts": {k: v for k, v in counts.items() if v},
-            "statement_seconds": {k: v for k, v in secs.items() if v > 0},
-            "process_cpu_s": process, "threads_cpu_s": threads}
+    return {
+        "counts": {k: v for k, v in counts.items() if v},
+        "statement_seconds": {k: v for k, v in secs.items() if v > 0},
+        "process_cpu_s": process,
+        "threads_cpu_s": threads,
+    }
 
 
-def statement_table(deltas: List[Dict[str, Any]], n: int) -> Dict[str, Dict[str, float]]:
+def statement_table(deltas: list[dict[str, Any]], n: int) -> dict[str, dict[str, float]]:
     """Per statement kind over all workers: count per workflow, mean ms as the worker saw it,
     and total seconds (async statements only are timed)."""
     counts = merge_counts(deltas)
-    secs: Dict[str, float] = {}
+    secs: dict[str, float] = {}
     for d in deltas:
         for k, v in d["statement_seconds"].items():
             secs[k] = secs.get(k, 0.0) + v
-    return {k: {"per_wf": round(c / n, 4), "count": c,
-                "mean_ms": round(secs.get(k, 0.0) / c * 1e3, 3) if c else None,
-                "total_s": round(secs.get(k, 0.0), 3)}
-            for k, c in counts.items()}
+    return {
+        k: {
+            "per_wf": round(c / n, 4),
+            "count": c,
+            "mean_ms": round(secs.get(k, 0.0) / c * 1e3, 3) if c else None,
+            "total_s": round(secs.get(k, 0.0), 3),
+        }
+        for k, c in counts.items()
+    }
 
 
-def merge_counts(deltas: List[Dict[str, Any]]) -> Dict[str, int]:
-    out: Dict[str, int] = {}
+def merge_counts(deltas: list[dict[str, Any]]) -> dict[str, int]:
+    out: dict[str, int] = {}
     for d in deltas:
         for k, v in d["counts"].items():
             out[k] = out.get(k, 0) + v
@@ -214,15 +237,20 @@ class Bench:
     TRUNCATE) change the plans of the claim and of the batched writes, and so the figures.
     """
 
-    def __init__(self, db: C.BenchDatabase, stats_dir: str, out_dir: Path,
-                 settings: Optional[Dict[str, str]] = None) -> None:
+    def __init__(
+        self,
+        db: C.BenchDatabase,
+        stats_dir: str,
+        out_dir: Path,
+        settings: dict[str, str] | None = None,
+    ) -> None:
         self.db, self.url, self.stats_dir, self.out_dir = db, db.url, stats_dir, out_dir
         self.name = db.name
         self.settings = settings or {}
         self.server = ServerStats(db.admin_url, db.name)
         self.pgss = False  # pg_stat_statements loaded (--pg-stat-statements)
-        self.auto_explain_ms: Optional[float] = None  # --auto-explain
-        self.leaks: List[int] = []  # connections left open by destroyed clients (wait_idle)
+        self.auto_explain_ms: float | None = None  # --auto-explain
+        self.leaks: list[int] = []  # connections left open by destroyed clients (wait_idle)
         self._seq = 0
 
     def fresh(self) -> None:
@@ -236,8 +264,11 @@ class Bench:
         with psycopg.connect(self.db.admin_url, autocommit=True) as conn:
             conn.execute(S.SQL("CREATE DATABASE {}").format(S.Identifier(name)))
             for key, value in self.settings.items():
-                conn.execute(S.SQL("ALTER DATABASE {} SET {} = {}").format(
-                    S.Identifier(name), S.Identifier(key), S.Literal(value)))
+                conn.execute(
+                    S.SQL("ALTER DATABASE {} SET {} = {}").format(
+                        S.Identifier(name), S.Identifier(key), S.Literal(value)
+                    )
+                )
         self.drop_current()
         self.name, self.url = name, with_database(self.db.admin_url, name)
         self.server = ServerStats(self.db.admin_url, name)
@@ -253,8 +284,9 @@ class Bench:
 
         if self.name != self.db.name:
             with psycopg.connect(self.db.admin_url, autocommit=True) as conn:
-                conn.execute(S.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                             .format(S.Identifier(self.name)))
+                conn.execute(
+                    S.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(S.Identifier(self.name))
+                )
             self.name, self.url = self.db.name, self.db.url
 
     def wait_idle(self) -> None:
@@ -264,11 +296,15 @@ class Bench:
         garbage collection of this process then closes ours."""
         if self.server.wait_idle(timeout=1.0):
             return
-        rows = self.sql("SELECT pid, application_name, state FROM pg_stat_activity"
-                        " WHERE datname = current_database() AND pid <> pg_backend_pid()",
-                        fetch=True)
-        C.status(f"warning: {len(rows)} connection(s) to {self.name} still open 3 s after "
-                 f"every client was destroyed: {rows}")
+        rows = self.sql(
+            "SELECT pid, application_name, state FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            fetch=True,
+        )
+        C.status(
+            f"warning: {len(rows)} connection(s) to {self.name} still open 3 s after "
+            f"every client was destroyed: {rows}"
+        )
         self.leaks.append(len(rows))
         import gc
 
@@ -280,18 +316,31 @@ class Bench:
         if self.pgss:
             C.pgss_reset(self.url)
 
-    def pgss_read(self) -> Optional[List[Dict[str, Any]]]:
+    def pgss_read(self) -> list[dict[str, Any]] | None:
         from ._counting import _LABELS
 
         return C.pgss_read(self.url, _LABELS) if self.pgss else None
 
-    def autovacuum_state(self) -> Dict[str, Any]:
+    def autovacuum_state(self) -> dict[str, Any]:
         """Whether autovacuum/autoanalyze touched workflow_status (they change the plans)."""
-        row = self.sql("SELECT last_autoanalyze, last_autovacuum, last_analyze, autoanalyze_count,"
-                       " autovacuum_count FROM pg_stat_user_tables WHERE schemaname = 'dbos'"
-                       " AND relname = 'workflow_status'", fetch=True)[0]
-        return dict(zip(["last_autoanalyze", "last_autovacuum", "last_analyze",
-                         "autoanalyze_count", "autovacuum_count"], row))
+        row = self.sql(
+            "SELECT last_autoanalyze, last_autovacuum, last_analyze, autoanalyze_count,"
+            " autovacuum_count FROM pg_stat_user_tables WHERE schemaname = 'dbos'"
+            " AND relname = 'workflow_status'",
+            fetch=True,
+        )[0]
+        return dict(
+            zip(
+                [
+                    "last_autoanalyze",
+                    "last_autovacuum",
+                    "last_analyze",
+                    "autoanalyze_count",
+                    "autovacuum_count",
+                ],
+                row,
+            )
+        )
 
     def sql(self, query: str, params: Any = None, fetch: bool = False) -> Any:
         with psycopg.connect(self.url, autocommit=True) as conn:
@@ -300,33 +349,42 @@ class Bench:
 
     def reset(self) -> None:
         """Empty the workflow tables (no worker may run)."""
-        self.sql("TRUNCATE dbos.workflow_status, dbos.operation_outputs, dbos.notifications,"
-                 " dbos.workflow_events, dbos.streams CASCADE")
+        self.sql(
+            "TRUNCATE dbos.workflow_status, dbos.operation_outputs, dbos.notifications,"
+            " dbos.workflow_events, dbos.streams CASCADE"
+        )
 
     def set_paused(self, queue: str, paused: bool) -> None:
         """Pause/resume ``queue`` (created if missing); on resume, wake its workers."""
         with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute("INSERT INTO dbos.queues (name, paused) VALUES (%s, %s) "
-                         "ON CONFLICT (name) DO UPDATE SET paused = EXCLUDED.paused",
-                         (queue, paused))
+            conn.execute(
+                "INSERT INTO dbos.queues (name, paused) VALUES (%s, %s) "
+                "ON CONFLICT (name) DO UPDATE SET paused = EXCLUDED.paused",
+                (queue, paused),
+            )
             if not paused:
                 conn.execute(_sql.NOTIFY_QUEUE, (queue,))
 
-    def cpu_now(self, workers: List[Worker]) -> Dict[str, Any]:
-        return {"workers": {w.pid: w.cpu() for w in workers},
-                "server": C.process_cpu_s(self.db.server_pid, children=True)
-                if self.db.server_pid else None,
-                "client": time.process_time(), "machine": C.machine_busy_s(),
-                "wall": time.perf_counter()}
+    def cpu_now(self, workers: list[Worker]) -> dict[str, Any]:
+        return {
+            "workers": {w.pid: w.cpu() for w in workers},
+            "server": C.process_cpu_s(self.db.server_pid, children=True)
+            if self.db.server_pid
+            else None,
+            "client": time.process_time(),
+            "machine": C.machine_busy_s(),
+            "wall": time.perf_counter(),
+        }
 
     @staticmethod
-    def cpu_split(a: Dict[str, Any], b: Dict[str, Any], n: int) -> Dict[str, Any]:
+    def cpu_split(a: dict[str, Any], b: dict[str, Any], n: int) -> dict[str, Any]:
         wall = b["wall"] - a["wall"]
         workers = {pid: round(b["workers"][pid] - a["workers"][pid], 3) for pid in a["workers"]}
         server = C.cpu_delta(a["server"], b["server"]) if a["server"] is not None else None
         client = b["client"] - a["client"]
-        out: Dict[str, Any] = {
-            "wall_s": round(wall, 3), "worker_cpu_s": workers,
+        out: dict[str, Any] = {
+            "wall_s": round(wall, 3),
+            "worker_cpu_s": workers,
             "workers_cpu_s": round(sum(workers.values()), 3),
             "server_cpu_s": round(server, 3) if server is not None else None,
             "bench_process_cpu_s": round(client, 3),
@@ -342,39 +400,68 @@ class Bench:
             out["machine_cores_busy"] = round(busy / wall, 2)
             if server is not None:
                 out["other_load_cores"] = round(
-                    max(0.0, busy - sum(workers.values()) - server - client) / wall, 2)
+                    max(0.0, busy - sum(workers.values()) - server - client) / wall, 2
+                )
         return out
 
 
 def enqueue_bulk(url: str, queue: str, workflow: str, n: int, chunk: int = 1000) -> None:
     with DBOSClient(url) as client:
         for start in range(0, n, chunk):
-            client.enqueue_many({"queue_name": queue, "workflow_name": workflow},
-                                [(i,) for i in range(start, min(n, start + chunk))])
+            client.enqueue_many(
+                {"queue_name": queue, "workflow_name": workflow},
+                [(i,) for i in range(start, min(n, start + chunk))],
+            )
 
 
 def remaining(conn: psycopg.Connection, queue: str) -> int:
-    row = conn.execute("SELECT count(*) FROM dbos.workflow_status WHERE queue_name = %s"
-                       " AND status IN ('ENQUEUED', 'PENDING')", (queue,)).fetchone()
+    row = conn.execute(
+        "SELECT count(*) FROM dbos.workflow_status WHERE queue_name = %s"
+        " AND status IN ('ENQUEUED', 'PENDING')",
+        (queue,),
+    ).fetchone()
     return int(row[0]) if row else 0
 
 
-def run_pyspy(pid: int, seconds: int, out: Path) -> Optional[subprocess.Popen]:
+def run_pyspy(pid: int, seconds: int, out: Path) -> subprocess.Popen | None:
     spy = Path(sys.executable).with_name("py-spy")
     if not spy.exists():
         C.status("py-spy not found next to the interpreter; no profile")
         return None
-    return subprocess.Popen([str(spy), "record", "--pid", str(pid), "--duration", str(seconds),
-                             "--gil", "--format", "raw", "-o", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [
+            str(spy),
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(seconds),
+            "--gil",
+            "--format",
+            "raw",
+            "-o",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 # --- W1 / W5: drain -------------------------------------------------------------------
 
 
-def drain(b: Bench, label: str, queue: str, workflow: str, n: int, workers: int = 2,
-          idle_wait: float = 2.0, profile: Optional[Path] = None,
-          keep_finished: bool = False) -> Dict[str, Any]:
+def drain(
+    b: Bench,
+    label: str,
+    queue: str,
+    workflow: str,
+    n: int,
+    workers: int = 2,
+    idle_wait: float = 2.0,
+    profile: Path | None = None,
+    keep_finished: bool = False,
+) -> dict[str, Any]:
     """Pre-enqueue ``n`` workflows on a paused queue, start the workers, resume, time it.
 
     With ``keep_finished``, the SUCCESS rows already in the table stay (and so do the
@@ -431,17 +518,34 @@ def drain(b: Bench, label: str, queue: str, workflow: str, n: int, workers: int 
             spy.wait(30)
     finally:
         stop_workers(ws)
-    rows = b.sql("SELECT status, count(*), max(updated_at) FROM dbos.workflow_status"
-                 " WHERE queue_name = %s GROUP BY status", (queue,), fetch=True)
-    finished_before = b.sql("SELECT count(*) FROM dbos.workflow_status WHERE queue_name <> %s",
-                            (queue,), fetch=True)[0][0] if keep_finished else 0
+    rows = b.sql(
+        "SELECT status, count(*), max(updated_at) FROM dbos.workflow_status"
+        " WHERE queue_name = %s GROUP BY status",
+        (queue,),
+        fetch=True,
+    )
+    finished_before = (
+        b.sql(
+            "SELECT count(*) FROM dbos.workflow_status WHERE queue_name <> %s", (queue,), fetch=True
+        )[0][0]
+        if keep_finished
+        else 0
+    )
     by_status = {r[0]: r[1] for r in rows}
     t_end = max(r[2] for r in rows) / 1000
     # Where each workflow ran, and how long it sat in its worker between claim and start.
-    per_proc = b.sql("SELECT split_part(owner_xid, ':', 1), count(*) FROM dbos.workflow_status"
-                     " WHERE queue_name = %s GROUP BY 1 ORDER BY 2 DESC", (queue,), fetch=True)
-    starts = b.sql("SELECT output, started_at_epoch_ms FROM dbos.workflow_status"
-                   " WHERE queue_name = %s AND status = 'SUCCESS'", (queue,), fetch=True)
+    per_proc = b.sql(
+        "SELECT split_part(owner_xid, ':', 1), count(*) FROM dbos.workflow_status"
+        " WHERE queue_name = %s GROUP BY 1 ORDER BY 2 DESC",
+        (queue,),
+        fetch=True,
+    )
+    starts = b.sql(
+        "SELECT output, started_at_epoch_ms FROM dbos.workflow_status"
+        " WHERE queue_name = %s AND status = 'SUCCESS'",
+        (queue,),
+        fetch=True,
+    )
     body_start = [ser.deserialize(o) for o, _ in starts]
     claim_to_start = [max(0.0, s - c / 1000) for s, (_, c) in zip(body_start, starts)]
     b.wait_idle()
@@ -449,15 +553,23 @@ def drain(b: Bench, label: str, queue: str, workflow: str, n: int, workers: int 
     deltas = [stats_delta(a, z) for a, z in zip(st0, st1)]
     counts = merge_counts(deltas)
     wall = t_end - t_start
-    res: Dict[str, Any] = {
-        "variant": label, "queue": queue, "workflow": workflow, "n": n, "workers": workers,
+    res: dict[str, Any] = {
+        "variant": label,
+        "queue": queue,
+        "workflow": workflow,
+        "n": n,
+        "workers": workers,
         "other_finished_rows": finished_before,
-        "by_status": by_status, "wall_s": round(wall, 3), "wf_per_s": round(n / wall, 1),
+        "by_status": by_status,
+        "wall_s": round(wall, 3),
+        "wf_per_s": round(n / wall, 1),
         "wall_until_seen_s": round(t_seen - t_start, 3),
         "first_start_after_resume_ms": round((min(body_start) - t_start) * 1e3, 1),
         "workflows_per_process": [r[1] for r in per_proc],
         "claim_to_body_start": C.latency_ms(claim_to_start),
-        "idle_rss_mb": idle_rss, "peak_rss_mb": peak, "end_rss_mb": end_rss,
+        "idle_rss_mb": idle_rss,
+        "peak_rss_mb": peak,
+        "end_rss_mb": end_rss,
         "statements_per_wf": round(sum(counts.values()) / n, 3),
         "statements_by_kind_per_wf": {k: round(v / n, 3) for k, v in counts.items()},
         "statements": statement_table(deltas, n),
@@ -470,8 +582,10 @@ def drain(b: Bench, label: str, queue: str, workflow: str, n: int, workers: int 
         res["pg_statements"] = pg_statements
     if plans is not None:
         res["plans_used"] = plans
-    d = {k: (srv1[k] - srv0[k]) if srv1[k] is not None and srv0[k] is not None else None
-         for k in srv1}
+    d = {
+        k: (srv1[k] - srv0[k]) if srv1[k] is not None and srv0[k] is not None else None
+        for k in srv1
+    }
     if d.get("xact_commit") is not None:
         # Our own polls were one transaction each; the rest includes 2 worker start/stops.
         res["server_commits_per_wf"] = round((d["xact_commit"] - polls) / n, 3)
@@ -482,7 +596,7 @@ def drain(b: Bench, label: str, queue: str, workflow: str, n: int, workers: int 
     return res
 
 
-def write_plans(b: Bench, n: int, batch: int = 64) -> Dict[str, Any]:
+def write_plans(b: Bench, n: int, batch: int = 64) -> dict[str, Any]:
     """Diagnostic for W1: EXPLAIN ANALYZE (in rolled-back transactions) of the claim and
     of the batched step/completion writes, in W1's state: ``n`` fresh ENQUEUED rows, the
     table never analyzed.
@@ -498,31 +612,56 @@ def write_plans(b: Bench, n: int, batch: int = 64) -> Dict[str, Any]:
     b.fresh()
     b.set_paused(queue, False)
     enqueue_bulk(b.url, queue, "bench_q_one", n)
-    out: Dict[str, Any] = {"enqueued": n, "batch": batch}
+    out: dict[str, Any] = {"enqueued": n, "batch": batch}
 
-    def explain(conn: psycopg.Connection, query: str, params: Dict[str, Any]) -> Dict[str, Any]:
+    def explain(conn: psycopg.Connection, query: str, params: dict[str, Any]) -> dict[str, Any]:
         with conn.transaction(force_rollback=True):
-            plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query,
-                                params).fetchone()[0][0]
-        return {"execution_ms": plan.get("Execution Time"),
-                "shared_hit_blocks": plan["Plan"].get("Shared Hit Blocks"),
-                "plan_nodes": _plan_nodes(plan["Plan"])}
+            plan = conn.execute(
+                "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query, params
+            ).fetchone()[0][0]
+        return {
+            "execution_ms": plan.get("Execution Time"),
+            "shared_hit_blocks": plan["Plan"].get("Shared Hit Blocks"),
+            "plan_nodes": _plan_nodes(plan["Plan"]),
+        }
 
     # Every claim gets its own owner token, as the library's claims do.
-    claim = {"queue": queue, "limit": batch, "owner": "bench:1", "executor_id": "bench",
-             "app_version": "bench", "now": now_ms()}
+    claim = {
+        "queue": queue,
+        "limit": batch,
+        "owner": "bench:1",
+        "executor_id": "bench",
+        "app_version": "bench",
+        "now": now_ms(),
+    }
     with psycopg.connect(b.url, autocommit=True) as conn:
         out["claim"] = explain(conn, _sql.CLAIM, claim)
         ids = [r[0] for r in conn.execute(_sql.CLAIM, claim).fetchall()]
         seq = 1
         k, now = len(ids), now_ms()
-        rec = {"ids": ids, "owners": ["bench:1"] * k, "fids": [1] * k,
-               "fnames": ["bench_q_step"] * k, "outputs": ["1"] * k, "errors": [None] * k,
-               "children": [None] * k, "starteds": [now] * k, "nows": [now] * k}
-        comp = {"ids": ids, "owners": ["bench:1"] * k, "statuses": ["SUCCESS"] * k,
-                "outputs": ["1.0"] * k, "errors": [None] * k, "nows": [now] * k}
-        writes = (("record_operations", _sql.RECORD_OPERATIONS, rec),
-                  ("complete_workflows", _sql.COMPLETE_WORKFLOWS, comp))
+        rec = {
+            "ids": ids,
+            "owners": ["bench:1"] * k,
+            "fids": [1] * k,
+            "fnames": ["bench_q_step"] * k,
+            "outputs": ["1"] * k,
+            "errors": [None] * k,
+            "children": [None] * k,
+            "starteds": [now] * k,
+            "nows": [now] * k,
+        }
+        comp = {
+            "ids": ids,
+            "owners": ["bench:1"] * k,
+            "statuses": ["SUCCESS"] * k,
+            "outputs": ["1.0"] * k,
+            "errors": [None] * k,
+            "nows": [now] * k,
+        }
+        writes = (
+            ("record_operations", _sql.RECORD_OPERATIONS, rec),
+            ("complete_workflows", _sql.COMPLETE_WORKFLOWS, comp),
+        )
         for name, query, params in writes:
             out[f"{name}_few_pending"] = explain(conn, query, params)
         while True:
@@ -544,19 +683,21 @@ def write_plans(b: Bench, n: int, batch: int = 64) -> Dict[str, Any]:
 # --- W2: enqueue-to-start latency ---------------------------------------------------------
 
 
-def latency(b: Bench, rate: float, seconds: float, warmup_s: float = 1.0) -> Dict[str, Any]:
+def latency(b: Bench, rate: float, seconds: float, warmup_s: float = 1.0) -> dict[str, Any]:
     queue = "w2"
     b.fresh()
     b.set_paused(queue, False)
     C.status("W2: starting 1 worker")
     ws = start_workers(b.url, queue, 1, b.stats_dir)
-    samples: List[tuple] = []
+    samples: list[tuple] = []
     try:
         time.sleep(1.0)
         opts = {"queue_name": queue, "workflow_name": "bench_q_one"}
         with DBOSClient(b.url) as client:
-            def pace(count: int, record: Optional[List[tuple]],
-                     progress: Optional[C.Progress]) -> None:
+
+            def pace(
+                count: int, record: list[tuple] | None, progress: C.Progress | None
+            ) -> None:
                 t0 = time.perf_counter()
                 for i in range(count):
                     delay = t0 + i / rate - time.perf_counter()
@@ -587,9 +728,15 @@ def latency(b: Bench, rate: float, seconds: float, warmup_s: float = 1.0) -> Dic
     finally:
         stop_workers(ws)
     ids = [s[0] for s in samples]
-    rows = dict((r[0], r[1]) for r in b.sql(
-        "SELECT workflow_uuid, output FROM dbos.workflow_status WHERE workflow_uuid = ANY(%s)"
-        " AND status = 'SUCCESS'", (ids,), fetch=True))
+    rows = dict(
+        (r[0], r[1])
+        for r in b.sql(
+            "SELECT workflow_uuid, output FROM dbos.workflow_status WHERE workflow_uuid = ANY(%s)"
+            " AND status = 'SUCCESS'",
+            (ids,),
+            fetch=True,
+        )
+    )
     from_call, from_return, call = [], [], []
     for wf_id, before, after in samples:
         started = ser.deserialize(rows[wf_id]) if wf_id in rows else None
@@ -601,7 +748,8 @@ def latency(b: Bench, rate: float, seconds: float, warmup_s: float = 1.0) -> Dic
     delta = stats_delta(st0, st1)
     n = len(samples)
     return {
-        "variant": f"1 worker, {rate:.0f} enqueues/s for {seconds:.0f}s", "n": n,
+        "variant": f"1 worker, {rate:.0f} enqueues/s for {seconds:.0f}s",
+        "n": n,
         "started": len(from_call),
         "from_enqueue_call": C.latency_ms(from_call),
         "from_enqueue_return": C.latency_ms(from_return),
@@ -609,8 +757,8 @@ def latency(b: Bench, rate: float, seconds: float, warmup_s: float = 1.0) -> Dic
         "negative_from_return": sum(1 for x in from_return if x < 0),
         "worker_statements_per_wf": round(sum(delta["counts"].values()) / n, 3),
         "worker_statements_by_kind_per_wf": {
-            k: round(v / n, 3)
-            for k, v in sorted(delta["counts"].items(), key=lambda kv: -kv[1])},
+            k: round(v / n, 3) for k, v in sorted(delta["counts"].items(), key=lambda kv: -kv[1])
+        },
         "worker_statements": statement_table([delta], n),
         "worker_threads_cpu_s": delta["threads_cpu_s"],
         "cpu": b.cpu_split(cpu0, cpu1, n),
@@ -618,7 +766,7 @@ def latency(b: Bench, rate: float, seconds: float, warmup_s: float = 1.0) -> Dic
     }
 
 
-def engine_probes(client: DBOSClient, rate: float, seconds: float) -> Dict[str, Any]:
+def engine_probes(client: DBOSClient, rate: float, seconds: float) -> dict[str, Any]:
     """Latency of a hop to the producer's engine loop and back, and of ``SELECT 1`` and
     ``GET_QUEUE`` through it: paced at ``rate`` (as W2's enqueues are) and back to back."""
     from dbos_queue.db import sql as S
@@ -626,9 +774,12 @@ def engine_probes(client: DBOSClient, rate: float, seconds: float) -> Dict[str, 
     async def noop() -> None:
         return None
 
-    kinds = {"hop": noop, "select1": lambda: client.sysdb.fetchone("SELECT 1"),
-             "get_queue": lambda: client.sysdb.fetchone(S.GET_QUEUE, ("w2",))}
-    out: Dict[str, Any] = {}
+    kinds = {
+        "hop": noop,
+        "select1": lambda: client.sysdb.fetchone("SELECT 1"),
+        "get_queue": lambda: client.sysdb.fetchone(S.GET_QUEUE, ("w2",)),
+    }
+    out: dict[str, Any] = {}
     for name, make in kinds.items():
         for mode in ("paced", "back_to_back"):
             n = int(rate * seconds) if mode == "paced" else 2000
@@ -642,14 +793,14 @@ def engine_probes(client: DBOSClient, rate: float, seconds: float) -> Dict[str, 
                 t = time.perf_counter()
                 client.engine.run(make())
                 lat.append(time.perf_counter() - t)
-            out[f"{name}_{mode}"] = C.latency_ms(lat[n // 10:])
+            out[f"{name}_{mode}"] = C.latency_ms(lat[n // 10 :])
     return out
 
 
 # --- W3: enqueue rate -------------------------------------------------------------------------
 
 
-def enqueue_rate(b: Bench, n: int, batches: int, batch: int = 1000) -> List[Dict[str, Any]]:
+def enqueue_rate(b: Bench, n: int, batches: int, batch: int = 1000) -> list[dict[str, Any]]:
     queue = "w3"
     b.fresh()
     b.set_paused(queue, False)
@@ -661,7 +812,7 @@ def enqueue_rate(b: Bench, n: int, batches: int, batch: int = 1000) -> List[Dict
             client.enqueue(opts, i)  # type: ignore[arg-type]
         client.enqueue_many(opts, [(i,) for i in range(batch)])  # type: ignore[arg-type]
 
-        def measure(label: str, count: int, fn: Callable[[C.Progress], None]) -> Dict[str, Any]:
+        def measure(label: str, count: int, fn: Callable[[C.Progress], None]) -> dict[str, Any]:
             progress = C.Progress(label, count)
             counter = StatementCounter()
             from ._counting import cpu_time
@@ -671,15 +822,19 @@ def enqueue_rate(b: Bench, n: int, batches: int, batch: int = 1000) -> List[Dict
                 fn(progress)
                 wall = time.perf_counter() - t0
             progress.close()
-            res: Dict[str, Any] = {
-                "variant": label, "n": count, "wall_s": round(wall, 3),
+            res: dict[str, Any] = {
+                "variant": label,
+                "n": count,
+                "wall_s": round(wall, 3),
                 "enqueues_per_s": round(count / wall, 1),
                 "statements_per_enqueue": round(counter.total / count, 4),
                 "statements_by_kind": dict(counter.counts.most_common()),
-                "client_cpu_us_per_enqueue": round(cpu["client_cpu_s"] / count * 1e6, 2)}
+                "client_cpu_us_per_enqueue": round(cpu["client_cpu_s"] / count * 1e6, 2),
+            }
             if cpu.get("engine_thread_cpu_s") is not None:
                 res["engine_thread_cpu_us_per_enqueue"] = round(
-                    cpu["engine_thread_cpu_s"] / count * 1e6, 2)
+                    cpu["engine_thread_cpu_s"] / count * 1e6, 2
+                )
             if cpu.get("server_cpu_s") is not None:
                 res["server_cpu_us_per_enqueue"] = round(cpu["server_cpu_s"] / count * 1e6, 2)
             return res
@@ -689,7 +844,7 @@ def enqueue_rate(b: Bench, n: int, batches: int, batch: int = 1000) -> List[Dict
                 client.enqueue(opts, i)  # type: ignore[arg-type]
                 progress.tick()
 
-        lat: List[float] = []
+        lat: list[float] = []
 
         def many(progress: C.Progress) -> None:
             for _ in range(batches):
@@ -718,7 +873,7 @@ SELECT md5(%(tag)s || g::text)::uuid::text, 'SUCCESS', 'bench_q_one', %(queue)s,
 """
 
 
-def claim_cost(b: Bench, finished: int, claims: int, batch: int = 64) -> Dict[str, Any]:
+def claim_cost(b: Bench, finished: int, claims: int, batch: int = 64) -> dict[str, Any]:
     from dbos_queue import DBOS, Queue
     from dbos_queue.api import dbos as _dbos
     from dbos_queue.db.sysdb import now_ms
@@ -728,23 +883,32 @@ def claim_cost(b: Bench, finished: int, claims: int, batch: int = 64) -> Dict[st
     b.set_paused(queue, False)
     C.status(f"W4: inserting {finished:,} finished rows")
     t0 = time.perf_counter()
-    b.sql(FILL_FINISHED, {"tag": uuid.uuid4().hex, "queue": queue, "n": finished,
-                          "base": now_ms() - finished - 600_000})
+    b.sql(
+        FILL_FINISHED,
+        {
+            "tag": uuid.uuid4().hex,
+            "queue": queue,
+            "n": finished,
+            "base": now_ms() - finished - 600_000,
+        },
+    )
     fill_s = time.perf_counter() - t0
     warm = 10
     enqueue_bulk(b.url, queue, "bench_q_one", 3 * (claims + warm) * batch)
     b.sql("VACUUM (ANALYZE) dbos.workflow_status")
-    size = b.sql("SELECT pg_total_relation_size('dbos.workflow_status'),"
-                 " pg_relation_size('dbos.workflow_status_enqueued_index')", fetch=True)[0]
+    size = b.sql(
+        "SELECT pg_total_relation_size('dbos.workflow_status'),"
+        " pg_relation_size('dbos.workflow_status_enqueued_index')",
+        fetch=True,
+    )[0]
 
     # 1. through the library: the engine hop, the pool, the retry wrapper and the statement.
-    DBOS(config={"name": "queue-bench-claim", "system_database_url": b.url,
-                 "log_level": "WARNING"})
+    DBOS(config={"name": "queue-bench-claim", "system_database_url": b.url, "log_level": "WARNING"})
     Queue(queue)
     DBOS.listen_queues([])
     DBOS.launch()
     rt = _dbos._rt()
-    engine: List[float] = []
+    engine: list[float] = []
     try:
         for i in range(warm + claims):
             t = time.perf_counter()
@@ -757,13 +921,20 @@ def claim_cost(b: Bench, finished: int, claims: int, batch: int = 64) -> Dict[st
         DBOS.destroy(destroy_registry=True)
 
     # 2. the bare statement on a sync connection, and its plan.
-    bare: List[float] = []
-    params = {"queue": queue, "limit": batch, "owner": "bench:1", "executor_id": "bench",
-              "app_version": "bench", "now": now_ms()}
+    bare: list[float] = []
+    params = {
+        "queue": queue,
+        "limit": batch,
+        "owner": "bench:1",
+        "executor_id": "bench",
+        "app_version": "bench",
+        "now": now_ms(),
+    }
     with psycopg.connect(b.url, autocommit=True) as conn:
         with conn.transaction(force_rollback=True):
-            plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + _sql.CLAIM,
-                                params).fetchone()[0][0]
+            plan = conn.execute(
+                "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + _sql.CLAIM, params
+            ).fetchone()[0][0]
         for i in range(warm + claims):
             params["now"] = now_ms()
             t = time.perf_counter()
@@ -775,12 +946,14 @@ def claim_cost(b: Bench, finished: int, claims: int, batch: int = 64) -> Dict[st
     # Diagnostic, not a library setting: the same statement with hash and merge joins
     # priced out, so the UPDATE finds the picked rows by primary key (a nested loop):
     # how much of the claim is the plan's full scan of the table.
-    noseq: List[float] = []
-    with psycopg.connect(b.url, autocommit=True,
-                         options="-c enable_hashjoin=off -c enable_mergejoin=off") as conn:
+    noseq: list[float] = []
+    with psycopg.connect(
+        b.url, autocommit=True, options="-c enable_hashjoin=off -c enable_mergejoin=off"
+    ) as conn:
         with conn.transaction(force_rollback=True):
-            plan_nl = conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + _sql.CLAIM,
-                                   params).fetchone()[0][0]
+            plan_nl = conn.execute(
+                "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + _sql.CLAIM, params
+            ).fetchone()[0][0]
         for i in range(warm + claims):
             params["now"] = now_ms()
             t = time.perf_counter()
@@ -792,14 +965,27 @@ def claim_cost(b: Bench, finished: int, claims: int, batch: int = 64) -> Dict[st
     top = plan["Plan"]
     nodes = _plan_nodes(top)
     return {
-        "update_join": next((line.split(" est=")[0].strip() for line in nodes
-                             if line.startswith("  ") and not line.startswith("   ")
-                             and ("Join" in line or "Nested Loop" in line)), None),
+        "update_join": next(
+            (
+                line.split(" est=")[0].strip()
+                for line in nodes
+                if line.startswith("  ")
+                and not line.startswith("   ")
+                and ("Join" in line or "Nested Loop" in line)
+            ),
+            None,
+        ),
         "scans_whole_table": any("Seq Scan workflow_status" in line for line in nodes),
-        "finished_rows": finished, "claims": claims, "batch": batch,
-        "fill_s": round(fill_s, 2), "table_bytes": size[0], "enqueued_index_bytes": size[1],
-        "engine_claim": C.latency_ms(engine), "bare_claim": C.latency_ms(bare),
-        "engine_claim_median_us": C.median_us(engine), "bare_claim_median_us": C.median_us(bare),
+        "finished_rows": finished,
+        "claims": claims,
+        "batch": batch,
+        "fill_s": round(fill_s, 2),
+        "table_bytes": size[0],
+        "enqueued_index_bytes": size[1],
+        "engine_claim": C.latency_ms(engine),
+        "bare_claim": C.latency_ms(bare),
+        "engine_claim_median_us": C.median_us(engine),
+        "bare_claim_median_us": C.median_us(bare),
         "bare_claim_nested_loop": C.latency_ms(noseq),
         "bare_claim_nested_loop_median_us": C.median_us(noseq),
         "plan_nested_loop_execution_ms": plan_nl.get("Execution Time"),
@@ -811,14 +997,16 @@ def claim_cost(b: Bench, finished: int, claims: int, batch: int = 64) -> Dict[st
     }
 
 
-def _plan_nodes(node: Dict[str, Any], depth: int = 0) -> List[str]:
+def _plan_nodes(node: dict[str, Any], depth: int = 0) -> list[str]:
     """A compact text of a JSON plan: node type, relation/index, actual rows and loops."""
     label = node.get("Node Type", "?")
     for key in ("Index Name", "Relation Name", "CTE Name"):
         if key in node:
             label += f" {node[key]}"
-    label += (f" est={node.get('Plan Rows')} rows={node.get('Actual Rows')}"
-              f" loops={node.get('Actual Loops')}")
+    label += (
+        f" est={node.get('Plan Rows')} rows={node.get('Actual Rows')}"
+        f" loops={node.get('Actual Loops')}"
+    )
     out = ["  " * depth + label]
     for child in node.get("Plans", []):
         out += _plan_nodes(child, depth + 1)
@@ -833,7 +1021,7 @@ def size(args: Any, key: str) -> Any:
     return quick if args.quick else full
 
 
-def run_workloads(b: Bench, args: Any, only: List[str], results: Dict[str, Any]) -> None:
+def run_workloads(b: Bench, args: Any, only: list[str], results: dict[str, Any]) -> None:
     """Run the selected workloads, each in a fresh database, into ``results``."""
     if "W1" in only or "MEM" in only:
         n = size(args, "w1_n")
@@ -844,8 +1032,9 @@ def run_workloads(b: Bench, args: Any, only: List[str], results: Dict[str, Any])
     if args.profile:
         out = b.out_dir / f"{NAME}_w1_pyspy.txt"
         out.parent.mkdir(parents=True, exist_ok=True)
-        results["profile"] = drain(b, "W1 1-step, profiled", "w1", "bench_q_one",
-                                   size(args, "profile_n"), profile=out)
+        results["profile"] = drain(
+            b, "W1 1-step, profiled", "w1", "bench_q_one", size(args, "profile_n"), profile=out
+        )
     if "W2" in only:
         results["W2"] = latency(b, args.w2_rate, size(args, "w2_seconds"))
     if "W3" in only:
@@ -853,39 +1042,61 @@ def run_workloads(b: Bench, args: Any, only: List[str], results: Dict[str, Any])
     if "W5" in only:
         n = size(args, "w5_n")
         # Alternated and repeated: one 10k drain lasts ~3 s, and a 2-vCPU VM is noisy.
-        results["W5"] = [drain(b, f"W5 {label} #{k}", queue, "bench_q_one", n)
-                         for k in (1, 2)
-                         for label, queue in (("no limit", "w5free"),
-                                              ("concurrency=50", "w5lim"))]
+        results["W5"] = [
+            drain(b, f"W5 {label} #{k}", queue, "bench_q_one", n)
+            for k in (1, 2)
+            for label, queue in (("no limit", "w5free"), ("concurrency=50", "w5lim"))
+        ]
     if "W4" in only:
-        results["W4"] = [claim_cost(b, size(args, k), size(args, "w4_claims"))
-                         for k in ("w4_small", "w4_large")]
+        results["W4"] = [
+            claim_cost(b, size(args, k), size(args, "w4_claims")) for k in ("w4_small", "w4_large")
+        ]
         # The 1M table as W4 left it (analyzed): a W1 drain beside it.
         large = size(args, "w4_large")
         results["W4_drain"] = drain(
-            b, f"W1 1-step beside {large:,} finished rows", "w1", "bench_q_one",
-            size(args, "w1_n"), keep_finished=True)
+            b,
+            f"W1 1-step beside {large:,} finished rows",
+            "w1",
+            "bench_q_one",
+            size(args, "w1_n"),
+            keep_finished=True,
+        )
 
 
 def main() -> None:
     p = C.parser(NAME, __doc__.split("\n")[0])
-    p.add_argument("--only", default=",".join(ALL),
-                   help="comma-separated workloads to run (default: all of %(default)s)")
-    p.add_argument("--quick", action="store_true",
-                   help="small sizes: a smoke run of about a minute")
-    p.add_argument("--profile", action="store_true",
-                   help="also run an extra W1 (1-step) drain with py-spy recording one worker "
-                        "for 5 s (--gil --format raw), and report its top frames")
+    p.add_argument(
+        "--only",
+        default=",".join(ALL),
+        help="comma-separated workloads to run (default: all of %(default)s)",
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="small sizes: a smoke run of about a minute"
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="also run an extra W1 (1-step) drain with py-spy recording one worker "
+        "for 5 s (--gil --format raw), and report its top frames",
+    )
     p.add_argument("--w2-rate", type=float, default=100.0, help="W2 enqueues per second")
-    p.add_argument("--pg-stat-statements", action="store_true",
-                   help="load pg_stat_statements (restarts the embedded server) and report the "
-                        "server time of each statement during every drain; adds a little "
-                        "overhead to every statement, so the headline figures come from runs "
-                        "without it")
-    p.add_argument("--auto-explain", type=float, default=None, metavar="MS",
-                   help="log (auto_explain, embedded server only) the plan of every statement "
-                        "slower than MS ms and report, per drain, the plans the statements "
-                        "really ran with; 0 logs every statement and slows everything down")
+    p.add_argument(
+        "--pg-stat-statements",
+        action="store_true",
+        help="load pg_stat_statements (restarts the embedded server) and report the "
+        "server time of each statement during every drain; adds a little "
+        "overhead to every statement, so the headline figures come from runs "
+        "without it",
+    )
+    p.add_argument(
+        "--auto-explain",
+        type=float,
+        default=None,
+        metavar="MS",
+        help="log (auto_explain, embedded server only) the plan of every statement "
+        "slower than MS ms and report, per drain, the plans the statements "
+        "really ran with; 0 logs every statement and slows everything down",
+    )
     args = p.parse_args()
     only = [w.strip().upper() for w in args.only.split(",") if w.strip()]
     unknown = [w for w in only if w not in ALL]
@@ -893,7 +1104,7 @@ def main() -> None:
         p.error(f"unknown workloads {unknown}; choose from {ALL}")
 
     settings = {"synchronous_commit": args.synchronous_commit} if args.synchronous_commit else None
-    results: Dict[str, Any] = {}
+    results: dict[str, Any] = {}
     stats_dir = tempfile.mkdtemp(prefix="dbosq-queue-bench-")
     t_all = time.perf_counter()
     with C.bench_database(NAME, args.db_url, settings) as db:
@@ -915,12 +1126,19 @@ def main() -> None:
     report(results, figures)
     params = {k: v for k, v in vars(args).items() if k != "json_out"}
     params["sizes"] = {k: size(args, k) for k in SIZES}
-    out = C.write_json(args.json_out, NAME, machine, params, results,
-                       {"figures": figures, "total_s": round(total_s, 1),
-                        "leaked_connections_seen": leaks})
+    out = C.write_json(
+        args.json_out,
+        NAME,
+        machine,
+        params,
+        results,
+        {"figures": figures, "total_s": round(total_s, 1), "leaked_connections_seen": leaks},
+    )
     if leaks:
-        print(f"\nwarning: {len(leaks)} time(s), connections stayed open after every client "
-              f"was destroyed ({leaks}): see the warnings above")
+        print(
+            f"\nwarning: {len(leaks)} time(s), connections stayed open after every client "
+            f"was destroyed ({leaks}): see the warnings above"
+        )
     print(f"\ncode: {C.code_version()}; total {total_s:.0f}s")
     print(f"JSON written to {out}")
 
@@ -928,172 +1146,368 @@ def main() -> None:
 # --- figures against targets ---------------------------------------------------------------
 
 
-def _fig(workload: str, figure: str, value: Optional[float], unit: str, target: str,
-         ok: Optional[Callable[[float], bool]]) -> Dict[str, Any]:
+def _fig(
+    workload: str,
+    figure: str,
+    value: float | None,
+    unit: str,
+    target: str,
+    ok: Callable[[float], bool] | None,
+) -> dict[str, Any]:
     result = "-" if ok is None or value is None else ("pass" if ok(value) else "MISS")
-    return {"workload": workload, "figure": figure, "value": value, "unit": unit,
-            "target": target, "result": result}
+    return {
+        "workload": workload,
+        "figure": figure,
+        "value": value,
+        "unit": unit,
+        "target": target,
+        "result": result,
+    }
 
 
-def summarize(r: Dict[str, Any]) -> List[Dict[str, Any]]:
-    f: List[Dict[str, Any]] = []
+def summarize(r: dict[str, Any]) -> list[dict[str, Any]]:
+    f: list[dict[str, Any]] = []
     w1 = {x["variant"]: x for x in r.get("W1", [])}
     if "W1 1-step" in w1:
         x = w1["W1 1-step"]
         if "W1 0-step" in w1:
-            f.append(_fig("W1", f"drain {x['n']:,} 1-step wf, 2 workers", x["wf_per_s"], "wf/s",
-                          ">= 10,000", lambda v: v >= 10_000))
+            f.append(
+                _fig(
+                    "W1",
+                    f"drain {x['n']:,} 1-step wf, 2 workers",
+                    x["wf_per_s"],
+                    "wf/s",
+                    ">= 10,000",
+                    lambda v: v >= 10_000,
+                )
+            )
             y = w1["W1 0-step"]
-            f.append(_fig("W1", f"drain {y['n']:,} 0-step wf, 2 workers", y["wf_per_s"], "wf/s",
-                          ">= 20,000", lambda v: v >= 20_000))
+            f.append(
+                _fig(
+                    "W1",
+                    f"drain {y['n']:,} 0-step wf, 2 workers",
+                    y["wf_per_s"],
+                    "wf/s",
+                    ">= 20,000",
+                    lambda v: v >= 20_000,
+                )
+            )
         idle = max(v for v in x["idle_rss_mb"] if v is not None)
         peak = max(v for v in x["peak_rss_mb"] if v is not None)
         f.append(_fig("MEM", "idle worker RSS (max of 2)", idle, "MB", "<= 80", lambda v: v <= 80))
-        f.append(_fig("MEM", "worker peak RSS after W1 1-step (VmHWM)", peak, "MB", "<= 200",
-                      lambda v: v <= 200))
+        f.append(
+            _fig(
+                "MEM",
+                "worker peak RSS after W1 1-step (VmHWM)",
+                peak,
+                "MB",
+                "<= 200",
+                lambda v: v <= 200,
+            )
+        )
     if "W2" in r:
         x = r["W2"]["from_enqueue_call"]
-        f.append(_fig("W2", "enqueue-to-start p50 (from enqueue call)", x["p50_ms"], "ms",
-                      "<= 2", lambda v: v <= 2))
-        f.append(_fig("W2", "enqueue-to-start p99 (from enqueue call)", x["p99_ms"], "ms",
-                      "<= 5", lambda v: v <= 5))
-        f.append(_fig("W2", "enqueue-to-start max (from enqueue call)", x["max_ms"], "ms",
-                      "-", None))
+        f.append(
+            _fig(
+                "W2",
+                "enqueue-to-start p50 (from enqueue call)",
+                x["p50_ms"],
+                "ms",
+                "<= 2",
+                lambda v: v <= 2,
+            )
+        )
+        f.append(
+            _fig(
+                "W2",
+                "enqueue-to-start p99 (from enqueue call)",
+                x["p99_ms"],
+                "ms",
+                "<= 5",
+                lambda v: v <= 5,
+            )
+        )
+        f.append(
+            _fig("W2", "enqueue-to-start max (from enqueue call)", x["max_ms"], "ms", "-", None)
+        )
         y = r["W2"]["from_enqueue_return"]
-        f.append(_fig("W2", "same, from enqueue return: p50", y["p50_ms"], "ms", "<= 2",
-                      lambda v: v <= 2))
-        f.append(_fig("W2", "same, from enqueue return: p99", y["p99_ms"], "ms", "<= 5",
-                      lambda v: v <= 5))
+        f.append(
+            _fig(
+                "W2", "same, from enqueue return: p50", y["p50_ms"], "ms", "<= 2", lambda v: v <= 2
+            )
+        )
+        f.append(
+            _fig(
+                "W2", "same, from enqueue return: p99", y["p99_ms"], "ms", "<= 5", lambda v: v <= 5
+            )
+        )
     if "W3" in r:
         a, m = r["W3"]
-        f.append(_fig("W3", "enqueue, 1 per transaction, 1 thread", a["enqueues_per_s"],
-                      "enq/s", ">= 3,000", lambda v: v >= 3_000))
-        f.append(_fig("W3", "enqueue_many, batches of 1,000", m["enqueues_per_s"], "enq/s",
-                      ">= 50,000", lambda v: v >= 50_000))
+        f.append(
+            _fig(
+                "W3",
+                "enqueue, 1 per transaction, 1 thread",
+                a["enqueues_per_s"],
+                "enq/s",
+                ">= 3,000",
+                lambda v: v >= 3_000,
+            )
+        )
+        f.append(
+            _fig(
+                "W3",
+                "enqueue_many, batches of 1,000",
+                m["enqueues_per_s"],
+                "enq/s",
+                ">= 50,000",
+                lambda v: v >= 50_000,
+            )
+        )
     if "W4" in r:
         s, l = r["W4"]
-        def plan(x: Dict[str, Any]) -> str:
+
+        def plan(x: dict[str, Any]) -> str:
             return "seq scan of the table" if x["scans_whole_table"] else "by primary key"
 
-        f.append(_fig("W4", f"claim of 64, {s['finished_rows']:,} finished rows (median; "
-                      f"plan: {plan(s)})", s["engine_claim_median_us"] / 1000, "ms", "-", None))
-        f.append(_fig("W4", f"claim of 64, {l['finished_rows']:,} finished rows (median; "
-                      f"plan: {plan(l)})", l["engine_claim_median_us"] / 1000, "ms", "-", None))
-        f.append(_fig("W4", "claim ratio large/small (engine)",
-                      round(l["engine_claim_median_us"] / s["engine_claim_median_us"], 3), "x",
-                      "<= 1.2", lambda v: v <= 1.2))
-        f.append(_fig("W4", "claim ratio large/small (bare SQL)",
-                      round(l["bare_claim_median_us"] / s["bare_claim_median_us"], 3), "x",
-                      "<= 1.2", lambda v: v <= 1.2))
+        f.append(
+            _fig(
+                "W4",
+                f"claim of 64, {s['finished_rows']:,} finished rows (median; plan: {plan(s)})",
+                s["engine_claim_median_us"] / 1000,
+                "ms",
+                "-",
+                None,
+            )
+        )
+        f.append(
+            _fig(
+                "W4",
+                f"claim of 64, {l['finished_rows']:,} finished rows (median; plan: {plan(l)})",
+                l["engine_claim_median_us"] / 1000,
+                "ms",
+                "-",
+                None,
+            )
+        )
+        f.append(
+            _fig(
+                "W4",
+                "claim ratio large/small (engine)",
+                round(l["engine_claim_median_us"] / s["engine_claim_median_us"], 3),
+                "x",
+                "<= 1.2",
+                lambda v: v <= 1.2,
+            )
+        )
+        f.append(
+            _fig(
+                "W4",
+                "claim ratio large/small (bare SQL)",
+                round(l["bare_claim_median_us"] / s["bare_claim_median_us"], 3),
+                "x",
+                "<= 1.2",
+                lambda v: v <= 1.2,
+            )
+        )
         if "W4_drain" in r:
-            f.append(_fig("W4", f"diagnostic: W1 1-step drain beside {l['finished_rows']:,} "
-                          "finished rows", r["W4_drain"]["wf_per_s"], "wf/s", "-", None))
-        f.append(_fig("W4", "diagnostic: claim by primary key (hash/merge joins off), "
-                      f"{s['finished_rows']:,} / {l['finished_rows']:,} rows",
-                      f"{s['bare_claim_nested_loop_median_us'] / 1000:.2f} / "
-                      f"{l['bare_claim_nested_loop_median_us'] / 1000:.2f}", "ms", "-", None))
-        f.append(_fig("W4", "diagnostic: ratio, bare SQL with hash/merge joins off",
-                      round(l["bare_claim_nested_loop_median_us"]
-                            / s["bare_claim_nested_loop_median_us"], 3), "x", "-", None))
+            f.append(
+                _fig(
+                    "W4",
+                    f"diagnostic: W1 1-step drain beside {l['finished_rows']:,} finished rows",
+                    r["W4_drain"]["wf_per_s"],
+                    "wf/s",
+                    "-",
+                    None,
+                )
+            )
+        f.append(
+            _fig(
+                "W4",
+                "diagnostic: claim by primary key (hash/merge joins off), "
+                f"{s['finished_rows']:,} / {l['finished_rows']:,} rows",
+                f"{s['bare_claim_nested_loop_median_us'] / 1000:.2f} / "
+                f"{l['bare_claim_nested_loop_median_us'] / 1000:.2f}",
+                "ms",
+                "-",
+                None,
+            )
+        )
+        f.append(
+            _fig(
+                "W4",
+                "diagnostic: ratio, bare SQL with hash/merge joins off",
+                round(
+                    l["bare_claim_nested_loop_median_us"] / s["bare_claim_nested_loop_median_us"], 3
+                ),
+                "x",
+                "-",
+                None,
+            )
+        )
     if "W5" in r:
+
         def rate(kind: str) -> float:
             runs = [x for x in r["W5"] if x["queue"] == kind]
             return round(sum(x["n"] for x in runs) / sum(x["wall_s"] for x in runs), 1)
 
         free, lim = rate("w5free"), rate("w5lim")
-        each = {q: " / ".join(f"{x['wf_per_s']:,.0f}" for x in r["W5"] if x["queue"] == q)
-                for q in ("w5free", "w5lim")}
-        f.append(_fig("W5", f"2 workers, no limit (2 drains: {each['w5free']})", free,
-                      "wf/s", "-", None))
-        f.append(_fig("W5", f"2 workers, concurrency=50 (2 drains: {each['w5lim']})", lim,
-                      "wf/s", "-", None))
-        f.append(_fig("W5", "ratio limited/unlimited", round(lim / free, 3),
-                      "x", ">= 0.8", lambda v: v >= 0.8))
+        each = {
+            q: " / ".join(f"{x['wf_per_s']:,.0f}" for x in r["W5"] if x["queue"] == q)
+            for q in ("w5free", "w5lim")
+        }
+        f.append(
+            _fig("W5", f"2 workers, no limit (2 drains: {each['w5free']})", free, "wf/s", "-", None)
+        )
+        f.append(
+            _fig(
+                "W5",
+                f"2 workers, concurrency=50 (2 drains: {each['w5lim']})",
+                lim,
+                "wf/s",
+                "-",
+                None,
+            )
+        )
+        f.append(
+            _fig(
+                "W5",
+                "ratio limited/unlimited",
+                round(lim / free, 3),
+                "x",
+                ">= 0.8",
+                lambda v: v >= 0.8,
+            )
+        )
     return f
 
 
-def report(r: Dict[str, Any], figures: List[Dict[str, Any]]) -> None:
+def report(r: dict[str, Any], figures: list[dict[str, Any]]) -> None:
     print()
-    C.print_table(figures, [("workload", "workload"), ("figure", "figure"), ("value", "value"),
-                            ("unit", "unit"), ("target", "target"), ("result", "result")])
-    drains = (r.get("W1", []) + ([r["profile"]] if "profile" in r else []) + r.get("W5", [])
-              + ([r["W4_drain"]] if "W4_drain" in r else []))
+    C.print_table(
+        figures,
+        [
+            ("workload", "workload"),
+            ("figure", "figure"),
+            ("value", "value"),
+            ("unit", "unit"),
+            ("target", "target"),
+            ("result", "result"),
+        ],
+    )
+    drains = (
+        r.get("W1", [])
+        + ([r["profile"]] if "profile" in r else [])
+        + r.get("W5", [])
+        + ([r["W4_drain"]] if "W4_drain" in r else [])
+    )
     if drains:
         print("\ndrains (2 workers): CPU split, statements and commits per workflow")
         rows = []
         for x in drains:
             c = x["cpu"]
-            rows.append({"variant": x["variant"], "n": x["n"], "wf/s": x["wf_per_s"],
-                         "stmts/wf": x["statements_per_wf"], "claims": x["claims"],
-                         "commits/wf": x.get("server_commits_per_wf"),
-                         "fsyncs/wf": x.get("server_wal_fsyncs_per_wf"),
-                         "workers µs/wf": c.get("workers_cpu_us_per_wf"),
-                         "pg µs/wf": c.get("server_cpu_us_per_wf"),
-                         "workers cores": c["workers_cores"], "pg cores": c["server_cores"],
-                         "other": c.get("other_load_cores"),
-                         "split": "/".join(str(v) for v in x["workflows_per_process"]),
-                         "claim→start p50 ms": x["claim_to_body_start"]["p50_ms"]})
+            rows.append(
+                {
+                    "variant": x["variant"],
+                    "n": x["n"],
+                    "wf/s": x["wf_per_s"],
+                    "stmts/wf": x["statements_per_wf"],
+                    "claims": x["claims"],
+                    "commits/wf": x.get("server_commits_per_wf"),
+                    "fsyncs/wf": x.get("server_wal_fsyncs_per_wf"),
+                    "workers µs/wf": c.get("workers_cpu_us_per_wf"),
+                    "pg µs/wf": c.get("server_cpu_us_per_wf"),
+                    "workers cores": c["workers_cores"],
+                    "pg cores": c["server_cores"],
+                    "other": c.get("other_load_cores"),
+                    "split": "/".join(str(v) for v in x["workflows_per_process"]),
+                    "claim→start p50 ms": x["claim_to_body_start"]["p50_ms"],
+                }
+            )
         C.print_table(rows, [(k, k) for k in rows[0]])
         for x in drains:
-            kinds = ", ".join(f"{k} {v['per_wf']}/wf {v['mean_ms']}ms" for k, v in
-                              x["statements"].items() if v["per_wf"] >= 0.001)
+            kinds = ", ".join(
+                f"{k} {v['per_wf']}/wf {v['mean_ms']}ms"
+                for k, v in x["statements"].items()
+                if v["per_wf"] >= 0.001
+            )
             print(f"  {x['variant']} statements (per wf, mean ms each): {kinds}")
             print(f"  {x['variant']} worker thread CPU s: {x['worker_threads_cpu_s']}")
     for x in drains:
         if x.get("pg_statements"):
             print(f"\n  {x['variant']}: server time by statement (pg_stat_statements)")
             for st in x["pg_statements"][:8]:
-                print(f"    {st['statement'][:40]:40} calls {st['calls']:6}"
-                      f"  total {st['total_ms']:9.1f} ms"
-                      f"  mean {st['mean_ms']:8.3f} ms  rows/call {st['rows_per_call']}"
-                      f"  blocks/call {st['blocks_per_call']}")
+                print(
+                    f"    {st['statement'][:40]:40} calls {st['calls']:6}"
+                    f"  total {st['total_ms']:9.1f} ms"
+                    f"  mean {st['mean_ms']:8.3f} ms  rows/call {st['rows_per_call']}"
+                    f"  blocks/call {st['blocks_per_call']}"
+                )
     for x in drains:
         if x.get("plans_used"):
             print(f"\n  {x['variant']}: plans used (auto_explain)")
             for g in x["plans_used"][:8]:
-                print(f"    {g['statement'][:22]:22} x{g['count']:<5} mean {g['mean_ms']:8.3f} ms"
-                      f"  max {g['max_ms']:8.1f}  {g['plan']}")
+                print(
+                    f"    {g['statement'][:22]:22} x{g['count']:<5} mean {g['mean_ms']:8.3f} ms"
+                    f"  max {g['max_ms']:8.1f}  {g['plan']}"
+                )
     if "W1_plans" in r:
         x = r["W1_plans"]
-        print(f"\nW1 plans, EXPLAIN ANALYZE ({x['enqueued']:,} enqueued; table not analyzed "
-              "unless said):")
-        for key, what in (("claim", "claim of 64"),
-                          ("claim_analyzed", "claim of 64, after ANALYZE"),
-                          ("record_operations_few_pending", f"RECORD_OPERATIONS of 64, 64 PENDING"),
-                          ("record_operations_all_pending",
-                           f"RECORD_OPERATIONS of 64, {x['pending']:,} PENDING"),
-                          ("complete_workflows_few_pending",
-                           "COMPLETE_WORKFLOWS of 64, 64 PENDING"),
-                          ("complete_workflows_all_pending",
-                           f"COMPLETE_WORKFLOWS of 64, {x['pending']:,} PENDING")):
+        print(
+            f"\nW1 plans, EXPLAIN ANALYZE ({x['enqueued']:,} enqueued; table not analyzed "
+            "unless said):"
+        )
+        for key, what in (
+            ("claim", "claim of 64"),
+            ("claim_analyzed", "claim of 64, after ANALYZE"),
+            ("record_operations_few_pending", "RECORD_OPERATIONS of 64, 64 PENDING"),
+            ("record_operations_all_pending", f"RECORD_OPERATIONS of 64, {x['pending']:,} PENDING"),
+            ("complete_workflows_few_pending", "COMPLETE_WORKFLOWS of 64, 64 PENDING"),
+            (
+                "complete_workflows_all_pending",
+                f"COMPLETE_WORKFLOWS of 64, {x['pending']:,} PENDING",
+            ),
+        ):
             d = x[key]
-            scans = "; ".join(line.strip() for line in d["plan_nodes"]
-                              if ("Scan" in line or "Join" in line) and "CTE" not in line
-                              and "loops=0" not in line)
+            scans = "; ".join(
+                line.strip()
+                for line in d["plan_nodes"]
+                if ("Scan" in line or "Join" in line)
+                and "CTE" not in line
+                and "loops=0" not in line
+            )
             print(f"  {what}: {d['execution_ms']} ms, {d['shared_hit_blocks']} buffers: {scans}")
     if "W2" in r:
         x = r["W2"]
-        print(f"\nW2 {x['variant']}: from enqueue call {x['from_enqueue_call']}; from enqueue "
-              f"return {x['from_enqueue_return']}; the enqueue call itself {x['enqueue_call']}")
-        kinds = ", ".join(f"{k} {v['per_wf']}/wf {v['mean_ms']}ms" for k, v in
-                          x["worker_statements"].items() if v["per_wf"] >= 0.005)
+        print(
+            f"\nW2 {x['variant']}: from enqueue call {x['from_enqueue_call']}; from enqueue "
+            f"return {x['from_enqueue_return']}; the enqueue call itself {x['enqueue_call']}"
+        )
+        kinds = ", ".join(
+            f"{k} {v['per_wf']}/wf {v['mean_ms']}ms"
+            for k, v in x["worker_statements"].items()
+            if v["per_wf"] >= 0.005
+        )
         print(f"  worker statements (per wf, mean ms each): {kinds}")
         for k, v in x["producer_probes"].items():
             print(f"  producer engine probe {k}: p50 {v['p50_ms']} ms, p99 {v['p99_ms']} ms")
     if "W3" in r:
         for x in r["W3"]:
-            print(f"\nW3 {x['variant']}: {x['enqueues_per_s']:,.0f}/s, statements/enqueue "
-                  f"{x['statements_per_enqueue']} {x['statements_by_kind']}, client CPU "
-                  f"{x['client_cpu_us_per_enqueue']} µs/enq (engine thread "
-                  f"{x.get('engine_thread_cpu_us_per_enqueue')}), server CPU "
-                  f"{x.get('server_cpu_us_per_enqueue')} µs/enq")
+            print(
+                f"\nW3 {x['variant']}: {x['enqueues_per_s']:,.0f}/s, statements/enqueue "
+                f"{x['statements_per_enqueue']} {x['statements_by_kind']}, client CPU "
+                f"{x['client_cpu_us_per_enqueue']} µs/enq (engine thread "
+                f"{x.get('engine_thread_cpu_us_per_enqueue')}), server CPU "
+                f"{x.get('server_cpu_us_per_enqueue')} µs/enq"
+            )
     if "W4" in r:
         for x in r["W4"]:
-            print(f"\nW4 {x['finished_rows']:,} finished rows: engine claim {x['engine_claim']}, "
-                  f"bare CLAIM {x['bare_claim']}; bare CLAIM with hash/merge joins off "
-                  f"(diagnostic) "
-                  f"{x['bare_claim_nested_loop']}; EXPLAIN ANALYZE {x['plan_execution_ms']} ms, "
-                  f"{x['plan_shared_hit_blocks']} buffers hit")
+            print(
+                f"\nW4 {x['finished_rows']:,} finished rows: engine claim {x['engine_claim']}, "
+                f"bare CLAIM {x['bare_claim']}; bare CLAIM with hash/merge joins off "
+                f"(diagnostic) "
+                f"{x['bare_claim_nested_loop']}; EXPLAIN ANALYZE {x['plan_execution_ms']} ms, "
+                f"{x['plan_shared_hit_blocks']} buffers hit"
+            )
             for line in x["plan_nodes"]:
                 print(f"    {line}")
     if "profile" in r:

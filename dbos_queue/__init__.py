@@ -7,7 +7,9 @@ Switch from DBOS Python by changing the import::
 
 from dbos_queue import error
 from dbos_queue.api.client import DBOSClient, EnqueueOptions
-from dbos_queue.model.config import DBOSConfig
+from dbos_queue.api.dbos import DBOS, DBOSConfiguredInstance
+from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
+from dbos_queue.api.queue import Queue, QueueRateLimit
 from dbos_queue.engine.context import (
     DBOSContextEnsure,
     DBOSContextSetAuth,
@@ -16,21 +18,20 @@ from dbos_queue.engine.context import (
     SetWorkflowTimeout,
 )
 from dbos_queue.engine.core import StepOptions
-from dbos_queue.api.dbos import DBOS, DBOSConfiguredInstance
-from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync, WorkflowStatus, WorkflowStatusString
-from dbos_queue.api.queue import Queue, QueueRateLimit
+from dbos_queue.model.config import DBOSConfig
 from dbos_queue.model.serialization import Serializer
+from dbos_queue.model.status import WorkflowStatus, WorkflowStatusString
 
 __all__ = [
     "DBOS",
     "DBOSClient",
     "DBOSConfig",
-    "EnqueueOptions",
-    "Queue",
-    "QueueRateLimit",
     "DBOSConfiguredInstance",
     "DBOSContextEnsure",
     "DBOSContextSetAuth",
+    "EnqueueOptions",
+    "Queue",
+    "QueueRateLimit",
     "Serializer",
     "SetEnqueueOptions",
     "SetWorkflowID",

@@ -8,7 +8,6 @@ bare ``except Exception`` inside a workflow cannot hide them.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Optional
 
 
 class DBOSErrorCode(Enum):
@@ -44,7 +43,7 @@ class DBOSErrorCode(Enum):
 class DBOSException(Exception):
     """Base class of the errors user code may catch."""
 
-    def __init__(self, message: str, dbos_error_code: Optional[int] = None):
+    def __init__(self, message: str, dbos_error_code: int | None = None):
         self.message = message
         self.dbos_error_code = dbos_error_code
         super().__init__(message)
@@ -61,7 +60,7 @@ class DBOSException(Exception):
 class DBOSBaseException(BaseException):
     """Base class of the errors user code should not catch by accident."""
 
-    def __init__(self, message: str, dbos_error_code: Optional[int] = None):
+    def __init__(self, message: str, dbos_error_code: int | None = None):
         self.message = message
         self.dbos_error_code = dbos_error_code
         super().__init__(message)
@@ -75,7 +74,11 @@ class DBOSBaseException(BaseException):
         return (_rebuild, (type(self), self.message, self.dbos_error_code))
 
 
-def _rebuild(cls: type, message: str, code: Optional[int]) -> BaseException:
+class DBOSQueueSettingsError(DBOSException, ValueError):
+    """Invalid queue settings. A ``ValueError``, as DBOS raises, and a ``DBOSException``."""
+
+
+def _rebuild(cls: type, message: str, code: int | None) -> BaseException:
     exc = cls.__new__(cls)
     exc.message = message  # type: ignore[attr-defined]
     exc.dbos_error_code = code  # type: ignore[attr-defined]
@@ -108,7 +111,7 @@ class DBOSSerializationError(DBOSException, TypeError):
 class DBOSConflictingWorkflowError(DBOSException):
     """A workflow id was reused for a different function."""
 
-    def __init__(self, workflow_id: str, message: Optional[str] = None):
+    def __init__(self, workflow_id: str, message: str | None = None):
         self.workflow_id = workflow_id
         super().__init__(
             f"Conflicting workflow invocation with the same ID ({workflow_id}): {message}",
@@ -120,7 +123,7 @@ class DBOSConflictingWorkflowError(DBOSException):
 
 
 class DBOSRecoveryError(DBOSException):
-    def __init__(self, workflow_id: str, message: Optional[str] = None):
+    def __init__(self, workflow_id: str, message: str | None = None):
         super().__init__(
             f"Recovery error for workflow ID {workflow_id}: {message}",
             DBOSErrorCode.RecoveryError.value,
@@ -128,7 +131,7 @@ class DBOSRecoveryError(DBOSException):
 
 
 class DBOSWorkflowFunctionNotFoundError(DBOSException):
-    def __init__(self, workflow_id: str, message: Optional[str] = None):
+    def __init__(self, workflow_id: str, message: str | None = None):
         super().__init__(
             f"Workflow function not found for workflow ID {workflow_id}: {message}",
             DBOSErrorCode.WorkflowFunctionNotFound.value,
@@ -170,7 +173,7 @@ class DBOSNotAuthorizedError(DBOSException):
 class DBOSMaxStepRetriesExceeded(DBOSException):
     """A step failed on every allowed attempt; ``errors`` holds each attempt's error."""
 
-    def __init__(self, step_name: str, max_retries: int, errors: Optional[list] = None):
+    def __init__(self, step_name: str, max_retries: int, errors: list | None = None):
         self.step_name = step_name
         self.max_retries = max_retries
         self.errors = list(errors or [])
@@ -282,7 +285,7 @@ class DBOSOwnershipLostError(DBOSBaseException):
 
 
 class DBOSWorkflowIDInUseError(DBOSException):
-    def __init__(self, workflow_id: str, message: Optional[str] = None):
+    def __init__(self, workflow_id: str, message: str | None = None):
         self.workflow_id = workflow_id
         super().__init__(
             message or f"Workflow ID {workflow_id} is already in use",

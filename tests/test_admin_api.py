@@ -12,13 +12,14 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from dbos_queue import DBOS, Queue, SetWorkflowID
-from dbos_queue.ops import admin as _admin
 from dbos_queue.api.dbos import _rt
+from dbos_queue.ops import admin as _admin
 from dbos_queue.ops.openapi import SPEC
 
 TOKEN = "s3cret-token/+="
@@ -48,7 +49,7 @@ def _type_ok(kind: str, value: Any) -> bool:
     }[kind]
 
 
-def check_schema(schema: Dict[str, Any], value: Any, where: str = "$") -> None:
+def check_schema(schema: dict[str, Any], value: Any, where: str = "$") -> None:
     if "$ref" in schema:
         check_schema(_resolve(schema["$ref"]), value, where)
         return
@@ -114,13 +115,21 @@ _opener = urllib.request.build_opener(_NoRedirect)
 
 
 class Api:
-    def __init__(self, port: int, token: Optional[str] = None) -> None:
+    def __init__(self, port: int, token: str | None = None) -> None:
         self.base = f"http://127.0.0.1:{port}"
         self.token = token
 
-    def call(self, method: str, path: str, body: Any = None, *, token: Any = "default",
-             headers: Optional[Dict[str, str]] = None, raw: Optional[bytes] = None,
-             ctype: str = "application/json") -> Tuple[int, Any, Any]:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        token: Any = "default",
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+        ctype: str = "application/json",
+    ) -> tuple[int, Any, Any]:
         token = self.token if token == "default" else token
         hdrs = dict(headers or {})
         if token:
@@ -152,7 +161,7 @@ class Api:
         return payload
 
 
-def start_admin(token: Optional[str] = None) -> Api:
+def start_admin(token: str | None = None) -> Api:
     # admin_port must be >= 1 in the config, so tests start the server on port 0 themselves.
     rt = _rt()
     rt.start_admin("127.0.0.1", 0)
@@ -161,7 +170,7 @@ def start_admin(token: Optional[str] = None) -> Api:
 
 
 @pytest.fixture
-def config(config: Dict[str, Any], request: pytest.FixtureRequest) -> Dict[str, Any]:
+def config(config: dict[str, Any], request: pytest.FixtureRequest) -> dict[str, Any]:
     return {**config, **getattr(request, "param", {})}
 
 
@@ -170,7 +179,7 @@ def api(dbos: Any) -> Iterator[Api]:
     yield start_admin(_rt().settings.admin_token)
 
 
-def wait_status(api: Api, wf_id: str, wanted: str, timeout: float = 30) -> Dict[str, Any]:
+def wait_status(api: Api, wf_id: str, wanted: str, timeout: float = 30) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         wf = api.get(f"/workflows/{wf_id}")
@@ -212,7 +221,7 @@ def test_list_get_and_steps(dbos: Any, api: Api) -> None:
         return a + b
 
     @DBOS.workflow()
-    def adder(n: int) -> Dict[str, Any]:
+    def adder(n: int) -> dict[str, Any]:
         return {"sum": add(n, 1), "pair": (n, n), "set": {n}, "raw": b"\x00\x01"}
 
     @DBOS.workflow()
@@ -248,16 +257,21 @@ def test_list_get_and_steps(dbos: Any, api: Api) -> None:
     assert ids(f"start_time={int(time.time() * 1000) - 600_000}")[:1] == ["ok-0"]
     slim = api.get("/workflows?workflow_id=ok-0&load_input=false&load_output=false")[0]
     assert slim["input"] is None and slim["output"] is None
-    for q, needle in (("status=DONE", "unknown status"), ("limit=-1", "limit"),
-                      ("limit=x", "integer"), ("sort_desc=maybe", "true or false"),
-                      ("colour=red", "unknown query parameter"),
-                      ("start_time=yesterday", "yesterday")):
+    for q, needle in (
+        ("status=DONE", "unknown status"),
+        ("limit=-1", "limit"),
+        ("limit=x", "integer"),
+        ("sort_desc=maybe", "true or false"),
+        ("colour=red", "unknown query parameter"),
+        ("start_time=yesterday", "yesterday"),
+    ):
         code, payload, _ = api.call("GET", "/workflows?" + q)
         assert code == 400 and needle in payload["error"], (q, payload)
 
     steps = api.get("/workflows/ok-1/steps")
     assert [(s["function_id"], s["function_name"], s["output"]) for s in steps] == [
-        (1, add.__qualname__, 2)]
+        (1, add.__qualname__, 2)
+    ]
     assert steps[0]["completed_at_epoch_ms"] >= steps[0]["started_at_epoch_ms"]
     assert api.get("/workflows/bad-0/steps")[0]["error"] is None
     for path in ("/workflows/missing", "/workflows/missing/steps"):
@@ -267,7 +281,7 @@ def test_list_get_and_steps(dbos: Any, api: Api) -> None:
 
 def test_cancel_resume_fork(dbos: Any, api: Api) -> None:
     held = Queue("held")
-    runs: List[int] = []
+    runs: list[int] = []
 
     @DBOS.step()
     def one() -> int:
@@ -280,7 +294,7 @@ def test_cancel_resume_fork(dbos: Any, api: Api) -> None:
         return 2
 
     @DBOS.workflow()
-    def pair() -> List[int]:
+    def pair() -> list[int]:
         return [one(), two()]
 
     assert api.ok("PATCH", "/queues/held", {"paused": True})["paused"] is True
@@ -292,8 +306,11 @@ def test_cancel_resume_fork(dbos: Any, api: Api) -> None:
     assert api.ok("POST", "/workflows/w%2F1/cancel", {"cancel_children": True})["cancelled"] == []
     assert runs == []
     resumed = api.ok("POST", "/workflows/w%2F1/resume")
-    assert resumed["workflow_id"] == "w/1" and resumed["status"] in ("ENQUEUED", "PENDING",
-                                                                      "SUCCESS")
+    assert resumed["workflow_id"] == "w/1" and resumed["status"] in (
+        "ENQUEUED",
+        "PENDING",
+        "SUCCESS",
+    )
     done = wait_status(api, "w%2F1", "SUCCESS")
     assert done["output"] == [1, 2] and done["queue_name"] == "_dbos_internal_queue"
     assert runs == [1, 2]
@@ -311,16 +328,17 @@ def test_cancel_resume_fork(dbos: Any, api: Api) -> None:
     assert wait_status(api, default_fork, "SUCCESS")["forked_from"] == "w/1"
 
     for method, path, body, code_, needle in (
-            ("POST", "/workflows/w%2F1/fork", {"start_step": 0}, 400, "start_step"),
-            ("POST", "/workflows/w%2F1/fork", {"start_step": True}, 400, "start_step"),
-            ("POST", "/workflows/w%2F1/fork", {"new_workflow_id": "f1"}, 409, "already exists"),
-            ("POST", "/workflows/w%2F1/fork", {"step": 2}, 400, "unknown field"),
-            ("POST", "/workflows/w%2F1/fork", [2], 400, "JSON object"),
-            ("POST", "/workflows/nope/fork", {}, 404, "nope"),
-            ("POST", "/workflows/nope/cancel", None, 404, "nope"),
-            ("POST", "/workflows/nope/resume", None, 404, "nope"),
-            ("POST", "/workflows/w%2F1/cancel", {"cancel_children": "yes"}, 400, "true or false"),
-            ("POST", "/workflows/w%2F1/resume", {"queue_name": 5}, 400, "queue_name")):
+        ("POST", "/workflows/w%2F1/fork", {"start_step": 0}, 400, "start_step"),
+        ("POST", "/workflows/w%2F1/fork", {"start_step": True}, 400, "start_step"),
+        ("POST", "/workflows/w%2F1/fork", {"new_workflow_id": "f1"}, 409, "already exists"),
+        ("POST", "/workflows/w%2F1/fork", {"step": 2}, 400, "unknown field"),
+        ("POST", "/workflows/w%2F1/fork", [2], 400, "JSON object"),
+        ("POST", "/workflows/nope/fork", {}, 404, "nope"),
+        ("POST", "/workflows/nope/cancel", None, 404, "nope"),
+        ("POST", "/workflows/nope/resume", None, 404, "nope"),
+        ("POST", "/workflows/w%2F1/cancel", {"cancel_children": "yes"}, 400, "true or false"),
+        ("POST", "/workflows/w%2F1/resume", {"queue_name": 5}, 400, "queue_name"),
+    ):
         code, payload, _ = api.call(method, path, body)
         assert code == code_ and needle in payload["error"], (path, body, payload)
 
@@ -337,9 +355,15 @@ def test_queue_list_and_limits(dbos: Any, api: Api) -> None:
 
     queues = {x["name"]: x for x in api.get("/queues")}
     jobs = queues["jobs"]
-    assert (jobs["concurrency"], jobs["worker_concurrency"], jobs["rate"], jobs["paused"],
-            jobs["source"], jobs["depth"], jobs["declared"]) == (
-        4, 2, {"limit": 10, "period": 2.0}, False, "code", 0, True)
+    assert (
+        jobs["concurrency"],
+        jobs["worker_concurrency"],
+        jobs["rate"],
+        jobs["paused"],
+        jobs["source"],
+        jobs["depth"],
+        jobs["declared"],
+    ) == (4, 2, {"limit": 10, "period": 2.0}, False, "code", 0, True)
 
     api.ok("PATCH", "/queues/jobs", {"paused": True})
     for i in range(2):
@@ -349,10 +373,17 @@ def test_queue_list_and_limits(dbos: Any, api: Api) -> None:
     assert jobs["depth"] == 2 and jobs["running"] == 0 and jobs["paused"] is True
     assert jobs["oldest_enqueued_at"] is not None and jobs["oldest_age_s"] >= 0
 
-    after = api.ok("PATCH", "/queues/jobs", {"concurrency": 8, "worker_concurrency": None,
-                                             "rate": {"limit": 5, "period": 1}})
+    after = api.ok(
+        "PATCH",
+        "/queues/jobs",
+        {"concurrency": 8, "worker_concurrency": None, "rate": {"limit": 5, "period": 1}},
+    )
     assert (after["concurrency"], after["worker_concurrency"], after["rate"], after["source"]) == (
-        8, None, {"limit": 5, "period": 1.0}, "runtime")
+        8,
+        None,
+        {"limit": 5, "period": 1.0},
+        "runtime",
+    )
     assert api.ok("PATCH", "/queues/jobs", {"rate": None})["rate"] is None
     assert api.ok("PATCH", "/queues/jobs", {"paused": False})["paused"] is False
     deadline = time.monotonic() + 30
@@ -360,11 +391,16 @@ def test_queue_list_and_limits(dbos: Any, api: Api) -> None:
         assert time.monotonic() < deadline
         time.sleep(0.05)
 
-    for body, needle in (({}, "nothing to change"), ({"concurrency": 0}, "positive"),
-                         ({"concurrency": "3"}, "positive"), ({"paused": "yes"}, "true or false"),
-                         ({"rate": {"limit": 5}}, "rate must be"),
-                         ({"rate": {"limit": 5, "period": -1}}, "period"),
-                         ({"global_concurrency": 3}, "unknown field"), ([1], "JSON object")):
+    for body, needle in (
+        ({}, "nothing to change"),
+        ({"concurrency": 0}, "positive"),
+        ({"concurrency": "3"}, "positive"),
+        ({"paused": "yes"}, "true or false"),
+        ({"rate": {"limit": 5}}, "rate must be"),
+        ({"rate": {"limit": 5, "period": -1}}, "period"),
+        ({"global_concurrency": 3}, "unknown field"),
+        ([1], "JSON object"),
+    ):
         code, payload, _ = api.call("PATCH", "/queues/jobs", body)
         assert code == 400 and needle in payload["error"], (body, payload)
     assert api.call("PATCH", "/queues/nope", {"paused": True})[0] == 404
@@ -382,7 +418,11 @@ def test_undeclared_queues_holding_work_are_listed(dbos: Any, api: Api) -> None:
     forked = api.ok("POST", "/workflows/q-1/fork", {"queue_name": "limbo"})["workflow_id"]
     limbo = api.get("/queues/limbo")
     assert (limbo["declared"], limbo["depth"], limbo["concurrency"], limbo["source"]) == (
-        False, 1, None, None)
+        False,
+        1,
+        None,
+        None,
+    )
     assert "limbo" in [x["name"] for x in api.get("/queues")]
     assert api.call("PATCH", "/queues/limbo", {"paused": True})[0] == 404  # not declared
     resumed = api.ok("POST", f"/workflows/{forked}/resume", {"queue_name": None})
@@ -399,8 +439,14 @@ def test_token_auth(api: Api) -> None:
     assert api.token == TOKEN
     assert api.get("/dbos-healthz", token=None)["status"] == "healthy"  # public
     assert "dbos_queue_depth" in api.get("/metrics", token=None)  # public
-    for path in ("/dbos-perf", "/workflows", "/queues", "/openapi.json", "/dashboard",
-                 "/workflows/x/steps"):
+    for path in (
+        "/dbos-perf",
+        "/workflows",
+        "/queues",
+        "/openapi.json",
+        "/dashboard",
+        "/workflows/x/steps",
+    ):
         for token in (None, "wrong", TOKEN + "x"):
             code, payload, headers = api.call("GET", path, token=token)
             assert code == 401 and "token" in payload["error"], (path, token)
@@ -420,11 +466,14 @@ def test_token_auth(api: Api) -> None:
     pair = cookie.split(";")[0]
     code, page, _ = api.call("GET", "/dashboard", token=None, headers={"Cookie": pair})
     assert code == 200 and "<h2>Queues</h2>" in page
-    code, _, _ = api.call("GET", "/queues", token=None,
-                          headers={"Cookie": "other=1; " + pair + "; more=2"})
+    code, _, _ = api.call(
+        "GET", "/queues", token=None, headers={"Cookie": "other=1; " + pair + "; more=2"}
+    )
     assert code == 200
-    assert api.call("GET", "/queues", token=None,
-                    headers={"Cookie": "dbos_admin_token=wrong"})[0] == 401
+    assert (
+        api.call("GET", "/queues", token=None, headers={"Cookie": "dbos_admin_token=wrong"})[0]
+        == 401
+    )
 
 
 def test_no_token_means_open(api: Api) -> None:
@@ -448,36 +497,64 @@ def test_cross_site_posts_are_refused_and_forms_redirect(dbos: Any, api: Api) ->
         q.enqueue(noop)
     evil = {"Origin": "http://evil.example"}
     assert api.call("POST", "/workflows/form-1/cancel", headers=evil)[0] == 403
-    assert api.call("POST", "/workflows/form-1/cancel",
-                    headers={"Sec-Fetch-Site": "cross-site"})[0] == 403
+    assert (
+        api.call("POST", "/workflows/form-1/cancel", headers={"Sec-Fetch-Site": "cross-site"})[0]
+        == 403
+    )
     assert api.call("PATCH", "/queues/formq", {"paused": False}, headers=evil)[0] == 403
     assert api.get("/workflows/form-1")["status"] == "ENQUEUED"
 
     same = {"Origin": api.base}
     form = b"next=%2Fdashboard%3Fstatus%3DCANCELLED"
-    code, _, headers = api.call("POST", "/workflows/form-1/cancel", raw=form, headers=same,
-                                ctype="application/x-www-form-urlencoded")
+    code, _, headers = api.call(
+        "POST",
+        "/workflows/form-1/cancel",
+        raw=form,
+        headers=same,
+        ctype="application/x-www-form-urlencoded",
+    )
     assert code == 303
-    assert headers["Location"] == ("/dashboard?status=CANCELLED&notice="
-                                   "cancel%3A+form-1+is+now+CANCELLED")
+    assert headers["Location"] == (
+        "/dashboard?status=CANCELLED&notice=cancel%3A+form-1+is+now+CANCELLED"
+    )
     # An error goes back too; a 'next' outside the dashboard is ignored.
-    code, _, headers = api.call("POST", "/workflows/form-1/cancel", raw=b"next=http://evil/",
-                                ctype="application/x-www-form-urlencoded")
+    code, _, headers = api.call(
+        "POST",
+        "/workflows/form-1/cancel",
+        raw=b"next=http://evil/",
+        ctype="application/x-www-form-urlencoded",
+    )
     assert code == 303
     assert headers["Location"] == "/dashboard?notice=cancel%3A+form-1+is+now+CANCELLED"
     # Form bodies only where the dashboard's forms post.
-    code, payload, _ = api.call("POST", "/workflows/form-1/fork", raw=b"start_step=1",
-                                ctype="application/x-www-form-urlencoded")
+    code, payload, _ = api.call(
+        "POST",
+        "/workflows/form-1/fork",
+        raw=b"start_step=1",
+        ctype="application/x-www-form-urlencoded",
+    )
     assert code == 400 and "not valid JSON" in payload["error"]
-    code, _, headers = api.call("POST", "/workflows/zzz/resume", raw=b"next=",
-                                ctype="application/x-www-form-urlencoded")
+    code, _, headers = api.call(
+        "POST", "/workflows/zzz/resume", raw=b"next=", ctype="application/x-www-form-urlencoded"
+    )
     assert code == 303 and headers["Location"].startswith("/dashboard?error=no+workflow")
     # JSON sent with a form content type (urllib's and curl -d's default) is JSON.
-    code, payload, _ = api.call("POST", "/workflows/zzz/resume", raw=b'{"queue_name": null}',
-                                ctype="application/x-www-form-urlencoded")
+    code, payload, _ = api.call(
+        "POST",
+        "/workflows/zzz/resume",
+        raw=b'{"queue_name": null}',
+        ctype="application/x-www-form-urlencoded",
+    )
     assert code == 404
-    assert api.ok("POST", "/dbos-workflow-recovery", raw=b'["x"]',
-                  ctype="application/x-www-form-urlencoded") == []
+    assert (
+        api.ok(
+            "POST",
+            "/dbos-workflow-recovery",
+            raw=b'["x"]',
+            ctype="application/x-www-form-urlencoded",
+        )
+        == []
+    )
 
 
 # --- dashboard content (the browser test is tests/test_dashboard.py) ----------------------
@@ -524,8 +601,18 @@ def _free_port() -> int:
 PORT = _free_port()
 
 
-@pytest.mark.parametrize("config", [{"run_admin_server": True, "admin_host": "127.0.0.1",
-                                     "admin_port": PORT, "admin_token": TOKEN}], indirect=True)
+@pytest.mark.parametrize(
+    "config",
+    [
+        {
+            "run_admin_server": True,
+            "admin_host": "127.0.0.1",
+            "admin_port": PORT,
+            "admin_token": TOKEN,
+        }
+    ],
+    indirect=True,
+)
 def test_config_starts_the_server(dbos: Any) -> None:
     rt = _rt()
     assert rt.admin is not None and rt.admin.port == PORT
@@ -553,8 +640,18 @@ def test_openapi_document_structure() -> None:
     doc = json.loads(json.dumps(SPEC))  # plain JSON
     assert re.fullmatch(r"3\.[01]\.\d+", doc["openapi"])
     assert doc["info"]["title"] and doc["info"]["version"]
-    assert set(doc) <= {"openapi", "info", "servers", "paths", "components", "security", "tags",
-                        "externalDocs", "webhooks", "jsonSchemaDialect"}
+    assert set(doc) <= {
+        "openapi",
+        "info",
+        "servers",
+        "paths",
+        "components",
+        "security",
+        "tags",
+        "externalDocs",
+        "webhooks",
+        "jsonSchemaDialect",
+    }
     schemes = doc["components"]["securitySchemes"]
     op_ids = []
     for path, item in doc["paths"].items():
@@ -598,15 +695,19 @@ def test_openapi_matches_the_routing_table() -> None:
     assert routed == described
     for _m, _path, handler in _admin.ROUTES:
         assert callable(getattr(_admin.AdminServer, handler))
-    public = {path for path, item in SPEC["paths"].items()
-              if all(op.get("security") == [] for op in item.values())}
+    public = {
+        path
+        for path, item in SPEC["paths"].items()
+        if all(op.get("security") == [] for op in item.values())
+    }
     assert public == set(_admin.PUBLIC)
     list_params = {p["name"] for p in SPEC["paths"]["/workflows"]["get"]["parameters"]}
     assert list_params == set(_admin.WORKFLOW_LIST_PARAMS)
     patch = SPEC["components"]["schemas"]["QueuePatch"]["properties"]
     assert set(patch) == set(_admin.QUEUE_PATCH_KEYS)
     assert SPEC["components"]["schemas"]["Workflow"]["properties"]["status"]["enum"] == list(
-        _admin.STATUSES)
+        _admin.STATUSES
+    )
 
 
 def test_openapi_is_served(api: Api) -> None:

@@ -14,7 +14,6 @@ import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
-from typing import List
 
 import psycopg
 import pytest
@@ -25,8 +24,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_cli(*args: str, timeout: float = 100) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dbos_queue.cli", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
+    return subprocess.run(
+        [sys.executable, "-m", "dbos_queue.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ),
+    )
 
 
 def cli_ok(*args: str) -> str:
@@ -39,17 +44,23 @@ def cli_json(url: str, *args: str):
     return json.loads(cli_ok("--db-url", url, "--json", *args))
 
 
-def enqueue_idle(url: str, n: int, queue: str = "idle") -> List[str]:
+def enqueue_idle(url: str, n: int, queue: str = "idle") -> list[str]:
     """Workflows on a queue no worker serves: they stay ENQUEUED."""
     with DBOSClient(url) as client:
-        return client.enqueue_many({"queue_name": queue, "workflow_name": "three"},
-                                   [(i,) for i in range(n)])
+        return client.enqueue_many(
+            {"queue_name": queue, "workflow_name": "three"}, [(i,) for i in range(n)]
+        )
 
 
-def statuses(url: str, ids: List[str]) -> List[str]:
+def statuses(url: str, ids: list[str]) -> list[str]:
     with psycopg.connect(url) as conn:
-        rows = dict(conn.execute("SELECT workflow_uuid, status FROM dbos.workflow_status "
-                                 "WHERE workflow_uuid = ANY(%s)", (ids,)).fetchall())
+        rows = dict(
+            conn.execute(
+                "SELECT workflow_uuid, status FROM dbos.workflow_status "
+                "WHERE workflow_uuid = ANY(%s)",
+                (ids,),
+            ).fetchall()
+        )
     return [rows.get(i) for i in ids]
 
 
@@ -58,8 +69,12 @@ def statuses(url: str, ids: List[str]) -> List[str]:
 
 def test_help_documents_exit_codes():
     out = cli_ok("--help")
-    for line in ("0  ok", "1  the operation failed", "2  usage or configuration error",
-                 "3  the database could not be reached"):
+    for line in (
+        "0  ok",
+        "1  the operation failed",
+        "2  usage or configuration error",
+        "3  the database could not be reached",
+    ):
         assert line in out
     for cmd in ("enqueue", "workflow", "schedule", "bench"):
         assert cmd in out
@@ -98,18 +113,26 @@ def test_value_helpers():
     assert parse_duration("30m") == 1800 and parse_duration("500ms") == 0.5
     with pytest.raises(UsageError):
         parse_duration("7x")
-    when = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
-    assert jsonable({"t": when, "e": ValueError("boom"), "d": Decimal("1.5"), "s": {2, 1},
-                     "tp": (1, b"\x00")}) == {
-        "t": "2025-01-02T03:04:05+00:00", "e": "ValueError: boom", "d": "1.5", "s": [1, 2],
-        "tp": [1, "AA=="]}
+    when = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    assert jsonable(
+        {"t": when, "e": ValueError("boom"), "d": Decimal("1.5"), "s": {2, 1}, "tp": (1, b"\x00")}
+    ) == {
+        "t": "2025-01-02T03:04:05+00:00",
+        "e": "ValueError: boom",
+        "d": "1.5",
+        "s": [1, 2],
+        "tp": [1, "AA=="],
+    }
 
 
-@pytest.mark.parametrize("flag,value,reason", [
-    ("--args", "[1,", "--args is not valid JSON"),
-    ("--args", '{"x": 1}', "--args must be a JSON array"),
-    ("--kwargs", "[1]", "--kwargs must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "flag,value,reason",
+    [
+        ("--args", "[1,", "--args is not valid JSON"),
+        ("--args", '{"x": 1}', "--args must be a JSON array"),
+        ("--kwargs", "[1]", "--kwargs must be a JSON object"),
+    ],
+)
 def test_enqueue_bad_json_is_a_usage_error(db_url, flag, value, reason):
     r = run_cli("--db-url", db_url, "enqueue", "free", "three", flag, value)
     assert r.returncode == 2, r.stderr
@@ -135,8 +158,13 @@ def test_unmigrated_database_says_to_migrate(empty_db_url):
 
 
 def test_unreachable_database_exits_3():
-    r = run_cli("--db-url", "postgresql://nobody@127.0.0.1:9/nothing?connect_timeout=2",
-                "workflow", "get", "x")
+    r = run_cli(
+        "--db-url",
+        "postgresql://nobody@127.0.0.1:9/nothing?connect_timeout=2",
+        "workflow",
+        "get",
+        "x",
+    )
     assert r.returncode == 3 and "cannot reach the database" in r.stderr
 
 
@@ -145,13 +173,25 @@ def test_unreachable_database_exits_3():
 
 def test_enqueue_and_wait_prints_the_result(app_db, start_worker):
     start_worker("free")
-    r = run_cli("--db-url", app_db, "enqueue", "free", "three", "--args", "[7]", "--wait",
-                "--timeout", "60")
+    r = run_cli(
+        "--db-url", app_db, "enqueue", "free", "three", "--args", "[7]", "--wait", "--timeout", "60"
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == [1, 2, 3, 7]
 
-    wf_id = cli_ok("--db-url", app_db, "enqueue", "free", "three", "--kwargs", '{"x": 8}',
-                   "--id", "by-id", "--priority", "3").strip()
+    wf_id = cli_ok(
+        "--db-url",
+        app_db,
+        "enqueue",
+        "free",
+        "three",
+        "--kwargs",
+        '{"x": 8}',
+        "--id",
+        "by-id",
+        "--priority",
+        "3",
+    ).strip()
     assert wf_id == "by-id"
     with DBOSClient(app_db) as client:
         assert client.get_result("by-id", timeout=60) == [1, 2, 3, 8]
@@ -161,8 +201,17 @@ def test_enqueue_and_wait_prints_the_result(app_db, start_worker):
 
 def test_enqueue_wait_reports_a_failed_workflow(app_db, start_worker):
     start_worker("free")
-    r = run_cli("--db-url", app_db, "--json", "enqueue", "free", "no_such_workflow", "--wait",
-                "--timeout", "60")
+    r = run_cli(
+        "--db-url",
+        app_db,
+        "--json",
+        "enqueue",
+        "free",
+        "no_such_workflow",
+        "--wait",
+        "--timeout",
+        "60",
+    )
     assert r.returncode == 1
     assert "ended ERROR" in r.stderr
     out = json.loads(r.stdout)
@@ -170,8 +219,20 @@ def test_enqueue_wait_reports_a_failed_workflow(app_db, start_worker):
 
 
 def test_enqueue_wait_timeout_and_dedup(db_url):
-    r = run_cli("--db-url", db_url, "enqueue", "idle", "three", "--args", "[1]", "--dedup", "d1",
-                "--wait", "--timeout", "0.5")
+    r = run_cli(
+        "--db-url",
+        db_url,
+        "enqueue",
+        "idle",
+        "three",
+        "--args",
+        "[1]",
+        "--dedup",
+        "d1",
+        "--wait",
+        "--timeout",
+        "0.5",
+    )
     assert r.returncode == 1 and "did not finish within 0.5s (status ENQUEUED)" in r.stderr
     r = run_cli("--db-url", db_url, "enqueue", "idle", "three", "--args", "[1]", "--dedup", "d1")
     assert r.returncode == 1 and "deduplication ID d1" in r.stderr
@@ -184,8 +245,20 @@ def test_enqueue_wait_timeout_and_dedup(db_url):
 
 def test_workflow_list_get_steps(app_db, start_worker):
     start_worker("free")
-    cli_ok("--db-url", app_db, "enqueue", "free", "three", "--args", "[7]", "--id", "wf-a",
-           "--wait", "--timeout", "60")
+    cli_ok(
+        "--db-url",
+        app_db,
+        "enqueue",
+        "free",
+        "three",
+        "--args",
+        "[7]",
+        "--id",
+        "wf-a",
+        "--wait",
+        "--timeout",
+        "60",
+    )
     enqueue_idle(app_db, 2)
 
     table = cli_ok("--db-url", app_db, "workflow", "list")
@@ -193,8 +266,9 @@ def test_workflow_list_get_steps(app_db, start_worker):
     assert header.split()[:4] == ["WORKFLOW_ID", "STATUS", "NAME", "QUEUE"]
     assert len(lines) == 3 and lines[0].split()[:4] == ["wf-a", "SUCCESS", "three", "free"]
 
-    rows = cli_json(app_db, "workflow", "list", "--status", "SUCCESS", "--queue", "free",
-                    "--name", "three")
+    rows = cli_json(
+        app_db, "workflow", "list", "--status", "SUCCESS", "--queue", "free", "--name", "three"
+    )
     assert [w["workflow_id"] for w in rows] == ["wf-a"]
     assert rows[0]["output"] == [1, 2, 3, 7] and rows[0]["input"] == {"args": [7], "kwargs": {}}
     assert isinstance(rows[0]["created_at"], int)
@@ -204,8 +278,12 @@ def test_workflow_list_get_steps(app_db, start_worker):
     assert len(cli_json(app_db, "workflow", "list", "--limit", "0", "--offset", "1")) == 2
     assert cli_json(app_db, "workflow", "list", "--since", "2999-01-01T00:00:00Z") == []
     # --json also works after the command
-    assert json.loads(cli_ok("--db-url", app_db, "workflow", "list", "--queue", "idle",
-                             "--json"))[0]["status"] == "ENQUEUED"
+    assert (
+        json.loads(cli_ok("--db-url", app_db, "workflow", "list", "--queue", "idle", "--json"))[0][
+            "status"
+        ]
+        == "ENQUEUED"
+    )
 
     get = cli_ok("--db-url", app_db, "workflow", "get", "wf-a")
     fields = dict(line.split(None, 1) for line in get.splitlines())
@@ -216,16 +294,27 @@ def test_workflow_list_get_steps(app_db, start_worker):
 
     steps = cli_ok("--db-url", app_db, "workflow", "steps", "wf-a").splitlines()
     assert steps[0].split()[:3] == ["STEP", "NAME", "OUTPUT"]
-    assert [s.split()[:3] for s in steps[1:]] == [["1", "mark", "1"], ["2", "mark", "2"],
-                                                  ["3", "mark", "3"]]
+    assert [s.split()[:3] for s in steps[1:]] == [
+        ["1", "mark", "1"],
+        ["2", "mark", "2"],
+        ["3", "mark", "3"],
+    ]
     js = cli_json(app_db, "workflow", "steps", "wf-a")
     assert [(s["function_id"], s["function_name"], s["output"]) for s in js] == [
-        (1, "mark", 1), (2, "mark", 2), (3, "mark", 3)]
+        (1, "mark", 1),
+        (2, "mark", 2),
+        (3, "mark", 3),
+    ]
 
 
 def test_unknown_workflow_exits_1(db_url):
-    for cmd in (["get", "nosuch"], ["steps", "nosuch"], ["cancel", "nosuch"],
-                ["resume", "nosuch"], ["fork", "nosuch", "--step", "1"]):
+    for cmd in (
+        ["get", "nosuch"],
+        ["steps", "nosuch"],
+        ["cancel", "nosuch"],
+        ["resume", "nosuch"],
+        ["fork", "nosuch", "--step", "1"],
+    ):
         r = run_cli("--db-url", db_url, "workflow", *cmd)
         assert r.returncode == 1, (cmd, r.stdout, r.stderr)
         assert "no workflow with id 'nosuch'" in r.stderr, cmd
@@ -245,8 +334,11 @@ def test_cancel_single_and_bulk(db_url):
 
     mixed = run_cli("--db-url", db_url, "--json", "workflow", "cancel", ids[1], "ghost")
     assert mixed.returncode == 1 and "no workflow with id 'ghost'" in mixed.stderr
-    assert json.loads(mixed.stdout) == {"cancelled": [ids[1]], "skipped": [],
-                                        "not_found": ["ghost"]}
+    assert json.loads(mixed.stdout) == {
+        "cancelled": [ids[1]],
+        "skipped": [],
+        "not_found": ["ghost"],
+    }
 
     out = cli_json(db_url, "workflow", "cancel", "--status", "ENQUEUED", "--queue", "idle")
     assert sorted(out["cancelled"]) == sorted(ids[2:]) and out["not_found"] == []
@@ -287,8 +379,20 @@ def test_bulk_resume_by_filter(app_db, start_worker):
 
 def test_fork_reruns_from_a_step(app_db, start_worker):
     start_worker("free")
-    cli_ok("--db-url", app_db, "enqueue", "free", "three", "--args", "[5]", "--id", "orig",
-           "--wait", "--timeout", "60")
+    cli_ok(
+        "--db-url",
+        app_db,
+        "enqueue",
+        "free",
+        "three",
+        "--args",
+        "[5]",
+        "--id",
+        "orig",
+        "--wait",
+        "--timeout",
+        "60",
+    )
     out = cli_json(app_db, "workflow", "fork", "orig", "--step", "3", "--id", "forked")
     assert out == {"workflow_id": "forked", "forked_from": "orig", "start_step": 3}
     with DBOSClient(app_db) as client:
@@ -311,8 +415,10 @@ def test_gc(db_url):
     assert cli_json(db_url, "workflow", "gc", "--older-than", "7d") == {"deleted": 0}
     # --keep counts every workflow (the live one too); only finished ones are deleted
     assert cli_json(db_url, "workflow", "gc", "--keep", "2") == {"deleted": 4}
-    assert cli_ok("--db-url", db_url, "workflow", "gc", "--older-than", "0").strip() == \
-        "deleted 1 finished workflow"
+    assert (
+        cli_ok("--db-url", db_url, "workflow", "gc", "--older-than", "0").strip()
+        == "deleted 1 finished workflow"
+    )
     assert statuses(db_url, ids + live) == [None] * 5 + ["ENQUEUED"]
     r = run_cli("--db-url", db_url, "workflow", "gc")
     assert r.returncode == 2 and "--older-than" in r.stderr
@@ -328,11 +434,16 @@ def test_schedule_list_and_delete(dbos, db_url):
     def nightly(scheduled_at, context):
         return context
 
-    dbos.create_schedule(schedule_name="nightly-report", workflow_fn=nightly,
-                         schedule="0 0 3 * * *", context={"team": "ops"})
+    dbos.create_schedule(
+        schedule_name="nightly-report",
+        workflow_fn=nightly,
+        schedule="0 0 3 * * *",
+        context={"team": "ops"},
+    )
     rows = cli_json(db_url, "schedule", "list")
     assert [(r["schedule_name"], r["schedule"], r["status"], r["context"]) for r in rows] == [
-        ("nightly-report", "0 0 3 * * *", "ACTIVE", {"team": "ops"})]
+        ("nightly-report", "0 0 3 * * *", "ACTIVE", {"team": "ops"})
+    ]
     assert rows[0]["workflow_name"].endswith("nightly")
     header, line = cli_ok("--db-url", db_url, "schedule", "list").splitlines()
     assert header.split()[:4] == ["NAME", "WORKFLOW", "CRON", "TIMEZONE"]
@@ -341,8 +452,10 @@ def test_schedule_list_and_delete(dbos, db_url):
     assert cli_json(db_url, "schedule", "list", "--status", "PAUSED") == []
     assert cli_json(db_url, "schedule", "list", "--kind", "decorator") == []
 
-    assert cli_ok("--db-url", db_url, "schedule", "delete", "nightly-report").strip() == \
-        "deleted schedule nightly-report"
+    assert (
+        cli_ok("--db-url", db_url, "schedule", "delete", "nightly-report").strip()
+        == "deleted schedule nightly-report"
+    )
     assert cli_ok("--db-url", db_url, "schedule", "list").strip() == "(none)"
     r = run_cli("--db-url", db_url, "schedule", "delete", "nightly-report")
     assert r.returncode == 1 and "no schedule named 'nightly-report'" in r.stderr
@@ -361,5 +474,9 @@ def test_bench_small(db_url):
     assert "workflows/s" in r.stdout and "bench: 20/20 in" in r.stderr
     with psycopg.connect(db_url) as conn:  # the temporary queue and its workflows are gone
         assert conn.execute("SELECT count(*) FROM dbos.workflow_status").fetchone()[0] == 0
-        assert conn.execute("SELECT count(*) FROM dbos.queues "
-                            "WHERE name LIKE 'dbos-queue-bench-%'").fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM dbos.queues WHERE name LIKE 'dbos-queue-bench-%'"
+            ).fetchone()[0]
+            == 0
+        )

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from dbos_queue.error import DBOSConfigError, DBOSInitializationError
 from dbos_queue.model.config import (
     CONFIG_FILE,
     KNOWN_KEYS,
@@ -16,38 +17,93 @@ from dbos_queue.model.config import (
     load_yaml,
     resolve,
 )
-from dbos_queue.error import DBOSConfigError, DBOSInitializationError
 
 # Copied once from DBOS Python 3.4's and 2.31's DBOSConfig TypedDicts.
 DBOS_3_KEYS = [
-    "name", "system_database_url", "sys_db_pool_size", "sys_db_polling_concurrency",
-    "db_engine_kwargs", "sys_db_idle_transaction_timeout_sec", "log_level", "otlp_log_level",
-    "console_log_level", "otlp_traces_endpoints", "otlp_logs_endpoints", "otlp_attributes",
-    "application_version", "executor_id", "dbos_system_schema", "enable_otlp",
-    "system_database_engine", "conductor_key", "conductor_url", "conductor_executor_metadata",
-    "conductor_metadata_only_mode", "transact_enterprise_key", "auto_upgrade",
-    "auto_upgrade_interval_sec", "auto_upgrade_grace_sec", "serializer", "enable_patching",
-    "use_listen_notify", "sharding", "run_migrations", "max_executor_threads",
-    "notification_listener_polling_interval_sec", "notification_coalesce_sec",
-    "observability_query_timeout_sec", "scheduler_polling_interval_sec",
-    "kafka_queue_polling_interval_sec", "otel_attribute_format",
+    "name",
+    "system_database_url",
+    "sys_db_pool_size",
+    "sys_db_polling_concurrency",
+    "db_engine_kwargs",
+    "sys_db_idle_transaction_timeout_sec",
+    "log_level",
+    "otlp_log_level",
+    "console_log_level",
+    "otlp_traces_endpoints",
+    "otlp_logs_endpoints",
+    "otlp_attributes",
+    "application_version",
+    "executor_id",
+    "dbos_system_schema",
+    "enable_otlp",
+    "system_database_engine",
+    "conductor_key",
+    "conductor_url",
+    "conductor_executor_metadata",
+    "conductor_metadata_only_mode",
+    "transact_enterprise_key",
+    "auto_upgrade",
+    "auto_upgrade_interval_sec",
+    "auto_upgrade_grace_sec",
+    "serializer",
+    "enable_patching",
+    "use_listen_notify",
+    "sharding",
+    "run_migrations",
+    "max_executor_threads",
+    "notification_listener_polling_interval_sec",
+    "notification_coalesce_sec",
+    "observability_query_timeout_sec",
+    "scheduler_polling_interval_sec",
+    "kafka_queue_polling_interval_sec",
+    "otel_attribute_format",
 ]
 DBOS_2_KEYS = [
-    "name", "system_database_url", "application_database_url", "database_url",
-    "sys_db_pool_size", "sys_db_polling_concurrency", "db_engine_kwargs", "log_level",
-    "otlp_log_level", "console_log_level", "otlp_traces_endpoints", "otlp_logs_endpoints",
-    "admin_port", "run_admin_server", "otlp_attributes", "application_version", "executor_id",
-    "dbos_system_schema", "enable_otlp", "system_database_engine", "conductor_key",
-    "conductor_url", "conductor_executor_metadata", "serializer", "enable_patching",
-    "use_listen_notify", "run_migrations", "max_executor_threads",
-    "notification_listener_polling_interval_sec", "notification_coalesce_sec",
-    "scheduler_polling_interval_sec", "kafka_queue_polling_interval_sec",
+    "name",
+    "system_database_url",
+    "application_database_url",
+    "database_url",
+    "sys_db_pool_size",
+    "sys_db_polling_concurrency",
+    "db_engine_kwargs",
+    "log_level",
+    "otlp_log_level",
+    "console_log_level",
+    "otlp_traces_endpoints",
+    "otlp_logs_endpoints",
+    "admin_port",
+    "run_admin_server",
+    "otlp_attributes",
+    "application_version",
+    "executor_id",
+    "dbos_system_schema",
+    "enable_otlp",
+    "system_database_engine",
+    "conductor_key",
+    "conductor_url",
+    "conductor_executor_metadata",
+    "serializer",
+    "enable_patching",
+    "use_listen_notify",
+    "run_migrations",
+    "max_executor_threads",
+    "notification_listener_polling_interval_sec",
+    "notification_coalesce_sec",
+    "scheduler_polling_interval_sec",
+    "kafka_queue_polling_interval_sec",
     "otel_attribute_format",
 ]
 OWN_KEYS = [
-    "drain_timeout_sec", "executor_lease_sec", "heartbeat_interval_sec",
-    "max_recovery_attempts", "admin_host", "admin_token", "metrics_enabled",
-    "prepare_threshold", "queue_polling_interval_sec", "schedule_catchup",
+    "drain_timeout_sec",
+    "executor_lease_sec",
+    "heartbeat_interval_sec",
+    "max_recovery_attempts",
+    "admin_host",
+    "admin_token",
+    "metrics_enabled",
+    "prepare_threshold",
+    "queue_polling_interval_sec",
+    "schedule_catchup",
 ]
 URL = "postgresql://app:secret@db.example:5432/appdb"
 
@@ -273,11 +329,12 @@ def test_system_url_precedence(tmp_path: Path) -> None:
     _yaml(tmp_path, "system_database_url: postgresql://y@yamlhost/ydb\n")
     env = {"DBOS_SYSTEM_DATABASE_URL": "postgresql://e@envhost/edb"}
     code = {"system_database_url": "postgresql://c@codehost/cdb"}
-    assert resolve(code, cwd=tmp_path, environ=env).system_database_url == code[
-        "system_database_url"
-    ]
-    assert resolve(None, cwd=tmp_path, environ=env).system_database_url == (
-        env["DBOS_SYSTEM_DATABASE_URL"]
+    assert (
+        resolve(code, cwd=tmp_path, environ=env).system_database_url == code["system_database_url"]
+    )
+    assert (
+        resolve(None, cwd=tmp_path, environ=env).system_database_url
+        == (env["DBOS_SYSTEM_DATABASE_URL"])
     )
     assert resolve(None, cwd=tmp_path, environ={}).system_database_url == (
         "postgresql://y@yamlhost/ydb"

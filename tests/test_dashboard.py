@@ -19,8 +19,9 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any
 
 import pytest
 
@@ -38,8 +39,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(INSTALL_TIMEOUT + 120)]
 
 def ensure_chromium() -> str:
     if not os.access(CHROMIUM, os.X_OK):
-        r = subprocess.run(["bash", str(ROOT / ".ci" / "install_chromium.sh")],
-                           capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
+        r = subprocess.run(
+            ["bash", str(ROOT / ".ci" / "install_chromium.sh")],
+            capture_output=True,
+            text=True,
+            timeout=INSTALL_TIMEOUT,
+        )
         assert r.returncode == 0, f"installing chromium failed:\n{r.stdout}\n{r.stderr}"
     assert os.access(CHROMIUM, os.X_OK)
     return CHROMIUM
@@ -58,27 +63,45 @@ class Browser:
     def __init__(self, binary: str, profile: str, log_path: str) -> None:
         cmd_r, cmd_w = map(_high_fd, os.pipe())  # we write commands -> its fd 3
         res_r, res_w = map(_high_fd, os.pipe())  # its fd 4 -> we read replies and events
-        args = [binary, "--headless", "--no-sandbox", "--disable-gpu",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--no-default-browser-check",
-                "--disable-dev-shm-usage", "--remote-debugging-pipe",
-                f"--user-data-dir={profile}", "about:blank"]
+        args = [
+            binary,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-dev-shm-usage",
+            "--remote-debugging-pipe",
+            f"--user-data-dir={profile}",
+            "about:blank",
+        ]
         self.log = open(log_path, "wb")
         self.proc = subprocess.Popen(
-            ["/bin/bash", "-c", f'exec "$@" 3<&{cmd_r} 4>&{res_w} {cmd_r}<&- {res_w}>&-', "bash",
-             *args],
-            pass_fds=(cmd_r, res_w), stdin=subprocess.DEVNULL, stdout=self.log,
-            stderr=subprocess.STDOUT)
+            [
+                "/bin/bash",
+                "-c",
+                f'exec "$@" 3<&{cmd_r} 4>&{res_w} {cmd_r}<&- {res_w}>&-',
+                "bash",
+                *args,
+            ],
+            pass_fds=(cmd_r, res_w),
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         os.close(cmd_r)
         os.close(res_w)
         self._w, self._r = cmd_w, res_r
         self._next = 0
-        self._replies: Dict[int, Dict[str, Any]] = {}
-        self._events: "queue.Queue[Dict[str, Any]]" = queue.Queue()
+        self._replies: dict[int, dict[str, Any]] = {}
+        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
         self._cond = threading.Condition()
         self._reader = threading.Thread(target=self._read_forever, daemon=True)
         self._reader.start()
-        self.session: Optional[str] = None
+        self.session: str | None = None
 
     def _read_forever(self) -> None:
         buf = b""
@@ -105,10 +128,16 @@ class Browser:
                 else:
                     self._events.put(msg)
 
-    def send(self, method: str, params: Optional[Dict[str, Any]] = None, *,
-             session: bool = True, timeout: float = 20) -> Dict[str, Any]:
+    def send(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        session: bool = True,
+        timeout: float = 20,
+    ) -> dict[str, Any]:
         self._next += 1
-        msg: Dict[str, Any] = {"id": self._next, "method": method, "params": params or {}}
+        msg: dict[str, Any] = {"id": self._next, "method": method, "params": params or {}}
         if session and self.session:
             msg["sessionId"] = self.session
         os.write(self._w, json.dumps(msg).encode() + b"\0")
@@ -125,8 +154,11 @@ class Browser:
 
     def open_page(self) -> None:
         target = self.send("Target.createTarget", {"url": "about:blank"}, session=False)
-        attached = self.send("Target.attachToTarget",
-                             {"targetId": target["targetId"], "flatten": True}, session=False)
+        attached = self.send(
+            "Target.attachToTarget",
+            {"targetId": target["targetId"], "flatten": True},
+            session=False,
+        )
         self.session = attached["sessionId"]
         self.send("Page.enable")
 
@@ -166,12 +198,12 @@ class Browser:
             f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
             " if (!e) return null; e.scrollIntoView({block: 'center'});"
             " const r = e.getBoundingClientRect();"
-            " return {x: r.left + r.width / 2, y: r.top + r.height / 2}; })()")
+            " return {x: r.left + r.width / 2, y: r.top + r.height / 2}; })()"
+        )
         assert box is not None, f"nothing matches {selector}"
         self._drain_events()
         for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
-            params = {"type": kind, "x": box["x"], "y": box["y"], "button": "left",
-                      "clickCount": 1}
+            params = {"type": kind, "x": box["x"], "y": box["y"], "button": "left", "clickCount": 1}
             if kind == "mouseMoved":
                 params = {"type": kind, "x": box["x"], "y": box["y"]}
             self.send("Input.dispatchMouseEvent", params)
@@ -213,7 +245,7 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def config(config: Dict[str, Any]) -> Dict[str, Any]:
+def config(config: dict[str, Any]) -> dict[str, Any]:
     return {**config, "admin_token": TOKEN}
 
 
@@ -223,7 +255,7 @@ def _status(wf_id: str) -> str:
     return status.status
 
 
-def _wait_status(wf_id: str, wanted: List[str], timeout: float = 30) -> str:
+def _wait_status(wf_id: str, wanted: list[str], timeout: float = 30) -> str:
     deadline = time.monotonic() + timeout
     while (status := _status(wf_id)) not in wanted:
         assert time.monotonic() < deadline, f"{wf_id} stayed {status}, wanted {wanted}"
@@ -233,7 +265,7 @@ def _wait_status(wf_id: str, wanted: List[str], timeout: float = 30) -> str:
 
 def test_dashboard_in_chromium(dbos: Any, browser: Browser) -> None:
     outbox = Queue("outbox")
-    attempts: List[int] = []
+    attempts: list[int] = []
 
     @DBOS.step()
     def render_mail(n: int) -> str:
@@ -264,23 +296,30 @@ def test_dashboard_in_chromium(dbos: Any, browser: Browser) -> None:
     assert browser.evaluate("location.pathname + location.search") == "/dashboard"
     page = browser.html()
     assert "dbos_queue dashboard" in page
-    assert browser.evaluate("document.querySelector(\"#queues tr[data-queue='outbox']\")"
-                            ".innerText").split("\t")[:3] == ["outbox", "paused", "1"]
-    failed_row = "#failed tr[data-workflow='mail-1']"
-    assert browser.evaluate(f"document.querySelector(\"{failed_row}\").dataset.status") == "ERROR"
-    assert "ConnectionError: smtp down" in browser.evaluate(
-        f"document.querySelector(\"{failed_row}\").innerText")
-    assert "render_mail" in browser.evaluate(  # its steps
-        f"document.querySelector(\"{failed_row} details\").textContent")
     assert browser.evaluate(
-        "document.querySelector(\"#recent tr[data-workflow='mail-2']\").dataset.status"
-    ) == "ENQUEUED"
+        "document.querySelector(\"#queues tr[data-queue='outbox']\").innerText"
+    ).split("\t")[:3] == ["outbox", "paused", "1"]
+    failed_row = "#failed tr[data-workflow='mail-1']"
+    assert browser.evaluate(f'document.querySelector("{failed_row}").dataset.status') == "ERROR"
+    assert "ConnectionError: smtp down" in browser.evaluate(
+        f'document.querySelector("{failed_row}").innerText'
+    )
+    assert "render_mail" in browser.evaluate(  # its steps
+        f'document.querySelector("{failed_row} details").textContent'
+    )
+    assert (
+        browser.evaluate(
+            "document.querySelector(\"#recent tr[data-workflow='mail-2']\").dataset.status"
+        )
+        == "ENQUEUED"
+    )
 
     # Resume the failed one: it runs again and succeeds.
     browser.click(f"{failed_row} form[data-action='resume'] button")
     browser.wait_load()
     assert "resume: mail-1 is now" in browser.evaluate(
-        "document.getElementById('notice').textContent")
+        "document.getElementById('notice').textContent"
+    )
     assert _wait_status("mail-1", ["SUCCESS"]) == "SUCCESS"
     assert handle.get_result(timeout=10) == "mail 1" and attempts == [1, 1]
 
@@ -289,9 +328,15 @@ def test_dashboard_in_chromium(dbos: Any, browser: Browser) -> None:
     browser.click("#recent tr[data-workflow='mail-2'] form[data-action='cancel'] button")
     browser.wait_load()
     assert _status("mail-2") == "CANCELLED"
-    assert browser.evaluate(
-        "document.querySelector(\"#recent tr[data-workflow='mail-2']\").dataset.status"
-    ) == "CANCELLED"
-    assert browser.evaluate(
-        "document.querySelector(\"#recent tr[data-workflow='mail-1']\").dataset.status"
-    ) == "SUCCESS"
+    assert (
+        browser.evaluate(
+            "document.querySelector(\"#recent tr[data-workflow='mail-2']\").dataset.status"
+        )
+        == "CANCELLED"
+    )
+    assert (
+        browser.evaluate(
+            "document.querySelector(\"#recent tr[data-workflow='mail-1']\").dataset.status"
+        )
+        == "SUCCESS"
+    )

@@ -11,9 +11,10 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, Dict, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -21,13 +22,6 @@ import uvicorn
 from fastapi import FastAPI, Request
 
 from dbos_queue import DBOS, DBOSContextSetAuth, Queue, SetEnqueueOptions
-from dbos_queue.integrations.fastapi import (
-    DBOSMiddleware,
-    get_request,
-    idempotency_key,
-    setup_fastapi,
-    status_code_for,
-)
 from dbos_queue.error import (
     DBOSAwaitedWorkflowCancelledError,
     DBOSConflictingWorkflowError,
@@ -37,10 +31,17 @@ from dbos_queue.error import (
     DBOSQueueDeduplicatedError,
     DBOSWorkflowConflictIDError,
 )
+from dbos_queue.integrations.fastapi import (
+    DBOSMiddleware,
+    get_request,
+    idempotency_key,
+    setup_fastapi,
+    status_code_for,
+)
 
 
 @pytest.fixture
-def app(config: Dict[str, Any]) -> Iterator[FastAPI]:
+def app(config: dict[str, Any]) -> Iterator[FastAPI]:
     """A FastAPI app with DBOS configured on it (not launched: the lifespan launches it)."""
     DBOS.destroy(destroy_registry=True)
     application = FastAPI()
@@ -65,8 +66,9 @@ class _Server:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(app, lifespan="on", log_level="warning", ws="none",
-                                http="h11", access_log=False)
+        config = uvicorn.Config(
+            app, lifespan="on", log_level="warning", ws="none", http="h11", access_log=False
+        )
         self.server = uvicorn.Server(config)
         self.exit_code: Any = None
         self.thread = threading.Thread(target=self._run, name="uvicorn-test", daemon=True)
@@ -81,7 +83,7 @@ class _Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> "_Server":
+    def __enter__(self) -> _Server:
         self.thread.start()
         deadline = time.monotonic() + 30
         try:
@@ -123,12 +125,12 @@ def test_idempotency_key_concurrent_requests_run_workflow_once_and_lifespan_mana
         return f"charged-{order}"
 
     @DBOS.workflow()
-    def checkout(order: str) -> Dict[str, Any]:
+    def checkout(order: str) -> dict[str, Any]:
         runs.append(DBOS.workflow_id)
         return {"receipt": charge(order), "workflow_id": DBOS.workflow_id}
 
     @app.post("/checkout/{order}")
-    def checkout_endpoint(order: str) -> Dict[str, Any]:
+    def checkout_endpoint(order: str) -> dict[str, Any]:
         return checkout(order)
 
     assert _not_launched()
@@ -138,8 +140,9 @@ def test_idempotency_key_concurrent_requests_run_workflow_once_and_lifespan_mana
         with httpx.Client(base_url=server.url, timeout=30) as client:
             # The same key twice at once, then once more: one execution, one result.
             with ThreadPoolExecutor(2) as pool:
-                futures = [pool.submit(client.post, "/checkout/42", headers=headers)
-                           for _ in range(2)]
+                futures = [
+                    pool.submit(client.post, "/checkout/42", headers=headers) for _ in range(2)
+                ]
                 time.sleep(0.3)
                 gate.set()
                 first, second = [f.result(timeout=30) for f in futures]
@@ -165,7 +168,7 @@ def test_same_key_twice_returns_recorded_result_and_id_is_the_key(app):
         return 2 * x
 
     @app.post("/double/{x}")
-    def double_endpoint(x: int) -> Dict[str, Any]:
+    def double_endpoint(x: int) -> dict[str, Any]:
         return {"result": double(x), "started": DBOS.get_workflow_status("k-1") is not None}
 
     with serving(app) as client:
@@ -188,7 +191,7 @@ def test_idempotency_key_header_alias_and_first_workflow_only(app):
         return DBOS.workflow_id
 
     @app.post("/two")
-    def two() -> Dict[str, Any]:
+    def two() -> dict[str, Any]:
         first = DBOS.start_workflow(ident)
         second = DBOS.start_workflow(ident)
         return {"first": first.get_result(), "second": second.get_result()}
@@ -197,8 +200,9 @@ def test_idempotency_key_header_alias_and_first_workflow_only(app):
         body = client.post("/two", headers={"Idempotency-Key": "alias-key"}).json()
         assert body["first"] == "alias-key" and body["second"] != "alias-key"
         # DBOS's own header wins over the alias.
-        body = client.post("/two", headers={"Idempotency-Key": "ignored",
-                                            "DBOS-Idempotency-Key": "dbos-key"}).json()
+        body = client.post(
+            "/two", headers={"Idempotency-Key": "ignored", "DBOS-Idempotency-Key": "dbos-key"}
+        ).json()
         assert body["first"] == "dbos-key"
         assert DBOS.get_workflow_status("ignored") is None
 
@@ -212,7 +216,7 @@ def test_async_handler_and_async_workflow_use_the_key(app):
         return f"hello {name} from {DBOS.workflow_id}"
 
     @app.get("/greet/{name}")
-    async def greet_endpoint(name: str) -> Dict[str, Any]:
+    async def greet_endpoint(name: str) -> dict[str, Any]:
         handle = await DBOS.start_workflow_async(greet, name)
         return {"result": await handle.get_result()}
 
@@ -231,7 +235,7 @@ def test_required_roles_without_auth_is_403(app):
         return "secret"
 
     @app.get("/admin")
-    def admin(request: Request) -> Dict[str, Any]:
+    def admin(request: Request) -> dict[str, Any]:
         role = request.headers.get("x-role")
         if role is None:
             return {"result": admin_only()}
@@ -266,7 +270,7 @@ def test_unknown_workflow_is_404_and_other_errors_map(app):
         raise AssertionError("a delayed workflow ran")
 
     @app.get("/workflows/{wid}")
-    def get_workflow(wid: str) -> Dict[str, Any]:
+    def get_workflow(wid: str) -> dict[str, Any]:
         return {"status": DBOS.retrieve_workflow(wid).get_status().status}
 
     @app.post("/a")
@@ -315,8 +319,12 @@ def test_unknown_workflow_is_404_and_other_errors_map(app):
         assert r.status_code == 409 and r.json()["error"] == "DBOSWorkflowConflictIDError"
         r = client.get("/broken")
         assert r.status_code == 500
-        assert r.json() == {"error": "DBOSException", "message": "something broke",
-                            "dbos_error": "DBOSException", "dbos_error_code": None}
+        assert r.json() == {
+            "error": "DBOSException",
+            "message": "something broke",
+            "dbos_error": "DBOSException",
+            "dbos_error_code": None,
+        }
 
 
 def test_status_code_table():
@@ -339,20 +347,20 @@ def test_setup_is_idempotent_and_keeps_the_apps_own_dbos_error_handler():
         raise NotImplementedError
 
     application.add_exception_handler(DBOSException, mine)
-    setup_fastapi(None, application)  # type: ignore[arg-type]
-    setup_fastapi(None, application)  # type: ignore[arg-type]
+    setup_fastapi(application, launch=DBOS.launch, destroy=DBOS.destroy)
+    setup_fastapi(application, launch=DBOS.launch, destroy=DBOS.destroy)
     assert [m.cls for m in application.user_middleware] == [DBOSMiddleware]
     assert application.exception_handlers[DBOSException] is mine
 
 
 def test_request_info_is_available_in_handler_and_workflow(app):
     @DBOS.workflow()
-    def who() -> Dict[str, Any]:
+    def who() -> dict[str, Any]:
         req = get_request()
         return {"path": req.url.path, "agent": req.headers.get("user-agent")}
 
     @app.get("/who")
-    def who_endpoint() -> Dict[str, Any]:
+    def who_endpoint() -> dict[str, Any]:
         return {"workflow": who(), "method": get_request().method}
 
     with serving(app) as client:
@@ -400,8 +408,13 @@ def test_app_that_launches_itself(app, config):
 def test_launch_failure_fails_startup(config):
     DBOS.destroy(destroy_registry=True)
     application = FastAPI()
-    DBOS(fastapi=application, config=dict(config, system_database_url=(
-        "postgresql://nobody:wrong@127.0.0.1:1/none?connect_timeout=2")))
+    DBOS(
+        fastapi=application,
+        config=dict(
+            config,
+            system_database_url=("postgresql://nobody:wrong@127.0.0.1:1/none?connect_timeout=2"),
+        ),
+    )
     try:
         with pytest.raises(RuntimeError, match="stopped during startup"):
             with _Server(application):

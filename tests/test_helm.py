@@ -13,9 +13,10 @@ import re
 import subprocess
 import time
 import urllib.request
-from functools import lru_cache
+from collections.abc import Iterable
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any
 
 import pytest
 import yaml
@@ -33,26 +34,41 @@ HELPER = "database.existingSecret.name=dbos-db"
 @lru_cache(maxsize=1)
 def helm_binary() -> str:
     """The helm of .ci/helm_checks.sh, installed by it when missing."""
-    proc = subprocess.run(["bash", str(ROOT / ".ci" / "helm_checks.sh"), "--which", "helm"],
-                          capture_output=True, text=True, timeout=100)
+    proc = subprocess.run(
+        ["bash", str(ROOT / ".ci" / "helm_checks.sh"), "--which", "helm"],
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
     assert proc.returncode == 0, f"installing helm failed:\n{proc.stderr[-3000:]}"
     path = proc.stdout.strip().splitlines()[-1]
     assert os.access(path, os.X_OK), path
     return path
 
 
-def helm_env() -> Dict[str, str]:
+def helm_env() -> dict[str, str]:
     base = Path(os.environ.get("TMPDIR", "/tmp")) / f"dbos-queue-helm-test-{os.getuid()}"
     env = dict(os.environ)
-    for var, sub in (("HELM_CACHE_HOME", "cache"), ("HELM_CONFIG_HOME", "config"),
-                     ("HELM_DATA_HOME", "data")):
+    for var, sub in (
+        ("HELM_CACHE_HOME", "cache"),
+        ("HELM_CONFIG_HOME", "config"),
+        ("HELM_DATA_HOME", "data"),
+    ):
         env[var] = str(base / sub)
     return env
 
 
 def helm_template(*values_files: Path, sets: Iterable[str] = ()) -> subprocess.CompletedProcess:
-    cmd = [helm_binary(), "template", RELEASE, str(CHART), "--namespace", NAMESPACE,
-           "--kube-version", KUBE_VERSION]
+    cmd = [
+        helm_binary(),
+        "template",
+        RELEASE,
+        str(CHART),
+        "--namespace",
+        NAMESPACE,
+        "--kube-version",
+        KUBE_VERSION,
+    ]
     for f in values_files:
         cmd += ["-f", str(f)]
     for s in sets:
@@ -60,14 +76,14 @@ def helm_template(*values_files: Path, sets: Iterable[str] = ()) -> subprocess.C
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=helm_env())
 
 
-@lru_cache(maxsize=None)
-def _render(values_files: Tuple[Path, ...], sets: Tuple[str, ...]) -> str:
+@cache
+def _render(values_files: tuple[Path, ...], sets: tuple[str, ...]) -> str:
     proc = helm_template(*values_files, sets=sets)
     assert proc.returncode == 0, f"helm template failed:\n{proc.stderr}"
     return proc.stdout
 
 
-def render(*values_files: Path, sets: Iterable[str] = ()) -> List[Dict[str, Any]]:
+def render(*values_files: Path, sets: Iterable[str] = ()) -> list[dict[str, Any]]:
     text = _render(tuple(values_files), tuple(sets))
     return [d for d in yaml.safe_load_all(text) if d]
 
@@ -76,25 +92,26 @@ def ci(name: str) -> Path:
     return CHART / "ci" / f"{name}-values.yaml"
 
 
-def of_kind(docs: List[Dict[str, Any]], kind: str) -> List[Dict[str, Any]]:
+def of_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [d for d in docs if d["kind"] == kind]
 
 
-def by_name(docs: List[Dict[str, Any]], kind: str) -> Dict[str, Dict[str, Any]]:
+def by_name(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
     return {d["metadata"]["name"]: d for d in of_kind(docs, kind)}
 
 
-def worker_container(deploy: Dict[str, Any]) -> Dict[str, Any]:
-    (container,) = [c for c in deploy["spec"]["template"]["spec"]["containers"]
-                    if c["name"] == "worker"]
+def worker_container(deploy: dict[str, Any]) -> dict[str, Any]:
+    (container,) = [
+        c for c in deploy["spec"]["template"]["spec"]["containers"] if c["name"] == "worker"
+    ]
     return container
 
 
-def flag_values(args: List[str], flag: str) -> List[str]:
+def flag_values(args: list[str], flag: str) -> list[str]:
     return [args[i + 1] for i, a in enumerate(args) if a == flag]
 
 
-def ids(paths: List[Path]) -> List[str]:
+def ids(paths: list[Path]) -> list[str]:
     return [p.name for p in paths]
 
 
@@ -169,8 +186,9 @@ def test_each_worker_group_gets_its_queues_concurrency_and_replicas():
         d = deploys[f"{FULLNAME}-{name}"]
         args = worker_container(d)["args"]
         assert flag_values(args, "--queue") == group["queues"], name
-        assert flag_values(args, "--concurrency") == ([str(group["concurrency"])]
-                                                      if group.get("concurrency") else [])
+        assert flag_values(args, "--concurrency") == (
+            [str(group["concurrency"])] if group.get("concurrency") else []
+        )
         assert d["spec"]["replicas"] == group["replicas"]
         assert d["spec"]["template"]["metadata"]["labels"]["dbos-queue/group"] == name
         if "resources" in group:
@@ -282,13 +300,16 @@ def test_optional_parts_are_off_by_default():
     assert kinds == {"Deployment", "Service", "ConfigMap", "PodDisruptionBudget", "Job", "Secret"}
 
 
-@pytest.mark.parametrize("flag,kinds", [
-    ("autoscaling.enabled", {"HorizontalPodAutoscaler"}),
-    ("keda.enabled", {"ScaledObject"}),
-    ("serviceMonitor.enabled", {"ServiceMonitor"}),
-    ("prometheusRule.enabled", {"PrometheusRule"}),
-    ("grafanaDashboard.enabled", {"ConfigMap"}),
-])
+@pytest.mark.parametrize(
+    "flag,kinds",
+    [
+        ("autoscaling.enabled", {"HorizontalPodAutoscaler"}),
+        ("keda.enabled", {"ScaledObject"}),
+        ("serviceMonitor.enabled", {"ServiceMonitor"}),
+        ("prometheusRule.enabled", {"PrometheusRule"}),
+        ("grafanaDashboard.enabled", {"ConfigMap"}),
+    ],
+)
 def test_each_optional_part_switches_on_with_its_flag(flag, kinds):
     before = [d["kind"] for d in render(ci("minimal"))]
     after = [d["kind"] for d in render(ci("minimal"), sets=(f"{flag}=true",))]
@@ -302,8 +323,11 @@ def test_autoscaling_owns_replicas_and_targets_each_group():
     deploys = by_name(docs, "Deployment")
     assert set(hpas) == {f"{FULLNAME}-default"}  # the batch group opted out
     hpa = hpas[f"{FULLNAME}-default"]
-    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                             "name": f"{FULLNAME}-default"}
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": f"{FULLNAME}-default",
+    }
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 12)
     assert "replicas" not in deploys[f"{FULLNAME}-default"]["spec"]
     assert deploys[f"{FULLNAME}-batch"]["spec"]["replicas"] == 1
@@ -314,7 +338,9 @@ def test_pod_disruption_budgets_per_group():
     assert set(pdbs) == {f"{FULLNAME}-emails", f"{FULLNAME}-payments"}  # reports: disabled
     assert pdbs[f"{FULLNAME}-emails"]["spec"]["maxUnavailable"] == 1
     assert pdbs[f"{FULLNAME}-payments"]["spec"] == {
-        "minAvailable": 1, "selector": pdbs[f"{FULLNAME}-payments"]["spec"]["selector"]}
+        "minAvailable": 1,
+        "selector": pdbs[f"{FULLNAME}-payments"]["spec"]["selector"],
+    }
 
 
 def test_keda_prometheus_scales_each_group_on_its_queues_depth():
@@ -344,12 +370,14 @@ def test_keda_postgresql_counts_the_groups_enqueued_rows():
     assert trigger["type"] == "postgresql"
     assert trigger["metadata"]["query"] == (
         "SELECT count(*) FROM dbos.workflow_status WHERE status IN ('ENQUEUED', 'PENDING') "
-        "AND queue_name IN ('jobs', 'jobs.retry')")
+        "AND queue_name IN ('jobs', 'jobs.retry')"
+    )
     assert so["spec"]["minReplicaCount"] == 0
     (auth,) = of_kind(docs, "TriggerAuthentication")
     assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
-    assert auth["spec"]["secretTargetRef"] == [{"parameter": "connection", "name": "dbos-db",
-                                                "key": "url"}]
+    assert auth["spec"]["secretTargetRef"] == [
+        {"parameter": "connection", "name": "dbos-db", "key": "url"}
+    ]
 
 
 def test_servicemonitor_scrapes_metrics_on_the_admin_port():
@@ -366,8 +394,12 @@ def test_servicemonitor_scrapes_metrics_on_the_admin_port():
 def test_prometheus_rule_has_the_four_alerts():
     (rule,) = of_kind(render(ci("keda-prometheus")), "PrometheusRule")
     alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
-    assert set(alerts) == {"DBOSQueueOldestEnqueuedTooOld", "DBOSQueueTakeovers",
-                           "DBOSQueueDeadLetteredWorkflows", "DBOSQueueNoLiveExecutors"}
+    assert set(alerts) == {
+        "DBOSQueueOldestEnqueuedTooOld",
+        "DBOSQueueTakeovers",
+        "DBOSQueueDeadLetteredWorkflows",
+        "DBOSQueueNoLiveExecutors",
+    }
     expr = {name: a["expr"] for name, a in alerts.items()}
     assert "dbos_queue_oldest_enqueued_age_seconds" in expr["DBOSQueueOldestEnqueuedTooOld"]
     assert 'status="MAX_RECOVERY_ATTEMPTS_EXCEEDED"' in expr["DBOSQueueDeadLetteredWorkflows"]
@@ -391,17 +423,27 @@ def test_bad_values_fail_with_a_message_saying_what_to_fix(values):
     assert first.startswith("# expect: "), values
     proc = helm_template(values)
     assert proc.returncode != 0, f"{values.name} rendered"
-    assert first[len("# expect: "):] in proc.stderr, proc.stderr
+    assert first[len("# expect: ") :] in proc.stderr, proc.stderr
 
 
-@pytest.mark.parametrize("sets,expect", [
-    ((), "database: no database configured"),
-    ((HELPER, "autoscaling.enabled=true", "workerGroups.default.replicas=0"),
-     "replicas is 0 while autoscaling.enabled is true"),
-    ((HELPER, "workerDefaults.drainTimeoutSeconds=90",
-      "workerDefaults.terminationGracePeriodSeconds=60"),
-     "drainTimeoutSeconds (90) is longer than terminationGracePeriodSeconds (60)"),
-])
+@pytest.mark.parametrize(
+    "sets,expect",
+    [
+        ((), "database: no database configured"),
+        (
+            (HELPER, "autoscaling.enabled=true", "workerGroups.default.replicas=0"),
+            "replicas is 0 while autoscaling.enabled is true",
+        ),
+        (
+            (
+                HELPER,
+                "workerDefaults.drainTimeoutSeconds=90",
+                "workerDefaults.terminationGracePeriodSeconds=60",
+            ),
+            "drainTimeoutSeconds (90) is longer than terminationGracePeriodSeconds (60)",
+        ),
+    ],
+)
 def test_the_three_named_mistakes_fail_from_the_command_line(sets, expect):
     proc = helm_template(sets=sets)
     assert proc.returncode != 0
@@ -415,19 +457,22 @@ SUFFIXES = {
     "counter": ("_total", "_created"),
     "histogram": ("_bucket", "_sum", "_count", "_created"),
     "summary": ("", "_sum", "_count", "_created"),
-    "gauge": ("",), "untyped": ("",), "info": ("_info",), "stateset": ("",),
+    "gauge": ("",),
+    "untyped": ("",),
+    "info": ("_info",),
+    "stateset": ("",),
     "gaugehistogram": ("_bucket", "_gsum", "_gcount"),
 }
 
 
-def exported_series_names(exposition: str) -> Tuple[Set[str], Dict[str, str]]:
+def exported_series_names(exposition: str) -> tuple[set[str], dict[str, str]]:
     """Names a Prometheus server would store from this exposition, and each family's type.
 
     A counter family ``x`` is stored as ``x_total``, a histogram ``h`` as ``h_bucket``,
     ``h_sum`` and ``h_count``: a query must use those, never the bare family name.
     """
-    names: Set[str] = set()
-    types: Dict[str, str] = {}
+    names: set[str] = set()
+    types: dict[str, str] = {}
     for line in exposition.splitlines():
         if line.startswith("# TYPE "):
             _, _, family, kind = line.split(None, 3)
@@ -438,11 +483,11 @@ def exported_series_names(exposition: str) -> Tuple[Set[str], Dict[str, str]]:
     return names, types
 
 
-def dashboard_expressions() -> List[Tuple[str, str]]:
+def dashboard_expressions() -> list[tuple[str, str]]:
     dash = json.loads(DASHBOARD.read_text())
-    out: List[Tuple[str, str]] = []
+    out: list[tuple[str, str]] = []
 
-    def walk(panels: List[Dict[str, Any]]) -> None:
+    def walk(panels: list[dict[str, Any]]) -> None:
         for p in panels:
             for t in p.get("targets", []):
                 if t.get("expr"):
@@ -451,16 +496,16 @@ def dashboard_expressions() -> List[Tuple[str, str]]:
 
     walk(dash["panels"])
     for var in dash["templating"]["list"]:
-        q: Optional[Any] = var.get("query")
+        q: Any | None = var.get("query")
         q = q.get("query") if isinstance(q, dict) else q
         if var.get("type") == "query" and q:
             out.append((f"dashboard variable {var['name']}", q))
     return out
 
 
-def chart_expressions() -> List[Tuple[str, str]]:
+def chart_expressions() -> list[tuple[str, str]]:
     docs = render(ci("keda-prometheus"))
-    out: List[Tuple[str, str]] = []
+    out: list[tuple[str, str]] = []
     for rule in of_kind(docs, "PrometheusRule"):
         for g in rule["spec"]["groups"]:
             for r in g["rules"]:
@@ -480,17 +525,23 @@ def test_every_expression_uses_dbos_queue_metrics():
     used = {m for _, e in dashboard_expressions() for m in METRIC.findall(e)}
     # The issue's panels: depth, oldest age, throughput, enqueue-to-start latency, running,
     # takeovers, errors (the completed counter by status).
-    for name in ("dbos_queue_depth", "dbos_queue_oldest_enqueued_age_seconds",
-                 "dbos_queue_workflows_completed_total",
-                 "dbos_queue_enqueue_to_start_seconds_bucket",
-                 "dbos_queue_running", "dbos_queue_takeovers_total"):
+    for name in (
+        "dbos_queue_depth",
+        "dbos_queue_oldest_enqueued_age_seconds",
+        "dbos_queue_workflows_completed_total",
+        "dbos_queue_enqueue_to_start_seconds_bucket",
+        "dbos_queue_running",
+        "dbos_queue_takeovers_total",
+    ):
         assert name in used, name
 
 
 def test_exported_series_names_handles_suffixes():
-    text = ("# HELP a_total x\n# TYPE a counter\na_total 1.0\n"
-            "# TYPE h histogram\nh_bucket{le=\"1\"} 1.0\nh_count 1.0\nh_sum 0.5\n"
-            "# TYPE g gauge\n")
+    text = (
+        "# HELP a_total x\n# TYPE a counter\na_total 1.0\n"
+        '# TYPE h histogram\nh_bucket{le="1"} 1.0\nh_count 1.0\nh_sum 0.5\n'
+        "# TYPE g gauge\n"
+    )
     names, _ = exported_series_names(text)
     assert {"a_total", "h_bucket", "h_sum", "h_count", "g"} <= names
     assert "a" not in names and "h" not in names
@@ -503,8 +554,9 @@ def test_dashboard_alert_and_keda_metrics_exist_in_a_workers_metrics(app_db, sta
     w = start_worker("free")
     with DBOSClient(app_db) as client:
         for i in range(3):  # histograms and the completed counter get samples
-            client.enqueue({"queue_name": "free", "workflow_name": "timed"}, "free", f"d{i}",
-                           0.01).get_result(timeout=30)
+            client.enqueue(
+                {"queue_name": "free", "workflow_name": "timed"}, "free", f"d{i}", 0.01
+            ).get_result(timeout=30)
         # Waits on a queue nobody listens to: depth and oldest age get samples too.
         client.enqueue({"queue_name": "glob", "workflow_name": "timed"}, "glob", "waiting", 0.01)
     url = f"http://127.0.0.1:{w.admin_port}/metrics"
@@ -524,8 +576,11 @@ def test_dashboard_alert_and_keda_metrics_exist_in_a_workers_metrics(app_db, sta
         for name in METRIC.findall(expr):
             if name not in exported:
                 missing.append(f"{where}: {name}")
-    assert not missing, "not exported by a worker:\n" + "\n".join(missing) + \
-        f"\nexported: {sorted(n for n in exported if n.startswith('dbos_queue_'))}"
+    assert not missing, (
+        "not exported by a worker:\n"
+        + "\n".join(missing)
+        + f"\nexported: {sorted(n for n in exported if n.startswith('dbos_queue_'))}"
+    )
 
 
 # --- the image and the chart agree -----------------------------------------------------
@@ -533,9 +588,9 @@ def test_dashboard_alert_and_keda_metrics_exist_in_a_workers_metrics(app_db, sta
 DOCKERFILE = ROOT / "workers" / "Dockerfile"
 
 
-def dockerfile_entrypoint() -> List[str]:
+def dockerfile_entrypoint() -> list[str]:
     (line,) = [ln for ln in DOCKERFILE.read_text().splitlines() if ln.startswith("ENTRYPOINT ")]
-    return json.loads(line[len("ENTRYPOINT "):])
+    return json.loads(line[len("ENTRYPOINT ") :])
 
 
 def test_dockerfile_matches_what_the_chart_runs():
@@ -584,9 +639,15 @@ def test_the_images_entry_point_with_the_charts_args_runs_and_drains(app_db):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    docs = render(ci("minimal"), sets=(f"admin.port={port}", "app.module=tests.apps.queue_app",
-                                       "workerGroups.default.queues={free}",
-                                       "workerDefaults.drainTimeoutSeconds=5"))
+    docs = render(
+        ci("minimal"),
+        sets=(
+            f"admin.port={port}",
+            "app.module=tests.apps.queue_app",
+            "workerGroups.default.queues={free}",
+            "workerDefaults.drainTimeoutSeconds=5",
+        ),
+    )
     (d,) = of_kind(docs, "Deployment")
     (cm,) = of_kind(docs, "ConfigMap")
     c = worker_container(d)
@@ -597,8 +658,14 @@ def test_the_images_entry_point_with_the_charts_args_runs_and_drains(app_db):
             env[e["name"]] = e["value"]
     env["DBOS_SYSTEM_DATABASE_URL"] = app_db  # the Secret's value
     env["DBOS__VMID"] = "rel-dbos-queue-default-abc12"  # metadata.name
-    proc = subprocess.Popen([*dockerfile_entrypoint(), *c["args"]], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*dockerfile_entrypoint(), *c["args"]],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -607,8 +674,9 @@ def test_the_images_entry_point_with_the_charts_args_runs_and_drains(app_db):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{probe['path']}", timeout=5) as r:
             assert r.status == 200
         with DBOSClient(app_db) as client:
-            h = client.enqueue({"queue_name": "free", "workflow_name": "timed"},
-                               "free", "k8s", 0.01)
+            h = client.enqueue(
+                {"queue_name": "free", "workflow_name": "timed"}, "free", "k8s", 0.01
+            )
             assert h.get_result(timeout=30) == "k8s"
         grace = d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
         started = time.monotonic()

@@ -20,8 +20,12 @@ def test_unknown_config_key_suggests_the_right_one():
 
 def test_unreachable_database_explains_the_fix():
     DBOS.destroy(destroy_registry=True)
-    DBOS(config={"name": "x",
-                 "system_database_url": "postgresql://nobody@127.0.0.1:9/x?connect_timeout=2"})
+    DBOS(
+        config={
+            "name": "x",
+            "system_database_url": "postgresql://nobody@127.0.0.1:9/x?connect_timeout=2",
+        }
+    )
     try:
         with pytest.raises(DBOSDatabaseUnavailableError, match="DBOS_SYSTEM_DATABASE_URL"):
             DBOS.launch()
@@ -35,6 +39,7 @@ def test_reset_system_database_then_launch(config):
     DBOS.reset_system_database()
     DBOS.launch()
     try:
+
         @DBOS.workflow()
         def wf():
             return 5
@@ -60,7 +65,9 @@ def test_unregistered_workflow_found_at_recovery_is_reported(config, caplog):
         DBOS.launch()
     try:
         assert any("gone.fn" in r.getMessage() for r in caplog.records)
-        assert DBOS.get_workflow_status("orphan").status == "PENDING"  # left for a process that knows it
+        assert (
+            DBOS.get_workflow_status("orphan").status == "PENDING"
+        )  # left for a process that knows it
         with pytest.raises(DBOSWorkflowFunctionNotFoundError):
             from dbos_queue.api.dbos import _rt
 
@@ -70,14 +77,20 @@ def test_unregistered_workflow_found_at_recovery_is_reported(config, caplog):
 
 
 def test_transaction_commits_exactly_once(db_url, pg_server_url):
-    from tests.plugins.pg import drop_database, make_database
-
     import psycopg
+
+    from tests.plugins.pg import drop_database, make_database
 
     app_url = make_database(pg_server_url, None)
     try:
         DBOS.destroy(destroy_registry=True)
-        DBOS(config={"name": "tx", "system_database_url": db_url, "application_database_url": app_url})
+        DBOS(
+            config={
+                "name": "tx",
+                "system_database_url": db_url,
+                "application_database_url": app_url,
+            }
+        )
         DBOS.launch()
         with psycopg.connect(app_url, autocommit=True) as conn:
             conn.execute("CREATE TABLE greetings (name text)")
@@ -122,7 +135,9 @@ def test_workflow_past_max_recovery_attempts_is_dead_lettered(config):
         conn.execute(
             "INSERT INTO dbos.workflow_status (workflow_uuid, status, name, executor_id, inputs,"
             " owner_xid, recovery_attempts) VALUES ('dl', 'PENDING', %s, 'local',"
-            " '{\"args\":[],\"kwargs\":{}}', 'deadbeefdeadbeef:1', 3)", (fragile.__qualname__,))
+            " '{\"args\":[],\"kwargs\":{}}', 'deadbeefdeadbeef:1', 3)",
+            (fragile.__qualname__,),
+        )
     DBOS(config=config)
     DBOS.launch()
     try:

@@ -28,20 +28,30 @@ def test_list_workflows_filters(dbos):
     with SetWorkflowID("b0"), pytest.raises(ValueError):
         b(0)
     q.enqueue(a, 9).get_result()
-    assert [w.workflow_id for w in DBOS.list_workflows(name=a.__qualname__)][:3] == ["a0", "a1", "a2"]
+    assert [w.workflow_id for w in DBOS.list_workflows(name=a.__qualname__)][:3] == [
+        "a0",
+        "a1",
+        "a2",
+    ]
     assert [w.workflow_id for w in DBOS.list_workflows(status="ERROR")] == ["b0"]
     assert len(DBOS.list_workflows(status=["SUCCESS", "ERROR"])) == 5
     assert [w.workflow_id for w in DBOS.list_workflows(workflow_ids=["a1", "b0"])] == ["a1", "b0"]
     # (random uuids may start with "a" too: the prefix names ours exactly)
-    assert [w.workflow_id for w in DBOS.list_workflows(workflow_ids=["a0", "a1", "a2"],
-                                                        sort_desc=True, limit=2)] == ["a2", "a1"]
-    assert [w.workflow_id for w in DBOS.list_workflows(workflow_ids=["a0", "a1", "a2"], limit=2,
-                                                        offset=1)] == ["a1", "a2"]
+    assert [
+        w.workflow_id
+        for w in DBOS.list_workflows(workflow_ids=["a0", "a1", "a2"], sort_desc=True, limit=2)
+    ] == ["a2", "a1"]
+    assert [
+        w.workflow_id
+        for w in DBOS.list_workflows(workflow_ids=["a0", "a1", "a2"], limit=2, offset=1)
+    ] == ["a1", "a2"]
     assert [w.workflow_id for w in DBOS.list_workflows(workflow_id_prefix="a1")] == ["a1"]
     assert [w.output for w in DBOS.list_workflows(queue_name="lq")] == [9]
     wf = DBOS.list_workflows(workflow_ids=["a1"], load_input=False, load_output=False)[0]
     assert wf.input is None and wf.output is None
-    assert DBOS.list_workflows(start_time="2000-01-01T00:00:00Z", end_time="2001-01-01T00:00:00") == []
+    assert (
+        DBOS.list_workflows(start_time="2000-01-01T00:00:00Z", end_time="2001-01-01T00:00:00") == []
+    )
 
 
 def test_cancel_queued_workflow_never_runs(dbos):

@@ -12,29 +12,71 @@ from dbos_queue.db import migrate as _migrate
 SEED_COLUMNS = {
     "dbos_migrations": ["version"],
     "workflow_status": [
-        "workflow_uuid", "status", "name", "class_name", "config_name", "authenticated_user",
-        "assumed_role", "authenticated_roles", "request", "output", "error", "executor_id",
-        "application_version", "application_id", "created_at", "updated_at",
-        "recovery_attempts", "queue_name", "workflow_timeout_ms", "workflow_deadline_epoch_ms",
-        "inputs", "started_at_epoch_ms", "deduplication_id", "priority", "queue_partition_key",
-        "forked_from", "owner_xid",
+        "workflow_uuid",
+        "status",
+        "name",
+        "class_name",
+        "config_name",
+        "authenticated_user",
+        "assumed_role",
+        "authenticated_roles",
+        "request",
+        "output",
+        "error",
+        "executor_id",
+        "application_version",
+        "application_id",
+        "created_at",
+        "updated_at",
+        "recovery_attempts",
+        "queue_name",
+        "workflow_timeout_ms",
+        "workflow_deadline_epoch_ms",
+        "inputs",
+        "started_at_epoch_ms",
+        "deduplication_id",
+        "priority",
+        "queue_partition_key",
+        "forked_from",
+        "owner_xid",
     ],
     "workflow_inputs": ["workflow_uuid", "inputs"],
     "operation_outputs": [
-        "workflow_uuid", "function_id", "output", "error", "function_name",
-        "child_workflow_id", "started_at_epoch_ms", "completed_at_epoch_ms",
+        "workflow_uuid",
+        "function_id",
+        "output",
+        "error",
+        "function_name",
+        "child_workflow_id",
+        "started_at_epoch_ms",
+        "completed_at_epoch_ms",
     ],
     "notifications": [
-        "message_uuid", "destination_uuid", "topic", "message", "created_at_epoch_ms",
+        "message_uuid",
+        "destination_uuid",
+        "topic",
+        "message",
+        "created_at_epoch_ms",
     ],
     "workflow_events": ["workflow_uuid", "key", "value"],
     "scheduler_state": ["workflow_fn_name", "last_run_time"],
     "workflow_queue": [
-        "workflow_uuid", "queue_name", "created_at_epoch_ms", "started_at_epoch_ms",
-        "completed_at_epoch_ms", "executor_id", "deduplication_id", "priority",
+        "workflow_uuid",
+        "queue_name",
+        "created_at_epoch_ms",
+        "started_at_epoch_ms",
+        "completed_at_epoch_ms",
+        "executor_id",
+        "deduplication_id",
+        "priority",
     ],
     "event_dispatch_kv": [
-        "service_name", "workflow_fn_name", "key", "value", "update_seq", "update_time",
+        "service_name",
+        "workflow_fn_name",
+        "key",
+        "value",
+        "update_seq",
+        "update_time",
     ],
     "streams": ["workflow_uuid", "key", "value", "offset", "function_id"],
     "workflow_events_history": ["workflow_uuid", "function_id", "key", "value"],
@@ -66,7 +108,9 @@ def test_every_seed_table_and_column(db_url: str) -> None:
 
 def test_every_seed_index_and_trigger(db_url: str) -> None:
     with psycopg.connect(db_url) as conn:
-        idx = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname='dbos'")}
+        idx = {
+            r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname='dbos'")
+        }
         trig = {
             r[0]
             for r in conn.execute(
@@ -93,11 +137,20 @@ def test_notify_triggers_fire(db_url: str) -> None:
         listener.execute("LISTEN dbos_notifications_channel")
         listener.execute("LISTEN dbos_workflow_events_channel")
         with conn.transaction():
-            conn.execute("INSERT INTO dbos.workflow_status (workflow_uuid, status) VALUES ('w1','PENDING')")
-            conn.execute("INSERT INTO dbos.notifications (destination_uuid, topic, message) VALUES ('w1','t','m')")
-            conn.execute("INSERT INTO dbos.workflow_events (workflow_uuid, key, value) VALUES ('w1','k','v')")
+            conn.execute(
+                "INSERT INTO dbos.workflow_status (workflow_uuid, status) VALUES ('w1','PENDING')"
+            )
+            conn.execute(
+                "INSERT INTO dbos.notifications (destination_uuid, topic, message) VALUES ('w1','t','m')"
+            )
+            conn.execute(
+                "INSERT INTO dbos.workflow_events (workflow_uuid, key, value) VALUES ('w1','k','v')"
+            )
         got = {(n.channel, n.payload) for n in listener.notifies(timeout=5, stop_after=2)}
-    assert got == {("dbos_notifications_channel", "w1::t"), ("dbos_workflow_events_channel", "w1::k")}
+    assert got == {
+        ("dbos_notifications_channel", "w1::t"),
+        ("dbos_workflow_events_channel", "w1::k"),
+    }
 
 
 def test_migrate_is_idempotent(db_url: str) -> None:
@@ -108,7 +161,7 @@ def test_migrate_is_idempotent(db_url: str) -> None:
 def _migrate_in_child(url: str, q) -> None:  # runs in a separate process
     try:
         q.put(("ok", _migrate.migrate(url)))
-    except Exception as exc:  # noqa: BLE001 - reported to the parent
+    except Exception as exc:
         q.put(("err", repr(exc)))
 
 

@@ -8,7 +8,8 @@ import time
 
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dbos_queue import DBOS, DBOSClient, Queue, SetEnqueueOptions, SetWorkflowID
 from dbos_queue.error import DBOSException
@@ -130,19 +131,22 @@ def test_client_batch_transaction_and_sql_function(dbos, db_url):
         return a + b
 
     with DBOSClient(db_url) as client:
-        ids = client.enqueue_many({"queue_name": "prod", "workflow_name": add.__qualname__},
-                                  [(i, 1) for i in range(50)])
+        ids = client.enqueue_many(
+            {"queue_name": "prod", "workflow_name": add.__qualname__}, [(i, 1) for i in range(50)]
+        )
         assert [client.get_result(i, timeout=30) for i in ids] == [i + 1 for i in range(50)]
 
         with psycopg.connect(db_url) as conn:
             with conn.transaction():
                 wid = client.enqueue_in_transaction(
-                    conn, {"queue_name": "prod", "workflow_name": add.__qualname__}, 5, b=6)
+                    conn, {"queue_name": "prod", "workflow_name": add.__qualname__}, 5, b=6
+                )
             assert client.get_result(wid, timeout=30) == 11
             try:
                 with conn.transaction():
                     gone = client.enqueue_in_transaction(
-                        conn, {"queue_name": "prod", "workflow_name": add.__qualname__}, 1)
+                        conn, {"queue_name": "prod", "workflow_name": add.__qualname__}, 1
+                    )
                     raise RuntimeError("roll back")
             except RuntimeError:
                 pass
@@ -158,17 +162,25 @@ def test_claim_uses_the_partial_index(db_url):
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO dbos.workflow_status (workflow_uuid, status, name, queue_name, created_at)"
-            " SELECT 'done-' || g, 'SUCCESS', 'f', 'q', g FROM generate_series(1, 20000) g")
+            " SELECT 'done-' || g, 'SUCCESS', 'f', 'q', g FROM generate_series(1, 20000) g"
+        )
         conn.execute(
             "INSERT INTO dbos.workflow_status (workflow_uuid, status, name, queue_name, created_at)"
-            " SELECT 'todo-' || g, 'ENQUEUED', 'f', 'q', g FROM generate_series(1, 50) g")
+            " SELECT 'todo-' || g, 'ENQUEUED', 'f', 'q', g FROM generate_series(1, 50) g"
+        )
         conn.execute("ANALYZE dbos.workflow_status")
         from dbos_queue.db import sql as _sql
 
         plan = conn.execute(
             "EXPLAIN (FORMAT JSON) " + _sql.CLAIM,
-            {"queue": "q", "limit": 10, "owner": "x:1", "executor_id": "e", "app_version": "v",
-             "now": 0},
+            {
+                "queue": "q",
+                "limit": 10,
+                "owner": "x:1",
+                "executor_id": "e",
+                "app_version": "v",
+                "now": 0,
+            },
         ).fetchone()[0]
     text = json.dumps(plan)
     assert "workflow_status_enqueued_index" in text, text
@@ -180,10 +192,18 @@ def claimer(dbos):
     return dbos
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(n=st.integers(1, 60), claimers=st.integers(1, 6), limit=st.one_of(st.none(), st.integers(1, 20)),
-       batch=st.integers(1, 16))
-def test_concurrent_claims_are_disjoint_complete_and_within_limits(claimer, n, claimers, limit, batch):
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    n=st.integers(1, 60),
+    claimers=st.integers(1, 6),
+    limit=st.one_of(st.none(), st.integers(1, 20)),
+    batch=st.integers(1, 16),
+)
+def test_concurrent_claims_are_disjoint_complete_and_within_limits(
+    claimer, n, claimers, limit, batch
+):
     from dbos_queue.api.dbos import _rt
 
     rt = _rt()

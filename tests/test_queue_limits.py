@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
-
 import psycopg
 import pytest
 
@@ -13,7 +11,7 @@ from dbos_queue.error import DBOSQueueDeduplicatedError
 pytestmark = pytest.mark.slow
 
 
-def max_overlap(intervals: List[Tuple[float, float]]) -> int:
+def max_overlap(intervals: list[tuple[float, float]]) -> int:
     events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
     cur = best = 0
     for _, d in events:
@@ -22,7 +20,7 @@ def max_overlap(intervals: List[Tuple[float, float]]) -> int:
     return best
 
 
-def runs(url: str, queue: str) -> List[tuple]:
+def runs(url: str, queue: str) -> list[tuple]:
     with psycopg.connect(url) as conn:
         return conn.execute(
             "SELECT r.workflow_id, r.tag, r.pid, r.started, r.ended, ws.queue_partition_key,"
@@ -32,9 +30,13 @@ def runs(url: str, queue: str) -> List[tuple]:
         ).fetchall()
 
 
-def enqueue(client: DBOSClient, queue: str, n: int, seconds: float, **opts) -> List[str]:
-    handles = [client.enqueue({"queue_name": queue, "workflow_name": "timed", **opts},
-                              queue, f"t{i}", seconds) for i in range(n)]
+def enqueue(client: DBOSClient, queue: str, n: int, seconds: float, **opts) -> list[str]:
+    handles = [
+        client.enqueue(
+            {"queue_name": queue, "workflow_name": "timed", **opts}, queue, f"t{i}", seconds
+        )
+        for i in range(n)
+    ]
     for h in handles:
         h.get_result(timeout=60)
     return [h.workflow_id for h in handles]
@@ -57,7 +59,7 @@ def test_worker_concurrency_is_per_process(app_db, start_worker):
     with DBOSClient(app_db) as client:
         enqueue(client, "perworker", 12, 0.3)
     r = runs(app_db, "perworker")
-    by_pid: Dict[int, list] = {}
+    by_pid: dict[int, list] = {}
     for x in r:
         by_pid.setdefault(x[2], []).append((x[3], x[4]))
     assert all(max_overlap(v) <= 2 for v in by_pid.values())
@@ -84,9 +86,18 @@ def test_partition_concurrency_and_fairness(app_db, start_worker):
         handles = []
         for key in ("a", "b", "c"):
             for i in range(3):
-                handles.append(client.enqueue(
-                    {"queue_name": "part", "workflow_name": "timed", "queue_partition_key": key},
-                    "part", f"{key}{i}", 0.2))
+                handles.append(
+                    client.enqueue(
+                        {
+                            "queue_name": "part",
+                            "workflow_name": "timed",
+                            "queue_partition_key": key,
+                        },
+                        "part",
+                        f"{key}{i}",
+                        0.2,
+                    )
+                )
         for h in handles:
             h.get_result(timeout=60)
     r = runs(app_db, "part")
@@ -107,8 +118,15 @@ def test_concurrency_one_processes_strictly_in_order(app_db, start_worker):
 
 def test_priority_order(app_db, start_worker):
     with DBOSClient(app_db) as client:
-        handles = [client.enqueue({"queue_name": "prio", "workflow_name": "timed", "priority": p},
-                                  "prio", f"p{p}", 0.01) for p in (5, 0, 3, 1, 2)]
+        handles = [
+            client.enqueue(
+                {"queue_name": "prio", "workflow_name": "timed", "priority": p},
+                "prio",
+                f"p{p}",
+                0.01,
+            )
+            for p in (5, 0, 3, 1, 2)
+        ]
         start_worker("prio")
         for h in handles:
             h.get_result(timeout=60)

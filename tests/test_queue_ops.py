@@ -22,8 +22,13 @@ pytestmark = pytest.mark.slow
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "dbos_queue.cli", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "dbos_queue.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_runtime_limit_change_reaches_running_workers(app_db, start_worker):
@@ -33,8 +38,10 @@ def test_runtime_limit_change_reaches_running_workers(app_db, start_worker):
     assert r.returncode == 0, r.stderr
     time.sleep(1.5)  # the documented propagation bound: workers refresh every second
     with DBOSClient(app_db) as client:
-        hs = [client.enqueue({"queue_name": "glob", "workflow_name": "timed"}, "glob", f"x{i}", 0.15)
-              for i in range(6)]
+        hs = [
+            client.enqueue({"queue_name": "glob", "workflow_name": "timed"}, "glob", f"x{i}", 0.15)
+            for i in range(6)
+        ]
         for h in hs:
             h.get_result(timeout=60)
     assert max_overlap([(x[3], x[4]) for x in runs(app_db, "glob")]) == 1
@@ -61,17 +68,25 @@ def test_metrics_and_health_endpoints(app_db, start_worker):
     w = start_worker("free")
     with DBOSClient(app_db) as client:
         for i in range(3):
-            client.enqueue({"queue_name": "free", "workflow_name": "timed"}, "free", f"m{i}",
-                           0.01).get_result(timeout=30)
+            client.enqueue(
+                {"queue_name": "free", "workflow_name": "timed"}, "free", f"m{i}", 0.01
+            ).get_result(timeout=30)
     base = f"http://127.0.0.1:{w.admin_port}"
     health = json.loads(urllib.request.urlopen(base + "/dbos-healthz", timeout=5).read())
     assert health["status"] == "healthy"
     text = urllib.request.urlopen(base + "/metrics", timeout=5).read().decode()
-    for name in ("dbos_queue_depth", "dbos_queue_oldest_enqueued_age_seconds", "dbos_queue_running",
-                 "dbos_queue_claims_total", "dbos_queue_claim_duration_seconds_bucket",
-                 "dbos_queue_claim_batch_size_bucket", "dbos_queue_enqueue_to_start_seconds_bucket",
-                 "dbos_queue_workflows_completed_total", "dbos_queue_takeovers_total",
-                 "dbos_queue_fenced_writes_total"):
+    for name in (
+        "dbos_queue_depth",
+        "dbos_queue_oldest_enqueued_age_seconds",
+        "dbos_queue_running",
+        "dbos_queue_claims_total",
+        "dbos_queue_claim_duration_seconds_bucket",
+        "dbos_queue_claim_batch_size_bucket",
+        "dbos_queue_enqueue_to_start_seconds_bucket",
+        "dbos_queue_workflows_completed_total",
+        "dbos_queue_takeovers_total",
+        "dbos_queue_fenced_writes_total",
+    ):
         assert name in text, name
     assert 'dbos_queue_workflows_completed_total{status="SUCCESS"} 3.0' in text
     assert 'dbos_queue_enqueue_to_start_seconds_count{queue="free"} 3.0' in text
@@ -82,8 +97,11 @@ def test_workflow_recovery_endpoint(app_db, start_worker):
 
     from .test_takeover import wait_notify
 
-    victim = start_worker("free", env={"QUEUE_APP_HANG": "1", "QUEUE_APP_LEASE": "60"},
-                          args=["--executor-id", "doomed"])
+    victim = start_worker(
+        "free",
+        env={"QUEUE_APP_HANG": "1", "QUEUE_APP_LEASE": "60"},
+        args=["--executor-id", "doomed"],
+    )
     with DBOSClient(app_db) as client:
         h = client.enqueue({"queue_name": "free", "workflow_name": "three", "workflow_id": "r1"}, 3)
         wait_notify(app_db, "r1:2:")
@@ -92,8 +110,11 @@ def test_workflow_recovery_endpoint(app_db, start_worker):
         rescuer = start_worker("free", args=["--executor-id", "rescuer"])
         victim.signal(signal.SIGKILL)
         victim.proc.communicate(timeout=10)
-        req = urllib.request.Request(f"http://127.0.0.1:{rescuer.admin_port}/dbos-workflow-recovery",
-                                     data=json.dumps(["doomed"]).encode(), method="POST")
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{rescuer.admin_port}/dbos-workflow-recovery",
+            data=json.dumps(["doomed"]).encode(),
+            method="POST",
+        )
         recovered = json.loads(urllib.request.urlopen(req, timeout=10).read())
         assert recovered == ["r1"]
         assert h.get_result(timeout=20) == [1, 2, 3, 3]  # long before the 60 s lease expires
@@ -104,18 +125,22 @@ def test_listen_connection_is_re_established(app_db, start_worker):
     with psycopg.connect(app_db, autocommit=True) as conn:
         killed = conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%%'"
-            " AND datname = current_database()").fetchall()
+            " AND datname = current_database()"
+        ).fetchall()
     assert killed
     deadline = time.monotonic() + 20
     with psycopg.connect(app_db, autocommit=True) as conn:
-        while not conn.execute("SELECT 1 FROM pg_stat_activity WHERE query LIKE 'LISTEN%%'"
-                               " AND datname = current_database()").fetchone():
+        while not conn.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'LISTEN%%'"
+            " AND datname = current_database()"
+        ).fetchone():
             assert time.monotonic() < deadline, "LISTEN connection not re-established"
             time.sleep(0.1)
     with DBOSClient(app_db) as client:
         # This queue polls once a minute: finishing within 20 s needs the re-established LISTEN.
-        client.enqueue({"queue_name": "slowpoll", "workflow_name": "timed"}, "slowpoll", "w", 0.0
-                       ).get_result(timeout=20)
+        client.enqueue(
+            {"queue_name": "slowpoll", "workflow_name": "timed"}, "slowpoll", "w", 0.0
+        ).get_result(timeout=20)
     assert w.proc.poll() is None
 
 
@@ -123,8 +148,10 @@ def test_postgres_restart_mid_drain(app_db, start_worker, pg_restart):
     start_worker("free")
     start_worker("free")
     with DBOSClient(app_db) as client:
-        ids = client.enqueue_many({"queue_name": "free", "workflow_name": "timed"},
-                                  [("free", f"r{i}", 0.005) for i in range(300)])
+        ids = client.enqueue_many(
+            {"queue_name": "free", "workflow_name": "timed"},
+            [("free", f"r{i}", 0.005) for i in range(300)],
+        )
         deadline = time.monotonic() + 30
         while client.get_workflow(ids[30]).status != "SUCCESS":  # well into the drain
             assert time.monotonic() < deadline
@@ -133,5 +160,9 @@ def test_postgres_restart_mid_drain(app_db, start_worker, pg_restart):
         results = [client.get_result(i, timeout=120) for i in ids]
     assert results == [f"r{i}" for i in range(300)]
     with psycopg.connect(app_db) as conn:
-        assert conn.execute("SELECT count(*) FROM dbos.workflow_status WHERE status <> 'SUCCESS'"
-                            ).fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM dbos.workflow_status WHERE status <> 'SUCCESS'"
+            ).fetchone()[0]
+            == 0
+        )

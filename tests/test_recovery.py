@@ -19,8 +19,12 @@ pytestmark = pytest.mark.slow
 def _spawn(db_url: str, *args: str, hang: bool) -> subprocess.Popen:
     env = dict(os.environ, CRASH_DB_URL=db_url, CRASH_HANG="1" if hang else "0")
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.apps.crash_app", *args], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "tests.apps.crash_app", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -37,7 +41,9 @@ def _await_notify(listener: psycopg.Connection, payload: str, timeout: float = 3
 @pytest.fixture
 def step_table(db_url):
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE step_runs (workflow_id text, step int, at timestamptz DEFAULT now())")
+        conn.execute(
+            "CREATE TABLE step_runs (workflow_id text, step int, at timestamptz DEFAULT now())"
+        )
     with psycopg.connect(db_url, autocommit=True) as listener:
         listener.execute("LISTEN crash_test")
         yield listener

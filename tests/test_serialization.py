@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict
 
-from dbos_queue.model import serialization as ser
 from dbos_queue import error as dbos_errors
 from dbos_queue.error import DBOSConfigError, DBOSSerializationError
+from dbos_queue.model import serialization as ser
 
 TAG = ser.TAG
 
@@ -127,8 +127,11 @@ def same(a: Any, b: Any) -> bool:
                 return False
         return True
     if isinstance(a, (datetime, time)):
-        return (a.replace(tzinfo=None) == b.replace(tzinfo=None) and a.tzinfo == b.tzinfo
-                and a.fold == b.fold)
+        return (
+            a.replace(tzinfo=None) == b.replace(tzinfo=None)
+            and a.tzinfo == b.tzinfo
+            and a.fold == b.fold
+        )
     if dataclasses.is_dataclass(a):
         return all(same(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a))
     if isinstance(a, BaseModel):
@@ -141,16 +144,30 @@ def same(a: Any, b: Any) -> bool:
 zones = st.none() | st.timezones() | st.just(timezone(timedelta(hours=-3, minutes=-30)))
 hashables = st.recursive(
     st.one_of(
-        st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(),
-        st.binary(), st.uuids(), st.dates(), st.sampled_from(Color), st.sampled_from(Level),
-        st.builds(Point, st.integers(), st.integers()), st.just(TAG),
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=False),
+        st.text(),
+        st.binary(),
+        st.uuids(),
+        st.dates(),
+        st.sampled_from(Color),
+        st.sampled_from(Level),
+        st.builds(Point, st.integers(), st.integers()),
+        st.just(TAG),
     ),
     lambda c: st.tuples(c, c) | st.frozensets(c, max_size=3),
     max_leaves=5,
 )
 leaves = st.one_of(
-    hashables, st.floats(), st.datetimes(timezones=zones), st.times(timezones=zones),
-    st.timedeltas(), st.decimals(), st.binary().map(bytearray),
+    hashables,
+    st.floats(),
+    st.datetimes(timezones=zones),
+    st.times(timezones=zones),
+    st.timedeltas(),
+    st.decimals(),
+    st.binary().map(bytearray),
 )
 values = st.recursive(
     leaves,
@@ -186,12 +203,17 @@ def test_args_roundtrip(args, kwargs):
 
 
 @fast
-@given(st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False,
-    allow_infinity=False) | st.text(),
-    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(), c, max_size=4),
-    max_leaves=15,
-))
+@given(
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers(-(2**53), 2**53)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(),
+        lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(), c, max_size=4),
+        max_leaves=15,
+    )
+)
 def test_plain_json_is_stored_as_plain_json(value):
     text = ser.serialize(value)
     assert json.loads(text) == value  # any JSON reader sees the same value
@@ -201,17 +223,43 @@ def test_plain_json_is_stored_as_plain_json(value):
 # --- exact types and edge values ----------------------------------------------------
 
 
-@pytest.mark.parametrize("value", [
-    (1, 2), [1, 2], {1, 2}, frozenset({1}), b"\x00\xff", bytearray(b"ab"), 1, 1.0, True, 0,
-    -0.0, float("inf"), float("-inf"), 10**40, -(10**400), Decimal("1.10"), Decimal("-0"),
-    uuid.UUID(int=5), date(2020, 2, 29), timedelta(days=-1, microseconds=3),
-    datetime(2021, 3, 28, 2, 30, tzinfo=ZoneInfo("Europe/Paris")),  # imaginary time
-    datetime(2021, 10, 31, 2, 30, fold=1, tzinfo=ZoneInfo("Europe/Paris")),  # second 2:30
-    datetime(2021, 1, 1, tzinfo=timezone(timedelta(hours=5, minutes=45))),
-    datetime(2021, 1, 1, 12, 0, 0, 123456), time(1, 2, 3, 4, tzinfo=ZoneInfo("Asia/Tokyo")),
-    Color.BLUE, Level.HIGH, Point(1, 2), Pair(1, (2,)), {(1, 2): "t", Point(0, 0): [1]},
-    "nul \x00 and surrogate \ud800", {"": None, "v": {"w": []}},
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        (1, 2),
+        [1, 2],
+        {1, 2},
+        frozenset({1}),
+        b"\x00\xff",
+        bytearray(b"ab"),
+        1,
+        1.0,
+        True,
+        0,
+        -0.0,
+        float("inf"),
+        float("-inf"),
+        10**40,
+        -(10**400),
+        Decimal("1.10"),
+        Decimal("-0"),
+        uuid.UUID(int=5),
+        date(2020, 2, 29),
+        timedelta(days=-1, microseconds=3),
+        datetime(2021, 3, 28, 2, 30, tzinfo=ZoneInfo("Europe/Paris")),  # imaginary time
+        datetime(2021, 10, 31, 2, 30, fold=1, tzinfo=ZoneInfo("Europe/Paris")),  # second 2:30
+        datetime(2021, 1, 1, tzinfo=timezone(timedelta(hours=5, minutes=45))),
+        datetime(2021, 1, 1, 12, 0, 0, 123456),
+        time(1, 2, 3, 4, tzinfo=ZoneInfo("Asia/Tokyo")),
+        Color.BLUE,
+        Level.HIGH,
+        Point(1, 2),
+        Pair(1, (2,)),
+        {(1, 2): "t", Point(0, 0): [1]},
+        "nul \x00 and surrogate \ud800",
+        {"": None, "v": {"w": []}},
+    ],
+)
 def test_exact_types(value):
     assert same(roundtrip(value), value)
 
@@ -248,7 +296,9 @@ def test_plain_values_use_the_fast_path_output():
 
 def test_plain_json_from_a_non_python_producer():
     assert ser.deserialize('{"a": [1, 2.5, null, true], "b": {"c": "d"}}') == {
-        "a": [1, 2.5, None, True], "b": {"c": "d"}}
+        "a": [1, 2.5, None, True],
+        "b": {"c": "d"},
+    }
     assert ser.deserialize('"text"') == "text" and ser.deserialize("12") == 12
     assert ser.deserialize_args('{"args":[1,2],"kwargs":{}}') == ((1, 2), {})
     assert ser.deserialize_args('{"args":[1],"kwargs":{"k":[2]}}') == ((1,), {"k": [2]})
@@ -260,8 +310,12 @@ def test_plain_json_from_a_non_python_producer():
 
 
 def test_user_dict_with_the_tag_key_roundtrips():
-    for value in ({TAG: "tuple", "v": [1, 2]}, {TAG: "exception", "c": "builtins:ValueError"},
-                  [{TAG: 1}], {"outer": {TAG: {TAG: "map", "v": []}}}):
+    for value in (
+        {TAG: "tuple", "v": [1, 2]},
+        {TAG: "exception", "c": "builtins:ValueError"},
+        [{TAG: 1}],
+        {"outer": {TAG: {TAG: "map", "v": []}}},
+    ):
         text = ser.serialize(value)
         assert same(ser.deserialize(text), value), text
     args, kwargs = ser.deserialize_args(ser.serialize_args((), {TAG: "set", "v": [1]}))
@@ -270,7 +324,9 @@ def test_user_dict_with_the_tag_key_roundtrips():
 
 def test_unknown_tag_reads_as_plain_dict():
     assert ser.deserialize('{"$dbq": "from-the-future", "v": 1}') == {
-        "$dbq": "from-the-future", "v": 1}
+        "$dbq": "from-the-future",
+        "v": 1,
+    }
 
 
 def test_corrupt_tagged_value_is_a_serialization_error():
@@ -289,11 +345,20 @@ def test_none():
 # --- exceptions ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("exc", [
-    ValueError("bad", 2), KeyError("k"), ZeroDivisionError("division by zero"),
-    OSError(2, "No such file or directory"), RuntimeError(), UserError("u", (1, 2)),
-    UserErrorWithInit(7, "broken"), KeyboardInterrupt(), ser.PortableWorkflowError("m", "x.Y"),
-])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ValueError("bad", 2),
+        KeyError("k"),
+        ZeroDivisionError("division by zero"),
+        OSError(2, "No such file or directory"),
+        RuntimeError(),
+        UserError("u", (1, 2)),
+        UserErrorWithInit(7, "broken"),
+        KeyboardInterrupt(),
+        ser.PortableWorkflowError("m", "x.Y"),
+    ],
+)
 def test_exception_roundtrip(exc):
     got = ser.deserialize_exception(ser.serialize_exception(exc))
     assert type(got) is type(exc) and str(got) == str(exc) and same(got.args, exc.args)
@@ -308,15 +373,23 @@ def test_oserror_attributes_survive():
 
 
 def _error_classes():
-    return [c for _, c in inspect.getmembers(dbos_errors, inspect.isclass)
-            if issubclass(c, BaseException) and c.__module__ == dbos_errors.__name__]
+    return [
+        c
+        for _, c in inspect.getmembers(dbos_errors, inspect.isclass)
+        if issubclass(c, BaseException) and c.__module__ == dbos_errors.__name__
+    ]
 
 
 def _sample(cls: type) -> BaseException:
     sample = {"int": 3, "float": 1.5, "Optional[int]": 4}
     params = list(inspect.signature(cls.__init__).parameters.values())[1:]
-    return cls(*[sample.get(p.annotation, f"{p.name}-1") for p in params
-                 if p.default is inspect.Parameter.empty])
+    return cls(
+        *[
+            sample.get(p.annotation, f"{p.name}-1")
+            for p in params
+            if p.default is inspect.Parameter.empty
+        ]
+    )
 
 
 @pytest.mark.parametrize("cls", _error_classes(), ids=lambda c: c.__name__)
@@ -327,14 +400,19 @@ def test_every_dbos_error_roundtrips(cls):
 
 
 def test_named_dbos_errors():
-    for exc in (dbos_errors.DBOSMaxStepRetriesExceeded("step", 3, [ValueError("x")]),
-                dbos_errors.DBOSNotAuthorizedError("no"),
-                dbos_errors.DBOSAwaitedWorkflowCancelledError("wf")):
+    for exc in (
+        dbos_errors.DBOSMaxStepRetriesExceeded("step", 3, [ValueError("x")]),
+        dbos_errors.DBOSNotAuthorizedError("no"),
+        dbos_errors.DBOSAwaitedWorkflowCancelledError("wf"),
+    ):
         got = ser.deserialize_exception(ser.serialize_exception(exc))
         assert type(got) is type(exc) and str(got) == str(exc)
     assert got.workflow_id == "wf"
-    retries = ser.deserialize_exception(ser.serialize_exception(
-        dbos_errors.DBOSMaxStepRetriesExceeded("step", 3, [ValueError("x")])))
+    retries = ser.deserialize_exception(
+        ser.serialize_exception(
+            dbos_errors.DBOSMaxStepRetriesExceeded("step", 3, [ValueError("x")])
+        )
+    )
     assert retries.max_retries == 3 and type(retries.errors[0]) is ValueError
 
 
@@ -402,18 +480,21 @@ def test_missing_exception_class_becomes_portable_error(monkeypatch):
 def test_class_names_from_rows_are_never_imported():
     for mod in ("this", "antigravity"):  # both act visibly when imported
         assert mod not in sys.modules
-        assert ser.deserialize(json.dumps({TAG: "dataclass", "c": f"{mod}:X", "v": {"a": 1}})) \
-            == {"a": 1}
-        got = ser.deserialize_exception(json.dumps(
-            {TAG: "exception", "c": f"{mod}:Err", "args": ["m"], "str": "m", "dict": {}}))
+        assert ser.deserialize(json.dumps({TAG: "dataclass", "c": f"{mod}:X", "v": {"a": 1}})) == {
+            "a": 1
+        }
+        got = ser.deserialize_exception(
+            json.dumps({TAG: "exception", "c": f"{mod}:Err", "args": ["m"], "str": "m", "dict": {}})
+        )
         assert type(got) is ser.PortableWorkflowError and got.original_type == f"{mod}.Err"
         assert mod not in sys.modules
 
 
 def test_found_name_of_the_wrong_kind_is_not_used():
     # "builtins:print" exists but is no exception class: no call, fallback instead.
-    got = ser.deserialize_exception(json.dumps(
-        {TAG: "exception", "c": "builtins:print", "args": ["x"], "str": "x", "dict": {}}))
+    got = ser.deserialize_exception(
+        json.dumps({TAG: "exception", "c": "builtins:print", "args": ["x"], "str": "x", "dict": {}})
+    )
     assert type(got) is ser.PortableWorkflowError
     assert ser.deserialize(json.dumps({TAG: "dataclass", "c": "builtins:dict", "v": {}})) == {}
 
@@ -439,8 +520,7 @@ def _refusal(fn, *args) -> str:
 
 
 def test_refusals_name_type_and_location():
-    assert "args[1]: type builtins.function" in _refusal(
-        ser.serialize_args, (1, lambda: 1), {})
+    assert "args[1]: type builtins.function" in _refusal(ser.serialize_args, (1, lambda: 1), {})
     with socket.socket() as sock:
         assert "kwargs['x']: type socket.socket" in _refusal(ser.serialize_args, (), {"x": sock})
     with open(__file__) as f:
@@ -494,8 +574,9 @@ def test_pickle_exceptions_that_cannot_unpickle_use_json():
     assert not text.startswith("pickle:")
     got = ser.deserialize_exception(text)
     assert type(got) is UserErrorWithInit and got.code == 1
-    assert type(ser.deserialize_exception(ser.serialize_exception(ValueError(Plain())))) \
-        is ValueError
+    assert (
+        type(ser.deserialize_exception(ser.serialize_exception(ValueError(Plain())))) is ValueError
+    )
 
 
 class Reversing(ser.Serializer):

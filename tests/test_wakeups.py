@@ -14,8 +14,11 @@ SLOW_POLL = 60.0
 
 @pytest.fixture
 def config(db_url):
-    return {"name": "wake", "system_database_url": db_url,
-            "notification_listener_polling_interval_sec": SLOW_POLL}
+    return {
+        "name": "wake",
+        "system_database_url": db_url,
+        "notification_listener_polling_interval_sec": SLOW_POLL,
+    }
 
 
 @pytest.fixture

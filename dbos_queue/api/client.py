@@ -7,19 +7,21 @@ small engine (pool + LISTEN) but registers no executor and claims nothing.
 from __future__ import annotations
 
 import uuid
-from typing import Any, Dict, List, Optional, Sequence, TypedDict
+from collections.abc import Sequence
+from typing import Any, TypedDict
 
 import psycopg
 
+from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
+from dbos_queue.db import sql as _sql
+from dbos_queue.db.loop import Engine
+from dbos_queue.db.sysdb import SystemDatabase, now_ms
 from dbos_queue.engine import comm as _comm
 from dbos_queue.engine import core as _core
-from dbos_queue.db import sql as _sql
-from dbos_queue.model import serialization as ser
-from dbos_queue.db.loop import Engine
-from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync, WorkflowStatus, status_from_row
-from dbos_queue.model.pgurl import normalize
-from dbos_queue.db.sysdb import SystemDatabase, now_ms
 from dbos_queue.error import DBOSException, DBOSNonExistentWorkflowError
+from dbos_queue.model import serialization as ser
+from dbos_queue.model.pgurl import normalize
+from dbos_queue.model.status import WorkflowStatus, status_from_row
 
 
 class EnqueueOptions(TypedDict, total=False):
@@ -41,8 +43,13 @@ class EnqueueOptions(TypedDict, total=False):
 class DBOSClient:
     """A producer/inspector connected to the system database."""
 
-    def __init__(self, system_database_url: Optional[str] = None, *,
-                 database_url: Optional[str] = None, pool_size: int = 4) -> None:
+    def __init__(
+        self,
+        system_database_url: str | None = None,
+        *,
+        database_url: str | None = None,
+        pool_size: int = 4,
+    ) -> None:
         url = system_database_url or database_url
         if url is None:
             from dbos_queue.model.config import resolve
@@ -55,13 +62,13 @@ class DBOSClient:
         self.url = normalize(url)
         self.engine = Engine(self.url, pool_size=pool_size)
         self.sysdb = SystemDatabase(self.engine)
-        self._queue_rows: Dict[str, tuple] = {}
+        self._queue_rows: dict[str, tuple] = {}
         self.engine.start()
 
     def destroy(self) -> None:
         self.engine.stop()
 
-    def __enter__(self) -> "DBOSClient":
+    def __enter__(self) -> DBOSClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -70,7 +77,7 @@ class DBOSClient:
     # --- enqueue ------------------------------------------------------------------
 
     @staticmethod
-    def _params(options: EnqueueOptions, args: tuple, kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    def _params(options: EnqueueOptions, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
         for key in ("queue_name", "workflow_name"):
             if not options.get(key):
                 raise DBOSException(f"EnqueueOptions needs {key!r}")
@@ -82,20 +89,31 @@ class DBOSClient:
         now = now_ms()
         return {
             "id": options.get("workflow_id") or str(uuid.uuid4()),
-            "status": "DELAYED" if delay else "ENQUEUED", "name": options["workflow_name"],
+            "status": "DELAYED" if delay else "ENQUEUED",
+            "name": options["workflow_name"],
             "class_name": options.get("workflow_class_name"),
-            "config_name": options.get("workflow_config_name"), "user": None,
-            "assumed_role": None, "roles": None, "executor_id": None,
-            "app_version": options.get("app_version"), "app_id": None,
+            "config_name": options.get("workflow_config_name"),
+            "user": None,
+            "assumed_role": None,
+            "roles": None,
+            "executor_id": None,
+            "app_version": options.get("app_version"),
+            "app_id": None,
             "queue": options["queue_name"],
-            "timeout_ms": int(timeout * 1000) if timeout else None, "deadline_ms": None,
-            "inputs": ser.serialize_args(tuple(args), dict(kwargs)), "started_ms": None,
-            "dedup_id": options.get("deduplication_id"), "priority": priority,
-            "partition_key": options.get("queue_partition_key"), "owner": None, "attempts": 0,
-            "now": now, "delay_until": now + int(delay * 1000) if delay else None,
+            "timeout_ms": int(timeout * 1000) if timeout else None,
+            "deadline_ms": None,
+            "inputs": ser.serialize_args(tuple(args), dict(kwargs)),
+            "started_ms": None,
+            "dedup_id": options.get("deduplication_id"),
+            "priority": priority,
+            "partition_key": options.get("queue_partition_key"),
+            "owner": None,
+            "attempts": 0,
+            "now": now,
+            "delay_until": now + int(delay * 1000) if delay else None,
         }
 
-    async def _check_queue(self, params: Dict[str, Any]) -> None:
+    async def _check_queue(self, params: dict[str, Any]) -> None:
         """Refuse what a stored queue could never run (partition key rules)."""
         import time
 
@@ -107,15 +125,17 @@ class DBOSClient:
             self._queue_rows[params["queue"]] = (time.monotonic(), row)
         if row is None:
             return  # not declared yet: workers that declare it will run it
-        from dbos_queue.api.queue import QueueSettings
+        from dbos_queue.queue.settings import QueueSettings
 
         partitioned = QueueSettings(*row).partitioned
         if partitioned and params["partition_key"] is None:
             raise DBOSException(f"Queue {params['queue']} is partitioned: pass queue_partition_key")
         if not partitioned and params["partition_key"] is not None:
-            raise DBOSException(f"Queue {params['queue']} is not partitioned; drop queue_partition_key")
+            raise DBOSException(
+                f"Queue {params['queue']} is not partitioned; drop queue_partition_key"
+            )
 
-    async def _enqueue(self, params: Dict[str, Any]) -> str:
+    async def _enqueue(self, params: dict[str, Any]) -> str:
         await self._check_queue(params)
         res = await self.sysdb.init_workflow(params)
         if not res.inserted and res.name != params["name"]:
@@ -130,30 +150,41 @@ class DBOSClient:
         wf_id = self.engine.run(self._enqueue(self._params(options, args, kwargs)))
         return WorkflowHandle(self, wf_id)  # type: ignore[arg-type]
 
-    async def enqueue_async(self, options: EnqueueOptions, *args: Any,
-                            **kwargs: Any) -> WorkflowHandleAsync:
+    async def enqueue_async(
+        self, options: EnqueueOptions, *args: Any, **kwargs: Any
+    ) -> WorkflowHandleAsync:
         wf_id = await self.engine.arun(self._enqueue(self._params(options, args, kwargs)))
         return WorkflowHandleAsync(self, wf_id)  # type: ignore[arg-type]
 
-    def enqueue_many(self, options: EnqueueOptions,
-                     arguments: Sequence[Sequence[Any]]) -> List[str]:
+    def enqueue_many(
+        self, options: EnqueueOptions, arguments: Sequence[Sequence[Any]]
+    ) -> list[str]:
         """Enqueue one run per argument tuple, all in one statement; returns the ids."""
         base = self._params(options, (), {})
         if base["dedup_id"] or base["delay_until"]:
             raise DBOSException("enqueue_many does not take deduplication_id or delay_seconds")
         ids = [str(uuid.uuid4()) for _ in arguments]
         inputs = [ser.serialize_args(tuple(a), {}) for a in arguments]
-        params = {"name": base["name"], "class_name": base["class_name"],
-                  "config_name": base["config_name"], "queue": base["queue"],
-                  "priority": base["priority"], "partition_key": base["partition_key"],
-                  "app_version": base["app_version"], "timeout_ms": base["timeout_ms"],
-                  "now": base["now"], "ids": ids, "inputs": inputs}
+        params = {
+            "name": base["name"],
+            "class_name": base["class_name"],
+            "config_name": base["config_name"],
+            "queue": base["queue"],
+            "priority": base["priority"],
+            "partition_key": base["partition_key"],
+            "app_version": base["app_version"],
+            "timeout_ms": base["timeout_ms"],
+            "now": base["now"],
+            "ids": ids,
+            "inputs": inputs,
+        }
         self.engine.run(self.sysdb.execute(_sql.ENQUEUE_MANY, params))
         self.engine.publish_threadsafe("queue", base["queue"])
         return ids
 
-    def enqueue_in_transaction(self, conn: psycopg.Connection[Any], options: EnqueueOptions,
-                               *args: Any, **kwargs: Any) -> str:
+    def enqueue_in_transaction(
+        self, conn: psycopg.Connection[Any], options: EnqueueOptions, *args: Any, **kwargs: Any
+    ) -> str:
         """Enqueue inside the caller's own psycopg transaction: it commits or rolls back with it."""
         params = self._params(options, args, kwargs)
         row = conn.execute(_sql.INIT_WORKFLOW, params).fetchone()  # type: ignore[arg-type]
@@ -169,12 +200,17 @@ class DBOSClient:
             raise DBOSNonExistentWorkflowError(workflow_id)
         return WorkflowHandle(self, workflow_id)  # type: ignore[arg-type]
 
-    def get_workflow(self, workflow_id: str) -> Optional[WorkflowStatus]:
+    def get_workflow(self, workflow_id: str) -> WorkflowStatus | None:
         row = self.engine.run(self.sysdb.get_status_row(workflow_id))
         return status_from_row(row) if row is not None else None
 
-    def send(self, destination_id: str, message: Any, topic: Optional[str] = None,
-             idempotency_key: Optional[str] = None) -> None:
+    def send(
+        self,
+        destination_id: str,
+        message: Any,
+        topic: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
         self.engine.run(_comm.send(self, None, 0, destination_id, message, topic))  # type: ignore[arg-type]
 
     def get_event(self, workflow_id: str, key: str, timeout_seconds: float = 60) -> Any:
@@ -182,7 +218,7 @@ class DBOSClient:
             _comm.get_event(self, None, 0, workflow_id, key, timeout_seconds)  # type: ignore[arg-type]
         )
 
-    def get_result(self, workflow_id: str, timeout: Optional[float] = None) -> Any:
+    def get_result(self, workflow_id: str, timeout: float | None = None) -> Any:
         return self.engine.run(_core.await_result(self, workflow_id, timeout))  # type: ignore[arg-type]
 
     def read_stream(self, workflow_id: str, key: str):
@@ -190,18 +226,19 @@ class DBOSClient:
         offset = 0
         while True:
             values, finished = self.engine.run(
-                _comm.read_stream_chunk(self, workflow_id, key, offset))  # type: ignore[arg-type]
+                _comm.read_stream_chunk(self, workflow_id, key, offset)
+            )  # type: ignore[arg-type]
             yield from values
             offset += len(values)
             if finished:
                 return
 
-    def list_workflows(self, **filters: Any) -> List[WorkflowStatus]:
+    def list_workflows(self, **filters: Any) -> list[WorkflowStatus]:
         from dbos_queue.ops import management as mgmt
 
         return self.engine.run(mgmt.list_workflows(self, **filters))
 
-    def list_queued_workflows(self, **filters: Any) -> List[WorkflowStatus]:
+    def list_queued_workflows(self, **filters: Any) -> list[WorkflowStatus]:
         from dbos_queue.ops import management as mgmt
 
         return self.engine.run(mgmt.list_queued_workflows(self, **filters))
@@ -217,15 +254,17 @@ class DBOSClient:
         self.engine.run(mgmt.resume(self, workflow_id))
         return WorkflowHandle(self, workflow_id)  # type: ignore[arg-type]
 
-    def fork_workflow(self, workflow_id: str, start_step: int, *,
-                      application_version: Optional[str] = None) -> WorkflowHandle:
+    def fork_workflow(
+        self, workflow_id: str, start_step: int, *, application_version: str | None = None
+    ) -> WorkflowHandle:
         from dbos_queue.ops import management as mgmt
 
-        new_id = self.engine.run(mgmt.fork(self, workflow_id, start_step,
-                                           app_version=application_version))
+        new_id = self.engine.run(
+            mgmt.fork(self, workflow_id, start_step, app_version=application_version)
+        )
         return WorkflowHandle(self, new_id)  # type: ignore[arg-type]
 
-    def list_workflow_steps(self, workflow_id: str) -> List[Dict[str, Any]]:
-        from dbos_queue.api.dbos import _step_dict
+    def list_workflow_steps(self, workflow_id: str) -> list[dict[str, Any]]:
+        from dbos_queue.model.status import step_dict as _step_dict
 
         return [_step_dict(r) for r in self.engine.run(self.sysdb.list_steps(workflow_id))]

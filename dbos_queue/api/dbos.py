@@ -11,185 +11,50 @@ import functools
 import hashlib
 import inspect
 import logging
-from typing import Any, AsyncIterator, Callable, Dict, Iterator, List, Optional, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, TypeVar
 
+from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
+from dbos_queue.api.invoke import (
+    _finish_wrapper,
+    _info,
+    _invoke_async,
+    _invoke_sync,
+    _op_ctx,
+    _register,
+    _rt,
+    _start_async_on_engine,
+    current_ctx_vars,
+)
+from dbos_queue.api.runtime import Runtime
 from dbos_queue.engine import comm as _comm
 from dbos_queue.engine import core as _core
 from dbos_queue.engine import transaction as _transaction
-from dbos_queue.model import serialization as ser
 from dbos_queue.engine.context import current_workflow
-from dbos_queue.engine.core import Start, StepOptions
-from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync, WorkflowStatus, status_from_row
-from dbos_queue.engine.registry import FunctionInfo, class_name_of, method_kind, registry
-from dbos_queue.api.runtime import Runtime
-from dbos_queue.ops import management as mgmt
+from dbos_queue.engine.core import StepOptions
+from dbos_queue.engine.registry import registry
 from dbos_queue.error import (
-    DBOSAwaitedWorkflowCancelledError,
     DBOSException,
     DBOSInitializationError,
     DBOSNonExistentWorkflowError,
-    DBOSWorkflowCancelledError,
 )
+from dbos_queue.model import serialization as ser
+from dbos_queue.model.status import WorkflowStatus, status_from_row, step_dict
+from dbos_queue.ops import management as mgmt
 
 F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger("dbos_queue")
 
-_instance: Optional["DBOS"] = None
-_pending_listen: Optional[List[str]] = None
-_runtime: Optional[Runtime] = None
+_instance: DBOS | None = None
+_pending_listen: list[str] | None = None
 
 
-class classproperty:  # noqa: N801 - reads like the builtin it imitates
+class classproperty:
     def __init__(self, fget: Callable[[Any], Any]) -> None:
         self.fget = fget
 
     def __get__(self, obj: Any, owner: Any) -> Any:
         return self.fget(owner)
-
-
-def _rt() -> Runtime:
-    if _runtime is None:
-        raise DBOSException(
-            "DBOS is not launched: create DBOS(config=...) and call DBOS.launch() before "
-            "running workflows or using the system database"
-        )
-    return _runtime
-
-
-def _info(func: Callable[..., Any]) -> FunctionInfo:
-    info = getattr(func, "__dbos_info__", None)
-    if info is None or info.kind != "workflow":
-        name = getattr(func, "__qualname__", repr(func))
-        raise DBOSException(f"{name} is not a workflow; decorate it with @DBOS.workflow()")
-    return info
-
-
-def _bind(info: FunctionInfo, args: tuple) -> tuple[Any, tuple, Optional[str], Optional[str]]:
-    """Split self/cls off a method call: (bound, rest, class_name, config_name)."""
-    if info.method is None or not args:
-        return None, args, None, None
-    bound = args[0]
-    if info.method == "instance":
-        return bound, args[1:], type(bound).__name__, getattr(bound, "config_name", None)
-    return bound, args[1:], getattr(bound, "__name__", None), None
-
-
-def _prepare(info: FunctionInfo, args: tuple, kwargs: Dict[str, Any]):
-    rt = _rt()
-    role = _core.check_roles(info)
-    bound, rest, class_name, config_name = _bind(info, args)
-    wf_id, parent, pfid = _core.resolve_workflow_id(rt)
-    s = Start(info=info, args=rest, kwargs=kwargs, wf_id=wf_id, bound=bound,
-              class_name=class_name, config_name=config_name)
-    params = _core.init_params(rt, s, rt.new_owner(), role)
-    return rt, s, params, parent, pfid
-
-
-def _invoke_sync(info: FunctionInfo, args: tuple, kwargs: Dict[str, Any], background: bool) -> Any:
-    rt, s, params, parent, pfid = _prepare(info, args, kwargs)
-    owned, ctx = rt.engine.run(_core.init_workflow(rt, params, parent, pfid, info.name))
-    if owned:
-        ctx = ctx or _core.fresh_context(params)
-        if background:
-            rt.submit(s, ctx)
-        else:
-            try:
-                return rt.execute_sync(s, ctx)
-            except DBOSWorkflowCancelledError:
-                # Its caller awaited it: DBOS reports that as an awaited cancellation.
-                raise DBOSAwaitedWorkflowCancelledError(s.wf_id) from None
-    if background:
-        return WorkflowHandle(rt, s.wf_id)
-    return rt.engine.run(_core.await_result(rt, s.wf_id))
-
-
-async def _invoke_async(info: FunctionInfo, args: tuple, kwargs: Dict[str, Any],
-                        background: bool) -> Any:
-    rt, s, params, parent, pfid = _prepare(info, args, kwargs)
-    owned, ctx = await rt.engine.arun(_core.init_workflow(rt, params, parent, pfid, info.name))
-    if owned:
-        ctx = ctx or _core.fresh_context(params)
-        if background:
-            rt.submit(s, ctx)
-        else:
-            try:
-                return await rt.execute_async(s, ctx)
-            except DBOSWorkflowCancelledError:
-                raise DBOSAwaitedWorkflowCancelledError(s.wf_id) from None
-    if background:
-        return WorkflowHandleAsync(rt, s.wf_id)
-    return await rt.engine.arun(_core.await_result(rt, s.wf_id))
-
-
-def _enqueue_start(queue: Any, func: Callable[..., Any], args: tuple, kwargs: Dict[str, Any]):
-    from dbos_queue.engine.context import next_enqueue
-    from dbos_queue.db.sysdb import now_ms
-
-    info = _info(func)
-    opts = next_enqueue.get()
-    settings = queue.settings
-    key = opts.queue_partition_key if opts else None
-    if settings.partitioned and key is None:
-        raise DBOSException(
-            f"Queue {queue.name} is partitioned: enqueue inside "
-            "SetEnqueueOptions(queue_partition_key=...)"
-        )
-    if key is not None and not settings.partitioned:
-        raise DBOSException(f"Queue {queue.name} is not partitioned; drop queue_partition_key")
-    if opts and opts.priority and not queue.priority_enabled:
-        raise DBOSException(
-            f"Queue {queue.name} was not declared with priority_enabled=True; "
-            "declare it so, or enqueue without a priority"
-        )
-    rt, s, _params, parent, pfid = _prepare(info, args, kwargs)
-    delay = opts.delay_seconds if opts else None
-    s.status = "DELAYED" if delay else "ENQUEUED"
-    s.queue_name = queue.name
-    s.extra = {"priority": opts.priority if opts else 0,
-               "deduplication_id": opts.deduplication_id if opts else None,
-               "queue_partition_key": key,
-               "delay_until": now_ms() + int(delay * 1000) if delay else None}
-    params = _core.init_params(rt, s, None, _params["assumed_role"])
-    return rt, s, params, parent, pfid
-
-
-def _after_enqueue(rt: Runtime, s: Start, owned: bool) -> None:
-    if s.status == "DELAYED":
-        rt.engine.loop.call_soon_threadsafe(rt.queues.wake_delayed)
-    else:
-        rt.engine.publish_threadsafe("queue", s.queue_name or "")
-
-
-def enqueue_sync(queue: Any, func: Callable[..., Any], args: tuple, kwargs: Dict[str, Any]) -> WorkflowHandle:
-    rt, s, params, parent, pfid = _enqueue_start(queue, func, args, kwargs)
-    rt.engine.run(_core.init_workflow(rt, params, parent, pfid, s.info.name))
-    _after_enqueue(rt, s, True)
-    return WorkflowHandle(rt, s.wf_id)
-
-
-async def enqueue_async(queue: Any, func: Callable[..., Any], args: tuple,
-                        kwargs: Dict[str, Any]) -> WorkflowHandleAsync:
-    rt, s, params, parent, pfid = _enqueue_start(queue, func, args, kwargs)
-    await rt.engine.arun(_core.init_workflow(rt, params, parent, pfid, s.info.name))
-    _after_enqueue(rt, s, True)
-    return WorkflowHandleAsync(rt, s.wf_id)
-
-
-def _register(func: Callable[..., Any], kind: str, name: Optional[str], **extra: Any) -> FunctionInfo:
-    info = FunctionInfo(
-        name=name or func.__qualname__, func=func, kind=kind,
-        is_async=inspect.iscoroutinefunction(func), method=method_kind(func),
-        required_roles=getattr(func, "__dbos_required_roles__", None), **extra,
-    )
-    if kind == "workflow":
-        registry.workflows[info.name] = info
-    return info
-
-
-def _finish_wrapper(info: FunctionInfo, wrapper: Callable[..., Any]) -> Any:
-    wrapper.__dbos_info__ = info  # type: ignore[attr-defined]
-    info.wrapper = wrapper
-    return wrapper
 
 
 class DBOSConfiguredInstance:
@@ -203,17 +68,17 @@ class DBOSConfiguredInstance:
 class DBOS:
     """The process-wide entry point (DBOS Python's API)."""
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> "DBOS":
+    def __new__(cls, *args: Any, **kwargs: Any) -> DBOS:
         global _instance
         if _instance is None:
             _instance = super().__new__(cls)
             _instance._initialized = False  # type: ignore[attr-defined]
         return _instance
 
-    def __init__(self, *, config: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
+    def __init__(self, *, config: dict[str, Any] | None = None, **kwargs: Any) -> None:
         from dbos_queue.model.config import resolve
 
-        if getattr(self, "_initialized", False) and _runtime is not None:
+        if getattr(self, "_initialized", False) and registry.process is not None:
             return
         unknown = set(kwargs) - {"fastapi", "flask", "conductor_key"}
         if unknown:
@@ -222,7 +87,7 @@ class DBOS:
         if kwargs.get("fastapi") is not None:
             from dbos_queue.integrations.fastapi import setup_fastapi
 
-            setup_fastapi(self, kwargs["fastapi"])
+            setup_fastapi(kwargs["fastapi"], launch=DBOS.launch, destroy=DBOS.destroy)
         ser.configure(self.settings.serializer)
         self._initialized = True
 
@@ -245,8 +110,7 @@ class DBOS:
     @classmethod
     def launch(cls) -> None:
         """Connect, migrate, register this process, and resume its unfinished workflows."""
-        global _runtime
-        if _runtime is not None:
+        if registry.process is not None:
             return
         settings = cls._settings()
         _configure_logging(settings.log_level)
@@ -260,19 +124,22 @@ class DBOS:
             rt.engine.stop()
             raise _launch_error(exc, url) from exc
         _transaction.launch(rt, settings.application_database_url)
-        _runtime = rt
+        registry.attach(rt)
         rt.start_background()
         recovered = rt.recover([rt.executor_id])
         if recovered:
             logger.info("recovering %d workflow(s): %s", len(recovered), recovered)
 
     @classmethod
-    def destroy(cls, *, destroy_registry: bool = False,
-                workflow_completion_timeout_sec: float = 0) -> None:
-        global _runtime, _instance, _pending_listen
-        rt, _runtime = _runtime, None
+    def destroy(
+        cls, *, destroy_registry: bool = False, workflow_completion_timeout_sec: float = 0
+    ) -> None:
+        global _instance, _pending_listen
+        rt = registry.process
         if rt is not None:
-            rt.destroy(workflow_completion_timeout_sec)
+            assert isinstance(rt, Runtime)
+            rt.destroy(workflow_completion_timeout_sec)  # drains before anything is torn down
+            registry.detach()
             _transaction.shutdown(rt)
         if _instance is not None:
             _instance._initialized = False  # type: ignore[attr-defined]
@@ -286,7 +153,7 @@ class DBOS:
         """Drop every dbos_queue table in the system database (not while launched)."""
         import psycopg
 
-        if _runtime is not None:
+        if registry.process is not None:
             raise DBOSException("reset_system_database() must be called before DBOS.launch()")
         url = cls.system_database_url()
         try:
@@ -299,13 +166,15 @@ class DBOS:
     # --- decorators ------------------------------------------------------------------
 
     @classmethod
-    def workflow(cls, *, name: Optional[str] = None,
-                 max_recovery_attempts: Optional[int] = None) -> Callable[[F], F]:
+    def workflow(
+        cls, *, name: str | None = None, max_recovery_attempts: int | None = None
+    ) -> Callable[[F], F]:
         """Make a function a durable workflow."""
 
         def deco(func: F) -> F:
             info = _register(func, "workflow", name, max_recovery_attempts=max_recovery_attempts)
             if info.is_async:
+
                 @functools.wraps(func)
                 async def awrapper(*args: Any, **kwargs: Any) -> Any:
                     return await _invoke_async(info, args, kwargs, background=False)
@@ -321,41 +190,52 @@ class DBOS:
         return deco
 
     @classmethod
-    def step(cls, *, name: Optional[str] = None, retries_allowed: bool = False,
-             interval_seconds: float = 1.0, max_attempts: int = 3,
-             backoff_rate: float = 2.0) -> Callable[[F], F]:
+    def step(
+        cls,
+        *,
+        name: str | None = None,
+        retries_allowed: bool = False,
+        interval_seconds: float = 1.0,
+        max_attempts: int = 3,
+        backoff_rate: float = 2.0,
+    ) -> Callable[[F], F]:
         """Make a function a checkpointed step (its result is recorded once it succeeds)."""
         if max_attempts < 1 or interval_seconds < 0 or backoff_rate < 1:
-            raise ValueError("step needs max_attempts >= 1, interval_seconds >= 0, backoff_rate >= 1")
+            raise ValueError(
+                "step needs max_attempts >= 1, interval_seconds >= 0, backoff_rate >= 1"
+            )
         opts = StepOptions(retries_allowed, interval_seconds, max_attempts, backoff_rate)
 
         def deco(func: F) -> F:
             info = _register(func, "step", name)
             if info.is_async:
+
                 @functools.wraps(func)
                 async def awrapper(*args: Any, **kwargs: Any) -> Any:
                     _core.check_roles(info)
-                    if _runtime is None:
+                    rt = registry.process
+                    if rt is None:
                         return await func(*args, **kwargs)
-                    return await _core.run_step_async(_runtime, info, opts,
-                                                      lambda: func(*args, **kwargs))
+                    return await _core.run_step_async(rt, info, opts, lambda: func(*args, **kwargs))
 
                 return _finish_wrapper(info, awrapper)
 
             @functools.wraps(func)
             def wrapper(*args: Any, **kwargs: Any) -> Any:
                 _core.check_roles(info)
-                if _runtime is None:
+                rt = registry.process
+                if rt is None:
                     return func(*args, **kwargs)
-                return _core.run_step_sync(_runtime, info, opts, lambda: func(*args, **kwargs))
+                return _core.run_step_sync(rt, info, opts, lambda: func(*args, **kwargs))
 
             return _finish_wrapper(info, wrapper)
 
         return deco
 
     @classmethod
-    def transaction(cls, isolation_level: str = "SERIALIZABLE", *,
-                    name: Optional[str] = None) -> Callable[[F], F]:
+    def transaction(
+        cls, isolation_level: str = "SERIALIZABLE", *, name: str | None = None
+    ) -> Callable[[F], F]:
         """Run a function in one application-database transaction, recorded exactly once."""
         return _transaction.decorator(isolation_level, name, _register, _finish_wrapper, _rt)
 
@@ -365,7 +245,7 @@ class DBOS:
         return _transaction.current_session()
 
     @classmethod
-    def dbos_class(cls, class_name: Optional[str] = None) -> Callable[[type], type]:
+    def dbos_class(cls, class_name: str | None = None) -> Callable[[type], type]:
         def deco(klass: type) -> type:
             registry.classes[class_name or klass.__name__] = klass
             return klass
@@ -373,7 +253,7 @@ class DBOS:
         return deco
 
     @classmethod
-    def required_roles(cls, roles: List[str]) -> Callable[[F], F]:
+    def required_roles(cls, roles: list[str]) -> Callable[[F], F]:
         def deco(func: F) -> F:
             info = getattr(func, "__dbos_info__", None)
             if info is not None:
@@ -385,7 +265,7 @@ class DBOS:
         return deco
 
     @classmethod
-    def default_required_roles(cls, roles: List[str]) -> Callable[[type], type]:
+    def default_required_roles(cls, roles: list[str]) -> Callable[[type], type]:
         def deco(klass: type) -> type:
             for attr in vars(klass).values():
                 fn = getattr(attr, "__func__", attr)
@@ -409,8 +289,9 @@ class DBOS:
         return _invoke_sync(info, args, kwargs, background=True)
 
     @classmethod
-    async def start_workflow_async(cls, func: Callable[..., Any], *args: Any,
-                                   **kwargs: Any) -> WorkflowHandleAsync:
+    async def start_workflow_async(
+        cls, func: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> WorkflowHandleAsync:
         return await _invoke_async(_info(func), args, kwargs, background=True)
 
     @classmethod
@@ -421,48 +302,49 @@ class DBOS:
         return WorkflowHandle(rt, workflow_id)
 
     @classmethod
-    async def retrieve_workflow_async(cls, workflow_id: str,
-                                      existing_workflow: bool = True) -> WorkflowHandleAsync:
+    async def retrieve_workflow_async(
+        cls, workflow_id: str, existing_workflow: bool = True
+    ) -> WorkflowHandleAsync:
         rt = _rt()
         if existing_workflow and await rt.engine.arun(rt.sysdb.get_status_row(workflow_id)) is None:
             raise DBOSNonExistentWorkflowError(workflow_id)
         return WorkflowHandleAsync(rt, workflow_id)
 
     @classmethod
-    def get_workflow_status(cls, workflow_id: str) -> Optional[WorkflowStatus]:
+    def get_workflow_status(cls, workflow_id: str) -> WorkflowStatus | None:
         rt = _rt()
         row = rt.engine.run(rt.sysdb.get_status_row(workflow_id))
         return status_from_row(row) if row is not None else None
 
     @classmethod
-    async def get_workflow_status_async(cls, workflow_id: str) -> Optional[WorkflowStatus]:
+    async def get_workflow_status_async(cls, workflow_id: str) -> WorkflowStatus | None:
         rt = _rt()
         row = await rt.engine.arun(rt.sysdb.get_status_row(workflow_id))
         return status_from_row(row) if row is not None else None
 
     @classmethod
-    def get_result(cls, workflow_id: str, timeout: Optional[float] = None) -> Any:
+    def get_result(cls, workflow_id: str, timeout: float | None = None) -> Any:
         rt = _rt()
         return rt.engine.run(_core.await_result(rt, workflow_id, timeout))
 
     @classmethod
-    def list_workflow_steps(cls, workflow_id: str) -> List[Dict[str, Any]]:
+    def list_workflow_steps(cls, workflow_id: str) -> list[dict[str, Any]]:
         rt = _rt()
-        return [_step_dict(r) for r in rt.engine.run(rt.sysdb.list_steps(workflow_id))]
+        return [step_dict(r) for r in rt.engine.run(rt.sysdb.list_steps(workflow_id))]
 
     # --- management --------------------------------------------------------------------
 
     @classmethod
-    def list_workflows(cls, **filters: Any) -> List[WorkflowStatus]:
+    def list_workflows(cls, **filters: Any) -> list[WorkflowStatus]:
         """Workflows matching the filters (ids, status, name, queue_name, start_time, ...)."""
         return _rt().engine.run(mgmt.list_workflows(_rt(), **filters))
 
     @classmethod
-    async def list_workflows_async(cls, **filters: Any) -> List[WorkflowStatus]:
+    async def list_workflows_async(cls, **filters: Any) -> list[WorkflowStatus]:
         return await _rt().engine.arun(mgmt.list_workflows(_rt(), **filters))
 
     @classmethod
-    def list_queued_workflows(cls, **filters: Any) -> List[WorkflowStatus]:
+    def list_queued_workflows(cls, **filters: Any) -> list[WorkflowStatus]:
         """Workflows waiting or running on a queue."""
         return _rt().engine.run(mgmt.list_queued_workflows(_rt(), **filters))
 
@@ -472,42 +354,56 @@ class DBOS:
         _rt().engine.run(mgmt.cancel(_rt(), [workflow_id], cancel_children))
 
     @classmethod
-    def cancel_workflows(cls, workflow_ids: List[str], *, cancel_children: bool = False) -> None:
+    def cancel_workflows(cls, workflow_ids: list[str], *, cancel_children: bool = False) -> None:
         _rt().engine.run(mgmt.cancel(_rt(), workflow_ids, cancel_children))
 
     @classmethod
-    async def cancel_workflow_async(cls, workflow_id: str, *, cancel_children: bool = False) -> None:
+    async def cancel_workflow_async(
+        cls, workflow_id: str, *, cancel_children: bool = False
+    ) -> None:
         await _rt().engine.arun(mgmt.cancel(_rt(), [workflow_id], cancel_children))
 
     @classmethod
-    def resume_workflow(cls, workflow_id: str, *, queue_name: Optional[str] = None) -> WorkflowHandle:
+    def resume_workflow(
+        cls, workflow_id: str, *, queue_name: str | None = None
+    ) -> WorkflowHandle:
         """Continue a workflow from its last recorded step (once); returns its handle."""
         _rt().engine.run(mgmt.resume(_rt(), workflow_id, queue_name))
         return WorkflowHandle(_rt(), workflow_id)
 
     @classmethod
-    async def resume_workflow_async(cls, workflow_id: str, *,
-                                    queue_name: Optional[str] = None) -> WorkflowHandleAsync:
+    async def resume_workflow_async(
+        cls, workflow_id: str, *, queue_name: str | None = None
+    ) -> WorkflowHandleAsync:
         await _rt().engine.arun(mgmt.resume(_rt(), workflow_id, queue_name))
         return WorkflowHandleAsync(_rt(), workflow_id)
 
     @classmethod
-    def fork_workflow(cls, workflow_id: str, start_step: int, *,
-                      application_version: Optional[str] = None) -> WorkflowHandle:
+    def fork_workflow(
+        cls, workflow_id: str, start_step: int, *, application_version: str | None = None
+    ) -> WorkflowHandle:
         """Start a copy of a workflow that re-runs from ``start_step`` (earlier steps reused)."""
         from dbos_queue.engine.context import take_workflow_id
 
-        forked = _rt().engine.run(mgmt.fork(_rt(), workflow_id, start_step,
-                                            new_id=take_workflow_id(),
-                                            app_version=application_version))
+        forked = _rt().engine.run(
+            mgmt.fork(
+                _rt(),
+                workflow_id,
+                start_step,
+                new_id=take_workflow_id(),
+                app_version=application_version,
+            )
+        )
         return WorkflowHandle(_rt(), forked)
 
     @classmethod
-    def garbage_collect(cls, *, older_than_sec: Optional[float] = None,
-                        keep_rows: Optional[int] = None) -> int:
+    def garbage_collect(
+        cls, *, older_than_sec: float | None = None, keep_rows: int | None = None
+    ) -> int:
         """Delete finished workflows by age and/or beyond the newest ``keep_rows``."""
-        return _rt().engine.run(mgmt.garbage_collect(_rt(), older_than_sec=older_than_sec,
-                                                     keep_rows=keep_rows))
+        return _rt().engine.run(
+            mgmt.garbage_collect(_rt(), older_than_sec=older_than_sec, keep_rows=keep_rows)
+        )
 
     # --- schedules (implementation in _scheduler) --------------------------------------
 
@@ -520,23 +416,37 @@ class DBOS:
         return _scheduler.scheduled(cron)
 
     @classmethod
-    def create_schedule(cls, *, schedule_name: str, workflow_fn: Callable[..., Any],
-                        schedule: str, context: Any = None, **options: Any) -> None:
+    def create_schedule(
+        cls,
+        *,
+        schedule_name: str,
+        workflow_fn: Callable[..., Any],
+        schedule: str,
+        context: Any = None,
+        **options: Any,
+    ) -> None:
         """Store a schedule; ``workflow_fn`` receives ``(scheduled_time, context)``."""
         from dbos_queue.queue import schedules as _scheduler
 
-        _rt().engine.run(_scheduler.create_schedule(
-            _rt(), schedule_name=schedule_name, workflow_fn=workflow_fn, schedule=schedule,
-            context=context, **options))
+        _rt().engine.run(
+            _scheduler.create_schedule(
+                _rt(),
+                schedule_name=schedule_name,
+                workflow_fn=workflow_fn,
+                schedule=schedule,
+                context=context,
+                **options,
+            )
+        )
 
     @classmethod
-    def list_schedules(cls, **filters: Any) -> List[Dict[str, Any]]:
+    def list_schedules(cls, **filters: Any) -> list[dict[str, Any]]:
         from dbos_queue.queue import schedules as _scheduler
 
         return _rt().engine.run(_scheduler.list_schedules(_rt(), **filters))
 
     @classmethod
-    def get_schedule(cls, name: str) -> Optional[Dict[str, Any]]:
+    def get_schedule(cls, name: str) -> dict[str, Any] | None:
         from dbos_queue.queue import schedules as _scheduler
 
         return _rt().engine.run(_scheduler.get_schedule(_rt(), name))
@@ -550,23 +460,35 @@ class DBOS:
     # --- queues ----------------------------------------------------------------------
 
     @classmethod
-    def register_queue(cls, name: str, *, worker_concurrency: Optional[int] = None,
-                       global_concurrency: Optional[int] = None,
-                       partition_concurrency: Optional[int] = None,
-                       partition_worker_concurrency: Optional[int] = None,
-                       partition_limiter: Optional[Dict[str, Any]] = None,
-                       limiter: Optional[Dict[str, Any]] = None,
-                       polling_interval_sec: float = 1.0, concurrency: Optional[int] = None,
-                       **_ignored: Any) -> Any:
+    def register_queue(
+        cls,
+        name: str,
+        *,
+        worker_concurrency: int | None = None,
+        global_concurrency: int | None = None,
+        partition_concurrency: int | None = None,
+        partition_worker_concurrency: int | None = None,
+        partition_limiter: dict[str, Any] | None = None,
+        limiter: dict[str, Any] | None = None,
+        polling_interval_sec: float = 1.0,
+        concurrency: int | None = None,
+        **_ignored: Any,
+    ) -> Any:
         """Declare (or update) a database-backed queue; the DBOS 3.x spelling of ``Queue``."""
         from dbos_queue.api.queue import Queue
 
-        return Queue(name, concurrency, limiter, worker_concurrency=worker_concurrency,
-                     global_concurrency=global_concurrency,
-                     partition_concurrency=partition_concurrency,
-                     partition_worker_concurrency=partition_worker_concurrency,
-                     partition_limiter=partition_limiter,
-                     polling_interval_sec=polling_interval_sec, priority_enabled=True)
+        return Queue(
+            name,
+            concurrency,
+            limiter,
+            worker_concurrency=worker_concurrency,
+            global_concurrency=global_concurrency,
+            partition_concurrency=partition_concurrency,
+            partition_worker_concurrency=partition_worker_concurrency,
+            partition_limiter=partition_limiter,
+            polling_interval_sec=polling_interval_sec,
+            priority_enabled=True,
+        )
 
     @classmethod
     def retrieve_queue(cls, name: str) -> Any:
@@ -576,15 +498,16 @@ class DBOS:
 
         if name in registry.queues:
             return registry.queues[name]
-        if _runtime is None:
+        rt = registry.process
+        if rt is None:
             return None
-        row = _runtime.engine.run(_runtime.sysdb.fetchone(_sql.GET_QUEUE, (name,)))
+        row = _rt().engine.run(_rt().sysdb.fetchone(_sql.GET_QUEUE, (name,)))
         return queue_from_row(row) if row is not None else None
 
     @classmethod
-    def listen_queues(cls, queues: List[Any]) -> None:
+    def listen_queues(cls, queues: list[Any]) -> None:
         """Dequeue only from these queues in this process (call before launch)."""
-        if _runtime is not None:
+        if registry.process is not None:
             raise DBOSException("DBOS.listen_queues must be called before DBOS.launch()")
         global _pending_listen
         _pending_listen = [q if isinstance(q, str) else q.name for q in queues]
@@ -592,12 +515,12 @@ class DBOS:
     # --- context ---------------------------------------------------------------------
 
     @classproperty
-    def workflow_id(cls) -> Optional[str]:
+    def workflow_id(cls) -> str | None:
         ctx = current_workflow.get()
         return ctx.workflow_id if ctx is not None else None
 
     @classproperty
-    def step_id(cls) -> Optional[int]:
+    def step_id(cls) -> int | None:
         ctx = current_workflow.get()
         return ctx.step_id if ctx is not None else None
 
@@ -607,18 +530,18 @@ class DBOS:
 
     @classproperty
     def executor_id(cls) -> str:
-        return _runtime.executor_id if _runtime else cls._settings().executor_id
+        return _rt().executor_id if registry.process else cls._settings().executor_id
 
     @classproperty
     def application_version(cls) -> str:
         return _rt().app_version
 
     @classproperty
-    def authenticated_user(cls) -> Optional[str]:
+    def authenticated_user(cls) -> str | None:
         return _core.current_auth()[0]
 
     @classproperty
-    def authenticated_roles(cls) -> Optional[List[str]]:
+    def authenticated_roles(cls) -> list[str] | None:
         return _core.current_auth()[1]
 
     @classproperty
@@ -629,29 +552,31 @@ class DBOS:
         return get_request()
 
     @classproperty
-    def assumed_role(cls) -> Optional[str]:
+    def assumed_role(cls) -> str | None:
         ctx = current_workflow.get()
         return ctx.assumed_role if ctx is not None else None
 
     # --- communication -----------------------------------------------------------------
 
     @classmethod
-    def send(cls, destination_id: str, message: Any, topic: Optional[str] = None) -> None:
+    def send(cls, destination_id: str, message: Any, topic: str | None = None) -> None:
         ctx, fid = _op_ctx(required=False)
         _rt().engine.run(_comm.send(_rt(), ctx, fid, destination_id, message, topic))
 
     @classmethod
-    async def send_async(cls, destination_id: str, message: Any, topic: Optional[str] = None) -> None:
+    async def send_async(
+        cls, destination_id: str, message: Any, topic: str | None = None
+    ) -> None:
         ctx, fid = _op_ctx(required=False)
         await _rt().engine.arun(_comm.send(_rt(), ctx, fid, destination_id, message, topic))
 
     @classmethod
-    def recv(cls, topic: Optional[str] = None, timeout_seconds: float = 60) -> Any:
+    def recv(cls, topic: str | None = None, timeout_seconds: float = 60) -> Any:
         ctx, fid = _op_ctx(required=True, what="recv")
         return _rt().engine.run(_comm.recv(_rt(), ctx, fid, topic, timeout_seconds))
 
     @classmethod
-    async def recv_async(cls, topic: Optional[str] = None, timeout_seconds: float = 60) -> Any:
+    async def recv_async(cls, topic: str | None = None, timeout_seconds: float = 60) -> Any:
         ctx, fid = _op_ctx(required=True, what="recv")
         return await _rt().engine.arun(_comm.recv(_rt(), ctx, fid, topic, timeout_seconds))
 
@@ -678,7 +603,7 @@ class DBOS:
         )
 
     @classmethod
-    def get_all_events(cls, workflow_id: str) -> Dict[str, Any]:
+    def get_all_events(cls, workflow_id: str) -> dict[str, Any]:
         rows = _rt().engine.run(_rt().sysdb.get_all_events(workflow_id))
         return {k: ser.deserialize(v) for k, v in rows}
 
@@ -739,47 +664,6 @@ class DBOS:
         return _comm.read_stream(_rt(), workflow_id, key)
 
 
-def _op_ctx(required: bool, what: str = "", allow_step: bool = False):
-    """(workflow context, function id) for a communication call made here."""
-    ctx = current_workflow.get()
-    if ctx is None:
-        if required:
-            raise DBOSException(f"DBOS.{what} must be called from within a workflow")
-        return None, 0
-    if ctx.in_step:
-        if allow_step:
-            return ctx, 0
-        if required:
-            raise DBOSException(f"DBOS.{what} cannot be called from within a step")
-        return None, 0
-    return ctx, ctx.next_function_id()
-
-
-def current_ctx_vars() -> Any:
-    import contextvars
-
-    return contextvars.copy_context()
-
-
-async def _start_async_on_engine(info: FunctionInfo, args: tuple, kwargs: Dict[str, Any],
-                                 cvars: Any) -> WorkflowHandle:
-    # Run the start in the caller's context (SetWorkflowID, auth, parent) but on the engine loop.
-    import asyncio
-
-    task = asyncio.get_running_loop().create_task(
-        _invoke_async(info, args, kwargs, background=True), context=cvars
-    )
-    handle = await task
-    return WorkflowHandle(_rt(), handle.workflow_id)
-
-
-def _step_dict(r: tuple) -> Dict[str, Any]:
-    output = ser.deserialize(r[2]) if r[2] is not None else None
-    error = ser.deserialize_exception(r[3]) if r[3] is not None else None
-    return {"function_id": r[0], "function_name": r[1], "output": output, "error": error,
-            "child_workflow_id": r[4], "started_at_epoch_ms": r[5], "completed_at_epoch_ms": r[6]}
-
-
 def _configure_logging(level: str) -> None:
     """Give the dbos_queue logger a console handler unless the application set one up."""
     if not logger.handlers and not logging.getLogger().handlers:
@@ -802,8 +686,9 @@ def _app_version() -> str:
 
 
 def _launch_error(exc: Exception, url: str) -> Exception:
-    from dbos_queue.model.pgurl import redact
     import psycopg
+
+    from dbos_queue.model.pgurl import redact
 
     if isinstance(exc, psycopg.OperationalError):
         from dbos_queue.error import DBOSDatabaseUnavailableError

@@ -12,21 +12,22 @@ import secrets
 import socket
 import uuid
 from collections import defaultdict
-from typing import Any, Callable, Dict, List, Optional
+from collections.abc import Callable
+from typing import Any
 
-from dbos_queue.engine import core as _core
 from dbos_queue.db import migrate as _migrate
-from dbos_queue.model import serialization as ser
+from dbos_queue.db.loop import Engine
+from dbos_queue.db.sysdb import SystemDatabase, now_ms
+from dbos_queue.engine import core as _core
 from dbos_queue.engine.context import WorkflowContext, current_workflow
 from dbos_queue.engine.core import Start
-from dbos_queue.db.loop import Engine
-from dbos_queue.engine.registry import FunctionInfo, Registry
-from dbos_queue.db.sysdb import SystemDatabase, now_ms
+from dbos_queue.engine.registry import Registry
 from dbos_queue.error import (
     DBOSOwnershipLostError,
     DBOSWorkflowCancelledError,
     DBOSWorkflowFunctionNotFoundError,
 )
+from dbos_queue.model import serialization as ser
 
 logger = logging.getLogger("dbos_queue")
 
@@ -55,13 +56,23 @@ class Runtime:
         self.threads = concurrent.futures.ThreadPoolExecutor(
             max_workers=settings.max_executor_threads or 64, thread_name_prefix="dbos-wf"
         )
-        self.running: Dict[str, Any] = {}  # workflow id -> Future executing here
-        self.local: Dict[str, WorkflowContext] = {}  # workflow id -> context executing here
+        self.running: dict[str, Any] = {}  # workflow id -> Future executing here
+        self.local: dict[str, WorkflowContext] = {}  # workflow id -> context executing here
         from dbos_queue.queue.claim import QueueService
 
         self.queues = QueueService(self)
-        self.listeners: Dict[str, List[Callable[[Any], None]]] = defaultdict(list)
+        self.listeners: dict[str, list[Callable[[Any], None]]] = defaultdict(list)
         self.lease_lost = False
+
+    # --- declarations made after launch (engine.registry.DeclarationListener) ---------
+
+    def queue_declared(self, queue: Any) -> None:
+        self.engine.run(self.queues.declare(queue.settings))
+
+    def schedules_changed(self) -> None:
+        from dbos_queue.queue import schedules
+
+        schedules.declared_after_launch(self)
 
     # --- ids -----------------------------------------------------------------------
 
@@ -77,7 +88,7 @@ class Runtime:
         for fn in self.listeners.get(kind, ()):
             try:
                 fn(detail)
-            except Exception:  # noqa: BLE001 - a listener must not break execution
+            except Exception:
                 logger.exception("event listener failed")
 
     # --- lifecycle -----------------------------------------------------------------
@@ -119,19 +130,25 @@ class Runtime:
             return
         self.admin.start()
 
-    def recover_executors(self, executor_ids: List[str]) -> List[str]:
+    def recover_executors(self, executor_ids: list[str]) -> list[str]:
         """Recover the named executors' workflows now, without waiting for lease expiry."""
         from dbos_queue.db import sql as _sql
 
-        self.engine.run(self.sysdb.execute(_sql.EXPIRE_EXECUTOR_IDS,
-                                           (executor_ids, self.process_id)))
+        self.engine.run(
+            self.sysdb.execute(_sql.EXPIRE_EXECUTOR_IDS, (executor_ids, self.process_id))
+        )
         requeued = self.engine.run(self.queues.reap())
         return requeued + [w for w in self.recover(executor_ids) if w not in requeued]
 
     async def _register(self) -> None:
         await self.sysdb.register_executor(
-            process_id=self.process_id, executor_id=self.executor_id, hostname=self.hostname,
-            pid=os.getpid(), app_version=self.app_version, now=now_ms(), lease_ms=self.lease_ms,
+            process_id=self.process_id,
+            executor_id=self.executor_id,
+            hostname=self.hostname,
+            pid=os.getpid(),
+            app_version=self.app_version,
+            now=now_ms(),
+            lease_ms=self.lease_ms,
         )
         await self._expire_dead_local_processes()
 
@@ -158,13 +175,15 @@ class Runtime:
                     await self._register()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - try again next beat
+            except Exception as exc:
                 logger.warning("heartbeat failed: %s", exc)
 
-    def drain(self, timeout: float) -> List[str]:
+    def drain(self, timeout: float) -> list[str]:
         """Stop claiming, wait up to ``timeout`` s for running work, hand back the rest."""
         self.engine.run(self.queues.stop_claiming())
-        pending = [f for f in list(self.running.values()) if isinstance(f, concurrent.futures.Future)]
+        pending = [
+            f for f in list(self.running.values()) if isinstance(f, concurrent.futures.Future)
+        ]
         if pending and timeout > 0:
             concurrent.futures.wait(pending, timeout=timeout)
         released = self.engine.run(self.queues.release_owned()) if self.running else []
@@ -176,7 +195,7 @@ class Runtime:
         try:
             self.drain(timeout)
             self.engine.run(self.sysdb.unregister_executor(self.process_id), timeout=10)
-        except Exception:  # noqa: BLE001 - the lease expires on its own
+        except Exception:
             logger.debug("drain at destroy failed", exc_info=True)
         if getattr(self, "admin", None) is not None:
             self.admin.stop()
@@ -195,7 +214,8 @@ class Runtime:
         if ctx.deadline_ms is not None:
             delay = max(0.0, (ctx.deadline_ms - now_ms()) / 1000)
             self.engine.loop.call_soon_threadsafe(
-                self.engine.loop.call_later, delay, self._deadline_passed, ctx)
+                self.engine.loop.call_later, delay, self._deadline_passed, ctx
+            )
 
     def _untrack(self, ctx: WorkflowContext) -> None:
         if self.local.get(ctx.workflow_id) is ctx:
@@ -233,14 +253,14 @@ class Runtime:
             return self.engine.run(_core.await_result(self, ctx.workflow_id))
         except DBOSWorkflowCancelledError:
             raise
-        except Exception as e:  # noqa: BLE001 - recorded as the workflow's error
+        except Exception as e:
             exc = e
         finally:
             current_workflow.reset(token)
             self._untrack(ctx)
         return self._finish_sync(ctx, result, exc)
 
-    def _finish_sync(self, ctx: WorkflowContext, result: Any, exc: Optional[BaseException]) -> Any:
+    def _finish_sync(self, ctx: WorkflowContext, result: Any, exc: BaseException | None) -> Any:
         status, out, err = _core.outcome_of(result, exc)
         try:
             _core.complete_blocking(self, ctx, status, out, err)
@@ -262,7 +282,7 @@ class Runtime:
             return await self.engine.arun(_core.await_result(self, ctx.workflow_id))
         except DBOSWorkflowCancelledError:
             raise
-        except Exception as e:  # noqa: BLE001 - recorded as the workflow's error
+        except Exception as e:
             exc = e
         finally:
             current_workflow.reset(token)
@@ -278,7 +298,7 @@ class Runtime:
             raise ser.deserialize_exception(err) or RuntimeError(err)
         return result
 
-    def submit(self, s: Start, ctx: WorkflowContext) -> "concurrent.futures.Future[Any]":
+    def submit(self, s: Start, ctx: WorkflowContext) -> concurrent.futures.Future[Any]:
         """Run an owned workflow in the background (thread pool or engine loop)."""
         wf_id = ctx.workflow_id
         if s.info.is_async:
@@ -292,14 +312,14 @@ class Runtime:
     def _guarded_sync(self, s: Start, ctx: WorkflowContext) -> Any:
         try:
             return self.execute_sync(s, ctx)
-        except BaseException as exc:  # noqa: BLE001 - the outcome is in the database
+        except BaseException as exc:
             logger.debug("workflow %s ended with %r", ctx.workflow_id, exc)
             return None
 
     async def _guarded_async(self, s: Start, ctx: WorkflowContext) -> Any:
         try:
             return await self.execute_async(s, ctx)
-        except BaseException as exc:  # noqa: BLE001 - the outcome is in the database
+        except BaseException as exc:
             logger.debug("workflow %s ended with %r", ctx.workflow_id, exc)
             return None
 
@@ -315,8 +335,9 @@ class Runtime:
         info = self.registry.workflows.get(name)
         if info is None:
             raise DBOSWorkflowFunctionNotFoundError(
-                wf_id, f"no workflow named {name!r} is registered in this process; import the "
-                "module that defines it before DBOS.launch()"
+                wf_id,
+                f"no workflow named {name!r} is registered in this process; import the "
+                "module that defines it before DBOS.launch()",
             )
         args, kwargs = ser.deserialize_args(inputs)
         bound = None
@@ -328,10 +349,17 @@ class Runtime:
                 )
         elif info.method == "class":
             bound = self.registry.classes.get(class_name or "")
-        return Start(info=info, args=tuple(args), kwargs=kwargs, wf_id=wf_id, bound=bound,
-                     class_name=class_name, config_name=config_name)
+        return Start(
+            info=info,
+            args=tuple(args),
+            kwargs=kwargs,
+            wf_id=wf_id,
+            bound=bound,
+            class_name=class_name,
+            config_name=config_name,
+        )
 
-    def recover(self, executor_ids: List[str]) -> List[str]:
+    def recover(self, executor_ids: list[str]) -> list[str]:
         """Take over and resume the PENDING workflows of dead processes of these executors."""
         recovered = []
         for wf_id in self.engine.run(self.sysdb.recoverable(executor_ids)):
@@ -341,7 +369,7 @@ class Runtime:
             try:
                 self.start_for_row(wf_id, row)  # check the function is known before owning it
                 owned, ctx = self.engine.run(_core.try_takeover(self, wf_id))
-            except Exception as exc:  # noqa: BLE001 - one bad workflow must not stop the rest
+            except Exception as exc:
                 logger.error("cannot recover workflow %s: %s", wf_id, exc)
                 continue
             if owned and ctx is not None:

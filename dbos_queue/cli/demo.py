@@ -14,7 +14,6 @@ import sys
 import time
 import uuid
 from collections import Counter
-from typing import List, Optional
 
 from dbos_queue.api.dbos import DBOS
 from dbos_queue.engine.context import SetWorkflowID
@@ -32,7 +31,7 @@ def demo_step(n: int, order: str) -> str:
 
 
 @DBOS.workflow()
-def order_workflow(order: str) -> List[str]:
+def order_workflow(order: str) -> list[str]:
     results = []
     for n in range(1, len(STEPS) + 1):
         results.append(demo_step(n, order))
@@ -58,7 +57,7 @@ def _spawn(wf_id: str, url: str, resume: bool) -> subprocess.Popen:
     return subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
 
 
-def _follow(proc: subprocess.Popen, executed: Counter, stop_at: Optional[str]) -> Optional[str]:
+def _follow(proc: subprocess.Popen, executed: Counter, stop_at: str | None) -> str | None:
     """Echo the worker's output; return the line that matched ``stop_at`` (or the result)."""
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -66,7 +65,7 @@ def _follow(proc: subprocess.Popen, executed: Counter, stop_at: Optional[str]) -
         if line.startswith("EVENT started "):
             executed[int(line.split()[-1])] += 1
         elif line.startswith("EVENT done "):
-            return line[len("EVENT done "):]
+            return line[len("EVENT done ") :]
         elif not line.startswith("EVENT"):
             print(line)
         if stop_at is not None and line == stop_at:
@@ -102,12 +101,15 @@ def run_demo(url: str) -> int:
         note = " (interrupted by the crash, then run again)" if n == 3 else ""
         print(f"   step {n} ({name}) executed {times} time{'s' if times != 1 else ''}{note}")
     ok = executed[1] == 1 and executed[2] == 1 and executed[4] == 1 and executed[3] == 2
-    print("Completed steps were not re-run: the workflow resumed from its last recorded step."
-          if ok else "Unexpected step counts!")
+    print(
+        "Completed steps were not re-run: the workflow resumed from its last recorded step."
+        if ok
+        else "Unexpected step counts!"
+    )
     return 0 if ok else 1
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "--worker":
         _worker(argv[1], argv[2], resume="--resume" in argv)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Callable, Dict, List, Optional
+from collections.abc import Callable
+from typing import Any
 
 from dbos_queue.error import DBOSConfigError, DBOSDatabaseUnavailableError, DBOSException
 
@@ -34,8 +35,8 @@ def resolve_url(args: argparse.Namespace) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from dbos_queue.db import migrate as _migrate
     from dbos_queue.cli.demo import run_demo
+    from dbos_queue.db import migrate as _migrate
 
     url = resolve_url(args)
     _migrate.ensure_database(url)
@@ -51,8 +52,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     _migrate.ensure_database(url)
     applied = _migrate.migrate(url)
     version = _migrate.current_version(url)
-    _emit(args, {"database": redact(url), "applied": applied, "version": version},
-          f"{redact(url)}: applied {applied or 'nothing'}; schema at version {version}")
+    _emit(
+        args,
+        {"database": redact(url), "applied": applied, "version": version},
+        f"{redact(url)}: applied {applied or 'nothing'}; schema at version {version}",
+    )
     return EXIT_OK
 
 
@@ -63,8 +67,10 @@ def cmd_reset(args: argparse.Namespace) -> int:
 
     url = resolve_url(args)
     if not args.yes:
-        print(f"This deletes every workflow in {redact(url)}. Re-run with --yes to confirm.",
-              file=sys.stderr)
+        print(
+            f"This deletes every workflow in {redact(url)}. Re-run with --yes to confirm.",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
         conn.execute("DROP SCHEMA IF EXISTS dbos CASCADE")
@@ -115,7 +121,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run(args)
 
 
-def _limit(text: Optional[str]) -> Any:
+def _limit(text: str | None) -> Any:
     from dbos_queue.queue.claim import _UNSET
 
     if text is None:
@@ -123,7 +129,7 @@ def _limit(text: Optional[str]) -> Any:
     return None if text.lower() in ("none", "unlimited", "off") else int(text)
 
 
-def _rate(text: Optional[str]) -> Any:
+def _rate(text: str | None) -> Any:
     from dbos_queue.queue.claim import _UNSET
 
     if text is None:
@@ -140,8 +146,8 @@ def _rate(text: Optional[str]) -> Any:
 def cmd_queue(args: argparse.Namespace) -> int:
     import time
 
-    from dbos_queue.db import sql as _sql
     from dbos_queue.api.client import DBOSClient
+    from dbos_queue.db import sql as _sql
     from dbos_queue.queue.claim import set_queue_limits
 
     with DBOSClient(resolve_url(args)) as client:
@@ -151,20 +157,30 @@ def cmd_queue(args: argparse.Namespace) -> int:
             rows = []
             for q in run(client.sysdb.fetchall(_sql.LIST_QUEUES)):
                 st = stats.get(q[0], (q[0], 0, 0, 0, None))
-                rows.append({
-                    "name": q[0], "concurrency": q[1], "worker_concurrency": q[2],
-                    "rate": f"{q[3]}/{q[4]:g}s" if q[3] else None,
-                    "partition_concurrency": q[5], "paused": q[10], "source": q[11],
-                    "depth": st[1], "running": st[2], "delayed": st[3],
-                    "oldest_age_s": round(time.time() - st[4] / 1000, 3) if st[4] else None,
-                })
+                rows.append(
+                    {
+                        "name": q[0],
+                        "concurrency": q[1],
+                        "worker_concurrency": q[2],
+                        "rate": f"{q[3]}/{q[4]:g}s" if q[3] else None,
+                        "partition_concurrency": q[5],
+                        "paused": q[10],
+                        "source": q[11],
+                        "depth": st[1],
+                        "running": st[2],
+                        "delayed": st[3],
+                        "oldest_age_s": round(time.time() - st[4] / 1000, 3) if st[4] else None,
+                    }
+                )
             _table(args, rows)
             return EXIT_OK
-        changes: Dict[str, Any] = {}
+        changes: dict[str, Any] = {}
         if args.queue_command == "set":
-            changes = {"global_concurrency": _limit(args.concurrency),
-                       "worker_concurrency": _limit(args.worker_concurrency),
-                       "limiter": _rate(args.rate)}
+            changes = {
+                "global_concurrency": _limit(args.concurrency),
+                "worker_concurrency": _limit(args.worker_concurrency),
+                "limiter": _rate(args.rate),
+            }
         else:
             changes = {"paused": args.queue_command == "pause"}
         if not run(set_queue_limits(client.sysdb, args.name, **changes)):
@@ -174,7 +190,7 @@ def cmd_queue(args: argparse.Namespace) -> int:
         return EXIT_OK
 
 
-def _table(args: argparse.Namespace, rows: List[Dict[str, Any]]) -> None:
+def _table(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
     if getattr(args, "json", False):
         print(json.dumps(rows, default=str))
         return
@@ -209,37 +225,58 @@ progress bars go to stderr, only on a terminal, and never with --json.
 
 def _common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Accept --json and --db-url after the command too (``workflow list --json``)."""
-    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                        help="machine-readable output")
-    parser.add_argument("--db-url", default=argparse.SUPPRESS,
-                        help="system database URL (default: config, env, embedded)")
+    parser.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
+    )
+    parser.add_argument(
+        "--db-url",
+        default=argparse.SUPPRESS,
+        help="system database URL (default: config, env, embedded)",
+    )
     return parser
 
 
-STATUSES = ("DELAYED", "ENQUEUED", "PENDING", "SUCCESS", "ERROR", "CANCELLED",
-            "MAX_RECOVERY_ATTEMPTS_EXCEEDED")
+STATUSES = (
+    "DELAYED",
+    "ENQUEUED",
+    "PENDING",
+    "SUCCESS",
+    "ERROR",
+    "CANCELLED",
+    "MAX_RECOVERY_ATTEMPTS_EXCEEDED",
+)
 
 
-def status_arg(text: str) -> List[str]:
+def status_arg(text: str) -> list[str]:
     """argparse type for --status: one status or a comma-separated list, any case."""
     out = []
     for part in text.split(","):
         s = part.strip().upper()
         if s not in STATUSES:
             raise argparse.ArgumentTypeError(
-                f"unknown status {part.strip()!r} (choose from {', '.join(STATUSES)})")
+                f"unknown status {part.strip()!r} (choose from {', '.join(STATUSES)})"
+            )
         out.append(s)
     return out
 
 
 def _statuses_arg(parser: argparse.ArgumentParser, help_text: str) -> None:
-    parser.add_argument("--status", action="append", type=status_arg, metavar="STATUS",
-                        help=help_text + " (repeat, or comma-separate)")
+    parser.add_argument(
+        "--status",
+        action="append",
+        type=status_arg,
+        metavar="STATUS",
+        help=help_text + " (repeat, or comma-separate)",
+    )
 
 
 def _add_workflow_parser(sub: Any) -> None:
-    wf = sub.add_parser("workflow", help="list, inspect, cancel, resume, fork, collect workflows",
-                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    wf = sub.add_parser(
+        "workflow",
+        help="list, inspect, cancel, resume, fork, collect workflows",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     wsub = wf.add_subparsers(dest="workflow_command", required=True)
 
     ls = _common(wsub.add_parser("list", help="workflows matching filters (a table; --json)"))
@@ -258,24 +295,32 @@ def _add_workflow_parser(sub: Any) -> None:
     steps = _common(wsub.add_parser("steps", help="one workflow's recorded steps"))
     steps.add_argument("workflow_id")
 
-    cancel = _common(wsub.add_parser(
-        "cancel", help="cancel workflows by id, or every one matching filters",
-        description="Cancel unfinished workflows (a running one stops at its next step). "
-                    "Give ids, or filters: e.g. --status ENQUEUED --queue emails cancels that "
-                    "queue's backlog (without --status: ENQUEUED, DELAYED and PENDING). "
-                    "Finished workflows are reported and skipped."))
+    cancel = _common(
+        wsub.add_parser(
+            "cancel",
+            help="cancel workflows by id, or every one matching filters",
+            description="Cancel unfinished workflows (a running one stops at its next step). "
+            "Give ids, or filters: e.g. --status ENQUEUED --queue emails cancels that "
+            "queue's backlog (without --status: ENQUEUED, DELAYED and PENDING). "
+            "Finished workflows are reported and skipped.",
+        )
+    )
     cancel.add_argument("workflow_ids", nargs="*", metavar="ID")
     cancel.add_argument("--children", action="store_true", help="cancel child workflows too")
     _statuses_arg(cancel, "filter: statuses")
     cancel.add_argument("--queue", help="filter: queue name")
     cancel.add_argument("--name", help="filter: workflow function name")
 
-    resume = _common(wsub.add_parser(
-        "resume", help="resume workflows by id, or every one matching filters",
-        description="Continue cancelled, failed or dead-lettered workflows from their last "
-                    "recorded step (any worker runs them). Give ids, or filters (without "
-                    "--status: CANCELLED, ERROR and MAX_RECOVERY_ATTEMPTS_EXCEEDED). "
-                    "Successful or running workflows are reported and skipped."))
+    resume = _common(
+        wsub.add_parser(
+            "resume",
+            help="resume workflows by id, or every one matching filters",
+            description="Continue cancelled, failed or dead-lettered workflows from their last "
+            "recorded step (any worker runs them). Give ids, or filters (without "
+            "--status: CANCELLED, ERROR and MAX_RECOVERY_ATTEMPTS_EXCEEDED). "
+            "Successful or running workflows are reported and skipped.",
+        )
+    )
     resume.add_argument("workflow_ids", nargs="*", metavar="ID")
     _statuses_arg(resume, "filter: statuses")
     resume.add_argument("--queue", help="filter: queue name")
@@ -289,28 +334,45 @@ def _add_workflow_parser(sub: Any) -> None:
     fork.add_argument("--app-version", help="application version for the new workflow")
     fork.add_argument("--to-queue", help="run it from this queue (default: any worker)")
 
-    gc = _common(wsub.add_parser(
-        "gc", help="delete old finished workflows",
-        description="Delete finished workflows (SUCCESS, ERROR, CANCELLED, dead-lettered) "
-                    "with their steps, events and messages. Unfinished ones are never deleted."))
-    gc.add_argument("--older-than", metavar="DURATION",
-                    help="finished workflows created longer ago than this (7d, 12h, 30m, 45s)")
-    gc.add_argument("--keep", type=int, metavar="N",
-                    help="keep the newest N workflows; delete older finished ones")
+    gc = _common(
+        wsub.add_parser(
+            "gc",
+            help="delete old finished workflows",
+            description="Delete finished workflows (SUCCESS, ERROR, CANCELLED, dead-lettered) "
+            "with their steps, events and messages. Unfinished ones are never deleted.",
+        )
+    )
+    gc.add_argument(
+        "--older-than",
+        metavar="DURATION",
+        help="finished workflows created longer ago than this (7d, 12h, 30m, 45s)",
+    )
+    gc.add_argument(
+        "--keep",
+        type=int,
+        metavar="N",
+        help="keep the newest N workflows; delete older finished ones",
+    )
     wf.set_defaults(func=cmd_workflow)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dbos-queue", description=__doc__.splitlines()[0],
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="dbos-queue",
+        description=__doc__.splitlines()[0],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--db-url", help="system database URL (default: config, env, embedded)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     sub = p.add_subparsers(dest="command", required=True)
 
     sub.add_parser("demo", help="crash a worker mid-workflow and watch it resume").set_defaults(
-        func=cmd_demo)
+        func=cmd_demo
+    )
     _common(sub.add_parser("migrate", help="create or upgrade the dbos schema")).set_defaults(
-        func=cmd_migrate)
+        func=cmd_migrate
+    )
     reset = _common(sub.add_parser("reset", help="drop the dbos schema (all workflows)"))
     reset.add_argument("--yes", action="store_true", help="really do it")
     reset.set_defaults(func=cmd_reset)
@@ -322,7 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("queue", help="inspect and tune queues")
     qsub = q.add_subparsers(dest="queue_command", required=True)
     _common(qsub.add_parser("list", help="limits, depth, running, oldest age")).set_defaults(
-        func=cmd_queue)
+        func=cmd_queue
+    )
     qs = _common(qsub.add_parser("set", help="change limits at runtime ('none' clears one)"))
     qs.add_argument("name")
     qs.add_argument("--concurrency", help="fleet-wide concurrency")
@@ -334,10 +397,14 @@ def build_parser() -> argparse.ArgumentParser:
         qp.add_argument("name")
         qp.set_defaults(func=cmd_queue)
 
-    enq = _common(sub.add_parser(
-        "enqueue", help="enqueue a workflow by name; prints its id",
-        description="Enqueue WORKFLOW on QUEUE (a worker that declares both runs it) and print "
-                    "the workflow id; with --wait, print its result as JSON instead."))
+    enq = _common(
+        sub.add_parser(
+            "enqueue",
+            help="enqueue a workflow by name; prints its id",
+            description="Enqueue WORKFLOW on QUEUE (a worker that declares both runs it) and print "
+            "the workflow id; with --wait, print its result as JSON instead.",
+        )
+    )
     enq.add_argument("queue")
     enq.add_argument("workflow", help="the workflow's registered name")
     enq.add_argument("--args", metavar="JSON", help="positional arguments as a JSON array")
@@ -356,30 +423,47 @@ def build_parser() -> argparse.ArgumentParser:
     sch = sub.add_parser("schedule", help="scheduled workflows")
     ssub = sch.add_subparsers(dest="schedule_command", required=True)
     sls = _common(ssub.add_parser("list", help="the stored schedules"))
-    sls.add_argument("--status", action="append", metavar="STATUS",
-                     type=lambda t: [x.strip().upper() for x in t.split(",")],
-                     help="ACTIVE or PAUSED (repeat, or comma-separate)")
+    sls.add_argument(
+        "--status",
+        action="append",
+        metavar="STATUS",
+        type=lambda t: [x.strip().upper() for x in t.split(",")],
+        help="ACTIVE or PAUSED (repeat, or comma-separate)",
+    )
     sls.add_argument("--workflow", help="workflow name")
     sls.add_argument("--prefix", help="schedule name prefix")
-    sls.add_argument("--kind", choices=["decorator", "api"],
-                     help="decorator (@DBOS.scheduled) or api (DBOS.create_schedule)")
+    sls.add_argument(
+        "--kind",
+        choices=["decorator", "api"],
+        help="decorator (@DBOS.scheduled) or api (DBOS.create_schedule)",
+    )
     sls.set_defaults(func=cmd_schedule)
     sdel = _common(ssub.add_parser("delete", help="delete a schedule"))
     sdel.add_argument("name")
     sdel.set_defaults(func=cmd_schedule)
 
-    bench = _common(sub.add_parser(
-        "bench", help="end-to-end smoke benchmark against the database",
-        description="Start W worker processes on a temporary queue, enqueue N workflows of "
-                    "S steps with enqueue_many, and report workflows per second. The queue "
-                    "and its workflows are deleted afterwards unless --keep."))
+    bench = _common(
+        sub.add_parser(
+            "bench",
+            help="end-to-end smoke benchmark against the database",
+            description="Start W worker processes on a temporary queue, enqueue N workflows of "
+            "S steps with enqueue_many, and report workflows per second. The queue "
+            "and its workflows are deleted afterwards unless --keep.",
+        )
+    )
     bench.add_argument("--n", type=int, default=2000, help="workflows to run (default 2000)")
     bench.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     bench.add_argument("--steps", type=int, default=1, help="steps per workflow (default 1)")
-    bench.add_argument("--stall-timeout", type=float, default=60.0, metavar="S",
-                       help="fail when nothing finishes for S seconds (default 60)")
-    bench.add_argument("--keep", action="store_true",
-                       help="keep the bench queue and its workflows for inspection")
+    bench.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="fail when nothing finishes for S seconds (default 60)",
+    )
+    bench.add_argument(
+        "--keep", action="store_true", help="keep the bench queue and its workflows for inspection"
+    )
     bench.set_defaults(func=cmd_bench)
 
     w = sub.add_parser("worker", help="run workflows from queues")
@@ -394,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.func
     try:
@@ -416,7 +500,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except DBOSException as exc:
         print(f"dbos-queue: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except Exception as exc:  # noqa: BLE001 - map driver errors to a clear exit code
+    except Exception as exc:
         import psycopg
 
         # Not imported here: a bench worker must import cli.ops only as its app module.
@@ -427,11 +511,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         if isinstance(exc, psycopg.OperationalError):
             print(f"dbos-queue: cannot reach the database: {str(exc).strip()}", file=sys.stderr)
             return EXIT_DB
-        if isinstance(exc, (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName,
-                            psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedFunction)):
-            print(f"dbos-queue: the dbos schema is missing or out of date in this database "
-                  f"({str(exc).strip().splitlines()[0]}); run `dbos-queue migrate`",
-                  file=sys.stderr)
+        if isinstance(
+            exc,
+            (
+                psycopg.errors.UndefinedTable,
+                psycopg.errors.InvalidSchemaName,
+                psycopg.errors.UndefinedColumn,
+                psycopg.errors.UndefinedFunction,
+            ),
+        ):
+            print(
+                f"dbos-queue: the dbos schema is missing or out of date in this database "
+                f"({str(exc).strip().splitlines()[0]}); run `dbos-queue migrate`",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
         raise
 

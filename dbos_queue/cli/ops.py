@@ -25,9 +25,10 @@ import signal
 import sys
 import time
 import uuid
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DB = 0, 1, 2, 3
 
@@ -81,7 +82,7 @@ def jsonable(value: Any) -> Any:
     if callable(dump):
         try:
             return jsonable(dump(mode="json"))
-        except Exception:  # noqa: BLE001 - fall back to the text form
+        except Exception:
             pass
     return str(value)
 
@@ -91,15 +92,15 @@ def exc_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def iso(ms: Optional[int]) -> Optional[str]:
+def iso(ms: int | None) -> str | None:
     """Epoch milliseconds as UTC ISO-8601 text (second precision), for tables."""
     if ms is None:
         return None
-    t = _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc)
+    t = _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.UTC)
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def short(value: Any, width: int = 48) -> Optional[str]:
+def short(value: Any, width: int = 48) -> str | None:
     """A value as compact JSON text, cut to ``width`` characters for a table cell."""
     if value is None:
         return None
@@ -107,7 +108,7 @@ def short(value: Any, width: int = 48) -> Optional[str]:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def status_dict(st: Any) -> Dict[str, Any]:
+def status_dict(st: Any) -> dict[str, Any]:
     """A WorkflowStatus as a JSON-ready dict (DBOS's field names)."""
     return {f.name: jsonable(getattr(st, f.name)) for f in dataclasses.fields(st)}
 
@@ -116,7 +117,7 @@ def print_json(data: Any) -> None:
     print(json.dumps(jsonable(data), default=str))
 
 
-def table(rows: List[Dict[str, Any]]) -> None:
+def table(rows: list[dict[str, Any]]) -> None:
     from dbos_queue.cli.main import _table
 
     _table(argparse.Namespace(json=False), rows)
@@ -130,7 +131,7 @@ def fail(message: str, code: int = EXIT_FAILED) -> int:
 # --- argument parsing helpers -----------------------------------------------------------
 
 
-def parse_json_arg(text: Optional[str], flag: str, kind: type) -> Any:
+def parse_json_arg(text: str | None, flag: str, kind: type) -> Any:
     """A JSON array (``kind=list``) or object (``kind=dict``) given on the command line."""
     if text is None:
         return kind()
@@ -149,15 +150,18 @@ def _json_type(value: Any) -> str:
         return "a boolean"
     if value is None:
         return "null"
-    for kind, name in ((dict, "an object"), (list, "an array"), (str, "a string"),
-                       ((int, float), "a number")):
+    for kind, name in (
+        (dict, "an object"),
+        (list, "an array"),
+        (str, "a string"),
+        ((int, float), "a number"),
+    ):
         if isinstance(value, kind):
             return name
     return type(value).__name__
 
 
-_UNITS = {"ms": 0.001, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400,
-          "w": 604800}
+_UNITS = {"ms": 0.001, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration(text: str) -> float:
@@ -168,22 +172,23 @@ def parse_duration(text: str) -> float:
     return float(m.group(1)) * _UNITS.get(m.group(2) or "s", 1)
 
 
-def parse_time(text: Optional[str], flag: str) -> Optional[str]:
+def parse_time(text: str | None, flag: str) -> str | None:
     if text is None:
         return None
     try:
         _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(f"{flag} takes an ISO-8601 time such as 2025-01-31T12:00:00Z; "
-                         f"got {text!r}") from None
+        raise UsageError(
+            f"{flag} takes an ISO-8601 time such as 2025-01-31T12:00:00Z; got {text!r}"
+        ) from None
     return text
 
 
-def flat(values: Optional[Sequence[Any]]) -> Optional[List[str]]:
+def flat(values: Sequence[Any] | None) -> list[str] | None:
     """Flatten ``--status A,B --status C`` into one list (None when not given)."""
     if not values:
         return None
-    out: List[str] = []
+    out: list[str] = []
     for v in values:
         out.extend(v if isinstance(v, list) else [v])
     return out
@@ -194,8 +199,8 @@ def client_for(args: argparse.Namespace) -> Any:
     import psycopg
 
     from dbos_queue.api.client import DBOSClient
-    from dbos_queue.model.pgurl import normalize
     from dbos_queue.cli.main import resolve_url
+    from dbos_queue.model.pgurl import normalize
 
     url = resolve_url(args)
     psycopg.connect(normalize(url), connect_timeout=10).close()
@@ -208,7 +213,7 @@ def is_json(args: argparse.Namespace) -> bool:
 
 def chunks(items: Sequence[str], size: int = BATCH) -> Iterator[Sequence[str]]:
     for i in range(0, len(items), size):
-        yield items[i: i + size]
+        yield items[i : i + size]
 
 
 # --- enqueue ------------------------------------------------------------------------------
@@ -240,8 +245,7 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
         wf_id = client.enqueue(options, *wf_args, **wf_kwargs).workflow_id
         if not args.wait:
             if is_json(args):
-                print_json({"workflow_id": wf_id, "queue_name": args.queue,
-                            "name": args.workflow})
+                print_json({"workflow_id": wf_id, "queue_name": args.queue, "name": args.workflow})
             else:
                 print(wf_id)
             return EXIT_OK
@@ -270,16 +274,24 @@ def _wait_and_print(args: argparse.Namespace, client: Any, wf_id: str) -> int:
         status = st.status if st is not None else "UNKNOWN"
         if is_json(args):
             print_json({"workflow_id": wf_id, "status": status, "output": None, "error": None})
-        return fail(f"workflow {wf_id} did not finish within {args.timeout:g}s "
-                    f"(status {status}); it keeps running")
-    except (Exception, DBOSBaseException) as exc:  # noqa: BLE001 - the workflow's own error
+        return fail(
+            f"workflow {wf_id} did not finish within {args.timeout:g}s "
+            f"(status {status}); it keeps running"
+        )
+    except (Exception, DBOSBaseException) as exc:
         st = client.get_workflow(wf_id)
         if st is None or st.status not in ("ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"):
             raise  # not the workflow's outcome (e.g. the database went away)
         error = st.error if st.error is not None else exc
         if is_json(args):
-            print_json({"workflow_id": wf_id, "status": st.status, "output": None,
-                        "error": exc_text(error)})
+            print_json(
+                {
+                    "workflow_id": wf_id,
+                    "status": st.status,
+                    "output": None,
+                    "error": exc_text(error),
+                }
+            )
         return fail(f"workflow {wf_id} ended {st.status}: {exc_text(error)}")
     if is_json(args):
         print_json({"workflow_id": wf_id, "status": "SUCCESS", "output": output, "error": None})
@@ -293,16 +305,21 @@ def _wait_and_print(args: argparse.Namespace, client: Any, wf_id: str) -> int:
 
 def cmd_workflow(args: argparse.Namespace) -> int:
     handler = {
-        "list": wf_list, "get": wf_get, "steps": wf_steps, "cancel": wf_cancel,
-        "resume": wf_resume, "fork": wf_fork, "gc": wf_gc,
+        "list": wf_list,
+        "get": wf_get,
+        "steps": wf_steps,
+        "cancel": wf_cancel,
+        "resume": wf_resume,
+        "fork": wf_fork,
+        "gc": wf_gc,
     }[args.workflow_command]
     _filters(args)  # bad filter values are usage errors, found before connecting
     with client_for(args) as client:
         return handler(args, client)
 
 
-def _filters(args: argparse.Namespace) -> Dict[str, Any]:
-    filters: Dict[str, Any] = {}
+def _filters(args: argparse.Namespace) -> dict[str, Any]:
+    filters: dict[str, Any] = {}
     if flat(getattr(args, "status", None)):
         filters["status"] = flat(args.status)
     if getattr(args, "name", None):
@@ -320,7 +337,7 @@ def _filters(args: argparse.Namespace) -> Dict[str, Any]:
     return filters
 
 
-def _list(client: Any, **kw: Any) -> List[Any]:
+def _list(client: Any, **kw: Any) -> list[Any]:
     from dbos_queue.ops import management as mgmt
 
     return client.engine.run(mgmt.list_workflows(client, **kw))
@@ -338,15 +355,32 @@ def wf_list(args: argparse.Namespace, client: Any) -> int:
     if args.limit < 0 or args.offset < 0:
         raise UsageError("--limit and --offset must not be negative")
     filters = _filters(args)
-    rows = _list(client, sort_desc=args.desc, load_input=is_json(args),
-                 load_output=is_json(args), limit=args.limit or None, offset=args.offset,
-                 **filters)
+    rows = _list(
+        client,
+        sort_desc=args.desc,
+        load_input=is_json(args),
+        load_output=is_json(args),
+        limit=args.limit or None,
+        offset=args.offset,
+        **filters,
+    )
     if is_json(args):
         print_json([status_dict(st) for st in rows])
         return EXIT_OK
-    table([{"workflow_id": st.workflow_id, "status": st.status, "name": st.name,
-            "queue": st.queue_name, "created": iso(st.created_at),
-            "updated": iso(st.updated_at), "executor": st.executor_id} for st in rows])
+    table(
+        [
+            {
+                "workflow_id": st.workflow_id,
+                "status": st.status,
+                "name": st.name,
+                "queue": st.queue_name,
+                "created": iso(st.created_at),
+                "updated": iso(st.updated_at),
+                "executor": st.executor_id,
+            }
+            for st in rows
+        ]
+    )
     if args.limit and len(rows) == args.limit:
         print(f"(first {args.limit}; --limit 0 shows all, --offset pages)", file=sys.stderr)
     return EXIT_OK
@@ -361,16 +395,25 @@ def wf_get(args: argparse.Namespace, client: Any) -> int:
         return EXIT_OK
     started = st.dequeued_at
     fields = [
-        ("workflow_id", st.workflow_id), ("status", st.status), ("name", st.name),
-        ("class_name", st.class_name), ("config_name", st.config_name),
-        ("queue", st.queue_name), ("priority", st.priority),
-        ("partition_key", st.queue_partition_key), ("deduplication_id", st.deduplication_id),
-        ("executor", st.executor_id), ("app_version", st.app_version),
-        ("attempts", st.recovery_attempts), ("forked_from", st.forked_from),
-        ("created", iso(st.created_at)), ("started", iso(started)),
+        ("workflow_id", st.workflow_id),
+        ("status", st.status),
+        ("name", st.name),
+        ("class_name", st.class_name),
+        ("config_name", st.config_name),
+        ("queue", st.queue_name),
+        ("priority", st.priority),
+        ("partition_key", st.queue_partition_key),
+        ("deduplication_id", st.deduplication_id),
+        ("executor", st.executor_id),
+        ("app_version", st.app_version),
+        ("attempts", st.recovery_attempts),
+        ("forked_from", st.forked_from),
+        ("created", iso(st.created_at)),
+        ("started", iso(started)),
         ("updated", iso(st.updated_at)),
         ("deadline", iso(st.workflow_deadline_epoch_ms)),
-        ("input", short(st.input, 200)), ("output", short(st.output, 200)),
+        ("input", short(st.input, 200)),
+        ("output", short(st.output, 200)),
         ("error", exc_text(st.error) if st.error is not None else None),
     ]
     width = max(len(k) for k, _ in fields)
@@ -390,19 +433,24 @@ def wf_steps(args: argparse.Namespace, client: Any) -> int:
     rows = []
     for s in steps:
         start, end = s.get("started_at_epoch_ms"), s.get("completed_at_epoch_ms")
-        rows.append({
-            "step": s["function_id"], "name": s["function_name"],
-            "output": short(s["output"]) if s["error"] is None else None,
-            "error": short(exc_text(s["error"])) if s["error"] is not None else None,
-            "child": s["child_workflow_id"], "started": iso(start),
-            "ms": end - start if start is not None and end is not None else None,
-        })
+        rows.append(
+            {
+                "step": s["function_id"],
+                "name": s["function_name"],
+                "output": short(s["output"]) if s["error"] is None else None,
+                "error": short(exc_text(s["error"])) if s["error"] is not None else None,
+                "child": s["child_workflow_id"],
+                "started": iso(start),
+                "ms": end - start if start is not None and end is not None else None,
+            }
+        )
     table(rows)
     return EXIT_OK
 
 
-def _target_ids(args: argparse.Namespace, client: Any, default_statuses: List[str],
-                verb: str) -> tuple[List[str], bool]:
+def _target_ids(
+    args: argparse.Namespace, client: Any, default_statuses: list[str], verb: str
+) -> tuple[list[str], bool]:
     """The ids given, or those the filters select; (ids, by_filter)."""
     filters = _filters(args)
     if args.workflow_ids and filters:
@@ -410,27 +458,39 @@ def _target_ids(args: argparse.Namespace, client: Any, default_statuses: List[st
     if args.workflow_ids:
         return list(dict.fromkeys(args.workflow_ids)), False
     if not filters:
-        raise UsageError(f"name the workflows to {verb}: ids, or filters such as "
-                         f"--status ENQUEUED --queue NAME")
+        raise UsageError(
+            f"name the workflows to {verb}: ids, or filters such as --status ENQUEUED --queue NAME"
+        )
     filters.setdefault("status", default_statuses)
     rows = _list(client, load_input=False, load_output=False, **filters)
     return [st.workflow_id for st in rows], True
 
 
-def _statuses(client: Any, ids: Sequence[str]) -> Dict[str, str]:
-    found: Dict[str, str] = {}
+def _statuses(client: Any, ids: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
     for batch in chunks(ids):
         for st in _list(client, workflow_ids=list(batch), load_input=False, load_output=False):
             found[st.workflow_id] = st.status
     return found
 
 
-def _report(args: argparse.Namespace, verb: str, done: List[str], requested: List[str],
-            skipped: Dict[str, str], missing: List[str], by_filter: bool) -> int:
+def _report(
+    args: argparse.Namespace,
+    verb: str,
+    done: list[str],
+    requested: list[str],
+    skipped: dict[str, str],
+    missing: list[str],
+    by_filter: bool,
+) -> int:
     if is_json(args):
-        print_json({verb: done, "skipped": [{"workflow_id": k, "status": v}
-                                            for k, v in skipped.items()],
-                    "not_found": missing})
+        print_json(
+            {
+                verb: done,
+                "skipped": [{"workflow_id": k, "status": v} for k, v in skipped.items()],
+                "not_found": missing,
+            }
+        )
     else:
         noun = "workflow" if len(done) == 1 else "workflows"
         if not by_filter and len(requested) == 1 and len(done) == 1 and done[0] == requested[0]:
@@ -447,16 +507,16 @@ def _report(args: argparse.Namespace, verb: str, done: List[str], requested: Lis
 
 
 def wf_cancel(args: argparse.Namespace, client: Any) -> int:
-    from dbos_queue.ops import management as mgmt
     from dbos_queue.cli.progress import Progress
+    from dbos_queue.ops import management as mgmt
 
     ids, by_filter = _target_ids(args, client, UNFINISHED, "cancel")
-    missing: List[str] = []
+    missing: list[str] = []
     if not by_filter:
         known = _statuses(client, ids)
         missing = [i for i in ids if i not in known]
         ids = [i for i in ids if i in known]
-    cancelled: List[str] = []
+    cancelled: list[str] = []
     with Progress(len(ids), "cancel", enabled=not is_json(args) and len(ids) > 1) as bar:
         for batch in chunks(ids):
             cancelled += client.engine.run(mgmt.cancel(client, list(batch), args.children))
@@ -467,18 +527,19 @@ def wf_cancel(args: argparse.Namespace, client: Any) -> int:
 
 
 def wf_resume(args: argparse.Namespace, client: Any) -> int:
-    from dbos_queue.ops import management as mgmt
     from dbos_queue.cli.progress import Progress
     from dbos_queue.error import DBOSNonExistentWorkflowError
+    from dbos_queue.ops import management as mgmt
 
     ids, by_filter = _target_ids(args, client, RESUMABLE, "resume")
-    resumed: List[str] = []
-    missing: List[str] = []
-    not_resumed: List[str] = []
+    resumed: list[str] = []
+    missing: list[str] = []
+    not_resumed: list[str] = []
 
-    async def resume_batch(batch: Sequence[str]) -> List[Any]:  # one statement per id
-        return await asyncio.gather(*(mgmt.resume(client, i, args.to_queue) for i in batch),
-                                    return_exceptions=True)
+    async def resume_batch(batch: Sequence[str]) -> list[Any]:  # one statement per id
+        return await asyncio.gather(
+            *(mgmt.resume(client, i, args.to_queue) for i in batch), return_exceptions=True
+        )
 
     with Progress(len(ids), "resume", enabled=not is_json(args) and len(ids) > 1) as bar:
         for batch in chunks(ids, 50):
@@ -495,20 +556,28 @@ def wf_resume(args: argparse.Namespace, client: Any) -> int:
 
 
 def wf_fork(args: argparse.Namespace, client: Any) -> int:
-    from dbos_queue.ops import management as mgmt
     from dbos_queue.error import DBOSNonExistentWorkflowError
+    from dbos_queue.ops import management as mgmt
 
     if args.step < 1:
         raise UsageError(f"--step counts from 1; got {args.step}")
     try:
-        new_id = client.engine.run(mgmt.fork(client, args.workflow_id, args.step,
-                                             new_id=args.id, app_version=args.app_version,
-                                             queue_name=args.to_queue))
+        new_id = client.engine.run(
+            mgmt.fork(
+                client,
+                args.workflow_id,
+                args.step,
+                new_id=args.id,
+                app_version=args.app_version,
+                queue_name=args.to_queue,
+            )
+        )
     except DBOSNonExistentWorkflowError:
         return _not_found(args.workflow_id)
     if is_json(args):
-        print_json({"workflow_id": new_id, "forked_from": args.workflow_id,
-                    "start_step": args.step})
+        print_json(
+            {"workflow_id": new_id, "forked_from": args.workflow_id, "start_step": args.step}
+        )
     else:
         print(new_id)
     return EXIT_OK
@@ -521,10 +590,12 @@ def wf_gc(args: argparse.Namespace, client: Any) -> int:
         raise UsageError("workflow gc needs --older-than DURATION (e.g. 7d) and/or --keep N")
     older = parse_duration(args.older_than) if args.older_than is not None else None
     if args.keep is not None and args.keep < 1:
-        raise UsageError("--keep must be at least 1 (use --older-than 0 to delete every "
-                         "finished workflow)")
-    deleted = client.engine.run(mgmt.garbage_collect(client, older_than_sec=older,
-                                                     keep_rows=args.keep))
+        raise UsageError(
+            "--keep must be at least 1 (use --older-than 0 to delete every finished workflow)"
+        )
+    deleted = client.engine.run(
+        mgmt.garbage_collect(client, older_than_sec=older, keep_rows=args.keep)
+    )
     if is_json(args):
         print_json({"deleted": deleted})
     else:
@@ -541,16 +612,30 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     with client_for(args) as client:
         run = client.engine.run
         if args.schedule_command == "list":
-            filters = {key: value for key, value in (
-                ("status", flat(args.status)), ("workflow_name", args.workflow),
-                ("schedule_name_prefix", args.prefix), ("kind", args.kind)) if value}
+            filters = {
+                key: value
+                for key, value in (
+                    ("status", flat(args.status)),
+                    ("workflow_name", args.workflow),
+                    ("schedule_name_prefix", args.prefix),
+                    ("kind", args.kind),
+                )
+                if value
+            }
             rows = [jsonable(r) for r in run(list_schedules(client, **filters))]
             if is_json(args):
                 print_json(rows)
                 return EXIT_OK
-            cols = {"name": "schedule_name", "workflow": "workflow_name", "cron": "schedule",
-                    "timezone": "cron_timezone", "status": "status", "queue": "queue_name",
-                    "last_fired_at": "last_fired_at", "kind": "kind"}
+            cols = {
+                "name": "schedule_name",
+                "workflow": "workflow_name",
+                "cron": "schedule",
+                "timezone": "cron_timezone",
+                "status": "status",
+                "queue": "queue_name",
+                "last_fired_at": "last_fired_at",
+                "kind": "kind",
+            }
             table([{head: short(r.get(key), 60) for head, key in cols.items()} for r in rows])
             return EXIT_OK
         existing = run(get_schedule(client, args.name)) if get_schedule is not None else {}
@@ -561,8 +646,11 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         else:
             print(f"deleted schedule {args.name}")
             if (existing or {}).get("kind") == "decorator":
-                print("note: it is declared with @DBOS.scheduled; a process declaring it "
-                      "re-creates it when it launches", file=sys.stderr)
+                print(
+                    "note: it is declared with @DBOS.scheduled; a process declaring it "
+                    "re-creates it when it launches",
+                    file=sys.stderr,
+                )
         return EXIT_OK
 
 
@@ -578,11 +666,28 @@ class _BenchWorker:
 
         env = dict(os.environ, **{BENCH_QUEUE_ENV: queue, BENCH_URL_ENV: url})
         self.log = tempfile.TemporaryFile(mode="w+", prefix="dbos-queue-bench-")
-        cmd = [sys.executable, "-m", "dbos_queue.cli", "worker", "dbos_queue.cli.ops",
-               "--queue", queue, "--no-admin", "--drain-timeout", "10",
-               "--executor-id", f"bench-{token}-{index}"]
-        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=self.log,
-                                     stdin=subprocess.DEVNULL, text=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "dbos_queue.cli",
+            "worker",
+            "dbos_queue.cli.ops",
+            "--queue",
+            queue,
+            "--no-admin",
+            "--drain-timeout",
+            "10",
+            "--executor-id",
+            f"bench-{token}-{index}",
+        ]
+        self.proc = subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
 
     def wait_ready(self, deadline: float) -> None:
         import select
@@ -591,8 +696,9 @@ class _BenchWorker:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise RuntimeError(f"bench worker pid {self.proc.pid} did not start in time"
-                                   f"{self.tail()}")
+                raise RuntimeError(
+                    f"bench worker pid {self.proc.pid} did not start in time{self.tail()}"
+                )
             ready, _, _ = select.select([self.proc.stdout], [], [], min(left, 0.5))
             if ready:
                 line = self.proc.stdout.readline()
@@ -600,8 +706,9 @@ class _BenchWorker:
                     return
                 if not line:  # exited
                     self.proc.wait(timeout=10)
-                    raise RuntimeError(f"bench worker exited with code {self.proc.returncode}"
-                                       f"{self.tail()}")
+                    raise RuntimeError(
+                        f"bench worker exited with code {self.proc.returncode}{self.tail()}"
+                    )
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -638,8 +745,8 @@ SELECT count(*) FILTER (WHERE status = 'SUCCESS'),
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from dbos_queue.cli.progress import Progress
     from dbos_queue.cli.main import resolve_url
+    from dbos_queue.cli.progress import Progress
 
     if args.n < 1 or args.workers < 1 or args.steps < 0:
         raise UsageError("bench needs --n >= 1, --workers >= 1 and --steps >= 0")
@@ -648,9 +755,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     queue = f"dbos-queue-bench-{token}"
     quiet = is_json(args)
     if not quiet:
-        print(f"bench: {args.n} workflows x {args.steps} step(s) on {args.workers} worker "
-              f"process(es), queue {queue}", flush=True)
-    workers: List[_BenchWorker] = []
+        print(
+            f"bench: {args.n} workflows x {args.steps} step(s) on {args.workers} worker "
+            f"process(es), queue {queue}",
+            flush=True,
+        )
+    workers: list[_BenchWorker] = []
     with client_for(args) as client:
         run = client.engine.run
         try:
@@ -677,11 +787,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
                         last_change, last_done = time.monotonic(), done + failed
                     dead = [w for w in workers if not w.alive()]
                     if dead:
-                        raise RuntimeError(f"bench worker pid {dead[0].proc.pid} exited "
-                                           f"(code {dead[0].proc.returncode}){dead[0].tail()}")
+                        raise RuntimeError(
+                            f"bench worker pid {dead[0].proc.pid} exited "
+                            f"(code {dead[0].proc.returncode}){dead[0].tail()}"
+                        )
                     if time.monotonic() - last_change > args.stall_timeout:
-                        raise RuntimeError(f"no bench workflow finished for "
-                                           f"{args.stall_timeout:g}s ({done + failed}/{args.n})")
+                        raise RuntimeError(
+                            f"no bench workflow finished for "
+                            f"{args.stall_timeout:g}s ({done + failed}/{args.n})"
+                        )
             elapsed = time.monotonic() - start
         except RuntimeError as exc:
             return fail(str(exc))
@@ -691,25 +805,36 @@ def cmd_bench(args: argparse.Namespace) -> int:
             for w in workers:
                 w.stop()
             if not args.keep:
-                run(client.sysdb.execute(
-                    "DELETE FROM dbos.workflow_status WHERE queue_name = %s", (queue,)))
+                run(
+                    client.sysdb.execute(
+                        "DELETE FROM dbos.workflow_status WHERE queue_name = %s", (queue,)
+                    )
+                )
                 run(client.sysdb.execute("DELETE FROM dbos.queues WHERE name = %s", (queue,)))
     result = {
-        "queue": queue, "n": args.n, "workers": args.workers, "steps": args.steps,
+        "queue": queue,
+        "n": args.n,
+        "workers": args.workers,
+        "steps": args.steps,
         "enqueue_seconds": round(enqueued_s, 4),
         "enqueued_per_second": round(args.n / enqueued_s, 1) if enqueued_s > 0 else None,
         "seconds": round(elapsed, 4),
         "workflows_per_second": round(args.n / elapsed, 1) if elapsed > 0 else None,
-        "succeeded": done, "failed": failed,
+        "succeeded": done,
+        "failed": failed,
     }
     if quiet:
         print_json(result)
     else:
-        print(f"enqueued {args.n} in {enqueued_s:.3f}s "
-              f"({result['enqueued_per_second'] or 0:,.0f}/s, enqueue_many)")
-        print(f"completed {done + failed} in {elapsed:.2f}s: "
-              f"{result['workflows_per_second'] or 0:,.1f} workflows/s"
-              + (f" ({failed} failed)" if failed else ""))
+        print(
+            f"enqueued {args.n} in {enqueued_s:.3f}s "
+            f"({result['enqueued_per_second'] or 0:,.0f}/s, enqueue_many)"
+        )
+        print(
+            f"completed {done + failed} in {elapsed:.2f}s: "
+            f"{result['workflows_per_second'] or 0:,.1f} workflows/s"
+            + (f" ({failed} failed)" if failed else "")
+        )
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -730,6 +855,11 @@ if os.environ.get(BENCH_QUEUE_ENV) and os.environ.get(BENCH_URL_ENV):
             total += bench_step(i, k)
         return total
 
-    DBOS(config={"name": "dbos-queue-bench", "system_database_url": os.environ[BENCH_URL_ENV],
-                 "log_level": "WARNING"})
+    DBOS(
+        config={
+            "name": "dbos-queue-bench",
+            "system_database_url": os.environ[BENCH_URL_ENV],
+            "log_level": "WARNING",
+        }
+    )
     Queue(os.environ[BENCH_QUEUE_ENV])

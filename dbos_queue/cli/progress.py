@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import IO, Any, Optional
+from typing import IO, Any
 
 
 def _isatty(stream: Any) -> bool:
@@ -24,9 +24,17 @@ def _isatty(stream: Any) -> bool:
 class Progress:
     """``with Progress(total, "cancel") as bar: ... bar.advance(n) ...``"""
 
-    def __init__(self, total: Optional[int], label: str, *, stream: Optional[IO[str]] = None,
-                 enabled: bool = True, width: int = 30, min_interval: float = 0.1,
-                 unit: str = "") -> None:
+    def __init__(
+        self,
+        total: int | None,
+        label: str,
+        *,
+        stream: IO[str] | None = None,
+        enabled: bool = True,
+        width: int = 30,
+        min_interval: float = 0.1,
+        unit: str = "",
+    ) -> None:
         self.total = total
         self.label = label
         self.stream = stream if stream is not None else sys.stderr
@@ -44,7 +52,7 @@ class Progress:
 
     # --- updates -------------------------------------------------------------------
 
-    def update(self, done: int, total: Optional[int] = None) -> None:
+    def update(self, done: int, total: int | None = None) -> None:
         """Set the absolute count (and optionally a new total)."""
         self.done = done
         if total is not None:
@@ -59,7 +67,8 @@ class Progress:
             return
         now = time.monotonic()
         if now - self._last_draw >= self.min_interval or (
-                self.total is not None and self.done >= self.total):
+            self.total is not None and self.done >= self.total
+        ):
             self._last_draw = now
             self._draw(self.render())
 
@@ -100,7 +109,7 @@ class Progress:
 
     # --- end -----------------------------------------------------------------------
 
-    def close(self, message: Optional[str] = None) -> None:
+    def close(self, message: str | None = None) -> None:
         """Finish the bar (terminal) or write the one summary line (anything else)."""
         if self._closed:
             return
@@ -116,7 +125,7 @@ class Progress:
             self.stream.write((message or self.summary()) + "\n")
         self.stream.flush()
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:

@@ -37,32 +37,40 @@ def run_worker(args: argparse.Namespace) -> int:
     if args.queues:
         unknown = [q for q in args.queues if q not in _dbos.registry.queues]
         if unknown:
-            print(f"dbos-queue worker: {args.app_module} declares no queue named "
-                  f"{', '.join(unknown)} (known: {', '.join(sorted(_dbos.registry.queues)) or 'none'})",
-                  file=sys.stderr)
+            print(
+                f"dbos-queue worker: {args.app_module} declares no queue named "
+                f"{', '.join(unknown)} (known: {', '.join(sorted(_dbos.registry.queues)) or 'none'})",
+                file=sys.stderr,
+            )
             return 2
         DBOS.listen_queues(args.queues)
-    if _dbos._runtime is None:
+    if _dbos.registry.process is None:
         DBOS.launch()
-    rt = _dbos._runtime
-    assert rt is not None
+    rt = _dbos._rt()
     if args.concurrency:
         rt.queues.process_cap = args.concurrency
     if rt.admin is None and not args.no_admin:
         port = args.admin_port if args.admin_port is not None else rt.settings.admin_port
         rt.start_admin(rt.settings.admin_host, port)
-    drain_timeout = (args.drain_timeout if args.drain_timeout is not None
-                     else rt.settings.drain_timeout_sec)
+    drain_timeout = (
+        args.drain_timeout if args.drain_timeout is not None else rt.settings.drain_timeout_sec
+    )
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
-        logger.info("received %s: draining (up to %.0fs)", signal.Signals(signum).name, drain_timeout)
+        logger.info(
+            "received %s: draining (up to %.0fs)", signal.Signals(signum).name, drain_timeout
+        )
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    logger.info("worker %s (executor %s) listening to %s", rt.process_id, rt.executor_id,
-                args.queues or sorted(_dbos.registry.queues))
+    logger.info(
+        "worker %s (executor %s) listening to %s",
+        rt.process_id,
+        rt.executor_id,
+        args.queues or sorted(_dbos.registry.queues),
+    )
     admin = f" admin_port={rt.admin.port}" if rt.admin is not None else ""
     print(f"dbos-queue worker ready pid={os.getpid()}{admin}", flush=True)
     while not stop.wait(1.0):

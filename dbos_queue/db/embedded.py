@@ -11,7 +11,6 @@ import os
 import subprocess
 import warnings
 from pathlib import Path
-from typing import Optional
 
 DEFAULT_DATABASE = "dbos_queue"
 
@@ -40,14 +39,14 @@ def default_pgdata() -> Path:
     return Path(platformdirs.user_data_dir("dbos-queue")) / "pgdata"
 
 
-def ensure_server(pgdata: Optional[Path] = None, *, cleanup_mode: Optional[str] = None):
+def ensure_server(pgdata: Path | None = None, *, cleanup_mode: str | None = None):
     """Start (or attach to) the embedded server for ``pgdata``; returns its handle."""
     ep = _import()
     pgdata = Path(pgdata or default_pgdata())
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     try:
         return ep.get_server(pgdata, cleanup_mode=cleanup_mode)
-    except Exception as exc:  # noqa: BLE001 - re-raised with advice
+    except Exception as exc:
         from dbos_queue.error import DBOSDatabaseUnavailableError
 
         raise DBOSDatabaseUnavailableError(
@@ -57,7 +56,7 @@ def ensure_server(pgdata: Optional[Path] = None, *, cleanup_mode: Optional[str] 
         ) from exc
 
 
-def server_url(pgdata: Optional[Path] = None, database: str = DEFAULT_DATABASE) -> str:
+def server_url(pgdata: Path | None = None, database: str = DEFAULT_DATABASE) -> str:
     """URL of ``database`` on the embedded server, starting the server if needed."""
     from dbos_queue.model.pgurl import with_database
 
@@ -65,7 +64,7 @@ def server_url(pgdata: Optional[Path] = None, database: str = DEFAULT_DATABASE) 
     return with_database(server.get_uri(), database)
 
 
-def is_running(pgdata: Optional[Path] = None) -> bool:
+def is_running(pgdata: Path | None = None) -> bool:
     pgdata = Path(pgdata or default_pgdata())
     pidfile = pgdata / "postmaster.pid"
     if not pidfile.exists():
@@ -78,7 +77,7 @@ def is_running(pgdata: Optional[Path] = None) -> bool:
         return False
 
 
-def stop_server(pgdata: Optional[Path] = None) -> bool:
+def stop_server(pgdata: Path | None = None) -> bool:
     """Stop the embedded server; returns False when it was not running."""
     ep = _import()
     pgdata = Path(pgdata or default_pgdata())

@@ -16,14 +16,15 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from typing import Any, Awaitable, Callable, Coroutine, Dict, Optional, Set, Tuple, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 logger = logging.getLogger("dbos_queue")
 T = TypeVar("T")
-Key = Tuple[str, str]
+Key = tuple[str, str]
 
 # LISTEN channels. The first two are fired by the seed's triggers; the others are
 # published by this library, coalesced, outside the writing transaction.
@@ -61,7 +62,7 @@ class Engine:
         url: str,
         *,
         pool_size: int = 20,
-        prepare_threshold: Optional[int] = 5,
+        prepare_threshold: int | None = 5,
         notify_coalesce_sec: float = 0.001,
         poll_fallback_sec: float = 1.0,
     ) -> None:
@@ -73,14 +74,14 @@ class Engine:
         self.loop = new_loop()
         self.pool: AsyncConnectionPool | None = None
         self._thread = threading.Thread(target=self._run_loop, name="dbos-engine", daemon=True)
-        self._waiters: Dict[Key, Set[asyncio.Event]] = defaultdict(set)
-        self._outbox: Dict[str, Set[str]] = defaultdict(set)
+        self._waiters: dict[Key, set[asyncio.Event]] = defaultdict(set)
+        self._outbox: dict[str, set[str]] = defaultdict(set)
         self._outbox_event: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self.closed = False  # set once the loop is stopping for good: blocked callers give up
         self.listener_connected = threading.Event()
-        self.hooks: Dict[str, list[Callable[..., None]]] = defaultdict(list)
+        self.hooks: dict[str, list[Callable[..., None]]] = defaultdict(list)
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -122,7 +123,7 @@ class Engine:
         self._stopping = True
         try:
             self.run(self._close(), timeout=30)
-        except Exception:  # noqa: BLE001 - shutting down regardless
+        except Exception:
             logger.exception("error while closing the engine")
         self.closed = True
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -153,7 +154,7 @@ class Engine:
         except RuntimeError:
             return False
 
-    def run(self, coro: Coroutine[Any, Any, T], timeout: Optional[float] = None) -> T:
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the engine loop and block this (non-engine) thread for it."""
         if threading.current_thread() is self._thread:
             coro.close()
@@ -168,7 +169,9 @@ class Engine:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             try:
-                return fut.result(1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic())))
+                return fut.result(
+                    1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic()))
+                )
             except concurrent.futures.TimeoutError:
                 if fut.done():
                     raise  # the coroutine itself raised TimeoutError (same class in 3.11)
@@ -218,9 +221,9 @@ class Engine:
         self,
         key: Key,
         check: Callable[[], Awaitable[Any]],
-        timeout: Optional[float],
-        poll: Optional[float] = None,
-        also: Optional[Key] = None,
+        timeout: float | None,
+        poll: float | None = None,
+        also: Key | None = None,
     ) -> Any:
         """Call ``check`` until it returns something other than ``NOT_YET``.
 
@@ -247,7 +250,7 @@ class Engine:
                     wait = min(wait, remaining)
                 try:
                     await asyncio.wait_for(ev.wait(), wait)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
             finally:
                 for k in keys:
@@ -281,7 +284,7 @@ class Engine:
                                 hook(payload)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - reconnect whatever went wrong
+            except Exception as exc:
                 self.listener_connected.clear()
                 if self._stopping:
                     return
@@ -307,7 +310,7 @@ class Engine:
                 await self._flush_outbox()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - waiters fall back to polling
+            except Exception as exc:
                 logger.warning("could not publish notifications: %s", exc)
 
     async def _flush_outbox(self) -> None:

@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 
 from dbos_queue.db import sql as _sql
-from dbos_queue.model.pgurl import maintenance_url, database_name
+from dbos_queue.model.pgurl import database_name, maintenance_url
 
 _FILE_RE = re.compile(r"^(\d{4})_[A-Za-z0-9_]+\.sql$")
 

@@ -48,7 +48,9 @@ RETURNING process_id
 
 UNREGISTER_EXECUTOR = "DELETE FROM dbos.executors WHERE process_id = %s"
 
-LOCAL_EXECUTORS = "SELECT process_id, pid FROM dbos.executors WHERE hostname = %s AND process_id <> %s"
+LOCAL_EXECUTORS = (
+    "SELECT process_id, pid FROM dbos.executors WHERE hostname = %s AND process_id <> %s"
+)
 
 # Operator-requested recovery: these executors' processes count as dead now.
 EXPIRE_EXECUTOR_IDS = """
@@ -56,7 +58,9 @@ UPDATE dbos.executors SET lease_expires_at_epoch_ms = 0
  WHERE executor_id = ANY(%s) AND process_id <> %s
 """
 
-EXPIRE_EXECUTORS = "UPDATE dbos.executors SET lease_expires_at_epoch_ms = 0 WHERE process_id = ANY(%s)"
+EXPIRE_EXECUTORS = (
+    "UPDATE dbos.executors SET lease_expires_at_epoch_ms = 0 WHERE process_id = ANY(%s)"
+)
 
 LIVE_EXECUTORS = """
 SELECT process_id, executor_id, hostname, pid, application_version, started_at_epoch_ms,
@@ -194,7 +198,9 @@ SELECT function_id, function_name, output, error, child_workflow_id, started_at_
 
 # --- messages ------------------------------------------------------------------
 
-SEND_MESSAGE = "INSERT INTO dbos.notifications (destination_uuid, topic, message) VALUES (%s, %s, %s)"
+SEND_MESSAGE = (
+    "INSERT INTO dbos.notifications (destination_uuid, topic, message) VALUES (%s, %s, %s)"
+)
 
 # Oldest message for (destination, topic), removed as it is read.
 CONSUME_MESSAGE = """
@@ -363,18 +369,24 @@ RETURNING """ + STATUS_COLUMNS.replace("workflow_uuid,", "ws.workflow_uuid,", 1)
 # claimer's local room: worker concurrency, batch size), within the queue's global
 # concurrency and rate limit. Priority then age; SKIP LOCKED lets concurrent
 # claimers take disjoint rows without waiting for each other.
-CLAIM = _CLAIM_BUDGET + """, picked AS (
+CLAIM = (
+    _CLAIM_BUDGET
+    + """, picked AS (
   SELECT workflow_uuid FROM dbos.workflow_status
    WHERE status = 'ENQUEUED' AND queue_name = %(queue)s
    ORDER BY priority, created_at
    LIMIT (SELECT n FROM budget)
    FOR UPDATE SKIP LOCKED
-)""" + _CLAIM_UPDATE
+)"""
+    + _CLAIM_UPDATE
+)
 
 # The claim for partitioned queues: the same, plus per-partition limits and a fair
 # rotation over partition keys (starting after %(cursor)s) so a hot key cannot
 # starve the others. %(local)s is a JSON map key -> workflows this process runs.
-CLAIM_PARTITIONED = _CLAIM_BUDGET + """, keys AS (
+CLAIM_PARTITIONED = (
+    _CLAIM_BUDGET
+    + """, keys AS (
   SELECT k.key, row_number() OVER (ORDER BY (k.key > %(cursor)s) DESC, k.key) AS turn
     FROM (SELECT DISTINCT queue_partition_key AS key FROM dbos.workflow_status
            WHERE status = 'ENQUEUED' AND queue_name = %(queue)s
@@ -412,7 +424,9 @@ CLAIM_PARTITIONED = _CLAIM_BUDGET + """, keys AS (
         FROM candidates) x
    ORDER BY rn, turn
    LIMIT (SELECT n FROM budget)
-)""" + _CLAIM_UPDATE
+)"""
+    + _CLAIM_UPDATE
+)
 
 # Delayed workflows whose time has come become claimable.
 PROMOTE_DELAYED = """
@@ -525,8 +539,9 @@ _LIST_WHERE = """
 _LIST_SELECT = "SELECT " + STATUS_COLUMNS + " FROM dbos.workflow_status"
 _LIST_PAGE = " LIMIT %(limit)s OFFSET %(offset)s"
 LIST_WORKFLOWS_ASC = _LIST_SELECT + _LIST_WHERE + " ORDER BY created_at, workflow_uuid" + _LIST_PAGE
-LIST_WORKFLOWS_DESC = (_LIST_SELECT + _LIST_WHERE + " ORDER BY created_at DESC, workflow_uuid DESC"
-                       + _LIST_PAGE)
+LIST_WORKFLOWS_DESC = (
+    _LIST_SELECT + _LIST_WHERE + " ORDER BY created_at DESC, workflow_uuid DESC" + _LIST_PAGE
+)
 
 # Cancel workflows (and, with %(children)s, every descendant) that have not finished.
 CANCEL_WORKFLOWS = """

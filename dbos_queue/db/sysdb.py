@@ -11,8 +11,9 @@ import asyncio
 import collections
 import logging
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection
@@ -44,12 +45,12 @@ def _retryable(exc: BaseException) -> bool:
 @dataclass
 class InitResult:
     inserted: bool
-    status: Optional[str] = None
-    name: Optional[str] = None
-    owner: Optional[str] = None
-    output: Optional[str] = None
-    error: Optional[str] = None
-    queue_name: Optional[str] = None
+    status: str | None = None
+    name: str | None = None
+    owner: str | None = None
+    output: str | None = None
+    error: str | None = None
+    queue_name: str | None = None
 
 
 class Batcher:
@@ -64,24 +65,25 @@ class Batcher:
 
     MAX = 256
 
-    def __init__(self, engine: Engine,
-                 flush: Callable[[List[Dict[str, Any]]], Awaitable[set]]) -> None:
+    def __init__(
+        self, engine: Engine, flush: Callable[[list[dict[str, Any]]], Awaitable[set]]
+    ) -> None:
         self.engine = engine
         self.flush = flush
-        self.items: List[tuple] = []
+        self.items: list[tuple] = []
         self.running = False
-        self._task: Optional["asyncio.Task[None]"] = None  # keep a reference (asyncio docs)
-        self._inbox: "collections.deque[tuple]" = collections.deque()
+        self._task: asyncio.Task[None] | None = None  # keep a reference (asyncio docs)
+        self._inbox: collections.deque[tuple] = collections.deque()
         self._scheduled = False
 
-    async def submit(self, item: Dict[str, Any], key: Any) -> bool:
+    async def submit(self, item: dict[str, Any], key: Any) -> bool:
         """From the engine loop."""
         fut = asyncio.get_running_loop().create_future()
         self.items.append((item, key, fut))
         self._kick()
         return await fut
 
-    def submit_blocking(self, item: Dict[str, Any], key: Any) -> bool:
+    def submit_blocking(self, item: dict[str, Any], key: Any) -> bool:
         """From any other thread: block this thread until the batch containing it is written."""
         lock = _thread.allocate_lock()
         lock.acquire()
@@ -116,7 +118,7 @@ class Batcher:
             self._task = asyncio.get_running_loop().create_task(self._drain())
 
     @staticmethod
-    def _deliver(waiter: Any, result: bool, exc: Optional[BaseException]) -> None:
+    def _deliver(waiter: Any, result: bool, exc: BaseException | None) -> None:
         if isinstance(waiter, list):
             waiter[1], waiter[2] = result, exc
             waiter[0].release()
@@ -129,10 +131,10 @@ class Batcher:
     async def _drain(self) -> None:
         try:
             while self.items:
-                batch, self.items = self.items[: self.MAX], self.items[self.MAX:]
+                batch, self.items = self.items[: self.MAX], self.items[self.MAX :]
                 try:
                     accepted = await self.flush([item for item, _k, _w in batch])
-                except Exception as exc:  # noqa: BLE001 - every waiter gets the error
+                except Exception as exc:
                     for _i, _k, waiter in batch:
                         self._deliver(waiter, False, exc)
                     continue
@@ -173,15 +175,15 @@ class SystemDatabase:
 
         return await self._with_retry(go)
 
-    async def fetchone(self, query: str, params: Any = None) -> Optional[tuple]:
-        async def go(conn: AsyncConnection[Any]) -> Optional[tuple]:
+    async def fetchone(self, query: str, params: Any = None) -> tuple | None:
+        async def go(conn: AsyncConnection[Any]) -> tuple | None:
             cur = await conn.execute(query, params)  # type: ignore[arg-type]
             return await cur.fetchone()
 
         return await self._with_retry(go)
 
-    async def fetchall(self, query: str, params: Any = None) -> List[tuple]:
-        async def go(conn: AsyncConnection[Any]) -> List[tuple]:
+    async def fetchall(self, query: str, params: Any = None) -> list[tuple]:
+        async def go(conn: AsyncConnection[Any]) -> list[tuple]:
             cur = await conn.execute(query, params)  # type: ignore[arg-type]
             return await cur.fetchall()
 
@@ -210,7 +212,7 @@ class SystemDatabase:
     async def unregister_executor(self, process_id: str) -> None:
         await self.execute(_sql.UNREGISTER_EXECUTOR, (process_id,))
 
-    async def local_executors(self, hostname: str, process_id: str) -> List[tuple]:
+    async def local_executors(self, hostname: str, process_id: str) -> list[tuple]:
         return await self.fetchall(_sql.LOCAL_EXECUTORS, (hostname, process_id))
 
     async def expire_executors(self, process_ids: Sequence[str]) -> None:
@@ -219,27 +221,30 @@ class SystemDatabase:
 
     # --- workflows ---------------------------------------------------------------
 
-    async def init_workflow(self, params: Dict[str, Any]) -> InitResult:
+    async def init_workflow(self, params: dict[str, Any]) -> InitResult:
         for _ in range(5):
             row = await self.fetchone(_sql.INIT_WORKFLOW, params)
             if row is not None:
                 return InitResult(*row)
             if params.get("dedup_id") is not None:
-                holder = await self.fetchone(_sql.DEDUP_HOLDER, (params["queue"], params["dedup_id"]))
+                holder = await self.fetchone(
+                    _sql.DEDUP_HOLDER, (params["queue"], params["dedup_id"])
+                )
                 if holder is not None:
                     from dbos_queue.error import DBOSQueueDeduplicatedError
 
-                    raise DBOSQueueDeduplicatedError(params["id"], params["queue"],
-                                                     params["dedup_id"])
+                    raise DBOSQueueDeduplicatedError(
+                        params["id"], params["queue"], params["dedup_id"]
+                    )
         raise RuntimeError(f"could not insert or read workflow {params['id']}")
 
-    async def takeover(self, wf_id: str, owner: str, executor_id: str) -> Optional[tuple]:
+    async def takeover(self, wf_id: str, owner: str, executor_id: str) -> tuple | None:
         return await self.fetchone(
             _sql.TAKEOVER_WORKFLOW,
             {"id": wf_id, "owner": owner, "executor_id": executor_id, "now": now_ms()},
         )
 
-    async def recoverable(self, executor_ids: List[str]) -> List[str]:
+    async def recoverable(self, executor_ids: list[str]) -> list[str]:
         rows = await self.fetchall(
             _sql.RECOVERABLE_FOR_EXECUTOR, {"executor_ids": executor_ids, "now": now_ms()}
         )
@@ -249,89 +254,127 @@ class SystemDatabase:
         await self.execute(_sql.MARK_MAX_RECOVERY, {"id": wf_id, "owner": owner, "now": now_ms()})
 
     async def complete(
-        self, wf_id: str, owner: str, status: str, output: Optional[str], error: Optional[str]
+        self, wf_id: str, owner: str, status: str, output: str | None, error: str | None
     ) -> bool:
         """Fenced final status (batched with other workflows finishing at the same time)."""
-        item = {"id": wf_id, "owner": owner, "status": status, "output": output, "error": error,
-                "now": now_ms()}
+        item = {
+            "id": wf_id,
+            "owner": owner,
+            "status": status,
+            "output": output,
+            "error": error,
+            "now": now_ms(),
+        }
         ok = await self._completions.submit(item, wf_id)
         if ok:
             self.engine.publish("wf", wf_id)
         return ok
 
-    def complete_blocking(self, wf_id: str, owner: str, status: str, output: Optional[str],
-                          error: Optional[str]) -> bool:
+    def complete_blocking(
+        self, wf_id: str, owner: str, status: str, output: str | None, error: str | None
+    ) -> bool:
         """``complete`` for a workflow thread (not the engine loop)."""
-        item = {"id": wf_id, "owner": owner, "status": status, "output": output, "error": error,
-                "now": now_ms()}
+        item = {
+            "id": wf_id,
+            "owner": owner,
+            "status": status,
+            "output": output,
+            "error": error,
+            "now": now_ms(),
+        }
         ok = self._completions.submit_blocking(item, wf_id)
         if ok:
             self.engine.publish_threadsafe("wf", wf_id)
         return ok
 
-    async def _flush_completions(self, items: List[Dict[str, Any]]) -> set:
-        params = {"ids": [i["id"] for i in items], "owners": [i["owner"] for i in items],
-                  "statuses": [i["status"] for i in items], "outputs": [i["output"] for i in items],
-                  "errors": [i["error"] for i in items], "nows": [i["now"] for i in items]}
+    async def _flush_completions(self, items: list[dict[str, Any]]) -> set:
+        params = {
+            "ids": [i["id"] for i in items],
+            "owners": [i["owner"] for i in items],
+            "statuses": [i["status"] for i in items],
+            "outputs": [i["output"] for i in items],
+            "errors": [i["error"] for i in items],
+            "nows": [i["now"] for i in items],
+        }
         return {r[0] for r in await self.fetchall(_sql.COMPLETE_WORKFLOWS, params)}
 
     async def cancel_owned(self, wf_id: str, owner: str) -> None:
         await self.execute(_sql.CANCEL_OWNED, {"id": wf_id, "owner": owner, "now": now_ms()})
 
-    async def fence_state(self, wf_id: str) -> Optional[tuple]:
+    async def fence_state(self, wf_id: str) -> tuple | None:
         return await self.fetchone(_sql.FENCE_STATE, (wf_id,))
 
-    async def get_status_row(self, wf_id: str) -> Optional[tuple]:
+    async def get_status_row(self, wf_id: str) -> tuple | None:
         return await self.fetchone(_sql.GET_STATUS, (wf_id,))
 
-    async def get_result_row(self, wf_id: str) -> Optional[tuple]:
+    async def get_result_row(self, wf_id: str) -> tuple | None:
         return await self.fetchone(_sql.GET_RESULT, (wf_id,))
 
     # --- operations ----------------------------------------------------------------
 
-    async def load_operations(self, wf_id: str) -> Dict[int, tuple]:
+    async def load_operations(self, wf_id: str) -> dict[int, tuple]:
         rows = await self.fetchall(_sql.LOAD_OPERATIONS, (wf_id,))
         return {r[0]: r[1:] for r in rows}
 
-    async def get_operation(self, wf_id: str, fid: int) -> Optional[tuple]:
+    async def get_operation(self, wf_id: str, fid: int) -> tuple | None:
         return await self.fetchone(_sql.GET_OPERATION, (wf_id, fid))
 
     @staticmethod
     def operation_params(
-        wf_id: str, owner: str, fid: int, fname: str, output: Optional[str] = None,
-        error: Optional[str] = None, child: Optional[str] = None, started: Optional[int] = None,
-    ) -> Dict[str, Any]:
-        return {"id": wf_id, "owner": owner, "fid": fid, "fname": fname, "output": output,
-                "error": error, "child": child, "started": started, "now": now_ms()}
+        wf_id: str,
+        owner: str,
+        fid: int,
+        fname: str,
+        output: str | None = None,
+        error: str | None = None,
+        child: str | None = None,
+        started: int | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "id": wf_id,
+            "owner": owner,
+            "fid": fid,
+            "fname": fname,
+            "output": output,
+            "error": error,
+            "child": child,
+            "started": started,
+            "now": now_ms(),
+        }
 
-    async def record_operation(self, params: Dict[str, Any]) -> bool:
+    async def record_operation(self, params: dict[str, Any]) -> bool:
         """Fenced insert of one operation result; False when the write was refused.
 
         Batched with other workflows' records written at the same moment.
         """
         return await self._records.submit(params, (params["id"], params["fid"]))
 
-    def record_operation_blocking(self, params: Dict[str, Any]) -> bool:
+    def record_operation_blocking(self, params: dict[str, Any]) -> bool:
         """``record_operation`` for a workflow thread (not the engine loop)."""
         return self._records.submit_blocking(params, (params["id"], params["fid"]))
 
-    async def _flush_records(self, items: List[Dict[str, Any]]) -> set:
+    async def _flush_records(self, items: list[dict[str, Any]]) -> set:
         params = {
-            "ids": [i["id"] for i in items], "owners": [i["owner"] for i in items],
-            "fids": [i["fid"] for i in items], "fnames": [i["fname"] for i in items],
-            "outputs": [i["output"] for i in items], "errors": [i["error"] for i in items],
-            "children": [i["child"] for i in items], "starteds": [i["started"] for i in items],
+            "ids": [i["id"] for i in items],
+            "owners": [i["owner"] for i in items],
+            "fids": [i["fid"] for i in items],
+            "fnames": [i["fname"] for i in items],
+            "outputs": [i["output"] for i in items],
+            "errors": [i["error"] for i in items],
+            "children": [i["child"] for i in items],
+            "starteds": [i["started"] for i in items],
             "nows": [i["now"] for i in items],
         }
         return {(r[0], r[1]) for r in await self.fetchall(_sql.RECORD_OPERATIONS, params)}
 
-    async def list_steps(self, wf_id: str) -> List[tuple]:
+    async def list_steps(self, wf_id: str) -> list[tuple]:
         return await self.fetchall(_sql.LIST_STEPS, (wf_id,))
 
     # --- messages, events, streams ---------------------------------------------------
 
-    async def send(self, dest: str, topic: Optional[str], message: str,
-                   record: Optional[Dict[str, Any]] = None) -> bool:
+    async def send(
+        self, dest: str, topic: str | None, message: str, record: dict[str, Any] | None = None
+    ) -> bool:
         """Insert a message; with ``record``, atomically with the sender's step record."""
 
         async def go(conn: AsyncConnection[Any]) -> bool:
@@ -344,14 +387,15 @@ class SystemDatabase:
 
         return await self.transaction(go)
 
-    async def consume_message(self, wf_id: str, topic: Optional[str],
-                              record: Dict[str, Any], timed_out: bool) -> tuple[bool, Optional[str]]:
+    async def consume_message(
+        self, wf_id: str, topic: str | None, record: dict[str, Any], timed_out: bool
+    ) -> tuple[bool, str | None]:
         """Take the oldest message and record it as the recv's output, in one transaction.
 
         Returns (recorded, message). With ``timed_out`` and no message, records None.
         """
 
-        async def go(conn: AsyncConnection[Any]) -> tuple[bool, Optional[str]]:
+        async def go(conn: AsyncConnection[Any]) -> tuple[bool, str | None]:
             cur = await conn.execute(_sql.CONSUME_MESSAGE, (wf_id, topic or NULL_TOPIC))
             row = await cur.fetchone()
             if row is None and not timed_out:
@@ -367,8 +411,9 @@ class SystemDatabase:
         except _Refused:
             return False, None
 
-    async def set_event(self, wf_id: str, key: str, value: str,
-                        record: Optional[Dict[str, Any]], step_fid: int = 0) -> bool:
+    async def set_event(
+        self, wf_id: str, key: str, value: str, record: dict[str, Any] | None, step_fid: int = 0
+    ) -> bool:
         async def go(conn: AsyncConnection[Any]) -> bool:
             if record is not None:
                 cur = await conn.execute(_sql.RECORD_OPERATION, record)
@@ -381,21 +426,23 @@ class SystemDatabase:
 
         return await self.transaction(go)
 
-    async def get_event(self, wf_id: str, key: str) -> Optional[tuple]:
+    async def get_event(self, wf_id: str, key: str) -> tuple | None:
         return await self.fetchone(_sql.GET_EVENT, (wf_id, key))
 
-    async def get_all_events(self, wf_id: str) -> List[tuple]:
+    async def get_all_events(self, wf_id: str) -> list[tuple]:
         return await self.fetchall(_sql.GET_ALL_EVENTS, (wf_id,))
 
-    async def write_stream(self, wf_id: str, key: str, value: str, fid: int,
-                           record: Optional[Dict[str, Any]]) -> bool:
+    async def write_stream(
+        self, wf_id: str, key: str, value: str, fid: int, record: dict[str, Any] | None
+    ) -> bool:
         async def go(conn: AsyncConnection[Any]) -> bool:
             if record is not None:
                 cur = await conn.execute(_sql.RECORD_OPERATION, record)
                 if await cur.fetchone() is None:
                     return False
-            await conn.execute(_sql.WRITE_STREAM, {"id": wf_id, "key": key, "value": value,
-                                                   "fid": fid})
+            await conn.execute(
+                _sql.WRITE_STREAM, {"id": wf_id, "key": key, "value": value, "fid": fid}
+            )
             return True
 
         ok = await self.transaction(go)
@@ -403,7 +450,7 @@ class SystemDatabase:
             self.engine.publish("stream", f"{wf_id}::{key}")
         return ok
 
-    async def read_stream(self, wf_id: str, key: str, offset: int) -> List[tuple]:
+    async def read_stream(self, wf_id: str, key: str, offset: int) -> list[tuple]:
         return await self.fetchall(_sql.READ_STREAM, (wf_id, key, offset))
 
 

@@ -8,24 +8,25 @@ the same values instead of acting twice.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, AsyncIterator, Optional
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from dbos_queue.model import serialization as ser
-from dbos_queue.engine.context import WorkflowContext
-from dbos_queue.engine.core import explain_refusal
 from dbos_queue.db.loop import NOT_YET
 from dbos_queue.db.sysdb import NULL_TOPIC, TERMINAL, _Refused, now_ms
+from dbos_queue.engine.context import WorkflowContext
+from dbos_queue.engine.core import explain_refusal
 from dbos_queue.error import DBOSNonExistentWorkflowError, DBOSWorkflowCancelledError
+from dbos_queue.model import serialization as ser
 
 if TYPE_CHECKING:
-    from dbos_queue.api.runtime import Runtime
+    from dbos_queue.engine.host import Host
 
 STREAM_CLOSED = "__DBOS_STREAM_CLOSED__"
 
 
-def _replay(ctx: Optional[WorkflowContext], fid: int) -> tuple[bool, Any]:
+def _replay(ctx: WorkflowContext | None, fid: int) -> tuple[bool, Any]:
     if ctx is None or ctx.fresh or fid == 0:
         return False, None
     rec = ctx.recorded.get(fid)
@@ -34,13 +35,20 @@ def _replay(ctx: Optional[WorkflowContext], fid: int) -> tuple[bool, Any]:
     return True, rec[1]
 
 
-def _record(rt: "Runtime", ctx: WorkflowContext, fid: int, name: str, output: Optional[str] = None):
-    return rt.sysdb.operation_params(ctx.workflow_id, ctx.owner, fid, name, output,
-                                     started=now_ms())
+def _record(rt: Host, ctx: WorkflowContext, fid: int, name: str, output: str | None = None):
+    return rt.sysdb.operation_params(
+        ctx.workflow_id, ctx.owner, fid, name, output, started=now_ms()
+    )
 
 
-async def send(rt: "Runtime", ctx: Optional[WorkflowContext], fid: int, dest: str,
-               message: Any, topic: Optional[str]) -> None:
+async def send(
+    rt: Host,
+    ctx: WorkflowContext | None,
+    fid: int,
+    dest: str,
+    message: Any,
+    topic: str | None,
+) -> None:
     text = ser.serialize(message, "message")
     done, _ = _replay(ctx, fid)
     if done:
@@ -56,8 +64,9 @@ async def send(rt: "Runtime", ctx: Optional[WorkflowContext], fid: int, dest: st
     rt.engine.wake(("msg", f"{dest}::{topic or NULL_TOPIC}"))
 
 
-async def recv(rt: "Runtime", ctx: WorkflowContext, fid: int, topic: Optional[str],
-               timeout: float) -> Any:
+async def recv(
+    rt: Host, ctx: WorkflowContext, fid: int, topic: str | None, timeout: float
+) -> Any:
     done, text = _replay(ctx, fid)
     if done:
         return ser.deserialize(text)
@@ -77,14 +86,15 @@ async def recv(rt: "Runtime", ctx: WorkflowContext, fid: int, topic: Optional[st
         return msg
 
     key = ("msg", f"{ctx.workflow_id}::{topic or NULL_TOPIC}")
-    text = await rt.engine.wait_for(key, lambda: take(False), timeout,
-                                    also=("cancel", ctx.workflow_id))
+    text = await rt.engine.wait_for(
+        key, lambda: take(False), timeout, also=("cancel", ctx.workflow_id)
+    )
     if text is NOT_YET:
         text = await take(True)
     return ser.deserialize(text)
 
 
-async def set_event(rt: "Runtime", ctx: WorkflowContext, fid: int, key: str, value: Any) -> None:
+async def set_event(rt: Host, ctx: WorkflowContext, fid: int, key: str, value: Any) -> None:
     text = ser.serialize(value, f"event {key!r}")
     done, _ = _replay(ctx, fid)
     if done:
@@ -95,8 +105,9 @@ async def set_event(rt: "Runtime", ctx: WorkflowContext, fid: int, key: str, val
         await explain_refusal(rt, ctx)
 
 
-async def get_event(rt: "Runtime", ctx: Optional[WorkflowContext], fid: int, wf_id: str,
-                    key: str, timeout: float) -> Any:
+async def get_event(
+    rt: Host, ctx: WorkflowContext | None, fid: int, wf_id: str, key: str, timeout: float
+) -> Any:
     done, text = _replay(ctx, fid)
     if done:
         return ser.deserialize(text)
@@ -107,8 +118,12 @@ async def get_event(rt: "Runtime", ctx: Optional[WorkflowContext], fid: int, wf_
         row = await rt.sysdb.get_event(wf_id, key)
         return row[0] if row is not None else NOT_YET
 
-    text = await rt.engine.wait_for(("evt", f"{wf_id}::{key}"), check, timeout,
-                                    also=("cancel", ctx.workflow_id) if ctx else None)
+    text = await rt.engine.wait_for(
+        ("evt", f"{wf_id}::{key}"),
+        check,
+        timeout,
+        also=("cancel", ctx.workflow_id) if ctx else None,
+    )
     text = None if text is NOT_YET else text
     if ctx is not None and fid:
         if not await rt.sysdb.record_operation(_record(rt, ctx, fid, "DBOS.getEvent", text)):
@@ -116,7 +131,7 @@ async def get_event(rt: "Runtime", ctx: Optional[WorkflowContext], fid: int, wf_
     return ser.deserialize(text)
 
 
-async def sleep(rt: "Runtime", ctx: WorkflowContext, fid: int, seconds: float) -> None:
+async def sleep(rt: Host, ctx: WorkflowContext, fid: int, seconds: float) -> None:
     """Durable sleep: the wake-up time is recorded, so a restart keeps the original deadline."""
     done, text = _replay(ctx, fid)
     if done:
@@ -139,18 +154,25 @@ async def sleep(rt: "Runtime", ctx: WorkflowContext, fid: int, seconds: float) -
             raise DBOSWorkflowCancelledError(f"Workflow {ctx.workflow_id} was cancelled")
 
 
-async def write_stream(rt: "Runtime", ctx: WorkflowContext, fid: int, key: str,
-                       value: Any, closing: bool = False) -> None:
+async def write_stream(
+    rt: Host, ctx: WorkflowContext, fid: int, key: str, value: Any, closing: bool = False
+) -> None:
     text = STREAM_CLOSED if closing else ser.serialize(value, f"stream {key!r} value")
     done, _ = _replay(ctx, fid)
     if done:
         return
-    record = _record(rt, ctx, fid, "DBOS.closeStream" if closing else "DBOS.writeStream") if fid else None
-    if not await rt.sysdb.write_stream(ctx.workflow_id, key, text, fid or (ctx.step_id or 0), record):
+    record = (
+        _record(rt, ctx, fid, "DBOS.closeStream" if closing else "DBOS.writeStream")
+        if fid
+        else None
+    )
+    if not await rt.sysdb.write_stream(
+        ctx.workflow_id, key, text, fid or (ctx.step_id or 0), record
+    ):
         await explain_refusal(rt, ctx)
 
 
-async def read_stream_chunk(rt: "Runtime", wf_id: str, key: str, offset: int) -> tuple[list, bool]:
+async def read_stream_chunk(rt: Host, wf_id: str, key: str, offset: int) -> tuple[list, bool]:
     """Values from ``offset`` on, and whether the stream is finished (closed or workflow done)."""
 
     async def check() -> Any:
@@ -174,7 +196,7 @@ async def read_stream_chunk(rt: "Runtime", wf_id: str, key: str, offset: int) ->
     return values, False
 
 
-async def read_stream(rt: "Runtime", wf_id: str, key: str) -> AsyncIterator[Any]:
+async def read_stream(rt: Host, wf_id: str, key: str) -> AsyncIterator[Any]:
     offset = 0
     while True:
         values, finished = await rt.engine.arun(read_stream_chunk(rt, wf_id, key, offset))

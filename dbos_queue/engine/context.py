@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextvars
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 
 @dataclass
@@ -20,14 +20,14 @@ class WorkflowContext:
     name: str = ""
     function_id: int = 0
     in_step: bool = False
-    step_id: Optional[int] = None
+    step_id: int | None = None
     fresh: bool = True  # no operation was recorded before this execution started
-    recorded: Dict[int, Any] = field(default_factory=dict)  # fid -> recorded row (recovery)
-    authenticated_user: Optional[str] = None
-    authenticated_roles: Optional[List[str]] = None
-    assumed_role: Optional[str] = None
-    deadline_ms: Optional[int] = None
-    queue_name: Optional[str] = None
+    recorded: dict[int, Any] = field(default_factory=dict)  # fid -> recorded row (recovery)
+    authenticated_user: str | None = None
+    authenticated_roles: list[str] | None = None
+    assumed_role: str | None = None
+    deadline_ms: int | None = None
+    queue_name: str | None = None
     cancelled: bool = False  # set when a cancel for this workflow reaches this process
 
     def next_function_id(self) -> int:
@@ -37,31 +37,31 @@ class WorkflowContext:
 
 @dataclass
 class EnqueueOptions:
-    deduplication_id: Optional[str] = None
-    priority: Optional[int] = None
-    queue_partition_key: Optional[str] = None
-    delay_seconds: Optional[float] = None
-    app_version: Optional[str] = None
+    deduplication_id: str | None = None
+    priority: int | None = None
+    queue_partition_key: str | None = None
+    delay_seconds: float | None = None
+    app_version: str | None = None
 
 
-current_workflow: contextvars.ContextVar[Optional[WorkflowContext]] = contextvars.ContextVar(
+current_workflow: contextvars.ContextVar[WorkflowContext | None] = contextvars.ContextVar(
     "dbos_queue_workflow", default=None
 )
-next_workflow_id: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar(
+next_workflow_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "dbos_queue_next_workflow_id", default=None
 )
-next_timeout: contextvars.ContextVar[Optional[float]] = contextvars.ContextVar(
+next_timeout: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "dbos_queue_next_timeout", default=None
 )
-next_enqueue: contextvars.ContextVar[Optional[EnqueueOptions]] = contextvars.ContextVar(
+next_enqueue: contextvars.ContextVar[EnqueueOptions | None] = contextvars.ContextVar(
     "dbos_queue_next_enqueue", default=None
 )
-auth: contextvars.ContextVar[Optional[tuple[Optional[str], Optional[List[str]]]]] = (
+auth: contextvars.ContextVar[tuple[str | None, list[str] | None] | None] = (
     contextvars.ContextVar("dbos_queue_auth", default=None)
 )
 
 
-def take_workflow_id() -> Optional[str]:
+def take_workflow_id() -> str | None:
     """The id set by ``SetWorkflowID`` for the next start, consumed by that start."""
     wid = next_workflow_id.get()
     if wid is not None:
@@ -74,9 +74,9 @@ class _VarBlock:
 
     def __init__(self, value: Any) -> None:
         self._value = value
-        self._token: Optional[contextvars.Token[Any]] = None
+        self._token: contextvars.Token[Any] | None = None
 
-    def __enter__(self) -> "_VarBlock":
+    def __enter__(self) -> _VarBlock:
         self._token = self._var.set(self._value)
         return self
 
@@ -105,7 +105,7 @@ class SetWorkflowTimeout(_VarBlock):
 
     _var = next_timeout
 
-    def __init__(self, workflow_timeout_sec: Optional[float]) -> None:
+    def __init__(self, workflow_timeout_sec: float | None) -> None:
         if workflow_timeout_sec is not None and workflow_timeout_sec <= 0:
             raise ValueError(f"workflow_timeout_sec must be positive, got {workflow_timeout_sec}")
         super().__init__(workflow_timeout_sec)
@@ -119,18 +119,20 @@ class SetEnqueueOptions(_VarBlock):
     def __init__(
         self,
         *,
-        deduplication_id: Optional[str] = None,
-        priority: Optional[int] = None,
-        queue_partition_key: Optional[str] = None,
-        delay_seconds: Optional[float] = None,
-        app_version: Optional[str] = None,
+        deduplication_id: str | None = None,
+        priority: int | None = None,
+        queue_partition_key: str | None = None,
+        delay_seconds: float | None = None,
+        app_version: str | None = None,
     ) -> None:
         if priority is not None and not (isinstance(priority, int) and 0 <= priority <= 2**31 - 1):
             raise ValueError(f"priority must be an integer from 0 to 2**31-1, got {priority!r}")
         if delay_seconds is not None and delay_seconds < 0:
             raise ValueError(f"delay_seconds must not be negative, got {delay_seconds}")
         super().__init__(
-            EnqueueOptions(deduplication_id, priority, queue_partition_key, delay_seconds, app_version)
+            EnqueueOptions(
+                deduplication_id, priority, queue_partition_key, delay_seconds, app_version
+            )
         )
 
 
@@ -139,14 +141,14 @@ class DBOSContextSetAuth(_VarBlock):
 
     _var = auth
 
-    def __init__(self, user: Optional[str], roles: Optional[List[str]]) -> None:
+    def __init__(self, user: str | None, roles: list[str] | None) -> None:
         super().__init__((user, list(roles) if roles is not None else None))
 
 
 class DBOSContextEnsure:
     """Compatibility no-op: a context always exists here."""
 
-    def __enter__(self) -> "DBOSContextEnsure":
+    def __enter__(self) -> DBOSContextEnsure:
         return self
 
     def __exit__(self, *exc: object) -> None:

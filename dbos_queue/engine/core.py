@@ -12,13 +12,20 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any
 
-from dbos_queue.model import serialization as ser
-from dbos_queue.engine.context import WorkflowContext, auth, current_workflow, next_timeout, take_workflow_id
-from dbos_queue.engine.registry import FunctionInfo
+from dbos_queue.db.loop import NOT_YET
 from dbos_queue.db.sysdb import TERMINAL, now_ms
+from dbos_queue.engine.context import (
+    WorkflowContext,
+    auth,
+    current_workflow,
+    next_timeout,
+    take_workflow_id,
+)
+from dbos_queue.engine.registry import FunctionInfo
 from dbos_queue.error import (
     DBOSAwaitedWorkflowCancelledError,
     DBOSAwaitedWorkflowMaxRecoveryAttemptsExceeded,
@@ -30,10 +37,10 @@ from dbos_queue.error import (
     DBOSWorkflowCancelledError,
     MaxRecoveryAttemptsExceededError,
 )
-from dbos_queue.db.loop import NOT_YET
+from dbos_queue.model import serialization as ser
 
 if TYPE_CHECKING:
-    from dbos_queue.api.runtime import Runtime
+    from dbos_queue.engine.host import Host
 
 
 @dataclass
@@ -50,27 +57,27 @@ class Start:
 
     info: FunctionInfo
     args: tuple
-    kwargs: Dict[str, Any]
+    kwargs: dict[str, Any]
     wf_id: str
     bound: Any = None  # self or cls for methods
-    class_name: Optional[str] = None
-    config_name: Optional[str] = None
-    queue_name: Optional[str] = None
+    class_name: str | None = None
+    config_name: str | None = None
+    queue_name: str | None = None
     status: str = "PENDING"
-    extra: Dict[str, Any] = field(default_factory=dict)  # queue fields: priority, dedup, ...
+    extra: dict[str, Any] = field(default_factory=dict)  # queue fields: priority, dedup, ...
 
 
 # --- authorization -------------------------------------------------------------------
 
 
-def current_auth() -> tuple[Optional[str], Optional[List[str]]]:
+def current_auth() -> tuple[str | None, list[str] | None]:
     ctx = current_workflow.get()
     if ctx is not None and (ctx.authenticated_user or ctx.authenticated_roles):
         return ctx.authenticated_user, ctx.authenticated_roles
     return auth.get() or (None, None)
 
 
-def check_roles(info: FunctionInfo) -> Optional[str]:
+def check_roles(info: FunctionInfo) -> str | None:
     """Raise unless the caller holds one of ``info.required_roles``; return the role assumed."""
     if not info.required_roles:
         return None
@@ -92,7 +99,7 @@ def check_roles(info: FunctionInfo) -> Optional[str]:
 # --- starting -------------------------------------------------------------------------
 
 
-def resolve_workflow_id(rt: "Runtime") -> tuple[str, Optional[WorkflowContext], int]:
+def resolve_workflow_id(rt: Host) -> tuple[str, WorkflowContext | None, int]:
     """The id for a workflow started here, and (parent ctx, parent function id) if a child."""
     parent = current_workflow.get()
     assigned = take_workflow_id()
@@ -105,7 +112,7 @@ def resolve_workflow_id(rt: "Runtime") -> tuple[str, Optional[WorkflowContext], 
     return assigned or f"{parent.workflow_id}-{fid}", parent, fid
 
 
-def init_params(rt: "Runtime", s: Start, owner: Optional[str], role: Optional[str]) -> Dict[str, Any]:
+def init_params(rt: Host, s: Start, owner: str | None, role: str | None) -> dict[str, Any]:
     user, roles = current_auth()
     timeout = next_timeout.get()
     parent = current_workflow.get()
@@ -116,46 +123,61 @@ def init_params(rt: "Runtime", s: Start, owner: Optional[str], role: Optional[st
     if timeout is not None and s.status == "PENDING":
         deadline = now + int(timeout * 1000)
     return {
-        "id": s.wf_id, "status": s.status, "name": s.info.name, "class_name": s.class_name,
-        "config_name": s.config_name, "user": user, "assumed_role": role,
+        "id": s.wf_id,
+        "status": s.status,
+        "name": s.info.name,
+        "class_name": s.class_name,
+        "config_name": s.config_name,
+        "user": user,
+        "assumed_role": role,
         "roles": json.dumps(roles) if roles is not None else None,
         "executor_id": rt.executor_id if s.status == "PENDING" else None,
-        "app_version": rt.app_version, "app_id": None, "queue": s.queue_name,
+        "app_version": rt.app_version,
+        "app_id": None,
+        "queue": s.queue_name,
         "timeout_ms": int(timeout * 1000) if timeout is not None else None,
         "deadline_ms": deadline,
         "inputs": ser.serialize_args(s.args, s.kwargs),  # refuses bad input before any write
         "started_ms": now if s.status == "PENDING" else None,
-        "dedup_id": s.extra.get("deduplication_id"), "priority": s.extra.get("priority") or 0,
+        "dedup_id": s.extra.get("deduplication_id"),
+        "priority": s.extra.get("priority") or 0,
         "partition_key": s.extra.get("queue_partition_key"),
-        "owner": owner, "attempts": 1 if s.status == "PENDING" else 0, "now": now,
+        "owner": owner,
+        "attempts": 1 if s.status == "PENDING" else 0,
+        "now": now,
         "delay_until": s.extra.get("delay_until"),
     }
 
 
 async def init_workflow(
-    rt: "Runtime", params: Dict[str, Any], parent: Optional[WorkflowContext], parent_fid: int,
+    rt: Host,
+    params: dict[str, Any],
+    parent: WorkflowContext | None,
+    parent_fid: int,
     name: str,
-) -> tuple[bool, Optional[WorkflowContext]]:
+) -> tuple[bool, WorkflowContext | None]:
     """Insert or attach. Returns (owned, context to run it under when owned)."""
     wf_id = params["id"]
     if parent is not None:
-        rec = rt.sysdb.operation_params(parent.workflow_id, parent.owner, parent_fid, name,
-                                        child=wf_id)
+        rec = rt.sysdb.operation_params(
+            parent.workflow_id, parent.owner, parent_fid, name, child=wf_id
+        )
         await rt.sysdb.record_operation(rec)  # refused => parent fenced; it finds out next write
     res = await rt.sysdb.init_workflow(params)
     if res.inserted:
         return params["status"] == "PENDING", None
     if res.name != name:
         raise DBOSConflictingWorkflowError(
-            wf_id, f"Workflow already exists with a different function name: {res.name}, "
-            f"but the provided function name is: {name}"
+            wf_id,
+            f"Workflow already exists with a different function name: {res.name}, "
+            f"but the provided function name is: {name}",
         )
     if res.status != "PENDING":
         return False, None
     return await try_takeover(rt, wf_id)
 
 
-async def try_takeover(rt: "Runtime", wf_id: str) -> tuple[bool, Optional[WorkflowContext]]:
+async def try_takeover(rt: Host, wf_id: str) -> tuple[bool, WorkflowContext | None]:
     """Own a PENDING workflow whose owner process is dead; (False, None) if it is alive."""
     owner = rt.new_owner()
     row = await rt.sysdb.takeover(wf_id, owner, rt.executor_id)
@@ -173,7 +195,7 @@ async def try_takeover(rt: "Runtime", wf_id: str) -> tuple[bool, Optional[Workfl
     return True, await recovery_context(rt, wf_id, owner)
 
 
-async def recovery_context(rt: "Runtime", wf_id: str, owner: str) -> WorkflowContext:
+async def recovery_context(rt: Host, wf_id: str, owner: str) -> WorkflowContext:
     status = await rt.sysdb.get_status_row(wf_id)
     assert status is not None
     ctx = WorkflowContext(workflow_id=wf_id, owner=owner, name=status[2] or "", fresh=False)
@@ -189,25 +211,34 @@ async def recovery_context(rt: "Runtime", wf_id: str, owner: str) -> WorkflowCon
 def fresh_context_from_row(row: tuple, owner: str) -> WorkflowContext:
     """Context for a claimed queue row (``_sql.STATUS_COLUMNS`` order)."""
     return WorkflowContext(
-        workflow_id=row[0], owner=owner, name=row[2] or "", authenticated_user=row[5],
-        assumed_role=row[6], authenticated_roles=json.loads(row[7]) if row[7] else None,
-        deadline_ms=row[19], queue_name=row[17],
+        workflow_id=row[0],
+        owner=owner,
+        name=row[2] or "",
+        authenticated_user=row[5],
+        assumed_role=row[6],
+        authenticated_roles=json.loads(row[7]) if row[7] else None,
+        deadline_ms=row[19],
+        queue_name=row[17],
     )
 
 
-def fresh_context(params: Dict[str, Any]) -> WorkflowContext:
+def fresh_context(params: dict[str, Any]) -> WorkflowContext:
     return WorkflowContext(
-        workflow_id=params["id"], owner=params["owner"], name=params["name"],
-        authenticated_user=params["user"], assumed_role=params["assumed_role"],
+        workflow_id=params["id"],
+        owner=params["owner"],
+        name=params["name"],
+        authenticated_user=params["user"],
+        assumed_role=params["assumed_role"],
         authenticated_roles=json.loads(params["roles"]) if params["roles"] else None,
-        deadline_ms=params["deadline_ms"], queue_name=params["queue"],
+        deadline_ms=params["deadline_ms"],
+        queue_name=params["queue"],
     )
 
 
 # --- results ----------------------------------------------------------------------------
 
 
-def result_from_row(wf_id: str, status: str, output: Optional[str], error: Optional[str]) -> Any:
+def result_from_row(wf_id: str, status: str, output: str | None, error: str | None) -> Any:
     if status == "SUCCESS":
         return ser.deserialize(output)
     if status == "ERROR":
@@ -220,7 +251,7 @@ def result_from_row(wf_id: str, status: str, output: Optional[str], error: Optio
     raise RuntimeError(f"workflow {wf_id} is not finished ({status})")
 
 
-async def await_result(rt: "Runtime", wf_id: str, timeout: Optional[float] = None) -> Any:
+async def await_result(rt: Host, wf_id: str, timeout: float | None = None) -> Any:
     """Wait for the workflow to finish; return its output or raise its error."""
 
     async def check() -> Any:
@@ -235,8 +266,9 @@ async def await_result(rt: "Runtime", wf_id: str, timeout: Optional[float] = Non
     return result_from_row(wf_id, *row)
 
 
-def complete_blocking(rt: "Runtime", ctx: WorkflowContext, status: str,
-                      output: Optional[str], error: Optional[str]) -> None:
+def complete_blocking(
+    rt: Host, ctx: WorkflowContext, status: str, output: str | None, error: str | None
+) -> None:
     """``complete`` from a workflow thread."""
     ok = rt.sysdb.complete_blocking(ctx.workflow_id, ctx.owner, status, output, error)
     rt.metrics_event("completed", status if ok else "FENCED")
@@ -244,31 +276,36 @@ def complete_blocking(rt: "Runtime", ctx: WorkflowContext, status: str,
         rt.engine.run(explain_refusal(rt, ctx))
 
 
-async def complete(rt: "Runtime", ctx: WorkflowContext, status: str,
-                   output: Optional[str], error: Optional[str]) -> None:
+async def complete(
+    rt: Host, ctx: WorkflowContext, status: str, output: str | None, error: str | None
+) -> None:
     ok = await rt.sysdb.complete(ctx.workflow_id, ctx.owner, status, output, error)
     rt.metrics_event("completed", status if ok else "FENCED")
     if not ok:
         await explain_refusal(rt, ctx)
 
 
-async def explain_refusal(rt: "Runtime", ctx: WorkflowContext) -> None:
+async def explain_refusal(rt: Host, ctx: WorkflowContext) -> None:
     """A fenced write touched nothing: raise why."""
     row = await rt.sysdb.fence_state(ctx.workflow_id)
     if row is not None and row[0] == "CANCELLED":
         raise DBOSWorkflowCancelledError(f"Workflow {ctx.workflow_id} was cancelled")
     rt.metrics_event("fenced", ctx.workflow_id)
-    rt.logger.warning("write refused: workflow %s is now owned by another execution; "
-                      "stopping this one", ctx.workflow_id)
+    rt.logger.warning(
+        "write refused: workflow %s is now owned by another execution; stopping this one",
+        ctx.workflow_id,
+    )
     raise DBOSOwnershipLostError(ctx.workflow_id)
 
 
-def outcome_of(result: Any = None, exc: Optional[BaseException] = None) -> tuple[str, Optional[str], Optional[str]]:
+def outcome_of(
+    result: Any = None, exc: BaseException | None = None
+) -> tuple[str, str | None, str | None]:
     """(status, output, error) to store for a finished body."""
     if exc is None:
         try:
             return "SUCCESS", ser.serialize(result, "output"), None
-        except Exception as err:  # noqa: BLE001 - stored as the workflow's error
+        except Exception as err:
             return "ERROR", None, ser.serialize_exception(err)
     return "ERROR", None, ser.serialize_exception(exc)
 
@@ -311,26 +348,28 @@ def retry_delays(opts: StepOptions):
 class _Retries:
     """Attempt bookkeeping shared by the sync and async step runners."""
 
-    def __init__(self, rt: "Runtime", info: FunctionInfo, opts: StepOptions) -> None:
+    def __init__(self, rt: Host, info: FunctionInfo, opts: StepOptions) -> None:
         self.rt, self.info, self.opts = rt, info, opts
         self.delays = retry_delays(opts) if opts.retries_allowed else iter(())
-        self.errors: List[BaseException] = []
+        self.errors: list[BaseException] = []
 
-    def failed(self, e: BaseException) -> tuple[BaseException, Optional[float]]:
+    def failed(self, e: BaseException) -> tuple[BaseException, float | None]:
         """(error to record, delay before the next attempt or None when out of attempts)."""
         self.errors.append(e)
         delay = next(self.delays, None)
         if delay is None:
             if self.opts.retries_allowed:
-                return DBOSMaxStepRetriesExceeded(self.info.name, self.opts.max_attempts,
-                                                  self.errors), None
+                return DBOSMaxStepRetriesExceeded(
+                    self.info.name, self.opts.max_attempts, self.errors
+                ), None
             return e, None
         self.rt.logger.warning("step %s failed (%s); retrying in %.2fs", self.info.name, e, delay)
         return e, delay
 
 
-def run_step_sync(rt: "Runtime", info: FunctionInfo, opts: StepOptions,
-                  call: Callable[[], Any]) -> Any:
+def run_step_sync(
+    rt: Host, info: FunctionInfo, opts: StepOptions, call: Callable[[], Any]
+) -> Any:
     ctx = current_workflow.get()
     if ctx is None or ctx.in_step:
         return call()
@@ -349,7 +388,7 @@ def run_step_sync(rt: "Runtime", info: FunctionInfo, opts: StepOptions,
             try:
                 result, exc = call(), None
                 break
-            except Exception as e:  # noqa: BLE001 - recorded and re-raised below
+            except Exception as e:
                 exc, delay = retries.failed(e)
                 if delay is None:
                     break
@@ -365,8 +404,9 @@ def run_step_sync(rt: "Runtime", info: FunctionInfo, opts: StepOptions,
     return result
 
 
-async def run_step_async(rt: "Runtime", info: FunctionInfo, opts: StepOptions,
-                         call: Callable[[], Any]) -> Any:
+async def run_step_async(
+    rt: Host, info: FunctionInfo, opts: StepOptions, call: Callable[[], Any]
+) -> Any:
     ctx = current_workflow.get()
     if ctx is None or ctx.in_step:
         return await call()
@@ -385,7 +425,7 @@ async def run_step_async(rt: "Runtime", info: FunctionInfo, opts: StepOptions,
             try:
                 result, exc = await call(), None
                 break
-            except Exception as e:  # noqa: BLE001 - recorded and re-raised below
+            except Exception as e:
                 exc, delay = retries.failed(e)
                 if delay is None:
                     break
@@ -401,18 +441,26 @@ async def run_step_async(rt: "Runtime", info: FunctionInfo, opts: StepOptions,
     return result
 
 
-def step_params(rt: "Runtime", ctx: WorkflowContext, fid: int, name: str, started: int,
-                result: Any, exc: Optional[BaseException]) -> tuple[Dict[str, Any], Optional[BaseException]]:
+def step_params(
+    rt: Host,
+    ctx: WorkflowContext,
+    fid: int,
+    name: str,
+    started: int,
+    result: Any,
+    exc: BaseException | None,
+) -> tuple[dict[str, Any], BaseException | None]:
     """The fenced record of a finished step, and the error to raise (an output that
     cannot be stored fails the step with the serialization error)."""
     output = error = None
     if exc is None:
         try:
             output = ser.serialize(result, f"output of step {name}")
-        except Exception as err:  # noqa: BLE001 - becomes the step's error
+        except Exception as err:
             exc = err
     if exc is not None:
         error = ser.serialize_exception(exc)
-    params = rt.sysdb.operation_params(ctx.workflow_id, ctx.owner, fid, name, output, error,
-                                       started=started)
+    params = rt.sysdb.operation_params(
+        ctx.workflow_id, ctx.owner, fid, name, output, error, started=started
+    )
     return params, exc

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Protocol
 
 
 @dataclass
@@ -16,17 +17,49 @@ class FunctionInfo:
     wrapper: Callable[..., Any] | None = None  # what the decorator returned
     kind: str = "workflow"  # workflow | step | transaction
     is_async: bool = False
-    required_roles: Optional[List[str]] = None
-    max_recovery_attempts: Optional[int] = None
-    method: Optional[str] = None  # "instance" | "class" when first arg is self/cls
+    required_roles: list[str] | None = None
+    max_recovery_attempts: int | None = None
+    method: str | None = None  # "instance" | "class" when first arg is self/cls
+
+
+class DeclarationListener(Protocol):
+    """What a launched process hears when code declares something after launch."""
+
+    def queue_declared(self, queue: Any) -> None: ...
+
+    def schedules_changed(self) -> None: ...
 
 
 @dataclass
 class Registry:
-    workflows: Dict[str, FunctionInfo] = field(default_factory=dict)
-    classes: Dict[str, type] = field(default_factory=dict)
-    instances: Dict[Tuple[str, str], Any] = field(default_factory=dict)
-    queues: Dict[str, Any] = field(default_factory=dict)
+    """Everything the application declared, and the launched process that serves it.
+
+    ``process`` is attached by the composition root (``DBOS.launch``) and detached by
+    ``DBOS.destroy``; declarations made after launch reach it through ``declare_queue``
+    and ``schedules_changed`` instead of through a module global.
+    """
+
+    workflows: dict[str, FunctionInfo] = field(default_factory=dict)
+    classes: dict[str, type] = field(default_factory=dict)
+    instances: dict[tuple[str, str], Any] = field(default_factory=dict)
+    queues: dict[str, Any] = field(default_factory=dict)
+    process: DeclarationListener | None = None
+
+    def attach(self, process: DeclarationListener) -> None:
+        self.process = process
+
+    def detach(self) -> None:
+        self.process = None
+
+    def declare_queue(self, queue: Any) -> None:
+        """Record a queue; a launched process stores its settings at once."""
+        self.queues[queue.name] = queue
+        if self.process is not None:
+            self.process.queue_declared(queue)
+
+    def schedules_changed(self) -> None:
+        if self.process is not None:
+            self.process.schedules_changed()
 
     def clear(self) -> None:
         self.workflows.clear()
@@ -38,7 +71,7 @@ class Registry:
 registry = Registry()
 
 
-def method_kind(func: Callable[..., Any]) -> Optional[str]:
+def method_kind(func: Callable[..., Any]) -> str | None:
     """Whether ``func`` (defined in a class body) takes ``self`` or ``cls`` first."""
     parts = func.__qualname__.split(".")
     if len(parts) < 2 or parts[-2] == "<locals>":
@@ -51,7 +84,7 @@ def method_kind(func: Callable[..., Any]) -> Optional[str]:
     return None
 
 
-def class_name_of(func: Callable[..., Any]) -> Optional[str]:
+def class_name_of(func: Callable[..., Any]) -> str | None:
     parts = func.__qualname__.split(".")
     if len(parts) >= 2 and parts[-2] != "<locals>":
         return parts[-2]

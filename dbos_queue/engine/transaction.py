@@ -12,25 +12,26 @@ from __future__ import annotations
 import contextvars
 import functools
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from dbos_queue.db import migrate as _migrate
 from dbos_queue.db import sql as _sql
-from dbos_queue.model import serialization as ser
+from dbos_queue.db.sysdb import now_ms
 from dbos_queue.engine.context import current_workflow
 from dbos_queue.engine.core import explain_refusal, step_replay
-from dbos_queue.db.sysdb import now_ms
 from dbos_queue.error import DBOSException
+from dbos_queue.model import serialization as ser
 
 ISOLATION = {
     "SERIALIZABLE": psycopg.IsolationLevel.SERIALIZABLE,
     "REPEATABLE READ": psycopg.IsolationLevel.REPEATABLE_READ,
     "READ COMMITTED": psycopg.IsolationLevel.READ_COMMITTED,
 }
-_session: contextvars.ContextVar[Optional[psycopg.Connection[Any]]] = contextvars.ContextVar(
+_session: contextvars.ContextVar[psycopg.Connection[Any] | None] = contextvars.ContextVar(
     "dbos_queue_sql_session", default=None
 )
 _pools: dict[int, ConnectionPool] = {}
@@ -40,11 +41,13 @@ _APP_LOCK = "SELECT pg_advisory_xact_lock(4735032143901386)"
 def current_session() -> psycopg.Connection[Any]:
     conn = _session.get()
     if conn is None:
-        raise DBOSException("DBOS.sql_session is only available inside a @DBOS.transaction function")
+        raise DBOSException(
+            "DBOS.sql_session is only available inside a @DBOS.transaction function"
+        )
     return conn
 
 
-def launch(rt: Any, app_url: Optional[str]) -> None:
+def launch(rt: Any, app_url: str | None) -> None:
     """Open the application database pool and create its output table."""
     if not app_url:
         return
@@ -53,8 +56,7 @@ def launch(rt: Any, app_url: Optional[str]) -> None:
     with psycopg.connect(app_url) as conn, conn.transaction():
         conn.execute(_APP_LOCK)
         conn.execute(ddl)  # type: ignore[arg-type]  # trusted file shipped with the package
-    _pools[id(rt)] = ConnectionPool(app_url, min_size=1, max_size=10, open=True,
-                                    name="dbos-app")
+    _pools[id(rt)] = ConnectionPool(app_url, min_size=1, max_size=10, open=True, name="dbos-app")
 
 
 def shutdown(rt: Any) -> None:
@@ -88,8 +90,9 @@ def _run_in_transaction(rt: Any, info: Any, level: str, call: Callable[[], Any])
     else:
         raise DBOSException(f"Transaction {info.name} kept failing to serialize; gave up")
     if ctx is not None:
-        params = rt.sysdb.operation_params(ctx.workflow_id, ctx.owner, fid, info.name, output,
-                                           error, started=started)
+        params = rt.sysdb.operation_params(
+            ctx.workflow_id, ctx.owner, fid, info.name, output, error, started=started
+        )
         if not rt.engine.run(rt.sysdb.record_operation(params)):
             rt.engine.run(explain_refusal(rt, ctx))
     if exc is not None:
@@ -97,8 +100,9 @@ def _run_in_transaction(rt: Any, info: Any, level: str, call: Callable[[], Any])
     return result
 
 
-def _attempt(pool: ConnectionPool, ctx: Any, fid: int, info: Any, level: str,
-             call: Callable[[], Any]) -> tuple:
+def _attempt(
+    pool: ConnectionPool, ctx: Any, fid: int, info: Any, level: str, call: Callable[[], Any]
+) -> tuple:
     with pool.connection() as conn:
         conn.isolation_level = ISOLATION[level]
         if ctx is not None:
@@ -113,19 +117,26 @@ def _attempt(pool: ConnectionPool, ctx: Any, fid: int, info: Any, level: str,
                 result = call()
                 output = ser.serialize(result, f"output of transaction {info.name}")
                 if ctx is not None:
-                    conn.execute(_sql.APP_TX_OUTPUT_PUT,
-                                 (ctx.workflow_id, fid, output, None, info.name, now_ms()))
+                    conn.execute(
+                        _sql.APP_TX_OUTPUT_PUT,
+                        (ctx.workflow_id, fid, output, None, info.name, now_ms()),
+                    )
             return output, None, None, result
         except psycopg.errors.SerializationFailure:
             raise
-        except Exception as exc:  # noqa: BLE001 - rolled back; recorded as the step's error
+        except Exception as exc:
             return None, ser.serialize_exception(exc), exc, None
         finally:
             _session.reset(token)
 
 
-def decorator(level: str, name: Optional[str], register: Callable[..., Any],
-              finish: Callable[..., Any], get_rt: Callable[[], Any]) -> Callable[[Any], Any]:
+def decorator(
+    level: str,
+    name: str | None,
+    register: Callable[..., Any],
+    finish: Callable[..., Any],
+    get_rt: Callable[[], Any],
+) -> Callable[[Any], Any]:
     level = level.upper()
     if level not in ISOLATION:
         raise ValueError(f"isolation_level must be one of {sorted(ISOLATION)}, got {level!r}")

@@ -48,7 +48,8 @@ from __future__ import annotations
 import contextvars
 import logging
 import traceback
-from typing import TYPE_CHECKING, Any, Callable, MutableMapping, Optional
+from collections.abc import Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
 
 from dbos_queue.engine.context import SetWorkflowID
 from dbos_queue.error import (
@@ -68,7 +69,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from starlette.requests import Request
     from starlette.responses import JSONResponse
 
-    from dbos_queue.api.dbos import DBOS
 
 logger = logging.getLogger("dbos_queue")
 
@@ -92,14 +92,14 @@ _STATUS_CODES: tuple[tuple[type, int], ...] = (
     (DBOSWorkflowCancelledError, 409),
 )
 
-_current_request: contextvars.ContextVar[Optional["Request"]] = contextvars.ContextVar(
+_current_request: contextvars.ContextVar[Request | None] = contextvars.ContextVar(
     "dbos_queue_http_request", default=None
 )
 
 _INTEGRATED = "_dbos_queue_fastapi"
 
 
-def get_request() -> Optional["Request"]:
+def get_request() -> Request | None:
     """The HTTP request being handled here (a ``starlette.requests.Request``), else None.
 
     Its body cannot be read through this object; the handler owns the body.
@@ -107,7 +107,7 @@ def get_request() -> Optional["Request"]:
     return _current_request.get()
 
 
-def idempotency_key(headers: Any) -> Optional[str]:
+def idempotency_key(headers: Any) -> str | None:
     """The request's idempotency key from ASGI ``scope["headers"]`` (empty values ignored)."""
     found: dict[str, str] = {}
     for name, value in headers or ():
@@ -133,7 +133,7 @@ def status_code_for(exc: BaseException) -> int:
     return 500
 
 
-def error_response(exc: BaseException) -> "JSONResponse":
+def error_response(exc: BaseException) -> JSONResponse:
     """The JSON response for a DBOS error (logged when it is a server error)."""
     from starlette.responses import JSONResponse
 
@@ -156,15 +156,17 @@ def error_response(exc: BaseException) -> "JSONResponse":
     )
 
 
-async def _dbos_exception_handler(request: Any, exc: Exception) -> "JSONResponse":
+async def _dbos_exception_handler(request: Any, exc: Exception) -> JSONResponse:
     return error_response(exc)
 
 
 class DBOSMiddleware:
     """Pure ASGI middleware (no extra task, so context variables flow to the handler)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, launch: Callable[[], None], destroy: Callable[[], None]) -> None:
         self.app = app
+        self.launch = launch
+        self.destroy = destroy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -206,30 +208,34 @@ class DBOSMiddleware:
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         from starlette.concurrency import run_in_threadpool
 
-        from dbos_queue.api.dbos import DBOS
-
         async def lifespan_send(message: Message) -> None:
             kind = message["type"]
             if kind == "lifespan.startup.complete":
                 # After the app's own startup, as DBOS does: an app that launched DBOS
                 # there (or before serving) is already launched and launch() is a no-op.
                 # A failure propagates: Starlette then reports lifespan.startup.failed.
-                await run_in_threadpool(DBOS.launch)
+                await run_in_threadpool(self.launch)
             elif kind in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
                 try:
-                    await run_in_threadpool(DBOS.destroy)
-                except Exception:  # noqa: BLE001 - reported to the server below
+                    await run_in_threadpool(self.destroy)
+                except Exception:
                     logger.exception("DBOS.destroy() failed at application shutdown")
                     if kind == "lifespan.shutdown.complete":
-                        message = {"type": "lifespan.shutdown.failed",
-                                   "message": traceback.format_exc()}
+                        message = {
+                            "type": "lifespan.shutdown.failed",
+                            "message": traceback.format_exc(),
+                        }
             await send(message)
 
         await self.app(scope, receive, lifespan_send)
 
 
-def setup_fastapi(dbos: "DBOS", app: Any) -> None:
-    """Install the middleware, DBOS error handlers and lifespan hooks on ``app`` (once)."""
+def setup_fastapi(app: Any, *, launch: Callable[[], None], destroy: Callable[[], None]) -> None:
+    """Install the middleware, DBOS error handlers and lifespan hooks on ``app`` (once).
+
+    ``launch`` and ``destroy`` are the facade's ``DBOS.launch``/``DBOS.destroy``, handed in
+    so that this module does not depend on the facade.
+    """
     from dbos_queue.error import DBOSInitializationError
 
     if getattr(app, _INTEGRATED, False):
@@ -239,7 +245,7 @@ def setup_fastapi(dbos: "DBOS", app: Any) -> None:
             f"DBOS(fastapi=...) needs a FastAPI application, got {type(app).__name__}"
         )
     try:
-        app.add_middleware(DBOSMiddleware)
+        app.add_middleware(DBOSMiddleware, launch=launch, destroy=destroy)
     except RuntimeError as exc:
         raise DBOSInitializationError(
             f"Cannot set up the FastAPI integration: {exc}. Call DBOS(fastapi=app, ...) "
@@ -250,8 +256,8 @@ def setup_fastapi(dbos: "DBOS", app: Any) -> None:
 
 
 __all__ = [
-    "DBOSMiddleware",
     "IDEMPOTENCY_HEADERS",
+    "DBOSMiddleware",
     "error_response",
     "get_request",
     "idempotency_key",

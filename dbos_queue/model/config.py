@@ -15,18 +15,31 @@ import logging
 import math
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Dict, List, Literal, Mapping, Optional, Tuple, TypedDict
-from typing import get_args
+from typing import (
+    Annotated,
+    Any,
+    Literal,
+    TypedDict,
+    get_args,
+)
 from urllib.parse import quote, urlencode
 
 import psycopg.conninfo
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
-from pydantic import field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from dbos_queue.model.pgurl import database_name, normalize, with_database
 from dbos_queue.error import DBOSConfigError
+from dbos_queue.model.pgurl import database_name, normalize, with_database
 
 logger = logging.getLogger("dbos_queue.config")
 
@@ -50,56 +63,56 @@ class DBOSConfig(TypedDict, total=False):
     """
 
     name: str
-    system_database_url: Optional[str]
-    application_database_url: Optional[str]
-    database_url: Optional[str]
-    sys_db_pool_size: Optional[int]
-    sys_db_polling_concurrency: Optional[int]
-    db_engine_kwargs: Optional[Dict[str, Any]]
-    sys_db_idle_transaction_timeout_sec: Optional[float]
-    log_level: Optional[str]
-    otlp_log_level: Optional[str]
-    console_log_level: Optional[str]
-    otlp_traces_endpoints: Optional[List[str]]
-    otlp_logs_endpoints: Optional[List[str]]
-    otlp_attributes: Optional[Dict[str, str]]
-    admin_port: Optional[int]
-    run_admin_server: Optional[bool]
-    application_version: Optional[str]
-    executor_id: Optional[str]
-    dbos_system_schema: Optional[str]
-    enable_otlp: Optional[bool]
+    system_database_url: str | None
+    application_database_url: str | None
+    database_url: str | None
+    sys_db_pool_size: int | None
+    sys_db_polling_concurrency: int | None
+    db_engine_kwargs: dict[str, Any] | None
+    sys_db_idle_transaction_timeout_sec: float | None
+    log_level: str | None
+    otlp_log_level: str | None
+    console_log_level: str | None
+    otlp_traces_endpoints: list[str] | None
+    otlp_logs_endpoints: list[str] | None
+    otlp_attributes: dict[str, str] | None
+    admin_port: int | None
+    run_admin_server: bool | None
+    application_version: str | None
+    executor_id: str | None
+    dbos_system_schema: str | None
+    enable_otlp: bool | None
     system_database_engine: Any
-    conductor_key: Optional[str]
-    conductor_url: Optional[str]
-    conductor_executor_metadata: Optional[Dict[str, Any]]
-    conductor_metadata_only_mode: Optional[bool]
-    transact_enterprise_key: Optional[str]
-    auto_upgrade: Optional[bool]
-    auto_upgrade_interval_sec: Optional[float]
-    auto_upgrade_grace_sec: Optional[float]
+    conductor_key: str | None
+    conductor_url: str | None
+    conductor_executor_metadata: dict[str, Any] | None
+    conductor_metadata_only_mode: bool | None
+    transact_enterprise_key: str | None
+    auto_upgrade: bool | None
+    auto_upgrade_interval_sec: float | None
+    auto_upgrade_grace_sec: float | None
     serializer: Any
-    enable_patching: Optional[bool]
-    use_listen_notify: Optional[bool]
-    sharding: Optional[bool]
-    run_migrations: Optional[bool]
-    max_executor_threads: Optional[int]
-    notification_listener_polling_interval_sec: Optional[float]
-    notification_coalesce_sec: Optional[float]
-    observability_query_timeout_sec: Optional[float]
-    scheduler_polling_interval_sec: Optional[float]
-    kafka_queue_polling_interval_sec: Optional[float]
-    otel_attribute_format: Optional[Literal["legacy", "semconv"]]
-    drain_timeout_sec: Optional[float]
-    executor_lease_sec: Optional[float]
-    heartbeat_interval_sec: Optional[float]
-    max_recovery_attempts: Optional[int]
-    admin_host: Optional[str]
-    admin_token: Optional[str]
-    metrics_enabled: Optional[bool]
-    prepare_threshold: Optional[int]
-    queue_polling_interval_sec: Optional[float]
-    schedule_catchup: Optional[bool]
+    enable_patching: bool | None
+    use_listen_notify: bool | None
+    sharding: bool | None
+    run_migrations: bool | None
+    max_executor_threads: int | None
+    notification_listener_polling_interval_sec: float | None
+    notification_coalesce_sec: float | None
+    observability_query_timeout_sec: float | None
+    scheduler_polling_interval_sec: float | None
+    kafka_queue_polling_interval_sec: float | None
+    otel_attribute_format: Literal["legacy", "semconv"] | None
+    drain_timeout_sec: float | None
+    executor_lease_sec: float | None
+    heartbeat_interval_sec: float | None
+    max_recovery_attempts: int | None
+    admin_host: str | None
+    admin_token: str | None
+    metrics_enabled: bool | None
+    prepare_threshold: int | None
+    queue_polling_interval_sec: float | None
+    schedule_catchup: bool | None
 
 
 KNOWN_KEYS: frozenset[str] = frozenset(DBOSConfig.__optional_keys__)
@@ -146,8 +159,8 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
     name: str = Field(DEFAULT_NAME, min_length=1)
-    system_database_url: Optional[str] = None
-    application_database_url: Optional[str] = None
+    system_database_url: str | None = None
+    application_database_url: str | None = None
     sys_db_pool_size: Int = Field(20, ge=1)
     sys_db_polling_concurrency: Int = 10  # non-positive turns the limiter off, as in DBOS
     sys_db_idle_transaction_timeout_sec: Float = 60.0
@@ -155,9 +168,9 @@ class Settings(BaseModel):
     console_log_level: LogLevel = "INFO"
     admin_port: Int = Field(3001, ge=0, le=65535)  # 0: any free port
     admin_host: str = Field("0.0.0.0", min_length=1)
-    admin_token: Optional[str] = None
+    admin_token: str | None = None
     run_admin_server: bool = False
-    application_version: Optional[str] = None
+    application_version: str | None = None
     executor_id: str = Field("local", min_length=1)
     # Interpolated into SQL as an identifier, so only plain identifiers are allowed.
     dbos_system_schema: str = Field("dbos", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -165,7 +178,7 @@ class Settings(BaseModel):
     enable_patching: bool = False
     use_listen_notify: bool = True
     run_migrations: bool = True
-    max_executor_threads: Optional[Int] = Field(None, ge=1)
+    max_executor_threads: Int | None = Field(None, ge=1)
     notification_listener_polling_interval_sec: MinInterval = 1.0
     notification_coalesce_sec: MinInterval = 0.01
     observability_query_timeout_sec: Float = 30.0
@@ -176,7 +189,7 @@ class Settings(BaseModel):
     heartbeat_interval_sec: PosFloat = 10.0 / 3
     max_recovery_attempts: Int = Field(100, ge=1)
     metrics_enabled: bool = True
-    prepare_threshold: Optional[Int] = Field(5, ge=0)
+    prepare_threshold: Int | None = Field(5, ge=0)
     schedule_catchup: bool = False
 
     @model_validator(mode="before")
@@ -201,7 +214,7 @@ class Settings(BaseModel):
 
     @field_validator("system_database_url", "application_database_url")
     @classmethod
-    def _postgres_url(cls, value: Optional[str]) -> Optional[str]:
+    def _postgres_url(cls, value: str | None) -> str | None:
         if not value:
             return None
         url = normalize(value.strip())
@@ -238,7 +251,7 @@ class Settings(BaseModel):
         return self
 
 
-def _as_number(value: Any) -> Optional[float]:
+def _as_number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     try:
@@ -248,10 +261,10 @@ def _as_number(value: Any) -> Optional[float]:
 
 
 def resolve(
-    config: Optional[Mapping[str, Any]] = None,
+    config: Mapping[str, Any] | None = None,
     *,
-    cwd: Optional[Path] = None,
-    environ: Optional[Mapping[str, str]] = None,
+    cwd: Path | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Merge the code config, the environment and ``dbos-config.yaml`` into ``Settings``.
 
@@ -289,7 +302,7 @@ def resolve(
 
 
 def _apply_env(
-    raw: Dict[str, Any], sources: Dict[str, str], env: Mapping[str, str], *, from_code: bool
+    raw: dict[str, Any], sources: dict[str, str], env: Mapping[str, str], *, from_code: bool
 ) -> None:
     # The environment overrides the file (it is how deployments adjust one), never the code.
     names_a_db = any(raw.get(k) for k in _DB_KEYS)
@@ -303,7 +316,7 @@ def _apply_env(
         sources[key] = f"environment variable {var}"
 
 
-def _fold_database_urls(raw: Dict[str, Any], sources: Dict[str, str]) -> None:
+def _fold_database_urls(raw: dict[str, Any], sources: dict[str, str]) -> None:
     legacy, app = raw.get("database_url"), raw.get("application_database_url")
     if legacy and app and legacy != app:
         raise DBOSConfigError(
@@ -327,12 +340,12 @@ def _fold_database_urls(raw: Dict[str, Any], sources: Dict[str, str]) -> None:
             base = str(raw[app_key])
             raw["system_database_url"] = with_database(base, database_name(base) + SYSDB_SUFFIX)
             sources["system_database_url"] = f"{sources[app_key]}, derived from {app_key}"
-        except Exception:  # noqa: BLE001 - the bad application URL is reported by validation
+        except Exception:
             pass
 
 
 def _describe(exc: ValidationError, sources: Mapping[str, str]) -> str:
-    lines: List[str] = []
+    lines: list[str] = []
     for err in exc.errors(include_url=False):
         msg = err["msg"].removeprefix("Value error, ")
         loc = err["loc"]
@@ -358,7 +371,7 @@ def _show(key: str, value: Any) -> str:
 
 
 def _check_keys(
-    mapping: Mapping[Any, Any], allowed: Any, *, path: Optional[Path] = None, prefix: str = ""
+    mapping: Mapping[Any, Any], allowed: Any, *, path: Path | None = None, prefix: str = ""
 ) -> None:
     for key in mapping:
         if isinstance(key, str) and key in allowed:
@@ -383,7 +396,7 @@ _TS_DB_KEYS = ("hostname", "port", "username", "password", "connectionTimeoutMil
                "app_db_name", "sys_db_name", "local_suffix", "ssl", "ssl_ca")  # fmt: skip
 # Where each key of the file lands in the flat dict: a key name, "ts" (collected to build
 # the URLs of the TypeScript-era `database:` section), or None (accepted, unused here).
-_YAML: Dict[Tuple[str, ...], Optional[str]] = {
+_YAML: dict[tuple[str, ...], str | None] = {
     **{(key,): key for key in KNOWN_KEYS},  # any flat key may sit at the top, as in code
     ("language",): None, ("env",): None, ("runtimeConfig", "start"): None,
     ("runtimeConfig", "setup"): None, ("database", "migrate"): None,
@@ -409,7 +422,7 @@ _YAML: Dict[Tuple[str, ...], Optional[str]] = {
 }  # fmt: skip
 
 
-def load_yaml(path: Path | str, *, environ: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+def load_yaml(path: Path | str, *, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Read a ``dbos-config.yaml`` into a flat ``DBOSConfig`` dict.
 
     Accepts the DBOS Python shape and the DBOS TypeScript ``database:`` shape
@@ -430,8 +443,8 @@ def load_yaml(path: Path | str, *, environ: Optional[Mapping[str, str]] = None) 
         raise DBOSConfigError(f"{path} must hold a mapping of keys, not {type(doc).__name__}")
     # Expanded after parsing, so a value cannot change the document's structure and a
     # ${VAR} inside a comment is never looked up.
-    out: Dict[str, Any] = {}
-    ts: Dict[str, Any] = {}
+    out: dict[str, Any] = {}
+    ts: dict[str, Any] = {}
     _walk(_expand(doc, env, path), (), path, out, ts)
     if ts and not any(out.get(k) for k in _DB_KEYS):
         _ts_urls(ts, str(out.get("name") or DEFAULT_NAME), out, path)
@@ -462,7 +475,7 @@ def _lookup(expr: str, env: Mapping[str, str], path: Path) -> str:
 
 
 def _walk(
-    node: Dict[Any, Any], at: Tuple[str, ...], path: Path, out: Dict[str, Any], ts: Dict[str, Any]
+    node: dict[Any, Any], at: tuple[str, ...], path: Path, out: dict[str, Any], ts: dict[str, Any]
 ) -> None:
     children = {p[len(at)] for p in _YAML if len(p) > len(at) and p[: len(at)] == at}
     prefix = "".join(f"{part}." for part in at)
@@ -491,7 +504,7 @@ def _truthy(value: Any) -> bool:
     return value is True or str(value).strip().lower() in ("true", "yes", "on", "1")
 
 
-def _ts_urls(db: Dict[str, Any], name: str, out: Dict[str, Any], path: Path) -> None:
+def _ts_urls(db: dict[str, Any], name: str, out: dict[str, Any], path: Path) -> None:
     """Build URLs from the TypeScript-era ``database:`` section, with its defaults."""
     try:
         port = int(str(db.get("port") or 5432))
@@ -510,7 +523,7 @@ def _ts_urls(db: Dict[str, Any], name: str, out: Dict[str, Any], path: Path) -> 
     base = f"_{base}" if base[:1].isdigit() else base
     if _truthy(db.get("local_suffix")):
         base += "_local"
-    params: Dict[str, str] = {}
+    params: dict[str, str] = {}
     if timeout:
         params["connect_timeout"] = str(max(1, timeout))
     if db.get("ssl_ca"):

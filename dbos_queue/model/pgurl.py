@@ -15,7 +15,7 @@ def normalize(url: str) -> str:
     """Accept SQLAlchemy-style ``postgresql+psycopg://`` too; return a libpq URL."""
     for prefix in ("postgresql+psycopg://", "postgresql+psycopg2://", "postgresql+asyncpg://"):
         if url.startswith(prefix):
-            return "postgresql://" + url[len(prefix):]
+            return "postgresql://" + url[len(prefix) :]
     return url
 
 

@@ -31,10 +31,11 @@ import sys
 import threading
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from dbos_queue.error import DBOSConfigError, DBOSSerializationError
@@ -200,8 +201,12 @@ def _enc_object(v: Any) -> Any:
     pydantic = sys.modules.get("pydantic")  # never import pydantic just to check
     if pydantic is not None and isinstance(v, pydantic.BaseModel):
         fields = _enc_fields(v, list(cls.model_fields) + list(v.model_extra or ()))
-        return {TAG: "pydantic", "c": _class_path(cls), "v": fields,
-                "set": sorted(v.model_fields_set)}
+        return {
+            TAG: "pydantic",
+            "c": _class_path(cls),
+            "v": fields,
+            "set": sorted(v.model_fields_set),
+        }
     raise _Refused(v)
 
 
@@ -256,8 +261,13 @@ def _enc_exc(exc: BaseException) -> Any:
             ok, enc = _try_enc(x)
             if ok:  # attributes that cannot be stored are dropped
                 attrs[k] = enc
-        return {TAG: "exception", "c": _class_path(type(exc)), "args": args,
-                "str": _safe_str(str, exc), "dict": _escape_keys(attrs)}
+        return {
+            TAG: "exception",
+            "c": _class_path(type(exc)),
+            "args": args,
+            "str": _safe_str(str, exc),
+            "dict": _escape_keys(attrs),
+        }
     finally:
         active.discard(id(exc))
 
@@ -377,10 +387,12 @@ _DECODERS: dict[str, Callable[[dict], Any]] = {
     "timedelta": lambda d: timedelta(*d["v"]),
     "decimal": lambda d: Decimal(d["v"]),
     "uuid": lambda d: uuid.UUID(d["v"]),
-    "enum": lambda d: _dec_class(d, lambda c: issubclass(c, Enum), lambda c, d: c(d["v"]),
-                                 lambda v: v),
-    "namedtuple": lambda d: _dec_class(d, lambda c: issubclass(c, tuple) and hasattr(c, "_fields"),
-                                       lambda c, d: c(*d["v"]), tuple),
+    "enum": lambda d: _dec_class(
+        d, lambda c: issubclass(c, Enum), lambda c, d: c(d["v"]), lambda v: v
+    ),
+    "namedtuple": lambda d: _dec_class(
+        d, lambda c: issubclass(c, tuple) and hasattr(c, "_fields"), lambda c, d: c(*d["v"]), tuple
+    ),
     "dataclass": lambda d: _dec_class(d, dataclasses.is_dataclass, _make_dataclass, dict),
     "pydantic": lambda d: _dec_class(d, _is_model_class, _make_model, dict),
     "exception": _dec_exc,
@@ -552,8 +564,15 @@ def serialize_exception(exc: BaseException) -> str:
     try:
         return _dumps(_enc_exc(exc))
     except Exception:
-        return _dumps({TAG: "exception", "c": _class_path(type(exc)), "args": [],
-                       "str": _safe_str(repr, exc), "dict": {}})
+        return _dumps(
+            {
+                TAG: "exception",
+                "c": _class_path(type(exc)),
+                "args": [],
+                "str": _safe_str(repr, exc),
+                "dict": {},
+            }
+        )
 
 
 def deserialize_exception(text: str | None) -> BaseException | None:

@@ -32,9 +32,10 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -42,13 +43,13 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from dbos_queue.error import DBOSException, DBOSNonExistentWorkflowError
 
 if TYPE_CHECKING:
-    from dbos_queue.api.runtime import Runtime
+    from dbos_queue.ops.host import OpsHost
 
 logger = logging.getLogger("dbos_queue")
 
 # (method, path template, handler method name): the single routing table. ``{name}``
 # matches one path segment (percent-decoded, so ids containing "/" arrive as %2F).
-ROUTES: Tuple[Tuple[str, str, str], ...] = (
+ROUTES: tuple[tuple[str, str, str], ...] = (
     ("GET", "/dbos-healthz", "healthz"),
     ("GET", "/metrics", "metrics"),
     ("GET", "/dbos-perf", "perf"),
@@ -70,12 +71,32 @@ TOKEN_COOKIE = "dbos_admin_token"
 MAX_BODY = 1 << 20
 DEFAULT_LIST_LIMIT = 100
 MAX_LIST_LIMIT = 10_000
-STATUSES = ("DELAYED", "ENQUEUED", "PENDING", "SUCCESS", "ERROR", "CANCELLED",
-            "MAX_RECOVERY_ATTEMPTS_EXCEEDED")
+STATUSES = (
+    "DELAYED",
+    "ENQUEUED",
+    "PENDING",
+    "SUCCESS",
+    "ERROR",
+    "CANCELLED",
+    "MAX_RECOVERY_ATTEMPTS_EXCEEDED",
+)
 # Query parameters of GET /workflows (also described in the OpenAPI document).
-WORKFLOW_LIST_PARAMS = ("status", "name", "queue", "workflow_id", "workflow_id_prefix",
-                        "executor_id", "app_version", "start_time", "end_time", "limit",
-                        "offset", "sort_desc", "load_input", "load_output")
+WORKFLOW_LIST_PARAMS = (
+    "status",
+    "name",
+    "queue",
+    "workflow_id",
+    "workflow_id_prefix",
+    "executor_id",
+    "app_version",
+    "start_time",
+    "end_time",
+    "limit",
+    "offset",
+    "sort_desc",
+    "load_input",
+    "load_output",
+)
 QUEUE_PATCH_KEYS = ("concurrency", "worker_concurrency", "rate", "paused")
 # Routes the dashboard's HTML forms post to (form bodies elsewhere are refused).
 FORM_ROUTES = frozenset({"/workflows/{workflow_id}/cancel", "/workflows/{workflow_id}/resume"})
@@ -96,7 +117,7 @@ class Raw:
 
     body: bytes
     content_type: str
-    headers: Dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -104,17 +125,17 @@ class Request:
     method: str
     path: str
     route: str
-    params: Dict[str, str]
-    query: Dict[str, List[str]]
+    params: dict[str, str]
+    query: dict[str, list[str]]
     body: Any = None
     form: bool = False
     headers: Any = None
 
-    def arg(self, name: str) -> Optional[str]:
+    def arg(self, name: str) -> str | None:
         values = self.query.get(name)
         return values[-1] if values else None
 
-    def args(self, name: str) -> Optional[List[str]]:
+    def args(self, name: str) -> list[str] | None:
         """Repeated and/or comma-separated values (``?status=ERROR,CANCELLED&status=...``)."""
         values = [v.strip() for raw in self.query.get(name, []) for v in raw.split(",")]
         values = [v for v in values if v]
@@ -142,7 +163,7 @@ class Request:
             return False
         raise HTTPError(400, f"{name} must be true or false, got {text!r}")
 
-    def json_object(self, allowed: Tuple[str, ...]) -> Dict[str, Any]:
+    def json_object(self, allowed: tuple[str, ...]) -> dict[str, Any]:
         """The body as an object with only ``allowed`` keys (an empty body is ``{}``)."""
         body = {} if self.body is None else self.body
         if not isinstance(body, dict):
@@ -153,10 +174,10 @@ class Request:
         return body
 
 
-Handler = Callable[["AdminServer", Request], Tuple[int, Any]]
+Handler = Callable[["AdminServer", Request], tuple[int, Any]]
 
 
-def _compile(template: str) -> "re.Pattern[str]":
+def _compile(template: str) -> re.Pattern[str]:
     parts = []
     for seg in template.strip("/").split("/"):
         if seg.startswith("{") and seg.endswith("}"):
@@ -169,10 +190,10 @@ def _compile(template: str) -> "re.Pattern[str]":
 _COMPILED = [(method, template, _compile(template), name) for method, template, name in ROUTES]
 
 
-def match_route(path: str) -> Tuple[Dict[str, Tuple[str, str]], Dict[str, str]]:
+def match_route(path: str) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
     """({method: (template, handler name)}, path params) of the routes matching ``path``."""
-    methods: Dict[str, Tuple[str, str]] = {}
-    params: Dict[str, str] = {}
+    methods: dict[str, tuple[str, str]] = {}
+    params: dict[str, str] = {}
     for method, template, rx, name in _COMPILED:
         m = rx.match(path)
         if m is not None and method not in methods:
@@ -211,61 +232,82 @@ def jsonable(value: Any, depth: int = 0) -> Any:
     if isinstance(value, BaseException):
         return error_json(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name, None), depth + 1)
-                for f in dataclasses.fields(value)}
+        return {
+            f.name: jsonable(getattr(value, f.name, None), depth + 1)
+            for f in dataclasses.fields(value)
+        }
     dump = getattr(value, "model_dump", None)
     if callable(dump):
         try:
             return jsonable(dump(mode="json"), depth + 1)
-        except Exception:  # noqa: BLE001 - fall back to its repr
+        except Exception:
             pass
     return repr(value)
 
 
-def error_json(exc: Optional[BaseException]) -> Optional[Dict[str, str]]:
+def error_json(exc: BaseException | None) -> dict[str, str] | None:
     if exc is None:
         return None
     return {"type": type(exc).__name__, "message": str(exc)}
 
 
-def workflow_json(s: Any) -> Dict[str, Any]:
+def workflow_json(s: Any) -> dict[str, Any]:
     """A ``WorkflowStatus`` as JSON (DBOS's field names)."""
     return {
-        "workflow_id": s.workflow_id, "status": s.status, "name": s.name,
-        "class_name": s.class_name, "config_name": s.config_name,
-        "authenticated_user": s.authenticated_user, "assumed_role": s.assumed_role,
-        "authenticated_roles": s.authenticated_roles, "input": jsonable(s.input),
-        "output": jsonable(s.output), "error": error_json(s.error),
-        "created_at": s.created_at, "updated_at": s.updated_at, "queue_name": s.queue_name,
-        "executor_id": s.executor_id, "app_version": s.app_version, "app_id": s.app_id,
-        "recovery_attempts": s.recovery_attempts, "workflow_timeout_ms": s.workflow_timeout_ms,
+        "workflow_id": s.workflow_id,
+        "status": s.status,
+        "name": s.name,
+        "class_name": s.class_name,
+        "config_name": s.config_name,
+        "authenticated_user": s.authenticated_user,
+        "assumed_role": s.assumed_role,
+        "authenticated_roles": s.authenticated_roles,
+        "input": jsonable(s.input),
+        "output": jsonable(s.output),
+        "error": error_json(s.error),
+        "created_at": s.created_at,
+        "updated_at": s.updated_at,
+        "queue_name": s.queue_name,
+        "executor_id": s.executor_id,
+        "app_version": s.app_version,
+        "app_id": s.app_id,
+        "recovery_attempts": s.recovery_attempts,
+        "workflow_timeout_ms": s.workflow_timeout_ms,
         "workflow_deadline_epoch_ms": s.workflow_deadline_epoch_ms,
-        "deduplication_id": s.deduplication_id, "priority": s.priority,
-        "queue_partition_key": s.queue_partition_key, "forked_from": s.forked_from,
+        "deduplication_id": s.deduplication_id,
+        "priority": s.priority,
+        "queue_partition_key": s.queue_partition_key,
+        "forked_from": s.forked_from,
         "dequeued_at": s.dequeued_at,
     }
 
 
-def step_json(row: tuple) -> Dict[str, Any]:
+def step_json(row: tuple) -> dict[str, Any]:
     """One ``_sql.LIST_STEPS`` row as JSON (``DBOS.list_workflow_steps``'s fields)."""
-    from dbos_queue.api.dbos import _step_dict
+    from dbos_queue.model.status import step_dict as _step_dict
 
     try:
         d = _step_dict(row)
-    except Exception:  # noqa: BLE001 - one undecodable value must not hide the rest
-        d = {"function_id": row[0], "function_name": row[1], "output": None, "error": None,
-             "child_workflow_id": row[4], "started_at_epoch_ms": row[5],
-             "completed_at_epoch_ms": row[6]}
+    except Exception:
+        d = {
+            "function_id": row[0],
+            "function_name": row[1],
+            "output": None,
+            "error": None,
+            "child_workflow_id": row[4],
+            "started_at_epoch_ms": row[5],
+            "completed_at_epoch_ms": row[6],
+        }
     d["output"] = jsonable(d["output"])
     d["error"] = error_json(d["error"])
     return d
 
 
-def _rate(limit: Any, period: Any) -> Optional[Dict[str, Any]]:
+def _rate(limit: Any, period: Any) -> dict[str, Any] | None:
     return None if limit is None else {"limit": limit, "period": period}
 
 
-def queue_rows(rt: "Runtime") -> List[Dict[str, Any]]:
+def queue_rows(rt: OpsHost) -> list[dict[str, Any]]:
     """Declared queues (limits) joined with live counts; undeclared queues that hold
     workflows (such as the internal queue of resumed and forked ones) are listed too."""
     from dbos_queue.db import sql as _sql
@@ -277,16 +319,26 @@ def queue_rows(rt: "Runtime") -> List[Dict[str, Any]]:
     undeclared = sorted(set(stats) - {q[0] for q in declared})
     for q in declared + [(n,) + (None,) * 11 for n in undeclared]:
         st = stats.get(q[0], (q[0], 0, 0, 0, None))
-        rows.append({
-            "name": q[0], "declared": q[11] is not None,
-            "concurrency": q[1], "worker_concurrency": q[2], "rate": _rate(q[3], q[4]),
-            "partition_concurrency": q[5], "partition_worker_concurrency": q[6],
-            "partition_rate": _rate(q[7], q[8]), "polling_interval_sec": q[9],
-            "paused": bool(q[10]), "source": q[11],
-            "depth": st[1], "running": st[2], "delayed": st[3],
-            "oldest_enqueued_at": st[4],
-            "oldest_age_s": round(max(0.0, now - st[4] / 1000), 3) if st[4] else None,
-        })
+        rows.append(
+            {
+                "name": q[0],
+                "declared": q[11] is not None,
+                "concurrency": q[1],
+                "worker_concurrency": q[2],
+                "rate": _rate(q[3], q[4]),
+                "partition_concurrency": q[5],
+                "partition_worker_concurrency": q[6],
+                "partition_rate": _rate(q[7], q[8]),
+                "polling_interval_sec": q[9],
+                "paused": bool(q[10]),
+                "source": q[11],
+                "depth": st[1],
+                "running": st[2],
+                "delayed": st[3],
+                "oldest_enqueued_at": st[4],
+                "oldest_age_s": round(max(0.0, now - st[4] / 1000), 3) if st[4] else None,
+            }
+        )
     return rows
 
 
@@ -296,18 +348,19 @@ def queue_rows(rt: "Runtime") -> List[Dict[str, Any]]:
 class AdminServer:
     """Serves the admin API and dashboard for one runtime."""
 
-    def __init__(self, rt: "Runtime", host: str, port: int, token: Optional[str] = None) -> None:
+    def __init__(self, rt: OpsHost, host: str, port: int, token: str | None = None) -> None:
         self.rt = rt
         self.token = token or None
-        self.routes: Dict[Tuple[str, str], Handler] = {
+        self.routes: dict[tuple[str, str], Handler] = {
             (method, template): getattr(AdminServer, name) for method, template, name in ROUTES
         }
         self.public = set(PUBLIC)
         self.httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="dbos-admin",
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, name="dbos-admin", daemon=True
+        )
 
     def start(self) -> None:
         self.thread.start()
@@ -328,15 +381,15 @@ class AdminServer:
 
     # --- health, metrics, recovery ----------------------------------------------------
 
-    def healthz(self, _req: Request) -> Tuple[int, Any]:
+    def healthz(self, _req: Request) -> tuple[int, Any]:
         if not self.rt.engine.listener_connected.is_set():
             return 503, {"status": "unhealthy", "reason": "no connection to the system database"}
         return 200, {"status": "healthy"}
 
-    def metrics(self, _req: Request) -> Tuple[int, Any]:
+    def metrics(self, _req: Request) -> tuple[int, Any]:
         return 200, Raw(self.rt.metrics.exposition(), CONTENT_TYPE_LATEST)
 
-    def perf(self, _req: Request) -> Tuple[int, Any]:
+    def perf(self, _req: Request) -> tuple[int, Any]:
         """Engine loop responsiveness: how long a no-op takes to run on it."""
         start = time.perf_counter()
 
@@ -344,11 +397,13 @@ class AdminServer:
             return None
 
         self.rt.engine.run(nop(), timeout=5)
-        return 200, {"engine_loop_lag_seconds": time.perf_counter() - start,
-                     "running_workflows": len(self.rt.running),
-                     "queued_running": dict(self.rt.queues.running)}
+        return 200, {
+            "engine_loop_lag_seconds": time.perf_counter() - start,
+            "running_workflows": len(self.rt.running),
+            "queued_running": dict(self.rt.queues.running),
+        }
 
-    def recovery(self, req: Request) -> Tuple[int, Any]:
+    def recovery(self, req: Request) -> tuple[int, Any]:
         body = req.body
         if not isinstance(body, list) or not all(isinstance(x, str) for x in body):
             return 400, {"error": "POST a JSON list of executor ids"}
@@ -356,20 +411,24 @@ class AdminServer:
 
     # --- workflows ----------------------------------------------------------------------
 
-    def list_workflows(self, req: Request) -> Tuple[int, Any]:
+    def list_workflows(self, req: Request) -> tuple[int, Any]:
         from dbos_queue.ops import management as mgmt
 
         unknown = sorted(set(req.query) - set(WORKFLOW_LIST_PARAMS))
         if unknown:
-            raise HTTPError(400, f"unknown query parameter(s) {unknown}; "
-                                 f"allowed: {list(WORKFLOW_LIST_PARAMS)}")
+            raise HTTPError(
+                400, f"unknown query parameter(s) {unknown}; allowed: {list(WORKFLOW_LIST_PARAMS)}"
+            )
         statuses = req.args("status")
         bad = [s for s in statuses or [] if s not in STATUSES]
         if bad:
             raise HTTPError(400, f"unknown status {bad[0]!r}; one of {list(STATUSES)}")
-        filters: Dict[str, Any] = {
-            "status": statuses, "name": req.args("name"), "queue_name": req.args("queue"),
-            "workflow_ids": req.args("workflow_id"), "executor_id": req.args("executor_id"),
+        filters: dict[str, Any] = {
+            "status": statuses,
+            "name": req.args("name"),
+            "queue_name": req.args("queue"),
+            "workflow_ids": req.args("workflow_id"),
+            "executor_id": req.args("executor_id"),
             "app_version": req.args("app_version"),
             "workflow_id_prefix": req.arg("workflow_id_prefix") or None,
             "limit": req.int_arg("limit", DEFAULT_LIST_LIMIT, 0, MAX_LIST_LIMIT),
@@ -380,25 +439,30 @@ class AdminServer:
             if text:
                 filters[key] = int(text) if text.isdigit() else text
         try:
-            found = self._run(mgmt.list_workflows(
-                self.rt, sort_desc=req.bool_arg("sort_desc", False),
-                load_input=req.bool_arg("load_input", True),
-                load_output=req.bool_arg("load_output", True), **filters))
+            found = self._run(
+                mgmt.list_workflows(
+                    self.rt,
+                    sort_desc=req.bool_arg("sort_desc", False),
+                    load_input=req.bool_arg("load_input", True),
+                    load_output=req.bool_arg("load_output", True),
+                    **filters,
+                )
+            )
         except (DBOSException, ValueError) as exc:
             raise HTTPError(400, str(exc)) from None
         return 200, [workflow_json(s) for s in found]
 
-    def get_workflow(self, req: Request) -> Tuple[int, Any]:
-        from dbos_queue.api.handles import status_from_row
+    def get_workflow(self, req: Request) -> tuple[int, Any]:
+        from dbos_queue.model.status import status_from_row
 
         return 200, workflow_json(status_from_row(self._status_row(req.params["workflow_id"])))
 
-    def workflow_steps(self, req: Request) -> Tuple[int, Any]:
+    def workflow_steps(self, req: Request) -> tuple[int, Any]:
         wf_id = req.params["workflow_id"]
         self._status_row(wf_id)
         return 200, [step_json(r) for r in self._run(self.rt.sysdb.list_steps(wf_id))]
 
-    def cancel_workflow(self, req: Request) -> Tuple[int, Any]:
+    def cancel_workflow(self, req: Request) -> tuple[int, Any]:
         from dbos_queue.ops import management as mgmt
 
         wf_id = req.params["workflow_id"]
@@ -410,11 +474,15 @@ class AdminServer:
         cancelled = self._run(mgmt.cancel(self.rt, [wf_id], children))
         status = self._status_row(wf_id)[1]
         if wf_id not in cancelled and status != "CANCELLED":
-            raise HTTPError(409, f"workflow {wf_id!r} is {status}: only PENDING, ENQUEUED or "
-                                 "DELAYED workflows can be cancelled", status=status)
+            raise HTTPError(
+                409,
+                f"workflow {wf_id!r} is {status}: only PENDING, ENQUEUED or "
+                "DELAYED workflows can be cancelled",
+                status=status,
+            )
         return 200, {"workflow_id": wf_id, "status": status, "cancelled": cancelled}
 
-    def resume_workflow(self, req: Request) -> Tuple[int, Any]:
+    def resume_workflow(self, req: Request) -> tuple[int, Any]:
         from dbos_queue.ops import management as mgmt
 
         wf_id = req.params["workflow_id"]
@@ -428,17 +496,22 @@ class AdminServer:
             raise HTTPError(404, f"no workflow {wf_id!r}") from None
         status = self._status_row(wf_id)[1]
         if not resumed:
-            raise HTTPError(409, f"workflow {wf_id!r} is {status}: only CANCELLED, ERROR, "
-                                 "MAX_RECOVERY_ATTEMPTS_EXCEEDED or waiting workflows can be "
-                                 "resumed", status=status)
+            raise HTTPError(
+                409,
+                f"workflow {wf_id!r} is {status}: only CANCELLED, ERROR, "
+                "MAX_RECOVERY_ATTEMPTS_EXCEEDED or waiting workflows can be "
+                "resumed",
+                status=status,
+            )
         return 200, {"workflow_id": wf_id, "status": status}
 
-    def fork_workflow(self, req: Request) -> Tuple[int, Any]:
+    def fork_workflow(self, req: Request) -> tuple[int, Any]:
         from dbos_queue.ops import management as mgmt
 
         wf_id = req.params["workflow_id"]
-        body = req.json_object(("start_step", "new_workflow_id", "application_version",
-                                "queue_name"))
+        body = req.json_object(
+            ("start_step", "new_workflow_id", "application_version", "queue_name")
+        )
         start_step = body.get("start_step", 1)
         if not isinstance(start_step, int) or isinstance(start_step, bool) or start_step < 1:
             raise HTTPError(400, f"start_step must be an integer >= 1, got {start_step!r}")
@@ -449,9 +522,16 @@ class AdminServer:
         if new_id is not None and self._run(self.rt.sysdb.get_status_row(new_id)) is not None:
             raise HTTPError(409, f"workflow {new_id!r} already exists")
         try:
-            forked = self._run(mgmt.fork(self.rt, wf_id, start_step, new_id=new_id,
-                                         app_version=body.get("application_version"),
-                                         queue_name=body.get("queue_name")))
+            forked = self._run(
+                mgmt.fork(
+                    self.rt,
+                    wf_id,
+                    start_step,
+                    new_id=new_id,
+                    app_version=body.get("application_version"),
+                    queue_name=body.get("queue_name"),
+                )
+            )
         except DBOSNonExistentWorkflowError:
             raise HTTPError(404, f"no workflow {wf_id!r}") from None
         except DBOSException as exc:
@@ -460,41 +540,47 @@ class AdminServer:
 
     # --- queues -------------------------------------------------------------------------
 
-    def list_queues(self, _req: Request) -> Tuple[int, Any]:
+    def list_queues(self, _req: Request) -> tuple[int, Any]:
         return 200, queue_rows(self.rt)
 
-    def _queue(self, name: str) -> Dict[str, Any]:
+    def _queue(self, name: str) -> dict[str, Any]:
         for q in queue_rows(self.rt):
             if q["name"] == name:
                 return q
         raise HTTPError(404, f"no queue {name!r}")
 
-    def get_queue(self, req: Request) -> Tuple[int, Any]:
+    def get_queue(self, req: Request) -> tuple[int, Any]:
         return 200, self._queue(req.params["queue_name"])
 
-    def patch_queue(self, req: Request) -> Tuple[int, Any]:
+    def patch_queue(self, req: Request) -> tuple[int, Any]:
         from dbos_queue.queue.claim import set_queue_limits
 
         name = req.params["queue_name"]
         body = req.json_object(QUEUE_PATCH_KEYS)
         if not body:
             raise HTTPError(400, f"nothing to change; send any of {list(QUEUE_PATCH_KEYS)}")
-        changes: Dict[str, Any] = {}
-        for key, arg in (("concurrency", "global_concurrency"),
-                         ("worker_concurrency", "worker_concurrency")):
+        changes: dict[str, Any] = {}
+        for key, arg in (
+            ("concurrency", "global_concurrency"),
+            ("worker_concurrency", "worker_concurrency"),
+        ):
             if key in body:
                 value = body[key]
-                if value is not None and (not isinstance(value, int) or isinstance(value, bool)
-                                          or value < 1):
+                if value is not None and (
+                    not isinstance(value, int) or isinstance(value, bool) or value < 1
+                ):
                     raise HTTPError(400, f"{key} must be a positive integer or null, got {value!r}")
                 changes[arg] = value
         if "rate" in body:
             rate = body["rate"]
             if rate is not None and not (
-                    isinstance(rate, dict) and set(rate) == {"limit", "period"}
-                    and isinstance(rate["limit"], int) and not isinstance(rate["limit"], bool)
-                    and isinstance(rate["period"], (int, float))
-                    and not isinstance(rate["period"], bool)):
+                isinstance(rate, dict)
+                and set(rate) == {"limit", "period"}
+                and isinstance(rate["limit"], int)
+                and not isinstance(rate["limit"], bool)
+                and isinstance(rate["period"], (int, float))
+                and not isinstance(rate["period"], bool)
+            ):
                 raise HTTPError(400, 'rate must be {"limit": integer, "period": seconds} or null')
             changes["limiter"] = rate
         if "paused" in body:
@@ -511,24 +597,33 @@ class AdminServer:
 
     # --- documents ----------------------------------------------------------------------
 
-    def openapi(self, _req: Request) -> Tuple[int, Any]:
+    def openapi(self, _req: Request) -> tuple[int, Any]:
         from dbos_queue.ops.openapi import SPEC
 
         return 200, SPEC
 
-    def dashboard(self, req: Request) -> Tuple[int, Any]:
+    def dashboard(self, req: Request) -> tuple[int, Any]:
         from dbos_queue.ops.dashboard import render
 
-        return 200, Raw(render(self, req).encode(), "text/html; charset=utf-8",
-                        {"Cache-Control": "no-store", "X-Frame-Options": "DENY",
-                         "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline';"
-                                                    " form-action 'self'; frame-ancestors 'none'"})
+        return 200, Raw(
+            render(self, req).encode(),
+            "text/html; charset=utf-8",
+            {
+                "Cache-Control": "no-store",
+                "X-Frame-Options": "DENY",
+                "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline';"
+                " form-action 'self'; frame-ancestors 'none'",
+            },
+        )
 
     # --- plumbing -----------------------------------------------------------------------
 
-    def check_token(self, given: Optional[str]) -> bool:
-        return (self.token is not None and given is not None
-                and hmac.compare_digest(given.encode(), self.token.encode()))
+    def check_token(self, given: str | None) -> bool:
+        return (
+            self.token is not None
+            and given is not None
+            and hmac.compare_digest(given.encode(), self.token.encode())
+        )
 
     def _handler_class(self) -> type:
         server = self
@@ -539,8 +634,9 @@ class AdminServer:
             def log_message(self, fmt: str, *args: Any) -> None:
                 logger.debug("admin: " + fmt, *args)
 
-            def _send(self, code: int, payload: Any,
-                      headers: Optional[Dict[str, str]] = None) -> None:
+            def _send(
+                self, code: int, payload: Any, headers: dict[str, str] | None = None
+            ) -> None:
                 extra = dict(headers or {})
                 if isinstance(payload, Raw):
                     data, ctype = payload.body, payload.content_type
@@ -555,7 +651,7 @@ class AdminServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def _cookie_token(self) -> Optional[str]:
+            def _cookie_token(self) -> str | None:
                 for part in (self.headers.get("Cookie") or "").split(";"):
                     key, _, value = part.strip().partition("=")
                     if key == TOKEN_COOKIE:
@@ -572,29 +668,46 @@ class AdminServer:
                 host = self.headers.get("Host") or ""
                 return origin == "null" or urlsplit(origin).netloc != host
 
-            def _authorized(self, method: str, path: str, query: Dict[str, List[str]],
-                            query_token: Optional[str]) -> bool:
+            def _authorized(
+                self,
+                method: str,
+                path: str,
+                query: dict[str, list[str]],
+                query_token: str | None,
+            ) -> bool:
                 """True to go on; False when a response (401, or the cookie hand-off) was sent."""
                 if not server.token or path in server.public:
                     return True
                 auth = self.headers.get("Authorization") or ""
                 given = auth[7:] if auth.startswith("Bearer ") else None
-                if not (server.check_token(given) or server.check_token(self._cookie_token())
-                        or server.check_token(query_token)):
-                    self._send(401, {"error": "missing or wrong bearer token (in a browser, "
-                                              "open /dashboard?token=<admin_token>)"},
-                               {"WWW-Authenticate": 'Bearer realm="dbos-admin"'})
+                if not (
+                    server.check_token(given)
+                    or server.check_token(self._cookie_token())
+                    or server.check_token(query_token)
+                ):
+                    self._send(
+                        401,
+                        {
+                            "error": "missing or wrong bearer token (in a browser, "
+                            "open /dashboard?token=<admin_token>)"
+                        },
+                        {"WWW-Authenticate": 'Bearer realm="dbos-admin"'},
+                    )
                     return False
                 if method == "GET" and path == "/dashboard" and server.check_token(query_token):
                     # The browser's way in: swap the token in the URL for a cookie, keeping
                     # it out of the address bar, history and Referer.
                     rest = urlencode([(k, v) for k, vs in query.items() for v in vs])
                     location = "/dashboard" + (f"?{rest}" if rest else "")
-                    cookie = (f"{TOKEN_COOKIE}={quote(server.token, safe='')}; Path=/; "
-                              "HttpOnly; SameSite=Strict")
-                    self._send(303, {"location": location},
-                               {"Location": location, "Set-Cookie": cookie,
-                                "Cache-Control": "no-store"})
+                    cookie = (
+                        f"{TOKEN_COOKIE}={quote(server.token, safe='')}; Path=/; "
+                        "HttpOnly; SameSite=Strict"
+                    )
+                    self._send(
+                        303,
+                        {"location": location},
+                        {"Location": location, "Set-Cookie": cookie, "Cache-Control": "no-store"},
+                    )
                     return False
                 return True
 
@@ -611,8 +724,11 @@ class AdminServer:
                     return
                 if method not in methods:
                     allow = ", ".join(sorted(methods))
-                    self._send(405, {"error": f"{method} is not allowed on {path}; use {allow}"},
-                               {"Allow": allow})
+                    self._send(
+                        405,
+                        {"error": f"{method} is not allowed on {path}; use {allow}"},
+                        {"Allow": allow},
+                    )
                     return
                 if method != "GET" and self._cross_site():
                     self._send(403, {"error": "cross-site request refused"})
@@ -634,7 +750,7 @@ class AdminServer:
                     code, payload = handler(server, req)
                 except HTTPError as exc:
                     code, payload = exc.code, exc.payload
-                except Exception as exc:  # noqa: BLE001 - report, keep serving
+                except Exception as exc:
                     logger.exception("admin route %s failed", path)
                     code, payload = 500, {"error": f"{type(exc).__name__}: {exc}"}
                 if req.form:
@@ -646,8 +762,11 @@ class AdminServer:
                 """A dashboard form's answer: 303 back to the page, with the outcome to show."""
                 if code < 400:
                     verb = req.path.rsplit("/", 1)[-1]
-                    outcome = ("notice", f"{verb}: {req.params.get('workflow_id', '')} is now "
-                                         f"{payload.get('status', 'done')}")
+                    outcome = (
+                        "notice",
+                        f"{verb}: {req.params.get('workflow_id', '')} is now "
+                        f"{payload.get('status', 'done')}",
+                    )
                 else:
                     outcome = ("error", str(payload.get("error", code)))
                 location = page + ("&" if "?" in page else "?") + urlencode([outcome])
@@ -667,8 +786,12 @@ class AdminServer:
                 text = raw.strip()
                 # A dashboard form (never empty: it carries 'next'). Elsewhere, and for JSON
                 # sent with a form content type (urllib's and curl -d's default), parse JSON.
-                if (ctype == "application/x-www-form-urlencoded" and req.route in FORM_ROUTES
-                        and text and text[:1] not in (b"{", b"[")):
+                if (
+                    ctype == "application/x-www-form-urlencoded"
+                    and req.route in FORM_ROUTES
+                    and text
+                    and text[:1] not in (b"{", b"[")
+                ):
                     req.form = True
                     try:
                         fields = parse_qs(raw.decode(), keep_blank_values=True)
@@ -684,19 +807,19 @@ class AdminServer:
                 except ValueError as exc:
                     raise HTTPError(400, f"body is not valid JSON: {exc}") from None
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server naming
+            def do_GET(self) -> None:
                 self._dispatch("GET")
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 self._dispatch("POST")
 
-            def do_PATCH(self) -> None:  # noqa: N802
+            def do_PATCH(self) -> None:
                 self._dispatch("PATCH")
 
-            def do_PUT(self) -> None:  # noqa: N802
+            def do_PUT(self) -> None:
                 self._dispatch("PUT")
 
-            def do_DELETE(self) -> None:  # noqa: N802
+            def do_DELETE(self) -> None:
                 self._dispatch("DELETE")
 
         return Handler

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import html
 import time
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 if TYPE_CHECKING:
@@ -48,13 +49,13 @@ def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def _ts(ms: Optional[int]) -> str:
+def _ts(ms: int | None) -> str:
     if not ms:
         return "-"
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def _age(seconds: Optional[float]) -> str:
+def _age(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     if seconds < 120:
@@ -68,7 +69,7 @@ def _limit(value: Any) -> str:
     return "-" if value is None else esc(value)
 
 
-def _rate(rate: Optional[Dict[str, Any]]) -> str:
+def _rate(rate: dict[str, Any] | None) -> str:
     if rate is None:
         return "-"
     period = rate["period"]
@@ -76,7 +77,7 @@ def _rate(rate: Optional[Dict[str, Any]]) -> str:
     return f"{esc(rate['limit'])}/{esc(period)}s"
 
 
-def _queues_table(queues: List[Dict[str, Any]]) -> str:
+def _queues_table(queues: list[dict[str, Any]]) -> str:
     if not queues:
         return "<p class='muted'>No queues.</p>"
     rows = []
@@ -90,21 +91,25 @@ def _queues_table(queues: List[Dict[str, Any]]) -> str:
             f"<td class='num'>{_limit(q['concurrency'])}</td>"
             f"<td class='num'>{_limit(q['worker_concurrency'])}</td><td>{_rate(q['rate'])}</td>"
             f"<td class='num'>{_limit(q['partition_concurrency'])}</td>"
-            f"<td>{esc(q['source'] or '-')}</td></tr>")
-    return ("<table id='queues'><tr><th>queue</th><th>state</th><th>depth</th><th>delayed</th>"
-            "<th>running</th><th>oldest waiting</th><th>concurrency</th><th>per worker</th>"
-            "<th>rate</th><th>per partition</th><th>limits from</th></tr>"
-            + "".join(rows) + "</table>")
+            f"<td>{esc(q['source'] or '-')}</td></tr>"
+        )
+    return (
+        "<table id='queues'><tr><th>queue</th><th>state</th><th>depth</th><th>delayed</th>"
+        "<th>running</th><th>oldest waiting</th><th>concurrency</th><th>per worker</th>"
+        "<th>rate</th><th>per partition</th><th>limits from</th></tr>" + "".join(rows) + "</table>"
+    )
 
 
 def _action(wf_id: str, verb: str, next_page: str) -> str:
-    return (f"<form class='inline' method='post' action='/workflows/{esc(quote(wf_id, safe=''))}"
-            f"/{verb}' data-action='{verb}' data-workflow='{esc(wf_id)}'>"
-            f"<input type='hidden' name='next' value='{esc(next_page)}'>"
-            f"<button type='submit'>{verb.capitalize()}</button></form>")
+    return (
+        f"<form class='inline' method='post' action='/workflows/{esc(quote(wf_id, safe=''))}"
+        f"/{verb}' data-action='{verb}' data-workflow='{esc(wf_id)}'>"
+        f"<input type='hidden' name='next' value='{esc(next_page)}'>"
+        f"<button type='submit'>{verb.capitalize()}</button></form>"
+    )
 
 
-def _steps(steps: List[Dict[str, Any]], total: int) -> str:
+def _steps(steps: list[dict[str, Any]], total: int) -> str:
     if not steps:
         return ""
     rows = "".join(
@@ -112,21 +117,25 @@ def _steps(steps: List[Dict[str, Any]], total: int) -> str:
         f"</code></td><td>{_ts(s['started_at_epoch_ms'])}</td>"
         f"<td class='num'>{_duration(s['started_at_epoch_ms'], s['completed_at_epoch_ms'])}</td>"
         f"<td>{esc(s['child_workflow_id'] or '')}</td><td>{esc(s['error'] or '')}</td></tr>"
-        for s in steps)
+        for s in steps
+    )
     shown = f"last {len(steps)} of {total} steps" if total > len(steps) else f"{total} steps"
-    return (f"<details><summary>{shown}</summary><table><tr><th>#</th><th>step</th>"
-            f"<th>started</th><th>took</th><th>child</th><th>error</th></tr>{rows}</table>"
-            "</details>")
+    return (
+        f"<details><summary>{shown}</summary><table><tr><th>#</th><th>step</th>"
+        f"<th>started</th><th>took</th><th>child</th><th>error</th></tr>{rows}</table>"
+        "</details>"
+    )
 
 
-def _duration(start: Optional[int], end: Optional[int]) -> str:
+def _duration(start: int | None, end: int | None) -> str:
     if not start or not end:
         return "-"
     return f"{(end - start) / 1000:.3f}s"
 
 
-def _workflows_table(table_id: str, workflows: Iterable[Any], steps: Dict[str, Any],
-                     next_page: str, show_error: bool) -> str:
+def _workflows_table(
+    table_id: str, workflows: Iterable[Any], steps: dict[str, Any], next_page: str, show_error: bool
+) -> str:
     rows = []
     for w in workflows:
         actions = []
@@ -145,35 +154,50 @@ def _workflows_table(table_id: str, workflows: Iterable[Any], steps: Dict[str, A
             f"<td><span class='st {esc(w.status)}'>{esc(w.status)}</span></td>"
             f"<td>{esc(w.queue_name or '-')}</td><td>{_ts(w.created_at)}</td>"
             f"<td>{_ts(w.updated_at)}</td><td class='num'>{esc(w.recovery_attempts)}</td>"
-            f"<td>{' '.join(actions)}</td></tr>")
+            f"<td>{' '.join(actions)}</td></tr>"
+        )
     if not rows:
         return f"<p class='muted' id='{esc(table_id)}'>None.</p>"
-    return (f"<table id='{esc(table_id)}'><tr><th>workflow</th><th>name</th><th>status</th>"
-            "<th>queue</th><th>created</th><th>updated</th><th>attempts</th><th></th></tr>"
-            + "".join(rows) + "</table>")
+    return (
+        f"<table id='{esc(table_id)}'><tr><th>workflow</th><th>name</th><th>status</th>"
+        "<th>queue</th><th>created</th><th>updated</th><th>attempts</th><th></th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
 
 
-def _load_steps(server: "AdminServer", ids: List[str]) -> Dict[str, Any]:
-    from dbos_queue.model import serialization as ser
+def _load_steps(server: AdminServer, ids: list[str]) -> dict[str, Any]:
     from dbos_queue.db import sql as _sql
+    from dbos_queue.model import serialization as ser
 
-    out: Dict[str, Any] = {}
+    out: dict[str, Any] = {}
     if not ids:
         return out
-    rows = server.rt.engine.run(server.rt.sysdb.fetchall(
-        _sql.LIST_RECENT_STEPS_MANY, {"ids": ids, "per": STEPS_PER_WORKFLOW}), timeout=30)
+    rows = server.rt.engine.run(
+        server.rt.sysdb.fetchall(
+            _sql.LIST_RECENT_STEPS_MANY, {"ids": ids, "per": STEPS_PER_WORKFLOW}
+        ),
+        timeout=30,
+    )
     for wf_id, fid, fname, error, child, started, completed, total in rows:
         err = None
         if error is not None:
             try:
                 exc = ser.deserialize_exception(error)
                 err = f"{type(exc).__name__}: {exc}"
-            except Exception:  # noqa: BLE001 - show that there was one
+            except Exception:
                 err = "(undecodable error)"
         steps, _ = out.setdefault(wf_id, ([], total))
-        steps.append({"function_id": fid, "function_name": fname, "error": err,
-                      "child_workflow_id": child, "started_at_epoch_ms": started,
-                      "completed_at_epoch_ms": completed})
+        steps.append(
+            {
+                "function_id": fid,
+                "function_name": fname,
+                "error": err,
+                "child_workflow_id": child,
+                "started_at_epoch_ms": started,
+                "completed_at_epoch_ms": completed,
+            }
+        )
     return out
 
 
@@ -185,10 +209,11 @@ def _filter_form(status: str, name: str, queue: str, limit: int) -> str:
         f"name <input name='name' value='{esc(name)}' size='16'> "
         f"queue <input name='queue' value='{esc(queue)}' size='12'> "
         f"rows <input name='limit' value='{esc(limit)}' size='4'> "
-        "<button type='submit'>Filter</button> <a href='/dashboard'>clear</a></form>")
+        "<button type='submit'>Filter</button> <a href='/dashboard'>clear</a></form>"
+    )
 
 
-def render(server: "AdminServer", req: "Request") -> str:
+def render(server: AdminServer, req: Request) -> str:
     from dbos_queue.ops import management as mgmt
     from dbos_queue.ops.admin import STATUSES, HTTPError, queue_rows
 
@@ -204,12 +229,30 @@ def render(server: "AdminServer", req: "Request") -> str:
 
     started = time.perf_counter()
     queues = queue_rows(rt)
-    recent = rt.engine.run(mgmt.list_workflows(
-        rt, sort_desc=True, load_input=False, load_output=False, status=statuses, name=names,
-        queue_name=queues_filter, limit=limit), timeout=30)
-    failed = rt.engine.run(mgmt.list_workflows(
-        rt, sort_desc=True, load_input=False, load_output=True, status=FAILED,
-        limit=FAILED_SHOWN), timeout=30)
+    recent = rt.engine.run(
+        mgmt.list_workflows(
+            rt,
+            sort_desc=True,
+            load_input=False,
+            load_output=False,
+            status=statuses,
+            name=names,
+            queue_name=queues_filter,
+            limit=limit,
+        ),
+        timeout=30,
+    )
+    failed = rt.engine.run(
+        mgmt.list_workflows(
+            rt,
+            sort_desc=True,
+            load_input=False,
+            load_output=True,
+            status=FAILED,
+            limit=FAILED_SHOWN,
+        ),
+        timeout=30,
+    )
     ids = list(dict.fromkeys([w.workflow_id for w in recent] + [w.workflow_id for w in failed]))
     steps = _load_steps(server, ids)
     took = time.perf_counter() - started
@@ -219,8 +262,9 @@ def render(server: "AdminServer", req: "Request") -> str:
         banner += f"<p class='notice' id='notice'>{esc(req.arg('notice'))}</p>"
     if req.arg("error"):
         banner += f"<p class='error' id='error'>{esc(req.arg('error'))}</p>"
-    filters = _filter_form(req.arg("status") or "", req.arg("name") or "",
-                           req.arg("queue") or "", limit)
+    filters = _filter_form(
+        req.arg("status") or "", req.arg("name") or "", req.arg("queue") or "", limit
+    )
     filtered = " (filtered)" if kept and any(k != "limit" for k, _ in kept) else ""
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
@@ -238,4 +282,5 @@ def render(server: "AdminServer", req: "Request") -> str:
         f"<h2>Recent workflows{filtered}</h2>"
         f"{filters}"
         f"{_workflows_table('recent', recent, steps, next_page, show_error=False)}"
-        "</body></html>")
+        "</body></html>"
+    )

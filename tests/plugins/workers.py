@@ -7,8 +7,8 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator, List
 
 import psycopg
 import pytest
@@ -17,14 +17,27 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Worker:
-    def __init__(self, url: str, queues: List[str], extra_env: dict, args: List[str],
-                 app: str = "tests.apps.queue_app", url_env: str = "QUEUE_APP_URL") -> None:
+    def __init__(
+        self,
+        url: str,
+        queues: list[str],
+        extra_env: dict,
+        args: list[str],
+        app: str = "tests.apps.queue_app",
+        url_env: str = "QUEUE_APP_URL",
+    ) -> None:
         env = dict(os.environ, **{url_env: url}, **extra_env)
         cmd = [sys.executable, "-m", "dbos_queue.cli", "worker", app]
         for q in queues:
             cmd += ["--queue", q]
-        self.proc = subprocess.Popen(cmd + ["--admin-port", "0"] + args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            cmd + ["--admin-port", "0"] + args,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()  # blocks until the worker says it is ready
         if "ready" not in line:
@@ -45,8 +58,9 @@ class Worker:
             stacks = ""
             spy = shutil.which("py-spy")
             if spy:  # where it is installed, show where the worker is stuck
-                stacks = subprocess.run([spy, "dump", "--pid", str(self.proc.pid)],
-                                        capture_output=True, text=True).stdout
+                stacks = subprocess.run(
+                    [spy, "dump", "--pid", str(self.proc.pid)], capture_output=True, text=True
+                ).stdout
             self.proc.kill()
             out, err = self.proc.communicate(timeout=10)
             raise AssertionError(f"worker did not stop within {timeout}s\n{stacks}\n{err[-4000:]}")
@@ -56,17 +70,19 @@ class Worker:
 @pytest.fixture
 def app_db(db_url: str) -> str:
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE runs (workflow_id text, queue text, tag text, pid int,"
-                     " started double precision, ended double precision)")
+        conn.execute(
+            "CREATE TABLE runs (workflow_id text, queue text, tag text, pid int,"
+            " started double precision, ended double precision)"
+        )
         conn.execute("CREATE TABLE step_runs (workflow_id text, step int, pid int)")
     return db_url
 
 
 @pytest.fixture
 def start_worker(app_db: str) -> Iterator[Callable[..., Worker]]:
-    started: List[Worker] = []
+    started: list[Worker] = []
 
-    def start(*queues: str, env: dict | None = None, args: List[str] | None = None) -> Worker:
+    def start(*queues: str, env: dict | None = None, args: list[str] | None = None) -> Worker:
         w = Worker(app_db, list(queues), env or {}, args or [])
         started.append(w)
         return w

@@ -1,0 +1,44 @@
+"""What the execution engine needs from the launched process: a small Protocol.
+
+The composition root (``api.runtime.Runtime``) satisfies it; lower layers type
+against this, never against the runtime class.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from dbos_queue.db.loop import Engine
+from dbos_queue.db.sysdb import SystemDatabase
+from dbos_queue.engine.context import WorkflowContext
+from dbos_queue.engine.registry import Registry
+
+
+class Host(Protocol):
+    """The launched process as workflow and step execution sees it."""
+
+    settings: Any
+    registry: Registry
+    engine: Engine
+    sysdb: SystemDatabase
+    executor_id: str
+    app_version: str
+    process_id: str
+    logger: logging.Logger
+
+    def new_owner(self) -> str:
+        """A fresh owner token for a claim or a start."""
+        ...
+
+    def new_workflow_id(self) -> str:
+        """A fresh workflow id."""
+        ...
+
+    def metrics_event(self, kind: str, detail: Any) -> None:
+        """Publish an in-process event to metrics and test listeners."""
+        ...
+
+    async def cancel_for_timeout(self, ctx: WorkflowContext) -> None:
+        """Cancel a workflow whose deadline passed while it ran here."""
+        ...

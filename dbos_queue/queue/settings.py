@@ -1,0 +1,134 @@
+"""Queue settings: validation of declared limits and the stored ``dbos.queues`` row."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+from dbos_queue.error import DBOSQueueSettingsError
+
+MAX_PRIORITY = 2**31 - 1
+
+
+class QueueRateLimit(TypedDict):
+    """At most ``limit`` workflow starts in any rolling window of ``period`` seconds."""
+
+    limit: int
+    period: float
+
+
+def _check_positive(name: str, value: int | None) -> None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise DBOSQueueSettingsError(
+            f"Queue {name} must be a positive integer or None, got {value!r}"
+        )
+
+
+def _check_limiter(name: str, limiter: QueueRateLimit | None) -> None:
+    if limiter is None:
+        return
+    if not isinstance(limiter, dict) or set(limiter) != {"limit", "period"}:
+        raise DBOSQueueSettingsError(
+            f"Queue {name} must be {{'limit': int, 'period': seconds}}, got {limiter!r}"
+        )
+    _check_positive(f"{name} limit", limiter["limit"])
+    period = limiter["period"]
+    if not isinstance(period, (int, float)) or not math.isfinite(period) or period <= 0:
+        raise DBOSQueueSettingsError(
+            f"Queue {name} period must be a positive number of seconds, got {period!r}"
+        )
+
+
+@dataclass
+class QueueSettings:
+    """The stored settings of one queue (``dbos.queues`` row)."""
+
+    name: str
+    global_concurrency: int | None = None
+    worker_concurrency: int | None = None
+    rate_limit_max: int | None = None
+    rate_limit_period_sec: float | None = None
+    partition_concurrency: int | None = None
+    partition_worker_concurrency: int | None = None
+    partition_rate_limit_max: int | None = None
+    partition_rate_limit_period_sec: float | None = None
+    polling_interval_sec: float = 1.0
+    paused: bool = False
+    source: str = "code"
+
+    @property
+    def partitioned(self) -> bool:
+        return (
+            self.partition_concurrency is not None
+            or self.partition_rate_limit_max is not None
+            or self.partition_worker_concurrency is not None
+        )
+
+    def as_params(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("paused", "source")}
+
+
+def declared_settings(
+    name: str,
+    *,
+    concurrency: int | None,
+    limiter: QueueRateLimit | None,
+    worker_concurrency: int | None,
+    global_concurrency: int | None,
+    partition_concurrency: int | None,
+    partition_worker_concurrency: int | None,
+    partition_limiter: QueueRateLimit | None,
+    polling_interval_sec: float,
+    partition_queue: bool,
+) -> QueueSettings:
+    """Validate a queue declaration (both DBOS spellings) and return its settings.
+
+    Raises ``DBOSQueueSettingsError`` (a ``ValueError``, as DBOS raises) naming the setting.
+    """
+    if not isinstance(name, str) or not name:
+        raise DBOSQueueSettingsError("Queue needs a non-empty string name")
+    if concurrency is not None and global_concurrency is not None:
+        raise DBOSQueueSettingsError(
+            f"Queue {name}: give concurrency or global_concurrency, not both"
+        )
+    global_concurrency = global_concurrency if global_concurrency is not None else concurrency
+    if partition_queue:
+        # DBOS 2.x spelling: concurrency and limiter apply to each partition.
+        partition_concurrency = partition_concurrency or global_concurrency
+        partition_limiter = partition_limiter or limiter
+        global_concurrency, limiter = None, None
+    for label, value in (
+        ("concurrency", global_concurrency),
+        ("worker_concurrency", worker_concurrency),
+        ("partition_concurrency", partition_concurrency),
+        ("partition_worker_concurrency", partition_worker_concurrency),
+    ):
+        _check_positive(f"{name} {label}", value)
+    _check_limiter(f"{name} limiter", limiter)
+    _check_limiter(f"{name} partition_limiter", partition_limiter)
+    if (
+        worker_concurrency is not None
+        and global_concurrency is not None
+        and worker_concurrency > global_concurrency
+    ):
+        raise DBOSQueueSettingsError(
+            f"Queue {name}: worker_concurrency ({worker_concurrency}) cannot exceed "
+            f"concurrency ({global_concurrency}); workers could never use the extra slots"
+        )
+    if polling_interval_sec <= 0:
+        raise DBOSQueueSettingsError(f"Queue {name}: polling_interval_sec must be positive")
+    return QueueSettings(
+        name=name,
+        global_concurrency=global_concurrency,
+        worker_concurrency=worker_concurrency,
+        rate_limit_max=limiter["limit"] if limiter else None,
+        rate_limit_period_sec=float(limiter["period"]) if limiter else None,
+        partition_concurrency=partition_concurrency,
+        partition_worker_concurrency=partition_worker_concurrency,
+        partition_rate_limit_max=partition_limiter["limit"] if partition_limiter else None,
+        partition_rate_limit_period_sec=(
+            float(partition_limiter["period"]) if partition_limiter else None
+        ),
+        polling_interval_sec=polling_interval_sec,
+    )
