@@ -364,9 +364,7 @@ class DBOS:
         await _rt().engine.arun(mgmt.cancel(_rt(), [workflow_id], cancel_children))
 
     @classmethod
-    def resume_workflow(
-        cls, workflow_id: str, *, queue_name: str | None = None
-    ) -> WorkflowHandle:
+    def resume_workflow(cls, workflow_id: str, *, queue_name: str | None = None) -> WorkflowHandle:
         """Continue a workflow from its last recorded step (once); returns its handle."""
         _rt().engine.run(mgmt.resume(_rt(), workflow_id, queue_name))
         return WorkflowHandle(_rt(), workflow_id)
@@ -564,9 +562,7 @@ class DBOS:
         _rt().engine.run(_comm.send(_rt(), ctx, fid, destination_id, message, topic))
 
     @classmethod
-    async def send_async(
-        cls, destination_id: str, message: Any, topic: str | None = None
-    ) -> None:
+    async def send_async(cls, destination_id: str, message: Any, topic: str | None = None) -> None:
         ctx, fid = _op_ctx(required=False)
         await _rt().engine.arun(_comm.send(_rt(), ctx, fid, destination_id, message, topic))
 

@@ -31,9 +31,7 @@ class WorkflowHandle(Generic[R]):
     def get_workflow_id(self) -> str:
         return self.workflow_id
 
-    def get_result(
-        self, *, polling_interval_sec: float = 1.0, timeout: float | None = None
-    ) -> R:
+    def get_result(self, *, polling_interval_sec: float = 1.0, timeout: float | None = None) -> R:
         """Block until the workflow ends; return its output or re-raise its exception."""
         return self._rt.engine.run(_core.await_result(self._rt, self.workflow_id, timeout))
 

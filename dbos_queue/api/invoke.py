@@ -162,9 +162,7 @@ async def enqueue_async(
     return WorkflowHandleAsync(rt, s.wf_id)
 
 
-def _register(
-    func: Callable[..., Any], kind: str, name: str | None, **extra: Any
-) -> FunctionInfo:
+def _register(func: Callable[..., Any], kind: str, name: str | None, **extra: Any) -> FunctionInfo:
     info = FunctionInfo(
         name=name or func.__qualname__,
         func=func,

@@ -11,8 +11,6 @@ import os
 import secrets
 import socket
 import uuid
-from collections import defaultdict
-from collections.abc import Callable
 from typing import Any
 
 from dbos_queue.db import migrate as _migrate
@@ -21,6 +19,7 @@ from dbos_queue.db.sysdb import SystemDatabase, now_ms
 from dbos_queue.engine import core as _core
 from dbos_queue.engine.context import WorkflowContext, current_workflow
 from dbos_queue.engine.core import Start
+from dbos_queue.engine.events import EventBus, LeaseLost
 from dbos_queue.engine.registry import Registry
 from dbos_queue.error import (
     DBOSOwnershipLostError,
@@ -61,7 +60,7 @@ class Runtime:
         from dbos_queue.queue.claim import QueueService
 
         self.queues = QueueService(self)
-        self.listeners: dict[str, list[Callable[[Any], None]]] = defaultdict(list)
+        self.events = EventBus()
         self.lease_lost = False
 
     # --- declarations made after launch (engine.registry.DeclarationListener) ---------
@@ -82,14 +81,6 @@ class Runtime:
     @staticmethod
     def new_workflow_id() -> str:
         return str(uuid.uuid4())
-
-    def metrics_event(self, kind: str, detail: Any) -> None:
-        """Small in-process events (takeover, step, completed, fenced) for metrics and tests."""
-        for fn in self.listeners.get(kind, ()):
-            try:
-                fn(detail)
-            except Exception:
-                logger.exception("event listener failed")
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -171,6 +162,7 @@ class Runtime:
                     # off already; register again with a fresh process id.
                     logger.warning("lease of process %s expired; re-registering", self.process_id)
                     self.lease_lost = True
+                    self.events.emit(LeaseLost(self.process_id))
                     self.process_id = secrets.token_hex(8)
                     await self._register()
             except asyncio.CancelledError:

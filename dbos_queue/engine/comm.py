@@ -64,9 +64,7 @@ async def send(
     rt.engine.wake(("msg", f"{dest}::{topic or NULL_TOPIC}"))
 
 
-async def recv(
-    rt: Host, ctx: WorkflowContext, fid: int, topic: str | None, timeout: float
-) -> Any:
+async def recv(rt: Host, ctx: WorkflowContext, fid: int, topic: str | None, timeout: float) -> Any:
     done, text = _replay(ctx, fid)
     if done:
         return ser.deserialize(text)

@@ -56,8 +56,8 @@ next_timeout: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 next_enqueue: contextvars.ContextVar[EnqueueOptions | None] = contextvars.ContextVar(
     "dbos_queue_next_enqueue", default=None
 )
-auth: contextvars.ContextVar[tuple[str | None, list[str] | None] | None] = (
-    contextvars.ContextVar("dbos_queue_auth", default=None)
+auth: contextvars.ContextVar[tuple[str | None, list[str] | None] | None] = contextvars.ContextVar(
+    "dbos_queue_auth", default=None
 )
 
 

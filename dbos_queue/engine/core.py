@@ -25,6 +25,7 @@ from dbos_queue.engine.context import (
     next_timeout,
     take_workflow_id,
 )
+from dbos_queue.engine.events import StepRecorded, TakenOver, WorkflowFinished, WriteRefused
 from dbos_queue.engine.registry import FunctionInfo
 from dbos_queue.error import (
     DBOSAwaitedWorkflowCancelledError,
@@ -189,9 +190,9 @@ async def try_takeover(rt: Host, wf_id: str) -> tuple[bool, WorkflowContext | No
     if attempts > limit + 1:
         await rt.sysdb.mark_max_recovery(wf_id, owner)
         rt.engine.publish("wf", wf_id)
-        rt.metrics_event("completed", "MAX_RECOVERY_ATTEMPTS_EXCEEDED")
+        rt.events.emit(WorkflowFinished(wf_id, "MAX_RECOVERY_ATTEMPTS_EXCEEDED"))
         raise MaxRecoveryAttemptsExceededError(wf_id, limit)
-    rt.metrics_event("takeover", wf_id)
+    rt.events.emit(TakenOver(wf_id))
     return True, await recovery_context(rt, wf_id, owner)
 
 
@@ -271,7 +272,7 @@ def complete_blocking(
 ) -> None:
     """``complete`` from a workflow thread."""
     ok = rt.sysdb.complete_blocking(ctx.workflow_id, ctx.owner, status, output, error)
-    rt.metrics_event("completed", status if ok else "FENCED")
+    rt.events.emit(WorkflowFinished(ctx.workflow_id, status if ok else "FENCED"))
     if not ok:
         rt.engine.run(explain_refusal(rt, ctx))
 
@@ -280,7 +281,7 @@ async def complete(
     rt: Host, ctx: WorkflowContext, status: str, output: str | None, error: str | None
 ) -> None:
     ok = await rt.sysdb.complete(ctx.workflow_id, ctx.owner, status, output, error)
-    rt.metrics_event("completed", status if ok else "FENCED")
+    rt.events.emit(WorkflowFinished(ctx.workflow_id, status if ok else "FENCED"))
     if not ok:
         await explain_refusal(rt, ctx)
 
@@ -290,7 +291,7 @@ async def explain_refusal(rt: Host, ctx: WorkflowContext) -> None:
     row = await rt.sysdb.fence_state(ctx.workflow_id)
     if row is not None and row[0] == "CANCELLED":
         raise DBOSWorkflowCancelledError(f"Workflow {ctx.workflow_id} was cancelled")
-    rt.metrics_event("fenced", ctx.workflow_id)
+    rt.events.emit(WriteRefused(ctx.workflow_id))
     rt.logger.warning(
         "write refused: workflow %s is now owned by another execution; stopping this one",
         ctx.workflow_id,
@@ -367,9 +368,7 @@ class _Retries:
         return e, delay
 
 
-def run_step_sync(
-    rt: Host, info: FunctionInfo, opts: StepOptions, call: Callable[[], Any]
-) -> Any:
+def run_step_sync(rt: Host, info: FunctionInfo, opts: StepOptions, call: Callable[[], Any]) -> Any:
     ctx = current_workflow.get()
     if ctx is None or ctx.in_step:
         return call()
@@ -398,7 +397,7 @@ def run_step_sync(
     params, exc = step_params(rt, ctx, fid, info.name, started, result, exc)
     if not rt.sysdb.record_operation_blocking(params):
         rt.engine.run(explain_refusal(rt, ctx))
-    rt.metrics_event("step", info.name)
+    rt.events.emit(StepRecorded(ctx.workflow_id, info.name, fid))
     if exc is not None:
         raise exc
     return result
@@ -435,7 +434,7 @@ async def run_step_async(
     params, exc = step_params(rt, ctx, fid, info.name, started, result, exc)
     if not await rt.engine.arun(rt.sysdb.record_operation(params)):
         await rt.engine.arun(explain_refusal(rt, ctx))
-    rt.metrics_event("step", info.name)
+    rt.events.emit(StepRecorded(ctx.workflow_id, info.name, fid))
     if exc is not None:
         raise exc
     return result

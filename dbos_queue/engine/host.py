@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from dbos_queue.db.loop import Engine
 from dbos_queue.db.sysdb import SystemDatabase
 from dbos_queue.engine.context import WorkflowContext
+from dbos_queue.engine.events import EventBus
 from dbos_queue.engine.registry import Registry
 
 
@@ -26,6 +27,7 @@ class Host(Protocol):
     app_version: str
     process_id: str
     logger: logging.Logger
+    events: EventBus
 
     def new_owner(self) -> str:
         """A fresh owner token for a claim or a start."""
@@ -33,10 +35,6 @@ class Host(Protocol):
 
     def new_workflow_id(self) -> str:
         """A fresh workflow id."""
-        ...
-
-    def metrics_event(self, kind: str, detail: Any) -> None:
-        """Publish an in-process event to metrics and test listeners."""
         ...
 
     async def cancel_for_timeout(self, ctx: WorkflowContext) -> None:

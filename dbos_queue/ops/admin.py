@@ -634,9 +634,7 @@ class AdminServer:
             def log_message(self, fmt: str, *args: Any) -> None:
                 logger.debug("admin: " + fmt, *args)
 
-            def _send(
-                self, code: int, payload: Any, headers: dict[str, str] | None = None
-            ) -> None:
+            def _send(self, code: int, payload: Any, headers: dict[str, str] | None = None) -> None:
                 extra = dict(headers or {})
                 if isinstance(payload, Raw):
                     data, ctype = payload.body, payload.content_type

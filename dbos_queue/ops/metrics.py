@@ -17,6 +17,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 
 from dbos_queue.db import sql as _sql
+from dbos_queue.engine.events import (
+    Claimed,
+    Dequeued,
+    StepRecorded,
+    TakenOver,
+    WorkflowFinished,
+    WriteRefused,
+)
 
 if TYPE_CHECKING:
     from dbos_queue.ops.host import OpsHost
@@ -146,12 +154,13 @@ class Metrics:
         self._by_queue: dict = {}
         self._completed: dict = {}
         self._rt = rt
-        rt.listeners["claim"].append(self._on_claim)
-        rt.listeners["dequeued"].append(self._on_dequeued)
-        rt.listeners["completed"].append(self._on_completed)
-        rt.listeners["takeover"].append(lambda _d: self.takeovers.inc())
-        rt.listeners["fenced"].append(lambda _d: self.fenced.inc())
-        rt.listeners["step"].append(lambda _d: self.steps.inc())
+        ev = rt.events
+        ev.subscribe(Claimed, self._on_claim)
+        ev.subscribe(Dequeued, self._on_dequeued)
+        ev.subscribe(WorkflowFinished, self._on_completed)
+        ev.subscribe(TakenOver, lambda _e: self.takeovers.inc())
+        ev.subscribe(WriteRefused, lambda _e: self.fenced.inc())
+        ev.subscribe(StepRecorded, lambda _e: self.steps.inc())
 
     def _children(self, name: str) -> tuple:
         # labels() costs a lock and a tuple build per call: resolve once per queue.
@@ -167,19 +176,19 @@ class Metrics:
             self._by_queue[name] = kids
         return kids
 
-    def _on_claim(self, detail: tuple) -> None:
-        name, n, seconds = detail
+    def _on_claim(self, e: Claimed) -> None:
+        name, n, seconds = e.queue, e.count, e.seconds
         claims, claimed, duration, batch, _lat = self._children(name)
         claims.inc()
         claimed.inc(n)
         duration.observe(seconds)
         batch.observe(n)
 
-    def _on_dequeued(self, detail: tuple) -> None:
-        name, latency_ms = detail
-        self._children(name)[4].observe(max(latency_ms, 0) / 1000)
+    def _on_dequeued(self, e: Dequeued) -> None:
+        self._children(e.queue)[4].observe(max(e.wait_ms, 0) / 1000)
 
-    def _on_completed(self, status: str) -> None:
+    def _on_completed(self, e: WorkflowFinished) -> None:
+        status = e.status
         child = self._completed.get(status)
         if child is None:
             child = self._completed[status] = self.completed.labels(status)

@@ -19,6 +19,7 @@ from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import now_ms
 from dbos_queue.engine import core as _core
 from dbos_queue.engine.context import WorkflowContext
+from dbos_queue.engine.events import Claimed, Dequeued, TakenOver, WorkflowFinished
 from dbos_queue.error import DBOSWorkflowFunctionNotFoundError, MaxRecoveryAttemptsExceededError
 from dbos_queue.queue.settings import QueueSettings
 
@@ -183,7 +184,7 @@ class QueueService:
         rows.sort(key=lambda r: (r[23], r[14]))  # priority, created_at
         if s.partitioned and rows:
             self.cursor[name] = max(r[24] or "" for r in rows)
-        self.rt.metrics_event("claim", (name, len(rows), time.perf_counter() - started))
+        self.rt.events.emit(Claimed(name, len(rows), time.perf_counter() - started))
         return rows
 
     def dispatch(self, name: str, row: tuple) -> None:
@@ -194,7 +195,7 @@ class QueueService:
         if key is not None:
             self.partition_running[name][key] += 1
         self.idle.clear()
-        self.rt.metrics_event("dequeued", (name, now_ms() - (row[14] or now_ms())))
+        self.rt.events.emit(Dequeued(name, wf_id, now_ms() - (row[14] or now_ms())))
         self.rt.engine.spawn(self._run(name, key, wf_id, owner, row), f"wf-{wf_id}")
 
     async def _run(self, name: str, key: str | None, wf_id: str, owner: str, row: tuple) -> None:
@@ -212,7 +213,7 @@ class QueueService:
             if row[16] > limit + 1:
                 await self.rt.sysdb.mark_max_recovery(wf_id, owner)
                 self.rt.engine.publish("wf", wf_id)
-                self.rt.metrics_event("completed", "MAX_RECOVERY_ATTEMPTS_EXCEEDED")
+                self.rt.events.emit(WorkflowFinished(wf_id, "MAX_RECOVERY_ATTEMPTS_EXCEEDED"))
                 logger.error("%s", MaxRecoveryAttemptsExceededError(wf_id, limit))
                 return
             ctx = _core.fresh_context_from_row(row, owner)
@@ -297,8 +298,8 @@ class QueueService:
         rows = await self.rt.sysdb.fetchall(_sql.REQUEUE_DEAD_OWNERS, {"now": now_ms()})
         for q in {r[0] for r in rows}:
             self.rt.engine.publish("queue", q)
-        for _ in rows:
-            self.rt.metrics_event("takeover", "queued")
+        for r in rows:
+            self.rt.events.emit(TakenOver(r[1], requeued=True))
         taken = [r[1] for r in rows]
         for (wf_id,) in await self.rt.sysdb.fetchall(_sql.ORPHANED_DIRECT, {"now": now_ms()}):
             row = await self.rt.sysdb.get_status_row(wf_id)

@@ -204,9 +204,7 @@ def check_cron(cron: Any, what: str, tz: tzinfo | None = None) -> None:
             "such as '*/30 * * * * *' (6 fields, seconds first)"
         )
     try:
-        croniter(cron, datetime.now(tz or UTC), second_at_beginning=True).get_next(
-            datetime
-        )
+        croniter(cron, datetime.now(tz or UTC), second_at_beginning=True).get_next(datetime)
     except Exception as exc:
         raise DBOSException(f"Invalid cron schedule {cron!r} for {what}: {exc}") from None
 
@@ -766,9 +764,7 @@ async def resume_schedule(rt: Any, name: str) -> None:
     await _set_status(rt, name, "ACTIVE")
 
 
-async def backfill_schedule(
-    rt: QueueHost, name: str, start: datetime, end: datetime
-) -> list[str]:
+async def backfill_schedule(rt: QueueHost, name: str, start: datetime, end: datetime) -> list[str]:
     """Enqueue every tick in [start, end) that has not run; returns all their workflow ids."""
     r = await rt.sysdb.fetchone(GET_SCHEDULE, (name,))
     if r is None:
