@@ -32,7 +32,9 @@ def run_worker(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"dbos-queue worker: cannot import {args.app_module!r}: {exc}", file=sys.stderr)
         return 2
-    if _dbos._instance is None or not getattr(_dbos._instance, "_initialized", False):
+    if _dbos.FacadeState.instance is None or not getattr(
+        _dbos.FacadeState.instance, "_initialized", False
+    ):
         DBOS()
     if args.queues:
         unknown = [q for q in args.queues if q not in _dbos.registry.queues]

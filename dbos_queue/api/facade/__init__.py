@@ -1,0 +1,1 @@
+"""The ``DBOS`` facade, one mixin per concern; ``api.dbos.DBOS`` composes them."""

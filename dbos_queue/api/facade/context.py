@@ -1,0 +1,64 @@
+"""The ``DBOS`` facade: what the running workflow and request see."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from dbos_queue.api.facade.base import classproperty
+from dbos_queue.api.invoke import (
+    _rt,
+)
+from dbos_queue.engine import core as _core
+from dbos_queue.engine.context import current_workflow
+from dbos_queue.engine.registry import registry
+
+F = TypeVar("F", bound=Callable[..., Any])
+logger = logging.getLogger("dbos_queue")
+
+
+class Context:
+    """``DBOS`` class methods: what the running workflow and request see."""
+
+    @classproperty
+    def workflow_id(cls) -> str | None:
+        ctx = current_workflow.get()
+        return ctx.workflow_id if ctx is not None else None
+
+    @classproperty
+    def step_id(cls) -> int | None:
+        ctx = current_workflow.get()
+        return ctx.step_id if ctx is not None else None
+
+    @classproperty
+    def logger(cls) -> logging.Logger:
+        return logger
+
+    @classproperty
+    def executor_id(cls) -> str:
+        return _rt().executor_id if registry.process else cls._settings().executor_id
+
+    @classproperty
+    def application_version(cls) -> str:
+        return _rt().app_version
+
+    @classproperty
+    def authenticated_user(cls) -> str | None:
+        return _core.current_auth()[0]
+
+    @classproperty
+    def authenticated_roles(cls) -> list[str] | None:
+        return _core.current_auth()[1]
+
+    @classproperty
+    def request(cls) -> Any:
+        """The HTTP request being handled (FastAPI integration), else None."""
+        from dbos_queue.integrations.fastapi import get_request
+
+        return get_request()
+
+    @classproperty
+    def assumed_role(cls) -> str | None:
+        ctx = current_workflow.get()
+        return ctx.assumed_role if ctx is not None else None

@@ -1,0 +1,133 @@
+"""The ``DBOS`` facade: configure, launch, destroy."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from dbos_queue.api.facade.base import FacadeState
+from dbos_queue.api.runtime import Runtime
+from dbos_queue.engine import transaction as _transaction
+from dbos_queue.engine.registry import registry
+from dbos_queue.error import (
+    DBOSException,
+    DBOSInitializationError,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+logger = logging.getLogger("dbos_queue")
+
+
+class Lifecycle:
+    """``DBOS`` class methods: configure, launch, destroy."""
+
+    @classmethod
+    def _settings(cls) -> Any:
+        inst = FacadeState.instance
+        if inst is None or not getattr(inst, "_initialized", False):
+            raise DBOSInitializationError(
+                "DBOS is not configured: call DBOS(config={...}) (or add dbos-config.yaml) first"
+            )
+        return inst.settings
+
+    @classmethod
+    def system_database_url(cls) -> str:
+        from dbos_queue.db.embedded import server_url
+
+        return cls._settings().system_database_url or server_url()
+
+    @classmethod
+    def launch(cls) -> None:
+        """Connect, migrate, register this process, and resume its unfinished workflows."""
+        if registry.process is not None:
+            return
+        settings = cls._settings()
+        _configure_logging(settings.log_level)
+        url = cls.system_database_url()
+        rt = Runtime(settings, registry, url, settings.application_version or _app_version())
+        if FacadeState.pending_listen is not None:
+            rt.queues.listen = list(FacadeState.pending_listen)
+        try:
+            rt.launch()
+        except Exception as exc:
+            rt.engine.stop()
+            raise _launch_error(exc, url) from exc
+        _transaction.launch(rt, settings.application_database_url)
+        registry.attach(rt)
+        rt.start_background()
+        recovered = rt.recover([rt.executor_id])
+        if recovered:
+            logger.info("recovering %d workflow(s): %s", len(recovered), recovered)
+
+    @classmethod
+    def destroy(
+        cls, *, destroy_registry: bool = False, workflow_completion_timeout_sec: float = 0
+    ) -> None:
+        rt = registry.process
+        if rt is not None:
+            assert isinstance(rt, Runtime)
+            rt.destroy(workflow_completion_timeout_sec)  # drains before anything is torn down
+            registry.detach()
+            _transaction.shutdown(rt)
+        if FacadeState.instance is not None:
+            FacadeState.instance._initialized = False
+        FacadeState.instance = None
+        if destroy_registry:
+            registry.clear()
+            FacadeState.pending_listen = None
+
+    @classmethod
+    def reset_system_database(cls) -> None:
+        """Drop every dbos_queue table in the system database (not while launched)."""
+        import psycopg
+
+        if registry.process is not None:
+            raise DBOSException("reset_system_database() must be called before DBOS.launch()")
+        url = cls.system_database_url()
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+                conn.execute("DROP SCHEMA IF EXISTS dbos CASCADE")
+        except psycopg.OperationalError as exc:
+            if "does not exist" not in str(exc):
+                raise _launch_error(exc, url) from exc
+
+
+def _configure_logging(level: str) -> None:
+    """Give the dbos_queue logger a console handler unless the application set one up."""
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s dbos_queue: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(level)
+
+
+def _app_version() -> str:
+    """A hash of the registered workflows' source, like DBOS's default application version."""
+    h = hashlib.sha256()
+    for name in sorted(registry.workflows):
+        func = registry.workflows[name].func
+        try:
+            h.update(inspect.getsource(func).encode())
+        except (OSError, TypeError):
+            h.update(name.encode())
+    return h.hexdigest()[:32]
+
+
+def _launch_error(exc: Exception, url: str) -> Exception:
+    import psycopg
+
+    from dbos_queue.model.pgurl import redact
+
+    if isinstance(exc, psycopg.OperationalError):
+        from dbos_queue.error import DBOSDatabaseUnavailableError
+
+        return DBOSDatabaseUnavailableError(
+            f"Cannot connect to the system database at {redact(url)}: {str(exc).strip()}. "
+            "Check that Postgres is running and the URL is right (system_database_url in the "
+            "config, DBOS_SYSTEM_DATABASE_URL, or dbos-config.yaml), or unset them all to use "
+            "the embedded Postgres."
+        )
+    return exc
