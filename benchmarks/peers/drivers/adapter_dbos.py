@@ -8,7 +8,7 @@ for every job inside one SQLAlchemy transaction (DBOS has no multi-row enqueue c
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 from dbos import DBOS, DBOSClient
 
@@ -28,26 +28,35 @@ class DbosAdapter(DbosFamilyAdapter):
     def dbos(self) -> Any:
         return DBOS
 
-    def configure(self, a: Any) -> Dict[str, Any]:
+    def configure(self, a: Any) -> dict[str, Any]:
         out = super().configure(a)
-        out.update(bulk_enqueue="DBOSClient.enqueue_in_transaction x N, one transaction",
-                   single_enqueue="DBOSClient.enqueue (own transaction)")
+        out.update(
+            bulk_enqueue="DBOSClient.enqueue_in_transaction x N, one transaction",
+            single_enqueue="DBOSClient.enqueue (own transaction)",
+        )
         return out
 
-    def versions(self) -> Dict[str, str]:
+    def versions(self) -> dict[str, str]:
         from importlib.metadata import version
 
-        return {"dbos": version("dbos"), "sqlalchemy": version("sqlalchemy"),
-                "psycopg": version("psycopg")}
+        return {
+            "dbos": version("dbos"),
+            "sqlalchemy": version("sqlalchemy"),
+            "psycopg": version("psycopg"),
+        }
 
     def setup_in_child(self, url: str) -> None:
         DBOS(config=self.config(url, "bench-setup"))
         DBOS.launch()
-        DBOS.register_queue(QUEUE, polling_interval_sec=self.poll, worker_concurrency=self.wc,
-                            on_conflict="always_update")
+        DBOS.register_queue(
+            QUEUE,
+            polling_interval_sec=self.poll,
+            worker_concurrency=self.wc,
+            on_conflict="always_update",
+        )
         DBOS.destroy()
 
-    def producer(self, url: str) -> "_Producer":
+    def producer(self, url: str) -> _Producer:
         return _Producer(self, url)
 
 
@@ -56,7 +65,7 @@ class _Producer:
         self.opts: Any = adapter.enqueue_options()
         self.url = url
 
-    def __enter__(self) -> "_Producer":
+    def __enter__(self) -> _Producer:
         import sqlalchemy as sa
 
         self.client = DBOSClient(system_database_url=self.url, application_name=APP)
@@ -73,12 +82,15 @@ class _Producer:
     def enqueue(self, seq: int, t_enq: float) -> None:
         self.client.enqueue(self.opts, seq, t_enq)
 
-    def enqueue_bulk(self, items: List[Tuple[int, float]]) -> Dict[str, Any]:
+    def enqueue_bulk(self, items: list[tuple[int, float]]) -> dict[str, Any]:
         with self.eng.begin() as conn:
             for seq, t in items:
                 self.client.enqueue_in_transaction(conn, self.opts, seq, t)
-        return {"method": "DBOSClient.enqueue_in_transaction", "batch": len(items),
-                "transactions": 1}
+        return {
+            "method": "DBOSClient.enqueue_in_transaction",
+            "batch": len(items),
+            "transactions": 1,
+        }
 
 
 ADAPTER = DbosAdapter()

@@ -7,7 +7,7 @@ Producer: ``DBOSClient``; single = ``DBOSClient.enqueue`` (own transaction), bul
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 from dbos_queue import DBOS, DBOSClient
 
@@ -23,13 +23,15 @@ class DbosQueueAdapter(DbosFamilyAdapter):
     def dbos(self) -> Any:
         return DBOS
 
-    def configure(self, a: Any) -> Dict[str, Any]:
+    def configure(self, a: Any) -> dict[str, Any]:
         out = super().configure(a)
-        out.update(bulk_enqueue="DBOSClient.enqueue_many (one statement)",
-                   single_enqueue="DBOSClient.enqueue (own transaction)")
+        out.update(
+            bulk_enqueue="DBOSClient.enqueue_many (one statement)",
+            single_enqueue="DBOSClient.enqueue (own transaction)",
+        )
         return out
 
-    def versions(self) -> Dict[str, str]:
+    def versions(self) -> dict[str, str]:
         from importlib.metadata import version
 
         return {"dbos_queue": version("dbos-queue"), "psycopg": version("psycopg")}
@@ -43,7 +45,7 @@ class DbosQueueAdapter(DbosFamilyAdapter):
         DBOS.launch()
         DBOS.destroy()
 
-    def producer(self, url: str) -> "_Producer":
+    def producer(self, url: str) -> _Producer:
         return _Producer(self, url)
 
 
@@ -52,7 +54,7 @@ class _Producer:
         self.opts: Any = adapter.enqueue_options()
         self.url = url
 
-    def __enter__(self) -> "_Producer":
+    def __enter__(self) -> _Producer:
         self.client = DBOSClient(system_database_url=self.url)
         return self
 
@@ -62,7 +64,7 @@ class _Producer:
     def enqueue(self, seq: int, t_enq: float) -> None:
         self.client.enqueue(self.opts, seq, t_enq)
 
-    def enqueue_bulk(self, items: List[Tuple[int, float]]) -> Dict[str, Any]:
+    def enqueue_bulk(self, items: list[tuple[int, float]]) -> dict[str, Any]:
         self.client.enqueue_many(self.opts, items)
         return {"method": "DBOSClient.enqueue_many", "batch": len(items), "transactions": 1}
 

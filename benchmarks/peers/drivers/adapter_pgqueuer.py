@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import struct
+from collections.abc import Coroutine
 from datetime import timedelta
-from typing import Any, Coroutine, Dict, List, Tuple
+from typing import Any
 
 from . import dbcheck
 
@@ -28,13 +29,18 @@ class PgqAdapter:
         ap.add_argument("--batch-size", type=int, default=10)
         ap.add_argument("--dequeue-timeout", type=float, default=30.0)
 
-    def configure(self, a: argparse.Namespace) -> Dict[str, Any]:
+    def configure(self, a: argparse.Namespace) -> dict[str, Any]:
         self.batch_size, self.dequeue_timeout = a.batch_size, a.dequeue_timeout
         self.variant = f"batch{a.batch_size}"
-        return {"driver": "asyncpg, one connection per process", "batch_size": a.batch_size,
-                "dequeue_timeout_s": a.dequeue_timeout, "event_loop": self._loop_name(),
-                "bulk_enqueue": "Queries.enqueue(lists), one call",
-                "single_enqueue": "Queries.enqueue(scalar)", "job_body": "async no-op"}
+        return {
+            "driver": "asyncpg, one connection per process",
+            "batch_size": a.batch_size,
+            "dequeue_timeout_s": a.dequeue_timeout,
+            "event_loop": self._loop_name(),
+            "bulk_enqueue": "Queries.enqueue(lists), one call",
+            "single_enqueue": "Queries.enqueue(scalar)",
+            "job_body": "async no-op",
+        }
 
     @staticmethod
     def _loop_name() -> str:
@@ -44,7 +50,7 @@ class PgqAdapter:
             return "asyncio"
         return "uvloop"
 
-    def versions(self) -> Dict[str, str]:
+    def versions(self) -> dict[str, str]:
         import asyncpg
         import pgqueuer
 
@@ -73,7 +79,7 @@ class PgqAdapter:
 
         self.run_async(go())
 
-    def producer(self, url: str) -> "_Producer":
+    def producer(self, url: str) -> _Producer:
         return _Producer(url)
 
     async def worker_main(self, url: str, wctx: Any) -> None:
@@ -90,8 +96,11 @@ class PgqAdapter:
             record(*unpack(job.payload))
 
         await wctx.ready_wait_go_async()
-        task = asyncio.create_task(pgq.run(
-            batch_size=self.batch_size, dequeue_timeout=timedelta(seconds=self.dequeue_timeout)))
+        task = asyncio.create_task(
+            pgq.run(
+                batch_size=self.batch_size, dequeue_timeout=timedelta(seconds=self.dequeue_timeout)
+            )
+        )
         stop = asyncio.create_task(wctx.wait_stop_async())
         await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
         pgq.shutdown.set()
@@ -102,21 +111,27 @@ class PgqAdapter:
     def remaining(self, url: str) -> int:
         return int(dbcheck.scalar(url, "select count(*) from pgqueuer"))
 
-    def db_counts(self, url: str) -> Dict[str, Any]:
+    def db_counts(self, url: str) -> dict[str, Any]:
         c = dbcheck.conn(url)
-        done, done_d = c.execute("select count(*), count(distinct job_id) from pgqueuer_log "
-                                 "where status = 'successful'").fetchone()
-        failed = c.execute("select count(*) from pgqueuer_log "
-                           "where status in ('exception', 'failed', 'canceled')").fetchone()[0]
-        return {"remaining": self.remaining(url), "completed": done,
-                "completed_distinct": done_d, "failed": failed}
+        done, done_d = c.execute(
+            "select count(*), count(distinct job_id) from pgqueuer_log where status = 'successful'"
+        ).fetchone()
+        failed = c.execute(
+            "select count(*) from pgqueuer_log where status in ('exception', 'failed', 'canceled')"
+        ).fetchone()[0]
+        return {
+            "remaining": self.remaining(url),
+            "completed": done,
+            "completed_distinct": done_d,
+            "failed": failed,
+        }
 
 
 class _Producer:
     def __init__(self, url: str) -> None:
         self.url = url
 
-    async def __aenter__(self) -> "_Producer":
+    async def __aenter__(self) -> _Producer:
         import asyncpg
         from pgqueuer import AsyncpgDriver, Queries
 
@@ -130,7 +145,7 @@ class _Producer:
     async def enqueue(self, seq: int, t_enq: float) -> None:
         await self.q.enqueue(ENTRYPOINT, _PACK.pack(seq, t_enq), 0)
 
-    async def enqueue_bulk(self, items: List[Tuple[int, float]]) -> Dict[str, Any]:
+    async def enqueue_bulk(self, items: list[tuple[int, float]]) -> dict[str, Any]:
         n = len(items)
         await self.q.enqueue([ENTRYPOINT] * n, [_PACK.pack(s, t) for s, t in items], [0] * n)
         return {"method": "Queries.enqueue(lists)", "batch": n, "calls": 1}

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 
-_CONNS: Dict[str, Any] = {}
+_CONNS: dict[str, Any] = {}
 
 
 def conn(url: str) -> Any:

@@ -11,7 +11,8 @@ import argparse
 import multiprocessing as mp
 import os
 import sys
-from typing import Any, Callable, Dict, List, Optional
+from collections.abc import Callable
+from typing import Any
 
 from . import dbcheck
 
@@ -22,7 +23,7 @@ WF_STEP = "bench_wf_1step"
 WF_NOSTEP = "bench_wf_0step"
 UNFINISHED = ("ENQUEUED", "PENDING", "DELAYED")
 
-_recorder: List[Callable[[int, float], None]] = []  # set in worker processes only
+_recorder: list[Callable[[int, float], None]] = []  # set in worker processes only
 
 
 def record(seq: int, t_enq: float) -> None:
@@ -48,7 +49,7 @@ def define_workflows(dbos_cls: Any) -> None:
         record(seq, t)
 
 
-def _setup_child(adapter: "DbosFamilyAdapter", url: str) -> None:
+def _setup_child(adapter: DbosFamilyAdapter, url: str) -> None:
     adapter.setup_in_child(url)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -67,26 +68,35 @@ class DbosFamilyAdapter:
 
     def add_args(self, ap: argparse.ArgumentParser) -> None:
         ap.add_argument("--steps", type=int, choices=[0, 1], default=1)
-        ap.add_argument("--poll", type=float, default=self.default_poll,
-                        help="queue polling_interval_sec")
+        ap.add_argument(
+            "--poll", type=float, default=self.default_poll, help="queue polling_interval_sec"
+        )
         ap.add_argument("--worker-concurrency", type=int, default=0, help="0 = no limit")
         ap.add_argument("--log-level", default="WARNING")
 
-    def configure(self, a: argparse.Namespace) -> Dict[str, Any]:
+    def configure(self, a: argparse.Namespace) -> dict[str, Any]:
         self.steps, self.poll, self.log_level = a.steps, a.poll, a.log_level
-        self.wc: Optional[int] = a.worker_concurrency or None
+        self.wc: int | None = a.worker_concurrency or None
         self.wf_name = WF_STEP if a.steps else WF_NOSTEP
         self.variant = f"{a.steps}step-poll{a.poll:g}" + (f"-wc{self.wc}" if self.wc else "")
-        return {"workflow": f"sync @DBOS.workflow with {a.steps} no-op @DBOS.step",
-                "queue": f"DBOS.register_queue('{QUEUE}', polling_interval_sec={a.poll:g}, "
-                         f"worker_concurrency={self.wc})",
-                "executor_ids": "one per worker process", "log_level": a.log_level}
+        return {
+            "workflow": f"sync @DBOS.workflow with {a.steps} no-op @DBOS.step",
+            "queue": f"DBOS.register_queue('{QUEUE}', polling_interval_sec={a.poll:g}, "
+            f"worker_concurrency={self.wc})",
+            "executor_ids": "one per worker process",
+            "log_level": a.log_level,
+        }
 
-    def config(self, url: str, executor_id: str) -> Dict[str, Any]:
-        return {"name": APP, "system_database_url": url, "application_version": APP_VERSION,
-                "executor_id": executor_id, "log_level": self.log_level}
+    def config(self, url: str, executor_id: str) -> dict[str, Any]:
+        return {
+            "name": APP,
+            "system_database_url": url,
+            "application_version": APP_VERSION,
+            "executor_id": executor_id,
+            "log_level": self.log_level,
+        }
 
-    def enqueue_options(self) -> Dict[str, Any]:
+    def enqueue_options(self) -> dict[str, Any]:
         return {"queue_name": QUEUE, "workflow_name": self.wf_name, "app_version": APP_VERSION}
 
     def setup_in_child(self, url: str) -> None:
@@ -114,18 +124,28 @@ class DbosFamilyAdapter:
         dbos.destroy(workflow_completion_timeout_sec=5)
 
     def remaining(self, url: str) -> int:
-        return int(dbcheck.scalar(url, "select count(*) from dbos.workflow_status where status"
-                                       f" in {UNFINISHED!r}"))
+        return int(
+            dbcheck.scalar(
+                url, f"select count(*) from dbos.workflow_status where status in {UNFINISHED!r}"
+            )
+        )
 
-    def db_counts(self, url: str) -> Dict[str, Any]:
+    def db_counts(self, url: str) -> dict[str, Any]:
         c = dbcheck.conn(url)
-        rows = dict(c.execute("select status, count(*) from dbos.workflow_status "
-                              "group by 1").fetchall())
-        steps, steps_wf = c.execute("select count(*), count(distinct workflow_uuid) "
-                                    "from dbos.operation_outputs").fetchone()
+        rows = dict(
+            c.execute("select status, count(*) from dbos.workflow_status group by 1").fetchall()
+        )
+        steps, steps_wf = c.execute(
+            "select count(*), count(distinct workflow_uuid) from dbos.operation_outputs"
+        ).fetchone()
         done = rows.get("SUCCESS", 0)
-        return {"remaining": sum(rows.get(s, 0) for s in UNFINISHED), "completed": done,
-                "failed": rows.get("ERROR", 0), "step_rows": steps,
-                "step_rows_distinct_wf": steps_wf, "by_status": rows,
-                # one recorded step per finished workflow (steps=1), none for steps=0
-                "consistent": steps == steps_wf == done * self.steps}
+        return {
+            "remaining": sum(rows.get(s, 0) for s in UNFINISHED),
+            "completed": done,
+            "failed": rows.get("ERROR", 0),
+            "step_rows": steps,
+            "step_rows_distinct_wf": steps_wf,
+            "by_status": rows,
+            # one recorded step per finished workflow (steps=1), none for steps=0
+            "consistent": steps == steps_wf == done * self.steps,
+        }

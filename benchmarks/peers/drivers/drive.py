@@ -28,7 +28,7 @@ import platform
 import sys
 import time
 import traceback
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from .workloads import WORKLOADS
 
@@ -45,15 +45,19 @@ def _parser(adapter: Any) -> argparse.ArgumentParser:
     ap.add_argument("--rate", type=float, default=100.0, help="W2: jobs/s")
     ap.add_argument("--duration", type=float, default=20.0, help="W2: seconds")
     ap.add_argument("--timeout", type=float, default=600.0, help="max s to wait for completion")
-    ap.add_argument("--grace", type=float, default=0.5,
-                    help="s to keep workers up after completion (duplicate detection)")
+    ap.add_argument(
+        "--grace",
+        type=float,
+        default=0.5,
+        help="s to keep workers up after completion (duplicate detection)",
+    )
     ap.add_argument("--pg-pid", type=int, default=None, help="postmaster PID (CPU accounting)")
     if hasattr(adapter, "add_args"):
         adapter.add_args(ap)
     return ap
 
 
-def _load_adapter(argv: List[str]) -> Any:
+def _load_adapter(argv: list[str]) -> Any:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--peer", required=True)
     peer = pre.parse_known_args(argv)[0].peer
@@ -70,18 +74,23 @@ def _normalize(a: argparse.Namespace) -> None:
         a.workers = 0
 
 
-def run(argv: Optional[List[str]] = None) -> Dict[str, Any]:
+def run(argv: list[str] | None = None) -> dict[str, Any]:
     """Parse flags, run the workload, return the result record."""
     argv = sys.argv[1:] if argv is None else argv
     adapter = _load_adapter(argv)
     a = _parser(adapter).parse_args(argv)
     _normalize(a)
     settings = adapter.configure(a) or {}
-    out: Dict[str, Any] = {
-        "peer": adapter.name, "variant": getattr(adapter, "variant", "default"),
-        "workload": a.workload, "workers": a.workers, "n": a.n, "settings": settings,
+    out: dict[str, Any] = {
+        "peer": adapter.name,
+        "variant": getattr(adapter, "variant", "default"),
+        "workload": a.workload,
+        "workers": a.workers,
+        "n": a.n,
+        "settings": settings,
         "versions": {"python": platform.python_version(), **(adapter.versions() or {})},
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
     t0 = time.time()
     try:
         metrics, verify, errors = WORKLOADS[a.workload](adapter, a)

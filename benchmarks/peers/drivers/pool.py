@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, List, Optional, Tuple
+from typing import Any
 
 from .measure import Record
 
@@ -29,7 +29,7 @@ class WorkerContext:
         self.idx = idx
         self._counts = counts  # mp.Array('q', W) without lock: one writer per slot
         self._ready, self._go, self.stop = ready, go, stop
-        self.records: List[Record] = []
+        self.records: list[Record] = []
         self._pub = threading.Thread(target=self._publish, daemon=True)
         self._pub_stop = threading.Event()
 
@@ -75,10 +75,11 @@ def run_maybe_async(adapter: Any, fn: Any, *args: Any) -> Any:
     return fn(*args)
 
 
-def _worker_entry(adapter: Any, url: str, idx: int, counts: Any, ready: Any, go: Any,
-                  stop: Any, results: Any) -> None:
+def _worker_entry(
+    adapter: Any, url: str, idx: int, counts: Any, ready: Any, go: Any, stop: Any, results: Any
+) -> None:
     wctx = WorkerContext(idx, counts, ready, go, stop)
-    err: Optional[str] = None
+    err: str | None = None
     try:
         run_maybe_async(adapter, adapter.worker_main, url, wctx)
     except BaseException:  # report it, never hang the parent
@@ -101,11 +102,15 @@ class WorkerPool:
         self.counts = ctx.Array("q", n, lock=False)
         self.ready, self.go, self.stop = ctx.Semaphore(0), ctx.Event(), ctx.Event()
         self.results = ctx.Queue()
-        self.per_worker: List[int] = [0] * n
-        self.procs = [ctx.Process(target=_worker_entry, name=f"bench-worker-{i}",
-                                  args=(adapter, url, i, self.counts, self.ready, self.go,
-                                        self.stop, self.results))
-                      for i in range(n)]
+        self.per_worker: list[int] = [0] * n
+        self.procs = [
+            ctx.Process(
+                target=_worker_entry,
+                name=f"bench-worker-{i}",
+                args=(adapter, url, i, self.counts, self.ready, self.go, self.stop, self.results),
+            )
+            for i in range(n)
+        ]
 
     def start_and_wait_ready(self, timeout: float = 120.0) -> None:
         for p in self.procs:
@@ -125,9 +130,9 @@ class WorkerPool:
         """Job bodies started so far, summed over workers (including warm-up jobs)."""
         return sum(self.counts[:])
 
-    def _collect(self, deadline: float) -> Tuple[List[Record], List[str], int]:
-        records: List[Record] = []
-        errors: List[str] = []
+    def _collect(self, deadline: float) -> tuple[list[Record], list[str], int]:
+        records: list[Record] = []
+        errors: list[str] = []
         got = 0
         while got < self.n and time.time() < deadline:
             try:
@@ -143,7 +148,7 @@ class WorkerPool:
                 errors.append(f"worker {idx}: {err}")
         return records, errors, got
 
-    def shutdown(self, timeout: float = 60.0) -> Tuple[List[Record], List[str]]:
+    def shutdown(self, timeout: float = 60.0) -> tuple[list[Record], list[str]]:
         """Stop every worker; returns all body records and any worker errors."""
         self.stop.set()
         self.go.set()

@@ -10,13 +10,14 @@ import argparse
 import asyncio
 import time
 import traceback
-from typing import Any, Callable, Dict, List, Tuple
+from collections.abc import Callable
+from typing import Any
 
 from . import measure
 from .pool import WorkerPool, run_maybe_async
 
 WARMUP_JOBS = 5
-Result = Tuple[Dict[str, Any], Dict[str, Any], List[str]]
+Result = tuple[dict[str, Any], dict[str, Any], list[str]]
 
 
 def wait_until(pred: Callable[[], Any], timeout: float, interval: float) -> bool:
@@ -34,20 +35,23 @@ def remaining(adapter: Any, url: str) -> int:
     return int(fn(url) if fn else adapter.db_counts(url)["remaining"])
 
 
-def with_producer(adapter: Any, url: str, body_sync: Callable[[Any], Any],
-                  body_async: Callable[[Any], Any]) -> Any:
+def with_producer(
+    adapter: Any, url: str, body_sync: Callable[[Any], Any], body_async: Callable[[Any], Any]
+) -> Any:
     """Open ``adapter.producer(url)`` (sync or async context manager) and run a body."""
     cm = adapter.producer(url)
     if hasattr(cm, "__aenter__"):
+
         async def go() -> Any:
             async with cm as p:
                 return await body_async(p)
+
         return run_maybe_async(adapter, go)
     with cm as p:
         return body_sync(p)
 
 
-def _timed_calls(adapter: Any, url: str, n: int, interval: float) -> Tuple[float, List[float], int]:
+def _timed_calls(adapter: Any, url: str, n: int, interval: float) -> tuple[float, list[float], int]:
     """Enqueue seq 0..n-1 one call each, paced at ``interval`` s (0 = flat out).
     Returns (seconds, per-call durations, times the producer fell behind)."""
     late = [0]
@@ -58,8 +62,8 @@ def _timed_calls(adapter: Any, url: str, n: int, interval: float) -> Tuple[float
             late[0] += 1
         return d
 
-    def body_sync(p: Any) -> Tuple[float, List[float]]:
-        calls: List[float] = []
+    def body_sync(p: Any) -> tuple[float, list[float]]:
+        calls: list[float] = []
         t0 = time.perf_counter()
         for i in range(n):
             d = pace(t0, i) if interval else 0
@@ -70,8 +74,8 @@ def _timed_calls(adapter: Any, url: str, n: int, interval: float) -> Tuple[float
             calls.append(time.perf_counter() - c0)
         return time.perf_counter() - t0, calls
 
-    async def body_async(p: Any) -> Tuple[float, List[float]]:
-        calls: List[float] = []
+    async def body_async(p: Any) -> tuple[float, list[float]]:
+        calls: list[float] = []
         t0 = time.perf_counter()
         for i in range(n):
             d = pace(t0, i) if interval else 0
@@ -86,25 +90,27 @@ def _timed_calls(adapter: Any, url: str, n: int, interval: float) -> Tuple[float
     return secs, calls, late[0]
 
 
-def _bulk(adapter: Any, url: str, n: int) -> Tuple[Dict[str, Any], float]:
+def _bulk(adapter: Any, url: str, n: int) -> tuple[dict[str, Any], float]:
     """Enqueue seq 0..n-1 with the library's fastest bulk call; returns (info, seconds)."""
     items = [(i, 0.0) for i in range(n)]
 
-    def bs(p: Any) -> Tuple[Dict[str, Any], float]:
+    def bs(p: Any) -> tuple[dict[str, Any], float]:
         t0 = time.perf_counter()
         info = p.enqueue_bulk(items)
         return info, time.perf_counter() - t0
 
-    async def ba(p: Any) -> Tuple[Dict[str, Any], float]:
+    async def ba(p: Any) -> tuple[dict[str, Any], float]:
         t0 = time.perf_counter()
         info = await p.enqueue_bulk(items)
         return info, time.perf_counter() - t0
 
-    return with_producer(adapter, url, bs, ba)
+    result: tuple[dict[str, Any], float] = with_producer(adapter, url, bs, ba)
+    return result
 
 
 def _warm_up(adapter: Any, url: str, pool: WorkerPool) -> None:
     """A few jobs (negative seq) before measuring, so every connection is open."""
+
     def bs(p: Any) -> None:
         for k in range(WARMUP_JOBS):
             p.enqueue(-1 - k, time.time())
@@ -136,16 +142,24 @@ def w1_drain(adapter: Any, a: argparse.Namespace) -> Result:
     records, errors = pool.shutdown()
     v = measure.verify(records, n, adapter.db_counts(a.url), n)
     starts = sorted(r[1] for r in records if r[0] >= 0)
-    steady = ((len(starts) - 1) / (starts[-1] - starts[0])
-              if len(starts) > 1 and starts[-1] > starts[0] else None)
-    m = {"bulk_s": round(enq_s, 4), "bulk_jobs_per_s": round(n / enq_s, 1),
-         "bulk_method": info, "drain_s": round(t_done - t_go, 4),
-         "jobs_per_s": round(n / (t_done - t_go), 1) if ok_db else None,
-         "bodies_done_s": round(t_bodies - t_go, 4),
-         "durable_tail_s": round(t_done - t_bodies, 4),
-         "first_start_s": round(starts[0] - t_go, 4) if starts else None,
-         "steady_jobs_per_s": round(steady, 1) if steady else None,
-         "per_worker_executed": pool.per_worker, "timed_out": not (ok_bodies and ok_db)}
+    steady = (
+        (len(starts) - 1) / (starts[-1] - starts[0])
+        if len(starts) > 1 and starts[-1] > starts[0]
+        else None
+    )
+    m = {
+        "bulk_s": round(enq_s, 4),
+        "bulk_jobs_per_s": round(n / enq_s, 1),
+        "bulk_method": info,
+        "drain_s": round(t_done - t_go, 4),
+        "jobs_per_s": round(n / (t_done - t_go), 1) if ok_db else None,
+        "bodies_done_s": round(t_bodies - t_go, 4),
+        "durable_tail_s": round(t_done - t_bodies, 4),
+        "first_start_s": round(starts[0] - t_go, 4) if starts else None,
+        "steady_jobs_per_s": round(steady, 1) if steady else None,
+        "per_worker_executed": pool.per_worker,
+        "timed_out": not (ok_bodies and ok_db),
+    }
     return m, v, errors
 
 
@@ -156,8 +170,9 @@ def w2_latency(adapter: Any, a: argparse.Namespace) -> Result:
     pool = WorkerPool(adapter, a.url, a.workers)
     pool.start_and_wait_ready()
     pool.release()
-    errors: List[str] = []
-    secs, calls, late = float("nan"), [], 0
+    errors: list[str] = []
+    calls: list[float] = []
+    secs, late = float("nan"), 0
     try:
         _warm_up(adapter, a.url, pool)
         cpu0 = measure.cpu_snapshot(a.pg_pid)
@@ -172,13 +187,18 @@ def w2_latency(adapter: Any, a: argparse.Namespace) -> Result:
     time.sleep(a.grace)
     records, werr = pool.shutdown()
     v = measure.verify(records, n, adapter.db_counts(a.url), total)
-    m = {"rate_target_per_s": a.rate, "duration_s": a.duration, "produced": len(calls),
-         "produce_s": round(secs, 3),
-         "produce_rate_achieved": round(len(calls) / secs, 1) if calls else None,
-         "producer_fell_behind": late, "enqueue_call": measure.dist(calls),
-         "latency": measure.dist([r[1] - r[2] for r in records if r[0] >= 0]),
-         "cpu_ms_per_job": measure.cpu_ms_per_job(cpu0, cpu1, len(calls)),
-         "timed_out": not (ok_bodies and ok_db)}
+    m = {
+        "rate_target_per_s": a.rate,
+        "duration_s": a.duration,
+        "produced": len(calls),
+        "produce_s": round(secs, 3),
+        "produce_rate_achieved": round(len(calls) / secs, 1) if calls else None,
+        "producer_fell_behind": late,
+        "enqueue_call": measure.dist(calls),
+        "latency": measure.dist([r[1] - r[2] for r in records if r[0] >= 0]),
+        "cpu_ms_per_job": measure.cpu_ms_per_job(cpu0, cpu1, len(calls)),
+        "timed_out": not (ok_bodies and ok_db),
+    }
     return m, v, errors + werr
 
 
@@ -187,8 +207,11 @@ def w3_single(adapter: Any, a: argparse.Namespace) -> Result:
     adapter.setup(a.url)
     secs, calls, _ = _timed_calls(adapter, a.url, a.n, 0.0)
     v = measure.verify_queued(a.n, adapter.db_counts(a.url))
-    m = {"enqueue_s": round(secs, 4), "jobs_per_s": round(a.n / secs, 1),
-         "enqueue_call": measure.dist(calls)}
+    m = {
+        "enqueue_s": round(secs, 4),
+        "jobs_per_s": round(a.n / secs, 1),
+        "enqueue_call": measure.dist(calls),
+    }
     return m, v, []
 
 
@@ -201,5 +224,9 @@ def bulk_enqueue(adapter: Any, a: argparse.Namespace) -> Result:
     return m, v, []
 
 
-WORKLOADS: Dict[str, Callable[[Any, argparse.Namespace], Result]] = {
-    "W1": w1_drain, "W2": w2_latency, "W3": w3_single, "bulk": bulk_enqueue}
+WORKLOADS: dict[str, Callable[[Any, argparse.Namespace], Result]] = {
+    "W1": w1_drain,
+    "W2": w2_latency,
+    "W3": w3_single,
+    "bulk": bulk_enqueue,
+}
