@@ -62,11 +62,6 @@ EXPIRE_EXECUTORS = (
     "UPDATE dbos.executors SET lease_expires_at_epoch_ms = 0 WHERE process_id = ANY(%s)"
 )
 
-LIVE_EXECUTORS = """
-SELECT process_id, executor_id, hostname, pid, application_version, started_at_epoch_ms,
-       heartbeat_at_epoch_ms, lease_expires_at_epoch_ms
-  FROM dbos.executors WHERE lease_expires_at_epoch_ms > %s ORDER BY started_at_epoch_ms
-"""
 
 # --- workflow status ----------------------------------------------------------
 
@@ -140,14 +135,6 @@ UPDATE dbos.workflow_status
  WHERE workflow_uuid = %(id)s AND owner_xid = %(owner)s AND status = 'PENDING'
 """
 
-# Final status, fenced on the owner token and on still being PENDING.
-COMPLETE_WORKFLOW = """
-UPDATE dbos.workflow_status
-   SET status = %(status)s, output = %(output)s, error = %(error)s, updated_at = %(now)s,
-       deduplication_id = NULL  -- only active workflows deduplicate
- WHERE workflow_uuid = %(id)s AND owner_xid = %(owner)s AND status = 'PENDING'
-RETURNING workflow_uuid, queue_name
-"""
 
 # A workflow past its deadline cancels itself (only while it still owns the row).
 CANCEL_OWNED = """
@@ -171,10 +158,6 @@ SELECT function_id, function_name, output, error, child_workflow_id
   FROM dbos.operation_outputs WHERE workflow_uuid = %s
 """
 
-GET_OPERATION = """
-SELECT function_name, output, error, child_workflow_id
-  FROM dbos.operation_outputs WHERE workflow_uuid = %s AND function_id = %s
-"""
 
 # Record one operation's result, only while %(owner)s owns the PENDING workflow.
 # FOR SHARE makes a concurrent takeover (an UPDATE of owner_xid) wait for us, or
@@ -507,7 +490,7 @@ ON CONFLICT DO NOTHING
 RETURNING workflow_uuid, function_id
 """
 
-# COMPLETE_WORKFLOW for many workflows at once.
+# A batch of completions in one statement, each fenced on its owner token.
 COMPLETE_WORKFLOWS = """
 UPDATE dbos.workflow_status ws
    SET status = t.status, output = t.output, error = t.error, updated_at = t.now,
@@ -638,3 +621,106 @@ SELECT workflow_uuid, function_id, function_name, error, child_workflow_id,
  WHERE rn <= %(per)s
  ORDER BY workflow_uuid, function_id
 """
+
+
+# --- schedules (queue/schedules.py) ---------------------------------------------------
+
+SCHEDULE_COLUMNS = """schedule_name, schedule_id, workflow_name, workflow_class_name, schedule,
+ cron_timezone, context, status, queue_name, kind, automatic_backfill, watermark_epoch_ms,
+ last_fired_at_epoch_ms, created_at_epoch_ms, updated_at_epoch_ms"""
+
+# A decorated schedule, (re)declared by a launching process. Keeps status and watermark;
+# updated_at moves only when the definition changed. Returns nothing when an 'api'
+# schedule already holds the name.
+UPSERT_DECORATED_SCHEDULE = """
+INSERT INTO dbos.workflow_schedules AS s (
+    schedule_name, schedule_id, workflow_name, workflow_class_name, schedule, context, status,
+    kind, watermark_epoch_ms, created_at_epoch_ms, updated_at_epoch_ms)
+VALUES (%(name)s, %(id)s, %(workflow_name)s, %(class_name)s, %(cron)s, %(context)s, 'ACTIVE',
+        'decorator', %(now)s, %(now)s, %(now)s)
+ON CONFLICT (schedule_name) DO UPDATE
+   SET workflow_name = EXCLUDED.workflow_name,
+       workflow_class_name = EXCLUDED.workflow_class_name,
+       schedule = EXCLUDED.schedule,
+       updated_at_epoch_ms = CASE
+           WHEN (s.workflow_name, s.workflow_class_name, s.schedule)
+                IS DISTINCT FROM (EXCLUDED.workflow_name, EXCLUDED.workflow_class_name,
+                                  EXCLUDED.schedule)
+           THEN EXCLUDED.updated_at_epoch_ms ELSE s.updated_at_epoch_ms END
+ WHERE s.kind = 'decorator'
+RETURNING s.kind
+"""
+
+# DBOS.create_schedule; returns nothing when the name is taken.
+CREATE_SCHEDULE = """
+INSERT INTO dbos.workflow_schedules (
+    schedule_name, schedule_id, workflow_name, workflow_class_name, schedule, cron_timezone,
+    context, status, queue_name, kind, automatic_backfill, watermark_epoch_ms,
+    created_at_epoch_ms, updated_at_epoch_ms)
+VALUES (%(name)s, %(id)s, %(workflow_name)s, %(class_name)s, %(cron)s, %(tz)s, %(context)s,
+        'ACTIVE', %(queue)s, 'api', %(backfill)s, %(now)s, %(now)s, %(now)s)
+ON CONFLICT (schedule_name) DO NOTHING
+RETURNING schedule_id
+"""
+
+GET_SCHEDULE = (
+    "SELECT " + SCHEDULE_COLUMNS + " FROM dbos.workflow_schedules WHERE schedule_name = %s"
+)
+
+LIST_SCHEDULES = (
+    "SELECT "
+    + SCHEDULE_COLUMNS
+    + """ FROM dbos.workflow_schedules
+ WHERE (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
+   AND (%(workflows)s::text[] IS NULL OR workflow_name = ANY(%(workflows)s::text[]))
+   AND (%(kinds)s::text[] IS NULL OR kind = ANY(%(kinds)s::text[]))
+   AND (%(prefixes)s::text[] IS NULL
+        OR EXISTS (SELECT 1 FROM unnest(%(prefixes)s::text[]) p
+                    WHERE starts_with(schedule_name, p)))
+ ORDER BY created_at_epoch_ms, schedule_name"""
+)
+
+# What every scheduler pass reads.
+ACTIVE_SCHEDULES = (
+    "SELECT " + SCHEDULE_COLUMNS + " FROM dbos.workflow_schedules WHERE status = 'ACTIVE'"
+)
+
+DELETE_SCHEDULE = "DELETE FROM dbos.workflow_schedules WHERE schedule_name = %s RETURNING kind"
+
+# Pause / resume. Resuming moves the watermark to now: ticks due while paused never run.
+SET_SCHEDULE_STATUS = """
+UPDATE dbos.workflow_schedules
+   SET status = %(status)s, updated_at_epoch_ms = %(now)s,
+       watermark_epoch_ms = CASE WHEN %(status)s = 'ACTIVE' AND status <> 'ACTIVE'
+                                 THEN greatest(watermark_epoch_ms, %(now)s)
+                                 ELSE watermark_epoch_ms END
+ WHERE schedule_name = %(name)s
+RETURNING schedule_name
+"""
+
+# THE tick claim: move the watermark from the value this scheduler read, provided the
+# schedule is still active and unchanged. Run first in the transaction that enqueues the
+# ticks; a concurrent claimer waits on the row lock, then matches nothing.
+CLAIM_SCHEDULE_TICKS = """
+UPDATE dbos.workflow_schedules
+   SET watermark_epoch_ms = %(new)s,
+       last_fired_at_epoch_ms = coalesce(%(last_fired)s::bigint, last_fired_at_epoch_ms)
+ WHERE schedule_name = %(name)s AND status = 'ACTIVE'
+   AND watermark_epoch_ms = %(old)s AND updated_at_epoch_ms = %(version)s
+RETURNING schedule_name
+"""
+
+# When the longest-running live process started (this one included): a tick due before
+# that, when no process that is still alive was running, was missed.
+FLEET_UP_SINCE = """
+SELECT min(started_at_epoch_ms) FROM dbos.executors WHERE lease_expires_at_epoch_ms > %s
+"""
+
+
+# --- administration --------------------------------------------------------------------
+
+# DBOS.reset_system_database and `dbos-queue db reset`: every dbos_queue table at once.
+DROP_SYSTEM_SCHEMA = "DROP SCHEMA IF EXISTS dbos CASCADE"
+
+# Serialises creation of the application database's transaction_outputs table (launch).
+APP_SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(4735032143901386)"

@@ -316,9 +316,6 @@ class SystemDatabase:
         rows = await self.fetchall(_sql.LOAD_OPERATIONS, (wf_id,))
         return {r[0]: r[1:] for r in rows}
 
-    async def get_operation(self, wf_id: str, fid: int) -> tuple | None:
-        return await self.fetchone(_sql.GET_OPERATION, (wf_id, fid))
-
     @staticmethod
     def operation_params(
         wf_id: str,

@@ -35,7 +35,6 @@ _session: contextvars.ContextVar[psycopg.Connection[Any] | None] = contextvars.C
     "dbos_queue_sql_session", default=None
 )
 _pools: dict[int, ConnectionPool] = {}
-_APP_LOCK = "SELECT pg_advisory_xact_lock(4735032143901386)"
 
 
 def current_session() -> psycopg.Connection[Any]:
@@ -54,7 +53,7 @@ def launch(rt: Any, app_url: str | None) -> None:
     _migrate.ensure_database(app_url)
     ddl = (_migrate.migrations_dir() / "app" / "0001_transaction_outputs.sql").read_text()
     with psycopg.connect(app_url) as conn, conn.transaction():
-        conn.execute(_APP_LOCK)
+        conn.execute(_sql.APP_SCHEMA_LOCK)
         conn.execute(ddl)  # type: ignore[arg-type]  # trusted file shipped with the package
     _pools[id(rt)] = ConnectionPool(app_url, min_size=1, max_size=10, open=True, name="dbos-app")
 

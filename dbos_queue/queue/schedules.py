@@ -18,7 +18,7 @@ schedule is created, paused or resumed anywhere: a NOTIFY on the queue channel)
 it reads the active schedules and, for each one whose workflow this process has
 registered, computes the ticks due after the schedule's *watermark*. It fires
 them in one transaction: a conditional UPDATE moves the watermark from the value
-it read to the last tick (``CLAIM_SCHEDULE_TICKS``), then each tick is inserted
+it read to the last tick (``_sql.CLAIM_SCHEDULE_TICKS``), then each tick is inserted
 ENQUEUED on the schedule's queue (default: the internal queue every process
 dequeues) with the deterministic id ``sched-<schedule name>-<ISO time>`` through
 the ordinary ``INIT_WORKFLOW`` (idempotent on the id). Concurrent schedulers block
@@ -96,102 +96,6 @@ POLL_SEC = 1.0  # schedule table poll (changes elsewhere also arrive by NOTIFY)
 MAX_LATE_SEC = 60.0  # skip policy: a tick later than this is missed
 MAX_TICKS_PER_PASS = 100  # catch-up: ticks fired per schedule per transaction
 WAKE_PAYLOAD = "__dbos_schedules__"  # on the "queue" channel: re-read the schedules now
-
-# --- SQL -----------------------------------------------------------------------------
-# These statements belong in _sql.py (one queries module); they live here until they
-# are moved there. The names are the ones they should keep.
-
-SCHEDULE_COLUMNS = """schedule_name, schedule_id, workflow_name, workflow_class_name, schedule,
- cron_timezone, context, status, queue_name, kind, automatic_backfill, watermark_epoch_ms,
- last_fired_at_epoch_ms, created_at_epoch_ms, updated_at_epoch_ms"""
-
-# A decorated schedule, (re)declared by a launching process. Keeps status and watermark;
-# updated_at moves only when the definition changed. Returns nothing when an 'api'
-# schedule already holds the name.
-UPSERT_DECORATED_SCHEDULE = """
-INSERT INTO dbos.workflow_schedules AS s (
-    schedule_name, schedule_id, workflow_name, workflow_class_name, schedule, context, status,
-    kind, watermark_epoch_ms, created_at_epoch_ms, updated_at_epoch_ms)
-VALUES (%(name)s, %(id)s, %(workflow_name)s, %(class_name)s, %(cron)s, %(context)s, 'ACTIVE',
-        'decorator', %(now)s, %(now)s, %(now)s)
-ON CONFLICT (schedule_name) DO UPDATE
-   SET workflow_name = EXCLUDED.workflow_name,
-       workflow_class_name = EXCLUDED.workflow_class_name,
-       schedule = EXCLUDED.schedule,
-       updated_at_epoch_ms = CASE
-           WHEN (s.workflow_name, s.workflow_class_name, s.schedule)
-                IS DISTINCT FROM (EXCLUDED.workflow_name, EXCLUDED.workflow_class_name,
-                                  EXCLUDED.schedule)
-           THEN EXCLUDED.updated_at_epoch_ms ELSE s.updated_at_epoch_ms END
- WHERE s.kind = 'decorator'
-RETURNING s.kind
-"""
-
-# DBOS.create_schedule; returns nothing when the name is taken.
-CREATE_SCHEDULE = """
-INSERT INTO dbos.workflow_schedules (
-    schedule_name, schedule_id, workflow_name, workflow_class_name, schedule, cron_timezone,
-    context, status, queue_name, kind, automatic_backfill, watermark_epoch_ms,
-    created_at_epoch_ms, updated_at_epoch_ms)
-VALUES (%(name)s, %(id)s, %(workflow_name)s, %(class_name)s, %(cron)s, %(tz)s, %(context)s,
-        'ACTIVE', %(queue)s, 'api', %(backfill)s, %(now)s, %(now)s, %(now)s)
-ON CONFLICT (schedule_name) DO NOTHING
-RETURNING schedule_id
-"""
-
-GET_SCHEDULE = (
-    "SELECT " + SCHEDULE_COLUMNS + " FROM dbos.workflow_schedules WHERE schedule_name = %s"
-)
-
-LIST_SCHEDULES = (
-    "SELECT "
-    + SCHEDULE_COLUMNS
-    + """ FROM dbos.workflow_schedules
- WHERE (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
-   AND (%(workflows)s::text[] IS NULL OR workflow_name = ANY(%(workflows)s::text[]))
-   AND (%(kinds)s::text[] IS NULL OR kind = ANY(%(kinds)s::text[]))
-   AND (%(prefixes)s::text[] IS NULL
-        OR EXISTS (SELECT 1 FROM unnest(%(prefixes)s::text[]) p
-                    WHERE starts_with(schedule_name, p)))
- ORDER BY created_at_epoch_ms, schedule_name"""
-)
-
-# What every scheduler pass reads.
-ACTIVE_SCHEDULES = (
-    "SELECT " + SCHEDULE_COLUMNS + " FROM dbos.workflow_schedules WHERE status = 'ACTIVE'"
-)
-
-DELETE_SCHEDULE = "DELETE FROM dbos.workflow_schedules WHERE schedule_name = %s RETURNING kind"
-
-# Pause / resume. Resuming moves the watermark to now: ticks due while paused never run.
-SET_SCHEDULE_STATUS = """
-UPDATE dbos.workflow_schedules
-   SET status = %(status)s, updated_at_epoch_ms = %(now)s,
-       watermark_epoch_ms = CASE WHEN %(status)s = 'ACTIVE' AND status <> 'ACTIVE'
-                                 THEN greatest(watermark_epoch_ms, %(now)s)
-                                 ELSE watermark_epoch_ms END
- WHERE schedule_name = %(name)s
-RETURNING schedule_name
-"""
-
-# THE tick claim: move the watermark from the value this scheduler read, provided the
-# schedule is still active and unchanged. Run first in the transaction that enqueues the
-# ticks; a concurrent claimer waits on the row lock, then matches nothing.
-CLAIM_SCHEDULE_TICKS = """
-UPDATE dbos.workflow_schedules
-   SET watermark_epoch_ms = %(new)s,
-       last_fired_at_epoch_ms = coalesce(%(last_fired)s::bigint, last_fired_at_epoch_ms)
- WHERE schedule_name = %(name)s AND status = 'ACTIVE'
-   AND watermark_epoch_ms = %(old)s AND updated_at_epoch_ms = %(version)s
-RETURNING schedule_name
-"""
-
-# When the longest-running live process started (this one included): a tick due before
-# that, when no process that is still alive was running, was missed.
-FLEET_UP_SINCE = """
-SELECT min(started_at_epoch_ms) FROM dbos.executors WHERE lease_expires_at_epoch_ms > %s
-"""
-
 
 # --- crons ------------------------------------------------------------------------------
 
@@ -411,7 +315,7 @@ class Scheduler:
                     self.handled.add(id(d))
                     continue
                 row = await self.rt.sysdb.fetchone(
-                    UPSERT_DECORATED_SCHEDULE,
+                    _sql.UPSERT_DECORATED_SCHEDULE,
                     {
                         "name": info.name,
                         "id": str(uuid.uuid4()),
@@ -469,7 +373,7 @@ class Scheduler:
 
     async def pass_once(self) -> float:
         """Fire every due tick this process may fire; seconds until the next is due."""
-        rows = [ScheduleRow(*r) for r in await self.rt.sysdb.fetchall(ACTIVE_SCHEDULES)]
+        rows = [ScheduleRow(*r) for r in await self.rt.sysdb.fetchall(_sql.ACTIVE_SCHEDULES)]
         poll = min(POLL_SEC, self.rt.settings.scheduler_polling_interval_sec or POLL_SEC)
         delay = poll * random.uniform(0.9, 1.1)
         for row in rows:
@@ -532,7 +436,7 @@ async def _claim_and_enqueue(
     rt: QueueHost, conn: Any, row: ScheduleRow, due: list[datetime], new_mark: int, context: Any
 ) -> bool:
     cur = await conn.execute(
-        CLAIM_SCHEDULE_TICKS,
+        _sql.CLAIM_SCHEDULE_TICKS,
         {
             "name": row.name,
             "old": row.watermark,
@@ -590,7 +494,7 @@ async def start(rt: QueueHost) -> None:
     launched = now_ms()
     sched.floor_ms = launched
     try:
-        row = await rt.sysdb.fetchone(FLEET_UP_SINCE, (launched,))
+        row = await rt.sysdb.fetchone(_sql.FLEET_UP_SINCE, (launched,))
         if row is not None and row[0] is not None:
             sched.floor_ms = min(launched, row[0])
         await sched.sync_declared()
@@ -673,7 +577,7 @@ async def create_schedule(
     info = _workflow_info(rt, workflow_fn)
     await _check_queue(rt, queue_name)
     row = await rt.sysdb.fetchone(
-        CREATE_SCHEDULE,
+        _sql.CREATE_SCHEDULE,
         {
             "name": schedule_name,
             "id": str(uuid.uuid4()),
@@ -715,7 +619,7 @@ async def list_schedules(
     if unknown:
         raise DBOSException(f"list_schedules() got unexpected filters {sorted(unknown)}")
     rows = await rt.sysdb.fetchall(
-        LIST_SCHEDULES,
+        _sql.LIST_SCHEDULES,
         {
             "statuses": [v.upper() for v in _many(status) or []] if status is not None else None,
             "workflows": _many(workflow_name),
@@ -727,13 +631,13 @@ async def list_schedules(
 
 
 async def get_schedule(rt: Any, name: str) -> dict[str, Any] | None:
-    row = await rt.sysdb.fetchone(GET_SCHEDULE, (name,))
+    row = await rt.sysdb.fetchone(_sql.GET_SCHEDULE, (name,))
     return _as_dict(ScheduleRow(*row)) if row is not None else None
 
 
 async def delete_schedule(rt: Any, name: str) -> bool:
     """Delete a schedule; False when there was none. No tick of it fires after this returns."""
-    row = await rt.sysdb.fetchone(DELETE_SCHEDULE, (name,))
+    row = await rt.sysdb.fetchone(_sql.DELETE_SCHEDULE, (name,))
     if row is not None and row[0] == "decorator":
         sched = _scheduler_of(rt)
         if sched is not None and name in sched.declared:
@@ -747,7 +651,7 @@ async def delete_schedule(rt: Any, name: str) -> bool:
 
 async def _set_status(rt: Any, name: str, status: str) -> None:
     row = await rt.sysdb.fetchone(
-        SET_SCHEDULE_STATUS, {"name": name, "status": status, "now": now_ms()}
+        _sql.SET_SCHEDULE_STATUS, {"name": name, "status": status, "now": now_ms()}
     )
     if row is None:
         raise DBOSException(f"Schedule {name!r} does not exist")
@@ -766,7 +670,7 @@ async def resume_schedule(rt: Any, name: str) -> None:
 
 async def backfill_schedule(rt: QueueHost, name: str, start: datetime, end: datetime) -> list[str]:
     """Enqueue every tick in [start, end) that has not run; returns all their workflow ids."""
-    r = await rt.sysdb.fetchone(GET_SCHEDULE, (name,))
+    r = await rt.sysdb.fetchone(_sql.GET_SCHEDULE, (name,))
     if r is None:
         raise DBOSException(f"Schedule {name!r} does not exist")
     row = ScheduleRow(*r)
@@ -787,7 +691,7 @@ async def backfill_schedule(rt: QueueHost, name: str, start: datetime, end: date
 
 async def trigger_schedule(rt: QueueHost, name: str) -> str:
     """Enqueue one run of ``name`` now (id ``sched-<name>-trigger-<ISO time>``)."""
-    r = await rt.sysdb.fetchone(GET_SCHEDULE, (name,))
+    r = await rt.sysdb.fetchone(_sql.GET_SCHEDULE, (name,))
     if r is None:
         raise DBOSException(f"Schedule {name!r} does not exist")
     row = ScheduleRow(*r)

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from dbos_queue.api.facade.base import FacadeState
 from dbos_queue.api.runtime import Runtime
+from dbos_queue.db import sql as _sql
 from dbos_queue.engine import transaction as _transaction
 from dbos_queue.engine.registry import registry
 from dbos_queue.error import (
@@ -89,7 +90,7 @@ class Lifecycle:
         url = cls.system_database_url()
         try:
             with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-                conn.execute("DROP SCHEMA IF EXISTS dbos CASCADE")
+                conn.execute(_sql.DROP_SYSTEM_SCHEMA)
         except psycopg.OperationalError as exc:
             if "does not exist" not in str(exc):
                 raise _launch_error(exc, url) from exc
