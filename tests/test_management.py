@@ -9,6 +9,7 @@ import pytest
 
 from dbos_queue import DBOS, Queue, SetWorkflowID, SetWorkflowTimeout
 from dbos_queue.error import DBOSAwaitedWorkflowCancelledError
+from tests.plugins.waiting import wait_until
 
 
 def test_list_workflows_filters(dbos):
@@ -116,8 +117,7 @@ def test_cancel_wakes_a_sleeping_workflow(dbos):
         return "woke"
 
     h = DBOS.start_workflow(sleeper)
-    while not DBOS.list_workflow_steps(h.workflow_id):
-        time.sleep(0.02)
+    wait_until(lambda: DBOS.list_workflow_steps(h.workflow_id), 30, "the sleep to be recorded")
     t0 = time.monotonic()
     DBOS.cancel_workflow(h.workflow_id)
     with pytest.raises(DBOSAwaitedWorkflowCancelledError):

@@ -12,6 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.plugins.waiting import wait_until
+
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
@@ -78,15 +80,18 @@ def test_durable_sleep_keeps_its_deadline_across_a_crash(db_url, step_table):
     p = _spawn(db_url, "sleep", "sleepy", "3", hang=False)
     try:
         _await_notify(step_table, "sleepy:0")
+
         # wait until the sleep is recorded, then kill
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+        def sleep_recorded() -> bool:
             with psycopg.connect(db_url) as conn:
-                if conn.execute(
-                    "SELECT 1 FROM dbos.operation_outputs WHERE workflow_uuid='sleepy'"
-                ).fetchone():
-                    break
-            time.sleep(0.05)
+                return (
+                    conn.execute(
+                        "SELECT 1 FROM dbos.operation_outputs WHERE workflow_uuid='sleepy'"
+                    ).fetchone()
+                    is not None
+                )
+
+        wait_until(sleep_recorded, 20, "the durable sleep to be recorded", every=0.05)
     finally:
         p.send_signal(signal.SIGKILL)
         p.communicate(timeout=10)

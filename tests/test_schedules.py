@@ -20,6 +20,7 @@ from dbos_queue import DBOS, DBOSClient, Queue
 from dbos_queue.api import dbos as _dbos
 from dbos_queue.error import DBOSException
 from dbos_queue.queue import schedules as _scheduler
+from tests.plugins.waiting import wait_until
 from tests.plugins.workers import Worker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,14 +75,7 @@ def _contiguous(ticks: list[datetime]) -> bool:
 
 
 def _wait(cond: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = cond()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
+    return wait_until(cond, timeout, what, every=0.1)
 
 
 # --- exactly once across processes ------------------------------------------------------
@@ -400,10 +394,7 @@ def _tick_ids(url: str, name: str) -> list[str]:
 
 def _seconds_between(after_ms: int, until_ms: int) -> list[str]:
     first = after_ms // 1000 + 1
-    return [
-        datetime.fromtimestamp(s, UTC).isoformat()
-        for s in range(first, until_ms // 1000 + 1)
-    ]
+    return [datetime.fromtimestamp(s, UTC).isoformat() for s in range(first, until_ms // 1000 + 1)]
 
 
 def _down_for(url: str, names: list[str], seconds: float) -> int:
