@@ -139,29 +139,39 @@ class DBOSWorkflowFunctionNotFoundError(DBOSException):
 
 
 class DBOSNonExistentWorkflowError(DBOSException):
-    def __init__(self, destination_id: str):
+    """No workflow row has this id. ``destination`` says what the id was used as
+    (DBOS: ``"target"``, ``"`send` destination"``); one argument means ``"target"``."""
+
+    def __init__(self, destination: str, destination_id: str | None = None):
+        if destination_id is None:  # the one-argument form: (workflow id)
+            destination, destination_id = "target", destination
+        self.destination = destination
+        self.destination_id = destination_id
         self.workflow_id = destination_id
         super().__init__(
-            f"Sent to non-existent destination workflow ID: {destination_id}"
-            if destination_id
-            else "Non-existent workflow",
+            f"Non-existent {destination} workflow ID: {destination_id}",
             DBOSErrorCode.NonExistentWorkflowError.value,
         )
 
     def __reduce__(self):
-        return (_rebuild, (type(self), self.message, self.dbos_error_code))
+        return (type(self), (self.destination, self.destination_id))
 
 
 class MaxRecoveryAttemptsExceededError(DBOSException):
-    def __init__(self, wf_id: str, max_retries: int):
+    """A workflow was started or recovered more often than its limit allows."""
+
+    def __init__(self, wf_id: str, max_retries: int | None = None):
+        self.workflow_id = wf_id
+        self.max_retries = max_retries
+        limit = "its maximum" + (f" of {max_retries}" if max_retries is not None else " number of")
         super().__init__(
-            f"Workflow {wf_id} has exceeded its maximum of {max_retries} execution or "
+            f"Workflow {wf_id} has exceeded {limit} execution or "
             "recovery attempts. Further attempts to execute or recover it will fail.",
             DBOSErrorCode.MaxRecoveryAttemptsExceeded.value,
         )
 
     def __reduce__(self):
-        return (_rebuild, (type(self), self.message, self.dbos_error_code))
+        return (type(self), (self.workflow_id, self.max_retries))
 
 
 class DBOSNotAuthorizedError(DBOSException):
@@ -247,11 +257,70 @@ class DBOSAwaitedWorkflowMaxRecoveryAttemptsExceeded(DBOSException):
 
 
 class DBOSStreamTimeoutError(DBOSException):
-    def __init__(self, workflow_id: str, key: str, timeout: float):
+    """No value arrived on a stream in time (or the stream ended before the offset)."""
+
+    def __init__(self, workflow_id: str, key: str, timeout_seconds: float | None = None):
+        self.workflow_id = workflow_id
+        self.key = key
+        self.timeout_seconds = timeout_seconds
+        # No timeout: the stream ended without reaching the value, so none ever will.
+        within = f" within {timeout_seconds} seconds" if timeout_seconds is not None else ""
         super().__init__(
-            f"Timed out after {timeout}s reading stream {key!r} of workflow {workflow_id}",
+            f"No value arrived on stream {key} of workflow {workflow_id}{within}",
             DBOSErrorCode.StreamTimeout.value,
         )
+
+    def __reduce__(self):
+        return (type(self), (self.workflow_id, self.key, self.timeout_seconds))
+
+
+class DBOSStreamNondeterminismError(DBOSException):
+    """Two stream reads of one workflow ran at once: which records which value would
+    depend on scheduling."""
+
+    def __init__(self, workflow_id: str, key: str):
+        self.workflow_id = workflow_id
+        self.key = key
+        super().__init__(
+            f"Cannot deterministically read stream {key} in workflow {workflow_id}: another "
+            "stream read in the same workflow is still in progress. Read streams from "
+            "sequential workflow code, or from a step.",
+            DBOSErrorCode.StreamNondeterminism.value,
+        )
+
+    def __reduce__(self):
+        return (type(self), (self.workflow_id, self.key))
+
+
+class DBOSStepTimeoutError(DBOSException):
+    """An async step ran longer than its ``timeout_seconds`` and was cancelled."""
+
+    def __init__(self, step_name: str, timeout_seconds: float):
+        self.step_name = step_name
+        self.timeout_seconds = timeout_seconds
+        super().__init__(
+            f"Step {step_name} was cancelled after exceeding its timeout of "
+            f"{timeout_seconds} seconds",
+            DBOSErrorCode.StepTimeout.value,
+        )
+
+    def __reduce__(self):
+        return (type(self), (self.step_name, self.timeout_seconds))
+
+
+class DBOSStepNondeterminismError(DBOSException):
+    """One execution recorded the same step id twice with different results."""
+
+    def __init__(self, workflow_id: str, step_id: int):
+        self.inputs = (workflow_id, step_id)
+        super().__init__(
+            f"Step {step_id} of workflow {workflow_id} was recorded twice by the same "
+            "execution with different results. Check that your workflow is deterministic.",
+            DBOSErrorCode.StepNondeterminism.value,
+        )
+
+    def __reduce__(self):
+        return (type(self), self.inputs)
 
 
 class DBOSWorkflowCancelledError(DBOSBaseException):
@@ -285,17 +354,37 @@ class DBOSOwnershipLostError(DBOSBaseException):
 
 
 class DBOSWorkflowIDInUseError(DBOSException):
-    def __init__(self, workflow_id: str, message: str | None = None):
+    """A start with ``workflow_id_reuse_policy='reject'`` found its id in use."""
+
+    def __init__(self, workflow_id: str, workflow_status: str = "", workflow_name: str = ""):
         self.workflow_id = workflow_id
+        # Not named ``status``: portable serialization would take it for the error's code.
+        self.workflow_status = workflow_status
+        self.workflow_name = workflow_name
         super().__init__(
-            message or f"Workflow ID {workflow_id} is already in use",
+            f"Workflow ID {workflow_id} is already in use by workflow {workflow_name} "
+            f"with status {workflow_status}.",
             DBOSErrorCode.WorkflowIDInUse.value,
         )
 
+    def __reduce__(self):
+        return (type(self), (self.workflow_id, self.workflow_status, self.workflow_name))
+
 
 class DBOSQueryTimeoutError(DBOSException):
-    def __init__(self, message: str):
-        super().__init__(message, DBOSErrorCode.QueryTimeout.value)
+    """An observability query ran past its statement timeout and was cancelled."""
+
+    def __init__(self, timeout_seconds: float):
+        self.timeout_seconds = timeout_seconds
+        super().__init__(
+            f"This query was cancelled after exceeding its {timeout_seconds:g}s statement timeout."
+            if isinstance(timeout_seconds, (int, float))
+            else str(timeout_seconds),  # older callers passed the message itself
+            DBOSErrorCode.QueryTimeout.value,
+        )
+
+    def __reduce__(self):
+        return (type(self), (self.timeout_seconds,))
 
 
 __all__ = [n for n in dir() if n.startswith("DBOS") or n.startswith("MaxRecovery")]
