@@ -20,6 +20,7 @@ from psycopg import AsyncConnection
 
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.loop import Engine, EngineStopped
+from dbos_queue.model import clock as _clock
 
 logger = logging.getLogger("dbos_queue")
 T = TypeVar("T")
@@ -29,7 +30,8 @@ TERMINAL = ("SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED")
 
 
 def now_ms() -> int:
-    return int(time.time() * 1000)
+    """The installed clock's time in ms (model.clock; tests may install a manual one)."""
+    return _clock.now_ms()
 
 
 def _retryable(exc: BaseException) -> bool:

@@ -83,6 +83,7 @@ from dbos_queue.engine import core as _core
 from dbos_queue.engine.core import Start
 from dbos_queue.engine.registry import FunctionInfo, class_name_of, registry
 from dbos_queue.error import DBOSException
+from dbos_queue.model import clock as _clock
 from dbos_queue.model import serialization as ser
 from dbos_queue.model.status import INTERNAL_QUEUE
 
@@ -459,7 +460,7 @@ def _tick_params(
     info = rt.registry.workflows.get(row.workflow_name) or FunctionInfo(
         name=row.workflow_name, func=_not_here
     )
-    second = datetime.now(UTC) if row.kind == "decorator" else context
+    second = _clock.now_datetime() if row.kind == "decorator" else context
     s = Start(
         info=info,
         args=(tick, second),
@@ -695,7 +696,7 @@ async def trigger_schedule(rt: QueueHost, name: str) -> str:
     if r is None:
         raise DBOSException(f"Schedule {name!r} does not exist")
     row = ScheduleRow(*r)
-    now = datetime.now(row.tz)
+    now = _clock.now_datetime().astimezone(row.tz)
     context = ser.deserialize(row.context) if row.kind == "api" else None
     params = _tick_params(rt, row, now, context, wf_id=f"sched-{name}-trigger-{now.isoformat()}")
     await rt.sysdb.init_workflow(params)
