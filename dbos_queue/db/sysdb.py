@@ -21,12 +21,13 @@ from psycopg import AsyncConnection
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.loop import Engine, EngineStopped
 from dbos_queue.model import clock as _clock
+from dbos_queue.model.status import TERMINAL_STATUSES
 
 logger = logging.getLogger("dbos_queue")
 T = TypeVar("T")
 
 NULL_TOPIC = "__null__topic__"
-TERMINAL = ("SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED")
+TERMINAL = TERMINAL_STATUSES  # the statuses a workflow never leaves
 
 
 def now_ms() -> int:

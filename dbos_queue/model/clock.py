@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Protocol
@@ -71,7 +71,7 @@ def set_clock(clock: Clock) -> Clock:
 
 
 @contextmanager
-def use_clock(clock: Clock) -> Iterator[Clock]:
+def use_clock(clock: Clock) -> Generator[Clock]:
     """Install ``clock`` for the duration of a ``with`` block."""
     previous = set_clock(clock)
     try:

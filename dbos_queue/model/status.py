@@ -12,6 +12,19 @@ from dbos_queue.model import serialization as ser
 # The queue that resume, fork and schedules use when the caller names none.
 INTERNAL_QUEUE = "_dbos_internal_queue"
 
+# Every status a workflow row can hold, in the order a row moves through them.
+STATUSES = (
+    "DELAYED",
+    "ENQUEUED",
+    "PENDING",
+    "SUCCESS",
+    "ERROR",
+    "CANCELLED",
+    "MAX_RECOVERY_ATTEMPTS_EXCEEDED",
+)
+# The statuses a workflow never leaves.
+TERMINAL_STATUSES = ("SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED")
+
 
 class WorkflowStatusString(Enum):
     """The states a workflow row moves through."""
