@@ -104,6 +104,8 @@ OWN_KEYS = [
     "prepare_threshold",
     "queue_polling_interval_sec",
     "schedule_catchup",
+    "listen_database_url",
+    "unknown_workflow_wait_sec",
 ]
 URL = "postgresql://app:secret@db.example:5432/appdb"
 
@@ -145,7 +147,7 @@ SAMPLE: dict[str, Any] = {
     "drain_timeout_sec": 12.5, "executor_lease_sec": 6.0, "heartbeat_interval_sec": 1.0,
     "max_recovery_attempts": 7, "admin_host": "127.0.0.1", "admin_token": "tok",
     "metrics_enabled": False, "prepare_threshold": None, "queue_polling_interval_sec": 0.25,
-    "schedule_catchup": True,
+    "schedule_catchup": True, "listen_database_url": URL, "unknown_workflow_wait_sec": 5.0,
 }  # fmt: skip
 
 

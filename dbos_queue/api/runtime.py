@@ -49,6 +49,8 @@ class Runtime:
             pool_size=settings.sys_db_pool_size or 20,
             prepare_threshold=settings.prepare_threshold,
             poll_fallback_sec=settings.notification_listener_polling_interval_sec or 1.0,
+            listen_url=settings.listen_database_url,
+            listen=settings.use_listen_notify,
         )
         self.sysdb = SystemDatabase(self.engine)
         self.lease_ms = int(settings.executor_lease_sec * 1000)

@@ -65,8 +65,15 @@ class Engine:
         prepare_threshold: int | None = 5,
         notify_coalesce_sec: float = 0.001,
         poll_fallback_sec: float = 1.0,
+        listen_url: str | None = None,
+        listen: bool = True,
     ) -> None:
         self.url = url
+        # LISTEN needs a session of its own, so behind a transaction-mode pooler it must
+        # go straight to Postgres (listen_url); listen=False opens no LISTEN connection at
+        # all and every waiter finds its answer by polling (use_listen_notify: false).
+        self.listen_url = listen_url or url
+        self.listen = listen
         self.pool_size = pool_size
         self.prepare_threshold = prepare_threshold
         self.notify_coalesce_sec = notify_coalesce_sec
@@ -104,7 +111,13 @@ class Engine:
         )
         await self.pool.open(wait=True, timeout=15)
         self._outbox_event = asyncio.Event()
-        self.spawn(self._listen_forever(), "listener")
+        if self.listen:
+            self.spawn(self._listen_forever(), "listener")
+        else:
+            # Nothing to listen on: being connected to the system database is the pool's.
+            self.listener_connected.set()
+        # NOTIFYs are still sent (transaction-scoped, so pooler-safe): other processes of a
+        # mixed fleet may listen even when this one polls.
         self.spawn(self._flush_outbox_forever(), "notifier")
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
@@ -266,7 +279,9 @@ class Engine:
         backoff = 0.05
         while not self._stopping:
             try:
-                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+                conn = await psycopg.AsyncConnection.connect(
+                    self.listen_url, autocommit=True, prepare_threshold=None
+                )
                 async with conn:
                     for channel in CHANNELS:
                         await conn.execute(f"LISTEN {channel}")  # type: ignore[arg-type]  # constant names

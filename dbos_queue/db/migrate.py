@@ -65,7 +65,9 @@ def ensure_database(url: str) -> None:
 def migrate(url: str) -> list[int]:
     """Apply every pending migration; returns the versions applied by this call."""
     applied_now: list[int] = []
-    with psycopg.connect(url, connect_timeout=10) as conn:
+    # One transaction: the lock is transaction-scoped, so this also holds through PgBouncer
+    # in transaction pooling mode (a session lock would stay on a pooled server connection).
+    with psycopg.connect(url, connect_timeout=10, prepare_threshold=None) as conn:
         with conn.transaction():
             conn.execute(_sql.MIGRATION_LOCK)
             conn.execute(_sql.MIGRATIONS_TABLE)

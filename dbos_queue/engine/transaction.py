@@ -52,10 +52,19 @@ def launch(rt: Any, app_url: str | None) -> None:
         return
     _migrate.ensure_database(app_url)
     ddl = (_migrate.migrations_dir() / "app" / "0001_transaction_outputs.sql").read_text()
-    with psycopg.connect(app_url) as conn, conn.transaction():
+    # The application database may sit behind PgBouncer too: the same prepare switch.
+    prepare = rt.settings.prepare_threshold
+    with psycopg.connect(app_url, prepare_threshold=prepare) as conn, conn.transaction():
         conn.execute(_sql.APP_SCHEMA_LOCK)
         conn.execute(ddl)  # type: ignore[arg-type]  # trusted file shipped with the package
-    _pools[id(rt)] = ConnectionPool(app_url, min_size=1, max_size=10, open=True, name="dbos-app")
+    _pools[id(rt)] = ConnectionPool(
+        app_url,
+        min_size=1,
+        max_size=10,
+        open=True,
+        name="dbos-app",
+        kwargs={"prepare_threshold": prepare},
+    )
 
 
 def shutdown(rt: Any) -> None:

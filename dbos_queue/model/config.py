@@ -58,8 +58,15 @@ class DBOSConfig(TypedDict, total=False):
     ``drain_timeout_sec`` 30 (env ``DBOS_QUEUE_DRAIN_TIMEOUT_S``), ``executor_lease_sec``
     10, ``heartbeat_interval_sec`` lease/3, ``max_recovery_attempts`` 100, ``admin_host``
     "0.0.0.0", ``admin_token`` (admin server bearer token) None, ``metrics_enabled`` True,
-    ``prepare_threshold`` 5 (None: no server-side prepared statements, for PgBouncer),
-    ``queue_polling_interval_sec`` 1.0 (fallback poll), ``schedule_catchup`` False.
+    ``prepare_threshold`` 5 (None, or "off"/"none" from env ``DBOS_QUEUE_PREPARE_THRESHOLD``:
+    no server-side prepared statements, for PgBouncer in transaction mode),
+    ``queue_polling_interval_sec`` 1.0 (fallback poll), ``schedule_catchup`` False,
+    ``listen_database_url`` the system database URL (env ``DBOS_QUEUE_LISTEN_DATABASE_URL``;
+    where the one LISTEN connection goes: straight to Postgres when the system URL is a
+    pooler's), ``unknown_workflow_wait_sec`` 60 (how long a dequeued workflow whose function
+    no live worker registers waits for one before it ends ERROR). DBOS's
+    ``use_listen_notify`` False (env ``DBOS_QUEUE_USE_LISTEN_NOTIFY``) opens no LISTEN
+    connection: the process polls. ``admin_token`` may come from ``DBOS_QUEUE_ADMIN_TOKEN``.
     """
 
     name: str
@@ -110,9 +117,11 @@ class DBOSConfig(TypedDict, total=False):
     admin_host: str | None
     admin_token: str | None
     metrics_enabled: bool | None
-    prepare_threshold: int | None
+    prepare_threshold: int | str | None
     queue_polling_interval_sec: float | None
     schedule_catchup: bool | None
+    listen_database_url: str | None
+    unknown_workflow_wait_sec: float | None
 
 
 KNOWN_KEYS: frozenset[str] = frozenset(DBOSConfig.__optional_keys__)
@@ -126,11 +135,34 @@ IGNORED_KEYS = frozenset({
 ENV_VARS = {  # key -> the environment variable that supplies it when the code config does not
     "system_database_url": "DBOS_SYSTEM_DATABASE_URL", "executor_id": "DBOS__VMID",
     "application_version": "DBOS__APPVERSION", "drain_timeout_sec": "DBOS_QUEUE_DRAIN_TIMEOUT_S",
+    # PgBouncer set-ups (docs/pgbouncer-and-inputs.md) and the admin server's token; the
+    # Helm chart sets these four.
+    "listen_database_url": "DBOS_QUEUE_LISTEN_DATABASE_URL",
+    "use_listen_notify": "DBOS_QUEUE_USE_LISTEN_NOTIFY",
+    "prepare_threshold": "DBOS_QUEUE_PREPARE_THRESHOLD",
+    "admin_token": "DBOS_QUEUE_ADMIN_TOKEN",
 }  # fmt: skip
 _DB_KEYS = (
     "system_database_url", "database_url", "application_database_url", "system_database_engine",
 )  # fmt: skip
 _NONE_MEANS_SOMETHING = frozenset({"prepare_threshold"})  # elsewhere None means "default"
+
+
+def _prepare_switch(value: Any) -> Any:
+    # The one PgBouncer switch: "off"/"none" (any case; env values are strings) = None.
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("off", "none", "null"):
+            return None
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(
+                "Expected an integer >= 0 (executions before psycopg prepares a statement "
+                'on the server), or "off" for no server-side prepared statements (PgBouncer '
+                "in transaction pooling mode)"
+            ) from None
+    return value
 
 
 def _no_bool(value: Any) -> Any:
@@ -189,8 +221,10 @@ class Settings(BaseModel):
     heartbeat_interval_sec: PosFloat = 10.0 / 3
     max_recovery_attempts: Int = Field(100, ge=1)
     metrics_enabled: bool = True
-    prepare_threshold: Int | None = Field(5, ge=0)
+    prepare_threshold: Annotated[Int | None, BeforeValidator(_prepare_switch)] = Field(5, ge=0)
     schedule_catchup: bool = False
+    listen_database_url: str | None = None  # None: the system database URL
+    unknown_workflow_wait_sec: Annotated[Float, Field(ge=0)] = 60.0
 
     @model_validator(mode="before")
     @classmethod
@@ -212,7 +246,7 @@ class Settings(BaseModel):
             data["sys_db_polling_concurrency"] = max(1, int(pool) // 2)
         return data
 
-    @field_validator("system_database_url", "application_database_url")
+    @field_validator("system_database_url", "application_database_url", "listen_database_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
         if not value:
@@ -409,7 +443,7 @@ _YAML: dict[tuple[str, ...], str | None] = {
         "auto_upgrade_grace_sec")},
     **{("database", key): key for key in (
         "sys_db_pool_size", "sys_db_polling_concurrency", "db_engine_kwargs",
-        "sys_db_idle_transaction_timeout_sec")},
+        "sys_db_idle_transaction_timeout_sec", "listen_database_url")},
     **{("database", key): "ts" for key in _TS_DB_KEYS},
     ("telemetry", "logs", "logLevel"): "log_level",
     ("telemetry", "logs", "consoleLogLevel"): "console_log_level",
