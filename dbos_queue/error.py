@@ -323,6 +323,22 @@ class DBOSStepNondeterminismError(DBOSException):
         return (type(self), self.inputs)
 
 
+class DBOSPatchNondeterminismError(DBOSException):
+    """``DBOS.patch_async`` raced other operations of its workflow, so where its marker
+    lands (and so which branch a replay takes) would depend on task scheduling."""
+
+    def __init__(self, workflow_id: str, patch_name: str, details: str):
+        self.inputs = (workflow_id, patch_name, details)
+        super().__init__(
+            f"Cannot deterministically apply patch {patch_name} in workflow {workflow_id}: "
+            f"{details}. Check that your workflow is deterministic.",
+            DBOSErrorCode.PatchNondeterminism.value,
+        )
+
+    def __reduce__(self):
+        return (type(self), self.inputs)
+
+
 class DBOSWorkflowCancelledError(DBOSBaseException):
     """Raised inside a cancelled workflow at its next step; not catchable as Exception."""
 
