@@ -1,0 +1,288 @@
+"""The schedule loop of a launched process: exactly-once ticks through a queue."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from dbos_queue.db import sql as _sql
+from dbos_queue.db.sysdb import now_ms
+from dbos_queue.engine import core as _core
+from dbos_queue.engine.core import Start
+from dbos_queue.engine.registry import FunctionInfo, class_name_of
+from dbos_queue.model import clock as _clock
+from dbos_queue.model import serialization as ser
+
+if TYPE_CHECKING:
+    from dbos_queue.queue.host import QueueHost
+
+from dbos_queue.queue.schedules.crons import (
+    MAX_LATE_SEC,
+    MAX_TICKS_PER_PASS,
+    POLL_SEC,
+    WAKE_PAYLOAD,
+    _dt,
+    _ms,
+    _ticks,
+    tick_workflow_id,
+)
+from dbos_queue.queue.schedules.declare import _declared, _resolve
+from dbos_queue.queue.schedules.rows import ScheduleRow
+
+logger = logging.getLogger("dbos_queue")
+
+
+@dataclass(eq=False)
+class Scheduler:
+    """The schedule loop of one launched runtime."""
+
+    rt: QueueHost
+    floor_ms: int = 0  # skip policy: ticks at or before this never fire here (fleet up since)
+    declared: dict[str, FunctionInfo] = field(default_factory=dict)  # decorated, stored
+    handled: set[int] = field(default_factory=set)  # id() of _declared entries dealt with
+    warned: set[str] = field(default_factory=set)  # unresolved decorated functions logged
+    broken: set[str] = field(default_factory=set)  # schedules that failed to fire, logged
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    last_error_log: float = 0.0
+
+    def wake(self) -> None:
+        self.event.set()
+
+    def on_queue_notify(self, payload: str) -> None:
+        if payload == WAKE_PAYLOAD:
+            self.event.set()
+
+    async def sync_declared(self) -> None:
+        """Upsert the decorated schedules not yet stored by this runtime."""
+        async with self.lock:
+            for d in list(_declared):
+                if id(d) in self.handled:
+                    continue
+                info = _resolve(d, self.rt.registry)
+                if info is None:
+                    if getattr(d.target, "__dbos_info__", None) is not None or d.info is not None:
+                        self.handled.add(id(d))  # registered in an earlier registry: stale
+                    continue  # raw function not (yet) wrapped by @DBOS.workflow()
+                if info.method == "instance":
+                    logger.error(
+                        "@DBOS.scheduled cannot schedule %s: configured instance "
+                        "methods cannot be scheduled workflows",
+                        info.name,
+                    )
+                    self.handled.add(id(d))
+                    continue
+                row = await self.rt.sysdb.fetchone(
+                    _sql.UPSERT_DECORATED_SCHEDULE,
+                    {
+                        "name": info.name,
+                        "id": str(uuid.uuid4()),
+                        "workflow_name": info.name,
+                        "class_name": class_name_of(info.func) if info.method == "class" else None,
+                        "cron": d.cron,
+                        "context": ser.serialize(None),
+                        "now": now_ms(),
+                    },
+                )
+                self.handled.add(id(d))
+                if row is None:
+                    logger.error(
+                        "@DBOS.scheduled %s is ignored: a schedule created with "
+                        "DBOS.create_schedule holds that name",
+                        info.name,
+                    )
+                    continue
+                self.declared[info.name] = info
+
+    def _warn_unresolved(self) -> None:
+        for d in _declared:
+            name = getattr(d.target, "__qualname__", repr(d.target))
+            if id(d) not in self.handled and d.info is None and name not in self.warned:
+                self.warned.add(name)
+                logger.warning(
+                    "@DBOS.scheduled function %s is not a registered workflow; it "
+                    "is scheduled once @DBOS.workflow() registers it",
+                    name,
+                )
+
+    def _fires(self, row: ScheduleRow) -> bool:
+        if row.workflow_name not in self.rt.registry.workflows:
+            return False  # only processes that can run a schedule's workflow fire it
+        return row.kind != "decorator" or row.name in self.declared
+
+    async def run_forever(self) -> None:
+        while True:
+            self.event.clear()
+            delay = POLL_SEC
+            try:
+                if len(self.handled) < len(_declared):
+                    await self.sync_declared()
+                delay = await self.pass_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if time.monotonic() - self.last_error_log > 30:
+                    self.last_error_log = time.monotonic()
+                    logger.warning("scheduler pass failed (retrying every second): %s", exc)
+            try:
+                await asyncio.wait_for(self.event.wait(), max(delay, 0.0))
+            except TimeoutError:
+                pass
+
+    async def pass_once(self) -> float:
+        """Fire every due tick this process may fire; seconds until the next is due."""
+        rows = [ScheduleRow(*r) for r in await self.rt.sysdb.fetchall(_sql.ACTIVE_SCHEDULES)]
+        poll = min(POLL_SEC, self.rt.settings.scheduler_polling_interval_sec or POLL_SEC)
+        delay = poll * random.uniform(0.9, 1.1)
+        for row in rows:
+            if not self._fires(row):
+                continue
+            try:
+                nxt = await self._fire(row)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if row.name not in self.broken:
+                    self.broken.add(row.name)
+                    logger.error("schedule %s cannot fire: %s", row.name, exc)
+                continue
+            if nxt is not None:
+                # Wake just after the next tick (a little jitter spreads the fleet's claims).
+                delay = min(
+                    delay, max(0.0, (_ms(nxt) - now_ms()) / 1000) + random.uniform(0.005, 0.03)
+                )
+        return delay
+
+    async def _fire(self, row: ScheduleRow) -> datetime | None:
+        """Claim and enqueue this schedule's due ticks; returns the next tick after them."""
+        tz, now = row.tz, now_ms()
+        catchup = row.automatic_backfill or bool(self.rt.settings.schedule_catchup)
+        start = row.watermark
+        if not catchup:
+            start = max(start, self.floor_ms, now - int(MAX_LATE_SEC * 1000))
+        skipped: datetime | None = None
+        if start > row.watermark:
+            first, _ = _ticks(row.cron, tz, row.watermark, start, 1)
+            skipped = first[0] if first else None
+        due, nxt = _ticks(row.cron, tz, start, now, MAX_TICKS_PER_PASS)
+        if not due and skipped is None:
+            return nxt
+        new_mark = _ms(due[-1]) if due else start
+        context = ser.deserialize(row.context) if row.kind == "api" and due else None
+        fired = await self.rt.sysdb.transaction(
+            lambda conn: _claim_and_enqueue(self.rt, conn, row, due, new_mark, context)
+        )
+        if not fired:
+            return nxt  # another scheduler moved first (or the schedule changed): re-read
+        if skipped is not None:
+            logger.warning(
+                "schedule %s: skipped ticks from %s to %s (missed while no scheduler could run "
+                "them); set automatic_backfill=True or schedule_catchup to run missed ticks",
+                row.name,
+                skipped.isoformat(),
+                _dt(start, tz).isoformat(),
+            )
+        if due:
+            logger.debug(
+                "schedule %s: enqueued %d tick(s) up to %s", row.name, len(due), due[-1].isoformat()
+            )
+            self.rt.engine.publish("queue", row.queue)
+        return nxt
+
+
+async def _claim_and_enqueue(
+    rt: QueueHost, conn: Any, row: ScheduleRow, due: list[datetime], new_mark: int, context: Any
+) -> bool:
+    cur = await conn.execute(
+        _sql.CLAIM_SCHEDULE_TICKS,
+        {
+            "name": row.name,
+            "old": row.watermark,
+            "version": row.updated_at,
+            "new": new_mark,
+            "last_fired": _ms(due[-1]) if due else None,
+        },
+    )
+    if await cur.fetchone() is None:
+        return False
+    for tick in due:
+        await conn.execute(_sql.INIT_WORKFLOW, _tick_params(rt, row, tick, context))
+    return True
+
+
+def _tick_params(
+    rt: QueueHost, row: ScheduleRow, tick: datetime, context: Any, wf_id: str | None = None
+) -> dict[str, Any]:
+    """INIT_WORKFLOW parameters for one tick, ENQUEUED on the schedule's queue."""
+    info = rt.registry.workflows.get(row.workflow_name) or FunctionInfo(
+        name=row.workflow_name, func=_not_here
+    )
+    second = _clock.now_datetime() if row.kind == "decorator" else context
+    s = Start(
+        info=info,
+        args=(tick, second),
+        kwargs={},
+        wf_id=wf_id or tick_workflow_id(row.name, tick),
+        class_name=row.class_name,
+        queue_name=row.queue,
+        status="ENQUEUED",
+        extra={"priority": 0},
+    )
+    # A fresh context: no caller's auth, timeout or parent workflow leaks into a tick.
+    return contextvars.Context().run(_core.init_params, rt, s, None, None)
+
+
+def _not_here(*_args: Any, **_kwargs: Any) -> None:  # pragma: no cover - never called
+    raise RuntimeError("placeholder for a workflow registered in another process")
+
+
+# The scheduler of the launched runtime (one per process; replaced at each launch).
+_current: Scheduler | None = None
+
+
+def _scheduler_of(rt: QueueHost | None) -> Scheduler | None:
+    return _current if _current is not None and rt is not None and _current.rt is rt else None
+
+
+async def start(rt: QueueHost) -> None:
+    """Store the decorated schedules and start this process's scheduler (engine loop)."""
+    global _current
+    sched = Scheduler(rt)
+    _current = sched
+    launched = now_ms()
+    sched.floor_ms = launched
+    try:
+        row = await rt.sysdb.fetchone(_sql.FLEET_UP_SINCE, (launched,))
+        if row is not None and row[0] is not None:
+            sched.floor_ms = min(launched, row[0])
+        await sched.sync_declared()
+    except Exception as exc:
+        logger.warning("could not store decorated schedules at launch (retrying): %s", exc)
+    sched._warn_unresolved()
+    rt.engine.hooks["queue"].append(sched.on_queue_notify)
+    contextvars.Context().run(rt.engine.spawn, sched.run_forever(), "scheduler")
+
+
+def _notify(rt: Any) -> None:
+    rt.engine.publish("queue", WAKE_PAYLOAD)
+
+
+def declared_after_launch(rt: QueueHost) -> None:
+    """Declared after launch: store it now (from a user thread), else at the next pass."""
+    sched = _scheduler_of(rt)
+    if sched is None:
+        return
+    if rt.engine.on_loop():
+        sched.wake()
+        return
+    try:
+        rt.engine.run(sched.sync_declared())
+    except Exception as exc:
+        logger.warning("could not store the decorated schedule yet (retrying): %s", exc)
