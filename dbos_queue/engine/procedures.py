@@ -40,6 +40,12 @@ from dbos_queue.model import serialization as ser
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
 _RETRYABLE = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
 _MAX_ATTEMPTS = 10
+# The declared function (or its schema) is not in the application database.
+_UNDEFINED = (
+    psycopg.errors.UndefinedFunction,
+    psycopg.errors.UndefinedObject,
+    psycopg.errors.InvalidSchemaName,
+)
 
 
 @dataclass(frozen=True)
@@ -133,7 +139,8 @@ def _undefined(target: _Target, exc: BaseException) -> DBOSException:
     kind = "procedure" if target.procedure else "function"
     return DBOSException(
         f"Stored procedure {target.name}: the application database has no {kind} "
-        f"{'.'.join(target.parts)} taking these arguments ({str(exc).strip()}). Create it with "
+        f"{'.'.join(target.parts)} taking these arguments ({str(exc).splitlines()[0]}). "
+        "Create it with "
         "a migration of the application database (docs/stored-procedures.md)"
     )
 
@@ -194,7 +201,7 @@ def _attempts(pool: Any, target: _Target, ctx: Any, fid: int, args: tuple, kwarg
             return _call_once(pool, target, ctx, fid, args, kwargs)[0]
         except _RETRYABLE:
             time.sleep(min(0.01 * 2**attempt, 1.0))
-        except (psycopg.errors.UndefinedFunction, psycopg.errors.UndefinedObject) as exc:
+        except _UNDEFINED as exc:
             raise _undefined(target, exc) from None
     raise DBOSException(
         f"Stored procedure {target.name} kept failing to serialize ({_MAX_ATTEMPTS} attempts)"
