@@ -20,6 +20,10 @@ class FunctionInfo:
     required_roles: list[str] | None = None
     max_recovery_attempts: int | None = None
     method: str | None = None  # "instance" | "class" when first arg is self/cls
+    # @DBOS.workflow(serialization_type=, validate_args=): the inputs' format, and a
+    # callable (args, kwargs) -> (args, kwargs) run on inputs read back from a row.
+    serialization_type: Any = None
+    validate_args: Callable[[tuple, dict], tuple[tuple, dict]] | None = None
 
 
 class DeclarationListener(Protocol):

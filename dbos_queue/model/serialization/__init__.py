@@ -257,3 +257,10 @@ __all__ = [
     "serialize_exception",
     "serialize_value",
 ]
+
+
+def input_fields(args: tuple, kwargs: dict, serialization_type: Any = None) -> dict[str, Any]:
+    """INIT_WORKFLOW's ``inputs`` and ``serialization`` for a workflow written from outside
+    a workflow (a client, a producer): in ``serialization_type``'s format."""
+    fmt = format_for(serialization_type) or current_format()
+    return {"inputs": serialize_args(tuple(args), dict(kwargs), fmt), "serialization": fmt}
