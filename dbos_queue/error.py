@@ -403,4 +403,21 @@ class DBOSQueryTimeoutError(DBOSException):
         return (type(self), (self.timeout_seconds,))
 
 
+class DBOSQueueNotDeclaredError(DBOSException, LookupError):
+    """An enqueue named a queue that no worker declared and ``dbos.queues`` does not hold;
+    nothing was written (nothing would ever run it)."""
+
+    def __init__(self, queue_name: str):
+        self.queue_name = queue_name
+        super().__init__(
+            f"Queue {queue_name!r} is not declared by any worker; nothing was enqueued. "
+            f"Declare it with Queue({queue_name!r}) or DBOS.register_queue({queue_name!r}) in "
+            "the application whose workers run it (a launched worker stores it in dbos.queues; "
+            "`dbos-queue queue list` shows the stored queues), then enqueue again."
+        )
+
+    def __reduce__(self):
+        return (type(self), (self.queue_name,))
+
+
 __all__ = [n for n in dir() if n.startswith("DBOS") or n.startswith("MaxRecovery")]

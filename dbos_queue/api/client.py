@@ -12,6 +12,7 @@ from typing import Any, TypedDict
 
 import psycopg
 
+from dbos_queue.api.client_setup import FROM_ENV, client_setup
 from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.loop import Engine
@@ -20,7 +21,6 @@ from dbos_queue.engine import comm as _comm
 from dbos_queue.engine import core as _core
 from dbos_queue.error import DBOSException, DBOSNonExistentWorkflowError
 from dbos_queue.model import serialization as ser
-from dbos_queue.model.pgurl import normalize
 from dbos_queue.model.status import WorkflowStatus, status_from_row
 
 
@@ -47,23 +47,54 @@ class DBOSClient:
         self,
         system_database_url: str | None = None,
         *,
+        system_database_engine: Any = None,
+        dbos_system_schema: str | None = "dbos",
+        serializer: Any = None,
+        system_database_pool_size: int | None = None,
+        system_database_polling_concurrency: int | None = None,
+        use_listen_notify: bool = False,
+        application_name: str | None = None,
+        lazy: bool = False,
+        retry_connection_errors: bool = True,
+        observability_query_timeout_sec: float | None = None,
+        sys_db_idle_transaction_timeout_sec: float | None = None,
+        sharding: bool = False,
+        prepare_threshold: int | str | None = FROM_ENV,
+        listen_database_url: str | None = None,
         database_url: str | None = None,
-        pool_size: int = 4,
+        pool_size: int | None = None,
     ) -> None:
-        url = system_database_url or database_url
-        if url is None:
-            from dbos_queue.model.config import resolve
+        """Connect to the system database (DBOS 3.4.0's keywords, and a few of ours).
 
-            url = resolve(None).system_database_url
-        if url is None:
-            from dbos_queue.db.embedded import server_url
-
-            url = server_url()
-        self.url = normalize(url)
-        self.engine = Engine(self.url, pool_size=pool_size)
-        self.sysdb = SystemDatabase(self.engine)
+        ``system_database_url`` (positional too), else ``system_database_engine`` (an
+        SQLAlchemy engine: only its URL is used, the client opens its own small pool),
+        else ``DBOS_SYSTEM_DATABASE_URL`` / ``dbos-config.yaml``, else the embedded
+        Postgres. ``use_listen_notify`` (default False, as in DBOS) opens a LISTEN
+        connection (to ``listen_database_url`` or ``DBOS_QUEUE_LISTEN_DATABASE_URL`` when
+        given) so waits wake at once; without it they poll, fast at first, then every
+        second. ``prepare_threshold`` (ours) is the PgBouncer switch: None or "off" for
+        no server-side prepared statements; by default ``DBOS_QUEUE_PREPARE_THRESHOLD``,
+        else psycopg's 5. ``lazy`` connects at first use. ``retry_connection_errors=False``
+        raises on a lost connection instead of retrying for up to a minute.
+        ``system_database_polling_concurrency``, ``observability_query_timeout_sec`` and
+        ``sys_db_idle_transaction_timeout_sec`` are accepted and not applied (no session
+        settings on pooled connections); ``application_name`` is kept as
+        ``self.application_name``. ``database_url`` and ``pool_size`` are older names of
+        ``system_database_url`` and ``system_database_pool_size``.
+        """
+        setup = client_setup(dict(locals()))
+        self.url = setup.url
+        self.application_name = application_name
+        self.engine = Engine(
+            setup.url,
+            pool_size=setup.pool_size,
+            prepare_threshold=setup.prepare_threshold,
+            listen_url=setup.listen_url,
+            listen=use_listen_notify,
+        )
+        self.sysdb = SystemDatabase(self.engine, retry_for_sec=setup.retry_for_sec)
         self._queue_rows: dict[str, tuple] = {}
-        self.engine.start()
+        self.engine.start(wait=not lazy)
 
     def destroy(self) -> None:
         self.engine.stop()
@@ -122,9 +153,17 @@ class DBOSClient:
             row = cached[1]
         else:  # settings rarely change: look them up at most every 5 s per queue
             row = await self.sysdb.fetchone(_sql.GET_QUEUE, (params["queue"],))
-            self._queue_rows[params["queue"]] = (time.monotonic(), row)
+            if row is not None:  # an undeclared queue is looked up afresh next time
+                self._queue_rows[params["queue"]] = (time.monotonic(), row)
         if row is None:
-            return  # not declared yet: workers that declare it will run it
+            from dbos_queue.model.status import INTERNAL_QUEUE
+
+            if params["queue"] == INTERNAL_QUEUE:
+                return
+            # Nothing would ever run it: refuse it now rather than leave it ENQUEUED forever.
+            from dbos_queue.error import DBOSQueueNotDeclaredError
+
+            raise DBOSQueueNotDeclaredError(params["queue"])
         from dbos_queue.queue.settings import QueueSettings
 
         partitioned = QueueSettings(*row).partitioned
@@ -163,6 +202,7 @@ class DBOSClient:
         base = self._params(options, (), {})
         if base["dedup_id"] or base["delay_until"]:
             raise DBOSException("enqueue_many does not take deduplication_id or delay_seconds")
+        self.engine.run(self._check_queue(base))
         ids = [str(uuid.uuid4()) for _ in arguments]
         inputs = [ser.serialize_args(tuple(a), {}) for a in arguments]
         params = {
@@ -187,6 +227,7 @@ class DBOSClient:
     ) -> str:
         """Enqueue inside the caller's own psycopg transaction: it commits or rolls back with it."""
         params = self._params(options, args, kwargs)
+        self.engine.run(self._check_queue(params))
         row = conn.execute(_sql.INIT_WORKFLOW, params).fetchone()  # type: ignore[arg-type]
         if row is None:
             raise DBOSException(f"workflow id {params['id']} or its deduplication id is taken")

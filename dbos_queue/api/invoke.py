@@ -144,10 +144,29 @@ def _after_enqueue(rt: Runtime, s: Start, owned: bool) -> None:
         rt.engine.publish_threadsafe("queue", s.queue_name or "")
 
 
+def _named_only(name: str) -> bool:
+    """A queue named (DBOS.enqueue_workflow) but not declared in this process."""
+    from dbos_queue.model.status import INTERNAL_QUEUE
+
+    return name not in registry.queues and name != INTERNAL_QUEUE
+
+
+async def _require_stored_queue(rt: Runtime, name: str) -> None:
+    """Refuse a queue no worker declared: nothing would ever run what it holds."""
+    from dbos_queue.db import sql as _sql
+    from dbos_queue.error import DBOSQueueNotDeclaredError
+
+    row = await rt.sysdb.fetchone(_sql.QUEUE_EXISTS, (name,))
+    if row is None or not row[0]:
+        raise DBOSQueueNotDeclaredError(name)
+
+
 def enqueue_sync(
     queue: Any, func: Callable[..., Any], args: tuple, kwargs: dict[str, Any]
 ) -> WorkflowHandle:
     rt, s, params, parent, pfid = _enqueue_start(queue, func, args, kwargs)
+    if _named_only(queue.name):
+        rt.engine.run(_require_stored_queue(rt, queue.name))
     rt.engine.run(_core.init_workflow(rt, params, parent, pfid, s.info.name))
     _after_enqueue(rt, s, True)
     return WorkflowHandle(rt, s.wf_id)
@@ -157,6 +176,8 @@ async def enqueue_async(
     queue: Any, func: Callable[..., Any], args: tuple, kwargs: dict[str, Any]
 ) -> WorkflowHandleAsync:
     rt, s, params, parent, pfid = _enqueue_start(queue, func, args, kwargs)
+    if _named_only(queue.name):
+        await rt.engine.arun(_require_stored_queue(rt, queue.name))
     await rt.engine.arun(_core.init_workflow(rt, params, parent, pfid, s.info.name))
     _after_enqueue(rt, s, True)
     return WorkflowHandleAsync(rt, s.wf_id)

@@ -64,6 +64,12 @@ class Runtime:
         self.queues = QueueService(self)
         self.events = EventBus()
         self.lease_lost = False
+        self.lease = Lease(settings.executor_lease_sec)
+        self.lease_keeper = LeaseKeeper(self)
+        self.draining = False  # drain began: claim and take over nothing more
+        self.handing_back = False  # drain released its rows: start nothing more
+        self.drained: list[str] | None = None  # what the (one) drain handed back
+        self._announced = 0  # how many workflow names dbos.executors lists for us
 
     # --- declarations made after launch (engine.registry.DeclarationListener) ---------
 
@@ -144,6 +150,13 @@ class Runtime:
             lease_ms=self.lease_ms,
         )
         await self._expire_dead_local_processes()
+
+    async def _announce_workflows(self) -> None:
+        """Tell the fleet which workflows this process runs (for mixed fleets)."""
+        from dbos_queue.queue.unrunnable import announce_workflows
+
+        self._announced = len(self.registry.workflows)
+        await announce_workflows(self)
 
     async def _expire_dead_local_processes(self) -> None:
         """Processes on this host that no longer run are dead now, not at lease expiry."""

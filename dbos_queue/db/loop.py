@@ -39,6 +39,7 @@ CHANNELS = {
 _KIND_TO_CHANNEL = {v: k for k, v in CHANNELS.items()}
 
 NOT_YET = object()
+POLL_START_SEC = 0.02  # first re-check of a polling waiter (use_listen_notify: false)
 
 
 class EngineStopped(BaseException):
@@ -96,11 +97,13 @@ class Engine:
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
 
-    def start(self) -> None:
+    def start(self, *, wait: bool = True) -> None:
+        """Start the loop and open the pool; ``wait=False`` connects in the background
+        (a lazy client: an unreachable database surfaces at first use)."""
         self._thread.start()
-        self.run(self._open())
+        self.run(self._open(wait))
 
-    async def _open(self) -> None:
+    async def _open(self, wait: bool = True) -> None:
         self.pool = AsyncConnectionPool(
             self.url,
             min_size=min(2, self.pool_size),
@@ -247,6 +250,9 @@ class Engine:
         poll = poll or self.poll_fallback_sec
         deadline = None if timeout is None else self.loop.time() + timeout
         keys = [key] if also is None else [key, also]  # e.g. also wake on cancellation
+        # Without LISTEN nothing from other processes wakes us: poll, quickly at first (a
+        # short workflow's result is there in milliseconds), backing off to ``poll``.
+        step = POLL_START_SEC
         while True:
             ev = asyncio.Event()
             for k in keys:
@@ -256,6 +262,8 @@ class Engine:
                 if result is not NOT_YET:
                     return result
                 wait = poll
+                if not self.listen:
+                    wait, step = min(poll, step), step * 2
                 if deadline is not None:
                     remaining = deadline - self.loop.time()
                     if remaining <= 0:

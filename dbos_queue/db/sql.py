@@ -724,3 +724,33 @@ DROP_SYSTEM_SCHEMA = "DROP SCHEMA IF EXISTS dbos CASCADE"
 
 # Serialises creation of the application database's transaction_outputs table (launch).
 APP_SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(4735032143901386)"
+
+# --- known queues and functions (migration 0007; docs/pgbouncer-and-inputs.md) -----------
+
+# (workflow names, process_id): what a process can run, so a worker that dequeues a
+# workflow it lacks knows whether to leave it for another one.
+SET_EXECUTOR_WORKFLOWS = "UPDATE dbos.executors SET workflow_names = %s WHERE process_id = %s"
+
+# Whether another live process registers %(name)s, and since when the workflow has been
+# waiting with none (NULL: not waiting yet).
+UNRUNNABLE_STATE = """
+SELECT EXISTS (SELECT 1 FROM dbos.executors e
+                WHERE e.lease_expires_at_epoch_ms > %(now)s AND e.process_id <> %(process_id)s
+                  AND %(name)s = ANY(e.workflow_names)),
+       (SELECT no_executor_since_epoch_ms FROM dbos.workflow_status WHERE workflow_uuid = %(id)s)
+"""
+
+# Undo a claim of a workflow this process cannot run: back to the queue, invisible until
+# %(until)s (DELAYED, so this process does not take it straight back), as if never started.
+HAND_BACK_UNRUNNABLE = """
+UPDATE dbos.workflow_status
+   SET status = 'DELAYED', delay_until_epoch_ms = %(until)s, owner_xid = NULL,
+       executor_id = NULL, started_at_epoch_ms = NULL, updated_at = %(now)s,
+       recovery_attempts = greatest(recovery_attempts - 1, 0),
+       no_executor_since_epoch_ms = %(since)s
+ WHERE workflow_uuid = %(id)s AND owner_xid = %(owner)s AND status = 'PENDING'
+RETURNING queue_name
+"""
+
+# Whether a queue name is stored (declared by some worker, or created in the table).
+QUEUE_EXISTS = "SELECT EXISTS (SELECT 1 FROM dbos.queues WHERE name = %s)"

@@ -64,7 +64,8 @@ class DBOSConfig(TypedDict, total=False):
     ``listen_database_url`` the system database URL (env ``DBOS_QUEUE_LISTEN_DATABASE_URL``;
     where the one LISTEN connection goes: straight to Postgres when the system URL is a
     pooler's), ``unknown_workflow_wait_sec`` 60 (how long a dequeued workflow whose function
-    no live worker registers waits for one before it ends ERROR). DBOS's
+    no live worker registers waits for one before it ends ERROR; env
+    ``DBOS_QUEUE_UNKNOWN_WORKFLOW_WAIT_SEC``). DBOS's
     ``use_listen_notify`` False (env ``DBOS_QUEUE_USE_LISTEN_NOTIFY``) opens no LISTEN
     connection: the process polls. ``admin_token`` may come from ``DBOS_QUEUE_ADMIN_TOKEN``.
     """
@@ -141,6 +142,7 @@ ENV_VARS = {  # key -> the environment variable that supplies it when the code c
     "use_listen_notify": "DBOS_QUEUE_USE_LISTEN_NOTIFY",
     "prepare_threshold": "DBOS_QUEUE_PREPARE_THRESHOLD",
     "admin_token": "DBOS_QUEUE_ADMIN_TOKEN",
+    "unknown_workflow_wait_sec": "DBOS_QUEUE_UNKNOWN_WORKFLOW_WAIT_SEC",
 }  # fmt: skip
 _DB_KEYS = (
     "system_database_url", "database_url", "application_database_url", "system_database_engine",
@@ -249,17 +251,7 @@ class Settings(BaseModel):
     @field_validator("system_database_url", "application_database_url", "listen_database_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        url = normalize(value.strip())
-        if "://" in url and not url.startswith(("postgresql://", "postgres://")):
-            raise ValueError("Expected a Postgres URL (postgresql://user:password@host:port/db)")
-        try:
-            psycopg.conninfo.conninfo_to_dict(url)
-        except psycopg.ProgrammingError as exc:
-            detail = str(exc).strip()
-            raise ValueError(f"Expected a Postgres connection string ({detail})") from None
-        return url
+        return postgres_url(value) if value else None
 
     @field_validator("serializer")
     @classmethod
@@ -283,6 +275,33 @@ class Settings(BaseModel):
                 "expires between heartbeats and its workflows are taken over"
             )
         return self
+
+
+def postgres_url(value: str) -> str:
+    """``value`` as a libpq URL or connection string; ``ValueError`` saying what is wrong."""
+    url = normalize(value.strip())
+    if "://" in url and not url.startswith(("postgresql://", "postgres://")):
+        raise ValueError("Expected a Postgres URL (postgresql://user:password@host:port/db)")
+    try:
+        psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        detail = str(exc).strip()
+        raise ValueError(f"Expected a Postgres connection string ({detail})") from None
+    return url
+
+
+def prepare_threshold(value: Any) -> int | None:
+    """Read the PgBouncer switch: an integer >= 0, or None/"off"/"none" (no server-side
+    prepared statements). ``ValueError`` saying what is accepted otherwise."""
+    value = _prepare_switch(value)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(
+            f'Expected an integer >= 0, or "off" for no server-side prepared statements, '
+            f"not {value!r}"
+        )
+    return value
 
 
 def _as_number(value: Any) -> float | None:

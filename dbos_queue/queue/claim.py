@@ -205,10 +205,12 @@ class QueueService:
                 s = self.rt.start_for_row(wf_id, row)
                 limit = s.info.max_recovery_attempts or limit
             except DBOSWorkflowFunctionNotFoundError as exc:
-                logger.error("%s", exc)
-                await _core.complete(
-                    self.rt, WorkflowContext(wf_id, owner), "ERROR", None, _serialize_exc(exc)
-                )
+                # Mixed fleet: leave it for a process that has the function; ERROR only
+                # once none has shown up for unknown_workflow_wait_sec.
+                from dbos_queue.queue.unrunnable import leave_or_fail
+
+                outcome = await leave_or_fail(self.rt, wf_id, owner, row[2], exc)
+                (logger.error if outcome == "error" else logger.info)("%s (%s)", exc, outcome)
                 return
             if row[16] > limit + 1:
                 await self.rt.sysdb.mark_max_recovery(wf_id, owner)

@@ -96,6 +96,9 @@ class PgBouncer:
                 "max_client_conn = 2000",
                 f"default_pool_size = {POOL_SIZE}",
                 "server_idle_timeout = 10",
+                # Hand out server connections in turn: a client's next transaction then
+                # really lands elsewhere, so any leaked session state shows at once.
+                "server_round_robin = 1",
                 "ignore_startup_parameters = extra_float_digits",
                 f"logfile = {self.dir / 'pgbouncer.log'}",
                 f"pidfile = {self.dir / 'pgbouncer.pid'}",
