@@ -18,6 +18,7 @@ from dbos_queue.engine.context import (
     SetWorkflowTimeout,
 )
 from dbos_queue.engine.core import StepOptions
+from dbos_queue.engine.tracing import PropagateOtelContext
 from dbos_queue.model.config import DBOSConfig
 from dbos_queue.model.serialization import Serializer
 from dbos_queue.model.status import WorkflowStatus, WorkflowStatusString
@@ -30,6 +31,7 @@ __all__ = [
     "DBOSContextEnsure",
     "DBOSContextSetAuth",
     "EnqueueOptions",
+    "PropagateOtelContext",
     "Queue",
     "QueueRateLimit",
     "Serializer",

@@ -20,6 +20,7 @@ from dbos_queue.api.facade.messaging import Messaging
 from dbos_queue.api.facade.queues import Queues
 from dbos_queue.api.facade.running import Running
 from dbos_queue.api.facade.schedules import Schedules
+from dbos_queue.api.facade.tracing import Tracing
 from dbos_queue.api.invoke import _rt, enqueue_async, enqueue_sync
 from dbos_queue.engine.registry import registry
 from dbos_queue.error import DBOSInitializationError
@@ -37,7 +38,9 @@ class DBOSConfiguredInstance:
         registry.instances[(type(self).__name__, config_name)] = self
 
 
-class DBOS(Lifecycle, Decorators, Running, Management, Schedules, Queues, Context, Messaging):
+class DBOS(
+    Lifecycle, Decorators, Running, Management, Schedules, Queues, Context, Messaging, Tracing
+):
     """The process-wide entry point (DBOS Python's API)."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> DBOS:

@@ -17,6 +17,7 @@ from dbos_queue.db import migrate as _migrate
 from dbos_queue.db.loop import Engine
 from dbos_queue.db.sysdb import SystemDatabase, now_ms
 from dbos_queue.engine import core as _core
+from dbos_queue.engine import tracing as _tracing
 from dbos_queue.engine.context import WorkflowContext, current_workflow
 from dbos_queue.engine.core import Start
 from dbos_queue.engine.events import EventBus, LeaseLost
@@ -251,6 +252,10 @@ class Runtime:
 
     def execute_sync(self, s: Start, ctx: WorkflowContext) -> Any:
         """Run a sync workflow body we own, in this thread, and record its outcome."""
+        with _tracing.workflow_span(ctx, s.info.name):  # a no-op unless tracing is on
+            return self._execute_sync(s, ctx)
+
+    def _execute_sync(self, s: Start, ctx: WorkflowContext) -> Any:
         token = current_workflow.set(ctx)
         self._track(ctx)
         result, exc = None, None
@@ -280,6 +285,11 @@ class Runtime:
         return result
 
     async def execute_async(self, s: Start, ctx: WorkflowContext) -> Any:
+        """Run an async workflow body we own, in this task, and record its outcome."""
+        with _tracing.workflow_span(ctx, s.info.name):
+            return await self._execute_async(s, ctx)
+
+    async def _execute_async(self, s: Start, ctx: WorkflowContext) -> Any:
         token = current_workflow.set(ctx)
         self._track(ctx)
         result, exc = None, None
@@ -308,6 +318,7 @@ class Runtime:
     def submit(self, s: Start, ctx: WorkflowContext) -> concurrent.futures.Future[Any]:
         """Run an owned workflow in the background (thread pool or engine loop)."""
         wf_id = ctx.workflow_id
+        ctx.otel_parent = _tracing.capture()  # the body's thread/task would not inherit it
         if s.info.is_async:
             fut = asyncio.run_coroutine_threadsafe(self._guarded_async(s, ctx), self.engine.loop)
         else:

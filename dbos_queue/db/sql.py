@@ -754,3 +754,58 @@ RETURNING queue_name
 
 # Whether a queue name is stored (declared by some worker, or created in the table).
 QUEUE_EXISTS = "SELECT EXISTS (SELECT 1 FROM dbos.queues WHERE name = %s)"
+
+
+# --- stored procedures (engine/procedures.py) -------------------------------------------
+# Templates composed with psycopg.sql: {level} is one of the isolation levels, {fn} the
+# declared function's quoted identifier, {args} its arguments as placeholders; each is
+# sent as ONE simple-query message (one round trip, one transaction), the arguments
+# bound client-side by psycopg. %(wf)s, %(fid)s, %(name)s, %(now)s name the checkpoint.
+
+# A function, checkpointed: the result is to_jsonb'd into dbos.transaction_outputs in
+# the call's own transaction. A checkpoint already there (committed before a crash) is
+# returned instead and the function is not called (res's one-time filter); a concurrent
+# duplicate fails on the primary key and rolls its call back.
+PROCEDURE_CALL_FUNCTION = """BEGIN ISOLATION LEVEL {level};
+WITH prior AS MATERIALIZED (
+    SELECT output, error FROM dbos.transaction_outputs
+     WHERE workflow_uuid = %(wf)s AND function_id = %(fid)s
+), res AS MATERIALIZED (
+    SELECT {fn}({args}) AS v WHERE NOT EXISTS (SELECT 1 FROM prior)
+), ins AS (
+    INSERT INTO dbos.transaction_outputs (workflow_uuid, function_id, output, error,
+                                          function_name, created_at_epoch_ms)
+    SELECT %(wf)s, %(fid)s,
+           (CASE WHEN pg_typeof(res.v) = 'void'::regtype THEN 'null'::jsonb
+                 ELSE to_jsonb(res.v) END)::text,
+           NULL, %(name)s, %(now)s
+      FROM res
+    RETURNING output
+)
+SELECT true, output, error FROM prior
+UNION ALL
+SELECT false, output, NULL FROM ins;
+COMMIT"""
+
+# A procedure, checkpointed: CALL cannot sit in a query, so the checkpoint row is
+# inserted first (a committed one makes it fail on the primary key: replay), then the
+# CALL, whose OUT/INOUT values come back as its result row.
+PROCEDURE_CALL_PROCEDURE = """BEGIN ISOLATION LEVEL {level};
+INSERT INTO dbos.transaction_outputs (workflow_uuid, function_id, output, error,
+                                      function_name, created_at_epoch_ms)
+VALUES (%(wf)s, %(fid)s, NULL, NULL, %(name)s, %(now)s);
+CALL {fn}({args});
+COMMIT"""
+
+# Outside a workflow (nothing to checkpoint): the bare call in its transaction.
+PROCEDURE_CALL_FUNCTION_UNRECORDED = """BEGIN ISOLATION LEVEL {level};
+SELECT (CASE WHEN pg_typeof(r.v) = 'void'::regtype THEN 'null'::jsonb
+             ELSE to_jsonb(r.v) END)::text
+  FROM (SELECT {fn}({args}) AS v) r;
+COMMIT"""
+PROCEDURE_CALL_PROCEDURE_UNRECORDED = """BEGIN ISOLATION LEVEL {level};
+CALL {fn}({args});
+COMMIT"""
+
+# After an error inside one of the messages above the session is in a failed block.
+PROCEDURE_ROLLBACK = "ROLLBACK"

@@ -29,6 +29,10 @@ class WorkflowContext:
     deadline_ms: int | None = None
     queue_name: str | None = None
     cancelled: bool = False  # set when a cancel for this workflow reaches this process
+    # Tracing (engine/tracing.py): the trace carrier stored with the workflow, and the
+    # caller's OpenTelemetry context captured when the body was handed to another thread.
+    otel_carrier: dict[str, Any] | None = None
+    otel_parent: Any = None
 
     def next_function_id(self) -> int:
         self.function_id += 1

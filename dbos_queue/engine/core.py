@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbos_queue.db.loop import NOT_YET
 from dbos_queue.db.sysdb import TERMINAL, now_ms
+from dbos_queue.engine import tracing as _tracing
 from dbos_queue.engine.context import (
     WorkflowContext,
     auth,
@@ -365,6 +366,7 @@ class _Retries:
                 ), None
             return e, None
         self.rt.logger.warning("step %s failed (%s); retrying in %.2fs", self.info.name, e, delay)
+        _tracing.step_attempt_failed(len(self.errors) - 1, e, delay)
         return e, delay
 
 

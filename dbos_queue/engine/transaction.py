@@ -21,6 +21,7 @@ from psycopg_pool import ConnectionPool
 from dbos_queue.db import migrate as _migrate
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import now_ms
+from dbos_queue.engine import tracing as _tracing
 from dbos_queue.engine.context import current_workflow
 from dbos_queue.engine.core import explain_refusal, step_replay
 from dbos_queue.error import DBOSException
@@ -65,6 +66,11 @@ def launch(rt: Any, app_url: str | None) -> None:
         name="dbos-app",
         kwargs={"prepare_threshold": prepare},
     )
+
+
+def app_pool(rt: Any) -> ConnectionPool | None:
+    """The application database's pool of a launched runtime (stored procedures use it)."""
+    return _pools.get(id(rt))
 
 
 def shutdown(rt: Any) -> None:
@@ -157,7 +163,8 @@ def decorator(
             from dbos_queue.engine.core import check_roles
 
             check_roles(info)
-            return _run_in_transaction(get_rt(), info, level, lambda: func(*args, **kwargs))
+            with _tracing.step_span(info.name, "transaction"):
+                return _run_in_transaction(get_rt(), info, level, lambda: func(*args, **kwargs))
 
         return finish(info, wrapper)
 

@@ -127,11 +127,10 @@ class DBOSConfig(TypedDict, total=False):
 
 KNOWN_KEYS: frozenset[str] = frozenset(DBOSConfig.__optional_keys__)
 IGNORED_KEYS = frozenset({
-    "db_engine_kwargs", "otlp_log_level", "otlp_traces_endpoints", "otlp_logs_endpoints",
-    "otlp_attributes", "enable_otlp", "conductor_key", "conductor_url",
+    "db_engine_kwargs", "conductor_key", "conductor_url",
     "conductor_executor_metadata", "conductor_metadata_only_mode", "transact_enterprise_key",
     "auto_upgrade", "auto_upgrade_interval_sec", "auto_upgrade_grace_sec", "sharding",
-    "kafka_queue_polling_interval_sec", "otel_attribute_format",
+    "kafka_queue_polling_interval_sec",
 })  # fmt: skip
 ENV_VARS = {  # key -> the environment variable that supplies it when the code config does not
     "system_database_url": "DBOS_SYSTEM_DATABASE_URL", "executor_id": "DBOS__VMID",
@@ -225,6 +224,13 @@ class Settings(BaseModel):
     metrics_enabled: bool = True
     prepare_threshold: Annotated[Int | None, BeforeValidator(_prepare_switch)] = Field(5, ge=0)
     schedule_catchup: bool = False
+    # OpenTelemetry (engine/tracing.py, engine/otlp.py): spans only with enable_otlp, as in DBOS
+    enable_otlp: bool = False
+    otlp_traces_endpoints: list[str] = Field(default_factory=list)
+    otlp_logs_endpoints: list[str] = Field(default_factory=list)
+    otlp_attributes: dict[str, str] = Field(default_factory=dict)
+    otel_attribute_format: Literal["legacy", "semconv"] = "legacy"
+    otlp_log_level: LogLevel | None = None
     listen_database_url: str | None = None  # None: the system database URL
     unknown_workflow_wait_sec: Annotated[Float, Field(ge=0)] = 60.0
 
@@ -234,7 +240,7 @@ class Settings(BaseModel):
         if not isinstance(data, dict):
             return data
         data = dict(data)
-        for key in ("log_level", "console_log_level"):
+        for key in ("log_level", "console_log_level", "otlp_log_level"):
             if isinstance(data.get(key), str):
                 data[key] = data[key].upper()
         if data.get("log_level") in _LEVELS:  # a bad log_level is reported once, not twice

@@ -16,6 +16,7 @@ from dbos_queue.api.invoke import (
     _rt,
 )
 from dbos_queue.engine import core as _core
+from dbos_queue.engine import tracing as _tracing
 from dbos_queue.engine import transaction as _transaction
 from dbos_queue.engine.core import StepOptions
 from dbos_queue.engine.registry import registry
@@ -78,7 +79,10 @@ class Decorators:
                     rt = registry.process
                     if rt is None:
                         return await func(*args, **kwargs)
-                    return await _core.run_step_async(rt, info, opts, lambda: func(*args, **kwargs))
+                    with _tracing.step_span(info.name):
+                        return await _core.run_step_async(
+                            rt, info, opts, lambda: func(*args, **kwargs)
+                        )
 
                 return _finish_wrapper(info, awrapper)
 
@@ -88,7 +92,8 @@ class Decorators:
                 rt = registry.process
                 if rt is None:
                     return func(*args, **kwargs)
-                return _core.run_step_sync(rt, info, opts, lambda: func(*args, **kwargs))
+                with _tracing.step_span(info.name):
+                    return _core.run_step_sync(rt, info, opts, lambda: func(*args, **kwargs))
 
             return _finish_wrapper(info, wrapper)
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from dbos_queue.api.facade.base import FacadeState
+from dbos_queue.api.facade.tracing import destroy_tracing, launch_tracing
 from dbos_queue.api.runtime import Runtime
 from dbos_queue.db import sql as _sql
 from dbos_queue.engine import transaction as _transaction
@@ -51,6 +52,7 @@ class Lifecycle:
         rt = Runtime(settings, registry, url, settings.application_version or _app_version())
         if FacadeState.pending_listen is not None:
             rt.queues.listen = list(FacadeState.pending_listen)
+        launch_tracing(rt)
         try:
             rt.launch()
         except Exception as exc:
@@ -73,6 +75,7 @@ class Lifecycle:
             rt.destroy(workflow_completion_timeout_sec)  # drains before anything is torn down
             registry.detach()
             _transaction.shutdown(rt)
+            destroy_tracing()
         if FacadeState.instance is not None:
             FacadeState.instance._initialized = False
         FacadeState.instance = None
