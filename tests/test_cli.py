@@ -27,8 +27,8 @@ def run_cli(
 
 
 @pytest.mark.slow
-def test_demo_kills_and_resumes(db_url):
-    r = run_cli("--db-url", db_url, "demo")
+def test_crash_demo_kills_and_resumes(db_url):
+    r = run_cli("--db-url", db_url, "demo", "--crash")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "step 1 (reserve stock) executed 1 time" in r.stdout
     assert "step 2 (charge card) executed 1 time" in r.stdout

@@ -614,15 +614,16 @@ def test_dockerfile_matches_what_the_chart_runs():
 
 @pytest.mark.parametrize("values", CI_VALUES, ids=ids(CI_VALUES))
 def test_rendered_worker_args_parse_with_the_real_cli(values):
-    from dbos_queue.cli import build_parser
+    from dbos_queue.cli import parse
 
     for d in of_kind(render(values), "Deployment"):
         c = worker_container(d)
         assert "command" not in c  # the image's entry point runs `dbos-queue worker`
-        ns = build_parser().parse_args(["worker", "app.module", *c["args"]])
-        assert ns.admin_port == c["ports"][0]["containerPort"]
-        assert ns.drain_timeout < d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-        assert not ns.no_admin
+        path, ns = parse(["worker", "app.module", *c["args"]])  # bad args raise
+        assert path == ["worker"] and ns["app_module"] == "app.module"
+        assert ns["admin_port"] == c["ports"][0]["containerPort"]
+        assert ns["drain_timeout"] < d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        assert not ns["no_admin"]
 
 
 @pytest.mark.slow

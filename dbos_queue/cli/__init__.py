@@ -1,5 +1,5 @@
 """The ``dbos-queue`` command line."""
 
-from dbos_queue.cli.main import build_parser, main
+from dbos_queue.cli.main import main, parse
 
-__all__ = ["build_parser", "main"]
+__all__ = ["main", "parse"]

@@ -1,122 +1,248 @@
-"""``dbos-queue demo``: a workflow survives a SIGKILL and finishes from its last step.
+"""``dbos-queue demo``: a pool of workers shares a queue and survives a killed worker.
 
-The parent process starts a worker process running a four-step order workflow,
-kills it with SIGKILL in the middle of step 3, starts it again, and shows that
-steps 1 and 2 were not executed again: their recorded results were reused.
+Three worker processes serve one queue with a global concurrency limit; a separate
+producer process enqueues the workflows with a ``DBOSClient``. Part-way through, the
+busiest worker is killed with SIGKILL. Its workflows stay PENDING until its lease
+expires (``executor_lease_sec`` is a few seconds here); then they go back to the
+queue and the other workers finish them, from their last recorded steps. The last
+line is computed from the database and the demo's side-effect table
+(``demo_stats.outcome``). The command stops its processes on any exit (Ctrl-C too).
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
 import signal
-import subprocess
 import sys
 import time
 import uuid
-from collections import Counter
+from collections.abc import Iterator
+from typing import Any
 
-from dbos_queue.api.dbos import DBOS
-from dbos_queue.engine.context import SetWorkflowID
+from rich.console import Console
+from rich.live import Live
 
-STEPS = ["reserve stock", "charge card", "pack parcel", "send confirmation"]
-STEP_SECONDS = 0.4
+from dbos_queue.cli import demo_stats as stats
+from dbos_queue.cli import procs
+from dbos_queue.cli.demo_app import CONCURRENCY, LEASE_SECONDS, QUEUE_ENV, RUN_ENV, STEPS, URL_ENV
+from dbos_queue.cli.demo_view import View, WorkerRow
+from dbos_queue.db import sql as _sql
 
-
-@DBOS.step()
-def demo_step(n: int, order: str) -> str:
-    print(f"    executing step {n}: {STEPS[n - 1]} for {order}", flush=True)
-    print(f"EVENT started {n}", flush=True)
-    time.sleep(STEP_SECONDS)
-    return f"{STEPS[n - 1]}: ok"
-
-
-@DBOS.workflow()
-def order_workflow(order: str) -> list[str]:
-    results = []
-    for n in range(1, len(STEPS) + 1):
-        results.append(demo_step(n, order))
-        print(f"EVENT recorded {n}", flush=True)
-    return results
+WORKERS = 3
+KILL_AT = 0.3  # fraction of the workflows finished when a worker is killed
+START_TIMEOUT = 60.0  # seconds for the workers to say "ready"
+STALL_TIMEOUT = 45.0  # fail when nothing finishes for this long (a lease is a few seconds)
+POLL = 0.2  # seconds between database reads
 
 
-def _worker(wf_id: str, url: str, resume: bool) -> None:
-    DBOS(config={"name": "dbos-queue-demo", "system_database_url": url})
-    DBOS.launch()  # on resume, launch recovers this executor's unfinished workflows
-    if not resume:
-        with SetWorkflowID(wf_id):
-            DBOS.start_workflow(order_workflow, "order #42")
-    result = DBOS.retrieve_workflow(wf_id).get_result()
-    print(f"EVENT done {result!r}", flush=True)
-    DBOS.destroy()
+class DemoError(Exception):
+    """The demo could not go on (a process died, nothing moved): reported, exit 1."""
 
 
-def _spawn(wf_id: str, url: str, resume: bool) -> subprocess.Popen:
-    args = [sys.executable, "-u", "-m", "dbos_queue.cli.demo", "--worker", wf_id, url]
-    if resume:
-        args.append("--resume")
-    return subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends the demo the way Ctrl-C does, through the same cleanup."""
+
+    def on_term(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
-def _follow(proc: subprocess.Popen, executed: Counter, stop_at: str | None) -> str | None:
-    """Echo the worker's output; return the line that matched ``stop_at`` (or the result)."""
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        line = line.rstrip("\n")
-        if line.startswith("EVENT started "):
-            executed[int(line.split()[-1])] += 1
-        elif line.startswith("EVENT done "):
-            return line[len("EVENT done ") :]
-        elif not line.startswith("EVENT"):
-            print(line)
-        if stop_at is not None and line == stop_at:
-            return line
-    return None
+class QueueDemo:
+    """One run: its queue, its processes, its view."""
+
+    def __init__(self, url: str, workflows: int, console: Console) -> None:
+        self.url, self.n, self.console = url, workflows, console
+        self.conn: Any = None  # the connection the live view reads through
+        self.run = uuid.uuid4().hex[:8]
+        self.queue = f"dbos-queue-demo-{self.run}"
+        self.children: list[procs.Child] = []
+        self.workers: list[procs.Child] = []
+        self.producer: procs.Child | None = None
+        self.victim: procs.Child | None = None
+        self.held: set[str] = set()
+        self.enqueued = 0
+        self.killed_at = 0.0
+        self.took_over_at: float | None = None
+
+    # --- processes -----------------------------------------------------------------
+
+    def start(self) -> View:
+        env = {URL_ENV: self.url, QUEUE_ENV: self.queue, RUN_ENV: self.run}
+        for i in range(1, WORKERS + 1):
+            w = procs.worker("dbos_queue.cli.demo_app", self.queue, f"demo-{self.run}-w{i}", env)
+            w.name = f"w{i}"
+            self.workers.append(w)
+            self.children.append(w)
+        procs.wait_ready(self.workers, START_TIMEOUT)
+        pids = ", ".join(f"{w.name} {w.pid}" for w in self.workers)
+        self.say(f"{WORKERS} workers ready on queue {self.queue} (pids {pids})")
+        cmd = [sys.executable, "-m", "dbos_queue.cli.demo_app", "produce", self.url]
+        self.producer = procs.Child([*cmd, self.queue, str(self.n)], env, "producer")
+        self.children.append(self.producer)
+        self.say(f"producer started (pid {self.producer.pid}): enqueuing {self.n} workflows")
+        rows = [WorkerRow(w.name, self.executor(w), w.pid) for w in self.workers]
+        return View(self.queue, self.n, rows)
+
+    def executor(self, w: procs.Child) -> str:
+        return f"demo-{self.run}-{w.name}"
+
+    def stop(self) -> None:
+        procs.stop_all(self.children)
+
+    def say(self, text: str) -> None:
+        # Never wrapped: one event, one line (a terminal folds it; a script can grep it).
+        self.console.print(f"[bold blue]demo[/]: {text}", highlight=False, soft_wrap=True)
+
+    # --- the run -----------------------------------------------------------------------
+
+    def _read_producer(self) -> None:
+        p = self.producer
+        assert p is not None
+        while line := p.read_line(0):  # None: nothing now; "": its output ended
+            if line.startswith("enqueued "):
+                self.enqueued = int(line.split()[1])
+        if p.proc.poll() not in (None, 0):
+            raise DemoError(f"the producer exited with code {p.proc.returncode}{p.tail()}")
+
+    def _kill_busiest(self, snap: stats.Snapshot, view: View) -> None:
+        busy = [w for w in self.workers if snap.running.get(self.executor(w), 0) > 0]
+        if not busy:
+            return
+        victim = max(busy, key=lambda w: snap.running[self.executor(w)])
+        victim.kill()
+        self.victim = victim
+        self.killed_at = time.monotonic()
+        self.held = set(stats.held_by(self.conn, self.queue, self.executor(victim)))
+        next(r for r in view.workers if r.pid == victim.pid).state = "killed"
+        self.say(
+            f"[red]SIGKILL[/] {victim.name} (pid {victim.pid}) with {len(self.held)} workflows "
+            f"in progress; they stay PENDING until its {LEASE_SECONDS:g}s lease expires"
+        )
+
+    def _watch_takeover(self, view: View) -> None:
+        assert self.victim is not None
+        takers = stats.taken_over(self.conn, self.held, self.executor(self.victim))
+        names = {self.executor(w): w.name for w in self.workers}
+        view.taken = dict(takers)
+        if takers and self.took_over_at is None:
+            self.took_over_at = time.monotonic()
+            who = ", ".join(f"{names.get(e, e)} {c}" for e, c in takers.most_common())
+            self.say(
+                f"lease of {self.victim.name} expired {self.took_over_at - self.killed_at:.1f}s "
+                f"after the kill: its workflows are back on the queue and being taken over "
+                f"({who} so far)"
+            )
+
+    def _check_alive(self) -> None:
+        for w in self.workers:
+            if w is not self.victim and not w.alive():
+                raise DemoError(f"{w.name} exited with code {w.proc.returncode}{w.tail()}")
+
+    def loop(self, view: View, live: Live) -> None:
+        last_done, last_change = -1, time.monotonic()
+        while True:
+            self._read_producer()
+            snap = stats.snapshot(self.conn, self.queue)
+            view.update(snap, self.enqueued)
+            if self.victim is None and snap.done >= KILL_AT * self.n:
+                self._kill_busiest(snap, view)
+            elif self.victim is not None:
+                self._watch_takeover(view)
+            live.update(view.render())
+            if snap.done >= self.n and self.enqueued >= self.n:
+                return
+            if snap.done != last_done:
+                last_done, last_change = snap.done, time.monotonic()
+            elif time.monotonic() - last_change > STALL_TIMEOUT:
+                raise DemoError(f"nothing finished for {STALL_TIMEOUT:g}s ({snap.done}/{self.n})")
+            self._check_alive()
+            time.sleep(POLL)
+
+    def verdict(self) -> stats.Outcome:
+        victim = self.victim
+        killed = int(victim is not None and victim.proc.returncode == -signal.SIGKILL)
+        executor = self.executor(victim) if victim is not None else ""
+        result = stats.outcome(self.conn, self.queue, self.run, self.n, killed, executor, self.held)
+        names = {self.executor(w): w.name for w in self.workers}
+        if result.takers:
+            who = ", ".join(f"{names.get(e, e)} {c}" for e, c in result.takers.most_common())
+            where = ", ".join(
+                f"{c} at step {k}" if k > 1 else f"{c} from the start"
+                for k, c in sorted(result.resumed_at.items())
+            )
+            self.say(f"taken over and finished by {who}; resumed {where} (of {STEPS})")
+        return result
 
 
-def run_demo(url: str) -> int:
+def _connect(url: str) -> Any:
+    import psycopg
+
+    from dbos_queue.model.pgurl import normalize
+
+    return psycopg.connect(normalize(url), autocommit=True, connect_timeout=10)
+
+
+def run_demo(url: str, workflows: int, keep: bool) -> int:
+    """The queue demo on ``url`` (already migrated); returns the exit code."""
     from dbos_queue.model.pgurl import redact
 
-    wf_id = f"demo-{uuid.uuid4().hex[:8]}"
-    executed: Counter = Counter()
-    print(f"System database: {redact(url)}")
-    print(f"1. Starting a worker process that runs workflow {wf_id} ({len(STEPS)} steps).")
-    worker = _spawn(wf_id, url, resume=False)
-    if _follow(worker, executed, stop_at="EVENT started 3") is None:
-        print("The worker exited before reaching step 3; see its output above.")
-        return 1
-    worker.send_signal(signal.SIGKILL)
-    worker.communicate(timeout=30)
-    print(f"2. Killed the worker (pid {worker.pid}) with SIGKILL in the middle of step 3.")
-    print("   Steps 1 and 2 had finished; their results are checkpointed in Postgres.")
-    print("3. Starting the worker again; on launch it recovers its unfinished workflow.")
-    worker = _spawn(wf_id, url, resume=True)
-    result = _follow(worker, executed, stop_at=None)
-    worker.wait(timeout=60)
-    if result is None or worker.returncode != 0:
-        print("The restarted worker did not finish the workflow.")
-        return 1
-    print(f"4. Workflow {wf_id} finished: {result}")
-    for n, name in enumerate(STEPS, start=1):
-        times = executed[n]
-        note = " (interrupted by the crash, then run again)" if n == 3 else ""
-        print(f"   step {n} ({name}) executed {times} time{'s' if times != 1 else ''}{note}")
-    ok = executed[1] == 1 and executed[2] == 1 and executed[4] == 1 and executed[3] == 2
-    print(
-        "Completed steps were not re-run: the workflow resumed from its last recorded step."
-        if ok
-        else "Unexpected step counts!"
+    console = Console(highlight=False)
+    console.print(
+        f"System database: {redact(url)}\n"
+        f"{WORKERS} worker processes share one queue (global concurrency {CONCURRENCY}); a "
+        f"separate producer enqueues {workflows} workflows of {STEPS} steps. Part-way "
+        f"through, one worker is killed with SIGKILL.",
+        soft_wrap=True,
     )
-    return 0 if ok else 1
+    with _connect(url) as conn:
+        conn.execute(_sql.DEMO_CREATE_EFFECTS)
+    demo = QueueDemo(url, workflows, console)
+    interrupted = False
+    with _terminate_as_interrupt():
+        try:
+            with _connect(url) as conn:
+                demo.conn = conn
+                return _run(demo, console)
+        except KeyboardInterrupt:
+            interrupted = True
+            return 130
+        finally:
+            stopped = _clean_up(demo, url, keep)
+            if interrupted:
+                console.print(f"demo: interrupted; stopped its {stopped} processes")
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "--worker":
-        _worker(argv[1], argv[2], resume="--resume" in argv)
-        return 0
-    return run_demo(argv[0])
+def _clean_up(demo: QueueDemo, url: str, keep: bool) -> int:
+    """Stop (and reap) every process the demo started; drop its rows unless ``keep``."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C waits too
+    try:
+        demo.stop()
+        if not keep:  # on a fresh connection: an interrupt may have broken the other one
+            with _connect(url) as conn:
+                conn.execute(_sql.DEMO_DELETE_EFFECTS, (demo.run,))
+                conn.execute(_sql.DELETE_QUEUE_WORKFLOWS, (demo.queue,))
+                conn.execute(_sql.DELETE_QUEUE, (demo.queue,))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return len(demo.children)
 
 
-if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    sys.exit(main())
+def _run(demo: QueueDemo, console: Console) -> int:
+    try:
+        view = demo.start()
+        with Live(view.render(), console=console, refresh_per_second=8) as live:
+            demo.loop(view, live)
+        if not console.is_terminal:
+            console.line()  # Live leaves its last frame without a newline off a terminal
+        result = demo.verdict()
+    except (DemoError, RuntimeError) as exc:
+        console.print(f"demo failed: {exc}", markup=False)
+        return 1
+    print(result.line(), flush=True)
+    return 0 if result.ok else 1

@@ -1,88 +1,216 @@
-"""``dbos-queue`` command line.
+"""``dbos-queue``: the command line (Typer, with Rich tables and progress bars).
 
 Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration,
-3 the database could not be reached.
-
-The operational commands (enqueue, workflow, schedule, bench) live in
-``_cli_ops`` and are imported only when one of them runs.
+3 the database could not be reached. The commands live in the ``cmd_*`` modules,
+``bench``, ``demo`` and ``worker``; they import ``cli.common``, never this module.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import enum
+import os
 import sys
-from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
+import typer
+
+from dbos_queue.cli import bench, cmd_queue, cmd_schedule, cmd_workflow
+from dbos_queue.cli.common import (
+    EXIT_DB,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    DbUrlOpt,
+    Globals,
+    JsonOpt,
+    emit,
+    options,
+    resolve_url,
+)
+from dbos_queue.cli.values import UsageError
 from dbos_queue.error import DBOSConfigError, DBOSDatabaseUnavailableError, DBOSException
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DB = 0, 1, 2, 3
+HELP = """Durable workflows on Postgres, run by a horizontally scaled pool of workers.
+
+**Start here:** `dbos-queue demo` starts 3 worker processes on the embedded
+Postgres, enqueues 3000 three-step workflows onto one queue (global concurrency 24)
+from a separate producer, kills one worker with SIGKILL part-way and shows another
+take over its workflows once its lease expires. Its last line, read back from the
+database, says how many were taken over, lost and run twice (`dbos-queue demo
+--help` defines each count). `dbos-queue demo --crash`: one workflow survives a kill.
+
+**Workers** (`dbos-queue worker APP_MODULE`) serve the admin server (admin API,
+/metrics, /dashboard) on admin_port 3001 (`--admin-port`, `--no-admin`). Auth by
+default: with no admin_token set (config admin_token or DBOS_QUEUE_ADMIN_TOKEN) reads
+are open and the routes that change state (cancel, resume, fork, queue changes) are
+refused unless the server listens on loopback only (admin_host 127.0.0.1); with a
+token, every route but /dbos-healthz and /metrics needs `Authorization: Bearer TOKEN`.
+
+**Benchmarks:** `dbos-queue bench` is an end-to-end smoke benchmark on your
+database; `python -m benchmarks.peers` (source checkout; charts need the bench extra)
+compares dbos-queue side by side with other Postgres queues.
+"""
+
+EPILOG = """Exit codes (scripts can rely on them):
+
+```
+0  ok
+1  the operation failed, or the workflow / queue / schedule does not exist
+2  usage or configuration error (bad arguments, invalid JSON, missing schema)
+3  the database could not be reached
+```
+
+`--json` (before or after the command) prints machine-readable JSON on stdout;
+progress bars go to stderr, only on a terminal, and never with `--json`.
+Shell completion: `dbos-queue --install-completion` (or `--show-completion`).
+"""
+
+app = typer.Typer(
+    name="dbos-queue",
+    help=HELP,
+    epilog=EPILOG,
+    no_args_is_help=True,
+    rich_markup_mode="markdown",  # help paragraphs wrap to the terminal; `code` shows
+    pretty_exceptions_enable=False,  # tracebacks stay plain text for bug reports
+)
 
 
-def resolve_url(args: argparse.Namespace) -> str:
-    """--db-url, else the configured system database, else the embedded default."""
-    if getattr(args, "db_url", None):
-        return args.db_url
-    from dbos_queue.model.config import resolve
-
-    settings = resolve(None)
-    if settings.system_database_url:
-        return settings.system_database_url
-    from dbos_queue.db.embedded import server_url
-
-    return server_url()
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db_url: DbUrlOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Options for every command (also accepted after the command)."""
+    ctx.obj = Globals(db_url=db_url, json=json_out)
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from dbos_queue.cli.demo import run_demo
+DEMO_HELP = """Watch a pool of workers share a queue and survive a killed worker.
+
+On the configured system database (by default the embedded Postgres), start 3
+`dbos-queue worker` processes serving one queue with a global concurrency of 24 and an
+executor lease of 3 s, and a separate producer process that enqueues N workflows of 3
+steps with a DBOSClient. Each step body inserts a row into the demo's side-effect table
+(dbos_queue_demo_effects) before its result is recorded. Live: queue depth, running
+against the limit, per-worker counts, throughput. When 30% are done the busiest worker
+is killed with SIGKILL; its workflows stay PENDING until its lease expires, then go back
+to the queue and the other workers finish them from their last recorded steps.
+
+The last line, every number read back from the database:
+
+```
+demo: N workflows, 3 workers, 1 killed, T taken over, 0 lost, 0 ran twice, X workflows/s
+```
+
+- **N**: workflows on the demo's queue.
+- **workers**: worker processes whose step bodies ran.
+- **killed**: workers the operating system reports killed by SIGKILL.
+- **taken over**: workflows the killed worker held (PENDING) when it died that another
+  worker then finished.
+- **lost**: workflows asked for that did not finish SUCCESS with a side-effect row for
+  every step.
+- **ran twice**: step-body runs beyond the first, over every step of every workflow, not
+  counting one re-run per taken-over workflow of the step the SIGKILL interrupted (the
+  killed worker's last step there: its body ran, its result was not recorded yet).
+- **workflows/s**: N over the time from the first enqueue to the last finish.
+
+Exit code 0 when nothing was lost and nothing ran twice. Ctrl-C stops every process the
+demo started. The demo's queue, workflows and rows are deleted at the end unless --keep.
+"""
+
+
+@app.command(help=DEMO_HELP)
+def demo(
+    ctx: typer.Context,
+    crash: Annotated[
+        bool, typer.Option("--crash", help="The single-workflow crash demo instead.")
+    ] = False,
+    workflows: Annotated[int, typer.Option(metavar="N", help="Workflows to enqueue.")] = 3000,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the demo's queue, workflows and rows.")
+    ] = False,
+    db_url: DbUrlOpt = None,
+) -> int:
+    """The queue demo (or, with --crash, the single-workflow crash demo)."""
     from dbos_queue.db import migrate as _migrate
 
-    url = resolve_url(args)
+    if workflows < 1:
+        raise UsageError(f"--workflows must be at least 1; got {workflows}")
+    url = resolve_url(options(ctx, db_url=db_url))
     _migrate.ensure_database(url)
     _migrate.migrate(url)
-    return run_demo(url)
+    if crash:
+        from dbos_queue.cli.demo_crash import run_demo as run_crash_demo
+
+        return run_crash_demo(url)
+    from dbos_queue.cli.demo import run_demo
+
+    return run_demo(url, workflows, keep)
 
 
-def cmd_migrate(args: argparse.Namespace) -> int:
+@app.command()
+def migrate(ctx: typer.Context, json_out: JsonOpt = False, db_url: DbUrlOpt = None) -> int:
+    """Create or upgrade the dbos schema."""
     from dbos_queue.db import migrate as _migrate
     from dbos_queue.model.pgurl import redact
 
-    url = resolve_url(args)
+    opts = options(ctx, json_out, db_url)
+    url = resolve_url(opts)
     _migrate.ensure_database(url)
     applied = _migrate.migrate(url)
     version = _migrate.current_version(url)
-    _emit(
-        args,
+    emit(
+        opts,
         {"database": redact(url), "applied": applied, "version": version},
         f"{redact(url)}: applied {applied or 'nothing'}; schema at version {version}",
     )
     return EXIT_OK
 
 
-def cmd_reset(args: argparse.Namespace) -> int:
+@app.command()
+def reset(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", help="Really do it.")] = False,
+    json_out: JsonOpt = False,
+    db_url: DbUrlOpt = None,
+) -> int:
+    """Drop the dbos schema (every workflow)."""
     import psycopg
 
-    from dbos_queue.model.pgurl import redact
+    from dbos_queue.db import sql as _sql
+    from dbos_queue.model.pgurl import normalize, redact
 
-    url = resolve_url(args)
-    if not args.yes:
+    url = resolve_url(options(ctx, json_out, db_url))
+    if not yes:
         print(
             f"This deletes every workflow in {redact(url)}. Re-run with --yes to confirm.",
             file=sys.stderr,
         )
         return EXIT_USAGE
-    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-        conn.execute("DROP SCHEMA IF EXISTS dbos CASCADE")
+    with psycopg.connect(normalize(url), autocommit=True, connect_timeout=10) as conn:
+        conn.execute(_sql.DROP_SYSTEM_SCHEMA)
     print(f"Dropped the dbos schema in {redact(url)}; the next launch or migrate recreates it.")
     return EXIT_OK
 
 
-def cmd_db(args: argparse.Namespace) -> int:
+class DbCommand(enum.StrEnum):
+    """What ``dbos-queue db`` does."""
+
+    url = "url"
+    stop = "stop"
+
+
+@app.command()
+def db(
+    ctx: typer.Context,
+    command: Annotated[DbCommand, typer.Argument(help="url: print it; stop: stop the server.")],
+) -> int:
+    """The embedded Postgres: print the database URL in use, or stop the server."""
     from dbos_queue.db import embedded as _embedded
 
-    if args.db_command == "url":
-        print(resolve_url(args))
+    if command is DbCommand.url:
+        print(resolve_url(options(ctx)))
         return EXIT_OK
     if _embedded.stop_server():
         print(f"Stopped the embedded Postgres in {_embedded.default_pgdata()}.")
@@ -91,446 +219,133 @@ def cmd_db(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_worker(args: argparse.Namespace) -> int:
+@app.command()
+def worker(
+    app_module: Annotated[
+        str, typer.Argument(help="Module that declares the workflows and queues.")
+    ],
+    queues: Annotated[
+        list[str] | None,
+        typer.Option("--queue", metavar="NAME", help="Listen to this queue (repeat)."),
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(metavar="N", help="Max workflows running in this process.")
+    ] = None,
+    drain_timeout: Annotated[
+        float | None, typer.Option(metavar="S", help="Seconds to finish work on SIGTERM.")
+    ] = None,
+    executor_id: Annotated[
+        str | None, typer.Option(help="Executor id (default: config, DBOS__VMID, 'local').")
+    ] = None,
+    admin_port: Annotated[
+        int | None, typer.Option(metavar="PORT", help="Admin server port (default 3001; 0: any).")
+    ] = None,
+    no_admin: Annotated[
+        bool, typer.Option("--no-admin", help="Do not start the admin server.")
+    ] = False,
+) -> int:
+    """Run workflows from queues until SIGTERM or Ctrl-C (then drain and exit 0)."""
     from dbos_queue.cli.worker import run_worker
 
-    return run_worker(args)
-
-
-def cmd_enqueue(args: argparse.Namespace) -> int:
-    from dbos_queue.cli.ops import cmd_enqueue as run
-
-    return run(args)
-
-
-def cmd_workflow(args: argparse.Namespace) -> int:
-    from dbos_queue.cli.ops import cmd_workflow as run
-
-    return run(args)
-
-
-def cmd_schedule(args: argparse.Namespace) -> int:
-    from dbos_queue.cli.ops import cmd_schedule as run
-
-    return run(args)
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from dbos_queue.cli.ops import cmd_bench as run
-
-    return run(args)
-
-
-def _limit(text: str | None) -> Any:
-    from dbos_queue.queue.claim import _UNSET
-
-    if text is None:
-        return _UNSET
-    return None if text.lower() in ("none", "unlimited", "off") else int(text)
-
-
-def _rate(text: str | None) -> Any:
-    from dbos_queue.queue.claim import _UNSET
-
-    if text is None:
-        return _UNSET
-    if text.lower() in ("none", "unlimited", "off"):
-        return None
-    try:
-        limit, _, period = text.partition("/")
-        return {"limit": int(limit), "period": float(period.rstrip("s") or 1)}
-    except ValueError:
-        raise DBOSException(f"--rate takes LIMIT/SECONDS (e.g. 100/1), got {text!r}") from None
-
-
-def cmd_queue(args: argparse.Namespace) -> int:
-    import time
-
-    from dbos_queue.api.client import DBOSClient
-    from dbos_queue.db import sql as _sql
-    from dbos_queue.queue.claim import set_queue_limits
-
-    with DBOSClient(resolve_url(args)) as client:
-        run = client.engine.run
-        if args.queue_command == "list":
-            stats = {r[0]: r for r in run(client.sysdb.fetchall(_sql.QUEUE_STATS))}
-            rows = []
-            for q in run(client.sysdb.fetchall(_sql.LIST_QUEUES)):
-                st = stats.get(q[0], (q[0], 0, 0, 0, None))
-                rows.append(
-                    {
-                        "name": q[0],
-                        "concurrency": q[1],
-                        "worker_concurrency": q[2],
-                        "rate": f"{q[3]}/{q[4]:g}s" if q[3] else None,
-                        "partition_concurrency": q[5],
-                        "paused": q[10],
-                        "source": q[11],
-                        "depth": st[1],
-                        "running": st[2],
-                        "delayed": st[3],
-                        "oldest_age_s": round(time.time() - st[4] / 1000, 3) if st[4] else None,
-                    }
-                )
-            _table(args, rows)
-            return EXIT_OK
-        changes: dict[str, Any] = {}
-        if args.queue_command == "set":
-            changes = {
-                "global_concurrency": _limit(args.concurrency),
-                "worker_concurrency": _limit(args.worker_concurrency),
-                "limiter": _rate(args.rate),
-            }
-        else:
-            changes = {"paused": args.queue_command == "pause"}
-        if not run(set_queue_limits(client.sysdb, args.name, **changes)):
-            print(f"dbos-queue: no queue named {args.name!r}", file=sys.stderr)
-            return EXIT_FAILED
-        print(f"queue {args.name}: {args.queue_command} applied; workers follow within a second")
-        return EXIT_OK
-
-
-def _table(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
-    if getattr(args, "json", False):
-        print(json.dumps(rows, default=str))
-        return
-    if not rows:
-        print("(none)")
-        return
-    cols = list(rows[0])
-    width = {c: max(len(c), *(len("-" if r[c] is None else str(r[c])) for r in rows)) for c in cols}
-    print("  ".join(c.upper().ljust(width[c]) for c in cols))
-    for r in rows:
-        print("  ".join(("-" if r[c] is None else str(r[c])).ljust(width[c]) for c in cols))
-
-
-def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    if getattr(args, "json", False):
-        print(json.dumps(data, default=str))
-    else:
-        print(text)
-
-
-EPILOG = """\
-exit codes (scripts can rely on them):
-  0  ok
-  1  the operation failed, or the workflow / queue / schedule does not exist
-  2  usage or configuration error (bad arguments, invalid JSON, missing schema)
-  3  the database could not be reached
-
---json (before or after the command) prints machine-readable JSON on stdout;
-progress bars go to stderr, only on a terminal, and never with --json.
-"""
-
-
-def _common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Accept --json and --db-url after the command too (``workflow list --json``)."""
-    parser.add_argument(
-        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
-    )
-    parser.add_argument(
-        "--db-url",
-        default=argparse.SUPPRESS,
-        help="system database URL (default: config, env, embedded)",
-    )
-    return parser
-
-
-STATUSES = (
-    "DELAYED",
-    "ENQUEUED",
-    "PENDING",
-    "SUCCESS",
-    "ERROR",
-    "CANCELLED",
-    "MAX_RECOVERY_ATTEMPTS_EXCEEDED",
-)
-
-
-def status_arg(text: str) -> list[str]:
-    """argparse type for --status: one status or a comma-separated list, any case."""
-    out = []
-    for part in text.split(","):
-        s = part.strip().upper()
-        if s not in STATUSES:
-            raise argparse.ArgumentTypeError(
-                f"unknown status {part.strip()!r} (choose from {', '.join(STATUSES)})"
-            )
-        out.append(s)
-    return out
-
-
-def _statuses_arg(parser: argparse.ArgumentParser, help_text: str) -> None:
-    parser.add_argument(
-        "--status",
-        action="append",
-        type=status_arg,
-        metavar="STATUS",
-        help=help_text + " (repeat, or comma-separate)",
-    )
-
-
-def _add_workflow_parser(sub: Any) -> None:
-    wf = sub.add_parser(
-        "workflow",
-        help="list, inspect, cancel, resume, fork, collect workflows",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    wsub = wf.add_subparsers(dest="workflow_command", required=True)
-
-    ls = _common(wsub.add_parser("list", help="workflows matching filters (a table; --json)"))
-    _statuses_arg(ls, "only these statuses")
-    ls.add_argument("--name", help="workflow function name")
-    ls.add_argument("--queue", help="queue name")
-    ls.add_argument("--prefix", help="workflow id prefix")
-    ls.add_argument("--since", metavar="ISO", help="created at or after (ISO-8601)")
-    ls.add_argument("--until", metavar="ISO", help="created at or before (ISO-8601)")
-    ls.add_argument("--limit", type=int, default=100, help="at most N rows (default 100; 0: all)")
-    ls.add_argument("--offset", type=int, default=0, help="skip the first N rows")
-    ls.add_argument("--desc", action="store_true", help="newest first")
-
-    get = _common(wsub.add_parser("get", help="one workflow's status, input, output, error"))
-    get.add_argument("workflow_id")
-    steps = _common(wsub.add_parser("steps", help="one workflow's recorded steps"))
-    steps.add_argument("workflow_id")
-
-    cancel = _common(
-        wsub.add_parser(
-            "cancel",
-            help="cancel workflows by id, or every one matching filters",
-            description="Cancel unfinished workflows (a running one stops at its next step). "
-            "Give ids, or filters: e.g. --status ENQUEUED --queue emails cancels that "
-            "queue's backlog (without --status: ENQUEUED, DELAYED and PENDING). "
-            "Finished workflows are reported and skipped.",
+    return run_worker(
+        argparse.Namespace(
+            app_module=app_module,
+            queues=queues,
+            concurrency=concurrency,
+            drain_timeout=drain_timeout,
+            executor_id=executor_id,
+            admin_port=admin_port,
+            no_admin=no_admin,
         )
     )
-    cancel.add_argument("workflow_ids", nargs="*", metavar="ID")
-    cancel.add_argument("--children", action="store_true", help="cancel child workflows too")
-    _statuses_arg(cancel, "filter: statuses")
-    cancel.add_argument("--queue", help="filter: queue name")
-    cancel.add_argument("--name", help="filter: workflow function name")
-
-    resume = _common(
-        wsub.add_parser(
-            "resume",
-            help="resume workflows by id, or every one matching filters",
-            description="Continue cancelled, failed or dead-lettered workflows from their last "
-            "recorded step (any worker runs them). Give ids, or filters (without "
-            "--status: CANCELLED, ERROR and MAX_RECOVERY_ATTEMPTS_EXCEEDED). "
-            "Successful or running workflows are reported and skipped.",
-        )
-    )
-    resume.add_argument("workflow_ids", nargs="*", metavar="ID")
-    _statuses_arg(resume, "filter: statuses")
-    resume.add_argument("--queue", help="filter: queue name")
-    resume.add_argument("--name", help="filter: workflow function name")
-    resume.add_argument("--to-queue", help="run them from this queue (default: any worker)")
-
-    fork = _common(wsub.add_parser("fork", help="re-run a workflow from a step as a new workflow"))
-    fork.add_argument("workflow_id")
-    fork.add_argument("--step", type=int, default=1, help="first step to re-run (from 1)")
-    fork.add_argument("--id", help="id for the new workflow (default: a new UUID)")
-    fork.add_argument("--app-version", help="application version for the new workflow")
-    fork.add_argument("--to-queue", help="run it from this queue (default: any worker)")
-
-    gc = _common(
-        wsub.add_parser(
-            "gc",
-            help="delete old finished workflows",
-            description="Delete finished workflows (SUCCESS, ERROR, CANCELLED, dead-lettered) "
-            "with their steps, events and messages. Unfinished ones are never deleted.",
-        )
-    )
-    gc.add_argument(
-        "--older-than",
-        metavar="DURATION",
-        help="finished workflows created longer ago than this (7d, 12h, 30m, 45s)",
-    )
-    gc.add_argument(
-        "--keep",
-        type=int,
-        metavar="N",
-        help="keep the newest N workflows; delete older finished ones",
-    )
-    wf.set_defaults(func=cmd_workflow)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="dbos-queue",
-        description=__doc__.splitlines()[0],
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--db-url", help="system database URL (default: config, env, embedded)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    sub = p.add_subparsers(dest="command", required=True)
+app.command("enqueue")(cmd_queue.enqueue)
+app.add_typer(cmd_workflow.app, name="workflow")
+app.add_typer(cmd_queue.app, name="queue")
+app.add_typer(cmd_schedule.app, name="schedule")
+app.command("bench")(bench.bench)
 
-    sub.add_parser("demo", help="crash a worker mid-workflow and watch it resume").set_defaults(
-        func=cmd_demo
-    )
-    _common(sub.add_parser("migrate", help="create or upgrade the dbos schema")).set_defaults(
-        func=cmd_migrate
-    )
-    reset = _common(sub.add_parser("reset", help="drop the dbos schema (all workflows)"))
-    reset.add_argument("--yes", action="store_true", help="really do it")
-    reset.set_defaults(func=cmd_reset)
 
-    db = sub.add_parser("db", help="the embedded Postgres")
-    db.add_argument("db_command", choices=["url", "stop"])
-    db.set_defaults(func=cmd_db)
+def parse(argv: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """Parse a command line without running it: (command path, the last command's params).
 
-    q = sub.add_parser("queue", help="inspect and tune queues")
-    qsub = q.add_subparsers(dest="queue_command", required=True)
-    _common(qsub.add_parser("list", help="limits, depth, running, oldest age")).set_defaults(
-        func=cmd_queue
-    )
-    qs = _common(qsub.add_parser("set", help="change limits at runtime ('none' clears one)"))
-    qs.add_argument("name")
-    qs.add_argument("--concurrency", help="fleet-wide concurrency")
-    qs.add_argument("--worker-concurrency", help="per-process concurrency")
-    qs.add_argument("--rate", help="rate limit as LIMIT/SECONDS, e.g. 100/1")
-    qs.set_defaults(func=cmd_queue)
-    for verb in ("pause", "resume"):
-        qp = _common(qsub.add_parser(verb, help=f"{verb} claiming from a queue"))
-        qp.add_argument("name")
-        qp.set_defaults(func=cmd_queue)
+    ``parse(["worker", "app", "--admin-port", "9"])`` is ``(["worker"], {..., "admin_port":
+    9, ...})``; bad arguments raise the usage error the command line would report.
+    """
+    command: Any = typer.main.get_command(app)
+    ctx = command.make_context("dbos-queue", list(argv))
+    path: list[str] = []
+    while hasattr(command, "resolve_command") and _rest(ctx):
+        name, command, rest = command.resolve_command(ctx, _rest(ctx))
+        path.append(name)
+        ctx = command.make_context(name, rest, parent=ctx)
+    return path, dict(ctx.params)
 
-    enq = _common(
-        sub.add_parser(
-            "enqueue",
-            help="enqueue a workflow by name; prints its id",
-            description="Enqueue WORKFLOW on QUEUE (a worker that declares both runs it) and print "
-            "the workflow id; with --wait, print its result as JSON instead.",
-        )
-    )
-    enq.add_argument("queue")
-    enq.add_argument("workflow", help="the workflow's registered name")
-    enq.add_argument("--args", metavar="JSON", help="positional arguments as a JSON array")
-    enq.add_argument("--kwargs", metavar="JSON", help="keyword arguments as a JSON object")
-    enq.add_argument("--id", help="workflow id (default: a new UUID; an existing id is a no-op)")
-    enq.add_argument("--priority", type=int, help="0 (first) .. 2147483647")
-    enq.add_argument("--dedup", metavar="ID", help="deduplication id")
-    enq.add_argument("--partition", metavar="KEY", help="queue partition key")
-    enq.add_argument("--delay", type=float, metavar="S", help="start no earlier than S seconds")
-    enq.add_argument("--wait", action="store_true", help="wait and print the result as JSON")
-    enq.add_argument("--timeout", type=float, metavar="S", help="with --wait: give up after S s")
-    enq.set_defaults(func=cmd_enqueue)
 
-    _add_workflow_parser(sub)
-
-    sch = sub.add_parser("schedule", help="scheduled workflows")
-    ssub = sch.add_subparsers(dest="schedule_command", required=True)
-    sls = _common(ssub.add_parser("list", help="the stored schedules"))
-    sls.add_argument(
-        "--status",
-        action="append",
-        metavar="STATUS",
-        type=lambda t: [x.strip().upper() for x in t.split(",")],
-        help="ACTIVE or PAUSED (repeat, or comma-separate)",
-    )
-    sls.add_argument("--workflow", help="workflow name")
-    sls.add_argument("--prefix", help="schedule name prefix")
-    sls.add_argument(
-        "--kind",
-        choices=["decorator", "api"],
-        help="decorator (@DBOS.scheduled) or api (DBOS.create_schedule)",
-    )
-    sls.set_defaults(func=cmd_schedule)
-    sdel = _common(ssub.add_parser("delete", help="delete a schedule"))
-    sdel.add_argument("name")
-    sdel.set_defaults(func=cmd_schedule)
-
-    bench = _common(
-        sub.add_parser(
-            "bench",
-            help="end-to-end smoke benchmark against the database",
-            description="Start W worker processes on a temporary queue, enqueue N workflows of "
-            "S steps with enqueue_many, and report workflows per second. The queue "
-            "and its workflows are deleted afterwards unless --keep.",
-        )
-    )
-    bench.add_argument("--n", type=int, default=2000, help="workflows to run (default 2000)")
-    bench.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    bench.add_argument("--steps", type=int, default=1, help="steps per workflow (default 1)")
-    bench.add_argument(
-        "--stall-timeout",
-        type=float,
-        default=60.0,
-        metavar="S",
-        help="fail when nothing finishes for S seconds (default 60)",
-    )
-    bench.add_argument(
-        "--keep", action="store_true", help="keep the bench queue and its workflows for inspection"
-    )
-    bench.set_defaults(func=cmd_bench)
-
-    w = sub.add_parser("worker", help="run workflows from queues")
-    w.add_argument("app_module", help="module that declares the workflows and queues")
-    w.add_argument("--queue", action="append", dest="queues", help="listen to this queue (repeat)")
-    w.add_argument("--concurrency", type=int, help="max workflows running in this process")
-    w.add_argument("--drain-timeout", type=float, help="seconds to finish work on SIGTERM")
-    w.add_argument("--executor-id", help="executor id (default: config, DBOS__VMID, 'local')")
-    w.add_argument("--admin-port", type=int, help="admin server port (default 3001; 0 = any)")
-    w.add_argument("--no-admin", action="store_true", help="do not start the admin server")
-    w.set_defaults(func=cmd_worker)
-    return p
+def _rest(ctx: Any) -> list[str]:
+    """What a group context left for its sub-command (the command name first)."""
+    # Typer's Click keeps the command name in a private attribute; Click had it public.
+    first = getattr(ctx, "_protected_args", None) or getattr(ctx, "protected_args", [])
+    return [*first, *ctx.args]
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] = args.func
+    """Run the command line; returns the exit code (see the module docstring)."""
+    command = typer.main.get_command(app)
     try:
-        return handler(args)
-    except KeyboardInterrupt:
-        print("dbos-queue: interrupted", file=sys.stderr)
-        return 130
+        rv = command.main(args=argv, prog_name="dbos-queue", standalone_mode=False)
+    except typer.TyperException as exc:  # usage errors found while parsing
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            print(f"dbos-queue: {exc.format_message()}", file=sys.stderr)
+        return getattr(exc, "exit_code", EXIT_USAGE)
+    except typer.Abort:
+        print("dbos-queue: aborted", file=sys.stderr)
+        return EXIT_FAILED
     except BrokenPipeError:  # `dbos-queue workflow list | head`: stop quietly
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
-    except DBOSConfigError as exc:
+    except Exception as exc:
+        return _exit_code(exc)
+    return rv if isinstance(rv, int) else EXIT_OK
+
+
+def _exit_code(exc: Exception) -> int:
+    """Report a failed command on stderr and choose its exit code; re-raise the unknown."""
+    import psycopg
+
+    if isinstance(exc, UsageError):
+        print(f"dbos-queue: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if isinstance(exc, DBOSConfigError):
         print(f"dbos-queue: configuration error: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
-    except DBOSDatabaseUnavailableError as exc:
+    if isinstance(exc, DBOSDatabaseUnavailableError):
         print(f"dbos-queue: {exc.message}", file=sys.stderr)
         return EXIT_DB
-    except DBOSException as exc:
+    if isinstance(exc, DBOSException):
         print(f"dbos-queue: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except Exception as exc:
-        import psycopg
-
-        # Not imported here: a bench worker must import cli.ops only as its app module.
-        ops = sys.modules.get("dbos_queue.cli.ops")
-        if ops is not None and isinstance(exc, ops.UsageError):
-            print(f"dbos-queue: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        if isinstance(exc, psycopg.OperationalError):
-            print(f"dbos-queue: cannot reach the database: {str(exc).strip()}", file=sys.stderr)
-            return EXIT_DB
-        if isinstance(
-            exc,
-            (
-                psycopg.errors.UndefinedTable,
-                psycopg.errors.InvalidSchemaName,
-                psycopg.errors.UndefinedColumn,
-                psycopg.errors.UndefinedFunction,
-            ),
-        ):
-            print(
-                f"dbos-queue: the dbos schema is missing or out of date in this database "
-                f"({str(exc).strip().splitlines()[0]}); run `dbos-queue migrate`",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
-        raise
-
-
-def _entry() -> None:  # pragma: no cover
-    sys.exit(main())
+    if isinstance(exc, psycopg.OperationalError):
+        print(f"dbos-queue: cannot reach the database: {str(exc).strip()}", file=sys.stderr)
+        return EXIT_DB
+    missing = (
+        psycopg.errors.UndefinedTable,
+        psycopg.errors.InvalidSchemaName,
+        psycopg.errors.UndefinedColumn,
+        psycopg.errors.UndefinedFunction,
+    )
+    if isinstance(exc, missing):
+        print(
+            f"dbos-queue: the dbos schema is missing or out of date in this database "
+            f"({str(exc).strip().splitlines()[0]}); run `dbos-queue migrate`",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    raise exc
 
 
 if __name__ == "__main__":

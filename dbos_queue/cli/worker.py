@@ -39,9 +39,10 @@ def run_worker(args: argparse.Namespace) -> int:
     if args.queues:
         unknown = [q for q in args.queues if q not in _dbos.registry.queues]
         if unknown:
+            known = ", ".join(sorted(_dbos.registry.queues)) or "none"
             print(
                 f"dbos-queue worker: {args.app_module} declares no queue named "
-                f"{', '.join(unknown)} (known: {', '.join(sorted(_dbos.registry.queues)) or 'none'})",
+                f"{', '.join(unknown)} (known: {known})",
                 file=sys.stderr,
             )
             return 2

@@ -809,3 +809,52 @@ COMMIT"""
 
 # After an error inside one of the messages above the session is in a failed block.
 PROCEDURE_ROLLBACK = "ROLLBACK"
+
+
+# --- command line: the queue demo and the bench (cli/demo*.py, cli/bench.py) ------------
+
+# The demo application's own side-effect table (an application table in the public
+# schema, like any app's; not part of the dbos schema, so not a migration).
+DEMO_CREATE_EFFECTS = """
+CREATE TABLE IF NOT EXISTS dbos_queue_demo_effects (
+    id bigserial PRIMARY KEY, run text NOT NULL, workflow_id text NOT NULL,
+    step integer NOT NULL, executor text NOT NULL, at timestamptz NOT NULL DEFAULT now())
+"""
+# (run, workflow_id, step, executor): one row each time a demo step body runs.
+DEMO_RECORD_EFFECT = (
+    "INSERT INTO dbos_queue_demo_effects (run, workflow_id, step, executor) VALUES (%s, %s, %s, %s)"
+)
+# (run): every step-body run, in the order they happened.
+DEMO_EFFECTS = (
+    "SELECT workflow_id, step, executor FROM dbos_queue_demo_effects WHERE run = %s ORDER BY id"
+)
+DEMO_DELETE_EFFECTS = "DELETE FROM dbos_queue_demo_effects WHERE run = %s"
+# (queue): how many workflows of the queue are in each status, per executor.
+QUEUE_COUNTS_BY_EXECUTOR = """
+SELECT status, executor_id, count(*) FROM dbos.workflow_status
+ WHERE queue_name = %s GROUP BY status, executor_id
+"""
+# (queue, executor_id): the workflows an executor holds (PENDING) on a queue.
+QUEUE_PENDING_OF_EXECUTOR = """
+SELECT workflow_uuid FROM dbos.workflow_status
+ WHERE queue_name = %s AND status = 'PENDING' AND executor_id = %s
+"""
+# (ids): status and executor of these workflows.
+WORKFLOW_STATES = """
+SELECT workflow_uuid, status, executor_id FROM dbos.workflow_status
+ WHERE workflow_uuid = ANY(%s)
+"""
+# (queue): every workflow of the queue with who finished it and when.
+QUEUE_OUTCOMES = """
+SELECT workflow_uuid, status, executor_id, created_at, updated_at FROM dbos.workflow_status
+ WHERE queue_name = %s
+"""
+# (queue): finished successfully, finished otherwise.
+QUEUE_FINISHED_COUNTS = """
+SELECT count(*) FILTER (WHERE status = 'SUCCESS'),
+       count(*) FILTER (WHERE status IN ('ERROR', 'CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED'))
+  FROM dbos.workflow_status WHERE queue_name = %s
+"""
+# (queue): a temporary queue's workflows and the queue itself, when the bench/demo ends.
+DELETE_QUEUE_WORKFLOWS = "DELETE FROM dbos.workflow_status WHERE queue_name = %s"
+DELETE_QUEUE = "DELETE FROM dbos.queues WHERE name = %s"
