@@ -375,3 +375,35 @@ def test_enqueue_records_the_carrier_as_json(launch) -> None:
     trace_id, span_id = _ids(p)
     assert traceparent.startswith(f"00-{trace_id}-{span_id}-")  # then the trace flags
     json.dumps(status.attributes)  # what the row holds is plain JSON
+
+
+def test_logs_go_to_the_logger_provider_tagged_like_dbos(launch) -> None:
+    from opentelemetry._logs import get_logger_provider, set_logger_provider
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+
+    logs = InMemoryLogRecordExporter()
+    provider = get_logger_provider()
+    if not isinstance(provider, LoggerProvider):
+        provider = LoggerProvider()
+        set_logger_provider(provider)
+    provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
+
+    @DBOS.workflow()
+    def chatty() -> str:
+        DBOS.logger.info("hello from a workflow")
+        return DBOS.workflow_id or ""
+
+    launch(otlp_attributes={"foo": "bar"})
+    wf_id = chatty()
+    (span,) = _named(chatty.__qualname__)
+    (record,) = [
+        r.log_record
+        for r in logs.get_finished_logs()
+        if r.log_record.body == "hello from a workflow"
+    ]
+    attrs = record.attributes or {}
+    assert attrs["operationUUID"] == wf_id and attrs["foo"] == "bar"
+    assert attrs["executorID"] == DBOS.executor_id and "applicationVersion" in attrs
+    assert record.trace_id == span.context.trace_id and record.span_id == span.context.span_id
+    assert attrs["traceId"] == f"{span.context.trace_id:032x}"
