@@ -13,12 +13,15 @@ from typing import Any, TypedDict
 import psycopg
 
 from dbos_queue.api.client_setup import FROM_ENV, client_setup
+from dbos_queue.api.client_versions import ClientVersions
 from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.loop import Engine
 from dbos_queue.db.sysdb import SystemDatabase, now_ms
 from dbos_queue.engine import comm as _comm
 from dbos_queue.engine import core as _core
+from dbos_queue.engine import tracing as _tracing
+from dbos_queue.engine.options import attributes_json
 from dbos_queue.error import DBOSException, DBOSNonExistentWorkflowError
 from dbos_queue.model import serialization as ser
 from dbos_queue.model.status import WorkflowStatus, status_from_row
@@ -38,9 +41,27 @@ class EnqueueOptions(TypedDict, total=False):
     priority: int
     queue_partition_key: str
     delay_seconds: float
+    serialization_type: Any  # WorkflowSerializationFormat: PORTABLE stores plain JSON
+    attributes: dict[str, Any]
+    # The client-side PropagateOtelContext: the workflow's span joins this context's trace.
+    otel_context: Any
+    # DBOS 3.4.0's names: the class / configured instance of a method workflow, who it
+    # runs as, which application owns it, and its (recorded only) shard key.
+    class_name: str
+    instance_name: str
+    authenticated_user: str
+    authenticated_roles: list[str]
+    application_name: str | None
+    shard_key: str
 
 
-class DBOSClient:
+def _roles_json(roles: Any) -> str | None:
+    import json
+
+    return json.dumps(list(roles)) if roles is not None else None
+
+
+class DBOSClient(ClientVersions):
     """A producer/inspector connected to the system database."""
 
     def __init__(
@@ -122,18 +143,21 @@ class DBOSClient:
             "id": options.get("workflow_id") or str(uuid.uuid4()),
             "status": "DELAYED" if delay else "ENQUEUED",
             "name": options["workflow_name"],
-            "class_name": options.get("workflow_class_name"),
-            "config_name": options.get("workflow_config_name"),
-            "user": None,
+            "class_name": options.get("class_name") or options.get("workflow_class_name"),
+            "config_name": options.get("instance_name") or options.get("workflow_config_name"),
+            "user": options.get("authenticated_user"),
             "assumed_role": None,
-            "roles": None,
+            "roles": _roles_json(options.get("authenticated_roles")),
             "executor_id": None,
             "app_version": options.get("app_version"),
             "app_id": None,
             "queue": options["queue_name"],
             "timeout_ms": int(timeout * 1000) if timeout else None,
             "deadline_ms": None,
-            "inputs": ser.serialize_args(tuple(args), dict(kwargs)),
+            # inputs + serialization (0011): EnqueueOptions["serialization_type"]'s format
+            **ser.input_fields(args, kwargs, options.get("serialization_type")),
+            "is_debounced": False,
+            "debounce_deadline": None,
             "started_ms": None,
             "dedup_id": options.get("deduplication_id"),
             "priority": priority,
@@ -142,6 +166,14 @@ class DBOSClient:
             "attempts": 0,
             "now": now,
             "delay_until": now + int(delay * 1000) if delay else None,
+            "attributes": attributes_json(
+                _tracing.with_context(options.get("attributes"), options.get("otel_context"))
+            ),
+            # 0008: owner (the client's application unless named), shard key (recorded)
+            "parent_id": None,
+            "app_name": options.get("application_name"),
+            "schedule_name": None,
+            "shard_key": options.get("shard_key"),
         }
 
     async def _check_queue(self, params: dict[str, Any]) -> None:
@@ -175,13 +207,15 @@ class DBOSClient:
             )
 
     async def _enqueue(self, params: dict[str, Any]) -> str:
+        params["app_name"] = params.get("app_name") or getattr(self, "application_name", None)
         await self._check_queue(params)
         res = await self.sysdb.init_workflow(params)
         if not res.inserted and res.name != params["name"]:
             from dbos_queue.error import DBOSConflictingWorkflowError
 
             raise DBOSConflictingWorkflowError(params["id"], f"already exists as {res.name}")
-        self.engine.publish("queue", params["queue"])
+        if res.inserted:  # coalesced, sent after this returns (db/notify.py)
+            self.engine.publish("queue", _signal_name(params))
         return params["id"]
 
     def enqueue(self, options: EnqueueOptions, *args: Any, **kwargs: Any) -> WorkflowHandle:
@@ -219,7 +253,7 @@ class DBOSClient:
             "inputs": inputs,
         }
         self.engine.run(self.sysdb.execute(_sql.ENQUEUE_MANY, params))
-        self.engine.publish_threadsafe("queue", base["queue"])
+        self.engine.publish_threadsafe("queue", base["queue"], len(ids))
         return ids
 
     def enqueue_in_transaction(
@@ -309,3 +343,12 @@ class DBOSClient:
         from dbos_queue.model.status import step_dict as _step_dict
 
         return [_step_dict(r) for r in self.engine.run(self.sysdb.list_steps(workflow_id))]
+
+
+def _signal_name(params: dict[str, Any]) -> str:
+    """What a stored workflow announces: its queue, or (DELAYED) the workers' timers."""
+    if params.get("delay_until"):
+        from dbos_queue.queue.wakeup import DELAYED_SIGNAL
+
+        return DELAYED_SIGNAL
+    return str(params["queue"])

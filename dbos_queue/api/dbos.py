@@ -12,15 +12,20 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from dbos_queue.api.facade.base import FacadeState
+from dbos_queue.api.facade.attributes import Attributes
 from dbos_queue.api.facade.context import Context
 from dbos_queue.api.facade.decorators import Decorators
 from dbos_queue.api.facade.lifecycle import Lifecycle
+from dbos_queue.api.facade.listing import Listing
 from dbos_queue.api.facade.management import Management
 from dbos_queue.api.facade.messaging import Messaging
+from dbos_queue.api.facade.patching import Patching
 from dbos_queue.api.facade.queues import Queues
 from dbos_queue.api.facade.running import Running
 from dbos_queue.api.facade.schedules import Schedules
+from dbos_queue.api.facade.steps import Steps
 from dbos_queue.api.facade.tracing import Tracing
+from dbos_queue.api.facade.versions import Versions
 from dbos_queue.api.invoke import _rt, enqueue_async, enqueue_sync
 from dbos_queue.engine.registry import registry
 from dbos_queue.error import DBOSInitializationError
@@ -39,7 +44,20 @@ class DBOSConfiguredInstance:
 
 
 class DBOS(
-    Lifecycle, Decorators, Running, Management, Schedules, Queues, Context, Messaging, Tracing
+    Lifecycle,
+    Decorators,
+    Running,
+    Management,
+    Attributes,  # DBOS parity part A: delete, delay, attributes
+    Listing,  # DBOS parity part A: list_workflows / list_queued_workflows / steps
+    Steps,  # DBOS parity part A: run_step, reserve_step, step_status
+    Schedules,
+    Queues,
+    Context,
+    Messaging,
+    Tracing,
+    Patching,  # DBOS parity part B: patch / deprecate_patch
+    Versions,  # DBOS parity part B: application versions
 ):
     """The process-wide entry point (DBOS Python's API)."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from dbos_queue.db import sql as _sql
 from dbos_queue.engine.registry import registry
 from dbos_queue.error import DBOSException
 from dbos_queue.queue.settings import QueueRateLimit, QueueSettings, declared_settings
@@ -58,45 +59,216 @@ class Queue:
         )
         registry.declare_queue(self)
 
-    # DBOS names for the limits
+    # --- DBOS 3.x: limits read from, and written to, the queue's stored row ----------
+    # Each getter re-reads the row (another process may have changed it); a setter checks
+    # the new value against the other stored limits, then changes that one column.
+
+    database_backed_queue = True  # every dbos_queue queue lives in dbos.queues
+    application_name: str | None = None  # the owning application (None: unclaimed)
+    _host: Any = None  # the DBOSClient a queue from a client is bound to
+
+    def _target(self) -> Any:
+        host = self._host if self._host is not None else registry.process
+        return host if host is not None and hasattr(host, "sysdb") else None
+
+    def _adopt(self, row: tuple | None) -> QueueSettings:
+        if row is not None:
+            self.settings = QueueSettings(*row[:12])
+            self.application_name = row[12]
+        return self.settings
+
+    def _read(self) -> QueueSettings:
+        host = self._target()
+        if host is None or host.engine.on_loop():
+            return self.settings  # not launched (or async code): the declared values
+        return self._adopt(host.engine.run(host.sysdb.fetchone(_sql.GET_QUEUE_OWNED, (self.name,))))
+
+    async def _aread(self) -> QueueSettings:
+        host = self._target()
+        if host is None:
+            return self.settings
+        row = await host.engine.arun(host.sysdb.fetchone(_sql.GET_QUEUE_OWNED, (self.name,)))
+        return self._adopt(row)
+
+    def _change(self, field: str, value: Any) -> tuple[Any, dict[str, Any]]:
+        """(host, set_queue_limits arguments) for one changed limit, checked against the rest."""
+        from dbos_queue.queue.settings import check_limits
+
+        host = self._target()
+        if host is None:
+            raise DBOSException(
+                f"Queue {self.name}: launch DBOS (or use a DBOSClient's queue) to change it"
+            )
+        check_limits(self.name, replace_limit(self.settings, field, value))
+        return host, {field: value}
+
+    def _set(self, **changes: Any) -> None:
+        from dbos_queue.queue.claim import set_queue_limits
+
+        host = self._target()
+        if host is None:
+            raise DBOSException(f"Queue {self.name}: launch DBOS before changing it")
+        if not host.engine.run(set_queue_limits(host.sysdb, self.name, **changes)):
+            raise DBOSException(f"Queue {self.name} is not stored in the database")
+        self._read()
+
+    def _set_checked(self, field: str, value: Any) -> None:
+        self._read()
+        self._change(field, value)
+        self._set(**{field: value})
+
+    async def _aset_checked(self, field: str, value: Any) -> None:
+        from dbos_queue.queue.claim import set_queue_limits
+
+        await self._aread()
+        host, changes = self._change(field, value)
+        if not await host.engine.arun(set_queue_limits(host.sysdb, self.name, **changes)):
+            raise DBOSException(f"Queue {self.name} is not stored in the database")
+        await self._aread()
+
     @property
     def concurrency(self) -> int | None:
-        return self.settings.global_concurrency
+        """Deprecated name of ``global_concurrency``."""
+        return self._read().global_concurrency
+
+    async def get_concurrency_async(self) -> int | None:
+        """``concurrency``, read without blocking the event loop."""
+        return (await self._aread()).global_concurrency
+
+    def set_concurrency(self, value: int | None) -> None:
+        """Deprecated name of ``set_global_concurrency``."""
+        self._set_checked("global_concurrency", value)
+
+    async def set_concurrency_async(self, value: int | None) -> None:
+        """``set_concurrency`` without blocking the event loop."""
+        await self._aset_checked("global_concurrency", value)
+
+    @property
+    def global_concurrency(self) -> int | None:
+        """Most workflows of this queue running at once across all workers (None: no limit)."""
+        return self._read().global_concurrency
+
+    async def get_global_concurrency_async(self) -> int | None:
+        """``global_concurrency``, read without blocking the event loop."""
+        return (await self._aread()).global_concurrency
+
+    def set_global_concurrency(self, value: int | None) -> None:
+        """Change the fleet-wide concurrency at runtime (None: unlimited)."""
+        self._set_checked("global_concurrency", value)
+
+    async def set_global_concurrency_async(self, value: int | None) -> None:
+        """``set_global_concurrency`` without blocking the event loop."""
+        await self._aset_checked("global_concurrency", value)
 
     @property
     def worker_concurrency(self) -> int | None:
-        return self.settings.worker_concurrency
+        """Most workflows of this queue one worker process runs at once."""
+        return self._read().worker_concurrency
+
+    async def get_worker_concurrency_async(self) -> int | None:
+        """``worker_concurrency``, read without blocking the event loop."""
+        return (await self._aread()).worker_concurrency
+
+    def set_worker_concurrency(self, value: int | None) -> None:
+        """Change the per-worker concurrency at runtime."""
+        self._set_checked("worker_concurrency", value)
+
+    async def set_worker_concurrency_async(self, value: int | None) -> None:
+        """``set_worker_concurrency`` without blocking the event loop."""
+        await self._aset_checked("worker_concurrency", value)
 
     @property
     def limiter(self) -> QueueRateLimit | None:
-        s = self.settings
-        if s.rate_limit_max is None:
-            return None
-        return {"limit": s.rate_limit_max, "period": s.rate_limit_period_sec or 0.0}
+        """At most ``limit`` starts per rolling ``period`` seconds (None: no rate limit)."""
+        return _rate(self._read().rate_limit_max, self.settings.rate_limit_period_sec)
+
+    async def get_limiter_async(self) -> QueueRateLimit | None:
+        """``limiter``, read without blocking the event loop."""
+        s = await self._aread()
+        return _rate(s.rate_limit_max, s.rate_limit_period_sec)
+
+    def set_limiter(self, value: QueueRateLimit | None) -> None:
+        """Change the queue-wide rate limit at runtime."""
+        self._set_checked("limiter", value)
+
+    async def set_limiter_async(self, value: QueueRateLimit | None) -> None:
+        """``set_limiter`` without blocking the event loop."""
+        await self._aset_checked("limiter", value)
+
+    @property
+    def partition_concurrency(self) -> int | None:
+        """Most workflows of any one partition running at once across all workers."""
+        return self._read().partition_concurrency
+
+    async def get_partition_concurrency_async(self) -> int | None:
+        """``partition_concurrency``, read without blocking the event loop."""
+        return (await self._aread()).partition_concurrency
+
+    def set_partition_concurrency(self, value: int | None) -> None:
+        """Change the per-partition concurrency (any partition limit makes it partitioned)."""
+        self._set_checked("partition_concurrency", value)
+
+    async def set_partition_concurrency_async(self, value: int | None) -> None:
+        """``set_partition_concurrency`` without blocking the event loop."""
+        await self._aset_checked("partition_concurrency", value)
+
+    @property
+    def partition_worker_concurrency(self) -> int | None:
+        """Most workflows of any one partition one worker process runs at once."""
+        return self._read().partition_worker_concurrency
+
+    async def get_partition_worker_concurrency_async(self) -> int | None:
+        """``partition_worker_concurrency``, read without blocking the event loop."""
+        return (await self._aread()).partition_worker_concurrency
+
+    def set_partition_worker_concurrency(self, value: int | None) -> None:
+        """Change the per-partition, per-worker concurrency at runtime."""
+        self._set_checked("partition_worker_concurrency", value)
+
+    async def set_partition_worker_concurrency_async(self, value: int | None) -> None:
+        """``set_partition_worker_concurrency`` without blocking the event loop."""
+        await self._aset_checked("partition_worker_concurrency", value)
+
+    @property
+    def partition_limiter(self) -> QueueRateLimit | None:
+        """The rate limit applied to each partition separately."""
+        s = self._read()
+        return _rate(s.partition_rate_limit_max, s.partition_rate_limit_period_sec)
+
+    async def get_partition_limiter_async(self) -> QueueRateLimit | None:
+        """``partition_limiter``, read without blocking the event loop."""
+        s = await self._aread()
+        return _rate(s.partition_rate_limit_max, s.partition_rate_limit_period_sec)
+
+    def set_partition_limiter(self, value: QueueRateLimit | None) -> None:
+        """Change the per-partition rate limit at runtime."""
+        self._set_checked("partition_limiter", value)
+
+    async def set_partition_limiter_async(self, value: QueueRateLimit | None) -> None:
+        """``set_partition_limiter`` without blocking the event loop."""
+        await self._aset_checked("partition_limiter", value)
+
+    @property
+    def polling_interval_sec(self) -> float:
+        """How often (seconds) an idle worker looks for work here when no NOTIFY wakes it."""
+        return self._read().polling_interval_sec
+
+    async def get_polling_interval_sec_async(self) -> float:
+        """``polling_interval_sec``, read without blocking the event loop."""
+        return (await self._aread()).polling_interval_sec
+
+    def set_polling_interval_sec(self, value: float) -> None:
+        """Change the polling interval at runtime (positive seconds)."""
+        self._set_checked("polling_interval_sec", value)
+
+    async def set_polling_interval_sec_async(self, value: float) -> None:
+        """``set_polling_interval_sec`` without blocking the event loop."""
+        await self._aset_checked("polling_interval_sec", value)
 
     @property
     def partition_queue(self) -> bool:
+        """Whether enqueues need a ``queue_partition_key`` (any partition limit is set)."""
         return self.settings.partitioned
-
-    def _set(self, **changes: Any) -> None:
-        from dbos_queue.api.invoke import _rt
-
-        rt = _rt()
-        if not rt.engine.run(rt.queues.set_limits(self.name, **changes)):
-            raise DBOSException(f"Queue {self.name} is not stored in the database")
-        self.settings = rt.engine.run(rt.queues.refresh(self.name))
-
-    def set_concurrency(self, value: int | None) -> None:
-        """Change the fleet-wide concurrency at runtime (None: unlimited)."""
-        self._set(global_concurrency=value)
-
-    set_global_concurrency = set_concurrency
-
-    def set_worker_concurrency(self, value: int | None) -> None:
-        self._set(worker_concurrency=value)
-
-    def set_limiter(self, value: QueueRateLimit | None) -> None:
-        self._set(limiter=value)
 
     def pause(self) -> None:
         """Stop every worker from claiming from this queue (enqueueing still works)."""
@@ -122,10 +294,48 @@ class Queue:
         return f"Queue({self.name!r})"
 
 
-def queue_from_row(row: tuple) -> Queue:
-    """A Queue object for a ``dbos.queues`` row (without re-declaring it)."""
+def queue_from_row(row: tuple, host: Any = None) -> Queue:
+    """A Queue object for a ``dbos.queues`` row (without re-declaring it); ``host`` is the
+    DBOSClient its getters and setters use (default: the launched runtime)."""
     q = Queue.__new__(Queue)
     q.name = row[0]
     q.priority_enabled = True
-    q.settings = QueueSettings(*row)
+    q.settings = QueueSettings(*row[:12])
+    q.application_name = row[12] if len(row) > 12 else None
+    q._host = host
     return q
+
+
+def named_queue(name: str) -> Queue:
+    """The queue ``name`` as declared here, else a stand-in with default settings.
+
+    ``DBOS.enqueue_workflow`` names a queue without looking it up (as DBOS): a queue
+    nobody declared yet still takes the workflow, and runs it once declared.
+    """
+    declared = registry.queues.get(name)
+    if declared is not None:
+        return declared  # type: ignore[no-any-return]
+    return queue_from_row((name,))
+
+
+def _rate(limit: int | None, period: float | None) -> QueueRateLimit | None:
+    return None if limit is None else {"limit": limit, "period": period or 0.0}
+
+
+def replace_limit(s: QueueSettings, field: str, value: Any) -> QueueSettings:
+    """``s`` with one limit changed (``limiter``/``partition_limiter`` as rate dicts)."""
+    from dataclasses import replace
+
+    if field == "limiter":
+        return replace(
+            s,
+            rate_limit_max=value["limit"] if value else None,
+            rate_limit_period_sec=value["period"] if value else None,
+        )
+    if field == "partition_limiter":
+        return replace(
+            s,
+            partition_rate_limit_max=value["limit"] if value else None,
+            partition_rate_limit_period_sec=value["period"] if value else None,
+        )
+    return replace(s, **{field: value})

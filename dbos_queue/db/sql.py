@@ -38,11 +38,15 @@ ON CONFLICT (process_id) DO UPDATE
        lease_expires_at_epoch_ms = EXCLUDED.lease_expires_at_epoch_ms
 """
 
-# Extends the lease; returns nothing when another process has already declared us dead.
+# Extends the lease; returns nothing once another process has declared us dead
+# (MARK_DEAD_EXECUTORS set the lease to 0, or the row is gone). A lease that merely
+# lapsed (the process was paused, the database was down) is renewed: nothing can have
+# been taken from a process that nobody declared dead. The row lock orders this
+# against MARK_DEAD_EXECUTORS, so exactly one of the two wins.
 HEARTBEAT = """
 UPDATE dbos.executors
    SET heartbeat_at_epoch_ms = %(now)s, lease_expires_at_epoch_ms = %(now)s + %(lease_ms)s
- WHERE process_id = %(process_id)s AND lease_expires_at_epoch_ms > %(now)s
+ WHERE process_id = %(process_id)s AND lease_expires_at_epoch_ms > 0
 RETURNING process_id
 """
 
@@ -63,13 +67,32 @@ EXPIRE_EXECUTORS = (
 )
 
 
+# Application versions (0011, DBOS's rule): a worker dequeues and recovers only the
+# workflows of its own application version, and those without a version (enqueued by a
+# client or the SQL producer) while it runs the latest version of its application.
+def _runs_here(column: str) -> str:
+    """Whether this worker (%(app_version)s of %(app_name)s) may run a row: its own version,
+    or no version when it runs the latest one (an uncorrelated subquery: planned once)."""
+    latest = (
+        "coalesce((SELECT av.version_name FROM dbos.application_versions av"
+        " WHERE av.application_name IS NULL OR av.application_name = %(app_name)s"
+        " ORDER BY av.version_timestamp DESC, av.version_id LIMIT 1),"
+        " %(app_version)s) = %(app_version)s"
+    )
+    return f"({column} = %(app_version)s OR ({column} IS NULL AND {latest}))"
+
+
+RUNS_HERE = _runs_here("application_version")
+
 # --- workflow status ----------------------------------------------------------
 
 STATUS_COLUMNS = """workflow_uuid, status, name, class_name, config_name, authenticated_user,
  assumed_role, authenticated_roles, request, output, error, executor_id, application_version,
  application_id, created_at, updated_at, recovery_attempts, queue_name, workflow_timeout_ms,
  workflow_deadline_epoch_ms, inputs, started_at_epoch_ms, deduplication_id, priority,
- queue_partition_key, forked_from, owner_xid"""
+ queue_partition_key, forked_from, owner_xid, delay_until_epoch_ms, parent_workflow_id,
+ was_forked_from, completed_at, attributes, schedule_name, application_name, shard_key,
+ parent_shard_key"""
 
 # Insert the workflow's row unless its id exists. Returns one row:
 # inserted=true when this call created it (and so owns it, owner_xid = %(owner)s);
@@ -83,11 +106,18 @@ WITH ins AS (
       authenticated_roles, executor_id, application_version, application_id, queue_name,
       workflow_timeout_ms, workflow_deadline_epoch_ms, inputs, started_at_epoch_ms,
       deduplication_id, priority, queue_partition_key, owner_xid, recovery_attempts,
-      created_at, updated_at, delay_until_epoch_ms)
+      created_at, updated_at, delay_until_epoch_ms, parent_workflow_id, application_name,
+      attributes, schedule_name, shard_key, parent_shard_key,
+      serialization, is_debounced, debounce_deadline_epoch_ms)
   VALUES (%(id)s, %(status)s, %(name)s, %(class_name)s, %(config_name)s, %(user)s,
       %(assumed_role)s, %(roles)s, %(executor_id)s, %(app_version)s, %(app_id)s, %(queue)s,
       %(timeout_ms)s, %(deadline_ms)s, %(inputs)s, %(started_ms)s, %(dedup_id)s, %(priority)s,
-      %(partition_key)s, %(owner)s, %(attempts)s, %(now)s, %(now)s, %(delay_until)s)
+      %(partition_key)s, %(owner)s, %(attempts)s, %(now)s, %(now)s, %(delay_until)s,
+      %(parent_id)s, %(app_name)s, %(attributes)s::jsonb, %(schedule_name)s, %(shard_key)s,
+      -- a child records its parent's shard key (0008): read it from the parent's row
+      (SELECT p.shard_key FROM dbos.workflow_status p WHERE p.workflow_uuid = %(parent_id)s),
+      -- 0011: the inputs' format; a debounced workflow's flag and deadline
+      %(serialization)s, %(is_debounced)s, %(debounce_deadline)s)
   ON CONFLICT DO NOTHING
   RETURNING workflow_uuid
 )
@@ -104,28 +134,43 @@ SELECT workflow_uuid FROM dbos.workflow_status
  WHERE queue_name = %s AND deduplication_id = %s
 """
 
-# Take over a PENDING workflow whose owner's lease is gone (or that has no owner).
-# Fenced on the old owner so two takers cannot both win.
+# Take over a PENDING workflow whose owner was declared dead (lease 0 or no row) or
+# that has no owner. Fenced on the owner read in the same snapshot (``cur``): when two
+# takers race, the second re-checks the row after the first commits, finds another
+# owner and takes nothing - even when the winner registered after its snapshot.
+# Idempotent for its own token: a retry after a lost reply gets the row back (and
+# does not count a second attempt) instead of stranding a workflow it already owns.
 TAKEOVER_WORKFLOW = """
+WITH cur AS (
+  SELECT ws.owner_xid FROM dbos.workflow_status ws
+   WHERE ws.workflow_uuid = %(id)s AND ws.status = 'PENDING'
+     AND (ws.owner_xid IS NULL OR ws.owner_xid = %(owner)s OR NOT EXISTS (
+          SELECT 1 FROM dbos.executors e
+           WHERE e.process_id = split_part(ws.owner_xid, ':', 1)
+             AND e.lease_expires_at_epoch_ms > 0))
+)
 UPDATE dbos.workflow_status ws
    SET owner_xid = %(owner)s, executor_id = %(executor_id)s,
-       recovery_attempts = ws.recovery_attempts + 1, updated_at = %(now)s
+       recovery_attempts = ws.recovery_attempts
+           + CASE WHEN ws.owner_xid IS NOT DISTINCT FROM %(owner)s THEN 0 ELSE 1 END,
+       updated_at = %(now)s
+  FROM cur
  WHERE ws.workflow_uuid = %(id)s AND ws.status = 'PENDING'
-   AND (ws.owner_xid IS NULL OR NOT EXISTS (
-        SELECT 1 FROM dbos.executors e
-         WHERE e.process_id = split_part(ws.owner_xid, ':', 1)
-           AND e.lease_expires_at_epoch_ms > %(now)s))
+   AND ws.owner_xid IS NOT DISTINCT FROM cur.owner_xid
 RETURNING ws.recovery_attempts, ws.name
 """
 
-# PENDING workflows of this executor id whose owning process is dead.
+# PENDING workflows of this executor id whose owning process was declared dead (or
+# that have no owner). Ownership is the process lease, not the executor id: a live
+# process sharing the id (rolling restart, one DBOS__VMID for every pod) keeps its own.
 RECOVERABLE_FOR_EXECUTOR = """
 SELECT ws.workflow_uuid FROM dbos.workflow_status ws
  WHERE ws.status = 'PENDING' AND ws.executor_id = ANY(%(executor_ids)s)
+   AND """ + _runs_here("ws.application_version") + """
    AND (ws.owner_xid IS NULL OR NOT EXISTS (
         SELECT 1 FROM dbos.executors e
          WHERE e.process_id = split_part(ws.owner_xid, ':', 1)
-           AND e.lease_expires_at_epoch_ms > %(now)s))
+           AND e.lease_expires_at_epoch_ms > 0))
  ORDER BY ws.created_at
 """
 
@@ -138,7 +183,7 @@ UPDATE dbos.workflow_status
 
 # A workflow past its deadline cancels itself (only while it still owns the row).
 CANCEL_OWNED = """
-UPDATE dbos.workflow_status SET status = 'CANCELLED', updated_at = %(now)s
+UPDATE dbos.workflow_status SET status = 'CANCELLED', updated_at = %(now)s, completed_at = %(now)s
  WHERE workflow_uuid = %(id)s AND owner_xid = %(owner)s AND status = 'PENDING'
 """
 
@@ -181,16 +226,21 @@ SELECT function_id, function_name, output, error, child_workflow_id, started_at_
 
 # --- messages ------------------------------------------------------------------
 
-SEND_MESSAGE = (
-    "INSERT INTO dbos.notifications (destination_uuid, topic, message) VALUES (%s, %s, %s)"
-)
+# (destination, topic, message, message_uuid): a NULL uuid takes the column default; an
+# idempotency key gives "<key>::<destination>", and a second send with it inserts nothing.
+SEND_MESSAGE = """
+INSERT INTO dbos.notifications (destination_uuid, topic, message, message_uuid)
+VALUES (%s, %s, %s, coalesce(%s, gen_random_uuid()::text))
+ON CONFLICT (message_uuid) DO NOTHING
+"""
 
-# Oldest message for (destination, topic), removed as it is read.
+# Oldest unread message for (destination, topic, recv's function id), marked consumed
+# (not deleted, so its idempotency key keeps refusing duplicates; 0008).
 CONSUME_MESSAGE = """
-DELETE FROM dbos.notifications
+UPDATE dbos.notifications SET consumed = true, consumed_by_function_id = %s
  WHERE message_uuid = (
     SELECT message_uuid FROM dbos.notifications
-     WHERE destination_uuid = %s AND topic = %s
+     WHERE destination_uuid = %s AND topic = %s AND NOT consumed
      ORDER BY created_at_epoch_ms, message_uuid
      LIMIT 1 FOR UPDATE SKIP LOCKED)
 RETURNING message
@@ -275,6 +325,15 @@ UPDATE dbos.queues SET
     worker_concurrency = CASE WHEN %(set_worker)s THEN %(worker_concurrency)s ELSE worker_concurrency END,
     rate_limit_max = CASE WHEN %(set_rate)s THEN %(rate_limit_max)s ELSE rate_limit_max END,
     rate_limit_period_sec = CASE WHEN %(set_rate)s THEN %(rate_limit_period_sec)s ELSE rate_limit_period_sec END,
+    partition_concurrency = CASE WHEN %(set_pconc)s
+        THEN %(partition_concurrency)s ELSE partition_concurrency END,
+    partition_worker_concurrency = CASE WHEN %(set_pworker)s
+        THEN %(partition_worker_concurrency)s ELSE partition_worker_concurrency END,
+    partition_rate_limit_max = CASE WHEN %(set_prate)s
+        THEN %(partition_rate_limit_max)s ELSE partition_rate_limit_max END,
+    partition_rate_limit_period_sec = CASE WHEN %(set_prate)s
+        THEN %(partition_rate_limit_period_sec)s ELSE partition_rate_limit_period_sec END,
+    polling_interval_sec = coalesce(%(polling_interval_sec)s, polling_interval_sec),
     paused = coalesce(%(paused)s, paused),
     source = 'runtime',
     updated_at_epoch_ms = (EXTRACT(EPOCH FROM now()) * 1000)::bigint
@@ -356,7 +415,9 @@ CLAIM = (
     _CLAIM_BUDGET
     + """, picked AS (
   SELECT workflow_uuid FROM dbos.workflow_status
-   WHERE status = 'ENQUEUED' AND queue_name = %(queue)s
+   WHERE status = 'ENQUEUED' AND queue_name = %(queue)s AND """
+    + RUNS_HERE
+    + """
    ORDER BY priority, created_at
    LIMIT (SELECT n FROM budget)
    FOR UPDATE SKIP LOCKED
@@ -372,7 +433,9 @@ CLAIM_PARTITIONED = (
     + """, keys AS (
   SELECT k.key, row_number() OVER (ORDER BY (k.key > %(cursor)s) DESC, k.key) AS turn
     FROM (SELECT DISTINCT queue_partition_key AS key FROM dbos.workflow_status
-           WHERE status = 'ENQUEUED' AND queue_name = %(queue)s
+           WHERE status = 'ENQUEUED' AND queue_name = %(queue)s AND """
+    + RUNS_HERE
+    + """
              AND queue_partition_key IS NOT NULL) k
    ORDER BY turn LIMIT %(max_keys)s
 ), room AS (
@@ -394,7 +457,9 @@ CLAIM_PARTITIONED = (
   SELECT c.workflow_uuid, c.priority, c.created_at, room.turn
     FROM room CROSS JOIN LATERAL (
       SELECT w.workflow_uuid, w.priority, w.created_at FROM dbos.workflow_status w
-       WHERE w.status = 'ENQUEUED' AND w.queue_name = %(queue)s
+       WHERE w.status = 'ENQUEUED' AND w.queue_name = %(queue)s AND """
+    + _runs_here("w.application_version")
+    + """
          AND w.queue_partition_key = room.key
        ORDER BY w.priority, w.created_at
        LIMIT room.n
@@ -413,32 +478,46 @@ CLAIM_PARTITIONED = (
 
 # Delayed workflows whose time has come become claimable.
 PROMOTE_DELAYED = """
-UPDATE dbos.workflow_status SET status = 'ENQUEUED', updated_at = %(now)s
+UPDATE dbos.workflow_status SET status = 'ENQUEUED', updated_at = %(now)s,
+       -- a debounced workflow frees its debounce key once it is committed to running (0011)
+       deduplication_id = CASE WHEN is_debounced THEN NULL ELSE deduplication_id END
  WHERE status = 'DELAYED' AND delay_until_epoch_ms <= %(now)s
 RETURNING queue_name
 """
 
 NEXT_DELAYED = "SELECT min(delay_until_epoch_ms) FROM dbos.workflow_status WHERE status = 'DELAYED'"
 
-# Lease expiry: queued PENDING workflows of dead processes go back to their queue.
+# Queued PENDING workflows of processes declared dead go back to their queue. Fenced
+# on the owner seen in the statement's snapshot (``dead``): a row that another reaper
+# requeued and a live worker claimed meanwhile has a new owner and is left alone.
 REQUEUE_DEAD_OWNERS = """
+WITH dead AS (
+  SELECT ws.workflow_uuid, ws.owner_xid FROM dbos.workflow_status ws
+   WHERE ws.status = 'PENDING' AND ws.queue_name IS NOT NULL AND ws.owner_xid IS NOT NULL
+     AND NOT EXISTS (SELECT 1 FROM dbos.executors e
+                      WHERE e.process_id = split_part(ws.owner_xid, ':', 1)
+                        AND e.lease_expires_at_epoch_ms > 0)
+)
 UPDATE dbos.workflow_status ws
    SET status = 'ENQUEUED', owner_xid = NULL, executor_id = NULL, updated_at = %(now)s
- WHERE ws.status = 'PENDING' AND ws.queue_name IS NOT NULL AND ws.owner_xid IS NOT NULL
-   AND NOT EXISTS (SELECT 1 FROM dbos.executors e
-                    WHERE e.process_id = split_part(ws.owner_xid, ':', 1)
-                      AND e.lease_expires_at_epoch_ms > %(now)s)
+  FROM dead
+ WHERE ws.workflow_uuid = dead.workflow_uuid AND ws.owner_xid = dead.owner_xid
+   AND ws.status = 'PENDING'
 RETURNING ws.queue_name, ws.workflow_uuid
 """
 
-# Non-queued PENDING workflows whose owner is dead (any executor id).
+# Non-queued PENDING workflows whose owner was declared dead (any executor id), of
+# the functions this process can run (%(names)s): rows no process here can run must
+# not fill the page and hide the ones it can.
 ORPHANED_DIRECT = """
 SELECT ws.workflow_uuid FROM dbos.workflow_status ws
- WHERE ws.status = 'PENDING' AND ws.queue_name IS NULL
+ WHERE ws.status = 'PENDING' AND ws.queue_name IS NULL AND ws.name = ANY(%(names)s)
+   AND """ + _runs_here("ws.application_version") + """
    AND (ws.owner_xid IS NULL OR NOT EXISTS (
         SELECT 1 FROM dbos.executors e
          WHERE e.process_id = split_part(ws.owner_xid, ':', 1)
-           AND e.lease_expires_at_epoch_ms > %(now)s))
+           AND e.lease_expires_at_epoch_ms > 0))
+ ORDER BY ws.created_at
  LIMIT 100
 """
 
@@ -453,6 +532,43 @@ RETURNING workflow_uuid, queue_name
 """
 
 PURGE_OLD_EXECUTORS = "DELETE FROM dbos.executors WHERE lease_expires_at_epoch_ms < %s"
+
+# --- reliability: declaring processes dead, lost replies, hand-back --------------------
+
+# Declare dead the processes whose lease lapsed (other than the caller): from then on
+# their heartbeat is refused and their workflows may be taken over. Only this (and
+# the operator's EXPIRE_* statements) makes a process dead; a lapsed lease alone does
+# not, so a process that was merely slow or cut off renews it on its next heartbeat.
+MARK_DEAD_EXECUTORS = """
+UPDATE dbos.executors SET lease_expires_at_epoch_ms = 0
+ WHERE lease_expires_at_epoch_ms > 0 AND lease_expires_at_epoch_ms < %(now)s
+   AND process_id <> %(process_id)s
+RETURNING process_id, executor_id
+"""
+
+# The rows one claim token holds: a claim retried after a dropped connection first
+# picks up what its lost first attempt may have committed.
+CLAIMED_BY_OWNER = (
+    "SELECT " + STATUS_COLUMNS + " FROM dbos.workflow_status"
+    " WHERE owner_xid = %s AND status = 'PENDING'"
+)
+
+# PENDING workflows a process holds (token prefix %(prefix)s) since before %(before)s:
+# the ones it does not execute were stranded by a reply lost to a dropped connection.
+HELD_SINCE = """
+SELECT workflow_uuid, owner_xid FROM dbos.workflow_status
+ WHERE status = 'PENDING' AND owner_xid LIKE %(prefix)s AND updated_at < %(before)s
+"""
+
+# RELEASE_OWNED for exact owner tokens.
+RELEASE_TOKENS = """
+UPDATE dbos.workflow_status
+   SET status = CASE WHEN queue_name IS NOT NULL THEN 'ENQUEUED' ELSE status END,
+       owner_xid = NULL, executor_id = CASE WHEN queue_name IS NOT NULL THEN NULL ELSE executor_id END,
+       updated_at = %(now)s
+ WHERE status = 'PENDING' AND owner_xid = ANY(%(tokens)s)
+RETURNING workflow_uuid, queue_name
+"""
 
 # Many workflows of one function onto one queue in a single round trip.
 ENQUEUE_MANY = """
@@ -494,7 +610,7 @@ RETURNING workflow_uuid, function_id
 COMPLETE_WORKFLOWS = """
 UPDATE dbos.workflow_status ws
    SET status = t.status, output = t.output, error = t.error, updated_at = t.now,
-       deduplication_id = NULL
+       deduplication_id = NULL, completed_at = t.now
   FROM unnest(%(ids)s::text[], %(owners)s::text[], %(statuses)s::text[], %(outputs)s::text[],
               %(errors)s::text[], %(nows)s::bigint[]) AS t(id, owner, status, output, error, now)
  WHERE ws.workflow_uuid = t.id AND ws.owner_xid = t.owner AND ws.status = 'PENDING'
@@ -514,9 +630,30 @@ _LIST_WHERE = """
    AND (%(versions)s::text[] IS NULL OR application_version = ANY(%(versions)s::text[]))
    AND (%(users)s::text[] IS NULL OR authenticated_user = ANY(%(users)s::text[]))
    AND (%(forked_from)s::text[] IS NULL OR forked_from = ANY(%(forked_from)s::text[]))
-   AND (%(prefix)s::text IS NULL OR starts_with(workflow_uuid, %(prefix)s::text))
+   AND (%(parents)s::text[] IS NULL OR parent_workflow_id = ANY(%(parents)s::text[]))
+   AND (%(schedules)s::text[] IS NULL OR schedule_name = ANY(%(schedules)s::text[]))
+   AND (%(shard_keys)s::text[] IS NULL OR shard_key = ANY(%(shard_keys)s::text[]))
+   AND (%(parent_shard_keys)s::text[] IS NULL
+        OR parent_shard_key = ANY(%(parent_shard_keys)s::text[]))
+   -- an application sees its own rows and unclaimed ones (DBOS's ownership rule)
+   AND (%(apps)s::text[] IS NULL OR application_name IS NULL
+        OR application_name = ANY(%(apps)s::text[]))
+   AND (%(prefixes)s::text[] IS NULL OR EXISTS (
+        SELECT 1 FROM unnest(%(prefixes)s::text[]) p WHERE starts_with(workflow_uuid, p)))
    AND (%(start)s::bigint IS NULL OR created_at >= %(start)s::bigint)
    AND (%(end)s::bigint IS NULL OR created_at <= %(end)s::bigint)
+   AND (%(completed_after)s::bigint IS NULL OR completed_at >= %(completed_after)s::bigint)
+   AND (%(completed_before)s::bigint IS NULL OR completed_at <= %(completed_before)s::bigint)
+   -- dequeued_at is started_at_epoch_ms, stamped when a queue hands the workflow out
+   AND (%(dequeued_after)s::bigint IS NULL
+        OR started_at_epoch_ms >= %(dequeued_after)s::bigint)
+   AND (%(dequeued_before)s::bigint IS NULL
+        OR started_at_epoch_ms <= %(dequeued_before)s::bigint)
+   AND (%(was_forked_from)s::boolean IS NULL OR was_forked_from = %(was_forked_from)s::boolean)
+   AND (%(is_fork)s::boolean IS NULL OR (forked_from IS NOT NULL) = %(is_fork)s::boolean)
+   AND (%(has_parent)s::boolean IS NULL
+        OR (parent_workflow_id IS NOT NULL) = %(has_parent)s::boolean)
+   AND (%(attributes)s::jsonb IS NULL OR attributes @> %(attributes)s::jsonb)
    AND (NOT %(queues_only)s::boolean OR queue_name IS NOT NULL)
 """
 _LIST_SELECT = "SELECT " + STATUS_COLUMNS + " FROM dbos.workflow_status"
@@ -535,7 +672,7 @@ WITH RECURSIVE tree(id) AS (
      WHERE %(children)s::boolean AND oo.child_workflow_id IS NOT NULL
 )
 UPDATE dbos.workflow_status ws
-   SET status = 'CANCELLED', updated_at = %(now)s, deduplication_id = NULL
+   SET status = 'CANCELLED', updated_at = %(now)s, deduplication_id = NULL, completed_at = %(now)s
   FROM tree
  WHERE ws.workflow_uuid = tree.id
    AND ws.status IN ('PENDING', 'ENQUEUED', 'DELAYED')
@@ -550,37 +687,70 @@ UPDATE dbos.workflow_status
        owner_xid = NULL, executor_id = NULL, recovery_attempts = 1,
        workflow_deadline_epoch_ms = NULL, started_at_epoch_ms = NULL,
        delay_until_epoch_ms = NULL, deduplication_id = NULL, priority = 0,
-       queue_partition_key = NULL, updated_at = %(now)s
+       queue_partition_key = NULL, updated_at = %(now)s, completed_at = NULL
  WHERE workflow_uuid = %(id)s
    AND status IN ('CANCELLED', 'ERROR', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED', 'ENQUEUED', 'DELAYED')
 RETURNING queue_name
 """
 
 # Fork: a new workflow with the original's inputs, enqueued to re-run from start_step.
+# As in DBOS 3.4.0 the fork takes the given application version, partition key and
+# timeout (none of them copied: unset stays unset), and the original's attributes and
+# owner; recovery_attempts = 1 makes the claimer replay the copied steps.
 FORK_WORKFLOW = """
 INSERT INTO dbos.workflow_status (
     workflow_uuid, status, name, class_name, config_name, authenticated_user, assumed_role,
-    authenticated_roles, inputs, queue_name, recovery_attempts, forked_from,
-    application_version, workflow_timeout_ms, created_at, updated_at, priority)
+    authenticated_roles, inputs, queue_name, queue_partition_key, recovery_attempts,
+    forked_from, application_version, application_id, workflow_timeout_ms, attributes,
+    application_name, created_at, updated_at, priority)
 SELECT %(new_id)s, 'ENQUEUED', name, class_name, config_name, authenticated_user, assumed_role,
-       authenticated_roles, inputs, coalesce(%(queue)s, '_dbos_internal_queue'), 1,
-       workflow_uuid, coalesce(%(app_version)s, application_version), workflow_timeout_ms,
-       %(now)s, %(now)s, 0
+       authenticated_roles, inputs, coalesce(%(queue)s, '_dbos_internal_queue'),
+       %(partition_key)s, 1, workflow_uuid, %(app_version)s, application_id, %(timeout_ms)s,
+       attributes, coalesce(application_name, %(app_name)s), %(now)s, %(now)s, 0
   FROM dbos.workflow_status WHERE workflow_uuid = %(id)s
 RETURNING queue_name
 """
 
+FORK_MARK_ORIGINAL = (
+    "UPDATE dbos.workflow_status SET was_forked_from = true WHERE workflow_uuid = %(id)s"
+)
+
+# Steps before start_step; %(replace)s (JSON {old child id: new child id} or NULL) swaps
+# the children the fork should see instead of the original's.
 FORK_COPY_STEPS = """
 INSERT INTO dbos.operation_outputs (workflow_uuid, function_id, output, error, function_name,
                                     child_workflow_id, started_at_epoch_ms, completed_at_epoch_ms)
-SELECT %(new_id)s, function_id, output, error, function_name, child_workflow_id,
+SELECT %(new_id)s, function_id, output, error, function_name,
+       coalesce(%(replace)s::jsonb ->> child_workflow_id, child_workflow_id),
        started_at_epoch_ms, completed_at_epoch_ms
   FROM dbos.operation_outputs WHERE workflow_uuid = %(id)s AND function_id < %(start_step)s
 """
 
+# The event history, the events' values as of start_step, and the stream entries
+# written before start_step go with the fork.
+FORK_COPY_EVENT_HISTORY = """
+INSERT INTO dbos.workflow_events_history (workflow_uuid, function_id, key, value)
+SELECT %(new_id)s, function_id, key, value FROM dbos.workflow_events_history
+ WHERE workflow_uuid = %(id)s AND function_id < %(start_step)s
+"""
+
+FORK_COPY_EVENTS = """
+INSERT INTO dbos.workflow_events (workflow_uuid, key, value)
+SELECT DISTINCT ON (key) %(new_id)s, key, value FROM dbos.workflow_events_history
+ WHERE workflow_uuid = %(id)s AND function_id < %(start_step)s
+ ORDER BY key, function_id DESC
+"""
+
+FORK_COPY_STREAMS = """
+INSERT INTO dbos.streams (workflow_uuid, key, value, "offset", function_id)
+SELECT %(new_id)s, key, value, "offset", function_id FROM dbos.streams
+ WHERE workflow_uuid = %(id)s AND function_id < %(start_step)s
+"""
+
 # Deadlines (SetWorkflowTimeout) enforced by any live process.
 EXPIRE_DEADLINES = """
-UPDATE dbos.workflow_status SET status = 'CANCELLED', updated_at = %(now)s, deduplication_id = NULL
+UPDATE dbos.workflow_status
+   SET status = 'CANCELLED', updated_at = %(now)s, deduplication_id = NULL, completed_at = %(now)s
  WHERE status IN ('PENDING', 'ENQUEUED') AND workflow_deadline_epoch_ms IS NOT NULL
    AND workflow_deadline_epoch_ms < %(now)s
 RETURNING workflow_uuid
@@ -622,6 +792,183 @@ SELECT workflow_uuid, function_id, function_name, error, child_workflow_id,
  ORDER BY workflow_uuid, function_id
 """
 
+# --- admin dashboard samples (ops/admin/samples.py) ---------------------------------------
+# (names, since, until): workflows of each named queue started (dequeued) in the window
+# (since, until] epoch ms; an index range scan per name on workflow_status_queue_started_index.
+QUEUE_STARTS_BETWEEN = """
+SELECT queue_name, count(*) FROM dbos.workflow_status
+ WHERE queue_name = ANY(%(names)s::text[])
+   AND started_at_epoch_ms > %(since)s AND started_at_epoch_ms <= %(until)s
+ GROUP BY queue_name
+"""
+
+
+# --- DBOS 3.4 management, messaging and queues (ops/management.py, ops/messages.py) ------
+
+# Delete workflows (and with %(children)s every descendant through parent_workflow_id,
+# as DBOS finds them); inputs, steps, messages, events and streams go by ON DELETE CASCADE.
+DELETE_WORKFLOWS = """
+WITH RECURSIVE tree(id) AS (
+    SELECT unnest(%(ids)s::text[])
+  UNION
+    SELECT ws.workflow_uuid FROM dbos.workflow_status ws
+      JOIN tree ON ws.parent_workflow_id = tree.id
+     WHERE %(children)s::boolean
+)
+DELETE FROM dbos.workflow_status ws USING tree WHERE ws.workflow_uuid = tree.id
+RETURNING ws.workflow_uuid
+"""
+
+# Which of these ids exist (resume_workflows names the missing ones).
+EXISTING_WORKFLOWS = (
+    "SELECT workflow_uuid FROM dbos.workflow_status WHERE workflow_uuid = ANY(%s::text[])"
+)
+
+# Move a DELAYED workflow's start; any other status is left alone.
+SET_WORKFLOW_DELAY = """
+UPDATE dbos.workflow_status SET delay_until_epoch_ms = %(until)s, updated_at = %(now)s
+ WHERE workflow_uuid = %(id)s AND status = 'DELAYED'
+RETURNING queue_name
+"""
+
+# Replace the attributes (NULL clears them), or with %(merge)s add/overwrite top-level keys.
+UPDATE_WORKFLOW_ATTRIBUTES = """
+UPDATE dbos.workflow_status
+   SET attributes = CASE WHEN %(merge)s::boolean
+           THEN (CASE WHEN jsonb_typeof(attributes) = 'object' THEN attributes
+                      ELSE '{}'::jsonb END) || %(attributes)s::jsonb
+           ELSE %(attributes)s::jsonb END,
+       updated_at = %(now)s
+ WHERE workflow_uuid = %(id)s
+"""
+
+# wait_first: one of these workflows that is no longer PENDING/ENQUEUED/DELAYED.
+FIRST_FINISHED = """
+SELECT workflow_uuid FROM dbos.workflow_status
+ WHERE workflow_uuid = ANY(%s::text[]) AND status NOT IN ('PENDING', 'ENQUEUED', 'DELAYED')
+ ORDER BY completed_at NULLS LAST LIMIT 1
+"""
+
+# --- rewind: one transaction, in this order (ops/management.py rewind) ---
+REWIND_LOCK = "SELECT status FROM dbos.workflow_status WHERE workflow_uuid = %(id)s FOR UPDATE"
+# Events published at or after the cut lose their current value ...
+REWIND_DELETE_EVENTS = """
+DELETE FROM dbos.workflow_events e
+ WHERE e.workflow_uuid = %(id)s AND EXISTS (
+    SELECT 1 FROM dbos.workflow_events_history h
+     WHERE h.workflow_uuid = %(id)s AND h.key = e.key AND h.function_id >= %(start_step)s)
+"""
+# ... and get back the last value they had before it, if any.
+REWIND_RESTORE_EVENTS = """
+INSERT INTO dbos.workflow_events (workflow_uuid, key, value)
+SELECT DISTINCT ON (h.key) h.workflow_uuid, h.key, h.value FROM dbos.workflow_events_history h
+ WHERE h.workflow_uuid = %(id)s AND h.function_id < %(start_step)s AND EXISTS (
+    SELECT 1 FROM dbos.workflow_events_history d
+     WHERE d.workflow_uuid = %(id)s AND d.key = h.key AND d.function_id >= %(start_step)s)
+ ORDER BY h.key, h.function_id DESC
+"""
+# Stream entries stay; only a close marker written after the cut goes, so the re-run can
+# append again.
+REWIND_DELETE_STREAM_CLOSE = """
+DELETE FROM dbos.streams
+ WHERE workflow_uuid = %(id)s AND function_id >= %(start_step)s AND value = %(closed)s
+"""
+REWIND_DELETE_STEPS = """
+DELETE FROM dbos.operation_outputs WHERE workflow_uuid = %(id)s AND function_id >= %(start_step)s
+"""
+REWIND_DELETE_EVENT_HISTORY = """
+DELETE FROM dbos.workflow_events_history
+ WHERE workflow_uuid = %(id)s AND function_id >= %(start_step)s
+"""
+# Messages read after the cut, and unread ones, are dropped (as DBOS does).
+REWIND_DELETE_MESSAGES = """
+DELETE FROM dbos.notifications
+ WHERE destination_uuid = %(id)s AND (NOT consumed OR consumed_by_function_id >= %(start_step)s)
+"""
+# Back onto a queue under the same id; recovery_attempts = 1 makes the claimer replay
+# the steps kept before the cut.
+REWIND_REQUEUE = """
+UPDATE dbos.workflow_status
+   SET status = 'ENQUEUED', owner_xid = NULL, executor_id = NULL,
+       application_version = coalesce(%(app_version)s, application_version),
+       queue_name = coalesce(%(queue)s, '_dbos_internal_queue'),
+       queue_partition_key = %(partition_key)s, recovery_attempts = 1,
+       workflow_deadline_epoch_ms = NULL, deduplication_id = NULL, started_at_epoch_ms = NULL,
+       delay_until_epoch_ms = NULL, completed_at = NULL, output = NULL, error = NULL,
+       updated_at = %(now)s
+ WHERE workflow_uuid = %(id)s AND status = %(status)s
+RETURNING queue_name
+"""
+
+# send_bulk: many messages in one statement (arrays of destination, topic, message, uuid).
+SEND_MESSAGES = """
+INSERT INTO dbos.notifications (destination_uuid, topic, message, message_uuid)
+SELECT t.dest, t.topic, t.message, coalesce(t.uuid, gen_random_uuid()::text)
+  FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS t(dest, topic, message, uuid)
+ON CONFLICT (message_uuid) DO NOTHING
+"""
+
+# send_to_forks: every workflow recursively forked from each root, as (root, fork) pairs.
+FORK_DESCENDANTS = """
+WITH RECURSIVE d(root, id) AS (
+    SELECT r.root, ws.workflow_uuid
+      FROM unnest(%s::text[]) AS r(root) JOIN dbos.workflow_status ws ON ws.forked_from = r.root
+  UNION
+    SELECT d.root, ws.workflow_uuid FROM d JOIN dbos.workflow_status ws ON ws.forked_from = d.id
+)
+SELECT root, id FROM d
+"""
+
+# read_stream_offset: the entry at one offset, or the close marker of a stream that was
+# closed before it (whichever comes first).
+READ_STREAM_AT = """
+SELECT value, "offset" FROM dbos.streams
+ WHERE workflow_uuid = %(id)s AND key = %(key)s
+   AND ("offset" = %(offset)s OR ("offset" < %(offset)s AND value = %(closed)s))
+ ORDER BY "offset" LIMIT 1
+"""
+
+# list_workflow_steps(limit=, offset=); a NULL limit is no limit.
+LIST_STEPS_PAGE = """
+SELECT function_id, function_name, output, error, child_workflow_id, started_at_epoch_ms,
+       completed_at_epoch_ms
+  FROM dbos.operation_outputs WHERE workflow_uuid = %s ORDER BY function_id LIMIT %s OFFSET %s
+"""
+
+# apply_schedules: create, or replace the definition of, one 'api' schedule; a replaced
+# schedule keeps its id, status, watermark and last firing (as DBOS keeps them).
+APPLY_SCHEDULE = """
+INSERT INTO dbos.workflow_schedules AS s (
+    schedule_name, schedule_id, workflow_name, workflow_class_name, schedule, cron_timezone,
+    context, status, queue_name, kind, automatic_backfill, watermark_epoch_ms,
+    created_at_epoch_ms, updated_at_epoch_ms)
+VALUES (%(name)s, %(id)s, %(workflow_name)s, %(class_name)s, %(cron)s, %(tz)s, %(context)s,
+        'ACTIVE', %(queue)s, 'api', %(backfill)s, %(now)s, %(now)s, %(now)s)
+ON CONFLICT (schedule_name) DO UPDATE
+   SET workflow_name = EXCLUDED.workflow_name, workflow_class_name = EXCLUDED.workflow_class_name,
+       schedule = EXCLUDED.schedule, cron_timezone = EXCLUDED.cron_timezone,
+       context = EXCLUDED.context, queue_name = EXCLUDED.queue_name, kind = 'api',
+       automatic_backfill = EXCLUDED.automatic_backfill,
+       updated_at_epoch_ms = EXCLUDED.updated_at_epoch_ms
+"""
+
+# A queue's settings (QUEUE_COLUMNS) and its owner (0008), for Queue objects.
+GET_QUEUE_OWNED = (
+    "SELECT " + QUEUE_COLUMNS + ", application_name FROM dbos.queues WHERE name = %s"
+)
+
+# list_queues(application_name=): the application's queues and unclaimed ones.
+LIST_QUEUES_OF = (
+    "SELECT "
+    + QUEUE_COLUMNS
+    + """, application_name FROM dbos.queues
+ WHERE (%(apps)s::text[] IS NULL OR application_name IS NULL
+        OR application_name = ANY(%(apps)s::text[]))
+ ORDER BY name"""
+)
+
+# DBOSClient.register_queue(application_name=): who owns the queue (NULL: unclaimed).
+SET_QUEUE_OWNER = "UPDATE dbos.queues SET application_name = %s WHERE name = %s"
 
 # --- schedules (queue/schedules.py) ---------------------------------------------------
 
@@ -725,35 +1072,54 @@ DROP_SYSTEM_SCHEMA = "DROP SCHEMA IF EXISTS dbos CASCADE"
 # Serialises creation of the application database's transaction_outputs table (launch).
 APP_SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(4735032143901386)"
 
-# --- known queues and functions (migration 0007; docs/pgbouncer-and-inputs.md) -----------
 
-# (workflow names, process_id): what a process can run, so a worker that dequeues a
-# workflow it lacks knows whether to leave it for another one.
-SET_EXECUTOR_WORKFLOWS = "UPDATE dbos.executors SET workflow_names = %s WHERE process_id = %s"
+# --- command line: the queue demo and the bench (cli/demo*.py, cli/bench.py) ------------
 
-# Whether another live process registers %(name)s, and since when the workflow has been
-# waiting with none (NULL: not waiting yet).
-UNRUNNABLE_STATE = """
-SELECT EXISTS (SELECT 1 FROM dbos.executors e
-                WHERE e.lease_expires_at_epoch_ms > %(now)s AND e.process_id <> %(process_id)s
-                  AND %(name)s = ANY(e.workflow_names)),
-       (SELECT no_executor_since_epoch_ms FROM dbos.workflow_status WHERE workflow_uuid = %(id)s)
+# The demo application's own side-effect table (an application table in the public
+# schema, like any app's; not part of the dbos schema, so not a migration).
+DEMO_CREATE_EFFECTS = """
+CREATE TABLE IF NOT EXISTS dbos_queue_demo_effects (
+    id bigserial PRIMARY KEY, run text NOT NULL, workflow_id text NOT NULL,
+    step integer NOT NULL, executor text NOT NULL, at timestamptz NOT NULL DEFAULT now())
 """
-
-# Undo a claim of a workflow this process cannot run: back to the queue, invisible until
-# %(until)s (DELAYED, so this process does not take it straight back), as if never started.
-HAND_BACK_UNRUNNABLE = """
-UPDATE dbos.workflow_status
-   SET status = 'DELAYED', delay_until_epoch_ms = %(until)s, owner_xid = NULL,
-       executor_id = NULL, started_at_epoch_ms = NULL, updated_at = %(now)s,
-       recovery_attempts = greatest(recovery_attempts - 1, 0),
-       no_executor_since_epoch_ms = %(since)s
- WHERE workflow_uuid = %(id)s AND owner_xid = %(owner)s AND status = 'PENDING'
-RETURNING queue_name
+# (run, workflow_id, step, executor): one row each time a demo step body runs.
+DEMO_RECORD_EFFECT = (
+    "INSERT INTO dbos_queue_demo_effects (run, workflow_id, step, executor) VALUES (%s, %s, %s, %s)"
+)
+# (run): every step-body run, in the order they happened.
+DEMO_EFFECTS = (
+    "SELECT workflow_id, step, executor FROM dbos_queue_demo_effects WHERE run = %s ORDER BY id"
+)
+DEMO_DELETE_EFFECTS = "DELETE FROM dbos_queue_demo_effects WHERE run = %s"
+# (queue): how many workflows of the queue are in each status, per executor.
+QUEUE_COUNTS_BY_EXECUTOR = """
+SELECT status, executor_id, count(*) FROM dbos.workflow_status
+ WHERE queue_name = %s GROUP BY status, executor_id
 """
-
-# Whether a queue name is stored (declared by some worker, or created in the table).
-QUEUE_EXISTS = "SELECT EXISTS (SELECT 1 FROM dbos.queues WHERE name = %s)"
+# (queue, executor_id): the workflows an executor holds (PENDING) on a queue.
+QUEUE_PENDING_OF_EXECUTOR = """
+SELECT workflow_uuid FROM dbos.workflow_status
+ WHERE queue_name = %s AND status = 'PENDING' AND executor_id = %s
+"""
+# (ids): status and executor of these workflows.
+WORKFLOW_STATES = """
+SELECT workflow_uuid, status, executor_id FROM dbos.workflow_status
+ WHERE workflow_uuid = ANY(%s)
+"""
+# (queue): every workflow of the queue with who finished it and when.
+QUEUE_OUTCOMES = """
+SELECT workflow_uuid, status, executor_id, created_at, updated_at FROM dbos.workflow_status
+ WHERE queue_name = %s
+"""
+# (queue): finished successfully, finished otherwise.
+QUEUE_FINISHED_COUNTS = """
+SELECT count(*) FILTER (WHERE status = 'SUCCESS'),
+       count(*) FILTER (WHERE status IN ('ERROR', 'CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED'))
+  FROM dbos.workflow_status WHERE queue_name = %s
+"""
+# (queue): a temporary queue's workflows and the queue itself, when the bench/demo ends.
+DELETE_QUEUE_WORKFLOWS = "DELETE FROM dbos.workflow_status WHERE queue_name = %s"
+DELETE_QUEUE = "DELETE FROM dbos.queues WHERE name = %s"
 
 
 # --- stored procedures (engine/procedures.py) -------------------------------------------
@@ -810,51 +1176,204 @@ COMMIT"""
 # After an error inside one of the messages above the session is in a failed block.
 PROCEDURE_ROLLBACK = "ROLLBACK"
 
+# --- known queues and functions (migration 0007; docs/pgbouncer-and-inputs.md) -----------
 
-# --- command line: the queue demo and the bench (cli/demo*.py, cli/bench.py) ------------
+# (workflow names, process_id): what a process can run, so a worker that dequeues a
+# workflow it lacks knows whether to leave it for another one.
+SET_EXECUTOR_WORKFLOWS = "UPDATE dbos.executors SET workflow_names = %s WHERE process_id = %s"
 
-# The demo application's own side-effect table (an application table in the public
-# schema, like any app's; not part of the dbos schema, so not a migration).
-DEMO_CREATE_EFFECTS = """
-CREATE TABLE IF NOT EXISTS dbos_queue_demo_effects (
-    id bigserial PRIMARY KEY, run text NOT NULL, workflow_id text NOT NULL,
-    step integer NOT NULL, executor text NOT NULL, at timestamptz NOT NULL DEFAULT now())
-"""
-# (run, workflow_id, step, executor): one row each time a demo step body runs.
-DEMO_RECORD_EFFECT = (
-    "INSERT INTO dbos_queue_demo_effects (run, workflow_id, step, executor) VALUES (%s, %s, %s, %s)"
+# Whether another live process registers %(name)s; the application version to hand the
+# workflow back under so one of those can claim it (NULL when one runs the latest
+# version: it dequeues unversioned rows; else a capable process's own version); and
+# since when the workflow has been waiting with none (NULL: not waiting yet).
+UNRUNNABLE_STATE = """
+WITH latest AS (
+  SELECT av.version_name FROM dbos.application_versions av
+   WHERE av.application_name IS NULL OR av.application_name = %(app_name)s
+   ORDER BY av.version_timestamp DESC, av.version_id LIMIT 1
+), capable AS (
+  SELECT e.application_version,
+         e.application_version IS NOT DISTINCT FROM (SELECT version_name FROM latest) AS latest,
+         e.started_at_epoch_ms
+    FROM dbos.executors e
+   WHERE e.lease_expires_at_epoch_ms > %(now)s AND e.process_id <> %(process_id)s
+     AND %(name)s = ANY(e.workflow_names)
 )
-# (run): every step-body run, in the order they happened.
-DEMO_EFFECTS = (
-    "SELECT workflow_id, step, executor FROM dbos_queue_demo_effects WHERE run = %s ORDER BY id"
+SELECT EXISTS (SELECT 1 FROM capable),
+       (SELECT CASE WHEN c.latest THEN NULL ELSE c.application_version END FROM capable c
+         ORDER BY c.latest DESC, c.started_at_epoch_ms DESC LIMIT 1),
+       (SELECT no_executor_since_epoch_ms FROM dbos.workflow_status WHERE workflow_uuid = %(id)s)
+"""
+
+# Undo a claim of a workflow this process cannot run: back to the queue, invisible until
+# %(until)s (DELAYED, so this process does not take it straight back), as if never started,
+# under %(version)s (the claim stamped ours on it; processes of our version lack it too).
+HAND_BACK_UNRUNNABLE = """
+UPDATE dbos.workflow_status
+   SET status = 'DELAYED', delay_until_epoch_ms = %(until)s, owner_xid = NULL,
+       executor_id = NULL, started_at_epoch_ms = NULL, updated_at = %(now)s,
+       application_version = %(version)s,
+       recovery_attempts = greatest(recovery_attempts - 1, 0),
+       no_executor_since_epoch_ms = %(since)s
+ WHERE workflow_uuid = %(id)s AND owner_xid = %(owner)s AND status = 'PENDING'
+RETURNING queue_name
+"""
+
+# Whether a queue name is stored (declared by some worker, or created in the table).
+QUEUE_EXISTS = "SELECT EXISTS (SELECT 1 FROM dbos.queues WHERE name = %s)"
+
+
+# --- DBOS parity part B (0011): application versions, debounce ---------------------------
+
+VERSION_COLUMNS = "version_id, version_name, version_timestamp, created_at, application_name"
+
+# (id, name, app): a launching process registers its version. A version seen before keeps
+# its timestamp (relaunching an old version does not make it the latest again) and is
+# claimed by this application if nobody owned it.
+REGISTER_VERSION = """
+INSERT INTO dbos.application_versions (version_id, version_name, application_name)
+VALUES (%(id)s, %(name)s, %(app)s)
+ON CONFLICT (version_name) DO UPDATE
+   SET application_name = coalesce(dbos.application_versions.application_name,
+                                   EXCLUDED.application_name)
+"""
+
+# (app): the versions an application sees (its own and unclaimed ones), newest first.
+LIST_VERSIONS = (
+    "SELECT " + VERSION_COLUMNS + " FROM dbos.application_versions"
+    " WHERE %(app)s::text IS NULL OR application_name IS NULL OR application_name = %(app)s"
+    " ORDER BY version_timestamp DESC, version_id"
 )
-DEMO_DELETE_EFFECTS = "DELETE FROM dbos_queue_demo_effects WHERE run = %s"
-# (queue): how many workflows of the queue are in each status, per executor.
-QUEUE_COUNTS_BY_EXECUTOR = """
-SELECT status, executor_id, count(*) FROM dbos.workflow_status
- WHERE queue_name = %s GROUP BY status, executor_id
+LATEST_VERSION = LIST_VERSIONS + " LIMIT 1"
+
+# (name, app, now): make a version the latest by stamping it now; claims an unclaimed row.
+SET_LATEST_VERSION = """
+UPDATE dbos.application_versions
+   SET version_timestamp = %(now)s, application_name = coalesce(application_name, %(app)s)
+ WHERE version_name = %(name)s
+   AND (%(app)s::text IS NULL OR application_name IS NULL OR application_name = %(app)s)
+RETURNING version_id
 """
-# (queue, executor_id): the workflows an executor holds (PENDING) on a queue.
-QUEUE_PENDING_OF_EXECUTOR = """
-SELECT workflow_uuid FROM dbos.workflow_status
- WHERE queue_name = %s AND status = 'PENDING' AND executor_id = %s
+
+GET_VERSION = (
+    "SELECT " + VERSION_COLUMNS + " FROM dbos.application_versions WHERE version_name = %s"
+)
+
+
+# (queue, dedup_id, name, delay_until, inputs, serialization, now): a debounce call on a key
+# whose debounced workflow still waits: push its start out (never past its debounce
+# deadline) and give it the newest inputs. Matching the name keeps two workflows whose
+# keys collide from overwriting each other.
+DEBOUNCE_EXTEND = """
+UPDATE dbos.workflow_status
+   SET delay_until_epoch_ms = CASE
+         WHEN debounce_deadline_epoch_ms IS NOT NULL
+              AND debounce_deadline_epoch_ms < %(delay_until)s
+         THEN debounce_deadline_epoch_ms ELSE %(delay_until)s END,
+       inputs = %(inputs)s, serialization = %(serialization)s, updated_at = %(now)s
+ WHERE queue_name = %(queue)s AND deduplication_id = %(dedup_id)s AND name = %(name)s
+   AND status = 'DELAYED' AND is_debounced
+RETURNING workflow_uuid
 """
-# (ids): status and executor of these workflows.
-WORKFLOW_STATES = """
-SELECT workflow_uuid, status, executor_id FROM dbos.workflow_status
- WHERE workflow_uuid = ANY(%s)
+
+# (queue, dedup_id): who holds a debounce key when it could not be extended.
+DEBOUNCE_HOLDER = """
+SELECT workflow_uuid, is_debounced, name, status FROM dbos.workflow_status
+ WHERE queue_name = %s AND deduplication_id = %s
 """
-# (queue): every workflow of the queue with who finished it and when.
-QUEUE_OUTCOMES = """
-SELECT workflow_uuid, status, executor_id, created_at, updated_at FROM dbos.workflow_status
- WHERE queue_name = %s
+
+# (workflow id, function id): the operation recorded at one id (DBOS.patch_async's probe).
+RECORDED_OPERATION_NAME = """
+SELECT function_name FROM dbos.operation_outputs WHERE workflow_uuid = %s AND function_id = %s
 """
-# (queue): finished successfully, finished otherwise.
-QUEUE_FINISHED_COUNTS = """
-SELECT count(*) FILTER (WHERE status = 'SUCCESS'),
-       count(*) FILTER (WHERE status IN ('ERROR', 'CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED'))
-  FROM dbos.workflow_status WHERE queue_name = %s
+
+
+# --- fleet cost: coalesced notifications, result waiters, wake-up damping (0010) ---------
+# (db/notify.py, queue/wakeup.py; docs/scaling.md)
+
+# NOTIFY_MANY committed without waiting for the WAL flush: a notifying commit holds a
+# cluster-wide lock until it is flushed, and a notification is not durable anyway
+# (set_config(..., true) is SET LOCAL: this transaction only, pooler-safe).
+NOTIFY_MANY_ASYNC = """
+SELECT set_config('synchronous_commit', 'off', true), pg_notify(c, p)
+  FROM unnest(%s::text[], %s::text[]) AS t(c, p)
 """
-# (queue): a temporary queue's workflows and the queue itself, when the bench/demo ends.
-DELETE_QUEUE_WORKFLOWS = "DELETE FROM dbos.workflow_status WHERE queue_name = %s"
-DELETE_QUEUE = "DELETE FROM dbos.queues WHERE name = %s"
+
+# The same, plus "workflow done" for the finished ids %(done)s that someone waits for
+# (their registrations are consumed): nothing is notified for a workflow nobody awaits.
+# Runs after the completions committed, so a waiter that registered later finds the
+# status final when it re-checks (db/notify.py).
+NOTIFY_MANY_AND_WAITERS = """
+WITH gone AS (
+  DELETE FROM dbos.result_waiters WHERE workflow_uuid = ANY(%(done)s::text[])
+  RETURNING workflow_uuid
+), chunked AS (
+  SELECT id, (row_number() OVER (ORDER BY id) - 1) / 100 AS chunk
+    FROM (SELECT DISTINCT workflow_uuid AS id FROM gone) d
+)
+SELECT set_config('synchronous_commit', 'off', true), pg_notify(c, p)
+  FROM unnest(%(channels)s::text[], %(payloads)s::text[]) AS t(c, p)
+UNION ALL
+SELECT set_config('synchronous_commit', 'off', true),
+       pg_notify('dbos_workflow_done_channel', string_agg(id, E'\\n'))
+  FROM chunked GROUP BY chunk
+"""
+
+# (workflow id, waiter token): tell me when it finishes.
+REGISTER_RESULT_WAITER = """
+INSERT INTO dbos.result_waiters (workflow_uuid, waiter, since_epoch_ms)
+VALUES (%s, %s, (EXTRACT(EPOCH FROM now()) * 1000)::bigint)
+ON CONFLICT DO NOTHING
+"""
+
+UNREGISTER_RESULT_WAITER = "DELETE FROM dbos.result_waiters WHERE workflow_uuid = %s AND waiter = %s"
+
+# Registrations of waiters that died waiting for a workflow that never finished.
+PURGE_OLD_RESULT_WAITERS = "DELETE FROM dbos.result_waiters WHERE since_epoch_ms < %s"
+
+# (queues, process_id): the queues this process claims from, written when they change.
+SET_EXECUTOR_QUEUES = """
+UPDATE dbos.executors SET queues = %(queues)s::text[]
+ WHERE process_id = %(process_id)s AND queues IS DISTINCT FROM %(queues)s::text[]
+"""
+
+# The live processes claiming from each of %(queues)s, in a fixed order: how many
+# workers a notification is shared among, and this process's turn (queue/wakeup.py).
+FLEET_LISTENERS = """
+SELECT q, array_agg(e.process_id ORDER BY e.process_id)
+  FROM dbos.executors e, unnest(e.queues) AS q
+ WHERE e.lease_expires_at_epoch_ms > %(now)s AND q = ANY(%(queues)s::text[])
+ GROUP BY q
+"""
+
+# Polling mode (use_listen_notify: false): which of the workflows running here were
+# cancelled elsewhere (no NOTIFY arrives to say so).
+CANCELLED_AMONG = (
+    "SELECT workflow_uuid FROM dbos.workflow_status"
+    " WHERE workflow_uuid = ANY(%s::text[]) AND status = 'CANCELLED'"
+)
+
+# (workflow id, function id, output, error, function name, created at): a transaction's
+# output, once; no row back means an earlier execution committed it (0011 parity B).
+APP_TX_OUTPUT_PUT_ONCE = """
+INSERT INTO dbos.transaction_outputs (workflow_uuid, function_id, output, error, function_name,
+                                      created_at_epoch_ms)
+VALUES (%s, %s, %s, %s, %s, %s)
+ON CONFLICT (workflow_uuid, function_id) DO NOTHING
+RETURNING function_id
+"""
+
+# A datasource's outputs table (DBOS 3.x's datasource_outputs) in the schema the
+# datasource names: {schema} is composed with psycopg.sql.Identifier, never a string.
+# (workflow id, step id): the recorded output.
+DATASOURCE_OUTPUT_GET = """
+SELECT output, error, serialization FROM {schema}.datasource_outputs
+ WHERE workflow_id = %s AND step_id = %s
+"""
+# (workflow id, step id, output, error, serialization): record once.
+DATASOURCE_OUTPUT_PUT = """
+INSERT INTO {schema}.datasource_outputs (workflow_id, step_id, output, error, serialization)
+VALUES (%s, %s, %s, %s, %s)
+ON CONFLICT (workflow_id, step_id) DO NOTHING
+RETURNING step_id
+"""

@@ -27,6 +27,8 @@ logger = logging.getLogger("dbos_queue")
 T = TypeVar("T")
 
 NULL_TOPIC = "__null__topic__"
+# INIT_WORKFLOW parameters that default to NULL (parent, owner, attributes, schedule, key).
+INIT_OPTIONAL = ("parent_id", "app_name", "attributes", "schedule_name", "shard_key")
 TERMINAL = TERMINAL_STATUSES  # the statuses a workflow never leaves
 
 
@@ -225,10 +227,19 @@ class SystemDatabase:
     # --- workflows ---------------------------------------------------------------
 
     async def init_workflow(self, params: dict[str, Any]) -> InitResult:
+        for key in INIT_OPTIONAL:  # 0008 columns a producer may not set
+            params.setdefault(key, None)
+        for key in ("serialization", "debounce_deadline"):  # 0011 columns, unset by most starts
+            params.setdefault(key, None)
+        params.setdefault("is_debounced", False)
         for _ in range(5):
             row = await self.fetchone(_sql.INIT_WORKFLOW, params)
             if row is not None:
-                return InitResult(*row)
+                res = InitResult(*row)
+                if not res.inserted and params.get("owner") and res.owner == params["owner"]:
+                    # Our own insert, retried after its reply was lost: we own it.
+                    return InitResult(True)
+                return res
             if params.get("dedup_id") is not None:
                 holder = await self.fetchone(
                     _sql.DEDUP_HOLDER, (params["queue"], params["dedup_id"])
@@ -247,10 +258,12 @@ class SystemDatabase:
             {"id": wf_id, "owner": owner, "executor_id": executor_id, "now": now_ms()},
         )
 
-    async def recoverable(self, executor_ids: list[str]) -> list[str]:
-        rows = await self.fetchall(
-            _sql.RECOVERABLE_FOR_EXECUTOR, {"executor_ids": executor_ids, "now": now_ms()}
-        )
+    async def recoverable(
+        self, executor_ids: list[str], app_version: str | None = None, app_name: str | None = None
+    ) -> list[str]:
+        """PENDING workflows of dead processes of these executors that this version runs."""
+        params = {"executor_ids": executor_ids, "app_version": app_version, "app_name": app_name}
+        rows = await self.fetchall(_sql.RECOVERABLE_FOR_EXECUTOR, params)
         return [r[0] for r in rows]
 
     async def mark_max_recovery(self, wf_id: str, owner: str) -> None:
@@ -373,16 +386,24 @@ class SystemDatabase:
     # --- messages, events, streams ---------------------------------------------------
 
     async def send(
-        self, dest: str, topic: str | None, message: str, record: dict[str, Any] | None = None
+        self,
+        dest: str,
+        topic: str | None,
+        message: str,
+        record: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> bool:
-        """Insert a message; with ``record``, atomically with the sender's step record."""
+        """Insert a message; with ``record``, atomically with the sender's step record.
+        A repeated ``idempotency_key`` to the same destination inserts nothing."""
 
         async def go(conn: AsyncConnection[Any]) -> bool:
             if record is not None:
                 cur = await conn.execute(_sql.RECORD_OPERATION, record)
                 if await cur.fetchone() is None:
                     return False
-            await conn.execute(_sql.SEND_MESSAGE, (dest, topic or NULL_TOPIC, message))
+            # An idempotency key is scoped to its destination, as in DBOS.
+            uuid = f"{idempotency_key}::{dest}" if idempotency_key is not None else None
+            await conn.execute(_sql.SEND_MESSAGE, (dest, topic or NULL_TOPIC, message, uuid))
             return True
 
         return await self.transaction(go)
@@ -396,7 +417,9 @@ class SystemDatabase:
         """
 
         async def go(conn: AsyncConnection[Any]) -> tuple[bool, str | None]:
-            cur = await conn.execute(_sql.CONSUME_MESSAGE, (wf_id, topic or NULL_TOPIC))
+            cur = await conn.execute(
+                _sql.CONSUME_MESSAGE, (record["fid"], wf_id, topic or NULL_TOPIC)
+            )
             row = await cur.fetchone()
             if row is None and not timed_out:
                 return True, None

@@ -48,6 +48,7 @@ async def send(
     dest: str,
     message: Any,
     topic: str | None,
+    idempotency_key: str | None = None,
 ) -> None:
     text = ser.serialize(message, "message")
     done, _ = _replay(ctx, fid)
@@ -55,9 +56,9 @@ async def send(
         return
     record = _record(rt, ctx, fid, "DBOS.send") if ctx is not None and fid else None
     try:
-        ok = await rt.sysdb.send(dest, topic, text, record)
+        ok = await rt.sysdb.send(dest, topic, text, record, idempotency_key)
     except psycopg.errors.ForeignKeyViolation:
-        raise DBOSNonExistentWorkflowError(dest) from None
+        raise DBOSNonExistentWorkflowError("`send` destination", dest) from None
     if not ok:
         assert ctx is not None
         await explain_refusal(rt, ctx)
@@ -72,6 +73,7 @@ async def recv(rt: Host, ctx: WorkflowContext, fid: int, topic: str | None, time
     async def take(timed_out: bool) -> Any:
         if ctx.cancelled:
             raise DBOSWorkflowCancelledError(f"Workflow {ctx.workflow_id} was cancelled")
+        ctx.check_stop()  # a drain or lease loss wakes the wait: consume nothing more
         record = _record(rt, ctx, fid, "DBOS.recv")
         try:
             got, msg = await rt.sysdb.consume_message(ctx.workflow_id, topic, record, timed_out)
@@ -113,6 +115,8 @@ async def get_event(
     async def check() -> Any:
         if ctx is not None and ctx.cancelled:
             raise DBOSWorkflowCancelledError(f"Workflow {ctx.workflow_id} was cancelled")
+        if ctx is not None:
+            ctx.check_stop()
         row = await rt.sysdb.get_event(wf_id, key)
         return row[0] if row is not None else NOT_YET
 
@@ -130,7 +134,12 @@ async def get_event(
 
 
 async def sleep(rt: Host, ctx: WorkflowContext, fid: int, seconds: float) -> None:
-    """Durable sleep: the wake-up time is recorded, so a restart keeps the original deadline."""
+    """Durable sleep: the wake-up time is recorded, so a restart keeps the original deadline.
+
+    A stop (drain timeout, lease loss, destroy) wakes it and raises ``WorkflowStopped``:
+    the workflow continues elsewhere, still waking at the recorded time.
+    """
+    ctx.check_stop()
     done, text = _replay(ctx, fid)
     if done:
         end_ms = ser.deserialize(text)
@@ -142,10 +151,12 @@ async def sleep(rt: Host, ctx: WorkflowContext, fid: int, seconds: float) -> Non
             await explain_refusal(rt, ctx)
 
     async def check() -> Any:
+        ctx.check_stop()
         return True if now_ms() >= end_ms else NOT_YET
 
     remaining = max(0.0, (end_ms - now_ms()) / 1000)
     await rt.engine.wait_for(("cancel", ctx.workflow_id), check, remaining, poll=remaining + 1)
+    ctx.check_stop()
     if now_ms() < end_ms:  # woken early: only a cancellation does that
         row = await rt.sysdb.fence_state(ctx.workflow_id)
         if row is not None and row[0] == "CANCELLED":

@@ -6,9 +6,75 @@ executor's threads) and asyncio tasks.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from dbos_queue.error import DBOSOwnershipLostError
+from dbos_queue.model.clock import now_ms
+
+
+class WorkflowStopped(DBOSOwnershipLostError):
+    """This process stopped executing a workflow at a step boundary.
+
+    Raised instead of starting the next step (or sleep, send, recv, child start)
+    once the execution must end here: the drain timed out and the workflow is
+    handed back, the process lost its lease, a fenced write was refused, or the
+    ``DBOS`` runtime it ran under was destroyed. Nothing more is recorded by
+    this execution; the workflow continues elsewhere from its last recorded step.
+    A ``BaseException`` (like ``DBOSOwnershipLostError``), so ``except Exception``
+    in workflow code does not swallow it.
+    """
+
+    def __init__(self, workflow_id: str, reason: str = "this execution was stopped"):
+        super().__init__(workflow_id)
+        self.reason = reason
+        self.message = (
+            f"Workflow {workflow_id} stopped in this process before its next step: {reason}. "
+            "Its recorded steps are kept and it continues from there in another execution"
+        )
+        self.args = (self.message,)
+
+    def __reduce__(self):
+        return (type(self), (self.workflow_id, self.reason))
+
+
+class Lease:
+    """This process's lease as its workflow executions see it (the library clock).
+
+    ``fresh()`` is True while the last accepted heartbeat is recent enough that no
+    other process can have declared this one dead; a step about to start checks it
+    and, when stale (the process was paused, or cut off from the database), confirms
+    the lease with the database first. ``steady_for`` tells the takeover scan how
+    long heartbeats have succeeded without a break: after an outage every lease looks
+    lapsed, and the others need a heartbeat interval to renew before any is judged.
+    """
+
+    def __init__(self, lease_sec: float) -> None:
+        # 80 % of the lease: clock reads and the heartbeat round trip need a margin.
+        self.span_ms = int(lease_sec * 800)
+        self.valid_until_ms = 0
+        self.steady_since_ms: int | None = None
+        self.lost = False
+
+    def renewed(self, sent_ms: int) -> None:
+        """A heartbeat sent at ``sent_ms`` was accepted."""
+        self.valid_until_ms = max(self.valid_until_ms, sent_ms + self.span_ms)
+        if self.steady_since_ms is None:
+            self.steady_since_ms = sent_ms
+
+    def failed(self) -> None:
+        """A heartbeat could not reach the database."""
+        self.steady_since_ms = None
+
+    def fresh(self) -> bool:
+        return now_ms() < self.valid_until_ms
+
+    def steady_for(self, ms: int) -> bool:
+        return self.steady_since_ms is not None and now_ms() - self.steady_since_ms >= ms
 
 
 @dataclass
@@ -29,14 +95,75 @@ class WorkflowContext:
     deadline_ms: int | None = None
     queue_name: str | None = None
     cancelled: bool = False  # set when a cancel for this workflow reaches this process
+    # The format the workflow's inputs were stored in (0011; None: the configured one):
+    # its output and error are stored the same way, and its children inherit it.
+    serialization: str | None = None
     # Tracing (engine/tracing.py): the trace carrier stored with the workflow, and the
     # caller's OpenTelemetry context captured when the body was handed to another thread.
     otel_carrier: dict[str, Any] | None = None
     otel_parent: Any = None
+    shard_key: str | None = None  # as recorded (DBOS.shard_key); the database is unsharded
+    # Stopping (drain, lease loss, refused write, destroy): why, and whether the row was
+    # handed back already. ``_quiet`` is clear while a step body or its record is in
+    # progress; ``_guard`` makes "check stop, then start the body" atomic against stop().
+    stop_reason: str | None = None
+    handed_back: bool = False
+    background: bool = False  # started with submit(): nobody waits for this execution
+    _guard: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _quiet: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+    _stopping: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._quiet.set()
 
     def next_function_id(self) -> int:
+        """The id of the next operation; raises ``WorkflowStopped`` once stopped."""
+        self.check_stop()
         self.function_id += 1
         return self.function_id
+
+    def check_stop(self) -> None:
+        """Raise ``WorkflowStopped`` when this execution must not do anything more."""
+        if self.stop_reason is not None:
+            raise WorkflowStopped(self.workflow_id, self.stop_reason)
+
+    def begin_step(self, fid: int) -> None:
+        """Enter a step body (or a retry of it) unless stopped — atomically with stop()."""
+        with self._guard:
+            self.check_stop()
+            self.in_step, self.step_id = True, fid
+            self._quiet.clear()
+
+    def end_body(self) -> None:
+        """The step body returned (its record may still be in flight)."""
+        self.in_step, self.step_id = False, None
+
+    def end_step(self) -> None:
+        """The step body and its record are over (or abandoned)."""
+        self.end_body()
+        self._quiet.set()
+
+    def stop(self, reason: str) -> bool:
+        """Start no further step; True when no step body or record is in progress now."""
+        with self._guard:
+            if self.stop_reason is None:
+                self.stop_reason = reason
+            self._stopping.set()
+            return self._quiet.is_set()
+
+    def pause(self, seconds: float) -> None:
+        """Sleep between step attempts; cut short by stop() (the retry then raises)."""
+        self._stopping.wait(seconds)
+
+    async def apause(self, seconds: float) -> None:
+        """``pause`` for an async step on the engine loop."""
+        end = time.monotonic() + seconds
+        while self.stop_reason is None and (left := end - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, 0.1))
+
+    def wait_quiet(self, timeout: float) -> bool:
+        """Wait until the step in progress (if any) has returned and been recorded."""
+        return self._quiet.wait(timeout)
 
 
 @dataclass

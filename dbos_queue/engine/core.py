@@ -9,9 +9,7 @@ handed to the engine.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,6 +19,7 @@ from dbos_queue.db.sysdb import TERMINAL, now_ms
 from dbos_queue.engine import tracing as _tracing
 from dbos_queue.engine.context import (
     WorkflowContext,
+    WorkflowStopped,
     auth,
     current_workflow,
     next_timeout,
@@ -47,10 +46,17 @@ if TYPE_CHECKING:
 
 @dataclass
 class StepOptions:
+    """How a step runs (the public spelling is the ``StepOptions`` TypedDict of the API)."""
+
     retries_allowed: bool = False
     interval_seconds: float = 1.0
     max_attempts: int = 3
     backoff_rate: float = 2.0
+    # Applied by the caller's wrapper (engine/steps.py), which raises StopRetries when
+    # should_retry(exc) says no, DBOSStepTimeoutError past timeout_seconds (async steps).
+    should_retry: Callable[[BaseException], Any] | None = None
+    timeout_seconds: float | None = None
+    preemptible: bool = False
 
 
 @dataclass
@@ -134,12 +140,12 @@ def init_params(rt: Host, s: Start, owner: str | None, role: str | None) -> dict
         "assumed_role": role,
         "roles": json.dumps(roles) if roles is not None else None,
         "executor_id": rt.executor_id if s.status == "PENDING" else None,
-        "app_version": rt.app_version,
+        "app_version": s.extra.get("app_version") or rt.app_version,
         "app_id": None,
         "queue": s.queue_name,
         "timeout_ms": int(timeout * 1000) if timeout is not None else None,
         "deadline_ms": deadline,
-        "inputs": ser.serialize_args(s.args, s.kwargs),  # refuses bad input before any write
+        **_format_fields(s, parent),  # serializes the inputs: refuses bad input before any write
         "started_ms": now if s.status == "PENDING" else None,
         "dedup_id": s.extra.get("deduplication_id"),
         "priority": s.extra.get("priority") or 0,
@@ -148,6 +154,37 @@ def init_params(rt: Host, s: Start, owner: str | None, role: str | None) -> dict
         "attempts": 1 if s.status == "PENDING" else 0,
         "now": now,
         "delay_until": s.extra.get("delay_until"),
+        **_status_fields(rt, s, parent),
+    }
+
+
+def _format_fields(s: Start, parent: WorkflowContext | None) -> dict[str, Any]:
+    """The inputs in the workflow's format (0011): its own serialization type, else its
+    parent's; and the debounce columns a Debouncer sets."""
+    kind = s.extra.get("serialization_type") or s.info.serialization_type
+    inherited = parent.serialization if parent is not None and not parent.in_step else None
+    fmt = ser.format_for(kind, inherited)
+    return {
+        "inputs": ser.serialize_args(s.args, s.kwargs, fmt),
+        "serialization": fmt or ser.current_format(),
+        "is_debounced": bool(s.extra.get("is_debounced")),
+        "debounce_deadline": s.extra.get("debounce_deadline"),
+    }
+
+
+def _status_fields(rt: Host, s: Start, parent: WorkflowContext | None) -> dict[str, Any]:
+    """INIT_WORKFLOW's DBOS 3.4 columns (0008): parent, owner, attributes, shard key."""
+    from dbos_queue.engine.options import attributes_json, pending_attributes, pending_shard_key
+
+    is_child = parent is not None and not parent.in_step
+    attributes = s.extra["attributes"] if "attributes" in s.extra else pending_attributes()
+    attributes = _tracing.with_carrier(attributes)  # a PropagateOtelContext block's trace
+    return {
+        "parent_id": parent.workflow_id if is_child and parent is not None else None,
+        "app_name": s.extra.get("application_name") or getattr(rt.settings, "name", None),
+        "attributes": attributes_json(attributes),
+        "schedule_name": s.extra.get("schedule_name"),
+        "shard_key": s.extra.get("shard_key") or pending_shard_key(),
     }
 
 
@@ -207,6 +244,9 @@ async def recovery_context(rt: Host, wf_id: str, owner: str) -> WorkflowContext:
     ctx.authenticated_roles = json.loads(status[7]) if status[7] else None
     ctx.deadline_ms = status[19]
     ctx.queue_name = status[17]
+    ctx.shard_key = status[34] if len(status) > 34 else None
+    ctx.otel_carrier = _tracing.carrier_of(status[31] if len(status) > 31 else None)
+    ctx.serialization = ser.args_format(status[20])
     return ctx
 
 
@@ -221,6 +261,9 @@ def fresh_context_from_row(row: tuple, owner: str) -> WorkflowContext:
         authenticated_roles=json.loads(row[7]) if row[7] else None,
         deadline_ms=row[19],
         queue_name=row[17],
+        shard_key=row[34] if len(row) > 34 else None,
+        otel_carrier=_tracing.carrier_of(row[31] if len(row) > 31 else None),
+        serialization=ser.args_format(row[20]),
     )
 
 
@@ -234,6 +277,9 @@ def fresh_context(params: dict[str, Any]) -> WorkflowContext:
         authenticated_roles=json.loads(params["roles"]) if params["roles"] else None,
         deadline_ms=params["deadline_ms"],
         queue_name=params["queue"],
+        shard_key=params.get("shard_key"),
+        otel_carrier=_tracing.carrier_of_json(params.get("attributes")),
+        serialization=params.get("serialization"),
     )
 
 
@@ -262,7 +308,17 @@ async def await_result(rt: Host, wf_id: str, timeout: float | None = None) -> An
             return row
         return NOT_YET
 
-    row = await rt.engine.wait_for(("wf", wf_id), check, timeout)
+    row = await check()
+    if row is NOT_YET:
+        # "Done" is notified only to registered waiters (db/notify.py): register, then
+        # re-check, so a completion committed in between is seen by one or the other.
+        # Running here: the local wake-up is enough.
+        local = wf_id in getattr(rt, "running", ())
+        token = None if local else await rt.engine.notifier.register_waiter(wf_id)
+        try:
+            row = await rt.engine.wait_for(("wf", wf_id), check, timeout)
+        finally:
+            await rt.engine.notifier.unregister_waiter(wf_id, token)
     if row is NOT_YET:
         raise TimeoutError(f"workflow {wf_id} did not finish within {timeout}s")
     return result_from_row(wf_id, *row)
@@ -272,6 +328,7 @@ def complete_blocking(
     rt: Host, ctx: WorkflowContext, status: str, output: str | None, error: str | None
 ) -> None:
     """``complete`` from a workflow thread."""
+    stop_if_handed_back(ctx)
     ok = rt.sysdb.complete_blocking(ctx.workflow_id, ctx.owner, status, output, error)
     rt.events.emit(WorkflowFinished(ctx.workflow_id, status if ok else "FENCED"))
     if not ok:
@@ -281,6 +338,7 @@ def complete_blocking(
 async def complete(
     rt: Host, ctx: WorkflowContext, status: str, output: str | None, error: str | None
 ) -> None:
+    stop_if_handed_back(ctx)
     ok = await rt.sysdb.complete(ctx.workflow_id, ctx.owner, status, output, error)
     rt.events.emit(WorkflowFinished(ctx.workflow_id, status if ok else "FENCED"))
     if not ok:
@@ -288,10 +346,18 @@ async def complete(
 
 
 async def explain_refusal(rt: Host, ctx: WorkflowContext) -> None:
-    """A fenced write touched nothing: raise why."""
+    """A fenced write touched nothing: raise why — or return when it was ours after all.
+
+    A write retried after a dropped connection finds its first attempt's row (a record
+    conflicts, a completion sees the workflow finished) while this execution still
+    holds the owner token: that write landed, so it is not refused.
+    """
     row = await rt.sysdb.fence_state(ctx.workflow_id)
     if row is not None and row[0] == "CANCELLED":
         raise DBOSWorkflowCancelledError(f"Workflow {ctx.workflow_id} was cancelled")
+    if row is not None and row[1] == ctx.owner and not ctx.handed_back:
+        return
+    ctx.stop("a write was refused: another execution owns the workflow now")
     rt.events.emit(WriteRefused(ctx.workflow_id))
     rt.logger.warning(
         "write refused: workflow %s is now owned by another execution; stopping this one",
@@ -301,15 +367,31 @@ async def explain_refusal(rt: Host, ctx: WorkflowContext) -> None:
 
 
 def outcome_of(
-    result: Any = None, exc: BaseException | None = None
+    result: Any = None, exc: BaseException | None = None, serialization: str | None = None
 ) -> tuple[str, str | None, str | None]:
-    """(status, output, error) to store for a finished body."""
+    """(status, output, error) to store for a finished body, in the workflow's format."""
     if exc is None:
         try:
-            return "SUCCESS", ser.serialize(result, "output"), None
+            return "SUCCESS", ser.serialize(result, "output", serialization), None
         except Exception as err:
-            return "ERROR", None, ser.serialize_exception(err)
-    return "ERROR", None, ser.serialize_exception(exc)
+            return "ERROR", None, ser.serialize_exception(err, serialization)
+    return "ERROR", None, ser.serialize_exception(exc, serialization)
+
+
+def stop_if_handed_back(ctx: WorkflowContext) -> None:
+    """Write nothing for an execution whose workflow this process has released already."""
+    if ctx.handed_back:
+        raise WorkflowStopped(ctx.workflow_id, ctx.stop_reason or "the workflow was handed back")
+
+
+def step_outside_runtime() -> None:
+    """A step called where no runtime is attached: fine outside any workflow; inside
+    one, its runtime is gone (destroyed), so the execution stops instead of running
+    the step as a plain, unrecorded function."""
+    ctx = current_workflow.get()
+    if ctx is not None and not ctx.in_step:
+        ctx.stop("the DBOS runtime it ran under was destroyed")
+        ctx.check_stop()
 
 
 def check_deadline(ctx: WorkflowContext) -> bool:
@@ -357,6 +439,11 @@ class _Retries:
 
     def failed(self, e: BaseException) -> tuple[BaseException, float | None]:
         """(error to record, delay before the next attempt or None when out of attempts)."""
+        from dbos_queue.engine.options import StopRetries
+
+        if isinstance(e, StopRetries):  # should_retry said no: the error itself, at once
+            self.errors.append(e.original)
+            return e.original, None
         self.errors.append(e)
         delay = next(self.delays, None)
         if delay is None:
@@ -370,35 +457,45 @@ class _Retries:
         return e, delay
 
 
-def run_step_sync(rt: Host, info: FunctionInfo, opts: StepOptions, call: Callable[[], Any]) -> Any:
+def run_step_sync(
+    rt: Host, info: FunctionInfo, opts: StepOptions, call: Callable[[], Any], fid: int | None = None
+) -> Any:
+    """Run a step in the current workflow (``fid``: a step id reserved earlier)."""
     ctx = current_workflow.get()
     if ctx is None or ctx.in_step:
         return call()
-    fid = ctx.next_function_id()
+    fid = ctx.next_function_id() if fid is None else fid
     if check_deadline(ctx):
         rt.engine.run(rt.cancel_for_timeout(ctx))
     done, value = step_replay(ctx, fid, info.name)
     if done:
         return value
     started = now_ms()
-    ctx.in_step, ctx.step_id = True, fid
+    if not rt.lease.fresh():  # paused or cut off past the lease: confirm it first
+        rt.engine.run(rt.confirm_lease())
+    ctx.begin_step(fid)  # raises WorkflowStopped once stopped; atomic with ctx.stop()
     result, exc = None, None
     try:
-        retries = _Retries(rt, info, opts)
-        while True:
-            try:
-                result, exc = call(), None
-                break
-            except Exception as e:
-                exc, delay = retries.failed(e)
-                if delay is None:
+        try:
+            retries = _Retries(rt, info, opts)
+            while True:
+                try:
+                    result, exc = call(), None
                     break
-                time.sleep(delay)
+                except Exception as e:
+                    exc, delay = retries.failed(e)
+                    if delay is None:
+                        break
+                    ctx.pause(delay)
+                    ctx.begin_step(fid)  # a retry starts the body again: not once stopped
+        finally:
+            ctx.end_body()
+        params, exc = step_params(rt, ctx, fid, info.name, started, result, exc)
+        stop_if_handed_back(ctx)
+        if not rt.sysdb.record_operation_blocking(params):
+            rt.engine.run(explain_refusal(rt, ctx))
     finally:
-        ctx.in_step, ctx.step_id = False, None
-    params, exc = step_params(rt, ctx, fid, info.name, started, result, exc)
-    if not rt.sysdb.record_operation_blocking(params):
-        rt.engine.run(explain_refusal(rt, ctx))
+        ctx.end_step()
     rt.events.emit(StepRecorded(ctx.workflow_id, info.name, fid))
     if exc is not None:
         raise exc
@@ -406,36 +503,44 @@ def run_step_sync(rt: Host, info: FunctionInfo, opts: StepOptions, call: Callabl
 
 
 async def run_step_async(
-    rt: Host, info: FunctionInfo, opts: StepOptions, call: Callable[[], Any]
+    rt: Host, info: FunctionInfo, opts: StepOptions, call: Callable[[], Any], fid: int | None = None
 ) -> Any:
+    """The async twin of ``run_step_sync``."""
     ctx = current_workflow.get()
     if ctx is None or ctx.in_step:
         return await call()
-    fid = ctx.next_function_id()
+    fid = ctx.next_function_id() if fid is None else fid
     if check_deadline(ctx):
         await rt.engine.arun(rt.cancel_for_timeout(ctx))
     done, value = step_replay(ctx, fid, info.name)
     if done:
         return value
     started = now_ms()
-    ctx.in_step, ctx.step_id = True, fid
+    if not rt.lease.fresh():
+        await rt.engine.arun(rt.confirm_lease())
+    ctx.begin_step(fid)
     result, exc = None, None
     try:
-        retries = _Retries(rt, info, opts)
-        while True:
-            try:
-                result, exc = await call(), None
-                break
-            except Exception as e:
-                exc, delay = retries.failed(e)
-                if delay is None:
+        try:
+            retries = _Retries(rt, info, opts)
+            while True:
+                try:
+                    result, exc = await call(), None
                     break
-                await asyncio.sleep(delay)
+                except Exception as e:
+                    exc, delay = retries.failed(e)
+                    if delay is None:
+                        break
+                    await ctx.apause(delay)
+                    ctx.begin_step(fid)
+        finally:
+            ctx.end_body()
+        params, exc = step_params(rt, ctx, fid, info.name, started, result, exc)
+        stop_if_handed_back(ctx)
+        if not await rt.engine.arun(rt.sysdb.record_operation(params)):
+            await rt.engine.arun(explain_refusal(rt, ctx))
     finally:
-        ctx.in_step, ctx.step_id = False, None
-    params, exc = step_params(rt, ctx, fid, info.name, started, result, exc)
-    if not await rt.engine.arun(rt.sysdb.record_operation(params)):
-        await rt.engine.arun(explain_refusal(rt, ctx))
+        ctx.end_step()
     rt.events.emit(StepRecorded(ctx.workflow_id, info.name, fid))
     if exc is not None:
         raise exc

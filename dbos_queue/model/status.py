@@ -68,6 +68,16 @@ class WorkflowStatus:
     forked_from: str | None = None
     dequeued_at: int | None = None
     owner_xid: str | None = None
+    # DBOS 3.4.0 fields (migration 0008)
+    was_forked_from: bool = False
+    parent_workflow_id: str | None = None
+    delay_until_epoch_ms: int | None = None
+    completed_at: int | None = None
+    attributes: dict[str, Any] | None = None
+    schedule_name: str | None = None
+    application_name: str | None = None
+    shard_key: str | None = None
+    parent_shard_key: str | None = None
 
 
 def status_from_row(
@@ -115,18 +125,44 @@ def status_from_row(
         queue_partition_key=row[24],
         forked_from=row[25],
         owner_xid=row[26],
+        **_later_fields(row),
     )
 
 
-def step_dict(r: tuple) -> dict[str, Any]:
-    output = ser.deserialize(r[2]) if r[2] is not None else None
-    error = ser.deserialize_exception(r[3]) if r[3] is not None else None
+# Columns after owner_xid in ``_sql.STATUS_COLUMNS`` (0008), in order.
+_LATER = (
+    "delay_until_epoch_ms",
+    "parent_workflow_id",
+    "was_forked_from",
+    "completed_at",
+    "attributes",
+    "schedule_name",
+    "application_name",
+    "shard_key",
+    "parent_shard_key",
+)
+
+
+def _later_fields(row: tuple) -> dict[str, Any]:
+    """The 0008 fields of a status row; rows of a shorter column list (e.g. a claim's
+    RETURNING list built before them) leave the defaults."""
+    out = dict(zip(_LATER, row[27:], strict=False))
+    out["was_forked_from"] = bool(out.get("was_forked_from"))
+    return out
+
+
+def step_dict(r: tuple, load_output: bool = True) -> dict[str, Any]:
+    """A ``StepInfo`` dict from ``_sql.LIST_STEPS`` order (output and error left out
+    unless ``load_output``)."""
+    output = ser.deserialize(r[2]) if load_output and r[2] is not None else None
+    error = ser.deserialize_exception(r[3]) if load_output and r[3] is not None else None
     return {
         "function_id": r[0],
         "function_name": r[1],
         "output": output,
         "error": error,
         "child_workflow_id": r[4],
+        "child_shard_key": None,  # unsharded database
         "started_at_epoch_ms": r[5],
         "completed_at_epoch_ms": r[6],
     }

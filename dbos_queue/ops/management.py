@@ -1,102 +1,51 @@
-"""Workflow management: list, cancel, resume, fork, deadlines, garbage collection.
+"""Workflow management: cancel, resume, fork, rewind, delete, delay, attributes, GC.
 
 Each operation is one coroutine taking anything with ``.sysdb`` and ``.engine``
 (the runtime or a ``DBOSClient``), so the facade, the client, the CLI and the
-admin API share one implementation.
+admin API share one implementation. Listing lives in ``ops.listing`` (re-exported
+here for the callers that know it under this module).
 """
 
 from __future__ import annotations
 
+import json
+import math
+import time
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 from dbos_queue.db import sql as _sql
-from dbos_queue.db.sysdb import now_ms
+from dbos_queue.db.sysdb import TERMINAL, now_ms
 from dbos_queue.error import DBOSException, DBOSNonExistentWorkflowError
-from dbos_queue.model.status import WorkflowStatus, status_from_row
+from dbos_queue.ops.listing import list_params, list_queued_workflows, list_workflows
 
-Many = Optional[str | Sequence[str]]
+__all__ = [
+    "app_name_of",
+    "cancel",
+    "delete",
+    "fork",
+    "garbage_collect",
+    "list_params",
+    "list_queued_workflows",
+    "list_workflows",
+    "resume",
+    "resume_many",
+    "rewind",
+    "set_delay",
+    "update_attributes",
+]
 
-
-def _many(value: Many) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [value]
-    return [str(v) for v in value]
-
-
-def _epoch_ms(value: Any) -> int | None:
-    """ISO-8601 text, datetime, or epoch milliseconds."""
-    if value is None:
-        return None
-    if isinstance(value, (int, float)):
-        return int(value)
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if isinstance(value, datetime):
-        return int(value.timestamp() * 1000)
-    raise DBOSException(f"expected an ISO-8601 time, a datetime or epoch ms, got {value!r}")
+# The close marker of a stream (engine/comm.py STREAM_CLOSED): rewind deletes it.
+_STREAM_CLOSED = "__DBOS_STREAM_CLOSED__"
 
 
-def list_params(
-    *,
-    workflow_ids: Many = None,
-    status: Many = None,
-    name: Many = None,
-    queue_name: Many = None,
-    executor_id: Many = None,
-    app_version: Many = None,
-    user: Many = None,
-    forked_from: Many = None,
-    workflow_id_prefix: str | None = None,
-    start_time: Any = None,
-    end_time: Any = None,
-    limit: int | None = None,
-    offset: int | None = None,
-    queues_only: bool = False,
-    **_ignored: Any,
-) -> dict[str, Any]:
-    if (limit is not None and limit < 0) or (offset is not None and offset < 0):
-        raise DBOSException("limit and offset must not be negative")
-    return {
-        "ids": _many(workflow_ids),
-        "statuses": _many(status),
-        "names": _many(name),
-        "queues": _many(queue_name),
-        "executors": _many(executor_id),
-        "versions": _many(app_version),
-        "users": _many(user),
-        "forked_from": _many(forked_from),
-        "prefix": workflow_id_prefix,
-        "start": _epoch_ms(start_time),
-        "end": _epoch_ms(end_time),
-        "limit": limit,
-        "offset": offset or 0,
-        "queues_only": queues_only,
-    }
-
-
-async def list_workflows(
-    h: Any,
-    *,
-    sort_desc: bool = False,
-    load_input: bool = True,
-    load_output: bool = True,
-    **filters: Any,
-) -> list[WorkflowStatus]:
-    query = _sql.LIST_WORKFLOWS_DESC if sort_desc else _sql.LIST_WORKFLOWS_ASC
-    rows = await h.sysdb.fetchall(query, list_params(**filters))
-    return [status_from_row(r, load_input, load_output) for r in rows]
-
-
-async def list_queued_workflows(h: Any, **filters: Any) -> list[WorkflowStatus]:
-    """Workflows waiting or running on a queue (ENQUEUED, DELAYED, PENDING)."""
-    filters.setdefault("status", ["ENQUEUED", "DELAYED", "PENDING"])
-    filters["queues_only"] = True
-    return await list_workflows(h, **filters)
+def app_name_of(h: Any) -> str | None:
+    """The application a runtime or client acts for (None: unclaimed)."""
+    name = getattr(h, "application_name", None)
+    if name is None:
+        name = getattr(getattr(h, "settings", None), "name", None)
+    return name
 
 
 async def cancel(h: Any, workflow_ids: Sequence[str], children: bool = False) -> list[str]:
@@ -120,10 +69,39 @@ async def resume(h: Any, workflow_id: str, queue_name: str | None = None) -> boo
     )
     if row is None:
         if await h.sysdb.get_status_row(workflow_id) is None:
-            raise DBOSNonExistentWorkflowError(workflow_id)
+            raise DBOSNonExistentWorkflowError("target", workflow_id)
         return False
     h.engine.publish("queue", row[0])
     return True
+
+
+async def resume_many(
+    h: Any, workflow_ids: Sequence[str], queue_name: str | None = None
+) -> list[str]:
+    """``resume`` for several workflows in one transaction; an unknown id raises (naming
+    every missing one) before any is touched. Returns the ids put back on a queue."""
+    ids = list(dict.fromkeys(workflow_ids))
+
+    async def go(conn: Any) -> list[tuple[str, str]]:
+        cur = await conn.execute(_sql.EXISTING_WORKFLOWS, (ids,))
+        found = {r[0] for r in await cur.fetchall()}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise DBOSNonExistentWorkflowError("target", ", ".join(missing))
+        resumed = []
+        for wf_id in ids:
+            cur = await conn.execute(
+                _sql.RESUME_WORKFLOW, {"id": wf_id, "queue": queue_name, "now": now_ms()}
+            )
+            row = await cur.fetchone()
+            if row is not None:
+                resumed.append((wf_id, row[0]))
+        return resumed
+
+    resumed = await h.sysdb.transaction(go)
+    for q in {queue for _, queue in resumed}:
+        h.engine.publish("queue", q)
+    return [wf_id for wf_id, _ in resumed]
 
 
 async def fork(
@@ -134,10 +112,22 @@ async def fork(
     new_id: str | None = None,
     app_version: str | None = None,
     queue_name: str | None = None,
+    queue_partition_key: str | None = None,
+    replacement_children: dict[str, str] | None = None,
+    timeout_seconds: float | None = None,
 ) -> str:
-    """A new workflow with the same inputs that re-runs from ``start_step`` on."""
-    if start_step < 1:
-        raise DBOSException(f"start_step counts from 1, got {start_step}")
+    """A new workflow with the same inputs that re-runs from ``start_step`` on.
+
+    Steps, event history, events and stream entries recorded before ``start_step``
+    are copied; ``replacement_children`` maps a child id the copied steps name to the
+    child the fork should use instead. The original is marked ``was_forked_from``.
+    """
+    if not isinstance(start_step, int) or start_step < 1:
+        raise DBOSException(f"start_step counts from 1, got {start_step!r}")
+    if timeout_seconds is not None and not (timeout_seconds > 0 and math.isfinite(timeout_seconds)):
+        raise DBOSException(
+            f"Invalid workflow timeout {timeout_seconds}. Timeouts must be positive."
+        )
     new_id = new_id or str(uuid.uuid4())
     params = {
         "id": workflow_id,
@@ -145,6 +135,10 @@ async def fork(
         "start_step": start_step,
         "app_version": app_version,
         "queue": queue_name,
+        "partition_key": queue_partition_key,
+        "timeout_ms": int(timeout_seconds * 1000) if timeout_seconds is not None else None,
+        "app_name": app_name_of(h),
+        "replace": json.dumps(replacement_children) if replacement_children else None,
         "now": now_ms(),
     }
 
@@ -153,14 +147,133 @@ async def fork(
         row = await cur.fetchone()
         if row is None:
             return None
-        await conn.execute(_sql.FORK_COPY_STEPS, params)
+        await conn.execute(_sql.FORK_MARK_ORIGINAL, params)
+        for statement in (
+            _sql.FORK_COPY_STEPS,
+            _sql.FORK_COPY_EVENT_HISTORY,
+            _sql.FORK_COPY_EVENTS,
+            _sql.FORK_COPY_STREAMS,
+        ):
+            await conn.execute(statement, params)
         return row[0]
 
     queue = await h.sysdb.transaction(go)
     if queue is None:
-        raise DBOSNonExistentWorkflowError(workflow_id)
+        raise DBOSNonExistentWorkflowError("target", workflow_id)
     h.engine.publish("queue", queue)
     return new_id
+
+
+async def rewind(
+    h: Any,
+    workflow_id: str,
+    start_step: int = 1,
+    *,
+    app_version: str | None = None,
+    queue_name: str | None = None,
+    queue_partition_key: str | None = None,
+) -> None:
+    """Re-run a finished workflow in place (same id) from ``start_step``.
+
+    Only a workflow that is no longer PENDING/ENQUEUED/DELAYED can be rewound. What it
+    recorded from ``start_step`` on is dropped (steps, event history; events go back to
+    their value before the cut; messages read after it and unread ones are deleted; a
+    stream close marker written after it goes, the entries stay), its output is
+    cleared, and it is enqueued again (``queue_name``, default the internal queue).
+    """
+    if not isinstance(start_step, int) or start_step < 1:
+        raise ValueError(f"start_step must be >= 1, got {start_step!r}")
+    params = {
+        "id": workflow_id,
+        "start_step": start_step,
+        "closed": _STREAM_CLOSED,
+        "app_version": app_version,
+        "queue": queue_name,
+        "partition_key": queue_partition_key,
+        "now": now_ms(),
+    }
+
+    async def go(conn: Any) -> str:
+        cur = await conn.execute(_sql.REWIND_LOCK, params)
+        row = await cur.fetchone()
+        if row is None:
+            raise DBOSNonExistentWorkflowError("target", workflow_id)
+        if row[0] not in TERMINAL:
+            raise DBOSException(
+                f"Cannot rewind {workflow_id} ({row[0]}): only a workflow in a "
+                "terminal state can be rewound, so cancel it first"
+            )
+        params["status"] = row[0]
+        for statement in (
+            _sql.REWIND_DELETE_EVENTS,
+            _sql.REWIND_RESTORE_EVENTS,
+            _sql.REWIND_DELETE_STREAM_CLOSE,
+            _sql.REWIND_DELETE_STEPS,
+            _sql.REWIND_DELETE_EVENT_HISTORY,
+            _sql.REWIND_DELETE_MESSAGES,
+        ):
+            await conn.execute(statement, params)
+        cur = await conn.execute(_sql.REWIND_REQUEUE, params)
+        queued = await cur.fetchone()
+        assert queued is not None  # the row is locked and its status was just read
+        return queued[0]
+
+    queue = await h.sysdb.transaction(go)
+    h.engine.publish("queue", queue)
+
+
+async def delete(h: Any, workflow_ids: Sequence[str], children: bool = False) -> list[str]:
+    """Delete workflows and everything recorded for them; with ``children``, every
+    workflow they started (recursively) too. Returns the ids deleted."""
+    rows = await h.sysdb.fetchall(
+        _sql.DELETE_WORKFLOWS, {"ids": list(workflow_ids), "children": bool(children)}
+    )
+    return [r[0] for r in rows]
+
+
+async def set_delay(
+    h: Any,
+    workflow_id: str,
+    *,
+    delay_seconds: float | None = None,
+    delay_until_epoch_ms: int | None = None,
+) -> bool:
+    """Move a DELAYED workflow's start (relative or absolute); other workflows are left
+    alone. Returns whether a DELAYED workflow was changed."""
+    if delay_seconds is not None and delay_until_epoch_ms is not None:
+        raise DBOSException("Specify either delay_seconds or delay_until_epoch_ms, not both")
+    if delay_until_epoch_ms is not None:
+        if delay_until_epoch_ms < 0:
+            raise DBOSException("delay_until_epoch_ms must be >= 0")
+        until = int(delay_until_epoch_ms)
+    elif delay_seconds is not None:
+        if delay_seconds < 0:
+            raise DBOSException("delay_seconds must be >= 0")
+        until = int((time.time() + delay_seconds) * 1000)
+    else:
+        raise DBOSException("Must specify either delay_seconds or delay_until_epoch_ms")
+    row = await h.sysdb.fetchone(
+        _sql.SET_WORKFLOW_DELAY, {"id": workflow_id, "until": until, "now": now_ms()}
+    )
+    queues = getattr(h, "queues", None)
+    if row is not None and queues is not None:
+        queues.wake_delayed()  # this process's promoter re-reads the next due time now
+    return row is not None
+
+
+async def update_attributes(
+    h: Any, workflow_id: str, attributes: dict[str, Any] | None, *, merge: bool = False
+) -> None:
+    """Replace a workflow's attributes (None clears them), or merge top-level keys."""
+    from dbos_queue.engine.options import attributes_json
+
+    text = attributes_json(attributes)
+    if merge and attributes is None:
+        raise DBOSException("Cannot merge None into workflow attributes")
+    await h.sysdb.execute(
+        _sql.UPDATE_WORKFLOW_ATTRIBUTES,
+        {"id": workflow_id, "attributes": text, "merge": bool(merge), "now": now_ms()},
+    )
 
 
 async def garbage_collect(

@@ -18,16 +18,25 @@ from typing import TYPE_CHECKING, Any
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import now_ms
 from dbos_queue.engine import core as _core
-from dbos_queue.engine.context import WorkflowContext
-from dbos_queue.engine.events import Claimed, Dequeued, TakenOver, WorkflowFinished
-from dbos_queue.error import DBOSWorkflowFunctionNotFoundError, MaxRecoveryAttemptsExceededError
+from dbos_queue.engine.events import Claimed, Dequeued, WorkflowFinished
+from dbos_queue.error import (
+    DBOSQueueSettingsError,
+    DBOSWorkflowFunctionNotFoundError,
+    MaxRecoveryAttemptsExceededError,
+)
+from dbos_queue.queue.dispatch import dispatch_fast
 from dbos_queue.queue.settings import QueueSettings
+from dbos_queue.queue.takeover import TakeoverScan
+from dbos_queue.queue.wakeup import Wakeup, backstop_sec
 
 if TYPE_CHECKING:
     from dbos_queue.queue.host import QueueHost
 
 logger = logging.getLogger("dbos_queue")
 CLAIM_BATCH = 64
+# Claimed beyond the free threads, queued in the pool: a thread that finishes takes the
+# next workflow without waiting for a claim round trip or being woken for it.
+PREFETCH_FRACTION = 0.25
 MAX_PARTITION_KEYS = 64
 
 
@@ -49,6 +58,12 @@ class QueueService:
         self._loops: dict[str, asyncio.Task[Any]] = {}
         self.idle = asyncio.Event()
         self._starved: set[str] = set()  # queues whose loop waits for local room
+        # Declared queues whose dbos.queues row was deleted (DBOS.delete_queue): as in DBOS,
+        # nothing is dequeued from them any more (until a declaration stores them again).
+        self.deleted: set[str] = set()
+        self._reaper: asyncio.Task[Any] | None = None
+        self.takeover = TakeoverScan(rt)
+        self.wakeup = Wakeup(self)
 
     # --- declaration and settings ----------------------------------------------------
 
@@ -66,6 +81,10 @@ class QueueService:
         row = await self.rt.sysdb.fetchone(_sql.GET_QUEUE, (name,))
         s = QueueSettings(*row) if row is not None else QueueSettings(name=name)
         self.settings[name] = s
+        if row is None and name in self.rt.registry.queues:
+            self.deleted.add(name)
+        else:
+            self.deleted.discard(name)
         return s
 
     def _listens(self, name: str) -> bool:
@@ -76,6 +95,7 @@ class QueueService:
     async def start(self, names: list[str]) -> None:
         self._delayed_wake = asyncio.Event()
         self.rt.engine.hooks["queue"].append(self.wake)
+        self.rt.engine.queue_filter = self.wakeup.accept  # damped wake-up (queue/wakeup.py)
         self.claiming = True
         from dbos_queue.model.status import INTERNAL_QUEUE
 
@@ -83,8 +103,9 @@ class QueueService:
             if name == INTERNAL_QUEUE or self._listens(name):
                 self._start_loop(name)
         self.rt.engine.spawn(self._promote_delayed_forever(), "delayed")
-        self.rt.engine.spawn(self._reap_forever(), "reaper")
+        self._reaper = self.rt.engine.spawn(self._reap_forever(), "reaper")
         self.rt.engine.spawn(self._refresh_forever(), "queue-settings")
+        self.rt.engine.spawn(self.wakeup.run_forever(), "queue-fleet")
 
     def _start_loop(self, name: str) -> None:
         if name not in self._loops:
@@ -96,6 +117,13 @@ class QueueService:
         if ev is not None:
             ev.set()
 
+    async def refresh_and_wake(self, name: str) -> None:
+        """Settings changed elsewhere: read them, then look at the queue again."""
+        try:
+            await self.refresh(name)
+        finally:
+            self.wake(name)
+
     def wake_delayed(self) -> None:
         if self._delayed_wake is not None:
             self._delayed_wake.set()
@@ -105,24 +133,33 @@ class QueueService:
     def room(self, name: str) -> int:
         """How many more workflows this process should claim from ``name`` now.
 
-        Never more than it can start at once (the process cap, by default its thread
-        pool): what it cannot start would only wait here while other workers idle.
+        Up to what it can start at once (the process cap, by default its thread pool)
+        plus a small prefetch, so no thread waits for a claim round trip; more would
+        only wait here while other workers idle. Once the threads are all busy it
+        claims again only when a batch worth a round trip has room (hysteresis).
         """
         s = self.settings.get(name) or QueueSettings(name=name)
-        cap = self.process_cap if self.process_cap is not None else self.rt.threads._max_workers
-        room = min(CLAIM_BATCH, cap - self.total_running)
+        cap = self.cap()
+        prefetch = int(cap * PREFETCH_FRACTION)
+        room = min(CLAIM_BATCH, cap + prefetch - self.total_running)
+        if self.total_running >= cap and room < max(1, prefetch // 2):
+            room = 0  # every thread busy and only a sliver of prefetch room: wait
         if s.worker_concurrency is not None:
             room = min(room, s.worker_concurrency - self.running[name])
         if room <= 0:
             self._starved.add(name)
         return max(room, 0)
 
+    def cap(self) -> int:
+        """How many workflows this process runs at once."""
+        return self.process_cap if self.process_cap is not None else self.rt.threads._max_workers
+
     async def _claim_forever(self, name: str) -> None:
         ev = self._wake[name]
         await self.refresh(name)
         while self.claiming:
             ev.clear()
-            room = self.room(name)
+            room = self.room(name) if name not in self.deleted else 0
             claimed: list[tuple] = []
             if room > 0:
                 try:
@@ -137,6 +174,7 @@ class QueueService:
             if claimed and len(claimed) >= room and self.room(name) > 0:
                 continue  # there may be more waiting
             poll = (self.settings.get(name) or QueueSettings(name=name)).polling_interval_sec
+            poll = backstop_sec(self.rt, poll)  # notifications wake us; this is a safety net
             try:
                 await asyncio.wait_for(ev.wait(), poll * random.uniform(0.8, 1.2))
             except TimeoutError:
@@ -152,6 +190,7 @@ class QueueService:
             "owner": owner,
             "executor_id": self.rt.executor_id,
             "app_version": self.rt.app_version,
+            "app_name": getattr(self.rt.settings, "name", None),  # _sql.RUNS_HERE
             "now": now_ms(),
         }
         query = _sql.CLAIM
@@ -170,8 +209,16 @@ class QueueService:
             or s.partition_rate_limit_max is not None
         )
         started = time.perf_counter()
+        attempts = 0
 
         async def go(conn: Any) -> list[tuple]:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:  # retried after a dropped connection: the first may have landed
+                cur = await conn.execute(_sql.CLAIMED_BY_OWNER, (owner,))
+                held = await cur.fetchall()
+                if held:
+                    return held
             if limited:
                 await conn.execute(_sql.LOCK_LIMITED_QUEUE, (name,))
             cur = await conn.execute(query, params)
@@ -195,8 +242,10 @@ class QueueService:
         if key is not None:
             self.partition_running[name][key] += 1
         self.idle.clear()
-        self.rt.events.emit(Dequeued(name, wf_id, now_ms() - (row[14] or now_ms())))
-        self.rt.engine.spawn(self._run(name, key, wf_id, owner, row), f"wf-{wf_id}")
+        if self.rt.events.wants(Dequeued):
+            self.rt.events.emit(Dequeued(name, wf_id, now_ms() - (row[14] or now_ms())))
+        if not dispatch_fast(self, name, key, row):
+            self.rt.engine.spawn(self._run(name, key, wf_id, owner, row), f"wf-{wf_id}")
 
     async def _run(self, name: str, key: str | None, wf_id: str, owner: str, row: tuple) -> None:
         try:
@@ -242,10 +291,16 @@ class QueueService:
         ):
             self.rt.engine.publish("queue", name)  # a fleet-wide slot is free
         # Wake only loops that stopped claiming for lack of local room (not every loop
-        # after every completion: that would be an empty claim per workflow).
-        for starved in list(self._starved):
-            self._starved.discard(starved)
-            self.wake(starved)
+        # after every completion: that would be an empty claim per workflow), and only
+        # once a thread is idle or a batch fits (see room()).
+        cap = self.cap()
+        prefetch = int(cap * PREFETCH_FRACTION)
+        if self._starved and (
+            self.total_running < cap or cap + prefetch - self.total_running >= max(1, prefetch // 2)
+        ):
+            for starved in list(self._starved):
+                self._starved.discard(starved)
+                self.wake(starved)
 
     # --- background duties -------------------------------------------------------------
 
@@ -253,7 +308,9 @@ class QueueService:
         assert self._delayed_wake is not None
         while True:
             self._delayed_wake.clear()
-            wait = 1.0
+            # Woken when delayed work is stored (here, or DELAYED_SIGNAL from elsewhere),
+            # else at the next due time; the backstop only guards against a lost signal.
+            wait = backstop_sec(self.rt, 1.0)
             try:
                 rows = await self.rt.sysdb.fetchall(_sql.PROMOTE_DELAYED, {"now": now_ms()})
                 for q in {r[0] for r in rows}:
@@ -272,7 +329,9 @@ class QueueService:
 
     async def _refresh_forever(self) -> None:
         while True:
-            await asyncio.sleep(1.0)
+            # Changes made through set_queue_limits/delete_queue are notified (count 0);
+            # this catches the rest (a declaration elsewhere, a lost notification).
+            await asyncio.sleep(backstop_sec(self.rt, 1.0))
             for name in list(self._loops):
                 try:
                     before = self.settings.get(name)
@@ -296,25 +355,8 @@ class QueueService:
                 logger.warning("takeover scan failed: %s", exc)
 
     async def reap(self) -> list[str]:
-        """Hand back the work of processes whose lease expired; returns the workflow ids."""
-        rows = await self.rt.sysdb.fetchall(_sql.REQUEUE_DEAD_OWNERS, {"now": now_ms()})
-        for q in {r[0] for r in rows}:
-            self.rt.engine.publish("queue", q)
-        for r in rows:
-            self.rt.events.emit(TakenOver(r[1], requeued=True))
-        taken = [r[1] for r in rows]
-        for (wf_id,) in await self.rt.sysdb.fetchall(_sql.ORPHANED_DIRECT, {"now": now_ms()}):
-            row = await self.rt.sysdb.get_status_row(wf_id)
-            if row is None or row[2] not in self.rt.registry.workflows:
-                continue
-            try:
-                owned, ctx = await _core.try_takeover(self.rt, wf_id)
-            except Exception as exc:
-                logger.error("cannot take over workflow %s: %s", wf_id, exc)
-                continue
-            if owned and ctx is not None:
-                self.rt.start_from_row(wf_id, ctx, row)
-                taken.append(wf_id)
+        """One takeover pass (queue/takeover.py), then deadlines and old leases."""
+        taken = await self.takeover.scan()
         from dbos_queue.queue.maintenance import expire_deadlines
 
         await expire_deadlines(self.rt)
@@ -322,11 +364,15 @@ class QueueService:
         return taken
 
     async def stop_claiming(self) -> None:
+        """Claim and take over nothing more (drain): what this process is about to hand
+        back must not come straight back to it."""
         self.claiming = False
-        for name, task in list(self._loops.items()):
+        tasks = [*self._loops.values(), *([self._reaper] if self._reaper else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._loops.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._loops.clear()
+        self._reaper = None
 
     async def release_owned(self) -> list[str]:
         """Hand this process's unfinished workflows back (drain timeout reached)."""
@@ -348,33 +394,64 @@ async def set_queue_limits(
     global_concurrency: Any = _UNSET,
     worker_concurrency: Any = _UNSET,
     limiter: Any = _UNSET,
+    partition_concurrency: Any = _UNSET,
+    partition_worker_concurrency: Any = _UNSET,
+    partition_limiter: Any = _UNSET,
+    polling_interval_sec: float | None = None,
     paused: bool | None = None,
 ) -> bool:
-    """Store new limits for ``name`` (marked as set at runtime); False if no such queue."""
+    """Store new limits for ``name`` (marked as set at runtime); False if no such queue.
+
+    Only the limits given change (None clears a limit); every worker applies them at
+    its next settings refresh (within a second), and at once in this process.
+    """
     from dbos_queue.queue.settings import _check_limiter, _check_positive
 
-    if global_concurrency is not _UNSET:
-        _check_positive(f"{name} concurrency", global_concurrency)
-    if worker_concurrency is not _UNSET:
-        _check_positive(f"{name} worker_concurrency", worker_concurrency)
-    if limiter is not _UNSET:
-        _check_limiter(f"{name} limiter", limiter)
+    for label, value in (
+        ("concurrency", global_concurrency),
+        ("worker_concurrency", worker_concurrency),
+        ("partition_concurrency", partition_concurrency),
+        ("partition_worker_concurrency", partition_worker_concurrency),
+    ):
+        if value is not _UNSET:
+            _check_positive(f"{name} {label}", value)
+    for label, value in (("limiter", limiter), ("partition_limiter", partition_limiter)):
+        if value is not _UNSET:
+            _check_limiter(f"{name} {label}", value)
+    if polling_interval_sec is not None and not polling_interval_sec > 0:
+        raise DBOSQueueSettingsError(f"Queue {name}: polling_interval_sec must be positive")
+
+    def given(value: Any) -> Any:
+        return None if value is _UNSET else value
+
+    def rate(value: Any, key: str) -> Any:
+        return None if value in (_UNSET, None) else value[key]
+
     params = {
         "name": name,
         "set_global": global_concurrency is not _UNSET,
-        "global_concurrency": None if global_concurrency is _UNSET else global_concurrency,
+        "global_concurrency": given(global_concurrency),
         "set_worker": worker_concurrency is not _UNSET,
-        "worker_concurrency": None if worker_concurrency is _UNSET else worker_concurrency,
+        "worker_concurrency": given(worker_concurrency),
         "set_rate": limiter is not _UNSET,
-        "rate_limit_max": limiter["limit"] if limiter not in (_UNSET, None) else None,
-        "rate_limit_period_sec": float(limiter["period"])
-        if limiter not in (_UNSET, None)
-        else None,
+        "rate_limit_max": rate(limiter, "limit"),
+        "rate_limit_period_sec": rate(limiter, "period"),
+        "set_pconc": partition_concurrency is not _UNSET,
+        "partition_concurrency": given(partition_concurrency),
+        "set_pworker": partition_worker_concurrency is not _UNSET,
+        "partition_worker_concurrency": given(partition_worker_concurrency),
+        "set_prate": partition_limiter is not _UNSET,
+        "partition_rate_limit_max": rate(partition_limiter, "limit"),
+        "partition_rate_limit_period_sec": rate(partition_limiter, "period"),
+        "polling_interval_sec": polling_interval_sec,
         "paused": paused,
     }
+    for key in ("rate_limit_period_sec", "partition_rate_limit_period_sec"):
+        if params[key] is not None:
+            params[key] = float(params[key])
     row = await sysdb.fetchone(_sql.SET_QUEUE_LIMITS, params)
     if row is not None:
-        sysdb.engine.publish("queue", name)
+        sysdb.engine.publish("queue", name, count=0)  # count 0: every worker re-reads them
     return row is not None
 
 

@@ -132,3 +132,41 @@ def declared_settings(
         ),
         polling_interval_sec=polling_interval_sec,
     )
+
+
+def check_limits(name: str, s: QueueSettings) -> None:
+    """Raise ``DBOSQueueSettingsError`` (a ``ValueError``) unless ``s``'s limits fit together,
+    as DBOS checks a queue's setters: no per-worker or per-partition limit above the one
+    that contains it."""
+    for label, value in (
+        ("concurrency", s.global_concurrency),
+        ("worker_concurrency", s.worker_concurrency),
+        ("partition_concurrency", s.partition_concurrency),
+        ("partition_worker_concurrency", s.partition_worker_concurrency),
+    ):
+        _check_positive(f"{name} {label}", value)
+    for label, limit, period in (
+        ("limiter", s.rate_limit_max, s.rate_limit_period_sec),
+        ("partition_limiter", s.partition_rate_limit_max, s.partition_rate_limit_period_sec),
+    ):
+        if limit is not None:
+            _check_limiter(f"{name} {label}", {"limit": limit, "period": period})  # type: ignore[typeddict-item]
+    pairs = (
+        ("worker_concurrency", s.worker_concurrency, "concurrency", s.global_concurrency),
+        ("partition_concurrency", s.partition_concurrency, "global_concurrency",
+         s.global_concurrency),
+        ("partition_worker_concurrency", s.partition_worker_concurrency, "partition_concurrency",
+         s.partition_concurrency),
+        ("partition_worker_concurrency", s.partition_worker_concurrency, "worker_concurrency",
+         s.worker_concurrency),
+        ("partition_worker_concurrency", s.partition_worker_concurrency, "concurrency",
+         s.global_concurrency),
+    )  # fmt: skip
+    for inner, inner_value, outer, outer_value in pairs:
+        if inner_value is not None and outer_value is not None and inner_value > outer_value:
+            raise DBOSQueueSettingsError(
+                f"Queue {name}: {inner} ({inner_value}) must be less than or equal to "
+                f"{outer} ({outer_value})"
+            )
+    if not (isinstance(s.polling_interval_sec, (int, float)) and s.polling_interval_sec > 0):
+        raise DBOSQueueSettingsError(f"Queue {name}: polling_interval_sec must be positive")

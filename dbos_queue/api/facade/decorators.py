@@ -20,6 +20,7 @@ from dbos_queue.engine import tracing as _tracing
 from dbos_queue.engine import transaction as _transaction
 from dbos_queue.engine.core import StepOptions
 from dbos_queue.engine.registry import registry
+from dbos_queue.model import serialization as ser
 
 F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger("dbos_queue")
@@ -30,12 +31,36 @@ class Decorators:
 
     @classmethod
     def workflow(
-        cls, *, name: str | None = None, max_recovery_attempts: int | None = None
+        cls,
+        *,
+        name: str | None = None,
+        max_recovery_attempts: int | None = None,
+        serialization_type: Any = None,
+        validate_args: Callable[[tuple, dict], tuple[tuple, dict]] | None = None,
+        auto_upgrade: bool | None = None,
     ) -> Callable[[F], F]:
-        """Make a function a durable workflow."""
+        """Make a function a durable workflow.
+
+        ``serialization_type`` (WorkflowSerializationFormat) picks the format of its
+        inputs, output and error (PORTABLE: plain JSON, readable from any language);
+        ``validate_args`` checks inputs read back from a row before the body runs from it
+        (``pydantic_args_validator`` validates them against the type hints).
+        ``auto_upgrade`` (DBOS's enterprise auto-upgrade) is accepted and has no effect.
+        """
+        from dbos_queue.engine.validation import resolve_validator
+
+        if serialization_type is not None:
+            ser.WorkflowSerializationFormat(serialization_type)  # a bad value fails here
 
         def deco(func: F) -> F:
-            info = _register(func, "workflow", name, max_recovery_attempts=max_recovery_attempts)
+            info = _register(
+                func,
+                "workflow",
+                name,
+                max_recovery_attempts=max_recovery_attempts,
+                serialization_type=serialization_type,
+                validate_args=resolve_validator(func, validate_args),
+            )
             if info.is_async:
 
                 @functools.wraps(func)
@@ -61,15 +86,38 @@ class Decorators:
         interval_seconds: float = 1.0,
         max_attempts: int = 3,
         backoff_rate: float = 2.0,
+        should_retry: Callable[[BaseException], Any] | None = None,
+        preemptible: bool = False,
+        timeout_seconds: float | None = None,
     ) -> Callable[[F], F]:
-        """Make a function a checkpointed step (its result is recorded once it succeeds)."""
+        """Make a function a checkpointed step (its result is recorded once it succeeds).
+
+        With ``retries_allowed``, a failed attempt is retried up to ``max_attempts`` times
+        unless ``should_retry(error)`` answers False (then that error is raised at once).
+        Async steps only: ``timeout_seconds`` cancels an attempt that runs longer and fails
+        it with ``DBOSStepTimeoutError``; ``preemptible`` cancels it when its workflow is
+        cancelled.
+        """
+        from dbos_queue.engine import steps as _steps
+
         if max_attempts < 1 or interval_seconds < 0 or backoff_rate < 1:
             raise ValueError(
                 "step needs max_attempts >= 1, interval_seconds >= 0, backoff_rate >= 1"
             )
-        opts = StepOptions(retries_allowed, interval_seconds, max_attempts, backoff_rate)
+        opts = StepOptions(
+            retries_allowed,
+            interval_seconds,
+            max_attempts,
+            backoff_rate,
+            should_retry=should_retry,
+            timeout_seconds=timeout_seconds,
+            preemptible=preemptible,
+        )
 
         def deco(func: F) -> F:
+            import inspect
+
+            _steps.check_options(name or func.__qualname__, inspect.iscoroutinefunction(func), opts)
             info = _register(func, "step", name)
             if info.is_async:
 
@@ -78,11 +126,11 @@ class Decorators:
                     _core.check_roles(info)
                     rt = registry.process
                     if rt is None:
+                        _core.step_outside_runtime()  # inside a workflow whose runtime is gone
                         return await func(*args, **kwargs)
+                    call = _steps.wrap_async(info.name, opts, lambda: func(*args, **kwargs))
                     with _tracing.step_span(info.name):
-                        return await _core.run_step_async(
-                            rt, info, opts, lambda: func(*args, **kwargs)
-                        )
+                        return await _core.run_step_async(rt, info, opts, call)
 
                 return _finish_wrapper(info, awrapper)
 
@@ -91,9 +139,11 @@ class Decorators:
                 _core.check_roles(info)
                 rt = registry.process
                 if rt is None:
+                    _core.step_outside_runtime()  # inside a workflow whose runtime is gone
                     return func(*args, **kwargs)
+                call = _steps.wrap_sync(opts, lambda: func(*args, **kwargs))
                 with _tracing.step_span(info.name):
-                    return _core.run_step_sync(rt, info, opts, lambda: func(*args, **kwargs))
+                    return _core.run_step_sync(rt, info, opts, call)
 
             return _finish_wrapper(info, wrapper)
 

@@ -1,84 +1,240 @@
-"""The ``DBOS`` facade: listing, cancelling, resuming, forking, garbage collection."""
+"""The ``DBOS`` facade: cancelling, resuming, forking, rewinding, garbage collection.
+
+Called from a workflow, each of these is one recorded step (DBOS's step names), so a
+recovered workflow does not act twice. ``shard_key`` is accepted for DBOS's
+signatures and routes nothing (the system database is not sharded).
+"""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable
+from typing import Any
 
+from dbos_queue.api.facade.recorded import arecorded, recorded
 from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
-from dbos_queue.api.invoke import (
-    _rt,
-)
-from dbos_queue.model.status import WorkflowStatus
+from dbos_queue.api.invoke import _rt
 from dbos_queue.ops import management as mgmt
 
-F = TypeVar("F", bound=Callable[..., Any])
-logger = logging.getLogger("dbos_queue")
+
+async def _none(coro: Awaitable[Any]) -> None:
+    """Await ``coro`` and record nothing but its completion (DBOS's methods return None)."""
+    await coro
+
+
+def _fork_op(workflow_id: str, start_step: int, **options: Any) -> Any:
+    from dbos_queue.engine.context import take_workflow_id
+
+    new_id = take_workflow_id()  # SetWorkflowID names the fork
+    return lambda rt: mgmt.fork(rt, workflow_id, start_step, new_id=new_id, **options)
+
+
+def _rewind_op(workflow_id: str, start_step: int | None, **options: Any) -> Any:
+    step = 1 if start_step is None else start_step
+    return lambda rt: _none(mgmt.rewind(rt, workflow_id, step, **options))
 
 
 class Management:
-    """``DBOS`` class methods: listing, cancelling, resuming, forking, garbage collection."""
+    """``DBOS`` class methods: cancel, resume, fork, rewind, garbage collection."""
 
     @classmethod
-    def list_workflows(cls, **filters: Any) -> list[WorkflowStatus]:
-        """Workflows matching the filters (ids, status, name, queue_name, start_time, ...)."""
-        return _rt().engine.run(mgmt.list_workflows(_rt(), **filters))
-
-    @classmethod
-    async def list_workflows_async(cls, **filters: Any) -> list[WorkflowStatus]:
-        return await _rt().engine.arun(mgmt.list_workflows(_rt(), **filters))
-
-    @classmethod
-    def list_queued_workflows(cls, **filters: Any) -> list[WorkflowStatus]:
-        """Workflows waiting or running on a queue."""
-        return _rt().engine.run(mgmt.list_queued_workflows(_rt(), **filters))
-
-    @classmethod
-    def cancel_workflow(cls, workflow_id: str, *, cancel_children: bool = False) -> None:
-        """Cancel: a queued workflow never runs; a running or sleeping one stops at its next step."""
-        _rt().engine.run(mgmt.cancel(_rt(), [workflow_id], cancel_children))
-
-    @classmethod
-    def cancel_workflows(cls, workflow_ids: list[str], *, cancel_children: bool = False) -> None:
-        _rt().engine.run(mgmt.cancel(_rt(), workflow_ids, cancel_children))
+    def cancel_workflow(
+        cls, workflow_id: str, *, cancel_children: bool = False, shard_key: str | None = None
+    ) -> None:
+        """Cancel: a queued workflow never runs; a running one stops at its next step."""
+        cls.cancel_workflows([workflow_id], cancel_children=cancel_children)
 
     @classmethod
     async def cancel_workflow_async(
-        cls, workflow_id: str, *, cancel_children: bool = False
+        cls, workflow_id: str, *, cancel_children: bool = False, shard_key: str | None = None
     ) -> None:
-        await _rt().engine.arun(mgmt.cancel(_rt(), [workflow_id], cancel_children))
+        """``cancel_workflow`` from async code."""
+        await cls.cancel_workflows_async([workflow_id], cancel_children=cancel_children)
 
     @classmethod
-    def resume_workflow(cls, workflow_id: str, *, queue_name: str | None = None) -> WorkflowHandle:
+    def cancel_workflows(
+        cls,
+        workflow_ids: list[str],
+        *,
+        cancel_children: bool = False,
+        shard_key: str | None = None,
+    ) -> None:
+        """Cancel several workflows (with ``cancel_children``, everything they started)."""
+        recorded(
+            "DBOS.cancelWorkflow",
+            lambda rt: _none(mgmt.cancel(rt, list(workflow_ids), cancel_children)),
+        )
+
+    @classmethod
+    async def cancel_workflows_async(
+        cls,
+        workflow_ids: list[str],
+        *,
+        cancel_children: bool = False,
+        shard_key: str | None = None,
+    ) -> None:
+        """``cancel_workflows`` from async code."""
+        await arecorded(
+            "DBOS.cancelWorkflow",
+            lambda rt: _none(mgmt.cancel(rt, list(workflow_ids), cancel_children)),
+        )
+
+    @classmethod
+    def resume_workflow(
+        cls, workflow_id: str, *, queue_name: str | None = None, shard_key: str | None = None
+    ) -> WorkflowHandle:
         """Continue a workflow from its last recorded step (once); returns its handle."""
-        _rt().engine.run(mgmt.resume(_rt(), workflow_id, queue_name))
+        recorded("DBOS.resumeWorkflow", lambda rt: _none(mgmt.resume(rt, workflow_id, queue_name)))
         return WorkflowHandle(_rt(), workflow_id)
 
     @classmethod
     async def resume_workflow_async(
-        cls, workflow_id: str, *, queue_name: str | None = None
+        cls, workflow_id: str, *, queue_name: str | None = None, shard_key: str | None = None
     ) -> WorkflowHandleAsync:
-        await _rt().engine.arun(mgmt.resume(_rt(), workflow_id, queue_name))
+        """``resume_workflow`` from async code."""
+        await arecorded(
+            "DBOS.resumeWorkflow", lambda rt: _none(mgmt.resume(rt, workflow_id, queue_name))
+        )
         return WorkflowHandleAsync(_rt(), workflow_id)
 
     @classmethod
-    def fork_workflow(
-        cls, workflow_id: str, start_step: int, *, application_version: str | None = None
-    ) -> WorkflowHandle:
-        """Start a copy of a workflow that re-runs from ``start_step`` (earlier steps reused)."""
-        from dbos_queue.engine.context import take_workflow_id
+    def resume_workflows(
+        cls,
+        workflow_ids: list[str],
+        *,
+        queue_name: str | None = None,
+        shard_key: str | None = None,
+    ) -> list[WorkflowHandle]:
+        """Resume several workflows at once; an unknown id raises before any is resumed."""
+        recorded(
+            "DBOS.resumeWorkflow",
+            lambda rt: _none(mgmt.resume_many(rt, workflow_ids, queue_name)),
+        )
+        return [WorkflowHandle(_rt(), wf_id) for wf_id in workflow_ids]
 
-        forked = _rt().engine.run(
-            mgmt.fork(
-                _rt(),
+    @classmethod
+    async def resume_workflows_async(
+        cls,
+        workflow_ids: list[str],
+        *,
+        queue_name: str | None = None,
+        shard_key: str | None = None,
+    ) -> list[WorkflowHandleAsync]:
+        """``resume_workflows`` from async code."""
+        await arecorded(
+            "DBOS.resumeWorkflow",
+            lambda rt: _none(mgmt.resume_many(rt, workflow_ids, queue_name)),
+        )
+        return [WorkflowHandleAsync(_rt(), wf_id) for wf_id in workflow_ids]
+
+    @classmethod
+    def fork_workflow(
+        cls,
+        workflow_id: str,
+        start_step: int,
+        *,
+        application_version: str | None = None,
+        queue_name: str | None = None,
+        queue_partition_key: str | None = None,
+        replacement_children: dict[str, str] | None = None,
+        timeout_seconds: float | None = None,
+        shard_key: str | None = None,
+    ) -> WorkflowHandle:
+        """Start a copy of a workflow that re-runs from ``start_step`` (earlier steps reused).
+
+        The fork goes on ``queue_name`` (default: the internal queue) with
+        ``queue_partition_key``, runs under ``application_version`` and ``timeout_seconds``
+        when given, and uses ``replacement_children`` ({old child id: new}) for the
+        children its copied steps started.
+        """
+        new_id = recorded(
+            "DBOS.forkWorkflow",
+            _fork_op(
                 workflow_id,
                 start_step,
-                new_id=take_workflow_id(),
                 app_version=application_version,
-            )
+                queue_name=queue_name,
+                queue_partition_key=queue_partition_key,
+                replacement_children=replacement_children,
+                timeout_seconds=timeout_seconds,
+            ),
         )
-        return WorkflowHandle(_rt(), forked)
+        return WorkflowHandle(_rt(), new_id)
+
+    @classmethod
+    async def fork_workflow_async(
+        cls,
+        workflow_id: str,
+        start_step: int,
+        *,
+        application_version: str | None = None,
+        queue_name: str | None = None,
+        queue_partition_key: str | None = None,
+        replacement_children: dict[str, str] | None = None,
+        timeout_seconds: float | None = None,
+        shard_key: str | None = None,
+    ) -> WorkflowHandleAsync:
+        """``fork_workflow`` from async code."""
+        new_id = await arecorded(
+            "DBOS.forkWorkflow",
+            _fork_op(
+                workflow_id,
+                start_step,
+                app_version=application_version,
+                queue_name=queue_name,
+                queue_partition_key=queue_partition_key,
+                replacement_children=replacement_children,
+                timeout_seconds=timeout_seconds,
+            ),
+        )
+        return WorkflowHandleAsync(_rt(), new_id)
+
+    @classmethod
+    def rewind_workflow(
+        cls,
+        workflow_id: str,
+        *,
+        start_step: int | None = None,
+        application_version: str | None = None,
+        queue_name: str | None = None,
+        queue_partition_key: str | None = None,
+        shard_key: str | None = None,
+    ) -> WorkflowHandle:
+        """Re-run a finished workflow in place (same id) from ``start_step`` (default 1)."""
+        recorded(
+            "DBOS.rewindWorkflow",
+            _rewind_op(
+                workflow_id,
+                start_step,
+                app_version=application_version,
+                queue_name=queue_name,
+                queue_partition_key=queue_partition_key,
+            ),
+        )
+        return WorkflowHandle(_rt(), workflow_id)
+
+    @classmethod
+    async def rewind_workflow_async(
+        cls,
+        workflow_id: str,
+        *,
+        start_step: int | None = None,
+        application_version: str | None = None,
+        queue_name: str | None = None,
+        queue_partition_key: str | None = None,
+        shard_key: str | None = None,
+    ) -> WorkflowHandleAsync:
+        """``rewind_workflow`` from async code."""
+        await arecorded(
+            "DBOS.rewindWorkflow",
+            _rewind_op(
+                workflow_id,
+                start_step,
+                app_version=application_version,
+                queue_name=queue_name,
+                queue_partition_key=queue_partition_key,
+            ),
+        )
+        return WorkflowHandleAsync(_rt(), workflow_id)
 
     @classmethod
     def garbage_collect(

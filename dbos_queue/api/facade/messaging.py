@@ -11,7 +11,10 @@ from dbos_queue.api.invoke import (
     _rt,
 )
 from dbos_queue.engine import comm as _comm
+from dbos_queue.engine import streams as _streams
 from dbos_queue.model import serialization as ser
+from dbos_queue.model.records import SendMessage
+from dbos_queue.ops import messages as _msgs
 
 F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger("dbos_queue")
@@ -21,14 +24,71 @@ class Messaging:
     """``DBOS`` class methods: send/recv, events, durable sleep, streams."""
 
     @classmethod
-    def send(cls, destination_id: str, message: Any, topic: str | None = None) -> None:
+    def send(
+        cls,
+        destination_id: str,
+        message: Any,
+        topic: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+        serialization_type: Any = ser.WorkflowSerializationFormat.DEFAULT,
+        send_to_forks: bool = False,
+        shard_key: str | None = None,
+    ) -> None:
+        """Send ``message`` to a workflow on ``topic``. With ``idempotency_key`` it is
+        delivered once however often it is sent; ``send_to_forks`` also delivers it to every
+        workflow forked (recursively) from the destination. From a workflow: one step."""
         ctx, fid = _op_ctx(required=False)
-        _rt().engine.run(_comm.send(_rt(), ctx, fid, destination_id, message, topic))
+        _rt().engine.run(
+            _send_one(ctx, fid, destination_id, message, topic, idempotency_key, send_to_forks)
+        )
 
     @classmethod
-    async def send_async(cls, destination_id: str, message: Any, topic: str | None = None) -> None:
+    async def send_async(
+        cls,
+        destination_id: str,
+        message: Any,
+        topic: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+        serialization_type: Any = ser.WorkflowSerializationFormat.DEFAULT,
+        send_to_forks: bool = False,
+        shard_key: str | None = None,
+    ) -> None:
+        """``send`` from async code."""
         ctx, fid = _op_ctx(required=False)
-        await _rt().engine.arun(_comm.send(_rt(), ctx, fid, destination_id, message, topic))
+        await _rt().engine.arun(
+            _send_one(ctx, fid, destination_id, message, topic, idempotency_key, send_to_forks)
+        )
+
+    @classmethod
+    def send_bulk(
+        cls,
+        messages: list[SendMessage],
+        *,
+        serialization_type: Any = ser.WorkflowSerializationFormat.DEFAULT,
+        send_to_forks: bool = False,
+    ) -> None:
+        """Send many ``SendMessage`` in one transaction: all are delivered, or (a destination
+        does not exist) none. From a workflow: one step ("DBOS.send_bulk")."""
+        ctx, fid = _op_ctx(required=False)
+        _rt().engine.run(
+            _msgs.send_bulk(_rt(), messages, send_to_forks=send_to_forks, ctx=ctx, fid=fid)
+        )
+
+    @classmethod
+    async def send_bulk_async(
+        cls,
+        messages: list[SendMessage],
+        *,
+        serialization_type: Any = ser.WorkflowSerializationFormat.DEFAULT,
+        send_to_forks: bool = False,
+    ) -> None:
+        """``send_bulk`` from async code."""
+        ctx, fid = _op_ctx(required=False)
+        await _rt().engine.arun(
+            _msgs.send_bulk(_rt(), messages, send_to_forks=send_to_forks, ctx=ctx, fid=fid)
+        )
 
     @classmethod
     def recv(cls, topic: str | None = None, timeout_seconds: float = 60) -> Any:
@@ -63,8 +123,17 @@ class Messaging:
         )
 
     @classmethod
-    def get_all_events(cls, workflow_id: str) -> dict[str, Any]:
+    def get_all_events(cls, workflow_id: str, *, shard_key: str | None = None) -> dict[str, Any]:
+        """Every event the workflow has set, key -> latest value."""
         rows = _rt().engine.run(_rt().sysdb.get_all_events(workflow_id))
+        return {k: ser.deserialize(v) for k, v in rows}
+
+    @classmethod
+    async def get_all_events_async(
+        cls, workflow_id: str, *, shard_key: str | None = None
+    ) -> dict[str, Any]:
+        """``get_all_events`` from async code."""
+        rows = await _rt().engine.arun(_rt().sysdb.get_all_events(workflow_id))
         return {k: ser.deserialize(v) for k, v in rows}
 
     @classmethod
@@ -109,16 +178,109 @@ class Messaging:
         await _rt().engine.arun(_comm.write_stream(_rt(), ctx, fid, key, None, closing=True))
 
     @classmethod
-    def read_stream(cls, workflow_id: str, key: str) -> Iterator[Any]:
-        """Yield the stream's values as they are written, until it is closed or the workflow ends."""
-        rt, offset = _rt(), 0
-        while True:
-            values, finished = rt.engine.run(_comm.read_stream_chunk(rt, workflow_id, key, offset))
-            yield from values
-            offset += len(values)
-            if finished:
-                return
+    def read_stream(
+        cls,
+        workflow_id: str,
+        key: str,
+        *,
+        offset: int = 0,
+        polling_interval_sec: float | None = None,
+        timeout_seconds: float | None = None,
+        shard_key: str | None = None,
+    ) -> Iterator[Any]:
+        """Yield the stream's values from ``offset`` until it is closed or the workflow ends;
+        ``DBOSStreamTimeoutError`` when a value takes longer than ``timeout_seconds``. From a
+        workflow each value read is a recorded step."""
+        yield from _streams.read_stream_sync(
+            _rt(),
+            workflow_id,
+            key,
+            offset=offset,
+            timeout_seconds=timeout_seconds,
+            polling_interval_sec=polling_interval_sec,
+        )
 
     @classmethod
-    def read_stream_async(cls, workflow_id: str, key: str) -> AsyncIterator[Any]:
-        return _comm.read_stream(_rt(), workflow_id, key)
+    async def read_stream_async(
+        cls,
+        workflow_id: str,
+        key: str,
+        *,
+        offset: int = 0,
+        polling_interval_sec: float | None = None,
+        timeout_seconds: float | None = None,
+        shard_key: str | None = None,
+    ) -> AsyncIterator[Any]:
+        """``read_stream`` from async code (an async generator)."""
+        async for value in _streams.read_stream_async(
+            _rt(),
+            workflow_id,
+            key,
+            offset=offset,
+            timeout_seconds=timeout_seconds,
+            polling_interval_sec=polling_interval_sec,
+        ):
+            yield value
+
+    @classmethod
+    def read_stream_offset(
+        cls,
+        workflow_id: str,
+        key: str,
+        offset: int,
+        *,
+        polling_interval_sec: float | None = None,
+        timeout_seconds: float | None = None,
+        shard_key: str | None = None,
+    ) -> Any:
+        """The one value at ``offset``, waiting for it to be written; DBOSStreamTimeoutError
+        after ``timeout_seconds``, or at once if the stream ended before that offset."""
+        _streams.check_args(timeout_seconds, polling_interval_sec)
+        r, done, value = _streams.reader(_rt(), workflow_id, key, offset)
+        try:
+            if done:
+                return value
+            coro = _streams.read_offset(r, offset, timeout_seconds, polling_interval_sec)
+            return _rt().engine.run(coro)
+        finally:
+            r.end()
+
+    @classmethod
+    async def read_stream_offset_async(
+        cls,
+        workflow_id: str,
+        key: str,
+        offset: int,
+        *,
+        polling_interval_sec: float | None = None,
+        timeout_seconds: float | None = None,
+        shard_key: str | None = None,
+    ) -> Any:
+        """``read_stream_offset`` from async code."""
+        _streams.check_args(timeout_seconds, polling_interval_sec)
+        r, done, value = _streams.reader(_rt(), workflow_id, key, offset)
+        try:
+            if done:
+                return value
+            coro = _streams.read_offset(r, offset, timeout_seconds, polling_interval_sec)
+            return await _rt().engine.arun(coro)
+        finally:
+            r.end()
+
+
+async def _send_one(
+    ctx: Any,
+    fid: int,
+    dest: str,
+    message: Any,
+    topic: str | None,
+    idempotency_key: str | None,
+    send_to_forks: bool,
+) -> None:
+    """One message: the plain path, or (to forks too) the bulk one; both one step."""
+    rt = _rt()
+    if send_to_forks:
+        msg = SendMessage(dest, message, topic, idempotency_key)
+        await _msgs.send_bulk(rt, [msg], send_to_forks=True, ctx=ctx, fid=fid, name="DBOS.send")
+    else:
+        await _comm.send(rt, ctx, fid, dest, message, topic, idempotency_key)

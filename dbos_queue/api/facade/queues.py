@@ -1,26 +1,31 @@
-"""The ``DBOS`` facade: declaring and retrieving queues."""
+"""The ``DBOS`` facade: declaring, retrieving, listing and deleting queues; enqueueing by
+queue name or by options."""
 
 from __future__ import annotations
 
-import logging
+import asyncio
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from dbos_queue.api.facade.base import FacadeState
-from dbos_queue.api.invoke import (
-    _rt,
-)
+from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
+from dbos_queue.api.invoke import _rt
 from dbos_queue.engine.registry import registry
-from dbos_queue.error import (
-    DBOSException,
-)
+from dbos_queue.error import DBOSException
+from dbos_queue.ops import queues as _queues
 
-F = TypeVar("F", bound=Callable[..., Any])
-logger = logging.getLogger("dbos_queue")
+RESERVED_PREFIX = "_dbos_"  # DBOS's internal queues
+CONFLICT_POLICIES = ("update_if_latest_version", "always_update", "never_update")
+
+
+def _queue_of(row: tuple | None) -> Any:
+    from dbos_queue.api.queue import queue_from_row
+
+    return queue_from_row(row) if row is not None else None
 
 
 class Queues:
-    """``DBOS`` class methods: declaring and retrieving queues."""
+    """``DBOS`` class methods: queues and enqueueing."""
 
     @classmethod
     def register_queue(
@@ -34,12 +39,23 @@ class Queues:
         partition_limiter: dict[str, Any] | None = None,
         limiter: dict[str, Any] | None = None,
         polling_interval_sec: float = 1.0,
+        on_conflict: str = "update_if_latest_version",
         concurrency: int | None = None,
-        **_ignored: Any,
     ) -> Any:
-        """Declare (or update) a database-backed queue; the DBOS 3.x spelling of ``Queue``."""
+        """Declare (or update) a database-backed queue; the DBOS 3.x spelling of ``Queue``.
+
+        ``on_conflict`` is checked; a queue changed at runtime (``set_*``) keeps the stored
+        values whatever it says, and otherwise the declaration is stored.
+        """
         from dbos_queue.api.queue import Queue
 
+        if isinstance(name, str) and name.startswith(RESERVED_PREFIX):
+            raise ValueError(
+                f"Queue name {name} is reserved: names starting with '{RESERVED_PREFIX}' "
+                "belong to DBOS's internal queues."
+            )
+        if on_conflict not in CONFLICT_POLICIES:
+            raise ValueError(f"on_conflict must be one of {CONFLICT_POLICIES}, got {on_conflict!r}")
         return Queue(
             name,
             concurrency,
@@ -54,18 +70,111 @@ class Queues:
         )
 
     @classmethod
+    async def register_queue_async(
+        cls,
+        name: str,
+        *,
+        worker_concurrency: int | None = None,
+        global_concurrency: int | None = None,
+        partition_concurrency: int | None = None,
+        partition_worker_concurrency: int | None = None,
+        partition_limiter: dict[str, Any] | None = None,
+        limiter: dict[str, Any] | None = None,
+        polling_interval_sec: float = 1.0,
+        on_conflict: str = "update_if_latest_version",
+        concurrency: int | None = None,
+    ) -> Any:
+        """``register_queue`` from async code (the declaration runs in a worker thread)."""
+        options = dict(locals())
+        options.pop("cls")
+        return await asyncio.to_thread(lambda: cls.register_queue(**options))
+
+    @classmethod
     def retrieve_queue(cls, name: str) -> Any:
         """The queue named ``name`` as declared here or stored in the database, else None."""
-        from dbos_queue.api.queue import queue_from_row
-        from dbos_queue.db import sql as _sql
-
         if name in registry.queues:
             return registry.queues[name]
-        rt = registry.process
-        if rt is None:
+        if registry.process is None:
             return None
-        row = _rt().engine.run(_rt().sysdb.fetchone(_sql.GET_QUEUE, (name,)))
-        return queue_from_row(row) if row is not None else None
+        return _queue_of(_rt().engine.run(_queues.get_row(_rt(), name)))
+
+    @classmethod
+    async def retrieve_queue_async(cls, name: str) -> Any:
+        """``retrieve_queue`` from async code."""
+        if name in registry.queues:
+            return registry.queues[name]
+        if registry.process is None:
+            return None
+        return _queue_of(await _rt().engine.arun(_queues.get_row(_rt(), name)))
+
+    @classmethod
+    def delete_queue(cls, name: str) -> None:
+        """Delete a queue's stored row: workflows still waiting on it are not dequeued."""
+        _rt().engine.run(_queues.delete(_rt(), name))
+
+    @classmethod
+    async def delete_queue_async(cls, name: str) -> None:
+        """``delete_queue`` from async code."""
+        await _rt().engine.arun(_queues.delete(_rt(), name))
+
+    @classmethod
+    def list_queues(cls, *, application_name: str | list[str] | None = None) -> list[Any]:
+        """The queues stored in the system database (those of ``application_name`` and
+        unclaimed ones when it is given), by name."""
+        rows = _rt().engine.run(_queues.list_rows(_rt(), application_name))
+        return [_queue_of(r) for r in rows]
+
+    @classmethod
+    async def list_queues_async(
+        cls, *, application_name: str | list[str] | None = None
+    ) -> list[Any]:
+        """``list_queues`` from async code."""
+        rows = await _rt().engine.arun(_queues.list_rows(_rt(), application_name))
+        return [_queue_of(r) for r in rows]
+
+    @classmethod
+    def enqueue_workflow(
+        cls, queue_name: str, func: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> WorkflowHandle:
+        """``Queue(queue_name).enqueue(func, ...)`` without a Queue object: the queue is named,
+        not looked up, so one nobody declared yet still takes the workflow."""
+        from dbos_queue.api.queue import named_queue
+
+        return named_queue(queue_name).enqueue(func, *args, **kwargs)
+
+    @classmethod
+    async def enqueue_workflow_async(
+        cls, queue_name: str, func: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> WorkflowHandleAsync:
+        """``enqueue_workflow`` from async code."""
+        from dbos_queue.api.queue import named_queue
+
+        return await named_queue(queue_name).enqueue_async(func, *args, **kwargs)
+
+    @classmethod
+    def enqueue_workflow_with_options(
+        cls, options: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> WorkflowHandle:
+        """Enqueue by name from ``EnqueueOptions`` (as ``DBOSClient.enqueue``): the function
+        need not be registered here. From a workflow the workflow is a recorded child;
+        without ``app_version`` it runs on the latest application version."""
+        from dbos_queue.api import enqueue_named as _named
+
+        rt = _rt()
+        params, parent, pfid = _named.prepare(rt, options, args, kwargs)
+        return WorkflowHandle(rt, rt.engine.run(_named.insert(rt, params, parent, pfid)))
+
+    @classmethod
+    async def enqueue_workflow_with_options_async(
+        cls, options: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> WorkflowHandleAsync:
+        """``enqueue_workflow_with_options`` from async code."""
+        from dbos_queue.api import enqueue_named as _named
+
+        rt = _rt()
+        params, parent, pfid = _named.prepare(rt, options, args, kwargs)
+        wf_id = await rt.engine.arun(_named.insert(rt, params, parent, pfid))
+        return WorkflowHandleAsync(rt, wf_id)
 
     @classmethod
     def listen_queues(cls, queues: list[Any]) -> None:

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from dbos_queue.api.facade.recorded import arecorded, recorded
 from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
 from dbos_queue.api.invoke import (
     _info,
@@ -19,7 +20,8 @@ from dbos_queue.engine import core as _core
 from dbos_queue.error import (
     DBOSNonExistentWorkflowError,
 )
-from dbos_queue.model.status import WorkflowStatus, status_from_row, step_dict
+from dbos_queue.model.status import WorkflowStatus, status_from_row
+from dbos_queue.ops import messages as _messages
 
 F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger("dbos_queue")
@@ -44,39 +46,78 @@ class Running:
         return await _invoke_async(_info(func), args, kwargs, background=True)
 
     @classmethod
-    def retrieve_workflow(cls, workflow_id: str, existing_workflow: bool = True) -> WorkflowHandle:
+    def retrieve_workflow(
+        cls, workflow_id: str, existing_workflow: bool = True, *, shard_key: str | None = None
+    ) -> WorkflowHandle:
+        """A handle to a workflow (raises for an unknown id unless ``existing_workflow=False``)."""
         rt = _rt()
         if existing_workflow and rt.engine.run(rt.sysdb.get_status_row(workflow_id)) is None:
-            raise DBOSNonExistentWorkflowError(workflow_id)
+            raise DBOSNonExistentWorkflowError("target", workflow_id)
         return WorkflowHandle(rt, workflow_id)
 
     @classmethod
     async def retrieve_workflow_async(
-        cls, workflow_id: str, existing_workflow: bool = True
+        cls, workflow_id: str, existing_workflow: bool = True, *, shard_key: str | None = None
     ) -> WorkflowHandleAsync:
+        """``retrieve_workflow`` from async code."""
         rt = _rt()
         if existing_workflow and await rt.engine.arun(rt.sysdb.get_status_row(workflow_id)) is None:
-            raise DBOSNonExistentWorkflowError(workflow_id)
+            raise DBOSNonExistentWorkflowError("target", workflow_id)
         return WorkflowHandleAsync(rt, workflow_id)
 
     @classmethod
-    def get_workflow_status(cls, workflow_id: str) -> WorkflowStatus | None:
+    def get_workflow_status(
+        cls, workflow_id: str, *, shard_key: str | None = None
+    ) -> WorkflowStatus | None:
+        """The workflow's status row, or None for an unknown id."""
         rt = _rt()
         row = rt.engine.run(rt.sysdb.get_status_row(workflow_id))
         return status_from_row(row) if row is not None else None
 
     @classmethod
-    async def get_workflow_status_async(cls, workflow_id: str) -> WorkflowStatus | None:
+    async def get_workflow_status_async(
+        cls, workflow_id: str, *, shard_key: str | None = None
+    ) -> WorkflowStatus | None:
+        """``get_workflow_status`` from async code."""
         rt = _rt()
         row = await rt.engine.arun(rt.sysdb.get_status_row(workflow_id))
         return status_from_row(row) if row is not None else None
 
     @classmethod
-    def get_result(cls, workflow_id: str, timeout: float | None = None) -> Any:
-        rt = _rt()
-        return rt.engine.run(_core.await_result(rt, workflow_id, timeout))
+    def get_result(
+        cls, workflow_id: str, *, shard_key: str | None = None, timeout: float | None = None
+    ) -> Any:
+        """Wait for the workflow to end; its output, or its error raised. From a workflow
+        the wait is a recorded step ("DBOS.getResult"), unless ``timeout`` (ours) is given."""
+        if timeout is not None:
+            rt = _rt()
+            return rt.engine.run(_core.await_result(rt, workflow_id, timeout))
+        return recorded("DBOS.getResult", lambda rt: _core.await_result(rt, workflow_id))
 
     @classmethod
-    def list_workflow_steps(cls, workflow_id: str) -> list[dict[str, Any]]:
-        rt = _rt()
-        return [step_dict(r) for r in rt.engine.run(rt.sysdb.list_steps(workflow_id))]
+    async def get_result_async(cls, workflow_id: str, *, shard_key: str | None = None) -> Any:
+        """``get_result`` from async code."""
+        return await arecorded("DBOS.getResult", lambda rt: _core.await_result(rt, workflow_id))
+
+    @classmethod
+    def wait_first(
+        cls, handles: list[WorkflowHandle], *, polling_interval_sec: float = 1.0
+    ) -> WorkflowHandle:
+        """Block until one of these workflows is no longer PENDING/ENQUEUED/DELAYED and return
+        its handle (from a workflow, a recorded step: a replay returns the same handle)."""
+        ids = _messages.check_handles(handles)
+        done = recorded(
+            "DBOS.waitFirst", lambda rt: _messages.wait_first(rt, ids, polling_interval_sec)
+        )
+        return handles[ids.index(done)]
+
+    @classmethod
+    async def wait_first_async(
+        cls, handles: list[WorkflowHandleAsync], *, polling_interval_sec: float = 1.0
+    ) -> WorkflowHandleAsync:
+        """``wait_first`` from async code."""
+        ids = _messages.check_handles(handles)
+        done = await arecorded(
+            "DBOS.waitFirst", lambda rt: _messages.wait_first(rt, ids, polling_interval_sec)
+        )
+        return handles[ids.index(done)]

@@ -233,7 +233,7 @@ def _tick_params(
         class_name=row.class_name,
         queue_name=row.queue,
         status="ENQUEUED",
-        extra={"priority": 0},
+        extra={"priority": 0, "schedule_name": row.name},  # WorkflowStatus.schedule_name
     )
     # A fresh context: no caller's auth, timeout or parent workflow leaks into a tick.
     return contextvars.Context().run(_core.init_params, rt, s, None, None)

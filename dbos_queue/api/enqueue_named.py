@@ -1,0 +1,51 @@
+"""``DBOS.enqueue_workflow_with_options``: enqueue by name from inside the application.
+
+The row is the one ``DBOSClient.enqueue`` writes for the same ``EnqueueOptions``; from
+a workflow it is also a recorded child (deterministic id, replayed on recovery) and
+inherits the caller's authentication. The workflow need not be registered here, and
+an unset ``app_version`` stays unset: the latest application version runs it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dbos_queue.api.runtime import Runtime
+from dbos_queue.engine import core as _core
+from dbos_queue.engine.context import WorkflowContext
+
+
+def prepare(
+    rt: Runtime, options: dict[str, Any], args: tuple, kwargs: dict[str, Any]
+) -> tuple[dict[str, Any], WorkflowContext | None, int]:
+    """(INIT_WORKFLOW parameters, parent context, parent step id), in the caller's context
+    (it consumes SetWorkflowID and the parent's next step id)."""
+    import json
+
+    from dbos_queue.api.client import DBOSClient
+
+    params = DBOSClient._params(options, args, kwargs)  # type: ignore[arg-type]
+    wf_id, parent, pfid = _core.resolve_workflow_id(rt)
+    replayed = parent is not None and not parent.fresh and pfid in parent.recorded
+    if options.get("workflow_id") and not replayed:
+        wf_id = options["workflow_id"]
+    params["id"] = wf_id
+    params["parent_id"] = parent.workflow_id if parent is not None else None
+    params["app_name"] = options.get("application_name") or getattr(rt.settings, "name", None)
+    if params["user"] is None and params["roles"] is None:
+        user, roles = _core.current_auth()
+        params["user"] = user
+        params["roles"] = json.dumps(roles) if roles is not None else None
+    return params, parent, pfid
+
+
+async def insert(
+    rt: Runtime, params: dict[str, Any], parent: WorkflowContext | None, pfid: int
+) -> str:
+    """Write the row (and the parent's child record); the id (engine loop)."""
+    await _core.init_workflow(rt, params, parent, pfid, params["name"])
+    if params["status"] == "DELAYED":
+        rt.queues.wake_delayed()
+    else:
+        rt.engine.publish("queue", params["queue"])
+    return params["id"]

@@ -1,0 +1,65 @@
+"""The ``DBOS`` facade: steps without a decorator, and what a running step sees."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from dbos_queue.api import steps as _steps
+from dbos_queue.api.facade.base import classproperty
+from dbos_queue.engine.context import auth, current_workflow
+from dbos_queue.engine.options import step_attempt
+from dbos_queue.model.records import StepStatus
+
+
+class Steps:
+    """``DBOS`` class methods: run_step, reserve_step, step_status, shard_key, auth."""
+
+    @classmethod
+    def run_step(
+        cls, dbos_step_options: Any, func: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        """Run ``func(*args, **kwargs)`` as a checkpointed step with ``StepOptions``
+        (retries, ``should_retry``, ``timeout_seconds`` ...); outside a workflow, just call it."""
+        return _steps.run_sync(dbos_step_options, func, args, kwargs)
+
+    @classmethod
+    async def run_step_async(
+        cls, dbos_step_options: Any, func: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        """``run_step`` from async code."""
+        return await _steps.run_async(dbos_step_options, func, args, kwargs)
+
+    @classmethod
+    def reserve_step(cls) -> _steps.StepReservation:
+        """Take the next step id now; run the step at it later with the reservation's ``run``."""
+        return _steps.reserve()
+
+    @classproperty
+    def step_status(cls) -> StepStatus | None:
+        """Inside a step: its id, and for retried steps the attempt (from 0) and the maximum."""
+        ctx = current_workflow.get()
+        if ctx is None or not ctx.in_step or ctx.step_id is None:
+            return None
+        attempt = step_attempt.get()
+        if attempt is None:
+            return StepStatus(ctx.step_id)
+        return StepStatus(ctx.step_id, attempt[0], attempt[1])
+
+    @classproperty
+    def shard_key(cls) -> str | None:
+        """The running workflow's recorded shard key (None outside a workflow)."""
+        ctx = current_workflow.get()
+        return ctx.shard_key if ctx is not None else None
+
+    @classmethod
+    def set_authentication(
+        cls, authenticated_user: str | None, authenticated_roles: list[str] | None
+    ) -> None:
+        """Run the rest of this context as ``authenticated_user`` with these roles: workflows
+        started from here record them (what ``DBOSContextSetAuth`` does, without a block)."""
+        roles = list(authenticated_roles) if authenticated_roles is not None else None
+        auth.set((authenticated_user, roles))
+        ctx = current_workflow.get()
+        if ctx is not None:
+            ctx.authenticated_user, ctx.authenticated_roles = authenticated_user, roles

@@ -1,0 +1,140 @@
+"""Steps without a decorator: ``DBOS.run_step``, ``DBOS.reserve_step``, ``StepOptions``.
+
+``run_step(options, func, *args)`` runs ``func`` as a checkpointed step of the calling
+workflow with the options of ``@DBOS.step`` (name defaults to ``func.__qualname__``);
+outside a workflow it just calls ``func``. ``reserve_step()`` takes a step id now so a
+step can run at it later — concurrent tasks of one workflow then record their steps
+under ids fixed by the order of the reservations, not by scheduling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+from collections.abc import Callable
+from typing import Any, TypedDict
+
+from dbos_queue.engine import core as _core
+from dbos_queue.engine import steps as _steps
+from dbos_queue.engine.context import WorkflowContext, current_workflow
+from dbos_queue.engine.registry import FunctionInfo, registry
+from dbos_queue.error import DBOSException
+
+
+class StepOptions(TypedDict, total=False):
+    """Options of ``DBOS.run_step`` / ``StepReservation.run`` (those of ``@DBOS.step``)."""
+
+    name: str | None
+    retries_allowed: bool
+    interval_seconds: float
+    max_attempts: int
+    backoff_rate: float
+    should_retry: Callable[[BaseException], Any] | None
+    preemptible: bool
+    timeout_seconds: float | None
+
+
+def _prepare(options: Any, func: Callable[..., Any]) -> tuple[FunctionInfo, Any]:
+    name, opts = _steps.options_from(options)
+    is_async = inspect.iscoroutinefunction(func)
+    name = name or getattr(func, "__qualname__", None) or repr(func)
+    _steps.check_options(name, is_async, opts)
+    return FunctionInfo(name=name, func=func, kind="step", is_async=is_async), opts
+
+
+def _in_workflow() -> WorkflowContext | None:
+    ctx = current_workflow.get()
+    return ctx if ctx is not None and not ctx.in_step else None
+
+
+async def _async_step(rt: Any, info: FunctionInfo, opts: Any, call: Callable[[], Any], fid: Any):
+    return await _core.run_step_async(rt, info, opts, _steps.wrap_async(info.name, opts, call), fid)
+
+
+def run_sync(
+    options: Any, func: Callable[..., Any], args: tuple, kwargs: dict, fid: int | None = None
+) -> Any:
+    """``DBOS.run_step`` (and ``StepReservation.run``) from synchronous code."""
+    info, opts = _prepare(options, func)
+    rt = registry.process
+    call = lambda: func(*args, **kwargs)  # noqa: E731 - the step body, called per attempt
+    if info.is_async:
+        if rt is None or (_in_workflow() is None and fid is None):
+            return asyncio.run(call()) if rt is None else rt.engine.run(call())
+        # The step body runs on the engine loop, in this caller's context (its workflow).
+        cvars = contextvars.copy_context()
+
+        async def on_loop() -> Any:
+            task = asyncio.get_running_loop().create_task(
+                _async_step(rt, info, opts, call, fid), context=cvars
+            )
+            return await task
+
+        return rt.engine.run(on_loop())
+    if rt is None:
+        return call()
+    return _core.run_step_sync(rt, info, opts, _steps.wrap_sync(opts, call), fid)
+
+
+async def run_async(
+    options: Any, func: Callable[..., Any], args: tuple, kwargs: dict, fid: int | None = None
+) -> Any:
+    """``DBOS.run_step_async`` (and ``StepReservation.run_async``)."""
+    info, opts = _prepare(options, func)
+    rt = registry.process
+    call = lambda: func(*args, **kwargs)  # noqa: E731 - the step body, called per attempt
+    if info.is_async:
+        if rt is None:
+            return await call()
+        return await _async_step(rt, info, opts, call, fid)
+    # A sync body runs in a worker thread (context copied), so it never blocks the loop.
+    return await asyncio.to_thread(run_sync, options, func, args, kwargs, fid)
+
+
+class StepReservation:
+    """A step id drawn by ``DBOS.reserve_step``; ``run``/``run_async`` it exactly once,
+    from the workflow that reserved it (a reservation never run leaves a gap)."""
+
+    def __init__(self, ctx: WorkflowContext, step_id: int) -> None:
+        self._ctx = ctx
+        self._step_id = step_id
+        self._used = False
+
+    @property
+    def step_id(self) -> int:
+        """The reserved step id."""
+        return self._step_id
+
+    def _claim(self) -> None:
+        if self._used:
+            raise DBOSException("A step reservation can only be run once")
+        ctx = _in_workflow()
+        if ctx is None or ctx.workflow_id != self._ctx.workflow_id:
+            raise DBOSException(
+                f"Step {self._step_id} was reserved in workflow {self._ctx.workflow_id} "
+                "and must be run from that workflow, outside any step"
+            )
+        self._used = True
+
+    def run(self, dbos_step_options: Any, func: Callable[..., Any], *args: Any, **kwargs: Any):
+        """Run ``func`` as the step at the reserved id and checkpoint its result."""
+        self._claim()
+        return run_sync(dbos_step_options, func, args, kwargs, self._step_id)
+
+    async def run_async(
+        self, dbos_step_options: Any, func: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        """``run`` from async code (an async ``func`` runs on the caller's loop)."""
+        self._claim()
+        return await run_async(dbos_step_options, func, args, kwargs, self._step_id)
+
+
+def reserve() -> StepReservation:
+    """Take the calling workflow's next step id (``DBOS.reserve_step``)."""
+    ctx = _in_workflow()
+    if ctx is None:
+        raise DBOSException(
+            "DBOS.reserve_step must be called from a workflow, outside any step or transaction"
+        )
+    return StepReservation(ctx, ctx.next_function_id())

@@ -1,0 +1,154 @@
+"""Listing workflows and steps with DBOS 3.4.0's filters.
+
+``list_workflows`` takes every filter of ``DBOS.list_workflows`` by name (a misspelt
+one raises ``TypeError``), turns each into a parameter of the one filter statement
+(``_sql.LIST_WORKFLOWS_*``; a NULL parameter disables its condition) and reads the
+rows back as ``WorkflowStatus``. Times are ISO-8601 text as in DBOS, or a datetime
+or epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from dbos_queue.db import sql as _sql
+from dbos_queue.error import DBOSException
+from dbos_queue.model.status import WorkflowStatus, status_from_row, step_dict
+
+Many = str | Sequence[str] | None
+QUEUED_STATUSES = ["ENQUEUED", "DELAYED", "PENDING"]
+
+
+def _many(value: Many) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value]
+
+
+def _epoch_ms(value: Any) -> int | None:
+    """ISO-8601 text, datetime, or epoch milliseconds."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise DBOSException(f"expected an ISO-8601 time, got {value!r}") from None
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    raise DBOSException(f"expected an ISO-8601 time, a datetime or epoch ms, got {value!r}")
+
+
+def _flag(value: bool | None) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def list_params(
+    *,
+    workflow_ids: Sequence[str] | None = None,
+    status: Many = None,
+    start_time: Any = None,
+    end_time: Any = None,
+    completed_after: Any = None,
+    completed_before: Any = None,
+    dequeued_after: Any = None,
+    dequeued_before: Any = None,
+    name: Many = None,
+    app_version: Many = None,
+    forked_from: Many = None,
+    parent_workflow_id: Many = None,
+    user: Many = None,
+    queue_name: Many = None,
+    limit: int | None = None,
+    offset: int | None = None,
+    sort_desc: bool = False,
+    workflow_id_prefix: Many = None,
+    load_input: bool = True,
+    load_output: bool = True,
+    executor_id: Many = None,
+    queues_only: bool = False,
+    was_forked_from: bool | None = None,
+    is_fork: bool | None = None,
+    has_parent: bool | None = None,
+    attributes: dict[str, Any] | None = None,
+    schedule_name: Many = None,
+    application_name: Many = None,
+    shard_key: Many = None,
+    parent_shard_key: Many = None,
+) -> dict[str, Any]:
+    """The statement parameters for these filters (plus ``sort_desc``/``load_*`` keys)."""
+    if (limit is not None and limit < 0) or (offset is not None and offset < 0):
+        raise DBOSException("limit and offset must not be negative")
+    if attributes is not None and not isinstance(attributes, dict):
+        raise DBOSException(f"attributes must be a dict, got {attributes!r}")
+    statuses = _many(status)
+    if queues_only and not statuses:
+        statuses = list(QUEUED_STATUSES)  # DBOS: a queue listing shows live work by default
+    return {
+        "ids": list(workflow_ids) if workflow_ids else None,
+        "statuses": statuses or None,
+        "names": _many(name) or None,
+        "queues": _many(queue_name) or None,
+        "executors": _many(executor_id) or None,
+        "versions": _many(app_version) or None,
+        "users": _many(user) or None,
+        "forked_from": _many(forked_from) or None,
+        "parents": _many(parent_workflow_id) or None,
+        "schedules": _many(schedule_name) or None,
+        "shard_keys": _many(shard_key),
+        "parent_shard_keys": _many(parent_shard_key),
+        "apps": _many(application_name) or None,
+        "prefixes": _many(workflow_id_prefix) or None,
+        "start": _epoch_ms(start_time),
+        "end": _epoch_ms(end_time),
+        "completed_after": _epoch_ms(completed_after),
+        "completed_before": _epoch_ms(completed_before),
+        "dequeued_after": _epoch_ms(dequeued_after),
+        "dequeued_before": _epoch_ms(dequeued_before),
+        "was_forked_from": _flag(was_forked_from),
+        "is_fork": _flag(is_fork),
+        "has_parent": _flag(has_parent),
+        "attributes": json.dumps(attributes) if attributes else None,
+        "queues_only": bool(queues_only),
+        "limit": limit or None,  # DBOS: 0 is no limit
+        "offset": offset or 0,
+        "sort_desc": bool(sort_desc),
+        "load_input": bool(load_input),
+        "load_output": bool(load_output),
+    }
+
+
+async def list_workflows(h: Any, **filters: Any) -> list[WorkflowStatus]:
+    """Workflows matching DBOS's ``list_workflows`` filters (``h``: runtime or client)."""
+    params = list_params(**filters)
+    query = _sql.LIST_WORKFLOWS_DESC if params["sort_desc"] else _sql.LIST_WORKFLOWS_ASC
+    rows = await h.sysdb.fetchall(query, params)
+    return [status_from_row(r, params["load_input"], params["load_output"]) for r in rows]
+
+
+async def list_queued_workflows(h: Any, **filters: Any) -> list[WorkflowStatus]:
+    """Workflows on a queue; by default those waiting or running (ENQUEUED, DELAYED, PENDING)."""
+    filters["queues_only"] = True
+    return await list_workflows(h, **filters)
+
+
+async def list_steps(
+    h: Any,
+    workflow_id: str,
+    *,
+    load_output: bool = True,
+    limit: int | None = None,
+    offset: int | None = None,
+) -> list[dict[str, Any]]:
+    """The recorded steps of a workflow as ``StepInfo`` dicts, in step order."""
+    if (limit is not None and limit < 0) or (offset is not None and offset < 0):
+        raise DBOSException("limit and offset must not be negative")
+    rows = await h.sysdb.fetchall(_sql.LIST_STEPS_PAGE, (workflow_id, limit, offset or 0))
+    return [step_dict(r, load_output) for r in rows]

@@ -1,0 +1,40 @@
+"""Queue rows for ``list_queues`` / ``retrieve_queue`` / ``delete_queue`` (facade, client).
+
+Rows are ``_sql.QUEUE_COLUMNS`` plus the owning application; the API layer turns them
+into ``Queue`` objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from dbos_queue.db import sql as _sql
+
+
+def _many(value: str | Sequence[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+async def get_row(h: Any, name: str) -> tuple | None:
+    """The stored row of queue ``name``, or None."""
+    return await h.sysdb.fetchone(_sql.GET_QUEUE_OWNED, (name,))
+
+
+async def list_rows(h: Any, application_name: str | Sequence[str] | None = None) -> list[tuple]:
+    """Stored queues by name; with ``application_name``, its queues and unclaimed ones."""
+    return await h.sysdb.fetchall(_sql.LIST_QUEUES_OF, {"apps": _many(application_name) or None})
+
+
+async def delete(h: Any, name: str) -> bool:
+    """Delete the queue's row (workflows still on it are no longer dequeued)."""
+    deleted = await h.sysdb.execute(_sql.DELETE_QUEUE, (name,))
+    h.engine.publish("queue", name, count=0)  # claim loops re-read their settings
+    return bool(deleted)
+
+
+async def set_owner(h: Any, name: str, application_name: str | None) -> None:
+    """Record which application owns the queue."""
+    await h.sysdb.execute(_sql.SET_QUEUE_OWNER, (application_name, name))
