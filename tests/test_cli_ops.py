@@ -10,6 +10,7 @@ import datetime as dt
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -23,14 +24,16 @@ from dbos_queue import DBOSClient
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_cli(*args: str, timeout: float = 100) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, timeout: float = 100, env: dict | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "dbos_queue.cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=dict(os.environ),
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -78,6 +81,50 @@ def test_help_documents_exit_codes():
         assert line in out
     for cmd in ("enqueue", "workflow", "schedule", "bench"):
         assert cmd in out
+
+
+def test_shell_completion():
+    script = cli_ok("--show-completion", "bash")
+    assert "_DBOS_QUEUE_COMPLETE=complete_bash" in script
+    assert "complete -o default -F _dbos_queue_completion dbos-queue" in script
+
+    def complete(words: str) -> list[str]:
+        env = {
+            "_DBOS_QUEUE_COMPLETE": "complete_bash",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split()) - 1),
+        }
+        r = run_cli(env=env)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split()
+
+    assert complete("dbos-queue workflow li") == ["list"]
+    assert complete("dbos-queue workflow list --status SU") == ["SUCCESS"]
+    assert "--concurrency" in complete("dbos-queue queue set q --con")
+
+
+def test_lists_are_rich_tables_on_a_terminal(dbos, db_url):
+    from dbos_queue import Queue
+
+    Queue("tabled", concurrency=3)
+    enqueue_idle(db_url, 2)
+    term = {"TTY_COMPATIBLE": "1", "COLUMNS": "200"}  # Rich: this is a terminal
+
+    def shown(r: subprocess.CompletedProcess) -> list[str]:
+        assert r.returncode == 0, r.stderr
+        return re.sub(r"\x1b\[[0-9;]*m", "", r.stdout).splitlines()  # text without styles
+
+    lines = shown(run_cli("--db-url", db_url, "queue", "list", env=term))
+    assert lines[0].strip() == "queues"  # the table's title
+    assert lines[1].split()[:3] == ["NAME", "CONCURRENCY", "WORKER_CONCURRENCY"]
+    assert set(lines[2].strip()) <= {"─", " "} and "─" in lines[2]  # Rich's header rule
+    assert any(line.split()[:2] == ["tabled", "3"] for line in lines[3:])
+    lines = shown(run_cli("--db-url", db_url, "workflow", "list", env=term))
+    assert lines[0].strip() == "workflows" and "─" in lines[2]
+    assert sum("ENQUEUED" in line for line in lines) == 2
+    # In a pipe: the same columns, no title and no rule, one row per line.
+    plain = cli_ok("--db-url", db_url, "queue", "list").splitlines()
+    assert plain[0].split()[:2] == ["NAME", "CONCURRENCY"] and "─" not in "".join(plain)
 
 
 def test_progress_bar_forms():

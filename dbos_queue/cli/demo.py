@@ -121,8 +121,9 @@ class QueueDemo:
         self.held = set(stats.held_by(self.conn, self.queue, self.executor(victim)))
         next(r for r in view.workers if r.pid == victim.pid).state = "killed"
         self.say(
-            f"[red]SIGKILL[/] {victim.name} (pid {victim.pid}) with {len(self.held)} workflows "
-            f"in progress; they stay PENDING until its {LEASE_SECONDS:g}s lease expires"
+            f"[red]SIGKILL[/] {victim.name} (pid {victim.pid}) holding {len(self.held)} "
+            f"workflows; they stay PENDING, and count against the limit, until its "
+            f"{LEASE_SECONDS:g}s lease expires"
         )
 
     def _watch_takeover(self, view: View) -> None:
@@ -172,12 +173,21 @@ class QueueDemo:
         names = {self.executor(w): w.name for w in self.workers}
         if result.takers:
             who = ", ".join(f"{names.get(e, e)} {c}" for e, c in result.takers.most_common())
-            where = ", ".join(
-                f"{c} at step {k}" if k > 1 else f"{c} from the start"
-                for k, c in sorted(result.resumed_at.items())
-            )
-            self.say(f"taken over and finished by {who}; resumed {where} (of {STEPS})")
+            self.say(f"taken over and finished by {who}: {_resumed(result.resumed_at)}")
         return result
+
+
+def _resumed(resumed_at: Any) -> str:
+    """``resumed_at`` (first step the taker ran -> workflows) in words."""
+    parts = []
+    for k, count in sorted(resumed_at.items()):
+        if k == 1:
+            parts.append(f"{count} from step 1 (none recorded yet)")
+        elif k > STEPS:
+            parts.append(f"{count} with all {STEPS} steps recorded (only the finish left)")
+        else:
+            parts.append(f"{count} resumed at step {k}")
+    return ", ".join(parts)
 
 
 def _connect(url: str) -> Any:

@@ -82,11 +82,14 @@ class View:
         """The whole panel."""
         s = self.snap
         running = sum(s.running.values())
-        header = (
-            f"producer enqueued [bold]{self.enqueued}[/]/{self.total}   "
-            f"queue depth [bold]{s.depth}[/]   "
-            f"running [bold]{running}[/]/{CONCURRENCY} (global concurrency)   "
-            f"throughput [bold]{self.throughput():.0f}[/] workflows/s"
+        header = Table.grid(padding=(0, 3))
+        header.add_row(
+            f"producer enqueued [bold]{self.enqueued}[/]/{self.total}",
+            f"queue depth [bold]{s.depth}[/]",
+        )
+        header.add_row(
+            f"running [bold]{running}[/]/{CONCURRENCY} (global concurrency)",
+            f"throughput [bold]{self.throughput():.0f}[/] workflows/s",
         )
         return Panel(
             Group(header, self.bar, self._workers_table()),
