@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from dbos_queue import DBOS
-from dbos_queue import _common as C
+from . import _common as C
 from dbos_queue.api import dbos as _dbos
 
 from ._counting import ServerStats, StatementCounter, cpu_time

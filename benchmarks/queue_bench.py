@@ -48,7 +48,7 @@ from typing import Any
 
 import psycopg
 
-from dbos_queue import _common as C
+from . import _common as C
 from dbos_queue.api.client import DBOSClient
 from dbos_queue.db import migrate as _migrate
 from dbos_queue.db import sql as _sql
@@ -423,7 +423,11 @@ def remaining(conn: psycopg.Connection, queue: str) -> int:
     return int(row[0]) if row else 0
 
 
-def run_pyspy(pid: int, seconds: int, out: Path) -> subprocess.Popen | None:
+def run_pyspy(
+    pid: int, seconds: int, out: Path, gil: bool = True, rate: int = 100, light: bool = False
+) -> subprocess.Popen | None:
+    """``py-spy record`` one process into a raw file (``--gil``: only the GIL holder, i.e.
+    Python CPU; ``light``: ``--nonblocking``, no pause of the process per sample)."""
     spy = Path(sys.executable).with_name("py-spy")
     if not spy.exists():
         C.status("py-spy not found next to the interpreter; no profile")
@@ -436,7 +440,10 @@ def run_pyspy(pid: int, seconds: int, out: Path) -> subprocess.Popen | None:
             str(pid),
             "--duration",
             str(seconds),
-            "--gil",
+            *(["--gil"] if gil else []),
+            *(["--nonblocking"] if light else []),
+            "--rate",
+            str(rate),
             "--format",
             "raw",
             "-o",
@@ -461,6 +468,7 @@ def drain(
     idle_wait: float = 2.0,
     profile: Path | None = None,
     keep_finished: bool = False,
+    phases: Path | None = None,
 ) -> dict[str, Any]:
     """Pre-enqueue ``n`` workflows on a paused queue, start the workers, resume, time it.
 
@@ -494,6 +502,12 @@ def drain(
             b.set_paused(queue, False)
             if profile is not None:
                 spy = run_pyspy(ws[0].pid, 5, profile)
+            if phases is not None:  # every worker, all threads, until the drain ends
+                phases.mkdir(parents=True, exist_ok=True)
+                spies = [
+                    (run_pyspy(w.pid, 600, phases / f"{label}-{w.pid}.raw", light=True, rate=400), w)
+                    for w in ws
+                ]
             left = n
             while left:
                 time.sleep(0.05)
@@ -504,6 +518,13 @@ def drain(
         t_seen = time.time()
         cpu1 = b.cpu_now(ws)
         st1 = [w.stats() for w in ws]
+        if phases is not None:
+            for sp, _w in spies:
+                if sp is not None:
+                    sp.send_signal(signal.SIGINT)
+            for sp, _w in spies:
+                if sp is not None:
+                    sp.wait(30)
         progress.close()
         pg_statements = b.pgss_read()
         plans = None
@@ -593,6 +614,12 @@ def drain(
         res["server_wal_fsyncs_per_wf"] = round(d["wal_fsyncs"] / n, 3)
     if profile is not None and profile.exists():
         res["profile"] = {"file": str(profile), **C.aggregate_pyspy_raw(str(profile))}
+    if phases is not None:
+        from ._phases import breakdown
+
+        files = [phases / f"{label}-{w.pid}.raw" for w in ws]
+        res["phases"] = breakdown(files, res["cpu"].get("workers_cpu_us_per_wf"))
+        res["phases"]["files"] = [str(f) for f in files]
     return res
 
 
@@ -632,6 +659,7 @@ def write_plans(b: Bench, n: int, batch: int = 64) -> dict[str, Any]:
         "owner": "bench:1",
         "executor_id": "bench",
         "app_version": "bench",
+        "app_name": None,
         "now": now_ms(),
     }
     with psycopg.connect(b.url, autocommit=True) as conn:
@@ -928,6 +956,7 @@ def claim_cost(b: Bench, finished: int, claims: int, batch: int = 64) -> dict[st
         "owner": "bench:1",
         "executor_id": "bench",
         "app_version": "bench",
+        "app_name": None,
         "now": now_ms(),
     }
     with psycopg.connect(b.url, autocommit=True) as conn:
@@ -1025,9 +1054,10 @@ def run_workloads(b: Bench, args: Any, only: list[str], results: dict[str, Any])
     """Run the selected workloads, each in a fresh database, into ``results``."""
     if "W1" in only or "MEM" in only:
         n = size(args, "w1_n")
-        results["W1"] = [drain(b, "W1 1-step", "w1", "bench_q_one", n)]
+        ph = (b.out_dir / f"{NAME}_phases") if args.phases else None
+        results["W1"] = [drain(b, "W1 1-step", "w1", "bench_q_one", n, phases=ph)]
         if "W1" in only:
-            results["W1"].append(drain(b, "W1 0-step", "w1", "bench_q_zero", n))
+            results["W1"].append(drain(b, "W1 0-step", "w1", "bench_q_zero", n, phases=ph))
             results["W1_plans"] = write_plans(b, n)
     if args.profile:
         out = b.out_dir / f"{NAME}_w1_pyspy.txt"
@@ -1078,6 +1108,13 @@ def main() -> None:
         action="store_true",
         help="also run an extra W1 (1-step) drain with py-spy recording one worker "
         "for 5 s (--gil --format raw), and report its top frames",
+    )
+    p.add_argument(
+        "--phases",
+        action="store_true",
+        help="record both W1 workers with py-spy (--gil --nonblocking, 100 Hz) for the "
+        "whole drain and report worker CPU per workflow by phase (claim, decode, "
+        "dispatch, checkpoint, completion, notify, ...): benchmarks/_phases.py",
     )
     p.add_argument("--w2-rate", type=float, default=100.0, help="W2 enqueues per second")
     p.add_argument(
@@ -1432,6 +1469,12 @@ def report(r: dict[str, Any], figures: list[dict[str, Any]]) -> None:
             )
             print(f"  {x['variant']} statements (per wf, mean ms each): {kinds}")
             print(f"  {x['variant']} worker thread CPU s: {x['worker_threads_cpu_s']}")
+    for x in drains:
+        if x.get("phases"):
+            ph = x["phases"]
+            print(f"\n  {x['variant']}: worker CPU by phase ({ph['samples']} py-spy samples)")
+            for name, v in ph["phases"].items():
+                print(f"    {name:22} {v['pct']:5.1f}%  {v['us_per_wf']} µs/wf")
     for x in drains:
         if x.get("pg_statements"):
             print(f"\n  {x['variant']}: server time by statement (pg_stat_statements)")

@@ -32,6 +32,9 @@ def _rt() -> Runtime:
 
 def _info(func: Callable[..., Any]) -> FunctionInfo:
     info = getattr(func, "__dbos_info__", None)
+    if info is not None and info.kind != "workflow":
+        # A step (or transaction) started or enqueued directly runs as a one-step workflow.
+        info = getattr(func, "__dbos_temp_workflow__", None)
     if info is None or info.kind != "workflow":
         name = getattr(func, "__qualname__", repr(func))
         raise DBOSException(f"{name} is not a workflow; decorate it with @DBOS.workflow()")
@@ -139,7 +142,10 @@ def _enqueue_start(queue: Any, func: Callable[..., Any], args: tuple, kwargs: di
 
 def _after_enqueue(rt: Runtime, s: Start, owned: bool) -> None:
     if s.status == "DELAYED":
+        from dbos_queue.queue.wakeup import DELAYED_SIGNAL
+
         rt.engine.loop.call_soon_threadsafe(rt.queues.wake_delayed)
+        rt.engine.publish_threadsafe("queue", DELAYED_SIGNAL)  # other workers' timers
     else:
         rt.engine.publish_threadsafe("queue", s.queue_name or "")
 
@@ -201,7 +207,35 @@ def _register(func: Callable[..., Any], kind: str, name: str | None, **extra: An
 def _finish_wrapper(info: FunctionInfo, wrapper: Callable[..., Any]) -> Any:
     wrapper.__dbos_info__ = info  # type: ignore[attr-defined]
     info.wrapper = wrapper
+    if info.kind in ("step", "transaction"):
+        wrapper.__dbos_temp_workflow__ = _temp_workflow(info, wrapper)  # type: ignore[attr-defined]
     return wrapper
+
+
+def _temp_workflow(info: FunctionInfo, wrapper: Callable[..., Any]) -> FunctionInfo:
+    """The workflow ``<temp>.<name>`` that runs one step, registered like DBOS's: a step
+    passed to ``start_workflow`` or ``Queue.enqueue`` runs as it, in any process that
+    declares the step."""
+    if info.is_async:
+
+        async def body(*args: Any, **kwargs: Any) -> Any:
+            return await wrapper(*args, **kwargs)
+
+    else:
+
+        def body(*args: Any, **kwargs: Any) -> Any:
+            return wrapper(*args, **kwargs)
+
+    temp = FunctionInfo(
+        name=f"<temp>.{info.name}",
+        func=body,
+        wrapper=body,
+        kind="workflow",
+        is_async=info.is_async,
+        method=info.method,
+    )
+    registry.workflows[temp.name] = temp
+    return temp
 
 
 def _op_ctx(required: bool, what: str = "", allow_step: bool = False):

@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from dbos_queue.db.notify import Notifier, parse_queue_payload
+
 logger = logging.getLogger("dbos_queue")
 T = TypeVar("T")
 Key = tuple[str, str]
@@ -83,8 +85,10 @@ class Engine:
         self.pool: AsyncConnectionPool | None = None
         self._thread = threading.Thread(target=self._run_loop, name="dbos-engine", daemon=True)
         self._waiters: dict[Key, set[asyncio.Event]] = defaultdict(set)
-        self._outbox: dict[str, set[str]] = defaultdict(set)
-        self._outbox_event: asyncio.Event | None = None
+        self.notifier = Notifier(self, notify_coalesce_sec)
+        # Decides whether a counted queue notification from another process wakes this
+        # one's claim loop (queue/wakeup.py); None: every notification does.
+        self.queue_filter: Callable[[str, int | None, int], bool] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self.closed = False  # set once the loop is stopping for good: blocked callers give up
@@ -112,8 +116,7 @@ class Engine:
             open=False,
             name="dbos-system",
         )
-        await self.pool.open(wait=True, timeout=15)
-        self._outbox_event = asyncio.Event()
+        await self.pool.open(wait=wait, timeout=15)
         if self.listen:
             self.spawn(self._listen_forever(), "listener")
         else:
@@ -121,7 +124,7 @@ class Engine:
             self.listener_connected.set()
         # NOTIFYs are still sent (transaction-scoped, so pooler-safe): other processes of a
         # mixed fleet may listen even when this one polls.
-        self.spawn(self._flush_outbox_forever(), "notifier")
+        self.spawn(self.notifier.run_forever(), "notifier")
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Start a background task on the engine loop (call from the loop)."""
@@ -221,17 +224,20 @@ class Engine:
             for ev in evs:
                 ev.set()
 
-    def publish(self, kind: str, payload: str) -> None:
-        """Wake local waiters now and, coalesced, every other process (engine loop only)."""
+    def publish(self, kind: str, payload: str, count: int = 1) -> None:
+        """Wake local waiters now and, coalesced, every other process (engine loop only).
+
+        For ``"queue"``, ``count`` is how much work arrived (0: everyone look again, e.g.
+        settings changed); "wf" reaches only processes waiting for that workflow."""
         self.wake((kind, payload))
         for hook in self.hooks.get(kind, ()):
             hook(payload)
-        self._outbox[_KIND_TO_CHANNEL[kind]].add(payload)
-        assert self._outbox_event is not None
-        self._outbox_event.set()
+        if kind == "queue" and count <= 0 and self.queue_filter is not None:
+            self.queue_filter(payload, 0, 0)  # settings changed: re-read them here too
+        self.notifier.add(_KIND_TO_CHANNEL[kind], payload, count)
 
-    def publish_threadsafe(self, kind: str, payload: str) -> None:
-        self.loop.call_soon_threadsafe(self.publish, kind, payload)
+    def publish_threadsafe(self, kind: str, payload: str, count: int = 1) -> None:
+        self.loop.call_soon_threadsafe(self.publish, kind, payload, count)
 
     async def wait_for(
         self,
@@ -302,9 +308,7 @@ class Engine:
                         if kind is None:
                             continue
                         for payload in n.payload.split("\n"):
-                            self.wake((kind, payload))
-                            for hook in self.hooks.get(kind, ()):
-                                hook(payload)
+                            self._heard(kind, payload)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -315,47 +319,19 @@ class Engine:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 
-    # --- coalesced NOTIFY ----------------------------------------------------
+    def _heard(self, kind: str, payload: str) -> None:
+        """One notification from the LISTEN connection."""
+        if kind == "queue":
+            payload, count, seq, origin = parse_queue_payload(payload)
+            if origin == self.notifier.origin:
+                return  # our own, already acted on when published
+            if self.queue_filter is not None and not self.queue_filter(payload, count, seq):
+                return
+        self.wake((kind, payload))
+        for hook in self.hooks.get(kind, ()):
+            hook(payload)
 
-    async def _flush_outbox_forever(self) -> None:
-        """Send queued notifications: at once when idle, at most once per coalesce interval
-        under load (a notifying commit takes a cluster-wide lock; keep them few)."""
-        assert self._outbox_event is not None
-        last = 0.0
-        while True:
-            await self._outbox_event.wait()
-            gap = self.notify_coalesce_sec - (self.loop.time() - last)
-            if gap > 0:
-                await asyncio.sleep(gap)  # let the burst accumulate into one statement
-            self._outbox_event.clear()
-            last = self.loop.time()
-            try:
-                await self._flush_outbox()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.warning("could not publish notifications: %s", exc)
+    # --- coalesced NOTIFY (db/notify.py) ---------------------------------------
 
     async def _flush_outbox(self) -> None:
-        if not self._outbox or self.pool is None:
-            return
-        from dbos_queue.db import sql as _sql
-
-        batch, self._outbox = self._outbox, defaultdict(set)
-        channels, payloads = [], []
-        for channel, items in batch.items():
-            # A NOTIFY payload is limited to 8000 bytes: pack ids into chunks.
-            chunk: list[str] = []
-            size = 0
-            for item in items:
-                if size + len(item) + 1 > 7000 and chunk:
-                    channels.append(channel)
-                    payloads.append("\n".join(chunk))
-                    chunk, size = [], 0
-                chunk.append(item)
-                size += len(item) + 1
-            if chunk:
-                channels.append(channel)
-                payloads.append("\n".join(chunk))
-        async with self.connection() as conn:
-            await conn.execute(_sql.NOTIFY_MANY, (channels, payloads))
+        await self.notifier.flush()

@@ -1,0 +1,185 @@
+"""The coalescing notifier: what one process tells the others, and how cheaply.
+
+Every NOTIFY costs the cluster: a notifying transaction gets a transaction id and
+takes one cluster-wide lock from its commit until the commit is flushed, so
+notifying commits queue one behind another and lose group commit; and every
+LISTENing backend, and its process, wakes for it. So:
+
+- Notifications are coalesced: sent at once when the notifier was idle, then at most
+  once per interval, all channels in one statement, and committed without waiting for
+  the WAL flush (``synchronous_commit`` off for that transaction only: a notification
+  is not durable anyway, the data it announces was committed before).
+- A queue notification says how much work arrived and who sent it:
+  ``name<US>count<US>seq<US>origin`` (US = ``\\x1f``), so a fleet can wake only as many
+  workers as there is work (queue/wakeup.py) and a process can skip its own echo. A bare
+  ``name`` (the SQL producer, ``enqueue_in_transaction``, older processes) means "an
+  unknown amount": every listener of the queue claims.
+- "Workflow done" goes only to processes that wait for that workflow: a waiter
+  registers in ``dbos.result_waiters`` (migration 0010) before it re-checks the
+  status, and the notifier, after the completion committed, notifies the registered
+  ids only (one statement whatever the outcome). A workflow nobody awaits costs no
+  NOTIFY at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import secrets
+from collections import Counter, defaultdict
+from typing import Any
+
+logger = logging.getLogger("dbos_queue")
+
+QUEUE_CHANNEL = "dbos_queue_channel"
+DONE_CHANNEL = "dbos_workflow_done_channel"
+SEP = "\x1f"
+MAX_PAYLOAD = 7000  # NOTIFY payloads are limited to 8000 bytes
+
+
+def queue_payload(name: str, count: int, seq: int, origin: str) -> str:
+    """The text of one counted queue notification."""
+    return f"{name}{SEP}{count}{SEP}{seq}{SEP}{origin}"
+
+
+def parse_queue_payload(payload: str) -> tuple[str, int | None, int, str | None]:
+    """(queue, count or None for an unknown amount, seq, origin) of one queue payload."""
+    parts = payload.split(SEP)
+    if len(parts) == 4:
+        try:
+            return parts[0], int(parts[1]), int(parts[2]), parts[3]
+        except ValueError:
+            pass
+    return payload, None, 0, None
+
+
+def chunks(channel: str, items: list[str]) -> list[tuple[str, str]]:
+    """Pack payload items (newline-separated) into NOTIFYs under the size limit."""
+    out: list[tuple[str, str]] = []
+    chunk: list[str] = []
+    size = 0
+    for item in items:
+        if size + len(item) + 1 > MAX_PAYLOAD and chunk:
+            out.append((channel, "\n".join(chunk)))
+            chunk, size = [], 0
+        chunk.append(item)
+        size += len(item) + 1
+    if chunk:
+        out.append((channel, "\n".join(chunk)))
+    return out
+
+
+class Notifier:
+    """The outbox of one engine and the task that sends it."""
+
+    def __init__(self, engine: Any, coalesce_sec: float) -> None:
+        # engine: db.loop.Engine (not imported: loop imports this module)
+        self.engine = engine
+        self.coalesce_sec = coalesce_sec
+        self.origin = secrets.token_hex(6)  # this process's signature on its notifications
+        self._seq = itertools.count(secrets.randbelow(1 << 20))
+        self._waiter_seq = itertools.count(1)
+        self.outbox: dict[str, set[str]] = defaultdict(set)
+        self.queue_counts: Counter[str] = Counter()
+        self.queue_all: set[str] = set()  # queues published with count 0: "everyone look"
+        self.done: set[str] = set()  # finished workflows: notify their registered waiters
+        self.event: asyncio.Event | None = None
+        self.sent = 0  # notifying statements sent (benchmarks, tests)
+
+    def add(self, channel: str, payload: str, count: int = 1) -> None:
+        """Queue one notification (engine loop only)."""
+        if channel == QUEUE_CHANNEL:
+            if count > 0:
+                self.queue_counts[payload] += count
+            else:
+                self.queue_all.add(payload)
+        elif channel == DONE_CHANNEL:
+            self.done.add(payload)
+        else:
+            self.outbox[channel].add(payload)
+        if self.event is not None:
+            self.event.set()
+
+    def new_waiter(self) -> str:
+        """A token for one ``result_waiters`` registration."""
+        return f"{self.origin}:{next(self._waiter_seq)}"
+
+    def pending(self) -> bool:
+        return bool(self.outbox or self.queue_counts or self.queue_all or self.done)
+
+    async def run_forever(self) -> None:
+        """Send at once when idle, at most once per coalesce interval under load."""
+        self.event = asyncio.Event()
+        if self.pending():
+            self.event.set()
+        loop = asyncio.get_running_loop()
+        last = 0.0
+        while True:
+            await self.event.wait()
+            gap = self.coalesce_sec - (loop.time() - last)
+            if gap > 0:
+                await asyncio.sleep(gap)  # let the burst accumulate into one statement
+            self.event.clear()
+            last = loop.time()
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("could not publish notifications: %s", exc)
+
+    def _take(self) -> tuple[list[str], list[str], list[str]]:
+        batch, self.outbox = self.outbox, defaultdict(set)
+        counts, self.queue_counts = self.queue_counts, Counter()
+        everyone, self.queue_all = self.queue_all, set()
+        for q in everyone:
+            counts[q] = 0  # "everyone look" wins over a count
+        done, self.done = self.done, set()
+        pairs: list[tuple[str, str]] = []
+        for channel, items in batch.items():
+            pairs += chunks(channel, sorted(items))
+        if counts:
+            items = [queue_payload(q, n, next(self._seq), self.origin) for q, n in counts.items()]
+            pairs += chunks(QUEUE_CHANNEL, items)
+        return [c for c, _ in pairs], [p for _, p in pairs], sorted(done)
+
+    async def flush(self) -> None:
+        """Send everything queued, in one statement."""
+        if not self.pending() or self.engine.pool is None:
+            return
+        from dbos_queue.db import sql as _sql
+
+        channels, payloads, done = self._take()
+        async with self.engine.connection() as conn:
+            if done:
+                await conn.execute(_sql.NOTIFY_MANY_AND_WAITERS, (channels, payloads, done))
+            else:
+                await conn.execute(_sql.NOTIFY_MANY_ASYNC, (channels, payloads))
+        self.sent += 1
+
+    # --- waiting for a result in another process ---------------------------------
+
+    async def register_waiter(self, wf_id: str) -> str | None:
+        """Ask to be told when ``wf_id`` finishes; the token to unregister with.
+
+        None when this engine does not listen (nothing would hear it)."""
+        if not self.engine.listen:
+            return None
+        from dbos_queue.db import sql as _sql
+
+        token = self.new_waiter()
+        async with self.engine.connection() as conn:
+            await conn.execute(_sql.REGISTER_RESULT_WAITER, (wf_id, token))
+        return token
+
+    async def unregister_waiter(self, wf_id: str, token: str | None) -> None:
+        if token is None or self.engine.pool is None:
+            return
+        from dbos_queue.db import sql as _sql
+
+        try:
+            async with self.engine.connection() as conn:
+                await conn.execute(_sql.UNREGISTER_RESULT_WAITER, (wf_id, token))
+        except Exception as exc:  # a leftover row only costs one extra NOTIFY later
+            logger.debug("could not unregister result waiter for %s: %s", wf_id, exc)
