@@ -27,11 +27,13 @@ import pytest
 
 from dbos_queue import DBOS, Queue, SetWorkflowID
 from dbos_queue.api.dbos import _rt
+from dbos_queue.ops.admin.server import AdminServer
 from dbos_queue.queue.claim import set_queue_limits
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 TOKEN = "dash-token"
+HOSTILE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 # A first run may install Chromium (apt) inside the test: allow for a slow mirror.
 INSTALL_TIMEOUT = 300
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(INSTALL_TIMEOUT + 120)]
@@ -279,9 +281,15 @@ def test_dashboard_in_chromium(dbos: Any, browser: Browser) -> None:
             raise ConnectionError("smtp down")
         return body
 
+    @DBOS.workflow(name="<i>evil</i>")
+    def evil(payload: str) -> str:
+        return payload
+
     rt = _rt()
-    rt.start_admin("127.0.0.1", 0)
-    base = f"http://127.0.0.1:{rt.admin.port}"
+    rt.start_admin("127.0.0.1", 0, sample_interval=0.2)
+    server = rt.admin
+    assert isinstance(server, AdminServer)
+    base = f"http://127.0.0.1:{server.port}"
 
     with SetWorkflowID("mail-1"):
         handle = outbox.enqueue(send_mail, 1)
@@ -290,15 +298,46 @@ def test_dashboard_in_chromium(dbos: Any, browser: Browser) -> None:
     rt.engine.run(set_queue_limits(rt.sysdb, "outbox", paused=True))
     with SetWorkflowID("mail-2"):
         outbox.enqueue(send_mail, 2)  # waits on the paused queue
+    with SetWorkflowID("evil-1"):  # a hostile name and input, waiting too
+        outbox.enqueue(evil, HOSTILE)
+    ring = server.samples
+    deadline = time.monotonic() + 30
+    with ring.added:  # two samples that saw both waiting workflows: the charts have a line
+        while sum(x.depth.get("outbox") == 2 for x in ring._samples) < 2:
+            assert time.monotonic() < deadline, list(ring._samples)[-2:]
+            ring.added.wait(deadline - time.monotonic())
 
     # Loads (the token once in the URL, then the cookie) and shows both workflows and the queue.
     browser.navigate(f"{base}/dashboard?token={TOKEN}")
     assert browser.evaluate("location.pathname + location.search") == "/dashboard"
     page = browser.html()
     assert "dbos_queue dashboard" in page
+
+    # Hostile values are text, never markup: no element was made of them, nothing ran.
+    assert (
+        browser.evaluate("document.querySelectorAll('script, img, i, [onerror], [onload]').length")
+        == 0
+    )
+    assert browser.evaluate("typeof window.__pwned") == "undefined"
+    evil_row = browser.evaluate(
+        "document.querySelector(\"#recent tr[data-workflow='evil-1']\").innerText"
+    )
+    assert "<i>evil</i>" in evil_row and "<script>window.__pwned=1</script>" in evil_row
+    assert '<img src=x onerror=\\"window.__pwned=2\\">' in evil_row  # JSON-quoted input
+
+    # Depth and throughput are drawn: polylines with a real extent, depth ending at 2.
+    widths = browser.evaluate(
+        "[...document.querySelectorAll('#charts svg polyline')].map(p => p.getBBox().width)"
+    )
+    assert len(widths) == 2 and all(w > 0 for w in widths), widths
+    depth = browser.evaluate(
+        "document.querySelector(\"#queues tr[data-queue='outbox'] svg[data-series='depth']\")"
+        ".dataset.values"
+    )
+    assert depth.split(",")[-1] == "2.0", depth
     assert browser.evaluate(
         "document.querySelector(\"#queues tr[data-queue='outbox']\").innerText"
-    ).split("\t")[:3] == ["outbox", "paused", "1"]
+    ).split("\t")[:3] == ["outbox", "paused", "2"]
     failed_row = "#failed tr[data-workflow='mail-1']"
     assert browser.evaluate(f'document.querySelector("{failed_row}").dataset.status') == "ERROR"
     assert "ConnectionError: smtp down" in browser.evaluate(

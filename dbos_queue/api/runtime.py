@@ -120,15 +120,20 @@ class Runtime:
         if self.settings.run_admin_server:
             self.start_admin(self.settings.admin_host, self.settings.admin_port)
 
-    def start_admin(self, host: str, port: int) -> None:
-        from dbos_queue.ops.admin import AdminServer
+    def start_admin(self, host: str, port: int, **options: Any) -> None:
+        """Serve the admin API on ``host``:``port`` (options: ``AdminServer``'s keywords)."""
+        from dbos_queue.ops.admin.server import AdminServer
 
+        if getattr(self, "admin", None) is not None:
+            self.admin.stop()  # one server per runtime
+            self.admin = None
         try:
-            self.admin = AdminServer(self, host, port, self.settings.admin_token)
-        except OSError as exc:
+            admin = AdminServer(self, host, port, self.settings.admin_token, **options)
+            admin.start()
+        except (OSError, RuntimeError) as exc:
             logger.warning("admin server not started on %s:%d: %s", host, port, exc)
             return
-        self.admin.start()
+        self.admin = admin
 
     def recover_executors(self, executor_ids: list[str]) -> list[str]:
         """Recover the named executors' workflows now, without waiting for lease expiry."""
