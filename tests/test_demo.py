@@ -145,6 +145,19 @@ def test_demo_runs_the_queue_and_survives_a_killed_worker(db_url, start_demo):
     print(f"demo took {elapsed:.1f}s")
 
 
+def test_help_describes_the_demo_it_runs():
+    from dbos_queue.cli import demo, demo_app
+    from dbos_queue.cli.main import DEMO_HELP, HELP
+
+    assert f"global concurrency of {demo_app.CONCURRENCY} " in DEMO_HELP
+    assert f"executor lease of {demo_app.LEASE_SECONDS:g} s" in DEMO_HELP
+    assert f"workflows of {demo_app.STEPS}\nsteps" in DEMO_HELP
+    assert f"When {demo.KILL_AT:.0%} are done" in DEMO_HELP
+    assert f"start {demo.WORKERS}\n`dbos-queue worker`" in DEMO_HELP
+    assert f"(global concurrency {demo_app.CONCURRENCY})" in HELP
+    assert "ran twice" in DEMO_HELP and "taken over" in DEMO_HELP
+
+
 def test_ctrl_c_stops_every_demo_process(db_url, start_demo):
     proc = start_demo()
     assert proc.stdout is not None

@@ -27,7 +27,7 @@ STEP = "dbos_queue_demo_step"
 STEPS = 3  # steps per workflow
 STEP_SECONDS = 0.02  # each step body's pretend work, after its side effect
 CONCURRENCY = 24  # the queue's global concurrency: the limit the demo shows
-LEASE_SECONDS = 3.0  # executor_lease_sec: how long a dead worker holds its work
+LEASE_SECONDS = 4.0  # executor_lease_sec: how long a dead worker holds its work
 HEARTBEAT_SECONDS = 0.5
 BATCH = 250  # workflows per enqueue_many from the producer
 
@@ -72,13 +72,12 @@ if os.environ.get(URL_ENV) and os.environ.get(QUEUE_ENV) and os.environ.get(RUN_
 
     _URL = os.environ[URL_ENV]
     _RUN = os.environ[RUN_ENV]
-    _EXECUTOR = os.environ.get("DBOS__VMID", "local")
 
     @DBOS.step(name=STEP)
     def demo_step(order: int, step: int) -> int:
         """One step: record that its body ran (the side effect), then work a little."""
         _effects_connection(_URL).execute(
-            _sql.DEMO_RECORD_EFFECT, (_RUN, DBOS.workflow_id, step, _EXECUTOR)
+            _sql.DEMO_RECORD_EFFECT, (_RUN, DBOS.workflow_id, step, DBOS.executor_id)
         )
         time.sleep(STEP_SECONDS)
         return order * 10 + step

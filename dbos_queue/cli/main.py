@@ -86,11 +86,12 @@ def root(
     ctx.obj = Globals(db_url=db_url, json=json_out)
 
 
+# The numbers here are cli/demo_app.py's and cli/demo.py's (tests/test_demo.py checks).
 DEMO_HELP = """Watch a pool of workers share a queue and survive a killed worker.
 
 On the configured system database (by default the embedded Postgres), start 3
 `dbos-queue worker` processes serving one queue with a global concurrency of 24 and an
-executor lease of 3 s, and a separate producer process that enqueues N workflows of 3
+executor lease of 4 s, and a separate producer process that enqueues N workflows of 3
 steps with a DBOSClient. Each step body inserts a row into the demo's side-effect table
 (dbos_queue_demo_effects) before its result is recorded. Live: queue depth, running
 against the limit, per-worker counts, throughput. When 30% are done the busiest worker
