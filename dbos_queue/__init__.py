@@ -8,8 +8,10 @@ Switch from DBOS Python by changing the import::
 from dbos_queue import error
 from dbos_queue.api.client import DBOSClient, EnqueueOptions
 from dbos_queue.api.dbos import DBOS, DBOSConfiguredInstance
+from dbos_queue.api.debouncer import Debouncer, DebouncerClient
 from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
 from dbos_queue.api.queue import Queue, QueueRateLimit
+from dbos_queue.api.steps import StepOptions, StepReservation  # DBOS's StepOptions TypedDict
 from dbos_queue.engine.context import (
     DBOSContextEnsure,
     DBOSContextSetAuth,
@@ -17,31 +19,66 @@ from dbos_queue.engine.context import (
     SetWorkflowID,
     SetWorkflowTimeout,
 )
-from dbos_queue.engine.core import StepOptions
+from dbos_queue.engine.datasource import AsyncSQLAlchemyDatasource, SQLAlchemyDatasource
+from dbos_queue.engine.options import SetShardKey, SetWorkflowAttributes
 from dbos_queue.engine.tracing import PropagateOtelContext
+from dbos_queue.engine.validation import make_pydantic_args_validator, pydantic_args_validator
 from dbos_queue.model.config import DBOSConfig
-from dbos_queue.model.serialization import Serializer
+from dbos_queue.model.records import (
+    ClientScheduleInput,
+    ScheduleInput,
+    SendMessage,
+    StepInfo,
+    StepStatus,
+    WorkflowSchedule,
+)
+from dbos_queue.model.serialization import (
+    DBOSPortableJSONSerializer,
+    PortableWorkflowError,
+    Serializer,
+    WorkflowSerializationFormat,
+)
 from dbos_queue.model.status import WorkflowStatus, WorkflowStatusString
+from dbos_queue.model.versions import VersionInfo
 
 __all__ = [
     "DBOS",
+    "AsyncSQLAlchemyDatasource",
+    "ClientScheduleInput",
     "DBOSClient",
     "DBOSConfig",
     "DBOSConfiguredInstance",
     "DBOSContextEnsure",
     "DBOSContextSetAuth",
+    "DBOSPortableJSONSerializer",
+    "Debouncer",
+    "DebouncerClient",
     "EnqueueOptions",
+    "PortableWorkflowError",
     "PropagateOtelContext",
     "Queue",
     "QueueRateLimit",
+    "SQLAlchemyDatasource",
+    "ScheduleInput",
+    "SendMessage",
     "Serializer",
     "SetEnqueueOptions",
+    "SetShardKey",
+    "SetWorkflowAttributes",
     "SetWorkflowID",
     "SetWorkflowTimeout",
+    "StepInfo",
     "StepOptions",
+    "StepReservation",
+    "StepStatus",
+    "VersionInfo",
     "WorkflowHandle",
     "WorkflowHandleAsync",
+    "WorkflowSchedule",
+    "WorkflowSerializationFormat",
     "WorkflowStatus",
     "WorkflowStatusString",
     "error",
+    "make_pydantic_args_validator",
+    "pydantic_args_validator",
 ]

@@ -32,7 +32,7 @@ ALTER TABLE dbos.streams ADD COLUMN IF NOT EXISTS serialization text DEFAULT NUL
 ALTER TABLE dbos.workflow_status ADD COLUMN IF NOT EXISTS is_debounced boolean NOT NULL DEFAULT false;
 ALTER TABLE dbos.workflow_status ADD COLUMN IF NOT EXISTS debounce_deadline_epoch_ms bigint DEFAULT NULL;
 
--- The SQL producer, now writing DBOS's portable JSON by default, so a non-Python
+-- The SQL producer (0003, 0007), now writing DBOS's portable JSON by default, so a non-Python
 -- producer passes plain JSON and reads the workflow's output and error back as plain
 -- JSON (SELECT status, output, error, serialization FROM dbos.workflow_status ...).
 -- serialization => 'json' keeps the former behaviour (dbos_queue's own JSON form);
@@ -66,6 +66,7 @@ BEGIN
     IF queue_name IS NULL OR queue_name = '' THEN
         RAISE EXCEPTION 'queue_name must be a non-empty string';
     END IF;
+    PERFORM dbos.require_declared_queue(queue_name);  -- 0007: refuse an undeclared queue
     IF workflow_id IS NOT NULL AND workflow_id = '' THEN
         RAISE EXCEPTION 'workflow_id must not be an empty string; pass NULL for a random id';
     END IF;

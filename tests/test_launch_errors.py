@@ -97,8 +97,8 @@ def test_transaction_commits_exactly_once(db_url, pg_server_url):
 
         @DBOS.transaction()
         def insert(name):
-            DBOS.sql_session.execute("INSERT INTO greetings VALUES (%s)", (name,))
-            return DBOS.sql_session.execute("SELECT count(*) FROM greetings").fetchone()[0]
+            DBOS.pg_connection.execute("INSERT INTO greetings VALUES (%s)", (name,))
+            return DBOS.pg_connection.execute("SELECT count(*) FROM greetings").fetchone()[0]
 
         @DBOS.workflow()
         def wf(name):

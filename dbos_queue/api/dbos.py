@@ -11,8 +11,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from dbos_queue.api.facade.base import FacadeState
 from dbos_queue.api.facade.attributes import Attributes
+from dbos_queue.api.facade.base import FacadeState
 from dbos_queue.api.facade.context import Context
 from dbos_queue.api.facade.decorators import Decorators
 from dbos_queue.api.facade.lifecycle import Lifecycle
@@ -25,6 +25,7 @@ from dbos_queue.api.facade.running import Running
 from dbos_queue.api.facade.schedules import Schedules
 from dbos_queue.api.facade.steps import Steps
 from dbos_queue.api.facade.tracing import Tracing
+from dbos_queue.api.facade.transactions import Transactions
 from dbos_queue.api.facade.versions import Versions
 from dbos_queue.api.invoke import _rt, enqueue_async, enqueue_sync
 from dbos_queue.engine.registry import registry
@@ -58,6 +59,7 @@ class DBOS(
     Tracing,
     Patching,  # DBOS parity part B: patch / deprecate_patch
     Versions,  # DBOS parity part B: application versions
+    Transactions,  # DBOS parity part B: DBOS.pg_connection
 ):
     """The process-wide entry point (DBOS Python's API)."""
 

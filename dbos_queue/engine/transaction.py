@@ -1,18 +1,19 @@
-"""``@DBOS.transaction``: a function run inside one application-database transaction.
+"""``@DBOS.transaction`` (DBOS 2.x): a function run inside one application-database
+transaction, recorded exactly once (engine/tx_once.py).
 
-The function's output is inserted into ``dbos.transaction_outputs`` of the
-application database *in the same transaction* as the function's own writes, so
-a workflow recovered after a crash finds it and never commits the work twice.
-The record is mirrored into the system database's ``operation_outputs`` so the
-step shows in ``list_workflow_steps``.
+Inside the function ``DBOS.sql_session`` is a SQLAlchemy ``Session`` bound to that
+transaction, as in DBOS (SQLAlchemy is the ``sqlalchemy`` extra), and
+``DBOS.pg_connection`` is the same transaction's psycopg connection, for code that
+prefers plain SQL with ``%s`` parameters. The output is kept in
+``dbos.transaction_outputs`` of the application database.
 """
 
 from __future__ import annotations
 
-import contextvars
 import functools
-import time
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -22,33 +23,59 @@ from dbos_queue.db import migrate as _migrate
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import now_ms
 from dbos_queue.engine import tracing as _tracing
-from dbos_queue.engine.context import current_workflow
-from dbos_queue.engine.core import explain_refusal, step_replay
+from dbos_queue.engine import tx_once as _once
 from dbos_queue.error import DBOSException
-from dbos_queue.model import serialization as ser
 
 ISOLATION = {
     "SERIALIZABLE": psycopg.IsolationLevel.SERIALIZABLE,
     "REPEATABLE READ": psycopg.IsolationLevel.REPEATABLE_READ,
     "READ COMMITTED": psycopg.IsolationLevel.READ_COMMITTED,
 }
-_session: contextvars.ContextVar[psycopg.Connection[Any] | None] = contextvars.ContextVar(
-    "dbos_queue_sql_session", default=None
+_pools: dict[int, ConnectionPool] = {}  # runtime -> psycopg pool (stored procedures too)
+_engines: dict[int, Any] = {}  # runtime -> SQLAlchemy engine, when SQLAlchemy is installed
+_NO_SQLALCHEMY = (
+    "DBOS.sql_session is a SQLAlchemy Session, and SQLAlchemy is not installed: install it "
+    "(pip install 'dbos-queue[sqlalchemy]'), or use DBOS.pg_connection, the transaction's "
+    "psycopg connection"
 )
-_pools: dict[int, ConnectionPool] = {}
 
 
-def current_session() -> psycopg.Connection[Any]:
-    conn = _session.get()
-    if conn is None:
+def current_session() -> Any:
+    """``DBOS.sql_session``: the running ``@DBOS.transaction``'s SQLAlchemy Session."""
+    txn = _once.active.get()
+    if txn is None or txn.owner != "dbos":
         raise DBOSException(
             "DBOS.sql_session is only available inside a @DBOS.transaction function"
         )
-    return conn
+    if txn.session is None:
+        raise DBOSException(_NO_SQLALCHEMY)
+    return txn.session
+
+
+def current_connection() -> psycopg.Connection[Any]:
+    """``DBOS.pg_connection``: the running transaction's psycopg connection."""
+    txn = _once.active.get()
+    if txn is None or isinstance(txn.pg, psycopg.AsyncConnection):
+        raise DBOSException(
+            "DBOS.pg_connection is only available inside a @DBOS.transaction function "
+            "(or a datasource's sync transaction)"
+        )
+    return txn.pg
+
+
+def _sqlalchemy_engine(app_url: str, prepare: Any) -> Any:
+    try:
+        import sqlalchemy as sa
+    except ImportError:
+        return None
+    url = sa.make_url(app_url).set(drivername="postgresql+psycopg")
+    return sa.create_engine(
+        url, pool_size=10, pool_pre_ping=True, connect_args={"prepare_threshold": prepare}
+    )
 
 
 def launch(rt: Any, app_url: str | None) -> None:
-    """Open the application database pool and create its output table."""
+    """Open the application database pool(s) and create its output table."""
     if not app_url:
         return
     _migrate.ensure_database(app_url)
@@ -66,6 +93,9 @@ def launch(rt: Any, app_url: str | None) -> None:
         name="dbos-app",
         kwargs={"prepare_threshold": prepare},
     )
+    engine = _sqlalchemy_engine(app_url, prepare)
+    if engine is not None:
+        _engines[id(rt)] = engine
 
 
 def app_pool(rt: Any) -> ConnectionPool | None:
@@ -77,71 +107,61 @@ def shutdown(rt: Any) -> None:
     pool = _pools.pop(id(rt), None)
     if pool is not None:
         pool.close()
+    engine = _engines.pop(id(rt), None)
+    if engine is not None:
+        engine.dispose()
 
 
-def _run_in_transaction(rt: Any, info: Any, level: str, call: Callable[[], Any]) -> Any:
+@contextmanager
+def _begin_psycopg(pool: ConnectionPool, level: str) -> Iterator[_once.Active]:
+    with pool.connection() as conn:
+        conn.isolation_level = ISOLATION[level]
+        with conn.transaction():
+            yield _once.Active("dbos", conn)
+
+
+@contextmanager
+def _begin_sqlalchemy(engine: Any, level: str) -> Iterator[_once.Active]:
+    from sqlalchemy.orm import Session
+
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level=level)
+        with conn.begin():
+            # The Session joins this connection's transaction: its work, the user's
+            # pg_connection statements and the output record commit together.
+            session = Session(bind=conn, expire_on_commit=False)
+            try:
+                yield _once.Active("dbos", conn.connection.driver_connection, session)
+            finally:
+                session.close()
+
+
+def _read(pg: Any, wf_id: str, fid: int) -> Any:
+    row = pg.execute(_sql.APP_TX_OUTPUT_GET, (wf_id, fid)).fetchone()
+    return None if row is None else (row[0], row[1], None)
+
+
+def _write(pg: Any, wf_id: str, fid: int, output: str, name: str, _fmt: str) -> bool:
+    params = (wf_id, fid, output, None, name, now_ms())
+    return pg.execute(_sql.APP_TX_OUTPUT_PUT_ONCE, params).fetchone() is not None
+
+
+OUTPUTS = _once.Outputs(read=_read, write=_write)
+
+
+def _run(rt: Any, info: Any, level: str, call: Callable[[], Any]) -> Any:
     pool = _pools.get(id(rt))
     if pool is None:
         raise DBOSException(
             f"Transaction {info.name} needs an application database: set "
             "application_database_url in the DBOS config"
         )
-    ctx = current_workflow.get()
-    if ctx is not None and ctx.in_step:
-        ctx = None  # a transaction called from a step is part of that step
-    fid = ctx.next_function_id() if ctx is not None else 0
-    if ctx is not None:
-        done, value = step_replay(ctx, fid, info.name)
-        if done:
-            return value
-    started = now_ms()
-    for attempt in range(10):
-        try:
-            output, error, exc, result = _attempt(pool, ctx, fid, info, level, call)
-            break
-        except psycopg.errors.SerializationFailure:
-            time.sleep(min(0.01 * 2**attempt, 1.0))
-    else:
-        raise DBOSException(f"Transaction {info.name} kept failing to serialize; gave up")
-    if ctx is not None:
-        params = rt.sysdb.operation_params(
-            ctx.workflow_id, ctx.owner, fid, info.name, output, error, started=started
-        )
-        if not rt.engine.run(rt.sysdb.record_operation(params)):
-            rt.engine.run(explain_refusal(rt, ctx))
-    if exc is not None:
-        raise exc
-    return result
+    engine = _engines.get(id(rt))
 
+    def begin() -> Any:
+        return _begin_sqlalchemy(engine, level) if engine else _begin_psycopg(pool, level)
 
-def _attempt(
-    pool: ConnectionPool, ctx: Any, fid: int, info: Any, level: str, call: Callable[[], Any]
-) -> tuple:
-    with pool.connection() as conn:
-        conn.isolation_level = ISOLATION[level]
-        if ctx is not None:
-            row = conn.execute(_sql.APP_TX_OUTPUT_GET, (ctx.workflow_id, fid)).fetchone()
-            conn.commit()
-            if row is not None:  # committed before a crash: replay it
-                exc = ser.deserialize_exception(row[1]) if row[1] is not None else None
-                return row[0], row[1], exc, ser.deserialize(row[0]) if exc is None else None
-        token = _session.set(conn)
-        try:
-            with conn.transaction():
-                result = call()
-                output = ser.serialize(result, f"output of transaction {info.name}")
-                if ctx is not None:
-                    conn.execute(
-                        _sql.APP_TX_OUTPUT_PUT,
-                        (ctx.workflow_id, fid, output, None, info.name, now_ms()),
-                    )
-            return output, None, None, result
-        except psycopg.errors.SerializationFailure:
-            raise
-        except Exception as exc:
-            return None, ser.serialize_exception(exc), exc, None
-        finally:
-            _session.reset(token)
+    return _once.run_sync(rt, info.name, begin, OUTPUTS, _once.DEFAULT_CODEC, call)
 
 
 def decorator(
@@ -151,11 +171,17 @@ def decorator(
     finish: Callable[..., Any],
     get_rt: Callable[[], Any],
 ) -> Callable[[Any], Any]:
+    """``@DBOS.transaction(isolation_level, name=)``."""
     level = level.upper()
     if level not in ISOLATION:
         raise ValueError(f"isolation_level must be one of {sorted(ISOLATION)}, got {level!r}")
 
     def deco(func: Any) -> Any:
+        if inspect.iscoroutinefunction(func):
+            raise DBOSException(
+                f"@DBOS.transaction needs a regular function, and {func.__qualname__} is a "
+                "coroutine function: use an AsyncSQLAlchemyDatasource's transaction() instead"
+            )
         info = register(func, "transaction", name)
 
         @functools.wraps(func)
@@ -164,7 +190,7 @@ def decorator(
 
             check_roles(info)
             with _tracing.step_span(info.name, "transaction"):
-                return _run_in_transaction(get_rt(), info, level, lambda: func(*args, **kwargs))
+                return _run(get_rt(), info, level, lambda: func(*args, **kwargs))
 
         return finish(info, wrapper)
 

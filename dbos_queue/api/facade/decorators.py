@@ -158,7 +158,8 @@ class Decorators:
 
     @classproperty
     def sql_session(cls) -> Any:
-        """The psycopg connection of the running ``@DBOS.transaction``."""
+        """The SQLAlchemy Session of the running ``@DBOS.transaction`` (as in DBOS; its
+        psycopg connection is ``DBOS.pg_connection``)."""
         return _transaction.current_session()
 
     @classmethod
