@@ -146,6 +146,24 @@ def _messaging(client: DBOSClient) -> None:
     assert handle.get_result() == "hello!"
 
 
+def _cancel_and_resume(client: DBOSClient, direct_url: str) -> None:
+    """Cancel a sleeping workflow, resume it: the cancelled execution stops before its next
+    step (whose body never runs there), the resumed one finishes; each step body runs once."""
+    sleeper = client.enqueue({"queue_name": "pgb", "workflow_name": "sleeper"}, 3.0)
+    sid = sleeper.get_workflow_id()
+    wait_until(lambda: count(direct_url, "step", f"{sid}:%") == 1, "the sleeper's first step")
+    client.cancel_workflow(sid)
+    wait_until(lambda: statuses(direct_url, [sid]) == {sid: "CANCELLED"}, "the cancel")
+    # The sleeping execution hears of it (NOTIFY, or the cancellation poll) and stops
+    # when its sleep ends, before its next step body.
+    wait_until(lambda: count(direct_url, "cancel seen", sid) == 1, "the cancel to reach it")
+    assert count(direct_url, "step", f"{sid}:1") == 0  # stopped before the body, not after
+    client.resume_workflow(sid)
+    assert sleeper.get_result() == "woke"
+    assert count(direct_url, "step", f"{sid}:0") == 1  # recorded before the cancel
+    assert count(direct_url, "step", f"{sid}:1") == 1
+
+
 def _enqueue_steps(client: DBOSClient, singles: int, batch: int) -> list[str]:
     ids = [
         client.enqueue({"queue_name": q, "workflow_name": "steps"}, 3).get_workflow_id()
@@ -174,15 +192,7 @@ def test_data_path_through_pgbouncer_exactly_once(
         listed = client.list_workflows(workflow_ids=ids[:5])
         assert sorted(s.workflow_id for s in listed) == sorted(ids[:5])
         assert {s.status for s in listed} == {"SUCCESS"}
-        sleeper = client.enqueue({"queue_name": "pgb", "workflow_name": "sleeper"}, 3.0)
-        sid = sleeper.get_workflow_id()
-        wait_until(lambda: count(effects_db, "step", f"{sid}:%") == 1, "the sleeper's first step")
-        client.cancel_workflow(sid)
-        wait_until(lambda: statuses(effects_db, [sid]) == {sid: "CANCELLED"}, "the cancel")
-        client.resume_workflow(sid)
-        assert sleeper.get_result() == "woke"
-        assert count(effects_db, "step", f"{sid}:0") == 1  # recorded before the cancel
-        assert count(effects_db, "step", f"{sid}:1") == 1
+        _cancel_and_resume(client, effects_db)
         fork = client.fork_workflow(ids[0], 2)
         assert fork.get_result() == 3
         assert 1 <= count(effects_db, "step", f"{fork.get_workflow_id()}:%") <= 3
@@ -221,7 +231,10 @@ def test_use_listen_notify_false_polls_without_a_listen_connection(
         _messaging(client)
         wait_until(no_listen_and(lambda: all_success(effects_db, ids)), "polled workflows", 90)
         wait_until(no_listen_and(lambda: count(effects_db, "tick") >= 2), "polled ticks")
-    assert count(effects_db, "step") == 3 * len(ids) and duplicates(effects_db, "step") == []
+        assert count(effects_db, "step") == 3 * len(ids)
+        _cancel_and_resume(client, effects_db)  # the cancel is found by polling too
+        samples.append(listen_backends(effects_db))
+    assert duplicates(effects_db, "step") == [] and duplicates(effects_db, "tick") == []
     assert samples and set(samples) == {0}, f"a LISTEN connection appeared: {samples}"
     assert _admin_get(worker, "/dbos-healthz")[0] == 200  # healthy without a listener
     rc, _out, err = worker.stop()

@@ -101,6 +101,11 @@ class Runtime:
         self.engine.run(self._register())
         self.engine.spawn_threadsafe(self._heartbeat_forever(), "heartbeat")
         self.engine.hooks["cancel"].append(self._on_cancel)
+        if not self.settings.use_listen_notify:  # no NOTIFY will say "cancelled": look
+            from dbos_queue.api.cancel_poll import poll_cancellations_forever
+
+            interval = self.settings.notification_listener_polling_interval_sec
+            self.engine.spawn_threadsafe(poll_cancellations_forever(self, interval), "cancel-poll")
 
     def start_background(self) -> None:
         """Start dequeuing and serving (after the facade knows this runtime)."""

@@ -8,6 +8,11 @@ process does not take it straight back). While no live process registers it, the
 workflow keeps waiting for one to appear, re-checked every few seconds, and ends
 ``ERROR`` naming the function once ``unknown_workflow_wait_sec`` (default 60 s) has
 passed since the first worker found nobody able to run it.
+
+The claim stamped this process's application version on the row, and processes of one
+version run the same code, so a handed-back row never keeps it: it goes back unversioned
+when a capable process runs the latest version (which dequeues unversioned rows), else
+under a capable process's own version, so that process may claim it.
 """
 
 from __future__ import annotations
@@ -43,18 +48,24 @@ async def leave_or_fail(
     Returns what happened: ``"handed back"``, ``"waiting"`` or ``"error"``.
     """
     now = now_ms()
-    params = {"now": now, "process_id": rt.process_id, "name": name, "id": wf_id}
+    params = {
+        "now": now,
+        "process_id": rt.process_id,
+        "name": name,
+        "id": wf_id,
+        "app_name": getattr(rt.settings, "name", None),
+    }
     row = await rt.sysdb.fetchone(_sql.UNRUNNABLE_STATE, params)
-    someone, since = (bool(row[0]), row[1]) if row is not None else (False, None)
+    someone, version, since = (bool(row[0]), row[1], row[2]) if row else (False, None, None)
     wait_ms = int(rt.settings.unknown_workflow_wait_sec * 1000)
     if someone:
         until = now + int(HAND_BACK_MS * random.uniform(0.5, 1.5))
-        await _hand_back(rt, wf_id, owner, now, until, None)
+        await _hand_back(rt, wf_id, owner, now, until, None, version)
         return "handed back"
     since = now if since is None else since
     if now - since < wait_ms:
         until = min(since + wait_ms, now + RECHECK_MS)
-        await _hand_back(rt, wf_id, owner, now, until, since)
+        await _hand_back(rt, wf_id, owner, now, until, since, None)
         return "waiting"
     waited = (now - since) / 1000
     error = DBOSWorkflowFunctionNotFoundError(
@@ -70,7 +81,20 @@ async def leave_or_fail(
 
 
 async def _hand_back(
-    rt: QueueHost, wf_id: str, owner: str, now: int, until: int, since: int | None
+    rt: QueueHost,
+    wf_id: str,
+    owner: str,
+    now: int,
+    until: int,
+    since: int | None,
+    version: str | None,
 ) -> None:
-    params = {"id": wf_id, "owner": owner, "now": now, "until": until, "since": since}
+    params = {
+        "id": wf_id,
+        "owner": owner,
+        "now": now,
+        "until": until,
+        "since": since,
+        "version": version,
+    }
     await rt.sysdb.fetchone(_sql.HAND_BACK_UNRUNNABLE, params)

@@ -14,6 +14,7 @@ import os
 import psycopg
 
 from dbos_queue import DBOS, Queue
+from dbos_queue.error import DBOSWorkflowCancelledError
 
 URL = os.environ["PGB_APP_URL"]
 DIRECT = os.environ["PGB_APP_DIRECT_URL"]
@@ -58,7 +59,11 @@ def chat(values: int) -> str:
 def sleeper(seconds: float) -> str:
     effect(0)
     DBOS.sleep(seconds)
-    effect(1)
+    try:
+        effect(1)  # a cancel that reached this execution stops it here
+    except DBOSWorkflowCancelledError:
+        _effect("cancel seen", DBOS.workflow_id or "")
+        raise
     return "woke"
 
 

@@ -1,0 +1,37 @@
+"""Cancellation without LISTEN (``use_listen_notify: false``).
+
+A cancel from another process normally arrives as a NOTIFY that stops the local
+execution at its next step and wakes its sleep, recv or get_event. A polling process
+hears none, so it looks every ``notification_listener_polling_interval_sec`` for
+workflows running here that were cancelled, and treats each as if the NOTIFY had come.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from dbos_queue.db import sql as _sql
+
+logger = logging.getLogger("dbos_queue")
+
+
+async def poll_cancellations_forever(rt: Any, interval: float) -> None:
+    """Run on the engine loop of a process that opens no LISTEN connection."""
+    while True:
+        await asyncio.sleep(interval)
+        ids = list(rt.local)
+        if not ids:
+            continue
+        try:
+            rows = await rt.sysdb.fetchall(_sql.CANCELLED_AMONG, (ids,))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.warning("polling for cancellations failed: %s", exc)
+            continue
+        for (wf_id,) in rows:
+            rt.engine.wake(("cancel", wf_id))
+            for hook in list(rt.engine.hooks.get("cancel", ())):
+                hook(wf_id)
