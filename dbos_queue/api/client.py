@@ -10,19 +10,20 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, TypedDict
 
-import psycopg
-
+from dbos_queue.api.client_lists import ClientListing, ClientQueues
+from dbos_queue.api.client_messages import ClientMessaging
+from dbos_queue.api.client_ops import ClientManagement
+from dbos_queue.api.client_schedules import ClientSchedules
 from dbos_queue.api.client_setup import FROM_ENV, client_setup
 from dbos_queue.api.client_versions import ClientVersions
 from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.loop import Engine
 from dbos_queue.db.sysdb import SystemDatabase, now_ms
-from dbos_queue.engine import comm as _comm
 from dbos_queue.engine import core as _core
 from dbos_queue.engine import tracing as _tracing
 from dbos_queue.engine.options import attributes_json
-from dbos_queue.error import DBOSException, DBOSNonExistentWorkflowError
+from dbos_queue.error import DBOSException
 from dbos_queue.model import serialization as ser
 from dbos_queue.model.status import WorkflowStatus, status_from_row
 
@@ -61,7 +62,14 @@ def _roles_json(roles: Any) -> str | None:
     return json.dumps(list(roles)) if roles is not None else None
 
 
-class DBOSClient(ClientVersions):
+class DBOSClient(
+    ClientVersions,
+    ClientManagement,  # DBOS parity part A: cancel/resume/fork/rewind/delete/delay/attributes
+    ClientListing,  # list_workflows / list_queued_workflows / list_workflow_steps
+    ClientQueues,  # register/retrieve/list/delete queues
+    ClientMessaging,  # send (+ in a transaction, bulk), events, streams
+    ClientSchedules,  # the schedule API by workflow name
+):
     """A producer/inspector connected to the system database."""
 
     def __init__(
@@ -257,92 +265,36 @@ class DBOSClient(ClientVersions):
         return ids
 
     def enqueue_in_transaction(
-        self, conn: psycopg.Connection[Any], options: EnqueueOptions, *args: Any, **kwargs: Any
+        self, conn_or_session: Any, options: EnqueueOptions, *args: Any, **kwargs: Any
     ) -> str:
-        """Enqueue inside the caller's own psycopg transaction: it commits or rolls back with it."""
+        """Enqueue inside the caller's own transaction (a psycopg connection, or an SQLAlchemy
+        Connection or Session on the system database): it commits or rolls back with it."""
+        from dbos_queue.api.client_messages import caller_cursor
+        from dbos_queue.db.sysdb import INIT_OPTIONAL
+
         params = self._params(options, args, kwargs)
+        params["app_name"] = params.get("app_name") or self.application_name
+        for key in INIT_OPTIONAL:
+            params.setdefault(key, None)
         self.engine.run(self._check_queue(params))
-        row = conn.execute(_sql.INIT_WORKFLOW, params).fetchone()  # type: ignore[arg-type]
-        if row is None:
+        cur = caller_cursor(conn_or_session)
+        cur.execute(_sql.INIT_WORKFLOW, params)
+        if cur.fetchone() is None:
             raise DBOSException(f"workflow id {params['id']} or its deduplication id is taken")
-        conn.execute(_sql.NOTIFY_QUEUE, (params["queue"],))  # delivered at commit
+        cur.execute(_sql.NOTIFY_QUEUE, (params["queue"],))  # delivered at commit
         return params["id"]
 
-    # --- inspect and message --------------------------------------------------------
-
-    def retrieve_workflow(self, workflow_id: str, existing_workflow: bool = True) -> WorkflowHandle:
-        if existing_workflow and self.engine.run(self.sysdb.get_status_row(workflow_id)) is None:
-            raise DBOSNonExistentWorkflowError(workflow_id)
-        return WorkflowHandle(self, workflow_id)  # type: ignore[arg-type]
+    # --- inspect (the DBOS 3.4.0 methods are in the mixins: client_ops, client_lists,
+    # client_messages, client_schedules) ---------------------------------------------
 
     def get_workflow(self, workflow_id: str) -> WorkflowStatus | None:
+        """The workflow's status, or None for an unknown id."""
         row = self.engine.run(self.sysdb.get_status_row(workflow_id))
         return status_from_row(row) if row is not None else None
 
-    def send(
-        self,
-        destination_id: str,
-        message: Any,
-        topic: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> None:
-        self.engine.run(_comm.send(self, None, 0, destination_id, message, topic))  # type: ignore[arg-type]
-
-    def get_event(self, workflow_id: str, key: str, timeout_seconds: float = 60) -> Any:
-        return self.engine.run(
-            _comm.get_event(self, None, 0, workflow_id, key, timeout_seconds)  # type: ignore[arg-type]
-        )
-
     def get_result(self, workflow_id: str, timeout: float | None = None) -> Any:
+        """Wait for the workflow to end (up to ``timeout`` s); its output, or its error raised."""
         return self.engine.run(_core.await_result(self, workflow_id, timeout))  # type: ignore[arg-type]
-
-    def read_stream(self, workflow_id: str, key: str):
-        """Yield a workflow's stream values until it is closed or the workflow ends."""
-        offset = 0
-        while True:
-            values, finished = self.engine.run(
-                _comm.read_stream_chunk(self, workflow_id, key, offset)
-            )  # type: ignore[arg-type]
-            yield from values
-            offset += len(values)
-            if finished:
-                return
-
-    def list_workflows(self, **filters: Any) -> list[WorkflowStatus]:
-        from dbos_queue.ops import management as mgmt
-
-        return self.engine.run(mgmt.list_workflows(self, **filters))
-
-    def list_queued_workflows(self, **filters: Any) -> list[WorkflowStatus]:
-        from dbos_queue.ops import management as mgmt
-
-        return self.engine.run(mgmt.list_queued_workflows(self, **filters))
-
-    def cancel_workflow(self, workflow_id: str, *, cancel_children: bool = False) -> None:
-        from dbos_queue.ops import management as mgmt
-
-        self.engine.run(mgmt.cancel(self, [workflow_id], cancel_children))
-
-    def resume_workflow(self, workflow_id: str) -> WorkflowHandle:
-        from dbos_queue.ops import management as mgmt
-
-        self.engine.run(mgmt.resume(self, workflow_id))
-        return WorkflowHandle(self, workflow_id)  # type: ignore[arg-type]
-
-    def fork_workflow(
-        self, workflow_id: str, start_step: int, *, application_version: str | None = None
-    ) -> WorkflowHandle:
-        from dbos_queue.ops import management as mgmt
-
-        new_id = self.engine.run(
-            mgmt.fork(self, workflow_id, start_step, app_version=application_version)
-        )
-        return WorkflowHandle(self, new_id)  # type: ignore[arg-type]
-
-    def list_workflow_steps(self, workflow_id: str) -> list[dict[str, Any]]:
-        from dbos_queue.model.status import step_dict as _step_dict
-
-        return [_step_dict(r) for r in self.engine.run(self.sysdb.list_steps(workflow_id))]
 
 
 def _signal_name(params: dict[str, Any]) -> str:

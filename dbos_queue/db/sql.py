@@ -952,6 +952,9 @@ ON CONFLICT (schedule_name) DO UPDATE
        updated_at_epoch_ms = EXCLUDED.updated_at_epoch_ms
 """
 
+# DBOSClient.check_connection: one round trip, no retry.
+CHECK_CONNECTION = "SELECT 1"
+
 # A queue's settings (QUEUE_COLUMNS) and its owner (0008), for Queue objects.
 GET_QUEUE_OWNED = (
     "SELECT " + QUEUE_COLUMNS + ", application_name FROM dbos.queues WHERE name = %s"
@@ -1120,6 +1123,8 @@ SELECT count(*) FILTER (WHERE status = 'SUCCESS'),
 # (queue): a temporary queue's workflows and the queue itself, when the bench/demo ends.
 DELETE_QUEUE_WORKFLOWS = "DELETE FROM dbos.workflow_status WHERE queue_name = %s"
 DELETE_QUEUE = "DELETE FROM dbos.queues WHERE name = %s"
+
+
 # --- stored procedures (engine/procedures.py) -------------------------------------------
 # Templates composed with psycopg.sql: {level} is one of the isolation levels, {fn} the
 # declared function's quoted identifier, {args} its arguments as placeholders; each is
@@ -1324,7 +1329,9 @@ VALUES (%s, %s, (EXTRACT(EPOCH FROM now()) * 1000)::bigint)
 ON CONFLICT DO NOTHING
 """
 
-UNREGISTER_RESULT_WAITER = "DELETE FROM dbos.result_waiters WHERE workflow_uuid = %s AND waiter = %s"
+UNREGISTER_RESULT_WAITER = (
+    "DELETE FROM dbos.result_waiters WHERE workflow_uuid = %s AND waiter = %s"
+)
 
 # Registrations of waiters that died waiting for a workflow that never finished.
 PURGE_OLD_RESULT_WAITERS = "DELETE FROM dbos.result_waiters WHERE since_epoch_ms < %s"

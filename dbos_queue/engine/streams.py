@@ -88,9 +88,9 @@ async def wait_rows(
 class _Reader:
     """One read (one value) of a stream, checkpointed when ``ctx`` is a workflow."""
 
-    def __init__(self, rt: Host, wf_id: str, key: str, name: str) -> None:
+    def __init__(self, rt: Host, wf_id: str, key: str, name: str, checkpoint: bool = True) -> None:
         self.rt, self.wf_id, self.key, self.name = rt, wf_id, key, name
-        ctx = current_workflow.get()
+        ctx = current_workflow.get() if checkpoint else None
         self.ctx: WorkflowContext | None = ctx if ctx is not None and not ctx.in_step else None
         self.fid = 0
         self.marked = False
@@ -161,12 +161,13 @@ def read_stream_sync(
     offset: int = 0,
     timeout_seconds: float | None = None,
     polling_interval_sec: float | None = None,
+    checkpoint: bool = True,
 ) -> Iterator[Any]:
     """Yield the stream's values from ``offset`` until it is closed or its workflow ends."""
     check_args(timeout_seconds, polling_interval_sec)
     pending: deque = deque()
     while True:
-        r = _Reader(rt, wf_id, key, READ_NAME)
+        r = _Reader(rt, wf_id, key, READ_NAME, checkpoint)
         try:
             done, value = r.begin()
             if not done:
@@ -189,12 +190,13 @@ async def read_stream_async(
     offset: int = 0,
     timeout_seconds: float | None = None,
     polling_interval_sec: float | None = None,
+    checkpoint: bool = True,
 ) -> AsyncIterator[Any]:
     """The async twin of ``read_stream_sync``."""
     check_args(timeout_seconds, polling_interval_sec)
     pending: deque = deque()
     while True:
-        r = _Reader(rt, wf_id, key, READ_NAME)
+        r = _Reader(rt, wf_id, key, READ_NAME, checkpoint)
         try:
             done, value = r.begin()
             if not done:
@@ -226,11 +228,13 @@ async def read_offset(r: _Reader, offset: int, timeout: float | None, poll: floa
     return ser.deserialize(rows[0][0])
 
 
-def reader(rt: Host, wf_id: str, key: str, offset: int) -> tuple[_Reader, bool, Any]:
+def reader(
+    rt: Host, wf_id: str, key: str, offset: int, checkpoint: bool = True
+) -> tuple[_Reader, bool, Any]:
     """(reader, replayed, value) for ``read_stream_offset``; call ``r.end()`` afterwards."""
     if not isinstance(offset, int) or offset < 0:
         raise ValueError(f"offset must be a non-negative integer, got {offset!r}")
-    r = _Reader(rt, wf_id, key, READ_OFFSET_NAME)
+    r = _Reader(rt, wf_id, key, READ_OFFSET_NAME, checkpoint)
     done, value = r.begin()
     if done and value is _END:
         raise DBOSStreamTimeoutError(wf_id, key)

@@ -38,3 +38,11 @@ async def delete(h: Any, name: str) -> bool:
 async def set_owner(h: Any, name: str, application_name: str | None) -> None:
     """Record which application owns the queue."""
     await h.sysdb.execute(_sql.SET_QUEUE_OWNER, (application_name, name))
+
+
+async def store(h: Any, settings: Any, *, overwrite: bool = True) -> None:
+    """Insert a queue's settings, or refresh them (unless changed at runtime; ``overwrite``
+    False: only when absent)."""
+    if overwrite or await get_row(h, settings.name) is None:
+        await h.sysdb.execute(_sql.UPSERT_QUEUE, settings.as_params())
+        h.engine.publish("queue", settings.name)
