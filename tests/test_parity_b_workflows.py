@@ -110,6 +110,7 @@ def test_portable_workflow_stores_plain_json_and_children_inherit_it(dbos, db_ur
         out = portable((1, 2), when)
     assert out == {"values": (1, 2), "when": when, "n": 1.5}  # the caller gets its own value
     status, _name, inputs, output, error, fmt = _row(db_url, "portable-parent")
+    assert status == "SUCCESS"
     assert fmt == "portable_json" and error is None
     assert json.loads(inputs) == {
         "namedArgs": {},
@@ -163,7 +164,7 @@ def test_sql_producer_enqueues_portable_args_and_reads_a_portable_result(dbos, d
     with psycopg.connect(db_url, autocommit=True) as conn:
         wf_id = conn.execute(
             "SELECT dbos.enqueue_workflow('sqlq', %s, '[\"2024-01-01\", \"2024-01-31T00:00:00Z\"]',"
-            " '{\"label\": \"jan\"}')",
+            ' \'{"label": "jan"}\')',
             (days_until.__qualname__,),
         ).fetchone()[0]
         bad = conn.execute(
@@ -223,6 +224,41 @@ def test_client_enqueue_with_portable_serialization(dbos, db_url) -> None:
         assert client.get_result(h.workflow_id, timeout=30) == {"k": [1, 2]}
     assert _row(db_url, h.workflow_id)[5] == "portable_json"
     assert DBOSPortableJSONSerializer().serialize({"a": (1,)}) == '{"a":[1]}'
+
+
+def test_messages_events_and_streams_in_the_portable_format(dbos, db_url) -> None:
+    @DBOS.workflow(serialization_type=PORTABLE)
+    def portable_events() -> Any:
+        DBOS.set_event("inherited", (1, 2))  # DEFAULT: the workflow's own (portable) format
+        DBOS.write_stream("s", {"at": date(2024, 1, 2)})
+        DBOS.close_stream("s")
+        return DBOS.recv("t", timeout_seconds=30)
+
+    @DBOS.workflow()
+    def native_events() -> None:
+        DBOS.set_event("native", (1, 2))
+        DBOS.set_event("asked", (3,), serialization_type=PORTABLE)
+
+    with SetWorkflowID("pev"):
+        h = DBOS.start_workflow(portable_events)
+    DBOS.send("pev", {"v": (9,)}, "t", serialization_type=PORTABLE)
+    assert h.get_result() == {"v": [9]}
+    with SetWorkflowID("nev"):
+        native_events()
+    with psycopg.connect(db_url) as conn:
+        events = dict(
+            conn.execute(
+                "SELECT workflow_uuid || '/' || key, value FROM dbos.workflow_events"
+            ).fetchall()
+        )
+        stream = conn.execute(
+            "SELECT value FROM dbos.streams WHERE workflow_uuid = 'pev' ORDER BY \"offset\""
+        ).fetchone()[0]
+    assert json.loads(events["pev/inherited"]) == [1, 2]
+    assert json.loads(events["nev/asked"]) == [3]
+    assert "$dbq" in events["nev/native"]  # the native format keeps the tuple
+    assert DBOS.get_event("nev", "native") == (1, 2)
+    assert json.loads(stream) == {"at": "2024-01-02"}
 
 
 # --- argument validation --------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
@@ -39,6 +40,7 @@ class Messaging:
         delivered once however often it is sent; ``send_to_forks`` also delivers it to every
         workflow forked (recursively) from the destination. From a workflow: one step."""
         ctx, fid = _op_ctx(required=False)
+        message = ser.in_format(message, serialization_type, _fmt(ctx))
         _rt().engine.run(
             _send_one(ctx, fid, destination_id, message, topic, idempotency_key, send_to_forks)
         )
@@ -57,6 +59,7 @@ class Messaging:
     ) -> None:
         """``send`` from async code."""
         ctx, fid = _op_ctx(required=False)
+        message = ser.in_format(message, serialization_type, _fmt(ctx))
         await _rt().engine.arun(
             _send_one(ctx, fid, destination_id, message, topic, idempotency_key, send_to_forks)
         )
@@ -72,6 +75,7 @@ class Messaging:
         """Send many ``SendMessage`` in one transaction: all are delivered, or (a destination
         does not exist) none. From a workflow: one step ("DBOS.send_bulk")."""
         ctx, fid = _op_ctx(required=False)
+        messages = _in_format(messages, serialization_type, ctx)
         _rt().engine.run(
             _msgs.send_bulk(_rt(), messages, send_to_forks=send_to_forks, ctx=ctx, fid=fid)
         )
@@ -86,6 +90,7 @@ class Messaging:
     ) -> None:
         """``send_bulk`` from async code."""
         ctx, fid = _op_ctx(required=False)
+        messages = _in_format(messages, serialization_type, ctx)
         await _rt().engine.arun(
             _msgs.send_bulk(_rt(), messages, send_to_forks=send_to_forks, ctx=ctx, fid=fid)
         )
@@ -101,13 +106,27 @@ class Messaging:
         return await _rt().engine.arun(_comm.recv(_rt(), ctx, fid, topic, timeout_seconds))
 
     @classmethod
-    def set_event(cls, key: str, value: Any) -> None:
+    def set_event(
+        cls,
+        key: str,
+        value: Any,
+        *,
+        serialization_type: Any = ser.WorkflowSerializationFormat.DEFAULT,
+    ) -> None:
         ctx, fid = _op_ctx(required=True, what="set_event", allow_step=True)
+        value = ser.in_format(value, serialization_type, _fmt(ctx))
         _rt().engine.run(_comm.set_event(_rt(), ctx, fid, key, value))
 
     @classmethod
-    async def set_event_async(cls, key: str, value: Any) -> None:
+    async def set_event_async(
+        cls,
+        key: str,
+        value: Any,
+        *,
+        serialization_type: Any = ser.WorkflowSerializationFormat.DEFAULT,
+    ) -> None:
         ctx, fid = _op_ctx(required=True, what="set_event", allow_step=True)
+        value = ser.in_format(value, serialization_type, _fmt(ctx))
         await _rt().engine.arun(_comm.set_event(_rt(), ctx, fid, key, value))
 
     @classmethod
@@ -158,13 +177,27 @@ class Messaging:
         await _rt().engine.arun(_comm.sleep(_rt(), ctx, fid, seconds))
 
     @classmethod
-    def write_stream(cls, key: str, value: Any) -> None:
+    def write_stream(
+        cls,
+        key: str,
+        value: Any,
+        *,
+        serialization_type: Any = ser.WorkflowSerializationFormat.DEFAULT,
+    ) -> None:
         ctx, fid = _op_ctx(required=True, what="write_stream", allow_step=True)
+        value = ser.in_format(value, serialization_type, _fmt(ctx))
         _rt().engine.run(_comm.write_stream(_rt(), ctx, fid, key, value))
 
     @classmethod
-    async def write_stream_async(cls, key: str, value: Any) -> None:
+    async def write_stream_async(
+        cls,
+        key: str,
+        value: Any,
+        *,
+        serialization_type: Any = ser.WorkflowSerializationFormat.DEFAULT,
+    ) -> None:
         ctx, fid = _op_ctx(required=True, what="write_stream", allow_step=True)
+        value = ser.in_format(value, serialization_type, _fmt(ctx))
         await _rt().engine.arun(_comm.write_stream(_rt(), ctx, fid, key, value))
 
     @classmethod
@@ -266,6 +299,20 @@ class Messaging:
             return await _rt().engine.arun(coro)
         finally:
             r.end()
+
+
+def _fmt(ctx: Any) -> str | None:
+    """The running workflow's own format: what DEFAULT means for what it sends (DBOS)."""
+    return getattr(ctx, "serialization", None)
+
+
+def _in_format(messages: list[SendMessage], serialization_type: Any, ctx: Any) -> list[Any]:
+    """SendMessages whose payloads are marked for ``serialization_type`` (parity B)."""
+    out = []
+    for m in messages:
+        value = ser.in_format(m.message, serialization_type, _fmt(ctx))
+        out.append(m if value is m.message else dataclasses.replace(m, message=value))
+    return out
 
 
 async def _send_one(

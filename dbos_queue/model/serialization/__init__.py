@@ -105,8 +105,28 @@ def _writer(serialization: str | None) -> Serializer:
     )
 
 
+class PortableValue:
+    """A value to be stored as portable JSON whatever the configured format (a message,
+    event or stream value sent with ``serialization_type=PORTABLE``)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def in_format(value: Any, serialization_type: Any, inherited: str | None = None) -> Any:
+    """``value`` marked for its format: PORTABLE (or, for DEFAULT, a portable workflow's
+    own format) wraps it so ``serialize`` writes portable JSON; otherwise unchanged."""
+    if format_for(serialization_type, inherited) == PORTABLE_FORMAT:
+        return PortableValue(value)
+    return value
+
+
 def serialize(value: Any, where: str = "value", serialization: str | None = None) -> str:
     """Store ``value`` as text; ``where`` names it in error messages (e.g. ``output``)."""
+    if type(value) is PortableValue:
+        return _portable.dumps_value(value.value, where)
     writer = _writer(serialization)
     if writer is _SAFE:
         return _enc.dumps_value(value, where)
@@ -240,6 +260,7 @@ __all__ = [
     "TAG",
     "DBOSPortableJSONSerializer",
     "PickleSerializer",
+    "PortableValue",
     "PortableWorkflowError",
     "SafeJSONSerializer",
     "Serializer",
@@ -252,6 +273,7 @@ __all__ = [
     "deserialize_args",
     "deserialize_exception",
     "format_for",
+    "in_format",
     "serialize",
     "serialize_args",
     "serialize_exception",
