@@ -6,9 +6,7 @@ a restarting server) are retried with backoff; everything else propagates.
 
 from __future__ import annotations
 
-import _thread
 import asyncio
-import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -19,7 +17,8 @@ import psycopg
 from psycopg import AsyncConnection
 
 from dbos_queue.db import sql as _sql
-from dbos_queue.db.loop import Engine, EngineStopped
+from dbos_queue.db.batcher import Batcher
+from dbos_queue.db.loop import Engine
 from dbos_queue.model import clock as _clock
 from dbos_queue.model.status import TERMINAL_STATUSES
 
@@ -56,99 +55,6 @@ class InitResult:
     output: str | None = None
     error: str | None = None
     queue_name: str | None = None
-
-
-class Batcher:
-    """Group concurrent writes into one statement ("natural batching").
-
-    The first write is sent at once; writes arriving while a statement is in
-    flight are sent together in the next one. Idle latency is unchanged; under
-    load one commit (and one WAL flush) serves many workflows. Threads submit
-    through a lock-free inbox and wait on a plain lock, so a sync workflow's
-    checkpoint costs the engine loop no task or future of its own.
-    """
-
-    MAX = 256
-
-    def __init__(
-        self, engine: Engine, flush: Callable[[list[dict[str, Any]]], Awaitable[set]]
-    ) -> None:
-        self.engine = engine
-        self.flush = flush
-        self.items: list[tuple] = []
-        self.running = False
-        self._task: asyncio.Task[None] | None = None  # keep a reference (asyncio docs)
-        self._inbox: collections.deque[tuple] = collections.deque()
-        self._scheduled = False
-
-    async def submit(self, item: dict[str, Any], key: Any) -> bool:
-        """From the engine loop."""
-        fut = asyncio.get_running_loop().create_future()
-        self.items.append((item, key, fut))
-        self._kick()
-        return await fut
-
-    def submit_blocking(self, item: dict[str, Any], key: Any) -> bool:
-        """From any other thread: block this thread until the batch containing it is written."""
-        lock = _thread.allocate_lock()
-        lock.acquire()
-        slot = [lock, False, None]
-        self._inbox.append((item, key, slot))  # append first, then check: see _pull
-        if self.engine.closed:
-            raise EngineStopped()
-        if not self._scheduled:
-            self._scheduled = True
-            self.engine.loop.call_soon_threadsafe(self._pull)
-        while not lock.acquire(timeout=1.0):
-            if self.engine.closed:
-                raise EngineStopped()
-        if slot[2] is not None:
-            raise slot[2]
-        return bool(slot[1])
-
-    def _pull(self) -> None:
-        self._scheduled = False  # reset before draining, so a late append schedules again
-        while self._inbox:
-            self.items.append(self._inbox.popleft())
-        if self.engine._stopping:  # shutting down: fail fast rather than strand a task
-            items, self.items = self.items, []
-            for _i, _k, waiter in items:
-                self._deliver(waiter, False, EngineStopped())
-            return
-        self._kick()
-
-    def _kick(self) -> None:
-        if not self.running and self.items:
-            self.running = True
-            self._task = asyncio.get_running_loop().create_task(self._drain())
-
-    @staticmethod
-    def _deliver(waiter: Any, result: bool, exc: BaseException | None) -> None:
-        if isinstance(waiter, list):
-            waiter[1], waiter[2] = result, exc
-            waiter[0].release()
-        elif not waiter.done():
-            if exc is not None:
-                waiter.set_exception(exc)
-            else:
-                waiter.set_result(result)
-
-    async def _drain(self) -> None:
-        try:
-            while self.items:
-                batch, self.items = self.items[: self.MAX], self.items[self.MAX :]
-                try:
-                    accepted = await self.flush([item for item, _k, _w in batch])
-                except Exception as exc:
-                    for _i, _k, waiter in batch:
-                        self._deliver(waiter, False, exc)
-                    continue
-                for _i, key, waiter in batch:
-                    self._deliver(waiter, key in accepted, None)
-        finally:
-            self.running = False
-            if self.items:
-                self._kick()
 
 
 class SystemDatabase:
@@ -281,10 +187,7 @@ class SystemDatabase:
             "error": error,
             "now": now_ms(),
         }
-        ok = await self._completions.submit(item, wf_id)
-        if ok:
-            self.engine.publish("wf", wf_id)
-        return ok
+        return await self._completions.submit(item, wf_id)  # "wf" published by the flush
 
     def complete_blocking(
         self, wf_id: str, owner: str, status: str, output: str | None, error: str | None
@@ -298,12 +201,42 @@ class SystemDatabase:
             "error": error,
             "now": now_ms(),
         }
-        ok = self._completions.submit_blocking(item, wf_id)
-        if ok:
-            self.engine.publish_threadsafe("wf", wf_id)
-        return ok
+        return self._completions.submit_blocking(item, wf_id)
+
+    def complete_nowait(
+        self,
+        wf_id: str,
+        owner: str,
+        status: str,
+        output: str | None,
+        error: str | None,
+        done: Callable[[bool, BaseException | None], None],
+    ) -> None:
+        """``complete`` without waiting (from any thread): ``done(accepted, error)`` runs
+        on the engine loop once it is written. For executions nobody waits for; a drain
+        waits for these with :meth:`writes_settled` before it hands anything back."""
+        item = {
+            "id": wf_id,
+            "owner": owner,
+            "status": status,
+            "output": output,
+            "error": error,
+            "now": now_ms(),
+        }
+        self._completions.submit_nowait(item, wf_id, done)
+
+    async def writes_settled(self, timeout: float = 30.0) -> bool:
+        """Wait until every checkpoint and completion submitted so far is written."""
+        a = await self._records.settle(timeout)
+        return await self._completions.settle(timeout) and a
 
     async def _flush_completions(self, items: list[dict[str, Any]]) -> set:
+        accepted = await self._write_completions(items)
+        for wf_id in accepted:  # on the loop, once durable: local waiters, remote ones
+            self.engine.publish("wf", wf_id)
+        return accepted
+
+    async def _write_completions(self, items: list[dict[str, Any]]) -> set:
         params = {
             "ids": [i["id"] for i in items],
             "owners": [i["owner"] for i in items],

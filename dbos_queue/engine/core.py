@@ -327,12 +327,44 @@ async def await_result(rt: Host, wf_id: str, timeout: float | None = None) -> An
 def complete_blocking(
     rt: Host, ctx: WorkflowContext, status: str, output: str | None, error: str | None
 ) -> None:
-    """``complete`` from a workflow thread."""
+    """``complete`` from a workflow thread.
+
+    A background execution (nobody holds its thread's result: queued, start_workflow)
+    does not wait: its thread is free for the next workflow at once, the completion is
+    written with the next batch (group commit), and the drain waits for it
+    (``writes_settled``) before handing anything back. Waiters read the status from the
+    database, so they see it when it is durable, as before."""
     stop_if_handed_back(ctx)
+    if ctx.background:
+        rt.sysdb.complete_nowait(
+            ctx.workflow_id, ctx.owner, status, output, error, _completed_later(rt, ctx, status)
+        )
+        return
     ok = rt.sysdb.complete_blocking(ctx.workflow_id, ctx.owner, status, output, error)
     rt.events.emit(WorkflowFinished(ctx.workflow_id, status if ok else "FENCED"))
     if not ok:
         rt.engine.run(explain_refusal(rt, ctx))
+
+
+def _completed_later(rt: Host, ctx: WorkflowContext, status: str) -> Any:
+    """The engine-loop callback of a background completion."""
+
+    def done(ok: bool, exc: BaseException | None) -> None:
+        if exc is not None:
+            rt.logger.error("completing workflow %s failed: %s", ctx.workflow_id, exc)
+            return
+        rt.events.emit(WorkflowFinished(ctx.workflow_id, status if ok else "FENCED"))
+        if not ok:
+            rt.engine.spawn(_explain_later(rt, ctx), f"refused-{ctx.workflow_id}")
+
+    return done
+
+
+async def _explain_later(rt: Host, ctx: WorkflowContext) -> None:
+    try:
+        await explain_refusal(rt, ctx)
+    except Exception as exc:  # nobody waits for this thread: the log and events tell
+        rt.logger.debug("background workflow %s ended with %r", ctx.workflow_id, exc)
 
 
 async def complete(

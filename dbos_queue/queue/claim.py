@@ -376,6 +376,9 @@ class QueueService:
 
     async def release_owned(self) -> list[str]:
         """Hand this process's unfinished workflows back (drain timeout reached)."""
+        # Background completions are written without their thread waiting: a finished
+        # workflow whose completion is still in flight must not go back to its queue.
+        await self.rt.sysdb.writes_settled()
         rows = await self.rt.sysdb.fetchall(
             _sql.RELEASE_OWNED, {"now": now_ms(), "prefix": f"{self.rt.process_id}:%"}
         )
