@@ -23,6 +23,9 @@ from dbos_queue.engine.registry import registry
 from dbos_queue.model import serialization as ser
 
 F = TypeVar("F", bound=Callable[..., Any])
+# DBOS's name for the decorator's default: here None, meaning the config's
+# max_recovery_attempts (100 unless configured, DBOS's DEFAULT_MAX_RECOVERY_ATTEMPTS).
+DEFAULT_MAX_RECOVERY_ATTEMPTS: int | None = None
 logger = logging.getLogger("dbos_queue")
 
 
@@ -34,7 +37,7 @@ class Decorators:
         cls,
         *,
         name: str | None = None,
-        max_recovery_attempts: int | None = None,
+        max_recovery_attempts: int | None = DEFAULT_MAX_RECOVERY_ATTEMPTS,
         serialization_type: Any = None,
         validate_args: Callable[[tuple, dict], tuple[tuple, dict]] | None = None,
         auto_upgrade: bool | None = None,

@@ -15,6 +15,7 @@ from dbos_queue.engine import comm as _comm
 from dbos_queue.engine import streams as _streams
 from dbos_queue.model import serialization as ser
 from dbos_queue.model.records import SendMessage
+from dbos_queue.model.serialization import WorkflowSerializationFormat
 from dbos_queue.ops import messages as _msgs
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -32,7 +33,7 @@ class Messaging:
         topic: str | None = None,
         *,
         idempotency_key: str | None = None,
-        serialization_type: Any = ser.WorkflowSerializationFormat.DEFAULT,
+        serialization_type: Any = WorkflowSerializationFormat.DEFAULT,
         send_to_forks: bool = False,
         shard_key: str | None = None,
     ) -> None:
@@ -53,7 +54,7 @@ class Messaging:
         topic: str | None = None,
         *,
         idempotency_key: str | None = None,
-        serialization_type: Any = ser.WorkflowSerializationFormat.DEFAULT,
+        serialization_type: Any = WorkflowSerializationFormat.DEFAULT,
         send_to_forks: bool = False,
         shard_key: str | None = None,
     ) -> None:
@@ -69,7 +70,7 @@ class Messaging:
         cls,
         messages: list[SendMessage],
         *,
-        serialization_type: Any = ser.WorkflowSerializationFormat.DEFAULT,
+        serialization_type: Any = WorkflowSerializationFormat.DEFAULT,
         send_to_forks: bool = False,
     ) -> None:
         """Send many ``SendMessage`` in one transaction: all are delivered, or (a destination
@@ -85,7 +86,7 @@ class Messaging:
         cls,
         messages: list[SendMessage],
         *,
-        serialization_type: Any = ser.WorkflowSerializationFormat.DEFAULT,
+        serialization_type: Any = WorkflowSerializationFormat.DEFAULT,
         send_to_forks: bool = False,
     ) -> None:
         """``send_bulk`` from async code."""
@@ -111,7 +112,7 @@ class Messaging:
         key: str,
         value: Any,
         *,
-        serialization_type: Any = ser.WorkflowSerializationFormat.DEFAULT,
+        serialization_type: Any = WorkflowSerializationFormat.DEFAULT,
     ) -> None:
         ctx, fid = _op_ctx(required=True, what="set_event", allow_step=True)
         value = ser.in_format(value, serialization_type, _fmt(ctx))
@@ -123,7 +124,7 @@ class Messaging:
         key: str,
         value: Any,
         *,
-        serialization_type: Any = ser.WorkflowSerializationFormat.DEFAULT,
+        serialization_type: Any = WorkflowSerializationFormat.DEFAULT,
     ) -> None:
         ctx, fid = _op_ctx(required=True, what="set_event", allow_step=True)
         value = ser.in_format(value, serialization_type, _fmt(ctx))
@@ -182,7 +183,7 @@ class Messaging:
         key: str,
         value: Any,
         *,
-        serialization_type: Any = ser.WorkflowSerializationFormat.DEFAULT,
+        serialization_type: Any = WorkflowSerializationFormat.DEFAULT,
     ) -> None:
         ctx, fid = _op_ctx(required=True, what="write_stream", allow_step=True)
         value = ser.in_format(value, serialization_type, _fmt(ctx))
@@ -194,7 +195,7 @@ class Messaging:
         key: str,
         value: Any,
         *,
-        serialization_type: Any = ser.WorkflowSerializationFormat.DEFAULT,
+        serialization_type: Any = WorkflowSerializationFormat.DEFAULT,
     ) -> None:
         ctx, fid = _op_ctx(required=True, what="write_stream", allow_step=True)
         value = ser.in_format(value, serialization_type, _fmt(ctx))

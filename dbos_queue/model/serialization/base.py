@@ -58,7 +58,7 @@ class PortableWorkflowError(Exception):
     """
 
     def __init__(
-        self, message: str = "", name: str = "", code: int | str | None = None, data: Any = None
+        self, message: str, name: str, code: int | str | None = None, data: Any = None
     ) -> None:
         super().__init__(message)
         self.message = message
