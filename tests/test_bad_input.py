@@ -92,9 +92,6 @@ def test_sql_function_refuses_undeclared_queue(db_url: str) -> None:
 
 
 def test_app_enqueue_by_name_to_undeclared_queue_is_refused(dbos: Any, db_url: str) -> None:
-    if not hasattr(DBOS, "enqueue_workflow"):
-        pytest.skip("DBOS.enqueue_workflow is not built in this tree")
-
     @DBOS.workflow()
     def by_name(x: int) -> int:
         return x
@@ -102,6 +99,12 @@ def test_app_enqueue_by_name_to_undeclared_queue_is_refused(dbos: Any, db_url: s
     with pytest.raises(DBOSQueueNotDeclaredError) as exc:
         DBOS.enqueue_workflow("never_declared", by_name, 1)
     _refused(exc, "never_declared")
+    with pytest.raises(DBOSQueueNotDeclaredError):
+        asyncio.run(DBOS.enqueue_workflow_async("never_declared", by_name, 1))
+    with pytest.raises(DBOSQueueNotDeclaredError):
+        DBOS.enqueue_workflow_with_options(
+            {"queue_name": "never_declared", "workflow_name": "anything"}, 1
+        )
     assert workflow_rows(db_url) == 0
     # declared in this process: accepted; stored by another process only: accepted too
     Queue("declared_here")

@@ -309,8 +309,8 @@ def queue_from_row(row: tuple, host: Any = None) -> Queue:
 def named_queue(name: str) -> Queue:
     """The queue ``name`` as declared here, else a stand-in with default settings.
 
-    ``DBOS.enqueue_workflow`` names a queue without looking it up (as DBOS): a queue
-    nobody declared yet still takes the workflow, and runs it once declared.
+    ``DBOS.enqueue_workflow`` names a queue; the enqueue then refuses one that no worker
+    declared (api/invoke.py ``_require_stored_queue``).
     """
     declared = registry.queues.get(name)
     if declared is not None:

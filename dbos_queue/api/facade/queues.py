@@ -136,8 +136,9 @@ class Queues:
     def enqueue_workflow(
         cls, queue_name: str, func: Callable[..., Any], *args: Any, **kwargs: Any
     ) -> WorkflowHandle:
-        """``Queue(queue_name).enqueue(func, ...)`` without a Queue object: the queue is named,
-        not looked up, so one nobody declared yet still takes the workflow."""
+        """``Queue(queue_name).enqueue(func, ...)`` without a Queue object. A queue neither
+        declared here nor stored in ``dbos.queues`` is refused (``DBOSQueueNotDeclaredError``):
+        nothing would ever run it."""
         from dbos_queue.api.queue import named_queue
 
         return named_queue(queue_name).enqueue(func, *args, **kwargs)
