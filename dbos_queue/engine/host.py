@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from dbos_queue.db.loop import Engine
 from dbos_queue.db.sysdb import SystemDatabase
-from dbos_queue.engine.context import WorkflowContext
+from dbos_queue.engine.context import Lease, WorkflowContext
 from dbos_queue.engine.events import EventBus
 from dbos_queue.engine.registry import Registry
 
@@ -28,6 +28,7 @@ class Host(Protocol):
     process_id: str
     logger: logging.Logger
     events: EventBus
+    lease: Lease
 
     def new_owner(self) -> str:
         """A fresh owner token for a claim or a start."""
@@ -35,6 +36,10 @@ class Host(Protocol):
 
     def new_workflow_id(self) -> str:
         """A fresh workflow id."""
+        ...
+
+    async def confirm_lease(self) -> None:
+        """Renew this process's lease now; when it was lost, stop every local execution."""
         ...
 
     async def cancel_for_timeout(self, ctx: WorkflowContext) -> None:

@@ -14,6 +14,7 @@ class QueueHost(Host, Protocol):
     """The launched process as claims, takeover and schedules see it."""
 
     threads: concurrent.futures.ThreadPoolExecutor
+    local: dict[str, WorkflowContext]  # workflow id -> execution running here
 
     def start_for_row(self, wf_id: str, row: Any) -> Start:
         """Resolve a stored row to the registered function and its arguments."""

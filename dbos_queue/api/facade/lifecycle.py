@@ -61,7 +61,11 @@ class Lifecycle:
         _transaction.launch(rt, settings.application_database_url)
         registry.attach(rt)
         rt.start_background()
-        recovered = rt.recover([rt.executor_id])
+        try:
+            recovered = rt.recover([rt.executor_id])
+        except Exception as exc:  # the takeover scan (every lease/2 s) covers the same rows
+            logger.warning("launch-time recovery failed (%s); the takeover scan retries it", exc)
+            recovered = []
         if recovered:
             logger.info("recovering %d workflow(s): %s", len(recovered), recovered)
 
@@ -69,6 +73,9 @@ class Lifecycle:
     def destroy(
         cls, *, destroy_registry: bool = False, workflow_completion_timeout_sec: float = 0
     ) -> None:
+        """Drain (waiting up to ``workflow_completion_timeout_sec`` for running workflows,
+        then handing the rest back once none of their steps runs here), then shut down.
+        A workflow thread that outlives this stops at its next step or sleep."""
         rt = registry.process
         if rt is not None:
             assert isinstance(rt, Runtime)

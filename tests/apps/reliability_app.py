@@ -1,0 +1,98 @@
+"""App for the drain, rolling-restart and fault tests.
+
+As a worker: ``dbos-queue worker tests.apps.reliability_app`` (queue ``work``).
+As a process that starts non-queued workflows itself and keeps running them:
+``python -m tests.apps.reliability_app start N PREFIX STEPS SECONDS`` prints
+``ready`` once all are started; SIGTERM makes it ``DBOS.destroy`` with the drain
+timeout ``RELIABILITY_DRAIN`` (seconds) and print what it handed back.
+
+Every run of a step body writes one row to the test's own table ``effects``
+(outside the library), so a test counts duplicates and losses instead of guessing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+
+import psycopg
+
+from dbos_queue import DBOS, Queue, SetWorkflowID
+
+URL = os.environ["RELIABILITY_URL"]
+
+DBOS(
+    config={
+        "name": "reliability-app",
+        "system_database_url": URL,
+        "executor_lease_sec": float(os.environ.get("RELIABILITY_LEASE", "2")),
+    }
+)
+Queue("work")
+
+
+def _write(sql: str, params: tuple) -> tuple | None:
+    """One autocommit statement, retried while Postgres restarts (some tests restart it)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with psycopg.connect(URL, autocommit=True, connect_timeout=5) as conn:
+                return conn.execute(sql, params).fetchone()
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@DBOS.step()
+def tick(step: int, seconds: float) -> int:
+    """The side effect: a row when the body starts, its end time when it returns."""
+    row = _write(
+        "INSERT INTO effects (workflow_id, step, pid, started) VALUES (%s, %s, %s, %s)"
+        " RETURNING id",
+        (DBOS.workflow_id, step, os.getpid(), time.time()),
+    )
+    time.sleep(seconds)
+    assert row is not None
+    _write("UPDATE effects SET ended = %s WHERE id = %s RETURNING id", (time.time(), row[0]))
+    return step
+
+
+@DBOS.workflow()
+def many(steps: int, seconds: float) -> int:
+    """``steps`` steps of ``seconds`` each; returns the sum of their numbers."""
+    return sum(tick(i, seconds) for i in range(1, steps + 1))
+
+
+@DBOS.workflow()
+def napper(seconds: float) -> str:
+    """A step, a durable sleep, a step."""
+    tick(1, 0.0)
+    DBOS.sleep(seconds)
+    tick(2, 0.0)
+    return "rested"
+
+
+def _start(count: int, prefix: str, steps: int, seconds: float) -> None:
+    DBOS.launch()
+    for i in range(count):
+        with SetWorkflowID(f"{prefix}{i}"):
+            DBOS.start_workflow(many, steps, seconds)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print("ready", flush=True)
+    stop.wait()
+    from dbos_queue.api.dbos import _rt
+
+    rt = _rt()
+    DBOS.destroy(workflow_completion_timeout_sec=float(os.environ.get("RELIABILITY_DRAIN", "1")))
+    print(f"handed back {len(rt.drained or [])}", flush=True)
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "start":
+        _start(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
