@@ -13,14 +13,16 @@ import socket
 import uuid
 from typing import Any
 
+from dbos_queue.api import drain as _drain
+from dbos_queue.api.lease import LeaseKeeper
 from dbos_queue.db import migrate as _migrate
 from dbos_queue.db.loop import Engine
 from dbos_queue.db.sysdb import SystemDatabase, now_ms
 from dbos_queue.engine import core as _core
 from dbos_queue.engine import tracing as _tracing
-from dbos_queue.engine.context import WorkflowContext, current_workflow
+from dbos_queue.engine.context import Lease, WorkflowContext, current_workflow
 from dbos_queue.engine.core import Start
-from dbos_queue.engine.events import EventBus, LeaseLost
+from dbos_queue.engine.events import EventBus
 from dbos_queue.engine.registry import Registry
 from dbos_queue.error import (
     DBOSOwnershipLostError,
@@ -151,15 +153,17 @@ class Runtime:
         return requeued + [w for w in self.recover(executor_ids) if w not in requeued]
 
     async def _register(self) -> None:
+        now = now_ms()
         await self.sysdb.register_executor(
             process_id=self.process_id,
             executor_id=self.executor_id,
             hostname=self.hostname,
             pid=os.getpid(),
             app_version=self.app_version,
-            now=now_ms(),
+            now=now,
             lease_ms=self.lease_ms,
         )
+        self.lease.renewed(now)
         await self._expire_dead_local_processes()
 
     async def _announce_workflows(self) -> None:
@@ -179,42 +183,34 @@ class Runtime:
 
     async def _heartbeat_forever(self) -> None:
         interval = self.settings.heartbeat_interval_sec or self.settings.executor_lease_sec / 3
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                alive = await self.sysdb.heartbeat(self.process_id, now_ms(), self.lease_ms)
-                if not alive:
-                    # Declared dead (we were paused past the lease): our claims are fenced
-                    # off already; register again with a fresh process id.
-                    logger.warning("lease of process %s expired; re-registering", self.process_id)
-                    self.lease_lost = True
-                    self.events.emit(LeaseLost(self.process_id))
-                    self.process_id = secrets.token_hex(8)
-                    await self._register()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.warning("heartbeat failed: %s", exc)
+        await self.lease_keeper.forever(interval, before_beat=self._announce_if_changed)
+
+    async def _announce_if_changed(self) -> None:
+        if len(self.registry.workflows) != self._announced:
+            await self._announce_workflows()  # some were decorated after launch
+
+    async def confirm_lease(self) -> None:
+        """Renew the lease before a step when it looks stale (engine.host.Host)."""
+        await self.lease_keeper.confirm()
 
     def drain(self, timeout: float) -> list[str]:
-        """Stop claiming, wait up to ``timeout`` s for running work, hand back the rest."""
-        self.engine.run(self.queues.stop_claiming())
-        pending = [
-            f for f in list(self.running.values()) if isinstance(f, concurrent.futures.Future)
-        ]
-        if pending and timeout > 0:
-            concurrent.futures.wait(pending, timeout=timeout)
-        released = self.engine.run(self.queues.release_owned()) if self.running else []
-        if released:
-            logger.info("handed %d unfinished workflow(s) back: %s", len(released), released)
-        return released
+        """Stop claiming, wait up to ``timeout`` s for running work, hand back the rest
+        once no step of it runs here any more (api/drain.py)."""
+        return _drain.drain(self, timeout)
 
     def destroy(self, timeout: float = 0.0) -> None:
+        """Drain (up to ``timeout`` s), then tear down: nothing runs steps on a dead runtime."""
         try:
             self.drain(timeout)
+        except Exception as exc:
+            logger.warning("drain at destroy failed (%s); its workflows wait for takeover", exc)
+        # Whatever still runs here (or began during the drain) stops at its next step.
+        reason = "DBOS.destroy() shut down the runtime it ran under"
+        _drain.stop_local(self, reason, list(self.local.values()), handed_back=True)
+        try:
             self.engine.run(self.sysdb.unregister_executor(self.process_id), timeout=10)
         except Exception:
-            logger.debug("drain at destroy failed", exc_info=True)
+            logger.debug("unregistering at destroy failed", exc_info=True)
         if getattr(self, "admin", None) is not None:
             self.admin.stop()
         self.engine.stop()
@@ -228,6 +224,11 @@ class Runtime:
             ctx.cancelled = True
 
     def _track(self, ctx: WorkflowContext) -> None:
+        if self.local.get(ctx.workflow_id) is ctx:
+            return  # tracked at submit already
+        if self.handing_back:  # began after the drain released its rows: never runs here
+            _drain.stop_local(self, "it began after this process handed its work back", [ctx])
+            ctx.handed_back = True
         self.local[ctx.workflow_id] = ctx
         if ctx.deadline_ms is not None:
             delay = max(0.0, (ctx.deadline_ms - now_ms()) / 1000)
@@ -269,25 +270,36 @@ class Runtime:
         token = current_workflow.set(ctx)
         self._track(ctx)
         result, exc = None, None
-        try:
-            result = s.info.func(*self.call_args(s), **s.kwargs)
-        except DBOSOwnershipLostError:
-            return self.engine.run(_core.await_result(self, ctx.workflow_id))
-        except DBOSWorkflowCancelledError:
-            raise
-        except Exception as e:
-            exc = e
+        try:  # tracked until its outcome is written: a drain waits for that
+            try:
+                ctx.check_stop()  # stopped before it began (drain, lease loss): run nothing
+                result = s.info.func(*self.call_args(s), **s.kwargs)
+            except DBOSOwnershipLostError as lost:
+                return self._after_lost(ctx, lost)
+            except DBOSWorkflowCancelledError:
+                raise
+            except Exception as e:
+                exc = e
+            finally:
+                current_workflow.reset(token)
+            return self._finish_sync(ctx, result, exc)
         finally:
-            current_workflow.reset(token)
             self._untrack(ctx)
-        return self._finish_sync(ctx, result, exc)
+
+    def _after_lost(self, ctx: WorkflowContext, lost: DBOSOwnershipLostError) -> Any:
+        """This execution stopped or lost its row: a direct caller of a live runtime gets
+        the new owner's result; otherwise (background, drain, destroy) it ends here."""
+        self._untrack(ctx)
+        if ctx.background or self.draining or ctx.handed_back:
+            raise lost
+        return self.engine.run(_core.await_result(self, ctx.workflow_id))
 
     def _finish_sync(self, ctx: WorkflowContext, result: Any, exc: BaseException | None) -> Any:
         status, out, err = _core.outcome_of(result, exc)
         try:
             _core.complete_blocking(self, ctx, status, out, err)
-        except DBOSOwnershipLostError:
-            return self.engine.run(_core.await_result(self, ctx.workflow_id))
+        except DBOSOwnershipLostError as lost:
+            return self._after_lost(ctx, lost)
         if exc is not None:
             raise exc
         if status == "ERROR":
@@ -302,23 +314,35 @@ class Runtime:
     async def _execute_async(self, s: Start, ctx: WorkflowContext) -> Any:
         token = current_workflow.set(ctx)
         self._track(ctx)
+        try:
+            return await self._run_async(s, ctx, token)
+        finally:
+            self._untrack(ctx)
+
+    async def _after_lost_async(self, ctx: WorkflowContext, lost: DBOSOwnershipLostError) -> Any:
+        self._untrack(ctx)
+        if ctx.background or self.draining or ctx.handed_back:
+            raise lost
+        return await self.engine.arun(_core.await_result(self, ctx.workflow_id))
+
+    async def _run_async(self, s: Start, ctx: WorkflowContext, token: Any) -> Any:
         result, exc = None, None
         try:
+            ctx.check_stop()
             result = await s.info.func(*self.call_args(s), **s.kwargs)
-        except DBOSOwnershipLostError:
-            return await self.engine.arun(_core.await_result(self, ctx.workflow_id))
+        except DBOSOwnershipLostError as lost:
+            return await self._after_lost_async(ctx, lost)
         except DBOSWorkflowCancelledError:
             raise
         except Exception as e:
             exc = e
         finally:
             current_workflow.reset(token)
-            self._untrack(ctx)
         status, out, err = _core.outcome_of(result, exc)
         try:
             await self.engine.arun(_core.complete(self, ctx, status, out, err))
-        except DBOSOwnershipLostError:
-            return await self.engine.arun(_core.await_result(self, ctx.workflow_id))
+        except DBOSOwnershipLostError as lost:
+            return await self._after_lost_async(ctx, lost)
         if exc is not None:
             raise exc
         if status == "ERROR":
@@ -329,10 +353,17 @@ class Runtime:
         """Run an owned workflow in the background (thread pool or engine loop)."""
         wf_id = ctx.workflow_id
         ctx.otel_parent = _tracing.capture()  # the body's thread/task would not inherit it
-        if s.info.is_async:
-            fut = asyncio.run_coroutine_threadsafe(self._guarded_async(s, ctx), self.engine.loop)
-        else:
-            fut = self.threads.submit(contextvars.Context().run, self._guarded_sync, s, ctx)
+        ctx.background = True
+        self._track(ctx)  # from now on, not only once a thread picks it up: a drain sees it
+        try:
+            if s.info.is_async:
+                coro = self._guarded_async(s, ctx)
+                fut = asyncio.run_coroutine_threadsafe(coro, self.engine.loop)
+            else:
+                fut = self.threads.submit(contextvars.Context().run, self._guarded_sync, s, ctx)
+        except BaseException:
+            self._untrack(ctx)
+            raise
         self.running[wf_id] = fut
         fut.add_done_callback(lambda _f: self.running.pop(wf_id, None))
         return fut
