@@ -123,7 +123,11 @@ class DBOSClient(
         )
         self.sysdb = SystemDatabase(self.engine, retry_for_sec=setup.retry_for_sec)
         self._queue_rows: dict[str, tuple] = {}
-        self.engine.start(wait=not lazy)
+        try:
+            self.engine.start(wait=not lazy)
+        except BaseException:
+            self.engine.stop()  # an unreachable database leaves no engine thread behind
+            raise
 
     def destroy(self) -> None:
         self.engine.stop()
