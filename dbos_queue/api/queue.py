@@ -306,8 +306,9 @@ def queue_from_row(row: tuple, host: Any = None) -> Queue:
     return q
 
 
-def named_queue(name: str) -> Queue:
-    """The queue ``name`` as declared here, else a stand-in with default settings.
+def named_queue(name: str, row: tuple | None = None) -> Queue:
+    """The queue ``name`` as declared here, else as stored (``row``: its partitioning
+    decides the enqueue's checks), else a stand-in with default settings.
 
     ``DBOS.enqueue_workflow`` names a queue; the enqueue then refuses one that no worker
     declared (api/invoke.py ``_require_stored_queue``).
@@ -315,7 +316,7 @@ def named_queue(name: str) -> Queue:
     declared = registry.queues.get(name)
     if declared is not None:
         return declared  # type: ignore[no-any-return]
-    return queue_from_row((name,))
+    return queue_from_row(row if row is not None else (name,))
 
 
 def _rate(limit: int | None, period: float | None) -> QueueRateLimit | None:

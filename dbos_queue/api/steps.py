@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
 import inspect
 from collections.abc import Callable
 from typing import Any, TypedDict
@@ -106,28 +107,39 @@ class StepReservation:
         """The reserved step id."""
         return self._step_id
 
-    def _claim(self) -> None:
+    def _claim(self) -> contextvars.Token:
+        """Mark it used; run the step under a view of the workflow of its own, so steps of
+        concurrent tasks (the reason to reserve) do not see each other as "in a step"."""
         if self._used:
             raise DBOSException("A step reservation can only be run once")
-        ctx = _in_workflow()
+        ctx = current_workflow.get()
         if ctx is None or ctx.workflow_id != self._ctx.workflow_id:
             raise DBOSException(
                 f"Step {self._step_id} was reserved in workflow {self._ctx.workflow_id} "
                 "and must be run from that workflow, outside any step"
             )
         self._used = True
+        view = copy.copy(self._ctx)  # shares recorded steps, owner and stop state
+        view.in_step, view.step_id = False, None
+        return current_workflow.set(view)
 
     def run(self, dbos_step_options: Any, func: Callable[..., Any], *args: Any, **kwargs: Any):
         """Run ``func`` as the step at the reserved id and checkpoint its result."""
-        self._claim()
-        return run_sync(dbos_step_options, func, args, kwargs, self._step_id)
+        token = self._claim()
+        try:
+            return run_sync(dbos_step_options, func, args, kwargs, self._step_id)
+        finally:
+            current_workflow.reset(token)
 
     async def run_async(
         self, dbos_step_options: Any, func: Callable[..., Any], *args: Any, **kwargs: Any
     ) -> Any:
         """``run`` from async code (an async ``func`` runs on the caller's loop)."""
-        self._claim()
-        return await run_async(dbos_step_options, func, args, kwargs, self._step_id)
+        token = self._claim()
+        try:
+            return await run_async(dbos_step_options, func, args, kwargs, self._step_id)
+        finally:
+            current_workflow.reset(token)
 
 
 def reserve() -> StepReservation:

@@ -141,7 +141,10 @@ class Queues:
         nothing would ever run it."""
         from dbos_queue.api.queue import named_queue
 
-        return named_queue(queue_name).enqueue(func, *args, **kwargs)
+        queue = registry.queues.get(queue_name)
+        if queue is None:  # stored by another process: its settings decide partitioning
+            queue = named_queue(queue_name, _rt().engine.run(_queues.get_row(_rt(), queue_name)))
+        return queue.enqueue(func, *args, **kwargs)
 
     @classmethod
     async def enqueue_workflow_async(
@@ -150,7 +153,11 @@ class Queues:
         """``enqueue_workflow`` from async code."""
         from dbos_queue.api.queue import named_queue
 
-        return await named_queue(queue_name).enqueue_async(func, *args, **kwargs)
+        queue = registry.queues.get(queue_name)
+        if queue is None:
+            row = await _rt().engine.arun(_queues.get_row(_rt(), queue_name))
+            queue = named_queue(queue_name, row)
+        return await queue.enqueue_async(func, *args, **kwargs)
 
     @classmethod
     def enqueue_workflow_with_options(
