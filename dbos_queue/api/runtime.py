@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 from dbos_queue.api import drain as _drain
+from dbos_queue.api import recovery as _recovery
 from dbos_queue.api.lease import LeaseKeeper
 from dbos_queue.db import migrate as _migrate
 from dbos_queue.db.loop import Engine
@@ -144,13 +145,7 @@ class Runtime:
 
     def recover_executors(self, executor_ids: list[str]) -> list[str]:
         """Recover the named executors' workflows now, without waiting for lease expiry."""
-        from dbos_queue.db import sql as _sql
-
-        self.engine.run(
-            self.sysdb.execute(_sql.EXPIRE_EXECUTOR_IDS, (executor_ids, self.process_id))
-        )
-        requeued = self.engine.run(self.queues.reap())
-        return requeued + [w for w in self.recover(executor_ids) if w not in requeued]
+        return _recovery.recover_executors(self, executor_ids)
 
     async def _register(self) -> None:
         now = now_ms()
@@ -174,12 +169,7 @@ class Runtime:
         await announce_workflows(self)
 
     async def _expire_dead_local_processes(self) -> None:
-        """Processes on this host that no longer run are dead now, not at lease expiry."""
-        dead = []
-        for process_id, pid in await self.sysdb.local_executors(self.hostname, self.process_id):
-            if pid == os.getpid() or not _pid_alive(pid):
-                dead.append(process_id)
-        await self.sysdb.expire_executors(dead)
+        await _recovery.expire_dead_local_processes(self)
 
     async def _heartbeat_forever(self) -> None:
         interval = self.settings.heartbeat_interval_sec or self.settings.executor_lease_sec / 3
@@ -420,28 +410,4 @@ class Runtime:
 
     def recover(self, executor_ids: list[str]) -> list[str]:
         """Take over and resume the PENDING workflows of dead processes of these executors."""
-        recovered = []
-        for wf_id in self.engine.run(self.sysdb.recoverable(executor_ids)):
-            row = self.engine.run(self.sysdb.get_status_row(wf_id))
-            if row is None:
-                continue
-            try:
-                self.start_for_row(wf_id, row)  # check the function is known before owning it
-                owned, ctx = self.engine.run(_core.try_takeover(self, wf_id))
-            except Exception as exc:
-                logger.error("cannot recover workflow %s: %s", wf_id, exc)
-                continue
-            if owned and ctx is not None:
-                self.start_from_row(wf_id, ctx, row)
-                recovered.append(wf_id)
-        return recovered
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+        return _recovery.recover(self, executor_ids)

@@ -78,7 +78,13 @@ def run_worker(args: argparse.Namespace) -> int:
     print(f"dbos-queue worker ready pid={os.getpid()}{admin}", flush=True)
     while not stop.wait(1.0):
         pass
-    released = rt.drain(drain_timeout)
+    # The drain hands a workflow back only once no step of it runs here any more (at
+    # most the step running when the timeout hit runs again elsewhere).
+    try:
+        released = rt.drain(drain_timeout)
+    except Exception as exc:  # database unreachable: the lease lapses and others take over
+        logger.warning("drain failed (%s); unfinished work is taken over after the lease", exc)
+        released = []
     DBOS.destroy()
     print(f"dbos-queue worker stopped; handed back {len(released)} workflow(s)", flush=True)
     sys.stderr.flush()
