@@ -18,7 +18,7 @@ under a capable process's own version, so that process may claim it.
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import now_ms
@@ -55,8 +55,9 @@ async def leave_or_fail(
         "id": wf_id,
         "app_name": getattr(rt.settings, "name", None),
     }
-    row = await rt.sysdb.fetchone(_sql.UNRUNNABLE_STATE, params)
-    someone, version, since = (bool(row[0]), row[1], row[2]) if row else (False, None, None)
+    got = cast("tuple[Any, ...] | None", await rt.sysdb.fetchone(_sql.UNRUNNABLE_STATE, params))
+    row = got or (False, None, None)
+    someone, version, since = bool(row[0]), cast("str | None", row[1]), cast("int | None", row[2])
     wait_ms = int(rt.settings.unknown_workflow_wait_sec * 1000)
     if someone:
         until = now + int(HAND_BACK_MS * random.uniform(0.5, 1.5))
@@ -97,4 +98,4 @@ async def _hand_back(
         "since": since,
         "version": version,
     }
-    await rt.sysdb.fetchone(_sql.HAND_BACK_UNRUNNABLE, params)
+    await rt.sysdb.execute(_sql.HAND_BACK_UNRUNNABLE, params)
