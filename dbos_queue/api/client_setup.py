@@ -162,7 +162,10 @@ def client_setup(kw: Mapping[str, Any], environ: Mapping[str, str] | None = None
         )
     url, configured_listen = _system_url(given or legacy, kw["system_database_engine"])
     listen = kw["listen_database_url"] or env.get(LISTEN_ENV) or configured_listen
-    pool = kw["system_database_pool_size"] or kw["pool_size"] or DEFAULT_POOL_SIZE
+    pool = next(
+        (kw[k] for k in ("system_database_pool_size", "pool_size") if kw[k] is not None),
+        DEFAULT_POOL_SIZE,
+    )
     if pool < 1:
         raise DBOSConfigError(f"DBOSClient(system_database_pool_size={pool}) must be at least 1")
     _check_serializer(kw["serializer"])

@@ -150,10 +150,13 @@ _NONE_MEANS_SOMETHING = frozenset({"prepare_threshold"})  # elsewhere None means
 
 
 def _prepare_switch(value: Any) -> Any:
-    # The one PgBouncer switch: "off"/"none" (any case; env values are strings) = None.
+    # The one PgBouncer switch: "off"/"none" (any case; env values are strings) = None,
+    # and so is False: YAML reads a bare `off` as false.
+    if value is False:
+        return None
     if isinstance(value, str):
         text = value.strip().lower()
-        if text in ("off", "none", "null"):
+        if text in ("off", "none", "null", "false", "no"):
             return None
         try:
             return int(text)
