@@ -420,4 +420,15 @@ class DBOSQueueNotDeclaredError(DBOSException, LookupError):
         return (type(self), (self.queue_name,))
 
 
+def is_workflow_id_in_use_error(e: BaseException) -> bool:
+    """True if ``e`` is a workflow-id-in-use refusal, also in a form read back from another
+    language's (portable) record, which keeps only the class name."""
+    if getattr(e, "dbos_error_code", None) == DBOSErrorCode.WorkflowIDInUse.value:
+        return True
+    return (
+        type(e).__name__ == "PortableWorkflowError"
+        and getattr(e, "name", None) == DBOSWorkflowIDInUseError.__name__
+    )
+
+
 __all__ = [n for n in dir() if n.startswith("DBOS") or n.startswith("MaxRecovery")]

@@ -179,3 +179,33 @@ def test_run_step_async_and_reserve_step(dbos: type[DBOS]) -> None:
     assert [(s["function_id"], s["output"]) for s in steps] == [(1, 2), (2, 4), (3, 10)]
     with pytest.raises(DBOSException, match="from a workflow"):
         DBOS.reserve_step()
+
+
+def test_concurrent_steps_and_asyncio_wait_replay(dbos: type[DBOS]) -> None:
+    ran: list[int] = []
+
+    @DBOS.step()
+    async def nap(i: int) -> int:
+        ran.append(i)
+        await asyncio.sleep(0.3 * i)
+        return i
+
+    @DBOS.workflow()
+    async def racer() -> list:
+        done, pending = await DBOS.asyncio_wait(
+            [nap(1), nap(2), nap(3)], return_when=asyncio.FIRST_COMPLETED
+        )
+        winners = sorted(t.result() for t in done)
+        for t in pending:
+            await t  # let the others finish (and be recorded)
+        return [winners, len(pending)]
+
+    with SetWorkflowID("race"):
+        assert asyncio.run(racer()) == [[1], 2]
+    steps = DBOS.list_workflow_steps("race")
+    assert [(s["function_id"], s["output"]) for s in steps] == [(1, [0]), (2, 1), (3, 2), (4, 3)]
+    # A fork after the steps replays them from their records, where all three finish at
+    # once; asyncio_wait still reports the recorded winner only.
+    fork = DBOS.fork_workflow("race", 5)
+    assert fork.get_result() == [[1], 2]
+    assert sorted(ran) == [1, 2, 3]  # no step body ran again

@@ -22,7 +22,7 @@ from dbos_queue.model import serialization as ser
 from dbos_queue.model.records import SendMessage
 from dbos_queue.ops import messages as _msgs
 
-_DEFAULT = ser.WorkflowSerializationFormat.DEFAULT
+WorkflowSerializationFormat = ser.WorkflowSerializationFormat
 
 
 def caller_cursor(conn_or_session: Any) -> Any:
@@ -72,7 +72,7 @@ class ClientMessaging:
         topic: str | None = None,
         idempotency_key: str | None = None,
         *,
-        serialization_type: Any = _DEFAULT,
+        serialization_type: Any = WorkflowSerializationFormat.DEFAULT,
         send_to_forks: bool = False,
         shard_key: str | None = None,
     ) -> None:
@@ -86,7 +86,7 @@ class ClientMessaging:
         topic: str | None = None,
         idempotency_key: str | None = None,
         *,
-        serialization_type: Any = _DEFAULT,
+        serialization_type: Any = WorkflowSerializationFormat.DEFAULT,
         send_to_forks: bool = False,
         shard_key: str | None = None,
     ) -> None:
@@ -112,7 +112,7 @@ class ClientMessaging:
         topic: str | None = None,
         idempotency_key: str | None = None,
         *,
-        serialization_type: Any = _DEFAULT,
+        serialization_type: Any = WorkflowSerializationFormat.DEFAULT,
         send_to_forks: bool = False,
         shard_key: str | None = None,
     ) -> None:
@@ -124,7 +124,7 @@ class ClientMessaging:
         self,
         messages: list[SendMessage],
         *,
-        serialization_type: Any = _DEFAULT,
+        serialization_type: Any = WorkflowSerializationFormat.DEFAULT,
         send_to_forks: bool = False,
     ) -> None:
         """Send many messages in one transaction (all, or none if a destination is missing)."""
@@ -134,7 +134,7 @@ class ClientMessaging:
         self,
         messages: list[SendMessage],
         *,
-        serialization_type: Any = _DEFAULT,
+        serialization_type: Any = WorkflowSerializationFormat.DEFAULT,
         send_to_forks: bool = False,
     ) -> None:
         """``send_bulk`` from async code."""
@@ -145,7 +145,7 @@ class ClientMessaging:
         conn_or_session: Any,
         messages: list[SendMessage],
         *,
-        serialization_type: Any = _DEFAULT,
+        serialization_type: Any = WorkflowSerializationFormat.DEFAULT,
         send_to_forks: bool = False,
     ) -> None:
         """``send_bulk`` in the caller's transaction."""

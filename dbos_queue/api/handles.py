@@ -24,6 +24,8 @@ R = TypeVar("R")
 class WorkflowHandle(Generic[R]):
     """A reference to a started workflow: its id, status and (awaited) result."""
 
+    shard_key: str | None = None  # DBOS's attribute; the system database is not sharded
+
     def __init__(self, rt: Runtime, workflow_id: str) -> None:
         self._rt = rt
         self.workflow_id = workflow_id
@@ -49,6 +51,8 @@ class WorkflowHandle(Generic[R]):
 
 class WorkflowHandleAsync(Generic[R]):
     """The async twin of :class:`WorkflowHandle`."""
+
+    shard_key: str | None = None  # DBOS's attribute; the system database is not sharded
 
     def __init__(self, rt: Runtime, workflow_id: str) -> None:
         self._rt = rt

@@ -50,7 +50,18 @@ def _in_workflow() -> WorkflowContext | None:
 
 
 async def _async_step(rt: Any, info: FunctionInfo, opts: Any, call: Callable[[], Any], fid: Any):
-    return await _core.run_step_async(rt, info, opts, _steps.wrap_async(info.name, opts, call), fid)
+    ctx = current_workflow.get()
+    if fid is not None or ctx is None or ctx.in_step:
+        wrapped = _steps.wrap_async(info.name, opts, call)
+        return await _core.run_step_async(rt, info, opts, wrapped, fid)
+    # Concurrent steps of one workflow: take the id in call order, run under a view.
+    fid = ctx.next_function_id()
+    token = current_workflow.set(_steps.step_view(ctx))
+    try:
+        wrapped = _steps.wrap_async(info.name, opts, call)
+        return await _core.run_step_async(rt, info, opts, wrapped, fid)
+    finally:
+        current_workflow.reset(token)
 
 
 def run_sync(
@@ -97,9 +108,10 @@ class StepReservation:
     """A step id drawn by ``DBOS.reserve_step``; ``run``/``run_async`` it exactly once,
     from the workflow that reserved it (a reservation never run leaves a gap)."""
 
-    def __init__(self, ctx: WorkflowContext, step_id: int) -> None:
-        self._ctx = ctx
-        self._step_id = step_id
+    def __init__(self, step_ctx: WorkflowContext) -> None:
+        # A snapshot of the reserving workflow whose function_id is the reserved step id.
+        self._ctx = step_ctx
+        self._step_id = step_ctx.function_id
         self._used = False
 
     @property
@@ -149,4 +161,7 @@ def reserve() -> StepReservation:
         raise DBOSException(
             "DBOS.reserve_step must be called from a workflow, outside any step or transaction"
         )
-    return StepReservation(ctx, ctx.next_function_id())
+    fid = ctx.next_function_id()
+    snapshot = copy.copy(ctx)
+    snapshot.function_id = fid
+    return StepReservation(snapshot)

@@ -72,3 +72,14 @@ async def as_step(
     if not await rt.sysdb.record_operation(params):
         await explain_refusal(rt, ctx)
     return result
+
+
+def replayed_value(ctx: WorkflowContext, fid: int, name: str) -> tuple[bool, object]:
+    """(True, recorded result) when step ``fid`` (named ``name``) ran before; raises its
+    recorded error. For callers that record a result they compute themselves."""
+    if not fid:
+        return False, None
+    done, text = _replayed(ctx, fid, name)
+    if not done:
+        return False, None
+    return True, ser.deserialize(text) if text is not None else None

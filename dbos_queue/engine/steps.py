@@ -9,12 +9,13 @@ what one attempt does is wrapped here, so the runners only need to know that a
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from dbos_queue.engine.context import current_workflow
+from dbos_queue.engine.context import WorkflowContext, current_workflow
 from dbos_queue.engine.core import StepOptions
 from dbos_queue.engine.options import StopRetries, step_attempt
 from dbos_queue.error import DBOSException, DBOSStepTimeoutError, DBOSWorkflowCancelledError
@@ -78,6 +79,19 @@ def check_options(name: str, is_async: bool, opts: StepOptions) -> None:
                 f"Step {name} has timeout_seconds={timeout}. "
                 "Step timeouts must be positive and finite."
             )
+
+
+def step_view(ctx: WorkflowContext) -> WorkflowContext:
+    """A view of ``ctx`` for one async step: steps of concurrent tasks of one workflow
+    (asyncio.gather, DBOS.asyncio_wait) each see themselves, not the others, "in a step".
+
+    The view shares the recorded steps, owner and stop state; the step id is taken from
+    the workflow (``ctx.next_function_id()``) by the caller, in call order.
+    """
+    view = copy.copy(ctx)
+    view.in_step, view.step_id = False, None
+    view._origin = getattr(ctx, "_origin", ctx)  # type: ignore[attr-defined]
+    return view
 
 
 class _Attempts:
@@ -149,6 +163,7 @@ async def _supervise(name: str, opts: StepOptions, call: Callable[[], Any]) -> A
     timeout = opts.timeout_seconds
     deadline = loop.time() + timeout if timeout is not None else None
     ctx = current_workflow.get()
+    ctx = getattr(ctx, "_origin", ctx)  # cancellation reaches the workflow's own context
     try:
         while True:
             wait = PREEMPT_POLL_SEC if opts.preemptible else None

@@ -18,6 +18,7 @@ from dbos_queue.api.invoke import (
 from dbos_queue.engine import core as _core
 from dbos_queue.engine import tracing as _tracing
 from dbos_queue.engine import transaction as _transaction
+from dbos_queue.engine.context import current_workflow
 from dbos_queue.engine.core import StepOptions
 from dbos_queue.engine.registry import registry
 from dbos_queue.model import serialization as ser
@@ -132,8 +133,19 @@ class Decorators:
                         _core.step_outside_runtime()  # inside a workflow whose runtime is gone
                         return await func(*args, **kwargs)
                     call = _steps.wrap_async(info.name, opts, lambda: func(*args, **kwargs))
-                    with _tracing.step_span(info.name):
-                        return await _core.run_step_async(rt, info, opts, call)
+                    ctx = current_workflow.get()
+                    if ctx is None or ctx.in_step:
+                        with _tracing.step_span(info.name):
+                            return await _core.run_step_async(rt, info, opts, call)
+                    # Concurrent steps of one workflow: the id now, in call order, and a
+                    # context view of this step's own (engine/steps.py step_view).
+                    fid = ctx.next_function_id()
+                    token = current_workflow.set(_steps.step_view(ctx))
+                    try:
+                        with _tracing.step_span(info.name):
+                            return await _core.run_step_async(rt, info, opts, call, fid)
+                    finally:
+                        current_workflow.reset(token)
 
                 return _finish_wrapper(info, awrapper)
 

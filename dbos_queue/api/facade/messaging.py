@@ -131,12 +131,28 @@ class Messaging:
         await _rt().engine.arun(_comm.set_event(_rt(), ctx, fid, key, value))
 
     @classmethod
-    def get_event(cls, workflow_id: str, key: str, timeout_seconds: float = 60) -> Any:
+    def get_event(
+        cls,
+        workflow_id: str,
+        key: str,
+        timeout_seconds: float = 60,
+        *,
+        shard_key: str | None = None,
+    ) -> Any:
+        """Wait up to ``timeout_seconds`` for the workflow's event ``key`` (None if unset)."""
         ctx, fid = _op_ctx(required=False)
         return _rt().engine.run(_comm.get_event(_rt(), ctx, fid, workflow_id, key, timeout_seconds))
 
     @classmethod
-    async def get_event_async(cls, workflow_id: str, key: str, timeout_seconds: float = 60) -> Any:
+    async def get_event_async(
+        cls,
+        workflow_id: str,
+        key: str,
+        timeout_seconds: float = 60,
+        *,
+        shard_key: str | None = None,
+    ) -> Any:
+        """``get_event`` from async code."""
         ctx, fid = _op_ctx(required=False)
         return await _rt().engine.arun(
             _comm.get_event(_rt(), ctx, fid, workflow_id, key, timeout_seconds)

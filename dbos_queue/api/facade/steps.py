@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from dbos_queue.api import steps as _steps
@@ -35,6 +36,39 @@ class Steps:
         """Take the next step id now; run the step at it later with the reservation's ``run``."""
         return _steps.reserve()
 
+    @classmethod
+    async def asyncio_wait(
+        cls,
+        fs: list[Awaitable[Any]],
+        *,
+        timeout: float | None = None,
+        return_when: str = asyncio.ALL_COMPLETED,
+    ) -> tuple[set[asyncio.Task[Any]], set[asyncio.Task[Any]]]:
+        """``asyncio.wait`` whose outcome a workflow replays: the first execution records
+        which of ``fs`` were done (step "DBOS.asyncio_wait"); a replay waits for exactly
+        those and reports the others pending. Outside a workflow, plain ``asyncio.wait``."""
+        from dbos_queue.api.invoke import _op_ctx, _rt
+        from dbos_queue.engine.recorded import as_step, replayed_value
+
+        ctx, fid = _op_ctx(required=False)  # the step id is taken before any future runs
+        tasks = [asyncio.ensure_future(f) for f in fs]
+        if ctx is None:
+            return await asyncio.wait(tasks, timeout=timeout, return_when=return_when)
+        rt = _rt()
+        found, indices = replayed_value(ctx, fid, "DBOS.asyncio_wait")
+        if not found:
+
+            async def wait_and_note() -> list[int]:
+                done, _ = await asyncio.wait(tasks, timeout=timeout, return_when=return_when)
+                return [i for i, t in enumerate(tasks) if t in done]
+
+            indices = await wait_and_note()
+            await rt.engine.arun(as_step(rt, ctx, fid, "DBOS.asyncio_wait", _value(indices)))
+        done = {tasks[i] for i in indices}
+        if done:
+            await asyncio.wait(done)
+        return done, {t for t in tasks if t not in done}
+
     @classproperty
     def step_status(cls) -> StepStatus | None:
         """Inside a step: its id, and for retried steps the attempt (from 0) and the maximum."""
@@ -63,3 +97,12 @@ class Steps:
         ctx = current_workflow.get()
         if ctx is not None:
             ctx.authenticated_user, ctx.authenticated_roles = authenticated_user, roles
+
+
+def _value(value: Any) -> Any:
+    """An operation returning ``value`` (records an already-known result as a step)."""
+
+    async def op() -> Any:
+        return value
+
+    return op
