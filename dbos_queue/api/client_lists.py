@@ -212,11 +212,12 @@ class ClientQueues:
         return queue_from_row(row, host=self) if row is not None else None
 
     async def _register(self, name: str, on_conflict: str, app: str | None, **limits: Any) -> Any:
-        from dbos_queue.api.facade.queues import CONFLICT_POLICIES
         from dbos_queue.queue.settings import declared_settings
 
-        if on_conflict not in CONFLICT_POLICIES:
-            raise ValueError(f"on_conflict must be one of {CONFLICT_POLICIES}, got {on_conflict!r}")
+        if on_conflict not in _queues.CONFLICT_POLICIES:
+            raise ValueError(
+                f"on_conflict must be one of {_queues.CONFLICT_POLICIES}, got {on_conflict!r}"
+            )
         s = declared_settings(name, partition_queue=False, **limits)
         row = await _queues.get_row(self, name)
         if row is None or on_conflict != "never_update":

@@ -11,6 +11,9 @@ from typing import Any
 
 from dbos_queue.db import sql as _sql
 
+# register_queue(on_conflict=...): DBOS's three policies.
+CONFLICT_POLICIES = ("update_if_latest_version", "always_update", "never_update")
+
 
 def _many(value: str | Sequence[str] | None) -> list[str] | None:
     if value is None:

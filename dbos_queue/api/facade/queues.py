@@ -15,7 +15,7 @@ from dbos_queue.error import DBOSException
 from dbos_queue.ops import queues as _queues
 
 RESERVED_PREFIX = "_dbos_"  # DBOS's internal queues
-CONFLICT_POLICIES = ("update_if_latest_version", "always_update", "never_update")
+CONFLICT_POLICIES = _queues.CONFLICT_POLICIES
 
 
 def _queue_of(row: tuple | None) -> Any:
