@@ -326,3 +326,27 @@ def test_in_process_workflows_through_pgbouncer(dbos: Any, db_url: str) -> None:
         results.append(handle.get_result())
     assert results == [12 + i for i in range(30)]
     assert listen_backends(db_url) == 1  # this process's one LISTEN, on the direct URL
+
+
+def test_launch_creates_and_migrates_a_new_database_through_pgbouncer(
+    pg_server_url: str, pgbouncer: PgBouncer
+) -> None:
+    from tests.plugins.pg import drop_database
+
+    name = f"pgb_new_{int(time.time() * 1000)}"
+    direct = pg_server_url.replace("/postgres?", f"/{name}?", 1)
+    DBOS.destroy(destroy_registry=True)
+    DBOS(config={"name": "pgb-new", "system_database_url": pgbouncer.url_for(direct),
+                 "listen_database_url": direct, "prepare_threshold": None})  # fmt: skip
+    try:
+
+        @DBOS.workflow()
+        def hello(x: int) -> int:
+            return x + 1
+
+        DBOS.launch()
+        assert hello(1) == 2
+        assert _migrate.current_version(direct) == _migrate.latest_version()
+    finally:
+        DBOS.destroy(destroy_registry=True)
+        drop_database(pg_server_url, direct)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -47,19 +48,40 @@ def latest_version() -> int:
 
 
 def ensure_database(url: str) -> None:
-    """Create the database named in ``url`` if it does not exist (race-safe)."""
+    """Create the database named in ``url`` if it does not exist (race-safe).
+
+    Asked on the maintenance database first: through PgBouncer a connection to a missing
+    database hangs until its timeout instead of failing with "does not exist" (and makes
+    the pooler back off logging in to it). Without access to the maintenance database,
+    connecting to ``url`` itself decides.
+    """
+    name = database_name(url)
+    try:
+        with psycopg.connect(
+            maintenance_url(url), autocommit=True, connect_timeout=10, prepare_threshold=None
+        ) as conn:
+            row = conn.execute(_sql.DATABASE_EXISTS, (name,)).fetchone()
+            if row is not None and row[0]:
+                return
+            _create(conn, name)
+            return
+    except psycopg.OperationalError:
+        pass  # no maintenance database for us: try the database itself
     try:
         with psycopg.connect(url, autocommit=True, connect_timeout=10):
             return
     except psycopg.OperationalError as exc:
         if "does not exist" not in str(exc):
             raise
-    name = database_name(url)
     with psycopg.connect(maintenance_url(url), autocommit=True, connect_timeout=10) as conn:
-        try:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
-            pass
+        _create(conn, name)
+
+
+def _create(conn: psycopg.Connection[Any], name: str) -> None:
+    try:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+        pass  # created by a concurrent launch
 
 
 def migrate(url: str) -> list[int]:

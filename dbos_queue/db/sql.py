@@ -1382,3 +1382,7 @@ VALUES (%s, %s, %s, %s, %s)
 ON CONFLICT (workflow_id, step_id) DO NOTHING
 RETURNING step_id
 """
+
+# Whether a database exists (asked on the maintenance database, before connecting to
+# it: behind PgBouncer a missing database shows as a connect timeout, not an error).
+DATABASE_EXISTS = "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = %s)"
