@@ -7,6 +7,7 @@ run leaves a row in ``effects``, so duplicates and losses are counted.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -18,7 +19,7 @@ import pytest
 from dbos_queue import DBOS, DBOSClient, SetWorkflowID
 from dbos_queue.api.dbos import _rt
 from dbos_queue.engine.context import WorkflowStopped, current_workflow
-from dbos_queue.engine.events import HandedBack, WriteRefused
+from dbos_queue.engine.events import HandedBack, LeaseLost, WriteRefused
 from dbos_queue.error import DBOSOwnershipLostError
 from tests.plugins.waiting import EventWaiter, wait_until
 from tests.reliability_support import (
@@ -342,3 +343,76 @@ def test_a_refused_write_stops_the_execution_even_when_the_code_swallows_it(dbos
     assert [r[0] for r in effects(effects_db, "r1")] == [1], "steps 2 and 3 never ran"
     wait_status(effects_db, "r1", "PENDING")
     assert status(effects_db, "r1")[1] == "rival:1", "nothing was written over the rival"
+
+
+def test_an_async_workflow_is_stopped_and_handed_back_too(configured, effects_db, config):
+    stopped: list[BaseException] = []
+
+    @DBOS.step()
+    async def atick(i: int) -> int:
+        return await asyncio.to_thread(_tick, effects_db, i, 0.1)
+
+    @DBOS.workflow()
+    async def athirty() -> int:
+        try:
+            total = 0
+            for i in range(1, 31):
+                total += await atick(i)
+            return total
+        except BaseException as e:
+            stopped.append(e)
+            raise
+
+    configured()
+    with SetWorkflowID("ax"):
+        DBOS.start_workflow(athirty)
+    wait_steps(effects_db, "ax", 3)
+    DBOS.destroy(workflow_completion_timeout_sec=0.3)
+    wait_until(lambda: stopped, 10, "the async execution to stop")
+    assert isinstance(stopped[0], WorkflowStopped), stopped
+    assert status(effects_db, "ax")[:2] == ("PENDING", None)
+    _relaunch(config)
+    assert DBOS.retrieve_workflow("ax").get_result(timeout=60) == sum(range(1, 31))
+    check_bookkeeping(effects(effects_db, "ax"), 30, max_twice=0)
+
+
+def test_a_process_declared_dead_stops_its_execution_and_it_finishes_anew(dbos, effects_db):
+    gate, inside = threading.Event(), threading.Event()
+    ended: list[BaseException] = []
+
+    @DBOS.step()
+    def slow(i: int) -> int:
+        _tick(effects_db, i)
+        if i == 1 and not gate.is_set():
+            inside.set()
+            gate.wait(30)
+        return i
+
+    @DBOS.workflow()
+    def two() -> int:
+        try:
+            return slow(1) + slow(2)
+        except BaseException as e:
+            ended.append(e)
+            raise
+
+    rt = _rt()
+    old = rt.process_id
+    lost = EventWaiter(rt.events, LeaseLost)
+    with SetWorkflowID("ll1"):
+        h = DBOS.start_workflow(two)
+    assert inside.wait(10)
+    with psycopg.connect(effects_db, autocommit=True) as conn:  # another process judged us
+        conn.execute(
+            "UPDATE dbos.executors SET lease_expires_at_epoch_ms = 0 WHERE process_id = %s",
+            (old,),
+        )
+    lost.wait(lambda e: e.process_id == old, timeout=10)
+    wait_until(lambda: rt.process_id != old, 10, "registering again under a fresh id")
+    gate.set()
+    assert h.get_result(timeout=30) == 3
+    wait_until(lambda: ended, 10, "the old execution to end")
+    assert isinstance(ended[0], DBOSOwnershipLostError), ended
+    rows = effects(effects_db, "ll1")
+    check_bookkeeping(rows, 2, max_twice=1, strict_handoff=False)
+    assert [r[0] for r in rows].count(2) == 1, "the old execution never started step 2"

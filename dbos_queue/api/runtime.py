@@ -214,8 +214,11 @@ class Runtime:
             ctx.cancelled = True
 
     def _track(self, ctx: WorkflowContext) -> None:
-        if self.local.get(ctx.workflow_id) is ctx:
+        prev = self.local.get(ctx.workflow_id)
+        if prev is ctx:
             return  # tracked at submit already
+        if prev is not None:  # this process took the workflow over from its own older run
+            _drain.stop_local(self, "a newer execution took the workflow over", [prev])
         if self.handing_back:  # began after the drain released its rows: never runs here
             _drain.stop_local(self, "it began after this process handed its work back", [ctx])
             ctx.handed_back = True

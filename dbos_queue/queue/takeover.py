@@ -51,6 +51,10 @@ class TakeoverScan:
     async def scan(self) -> list[str]:
         """One pass; returns the ids handed back to queues or taken over here."""
         rt = self.rt
+        # Judge nobody, take nothing while this process itself may have been declared
+        # dead: a stale lease is confirmed first (a lost one re-registers us).
+        if not rt.lease.fresh():
+            await rt.confirm_lease()
         if rt.lease.steady_for(self.judge_after_ms()):
             dead = await mark_dead_executors(rt.sysdb, rt.process_id)
             if dead:

@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+import uuid
 
 import psycopg
 
@@ -50,14 +51,14 @@ def _write(sql: str, params: tuple) -> tuple | None:
 @DBOS.step()
 def tick(step: int, seconds: float) -> int:
     """The side effect: a row when the body starts, its end time when it returns."""
-    row = _write(
-        "INSERT INTO effects (workflow_id, step, pid, started) VALUES (%s, %s, %s, %s)"
-        " RETURNING id",
-        (DBOS.workflow_id, step, os.getpid(), time.time()),
+    run = uuid.uuid4().hex  # one per body run: a retried insert cannot count it twice
+    _write(
+        "INSERT INTO effects (run, workflow_id, step, pid, started) VALUES (%s, %s, %s, %s, %s)"
+        " ON CONFLICT (run) DO NOTHING RETURNING id",
+        (run, DBOS.workflow_id, step, os.getpid(), time.time()),
     )
     time.sleep(seconds)
-    assert row is not None
-    _write("UPDATE effects SET ended = %s WHERE id = %s RETURNING id", (time.time(), row[0]))
+    _write("UPDATE effects SET ended = %s WHERE run = %s RETURNING id", (time.time(), run))
     return step
 
 

@@ -20,8 +20,8 @@ def effects_db(db_url: str) -> str:
     """The test's system database, plus the side-effect table the app writes."""
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
-            "CREATE TABLE effects (id bigserial PRIMARY KEY, workflow_id text, step int,"
-            " pid int, started double precision, ended double precision)"
+            "CREATE TABLE effects (id bigserial PRIMARY KEY, run text UNIQUE, workflow_id text,"
+            " step int, pid int, started double precision, ended double precision)"
         )
     return db_url
 
