@@ -60,6 +60,7 @@ NAME = "queue_bench"
 APP = "benchmarks._queue_app"
 ROOT = Path(__file__).resolve().parent.parent
 ALL = ["W1", "W2", "W3", "W4", "W5", "MEM"]
+FLEET = ["IDLE", "HERD", "PRODUCERS"]  # benchmarks/fleet_bench.py; only when asked for
 
 SIZES = {
     #            full        quick
@@ -1077,6 +1078,8 @@ def run_workloads(b: Bench, args: Any, only: list[str], results: dict[str, Any])
             for k in (1, 2)
             for label, queue in (("no limit", "w5free"), ("concurrency=50", "w5lim"))
         ]
+    if any(w in only for w in FLEET):
+        fleet_workloads(b, args, only, results)
     if "W4" in only:
         results["W4"] = [
             claim_cost(b, size(args, k), size(args, "w4_claims")) for k in ("w4_small", "w4_large")
@@ -1090,6 +1093,23 @@ def run_workloads(b: Bench, args: Any, only: list[str], results: dict[str, Any])
             "bench_q_one",
             size(args, "w1_n"),
             keep_finished=True,
+        )
+
+
+def fleet_workloads(b: Bench, args: Any, only: list[str], results: dict[str, Any]) -> None:
+    """IDLE, HERD and PRODUCERS (benchmarks/fleet_bench.py)."""
+    from . import fleet_bench as F
+
+    if "IDLE" in only:
+        results["IDLE"] = F.idle_fleet(b, args.idle_workers, args.idle_seconds)
+    if "HERD" in only:
+        results["HERD"] = [
+            F.herd(b, int(w), args.w2_rate, args.herd_seconds)
+            for w in args.herd_workers.split(",")
+        ]
+    if "PRODUCERS" in only:
+        results["PRODUCERS"] = F.producers(
+            b, args.producers, args.producer_seconds, pgqueuer_python=args.pgqueuer_python
         )
 
 
@@ -1116,7 +1136,24 @@ def main() -> None:
         "whole drain and report worker CPU per workflow by phase (claim, decode, "
         "dispatch, checkpoint, completion, notify, ...): benchmarks/_phases.py",
     )
-    p.add_argument("--w2-rate", type=float, default=100.0, help="W2 enqueues per second")
+    p.add_argument("--w2-rate", type=float, default=100.0, help="W2 (and HERD) enqueues per second")
+    p.add_argument(
+        "--producers",
+        type=int,
+        default=0,
+        help="PRODUCERS: compare 1 and N producer processes (one DBOSClient.enqueue per "
+        "transaction each); implies --only PRODUCERS when --only is not given",
+    )
+    p.add_argument("--producer-seconds", type=float, default=8.0)
+    p.add_argument(
+        "--pgqueuer-python",
+        help="PRODUCERS: also run pgqueuer's producers with this interpreter (one that has "
+        "pgqueuer and asyncpg, e.g. /tmp/peers-venvs/pgqueuer/bin/python)",
+    )
+    p.add_argument("--idle-workers", type=int, default=16, help="IDLE: worker processes")
+    p.add_argument("--idle-seconds", type=float, default=20.0)
+    p.add_argument("--herd-workers", default="2,16", help="HERD: worker counts to compare")
+    p.add_argument("--herd-seconds", type=float, default=15.0)
     p.add_argument(
         "--pg-stat-statements",
         action="store_true",
@@ -1135,10 +1172,14 @@ def main() -> None:
         "really ran with; 0 logs every statement and slows everything down",
     )
     args = p.parse_args()
+    if args.producers and args.only == ",".join(ALL):
+        args.only = "PRODUCERS"
     only = [w.strip().upper() for w in args.only.split(",") if w.strip()]
-    unknown = [w for w in only if w not in ALL]
+    unknown = [w for w in only if w not in ALL + FLEET]
     if unknown:
-        p.error(f"unknown workloads {unknown}; choose from {ALL}")
+        p.error(f"unknown workloads {unknown}; choose from {ALL + FLEET}")
+    if "PRODUCERS" in only and not args.producers:
+        args.producers = 8
 
     settings = {"synchronous_commit": args.synchronous_commit} if args.synchronous_commit else None
     results: dict[str, Any] = {}
@@ -1419,6 +1460,12 @@ def summarize(r: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def report(r: dict[str, Any], figures: list[dict[str, Any]]) -> None:
+    if any(k in r for k in FLEET):
+        from . import fleet_bench as F
+
+        F.report(r)
+    if not figures:
+        return
     print()
     C.print_table(
         figures,

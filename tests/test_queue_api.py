@@ -179,6 +179,7 @@ def test_claim_uses_the_partial_index(db_url):
                 "owner": "x:1",
                 "executor_id": "e",
                 "app_version": "v",
+                "app_name": None,
                 "now": 0,
             },
         ).fetchone()[0]

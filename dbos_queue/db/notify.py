@@ -153,7 +153,10 @@ class Notifier:
         channels, payloads, done = self._take()
         async with self.engine.connection() as conn:
             if done:
-                await conn.execute(_sql.NOTIFY_MANY_AND_WAITERS, (channels, payloads, done))
+                await conn.execute(
+                    _sql.NOTIFY_MANY_AND_WAITERS,
+                    {"channels": channels, "payloads": payloads, "done": done},
+                )
             else:
                 await conn.execute(_sql.NOTIFY_MANY_ASYNC, (channels, payloads))
         self.sent += 1

@@ -1342,14 +1342,28 @@ UPDATE dbos.executors SET queues = %(queues)s::text[]
  WHERE process_id = %(process_id)s AND queues IS DISTINCT FROM %(queues)s::text[]
 """
 
-# The live processes claiming from each of %(queues)s, in a fixed order: how many
-# workers a notification is shared among, and this process's turn (queue/wakeup.py).
-FLEET_LISTENERS = """
-SELECT q, array_agg(e.process_id ORDER BY e.process_id)
-  FROM dbos.executors e, unnest(e.queues) AS q
- WHERE e.lease_expires_at_epoch_ms > %(now)s AND q = ANY(%(queues)s::text[])
- GROUP BY q
+# One idle worker's whole periodic read, at the heartbeat's pace (queue/wakeup.py): for
+# each of %(queues)s, the live processes claiming from it in a fixed order (how many
+# share a notification, and our turn), whether ENQUEUED work this worker may run is
+# waiting (a lost notification), and the stored settings (QUEUE_COLUMNS, NULL when
+# the row is gone); and when the next DELAYED workflow is due.
+FLEET_TICK = (
+    """
+SELECT n.name,
+       (SELECT array_agg(e.process_id ORDER BY e.process_id) FROM dbos.executors e
+         WHERE e.lease_expires_at_epoch_ms > %(now)s AND n.name = ANY(e.queues)),
+       EXISTS (SELECT 1 FROM dbos.workflow_status w
+                WHERE w.status = 'ENQUEUED' AND w.queue_name = n.name AND """
+    + _runs_here("w.application_version")
+    + """),
+       (SELECT min(delay_until_epoch_ms) FROM dbos.workflow_status WHERE status = 'DELAYED'),
+       """
+    + ", ".join("qs." + c.strip() for c in QUEUE_COLUMNS.split(","))
+    + """
+  FROM unnest(%(queues)s::text[]) AS n(name)
+  LEFT JOIN dbos.queues qs ON qs.name = n.name
 """
+)
 
 # Polling mode (use_listen_notify: false): which of the workflows running here were
 # cancelled elsewhere (no NOTIFY arrives to say so).

@@ -11,9 +11,11 @@ up). Uncounted notifications (the SQL producer, ``enqueue_in_transaction``) and
 "look again" ones (count 0: settings changed) still wake everyone.
 
 What a missed turn costs: if every chosen worker is gone or full, the work waits for
-a worker that gets room back, or for the claim loop's backstop poll; the backstop is
-slow (``backstop_sec``) while the LISTEN connection is up, which is what makes an idle
-fleet cost nothing between heartbeats.
+a worker that gets room back, or for the next tick. The tick (``FLEET_TICK``, one
+read-only statement at the heartbeat's pace) is all an idle worker does besides its
+heartbeat: it refreshes the fleet's turns and the queues' settings, finds work that no
+notification announced, and sees when the next delayed workflow is due. The claim
+loops' own timed wake-ups are only a last resort while the LISTEN connection is up.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import now_ms
+from dbos_queue.queue.settings import QueueSettings
 
 if TYPE_CHECKING:
     from dbos_queue.queue.claim import QueueService
@@ -37,13 +40,36 @@ FANOUT = 2  # claimers per arrived workflow: one spare for a chosen worker that 
 DELAYED_SIGNAL = "__dbos_delayed__"
 
 
+LAST_RESORT_SEC = 60.0
+
+
 def backstop_sec(rt: Any, polling_interval: float) -> float:
     """How long a claim loop sleeps without a notification: the queue's polling
-    interval without LISTEN, else at least half a lease (a safety net only)."""
+    interval without LISTEN (or while it reconnects), else a minute (the tick finds
+    unannounced work sooner; this only guards against a stuck tick)."""
     engine = rt.engine
     if not getattr(engine, "listen", True) or not engine.listener_connected.is_set():
         return polling_interval
-    return max(polling_interval, rt.settings.executor_lease_sec / 2)
+    return max(polling_interval, LAST_RESORT_SEC)
+
+
+def tick_interval(rt: Any) -> float:
+    """The heartbeat's pace."""
+    return rt.settings.heartbeat_interval_sec or rt.settings.executor_lease_sec / 3
+
+
+def my_turn(members: list[str], me: str, count: int, seq: int) -> bool:
+    """Whether ``me`` claims for notification ``seq`` announcing ``count`` workflows.
+
+    ``members`` are the queue's live claimers in the same (sorted) order in every
+    process; ``FANOUT * count`` consecutive ranks starting at ``seq`` claim (all of them
+    when that is the whole fleet), so successive notifications rotate through the fleet.
+    """
+    if me not in members:
+        members = sorted([*members, me])
+    w = len(members)
+    k = min(w, count * FANOUT)
+    return k >= w or (members.index(me) - seq) % w < k
 
 
 class Wakeup:
@@ -81,43 +107,50 @@ class Wakeup:
 
     def chosen(self, name: str, count: int, seq: int) -> bool:
         """Whether this process's turn covers notification ``seq`` of ``count`` workflows."""
-        me = self.service.rt.process_id
-        members = self.members.get(name) or []
-        if me not in members:
-            members = sorted([*members, me])
-        w = len(members)
-        k = min(w, count * FANOUT)
-        if k >= w:
-            return True
-        return (members.index(me) - seq) % w < k
+        return my_turn(self.members.get(name) or [], self.service.rt.process_id, count, seq)
 
-    async def refresh(self) -> None:
-        """Publish the queues we claim from (when that changed) and read each queue's
-        live claimers."""
+    async def tick(self) -> None:
+        """Publish the queues we claim from (when that changed), then one FLEET_TICK:
+        turns, settings, unannounced work, the next delayed workflow."""
         svc = self.service
+        rt = svc.rt
         queues = tuple(sorted(svc._loops))
         if not queues:
             return
-        me = svc.rt.process_id
+        me = rt.process_id
         if self._written != (me, queues):
-            await svc.rt.sysdb.execute(
+            await rt.sysdb.execute(
                 _sql.SET_EXECUTOR_QUEUES, {"queues": list(queues), "process_id": me}
             )
             self._written = (me, queues)
-        rows = await svc.rt.sysdb.fetchall(
-            _sql.FLEET_LISTENERS, {"queues": list(queues), "now": now_ms()}
-        )
-        self.members = {q: list(ids) for q, ids in rows}
+        params = {
+            "queues": list(queues),
+            "now": now_ms(),
+            "app_version": rt.app_version,
+            "app_name": getattr(rt.settings, "name", None),
+        }
+        members: dict[str, list[str]] = {}
+        next_delayed = None
+        for name, ids, has_work, nxt, *stored in await rt.sysdb.fetchall(_sql.FLEET_TICK, params):
+            members[name] = list(ids or [])
+            next_delayed = nxt
+            found = QueueSettings(*stored) if stored[0] is not None else QueueSettings(name=name)
+            gone = stored[0] is None and name in rt.registry.queues  # see QueueService.refresh
+            if svc.settings.get(name) != found or gone != (name in svc.deleted):
+                await svc.refresh_and_wake(name)  # changed without a notification reaching us
+            elif has_work and svc.room(name) > 0:
+                svc.wake(name)  # work that no notification announced (or that we skipped)
+        self.members = members
+        if next_delayed is not None and next_delayed <= now_ms() + tick_interval(rt) * 1000:
+            svc.wake_delayed()
 
     async def run_forever(self) -> None:
-        """Refresh at the heartbeat's pace (the fleet changes slowly)."""
-        rt = self.service.rt
+        """Tick at the heartbeat's pace, jittered (the fleet's ticks spread out)."""
         while True:
             try:
-                await self.refresh()
+                await self.tick()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                logger.warning("reading the fleet's claimers failed: %s", exc)
-            interval = rt.settings.heartbeat_interval_sec or rt.settings.executor_lease_sec / 3
-            await asyncio.sleep(interval * random.uniform(0.8, 1.2))
+                logger.warning("the queue tick failed: %s", exc)
+            await asyncio.sleep(tick_interval(self.service.rt) * random.uniform(0.8, 1.2))

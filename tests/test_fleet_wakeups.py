@@ -1,0 +1,188 @@
+"""Fleet wake-ups (issue 12): a notification wakes only who needs it, and nothing is lost.
+
+- queue notifications carry how many workflows arrived; the fleet takes turns
+  (queue/wakeup.py) and every job still starts at once, with polling out of the way;
+- several producer processes announce exactly what they stored (coalesced counts);
+- "workflow done" reaches a process that waits for that workflow, and nobody else.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+
+import psycopg
+
+from dbos_queue import DBOS, DBOSClient, SetWorkflowID
+from dbos_queue.db.notify import parse_queue_payload
+from dbos_queue.engine.registry import registry
+from dbos_queue.queue.wakeup import FANOUT, my_turn
+from tests.plugins.workers import ROOT
+
+
+def _wait_until(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _one(url: str, query: str, params=None):
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute(query, params).fetchone()
+
+
+def test_turns_cover_every_notification_and_rotate_through_the_fleet():
+    members = [f"p{i:02d}" for i in range(16)]
+    turns: Counter[str] = Counter()
+    for seq in range(160):
+        chosen = [m for m in members if my_turn(members, m, 1, seq)]
+        assert len(chosen) == FANOUT, (seq, chosen)
+        turns.update(chosen)
+    assert turns == dict.fromkeys(members, 160 * FANOUT // 16)  # an even share each
+    # As much work as the fleet can take wakes every worker; a small fleet always wakes.
+    assert all(my_turn(members, m, 8, 3) for m in members)
+    assert all(my_turn(["a", "b"], m, 1, s) for m in "ab" for s in range(4))
+    # A process its peers do not list yet (it just joined) decides in its own view.
+    assert sum(my_turn(members[:3], "zz", 1, s) for s in range(4)) == 2
+
+
+def test_counted_notifications_start_every_job_at_once_across_a_fleet(start_worker, app_db):
+    # Polling every 60 s and a tick every ~10 s (lease 30): a job starting within a few
+    # seconds was woken by a notification, which only the chosen workers act on.
+    workers = [start_worker("slowpoll", env={"QUEUE_APP_LEASE": "30"}) for _ in range(4)]
+    _wait_until(
+        lambda: _one(
+            app_db,
+            "SELECT count(*) = 4 FROM dbos.executors WHERE 'slowpoll' = ANY(queues)"
+            " AND lease_expires_at_epoch_ms > 0",
+        )[0],
+        30,
+        "every worker to publish the queues it claims from",
+    )
+    with DBOSClient(app_db) as client:
+        for i in range(12):
+            t0 = time.time()
+            h = client.enqueue(
+                {"queue_name": "slowpoll", "workflow_name": "timed"}, "slowpoll", f"j{i}", 0.0
+            )
+            started = _wait_until(
+                lambda h=h: _one(
+                    app_db, "SELECT started FROM runs WHERE workflow_id = %s", (h.workflow_id,)
+                ),
+                30,
+                f"job {i} to run",
+            )[0]
+            assert started - t0 < 5.0, f"job {i} started {started - t0:.1f}s after its enqueue"
+    runs = _one(app_db, "SELECT count(*), count(DISTINCT workflow_id) FROM runs")
+    assert runs == (12, 12)
+    for w in workers:
+        assert w.stop()[0] == 0
+
+
+def test_several_producers_announce_exactly_what_they_stored(start_worker, app_db):
+    start_worker("free")
+    producers, per = 4, 25
+    announced: Counter[str] = Counter()
+    with psycopg.connect(app_db, autocommit=True) as listener:
+        listener.execute("LISTEN dbos_queue_channel")
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "tests.apps.producer", app_db, "free", str(per), f"p{k}"],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for k in range(producers)
+        ]
+        ids = []
+        for p in procs:
+            out, _ = p.communicate(timeout=120)
+            assert p.returncode == 0
+            ids += out.split()
+        assert len(set(ids)) == producers * per
+        for n in listener.notifies(timeout=30):
+            for payload in n.payload.split("\n"):
+                name, count, _seq, origin = parse_queue_payload(payload)
+                if name == "free" and count:
+                    announced[origin or "?"] += count
+            if sum(announced.values()) >= producers * per:
+                break
+    assert sum(announced.values()) == producers * per  # every enqueue counted, once
+    assert len(announced) == producers  # each producer announced its own
+    _wait_until(
+        lambda: _one(app_db, "SELECT count(*) FROM runs")[0] == producers * per, 60, "the runs"
+    )
+    assert _one(app_db, "SELECT count(DISTINCT workflow_id) FROM runs")[0] == producers * per
+
+
+def test_a_listening_client_is_woken_when_the_workflow_it_awaits_finishes(dbos, db_url):
+    go = threading.Event()
+
+    @DBOS.workflow()
+    def slow() -> str:
+        go.wait(20)
+        return "done"
+
+    with SetWorkflowID("awaited"):
+        DBOS.start_workflow(slow)
+    with DBOSClient(db_url, use_listen_notify=True) as client:
+        client.engine.poll_fallback_sec = 60.0  # only a NOTIFY can wake it in time
+        got: dict = {}
+        t = threading.Thread(target=lambda: got.update(r=client.get_result("awaited", 45)))
+        t.start()
+        _wait_until(
+            lambda: _one(
+                db_url, "SELECT count(*) FROM dbos.result_waiters WHERE workflow_uuid = 'awaited'"
+            )[0],
+            20,
+            "the client to register as a waiter",
+        )
+        t0 = time.monotonic()
+        go.set()
+        t.join(50)
+        assert got == {"r": "done"}
+        assert time.monotonic() - t0 < 20
+    left = _one(db_url, "SELECT count(*) FROM dbos.result_waiters WHERE workflow_uuid = 'awaited'")
+    assert left == (0,)
+
+
+def test_finished_workflows_nobody_awaits_send_no_notification(dbos, db_url):
+    @DBOS.workflow()
+    def quick(i: int) -> int:
+        return i
+
+    rt = registry.process
+    with psycopg.connect(db_url, autocommit=True) as listener:
+        listener.execute("LISTEN dbos_workflow_done_channel")
+        listener.execute("LISTEN dbos_streams_channel")
+        for i in range(20):
+            with SetWorkflowID(f"unawaited-{i}"):
+                DBOS.start_workflow(quick, i)
+        # Read the table, not get_result (which would register as a waiter).
+        _wait_until(
+            lambda: _one(
+                db_url,
+                "SELECT count(*) = 20 FROM dbos.workflow_status"
+                " WHERE workflow_uuid LIKE 'unawaited-%%' AND status = 'SUCCESS'",
+            )[0],
+            30,
+            "the workflows to finish",
+        )
+        _wait_until(lambda: not rt.engine.notifier.pending(), 10, "the notifier to flush")
+        # Published after every completion was flushed: it arrives after anything they sent.
+        rt.engine.loop.call_soon_threadsafe(rt.engine.publish, "stream", "marker::k")
+        heard = []
+        for n in listener.notifies(timeout=20):
+            if n.channel == "dbos_streams_channel" and n.payload == "marker::k":
+                break
+            heard.append((n.channel, n.payload))
+        else:
+            raise AssertionError("the marker notification never arrived")
+    assert [h for h in heard if h[0] == "dbos_workflow_done_channel"] == []
