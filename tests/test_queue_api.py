@@ -180,6 +180,7 @@ def test_claim_uses_the_partial_index(db_url):
                 "executor_id": "e",
                 "app_version": "v",
                 "app_name": None,
+                "is_latest": True,
                 "now": 0,
             },
         ).fetchone()[0]

@@ -84,6 +84,16 @@ def _runs_here(column: str) -> str:
 
 RUNS_HERE = _runs_here("application_version")
 
+
+def _claimable_here(column: str) -> str:
+    """``_runs_here`` for picking a claim's rows: "runs the latest version" comes as
+    %(is_latest)s (queue/version_gate.py, cached for a second), so the planner keeps the
+    partial index's ordered scan; the claim's UPDATE then applies the exact rule, so a
+    stale answer can only delay an unversioned workflow, never run it on the wrong
+    version."""
+    return f"({column} = %(app_version)s OR (%(is_latest)s AND {column} IS NULL))"
+
+
 # --- workflow status ----------------------------------------------------------
 
 STATUS_COLUMNS = """workflow_uuid, status, name, class_name, config_name, authenticated_user,
@@ -405,6 +415,8 @@ UPDATE dbos.workflow_status ws
 -- = ANY(ARRAY(...)) rather than a join: primary-key lookups whatever the planner
 -- guesses about the LIMIT (a join could hash over the whole table).
  WHERE ws.workflow_uuid = ANY(ARRAY(SELECT workflow_uuid FROM picked))
+-- the exact version rule (0011): %(is_latest)s in picked may be up to a second old
+   AND """ + _runs_here("ws.application_version") + """
 RETURNING """ + STATUS_COLUMNS.replace("workflow_uuid,", "ws.workflow_uuid,", 1)
 
 # THE claim: up to %(limit)s ENQUEUED workflows of one queue (%(limit)s is the
@@ -416,7 +428,7 @@ CLAIM = (
     + """, picked AS (
   SELECT workflow_uuid FROM dbos.workflow_status
    WHERE status = 'ENQUEUED' AND queue_name = %(queue)s AND """
-    + RUNS_HERE
+    + _claimable_here("application_version")
     + """
    ORDER BY priority, created_at
    LIMIT (SELECT n FROM budget)
@@ -434,7 +446,7 @@ CLAIM_PARTITIONED = (
   SELECT k.key, row_number() OVER (ORDER BY (k.key > %(cursor)s) DESC, k.key) AS turn
     FROM (SELECT DISTINCT queue_partition_key AS key FROM dbos.workflow_status
            WHERE status = 'ENQUEUED' AND queue_name = %(queue)s AND """
-    + RUNS_HERE
+    + _claimable_here("application_version")
     + """
              AND queue_partition_key IS NOT NULL) k
    ORDER BY turn LIMIT %(max_keys)s
@@ -458,7 +470,7 @@ CLAIM_PARTITIONED = (
     FROM room CROSS JOIN LATERAL (
       SELECT w.workflow_uuid, w.priority, w.created_at FROM dbos.workflow_status w
        WHERE w.status = 'ENQUEUED' AND w.queue_name = %(queue)s AND """
-    + _runs_here("w.application_version")
+    + _claimable_here("w.application_version")
     + """
          AND w.queue_partition_key = room.key
        ORDER BY w.priority, w.created_at
@@ -1400,3 +1412,12 @@ RETURNING step_id
 # Whether a database exists (asked on the maintenance database, before connecting to
 # it: behind PgBouncer a missing database shows as a connect timeout, not an error).
 DATABASE_EXISTS = "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = %s)"
+
+# (queues, now): each queue's live claimers in rank order, for a sender that directs its
+# notifications to a few of them (db/notify.py; the claim loops' FLEET_TICK reads the same).
+FLEET_MEMBERS = """
+SELECT q, array_agg(e.process_id ORDER BY e.process_id)
+  FROM dbos.executors e, unnest(e.queues) AS q
+ WHERE e.lease_expires_at_epoch_ms > %(now)s AND q = ANY(%(queues)s::text[])
+ GROUP BY q
+"""

@@ -24,6 +24,7 @@ from dbos_queue.error import (
     DBOSWorkflowFunctionNotFoundError,
     MaxRecoveryAttemptsExceededError,
 )
+from dbos_queue.queue import version_gate as _version_gate
 from dbos_queue.queue.dispatch import dispatch_fast
 from dbos_queue.queue.settings import QueueSettings
 from dbos_queue.queue.takeover import TakeoverScan
@@ -191,6 +192,7 @@ class QueueService:
             "executor_id": self.rt.executor_id,
             "app_version": self.rt.app_version,
             "app_name": getattr(self.rt.settings, "name", None),  # _sql.RUNS_HERE
+            "is_latest": await _version_gate.is_latest(self.rt),  # _sql._claimable_here
             "now": now_ms(),
         }
         query = _sql.CLAIM

@@ -13,6 +13,7 @@ from typing import Any
 from dbos_queue.api.invoke import _rt
 from dbos_queue.db import versions as _versions
 from dbos_queue.model.versions import VersionInfo
+from dbos_queue.queue import version_gate as _version_gate
 
 
 def _app(rt: Any) -> str | None:
@@ -43,6 +44,7 @@ class Versions:
         rt = _rt()
         app = application_name if application_name is not None else _app(rt)
         rt.engine.run(_versions.set_latest(rt.sysdb, version_name, app))
+        _version_gate.forget(rt)  # this process's claims see it at once
 
     @classmethod
     async def list_application_versions_async(cls) -> list[VersionInfo]:
@@ -64,3 +66,4 @@ class Versions:
         rt = _rt()
         app = application_name if application_name is not None else _app(rt)
         await rt.engine.arun(_versions.set_latest(rt.sysdb, version_name, app))
+        _version_gate.forget(rt)

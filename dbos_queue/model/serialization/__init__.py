@@ -91,10 +91,12 @@ def args_format(text: str | None) -> str | None:
 
 def _writer(serialization: str | None) -> Serializer:
     writer = _state[0]
-    if serialization is None or serialization == writer.name():
-        return writer
-    if serialization == PORTABLE_FORMAT:
+    if serialization is None:
+        serialization = writer.name()
+    if serialization == PORTABLE_FORMAT:  # DBOS's layout (positionalArgs...), whoever configured
         return _portable.PORTABLE
+    if serialization == writer.name():
+        return writer
     if serialization == JSON_FORMAT:
         return _SAFE
     if serialization in (PICKLE_FORMAT, DBOS_PICKLE_FORMAT):
