@@ -66,8 +66,7 @@ def _runs(url: str, wf_id: str) -> list[tuple]:
 def _status(url: str, wf_id: str) -> tuple | None:
     with psycopg.connect(url) as conn:
         return conn.execute(
-            "SELECT status, application_version FROM dbos.workflow_status"
-            " WHERE workflow_uuid = %s",
+            "SELECT status, application_version FROM dbos.workflow_status WHERE workflow_uuid = %s",
             (wf_id,),
         ).fetchone()
 

@@ -21,6 +21,7 @@ from dbos_queue.db.loop import Engine
 from dbos_queue.db.sysdb import SystemDatabase, now_ms
 from dbos_queue.engine import core as _core
 from dbos_queue.engine import tracing as _tracing
+from dbos_queue.engine import validation as _validation
 from dbos_queue.engine.context import Lease, WorkflowContext, current_workflow
 from dbos_queue.engine.core import Start
 from dbos_queue.engine.events import EventBus
@@ -102,6 +103,7 @@ class Runtime:
             _migrate.migrate(self.url)
         self.engine.start()
         self.engine.run(self._register())
+        self.engine.run(self._register_version())
         self.engine.spawn_threadsafe(self._heartbeat_forever(), "heartbeat")
         self.engine.hooks["cancel"].append(self._on_cancel)
         if not self.settings.use_listen_notify:  # no NOTIFY will say "cancelled": look
@@ -109,6 +111,21 @@ class Runtime:
 
             interval = self.settings.notification_listener_polling_interval_sec
             self.engine.spawn_threadsafe(poll_cancellations_forever(self, interval), "cancel-poll")
+
+    async def _register_version(self) -> None:
+        """Record this application version (a new one becomes the latest), as DBOS does."""
+        from dbos_queue.db import versions as _versions
+
+        app = getattr(self.settings, "name", None)
+        await _versions.register(self.sysdb, self.app_version, app)
+        latest = await _versions.latest(self.sysdb, app)
+        if latest["version_name"] != self.app_version:
+            logger.warning(
+                "Current version %r is not the latest version. Latest version is %r: this "
+                "process runs only workflows of its own version",
+                self.app_version,
+                latest["version_name"],
+            )
 
     def start_background(self) -> None:
         """Start dequeuing and serving (after the facade knows this runtime)."""
@@ -159,6 +176,7 @@ class Runtime:
             lease_ms=self.lease_ms,
         )
         self.lease.renewed(now)
+        await self._announce_workflows()
         await self._expire_dead_local_processes()
 
     async def _announce_workflows(self) -> None:
@@ -266,6 +284,7 @@ class Runtime:
         try:  # tracked until its outcome is written: a drain waits for that
             try:
                 ctx.check_stop()  # stopped before it began (drain, lease loss): run nothing
+                _raise_input_error(s)
                 result = s.info.func(*self.call_args(s), **s.kwargs)
             except DBOSOwnershipLostError as lost:
                 return self._after_lost(ctx, lost)
@@ -288,7 +307,7 @@ class Runtime:
         return self.engine.run(_core.await_result(self, ctx.workflow_id))
 
     def _finish_sync(self, ctx: WorkflowContext, result: Any, exc: BaseException | None) -> Any:
-        status, out, err = _core.outcome_of(result, exc)
+        status, out, err = _core.outcome_of(result, exc, ctx.serialization)
         try:
             _core.complete_blocking(self, ctx, status, out, err)
         except DBOSOwnershipLostError as lost:
@@ -296,7 +315,7 @@ class Runtime:
         if exc is not None:
             raise exc
         if status == "ERROR":
-            raise ser.deserialize_exception(err) or RuntimeError(err)
+            raise _unstorable(result, ctx.serialization)
         return result
 
     async def execute_async(self, s: Start, ctx: WorkflowContext) -> Any:
@@ -322,6 +341,7 @@ class Runtime:
         result, exc = None, None
         try:
             ctx.check_stop()
+            _raise_input_error(s)
             result = await s.info.func(*self.call_args(s), **s.kwargs)
         except DBOSOwnershipLostError as lost:
             return await self._after_lost_async(ctx, lost)
@@ -331,7 +351,7 @@ class Runtime:
             exc = e
         finally:
             current_workflow.reset(token)
-        status, out, err = _core.outcome_of(result, exc)
+        status, out, err = _core.outcome_of(result, exc, ctx.serialization)
         try:
             await self.engine.arun(_core.complete(self, ctx, status, out, err))
         except DBOSOwnershipLostError as lost:
@@ -339,7 +359,7 @@ class Runtime:
         if exc is not None:
             raise exc
         if status == "ERROR":
-            raise ser.deserialize_exception(err) or RuntimeError(err)
+            raise _unstorable(result, ctx.serialization)
         return result
 
     def submit(self, s: Start, ctx: WorkflowContext) -> concurrent.futures.Future[Any]:
@@ -392,6 +412,11 @@ class Runtime:
                 "module that defines it before DBOS.launch()",
             )
         args, kwargs = ser.deserialize_args(inputs)
+        extra: dict[str, Any] = {}
+        try:  # validate_args, portable dates (0011): a refusal ends the run in ERROR
+            args, kwargs = _validation.row_inputs(info, args, kwargs, ser.args_format(inputs))
+        except Exception as exc:
+            extra["input_error"] = exc
         bound = None
         if info.method == "instance":
             bound = self.registry.instances.get((class_name or "", config_name or ""))
@@ -409,8 +434,25 @@ class Runtime:
             bound=bound,
             class_name=class_name,
             config_name=config_name,
+            extra=extra,
         )
 
     def recover(self, executor_ids: list[str]) -> list[str]:
         """Take over and resume the PENDING workflows of dead processes of these executors."""
         return _recovery.recover(self, executor_ids)
+
+
+def _unstorable(result: Any, serialization: str | None) -> BaseException:
+    """The error a body's output raised when stored (what its caller gets, as in DBOS)."""
+    try:
+        ser.serialize(result, "output", serialization)
+    except Exception as exc:
+        return exc
+    return RuntimeError("the workflow's output could not be stored")
+
+
+def _raise_input_error(s: Start) -> None:
+    """Inputs from a row that ``validate_args`` refused: the run ends with that error."""
+    err = s.extra.get("input_error")
+    if err is not None:
+        raise err
