@@ -47,8 +47,18 @@ def cli_json(url: str, *args: str):
     return json.loads(cli_ok("--db-url", url, "--json", *args))
 
 
+def declare_queues(url: str, *names: str) -> None:
+    """Queues as a worker that declares them would store them (none runs them here)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for name in names:
+            conn.execute(
+                "INSERT INTO dbos.queues (name) VALUES (%s) ON CONFLICT DO NOTHING", (name,)
+            )
+
+
 def enqueue_idle(url: str, n: int, queue: str = "idle") -> list[str]:
-    """Workflows on a queue no worker serves: they stay ENQUEUED."""
+    """Workflows on a declared queue no worker serves: they stay ENQUEUED."""
+    declare_queues(url, queue)
     with DBOSClient(url) as client:
         return client.enqueue_many(
             {"queue_name": queue, "workflow_name": "three"}, [(i,) for i in range(n)]
@@ -245,7 +255,8 @@ def test_enqueue_and_wait_prints_the_result(app_db, start_worker):
 
 
 def test_enqueue_wait_reports_a_failed_workflow(app_db, start_worker):
-    start_worker("free")
+    # A worker gives up on a workflow no process declares after this long.
+    start_worker("free", env={"DBOS_QUEUE_UNKNOWN_WORKFLOW_WAIT_SEC": "0.5"})
     r = run_cli(
         "--db-url",
         app_db,
@@ -264,6 +275,9 @@ def test_enqueue_wait_reports_a_failed_workflow(app_db, start_worker):
 
 
 def test_enqueue_wait_timeout_and_dedup(db_url):
+    r = run_cli("--db-url", db_url, "enqueue", "nowhere", "three")  # a queue no app declares
+    assert r.returncode == 1 and "not declared" in r.stderr and r.stdout == ""
+    declare_queues(db_url, "idle")
     r = run_cli(
         "--db-url",
         db_url,

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import LiteralString
 
 import psycopg
 import pytest
@@ -85,6 +86,12 @@ def running_with(token: str) -> list[str]:
     return found
 
 
+def count(conn: psycopg.Connection, query: LiteralString, *params: object) -> int:
+    row = conn.execute(query, params).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -130,17 +137,19 @@ def test_demo_runs_the_queue_and_survives_a_killed_worker(db_url, start_demo):
         reruns = [r for r in runs if r[2] > 1]
         # Only steps the kill interrupted ran again, once, by another worker.
         assert len(reruns) <= counts["taken"] and all(r[2:] == (2, 2) for r in reruns)
-        finishers = conn.execute(
+        finishers = count(
+            conn,
             "SELECT count(DISTINCT executor_id) FROM dbos.workflow_status WHERE queue_name = %s",
-            (queue,),
-        ).fetchone()[0]
+            queue,
+        )
         assert finishers == 3
         # A taken-over workflow has step rows from two workers: resumed, not restarted.
-        split = conn.execute(
+        split = count(
+            conn,
             "SELECT count(*) FROM (SELECT workflow_id FROM dbos_queue_demo_effects "
             "WHERE run = %s GROUP BY workflow_id HAVING count(DISTINCT executor) = 2) s",
-            (token,),
-        ).fetchone()[0]
+            token,
+        )
         assert 1 <= split <= counts["taken"]
     print(f"demo took {elapsed:.1f}s")
 
@@ -170,11 +179,12 @@ def test_ctrl_c_stops_every_demo_process(db_url, start_demo):
     deadline = time.monotonic() + 60
     with psycopg.connect(db_url, autocommit=True) as conn:
         while True:  # mid-run: some workflows finished, most not
-            done = conn.execute(
+            done = count(
+                conn,
                 "SELECT count(*) FROM dbos.workflow_status "
                 "WHERE queue_name = %s AND status = 'SUCCESS'",
-                (queue,),
-            ).fetchone()[0]
+                queue,
+            )
             if done > 0:
                 break
             assert time.monotonic() < deadline, "no demo workflow finished"
@@ -187,7 +197,5 @@ def test_ctrl_c_stops_every_demo_process(db_url, start_demo):
     assert all(gone(p) for p in pids), [p for p in pids if not gone(p)]
     assert running_with(token) == []
     with psycopg.connect(db_url) as conn:  # and it cleaned up after itself
-        left = conn.execute(
-            "SELECT count(*) FROM dbos.workflow_status WHERE queue_name = %s", (queue,)
-        ).fetchone()[0]
+        left = count(conn, "SELECT count(*) FROM dbos.workflow_status WHERE queue_name = %s", queue)
         assert left == 0

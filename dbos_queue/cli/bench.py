@@ -93,6 +93,7 @@ class Run:
         self.children: list[procs.Child] = []
 
     def go(self, client: Any) -> dict[str, Any]:
+        """Start the workers, enqueue, wait for every workflow; the numbers."""
         from dbos_queue.db import sql as _sql
 
         # Workers first: they migrate the schema if needed and are idle when work arrives.
@@ -135,7 +136,7 @@ class Run:
                 f"no bench workflow finished for {self.stall_timeout:g}s ({finished}/{self.n})"
             )
 
-    def _result(self, enqueued_s: float, elapsed: float, done: int, failed: int) -> dict:
+    def _result(self, enqueued_s: float, elapsed: float, done: int, failed: int) -> dict[str, Any]:
         return {
             "queue": self.queue,
             "n": self.n,
@@ -150,6 +151,7 @@ class Run:
         }
 
     def clean(self, client: Any) -> None:
+        """Delete the bench queue and its workflows."""
         from dbos_queue.db import sql as _sql
 
         run = client.engine.run

@@ -20,6 +20,7 @@ from dbos_queue.cli.common import (
     table,
 )
 from dbos_queue.cli.values import (
+    NOT_GIVEN,
     UsageError,
     exc_text,
     jsonable,
@@ -37,7 +38,7 @@ def _queue_rows(client: Any) -> list[dict[str, Any]]:
 
     run = client.engine.run
     stats = {r[0]: r for r in run(client.sysdb.fetchall(_sql.QUEUE_STATS))}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for q in run(client.sysdb.fetchall(_sql.LIST_QUEUES)):
         st = stats.get(q[0], (q[0], 0, 0, 0, None))
         rows.append(
@@ -99,11 +100,12 @@ def set_cmd(
     db_url: DbUrlOpt = None,
 ) -> int:
     """Change a queue's limits at runtime; running workers follow within a second."""
-    changes = {
+    given = {
         "global_concurrency": parse_limit(concurrency, "--concurrency"),
         "worker_concurrency": parse_limit(worker_concurrency, "--worker-concurrency"),
         "limiter": parse_rate(rate),
     }
+    changes = {key: value for key, value in given.items() if value is not NOT_GIVEN}
     return _apply(options(ctx, json_out, db_url), name, "set", **changes)
 
 

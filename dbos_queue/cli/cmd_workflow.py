@@ -186,7 +186,7 @@ def steps_cmd(
     if opts.json:
         print_json(steps)
         return EXIT_OK
-    rows = []
+    rows: list[dict[str, Any]] = []
     for s in steps:
         start, end = s.get("started_at_epoch_ms"), s.get("completed_at_epoch_ms")
         failed = s["error"] is not None

@@ -16,7 +16,8 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Generator
 from typing import Any
 
 from rich.console import Console
@@ -40,7 +41,7 @@ class DemoError(Exception):
 
 
 @contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
+def _terminate_as_interrupt() -> Generator[None]:
     """SIGTERM ends the demo the way Ctrl-C does, through the same cleanup."""
 
     def on_term(_signum: int, _frame: Any) -> None:
@@ -73,6 +74,7 @@ class QueueDemo:
     # --- processes -----------------------------------------------------------------
 
     def start(self) -> View:
+        """Start the workers, wait until they are ready, then start the producer."""
         env = {URL_ENV: self.url, QUEUE_ENV: self.queue, RUN_ENV: self.run}
         for i in range(1, WORKERS + 1):
             w = procs.worker("dbos_queue.cli.demo_app", self.queue, f"demo-{self.run}-w{i}", env)
@@ -90,12 +92,15 @@ class QueueDemo:
         return View(self.queue, self.n, rows)
 
     def executor(self, w: procs.Child) -> str:
+        """The executor id a worker runs under (what workflow_status records)."""
         return f"demo-{self.run}-{w.name}"
 
     def stop(self) -> None:
+        """Stop and reap every process started so far."""
         procs.stop_all(self.children)
 
     def say(self, text: str) -> None:
+        """One event line, printed above the live view."""
         # Never wrapped: one event, one line (a terminal folds it; a script can grep it).
         self.console.print(f"[bold blue]demo[/]: {text}", highlight=False, soft_wrap=True)
 
@@ -146,6 +151,7 @@ class QueueDemo:
                 raise DemoError(f"{w.name} exited with code {w.proc.returncode}{w.tail()}")
 
     def loop(self, view: View, live: Live) -> None:
+        """Read the queue until every workflow finished; kill a worker on the way."""
         last_done, last_change = -1, time.monotonic()
         while True:
             self._read_producer()
@@ -166,6 +172,7 @@ class QueueDemo:
             time.sleep(POLL)
 
     def verdict(self) -> stats.Outcome:
+        """The outcome from the database; also says who took over what."""
         victim = self.victim
         killed = int(victim is not None and victim.proc.returncode == -signal.SIGKILL)
         executor = self.executor(victim) if victim is not None else ""
@@ -177,9 +184,9 @@ class QueueDemo:
         return result
 
 
-def _resumed(resumed_at: Any) -> str:
+def _resumed(resumed_at: Counter[int]) -> str:
     """``resumed_at`` (first step the taker ran -> workflows) in words."""
-    parts = []
+    parts: list[str] = []
     for k, count in sorted(resumed_at.items()):
         if k == 1:
             parts.append(f"{count} from step 1 (none recorded yet)")

@@ -32,7 +32,7 @@ def demo_step(n: int, order: str) -> str:
 
 @DBOS.workflow()
 def order_workflow(order: str) -> list[str]:
-    results = []
+    results: list[str] = []
     for n in range(1, len(STEPS) + 1):
         results.append(demo_step(n, order))
         print(f"EVENT recorded {n}", flush=True)
@@ -50,14 +50,14 @@ def _worker(wf_id: str, url: str, resume: bool) -> None:
     DBOS.destroy()
 
 
-def _spawn(wf_id: str, url: str, resume: bool) -> subprocess.Popen:
+def _spawn(wf_id: str, url: str, resume: bool) -> subprocess.Popen[str]:
     args = [sys.executable, "-u", "-m", "dbos_queue.cli.demo_crash", "--worker", wf_id, url]
     if resume:
         args.append("--resume")
     return subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
 
 
-def _follow(proc: subprocess.Popen, executed: Counter, stop_at: str | None) -> str | None:
+def _follow(proc: subprocess.Popen[str], executed: Counter[int], stop_at: str | None) -> str | None:
     """Echo the worker's output; return the line that matched ``stop_at`` (or the result)."""
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -77,7 +77,7 @@ def run_demo(url: str) -> int:
     from dbos_queue.model.pgurl import redact
 
     wf_id = f"demo-{uuid.uuid4().hex[:8]}"
-    executed: Counter = Counter()
+    executed: Counter[int] = Counter()
     print(f"System database: {redact(url)}")
     print(f"1. Starting a worker process that runs workflow {wf_id} ({len(STEPS)} steps).")
     worker = _spawn(wf_id, url, resume=False)

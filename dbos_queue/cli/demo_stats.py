@@ -21,9 +21,9 @@ FAILED = ("ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED")
 class Snapshot:
     """The demo queue right now."""
 
-    by_status: Counter = field(default_factory=Counter)  # status -> workflows
-    finished: Counter = field(default_factory=Counter)  # executor -> SUCCESS workflows
-    running: Counter = field(default_factory=Counter)  # executor -> PENDING workflows
+    by_status: Counter[str] = field(default_factory=Counter[str])  # status -> workflows
+    finished: Counter[str] = field(default_factory=Counter[str])  # executor -> SUCCESS
+    running: Counter[str] = field(default_factory=Counter[str])  # executor -> PENDING
 
     @property
     def total(self) -> int:
@@ -58,9 +58,9 @@ def held_by(conn: Any, queue: str, executor: str) -> list[str]:
     return [r[0] for r in conn.execute(_sql.QUEUE_PENDING_OF_EXECUTOR, (queue, executor))]
 
 
-def taken_over(conn: Any, held: set[str], victim: str) -> Counter:
+def taken_over(conn: Any, held: set[str], victim: str) -> Counter[str]:
     """Of the ``held`` workflows, how many each other executor has claimed or finished."""
-    takers: Counter = Counter()
+    takers: Counter[str] = Counter()
     for _id, status, executor in conn.execute(_sql.WORKFLOW_STATES, (list(held),)):
         if executor not in (None, victim) and status in ("PENDING", "SUCCESS"):
             takers[executor] += 1
@@ -78,8 +78,8 @@ class Outcome:
     lost: int  # asked for, but not finished successfully with every step's side effect
     ran_twice: int  # extra step-body runs beyond the one allowed per taken-over workflow
     per_second: float  # workflows / (last finish - first enqueue), database clocks
-    takers: Counter  # executor -> workflows of the killed worker it finished
-    resumed_at: Counter  # first step a taker ran -> workflows
+    takers: Counter[str]  # executor -> workflows of the killed worker it finished
+    resumed_at: Counter[int]  # first step a taker ran -> workflows
 
     def line(self) -> str:
         """The one summary line the demo ends with."""
@@ -127,7 +127,9 @@ def outcome(
     runs = _step_runs(conn, run)
     extra = sum(len(execs) - 1 for steps in runs.values() for execs in steps.values())
     allowed = sum(1 for wf in held if wf in runs and _allowed_rerun(runs[wf], victim))
-    complete, takers, resumed_at = 0, Counter(), Counter()
+    complete = 0
+    takers: Counter[str] = Counter()
+    resumed_at: Counter[int] = Counter()
     for wf_id, status, executor, _created, _updated in rows:
         steps = runs.get(wf_id, {})
         if status == "SUCCESS" and all(steps.get(k) for k in range(1, STEPS + 1)):

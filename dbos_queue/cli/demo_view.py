@@ -34,9 +34,11 @@ class View:
     workers: list[WorkerRow]
     enqueued: int = 0
     snap: Snapshot = field(default_factory=Snapshot)
-    taken: dict[str, int] = field(default_factory=dict)  # executor -> taken over
+    taken: dict[str, int] = field(default_factory=dict[str, int])  # executor -> taken over
     started: float = field(default_factory=time.monotonic)
-    _window: deque = field(default_factory=lambda: deque(maxlen=40))  # (time, done)
+    _window: deque[tuple[float, int]] = field(  # (time, done) of the last few reads
+        default_factory=lambda: deque[tuple[float, int]](maxlen=40)
+    )
 
     def __post_init__(self) -> None:
         self.bar = Progress(

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 STATUSES = (
     "DELAYED",
@@ -22,6 +22,9 @@ STATUSES = (
     "CANCELLED",
     "MAX_RECOVERY_ATTEMPTS_EXCEEDED",
 )
+
+
+NOT_GIVEN: Any = object()  # an option left out (unlike "none", which clears a limit)
 
 
 class UsageError(ValueError):
@@ -36,11 +39,11 @@ def jsonable(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in cast(dict[Any, Any], value).items()}
     if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
+        return [jsonable(v) for v in cast(list[Any], value)]
     if isinstance(value, (set, frozenset)):
-        items = [jsonable(v) for v in value]
+        items = [jsonable(v) for v in cast(set[Any], value)]
         try:
             return sorted(items)
         except TypeError:
@@ -172,10 +175,8 @@ def parse_statuses(values: Sequence[str] | None, allowed: Sequence[str] = STATUS
 
 def parse_limit(text: str | None, flag: str) -> Any:
     """A queue limit: a positive integer, or none/unlimited/off to clear it."""
-    from dbos_queue.queue.claim import _UNSET
-
     if text is None:
-        return _UNSET
+        return NOT_GIVEN
     if text.lower() in ("none", "unlimited", "off"):
         return None
     try:
@@ -186,10 +187,8 @@ def parse_limit(text: str | None, flag: str) -> Any:
 
 def parse_rate(text: str | None) -> Any:
     """A rate limit ``LIMIT/SECONDS`` (``100/1``, ``100/1s``), or none to clear it."""
-    from dbos_queue.queue.claim import _UNSET
-
     if text is None:
-        return _UNSET
+        return NOT_GIVEN
     if text.lower() in ("none", "unlimited", "off"):
         return None
     try:

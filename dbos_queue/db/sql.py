@@ -1135,8 +1135,6 @@ SELECT count(*) FILTER (WHERE status = 'SUCCESS'),
 # (queue): a temporary queue's workflows and the queue itself, when the bench/demo ends.
 DELETE_QUEUE_WORKFLOWS = "DELETE FROM dbos.workflow_status WHERE queue_name = %s"
 DELETE_QUEUE = "DELETE FROM dbos.queues WHERE name = %s"
-
-
 # --- stored procedures (engine/procedures.py) -------------------------------------------
 # Templates composed with psycopg.sql: {level} is one of the isolation levels, {fn} the
 # declared function's quoted identifier, {args} its arguments as placeholders; each is
