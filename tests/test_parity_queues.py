@@ -137,3 +137,29 @@ def test_partitioned_queue_by_name_uses_the_stored_settings(dbos: type[DBOS]) ->
         h = DBOS.enqueue_workflow("parted", part_job, 3)
     assert h.get_result() == 3
     assert h.get_status().queue_partition_key == "a"
+
+
+def test_a_limit_set_at_runtime_binds_the_worker_that_declares_the_queue(
+    app_db: str, start_worker: Any
+) -> None:
+    def peak(rows: list[tuple]) -> int:
+        """Most runs in progress at once."""
+        events = sorted([(s, 1) for s, _ in rows] + [(e, -1) for _, e in rows])
+        level = most = 0
+        for _, d in events:
+            level += d
+            most = max(most, level)
+        return most
+
+    with DBOSClient(app_db) as client:
+        q = client.register_queue("perworker", worker_concurrency=2)
+        q.set_worker_concurrency(1)  # changed at runtime: a code declaration keeps it
+        opts = {"queue_name": "perworker", "workflow_name": "timed"}
+        handles = [client.enqueue(opts, "perworker", f"w{i}", 0.3) for i in range(4)]
+        start_worker("perworker")  # its code says worker_concurrency=2
+        for h in handles:
+            h.get_result(timeout=60)
+        assert client.retrieve_queue("perworker").worker_concurrency == 1
+    with psycopg.connect(app_db) as conn:
+        rows = conn.execute("SELECT started, ended FROM runs WHERE queue = 'perworker'").fetchall()
+    assert len(rows) == 4 and peak(rows) == 1

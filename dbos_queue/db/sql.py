@@ -186,7 +186,8 @@ SELECT ws.workflow_uuid FROM dbos.workflow_status ws
 
 MARK_MAX_RECOVERY = """
 UPDATE dbos.workflow_status
-   SET status = 'MAX_RECOVERY_ATTEMPTS_EXCEEDED', updated_at = %(now)s, owner_xid = NULL
+   SET status = 'MAX_RECOVERY_ATTEMPTS_EXCEEDED', updated_at = %(now)s, owner_xid = NULL,
+       completed_at = %(now)s
  WHERE workflow_uuid = %(id)s AND owner_xid = %(owner)s AND status = 'PENDING'
 """
 
@@ -1135,6 +1136,8 @@ SELECT count(*) FILTER (WHERE status = 'SUCCESS'),
 # (queue): a temporary queue's workflows and the queue itself, when the bench/demo ends.
 DELETE_QUEUE_WORKFLOWS = "DELETE FROM dbos.workflow_status WHERE queue_name = %s"
 DELETE_QUEUE = "DELETE FROM dbos.queues WHERE name = %s"
+
+
 # --- stored procedures (engine/procedures.py) -------------------------------------------
 # Templates composed with psycopg.sql: {level} is one of the isolation levels, {fn} the
 # declared function's quoted identifier, {args} its arguments as placeholders; each is
