@@ -118,6 +118,8 @@ def test_concurrency_one_processes_strictly_in_order(app_db, start_worker):
 
 def test_priority_order(app_db, start_worker):
     with DBOSClient(app_db) as client:
+        # Stored before any worker runs (an enqueue to an undeclared queue is refused).
+        client.register_queue("prio", concurrency=1)
         handles = [
             client.enqueue(
                 {"queue_name": "prio", "workflow_name": "timed", "priority": p},
@@ -135,6 +137,7 @@ def test_priority_order(app_db, start_worker):
 
 def test_deduplication_of_active_workflows(app_db, start_worker):
     with DBOSClient(app_db) as client:
+        client.register_queue("free")  # stored before any worker declares it
         opts = {"queue_name": "free", "workflow_name": "timed", "deduplication_id": "once"}
         h = client.enqueue(opts, "free", "first", 0.01)
         with pytest.raises(DBOSQueueDeduplicatedError):
