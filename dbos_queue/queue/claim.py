@@ -260,7 +260,7 @@ class QueueService:
                 # once none has shown up for unknown_workflow_wait_sec.
                 from dbos_queue.queue.unrunnable import leave_or_fail
 
-                outcome = await leave_or_fail(self.rt, wf_id, owner, row[2], exc)
+                outcome = await leave_or_fail(self.rt, wf_id, owner, row[2], exc, self)
                 (logger.error if outcome == "error" else logger.info)("%s (%s)", exc, outcome)
                 return
             if row[16] > limit + 1:

@@ -26,6 +26,7 @@ from dbos_queue.engine import core as _core
 from dbos_queue.engine.context import WorkflowContext
 from dbos_queue.error import DBOSWorkflowFunctionNotFoundError
 from dbos_queue.model import serialization as ser
+from dbos_queue.queue.wakeup import DELAYED_SIGNAL
 
 if TYPE_CHECKING:
     from dbos_queue.queue.host import QueueHost
@@ -41,11 +42,17 @@ async def announce_workflows(rt: QueueHost) -> None:
 
 
 async def leave_or_fail(
-    rt: QueueHost, wf_id: str, owner: str, name: str, exc: DBOSWorkflowFunctionNotFoundError
+    rt: QueueHost,
+    wf_id: str,
+    owner: str,
+    name: str,
+    exc: DBOSWorkflowFunctionNotFoundError,
+    queues: Any = None,
 ) -> str:
     """Hand the claimed workflow back or, after the wait, end it ERROR.
 
-    Returns what happened: ``"handed back"``, ``"waiting"`` or ``"error"``.
+    ``queues`` is this process's queue service (its delayed-work timer). Returns what
+    happened: ``"handed back"``, ``"waiting"`` or ``"error"``.
     """
     now = now_ms()
     params = {
@@ -62,11 +69,16 @@ async def leave_or_fail(
     if someone:
         until = now + int(HAND_BACK_MS * random.uniform(0.5, 1.5))
         await _hand_back(rt, wf_id, owner, now, until, None, version)
+        # Only the others' timers: ours would promote it here first and take it back.
+        rt.engine.publish("queue", DELAYED_SIGNAL)
         return "handed back"
     since = now if since is None else since
     if now - since < wait_ms:
         until = min(since + wait_ms, now + RECHECK_MS)
         await _hand_back(rt, wf_id, owner, now, until, since, None)
+        rt.engine.publish("queue", DELAYED_SIGNAL)
+        if queues is not None:
+            queues.wake_delayed()  # we may be alone: look again when it is due
         return "waiting"
     waited = (now - since) / 1000
     error = DBOSWorkflowFunctionNotFoundError(
