@@ -83,6 +83,7 @@ def herd(b: Bench, workers: int, rate: float, seconds: float) -> dict[str, Any]:
             time.sleep(1.0)
             st0 = [w.stats() for w in ws]
             cpu0 = b.cpu_now(ws)
+            b.pgss_reset()
             n = int(rate * seconds)
             progress = C.Progress(f"HERD {workers} workers at {rate:.0f}/s", n)
             t0 = time.perf_counter()
@@ -102,6 +103,7 @@ def herd(b: Bench, workers: int, rate: float, seconds: float) -> dict[str, Any]:
             cpu1 = b.cpu_now(ws)
             st1 = [w.stats() for w in ws]
             produced = time.perf_counter() - t0
+            pg_statements = b.pgss_read()
     finally:
         _stop(ws)
     rows = dict(
@@ -129,6 +131,7 @@ def herd(b: Bench, workers: int, rate: float, seconds: float) -> dict[str, Any]:
         "server_cpu_us_per_job": split.get("server_cpu_us_per_wf"),
         "workers_cpu_us_per_job": split.get("workers_cpu_us_per_wf"),
         "cpu": split,
+        "pg_statements": pg_statements,
     }
 
 
@@ -226,6 +229,12 @@ def report(r: dict[str, Any]) -> None:
         ]
         print("\nHERD (paced single enqueues):")
         C.print_table(rows, [(k, k) for k in rows[0]])
+        for x in r["HERD"]:
+            for st in (x.get("pg_statements") or [])[:10]:
+                print(
+                    f"  {x['workers']:3} workers: {st['statement'][:40]:40} "
+                    f"{st['calls'] / x['n']:.3f}/job  {st['total_ms'] * 1000 / x['n']:8.1f} µs/job"
+                )
         if len(r["HERD"]) >= 2:
             a, z = r["HERD"][0], r["HERD"][-1]
             if a["server_cpu_us_per_job"] and z["server_cpu_us_per_job"]:

@@ -661,6 +661,7 @@ def write_plans(b: Bench, n: int, batch: int = 64) -> dict[str, Any]:
         "executor_id": "bench",
         "app_version": "bench",
         "app_name": None,
+        "is_latest": True,
         "now": now_ms(),
     }
     with psycopg.connect(b.url, autocommit=True) as conn:
@@ -958,6 +959,7 @@ def claim_cost(b: Bench, finished: int, claims: int, batch: int = 64) -> dict[st
         "executor_id": "bench",
         "app_version": "bench",
         "app_name": None,
+        "is_latest": True,
         "now": now_ms(),
     }
     with psycopg.connect(b.url, autocommit=True) as conn:

@@ -8,27 +8,29 @@ or claimed the workflow, and touch nothing when another execution owns it now.
 
 from __future__ import annotations
 
+from typing import Final
+
 # --- migrations -------------------------------------------------------------
 
 # One lock id for the whole schema; transaction-scoped so PgBouncer in
 # transaction mode cannot leak it.
-MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(4735032143901385)"
-MIGRATIONS_TABLE = (
+MIGRATION_LOCK: Final = "SELECT pg_advisory_xact_lock(4735032143901385)"
+MIGRATIONS_TABLE: Final = (
     "CREATE SCHEMA IF NOT EXISTS dbos;"
     " CREATE TABLE IF NOT EXISTS dbos.dbos_migrations (version bigint PRIMARY KEY)"
 )
-MIGRATIONS_APPLIED = "SELECT version FROM dbos.dbos_migrations"
-MIGRATION_RECORD = "INSERT INTO dbos.dbos_migrations (version) VALUES (%s)"
-MIGRATIONS_CURRENT = "SELECT max(version) FROM dbos.dbos_migrations"
+MIGRATIONS_APPLIED: Final = "SELECT version FROM dbos.dbos_migrations"
+MIGRATION_RECORD: Final = "INSERT INTO dbos.dbos_migrations (version) VALUES (%s)"
+MIGRATIONS_CURRENT: Final = "SELECT max(version) FROM dbos.dbos_migrations"
 
 # --- notifications -------------------------------------------------------------
 
 # (channels text[], payloads text[]) - one notifying statement for a whole batch.
-NOTIFY_MANY = "SELECT pg_notify(c, p) FROM unnest(%s::text[], %s::text[]) AS t(c, p)"
+NOTIFY_MANY: Final = "SELECT pg_notify(c, p) FROM unnest(%s::text[], %s::text[]) AS t(c, p)"
 
 # --- executors (leases) --------------------------------------------------------
 
-REGISTER_EXECUTOR = """
+REGISTER_EXECUTOR: Final = """
 INSERT INTO dbos.executors (process_id, executor_id, hostname, pid, application_version,
                             started_at_epoch_ms, heartbeat_at_epoch_ms, lease_expires_at_epoch_ms)
 VALUES (%(process_id)s, %(executor_id)s, %(hostname)s, %(pid)s, %(app_version)s,
@@ -43,26 +45,26 @@ ON CONFLICT (process_id) DO UPDATE
 # lapsed (the process was paused, the database was down) is renewed: nothing can have
 # been taken from a process that nobody declared dead. The row lock orders this
 # against MARK_DEAD_EXECUTORS, so exactly one of the two wins.
-HEARTBEAT = """
+HEARTBEAT: Final = """
 UPDATE dbos.executors
    SET heartbeat_at_epoch_ms = %(now)s, lease_expires_at_epoch_ms = %(now)s + %(lease_ms)s
  WHERE process_id = %(process_id)s AND lease_expires_at_epoch_ms > 0
 RETURNING process_id
 """
 
-UNREGISTER_EXECUTOR = "DELETE FROM dbos.executors WHERE process_id = %s"
+UNREGISTER_EXECUTOR: Final = "DELETE FROM dbos.executors WHERE process_id = %s"
 
-LOCAL_EXECUTORS = (
+LOCAL_EXECUTORS: Final = (
     "SELECT process_id, pid FROM dbos.executors WHERE hostname = %s AND process_id <> %s"
 )
 
 # Operator-requested recovery: these executors' processes count as dead now.
-EXPIRE_EXECUTOR_IDS = """
+EXPIRE_EXECUTOR_IDS: Final = """
 UPDATE dbos.executors SET lease_expires_at_epoch_ms = 0
  WHERE executor_id = ANY(%s) AND process_id <> %s
 """
 
-EXPIRE_EXECUTORS = (
+EXPIRE_EXECUTORS: Final = (
     "UPDATE dbos.executors SET lease_expires_at_epoch_ms = 0 WHERE process_id = ANY(%s)"
 )
 
@@ -82,7 +84,7 @@ def _runs_here(column: str) -> str:
     return f"({column} = %(app_version)s OR ({column} IS NULL AND {latest}))"
 
 
-RUNS_HERE = _runs_here("application_version")
+RUNS_HERE: Final = _runs_here("application_version")
 
 
 def _claimable_here(column: str) -> str:
@@ -96,7 +98,7 @@ def _claimable_here(column: str) -> str:
 
 # --- workflow status ----------------------------------------------------------
 
-STATUS_COLUMNS = """workflow_uuid, status, name, class_name, config_name, authenticated_user,
+STATUS_COLUMNS: Final = """workflow_uuid, status, name, class_name, config_name, authenticated_user,
  assumed_role, authenticated_roles, request, output, error, executor_id, application_version,
  application_id, created_at, updated_at, recovery_attempts, queue_name, workflow_timeout_ms,
  workflow_deadline_epoch_ms, inputs, started_at_epoch_ms, deduplication_id, priority,
@@ -109,7 +111,7 @@ STATUS_COLUMNS = """workflow_uuid, status, name, class_name, config_name, authen
 # otherwise the existing row, for the caller to compare names and read results.
 # An empty result means the conflicting row was committed after this statement's
 # snapshot: run it again.
-INIT_WORKFLOW = """
+INIT_WORKFLOW: Final = """
 WITH ins AS (
   INSERT INTO dbos.workflow_status (
       workflow_uuid, status, name, class_name, config_name, authenticated_user, assumed_role,
@@ -139,7 +141,7 @@ SELECT false, ws.status, ws.name, ws.owner_xid, ws.output, ws.error, ws.queue_na
 """
 
 # Which unique constraint an INIT conflict hit when the id itself is free.
-DEDUP_HOLDER = """
+DEDUP_HOLDER: Final = """
 SELECT workflow_uuid FROM dbos.workflow_status
  WHERE queue_name = %s AND deduplication_id = %s
 """
@@ -150,7 +152,7 @@ SELECT workflow_uuid FROM dbos.workflow_status
 # owner and takes nothing - even when the winner registered after its snapshot.
 # Idempotent for its own token: a retry after a lost reply gets the row back (and
 # does not count a second attempt) instead of stranding a workflow it already owns.
-TAKEOVER_WORKFLOW = """
+TAKEOVER_WORKFLOW: Final = """
 WITH cur AS (
   SELECT ws.owner_xid FROM dbos.workflow_status ws
    WHERE ws.workflow_uuid = %(id)s AND ws.status = 'PENDING'
@@ -173,7 +175,7 @@ RETURNING ws.recovery_attempts, ws.name
 # PENDING workflows of this executor id whose owning process was declared dead (or
 # that have no owner). Ownership is the process lease, not the executor id: a live
 # process sharing the id (rolling restart, one DBOS__VMID for every pod) keeps its own.
-RECOVERABLE_FOR_EXECUTOR = """
+RECOVERABLE_FOR_EXECUTOR: Final = """
 SELECT ws.workflow_uuid FROM dbos.workflow_status ws
  WHERE ws.status = 'PENDING' AND ws.executor_id = ANY(%(executor_ids)s)
    AND """ + _runs_here("ws.application_version") + """
@@ -184,7 +186,7 @@ SELECT ws.workflow_uuid FROM dbos.workflow_status ws
  ORDER BY ws.created_at
 """
 
-MARK_MAX_RECOVERY = """
+MARK_MAX_RECOVERY: Final = """
 UPDATE dbos.workflow_status
    SET status = 'MAX_RECOVERY_ATTEMPTS_EXCEEDED', updated_at = %(now)s, owner_xid = NULL,
        completed_at = %(now)s
@@ -193,23 +195,23 @@ UPDATE dbos.workflow_status
 
 
 # A workflow past its deadline cancels itself (only while it still owns the row).
-CANCEL_OWNED = """
+CANCEL_OWNED: Final = """
 UPDATE dbos.workflow_status SET status = 'CANCELLED', updated_at = %(now)s, completed_at = %(now)s
  WHERE workflow_uuid = %(id)s AND owner_xid = %(owner)s AND status = 'PENDING'
 """
 
 # Why a fenced write touched nothing.
-FENCE_STATE = """
+FENCE_STATE: Final = """
 SELECT status, owner_xid, workflow_deadline_epoch_ms FROM dbos.workflow_status WHERE workflow_uuid = %s
 """
 
-GET_STATUS = "SELECT " + STATUS_COLUMNS + " FROM dbos.workflow_status WHERE workflow_uuid = %s"
+GET_STATUS: Final = "SELECT " + STATUS_COLUMNS + " FROM dbos.workflow_status WHERE workflow_uuid = %s"
 
-GET_RESULT = "SELECT status, output, error FROM dbos.workflow_status WHERE workflow_uuid = %s"
+GET_RESULT: Final = "SELECT status, output, error FROM dbos.workflow_status WHERE workflow_uuid = %s"
 
 # --- operation outputs -----------------------------------------------------------
 
-LOAD_OPERATIONS = """
+LOAD_OPERATIONS: Final = """
 SELECT function_id, function_name, output, error, child_workflow_id
   FROM dbos.operation_outputs WHERE workflow_uuid = %s
 """
@@ -218,7 +220,7 @@ SELECT function_id, function_name, output, error, child_workflow_id
 # Record one operation's result, only while %(owner)s owns the PENDING workflow.
 # FOR SHARE makes a concurrent takeover (an UPDATE of owner_xid) wait for us, or
 # us re-check against its new owner, so a stale owner can never slip a write in.
-RECORD_OPERATION = """
+RECORD_OPERATION: Final = """
 INSERT INTO dbos.operation_outputs (workflow_uuid, function_id, function_name, output, error,
                                     child_workflow_id, started_at_epoch_ms, completed_at_epoch_ms)
 SELECT ws.workflow_uuid, %(fid)s, %(fname)s, %(output)s, %(error)s, %(child)s, %(started)s, %(now)s
@@ -229,7 +231,7 @@ ON CONFLICT DO NOTHING
 RETURNING function_id
 """
 
-LIST_STEPS = """
+LIST_STEPS: Final = """
 SELECT function_id, function_name, output, error, child_workflow_id, started_at_epoch_ms,
        completed_at_epoch_ms
   FROM dbos.operation_outputs WHERE workflow_uuid = %s ORDER BY function_id
@@ -239,7 +241,7 @@ SELECT function_id, function_name, output, error, child_workflow_id, started_at_
 
 # (destination, topic, message, message_uuid): a NULL uuid takes the column default; an
 # idempotency key gives "<key>::<destination>", and a second send with it inserts nothing.
-SEND_MESSAGE = """
+SEND_MESSAGE: Final = """
 INSERT INTO dbos.notifications (destination_uuid, topic, message, message_uuid)
 VALUES (%s, %s, %s, coalesce(%s, gen_random_uuid()::text))
 ON CONFLICT (message_uuid) DO NOTHING
@@ -247,7 +249,7 @@ ON CONFLICT (message_uuid) DO NOTHING
 
 # Oldest unread message for (destination, topic, recv's function id), marked consumed
 # (not deleted, so its idempotency key keeps refusing duplicates; 0008).
-CONSUME_MESSAGE = """
+CONSUME_MESSAGE: Final = """
 UPDATE dbos.notifications SET consumed = true, consumed_by_function_id = %s
  WHERE message_uuid = (
     SELECT message_uuid FROM dbos.notifications
@@ -259,24 +261,24 @@ RETURNING message
 
 # --- events --------------------------------------------------------------------
 
-SET_EVENT = """
+SET_EVENT: Final = """
 INSERT INTO dbos.workflow_events (workflow_uuid, key, value) VALUES (%s, %s, %s)
 ON CONFLICT (workflow_uuid, key) DO UPDATE SET value = EXCLUDED.value
 """
 
-SET_EVENT_HISTORY = """
+SET_EVENT_HISTORY: Final = """
 INSERT INTO dbos.workflow_events_history (workflow_uuid, function_id, key, value)
 VALUES (%s, %s, %s, %s)
 ON CONFLICT (workflow_uuid, function_id, key) DO UPDATE SET value = EXCLUDED.value
 """
 
-GET_EVENT = "SELECT value FROM dbos.workflow_events WHERE workflow_uuid = %s AND key = %s"
+GET_EVENT: Final = "SELECT value FROM dbos.workflow_events WHERE workflow_uuid = %s AND key = %s"
 
-GET_ALL_EVENTS = "SELECT key, value FROM dbos.workflow_events WHERE workflow_uuid = %s"
+GET_ALL_EVENTS: Final = "SELECT key, value FROM dbos.workflow_events WHERE workflow_uuid = %s"
 
 # --- streams -------------------------------------------------------------------
 
-WRITE_STREAM = """
+WRITE_STREAM: Final = """
 INSERT INTO dbos.streams (workflow_uuid, key, value, "offset", function_id)
 SELECT %(id)s, %(key)s, %(value)s,
        coalesce((SELECT max("offset") + 1 FROM dbos.streams
@@ -284,18 +286,18 @@ SELECT %(id)s, %(key)s, %(value)s,
        %(fid)s
 """
 
-READ_STREAM = """
+READ_STREAM: Final = """
 SELECT value, "offset" FROM dbos.streams
  WHERE workflow_uuid = %s AND key = %s AND "offset" >= %s ORDER BY "offset"
 """
 
 # --- workflow transactions in the application database ---------------------------
 
-APP_TX_OUTPUT_GET = """
+APP_TX_OUTPUT_GET: Final = """
 SELECT output, error FROM dbos.transaction_outputs WHERE workflow_uuid = %s AND function_id = %s
 """
 
-APP_TX_OUTPUT_PUT = """
+APP_TX_OUTPUT_PUT: Final = """
 INSERT INTO dbos.transaction_outputs (workflow_uuid, function_id, output, error, function_name,
                                       created_at_epoch_ms)
 VALUES (%s, %s, %s, %s, %s, %s)
@@ -303,12 +305,12 @@ VALUES (%s, %s, %s, %s, %s, %s)
 
 # --- queues -------------------------------------------------------------------------
 
-QUEUE_COLUMNS = """name, global_concurrency, worker_concurrency, rate_limit_max,
+QUEUE_COLUMNS: Final = """name, global_concurrency, worker_concurrency, rate_limit_max,
  rate_limit_period_sec, partition_concurrency, partition_worker_concurrency,
  partition_rate_limit_max, partition_rate_limit_period_sec, polling_interval_sec, paused, source"""
 
 # Declared in code: insert, or refresh values an operator has not overridden.
-UPSERT_QUEUE = """
+UPSERT_QUEUE: Final = """
 INSERT INTO dbos.queues (name, global_concurrency, worker_concurrency, rate_limit_max,
     rate_limit_period_sec, partition_concurrency, partition_worker_concurrency,
     partition_rate_limit_max, partition_rate_limit_period_sec, polling_interval_sec)
@@ -330,7 +332,7 @@ WHERE dbos.queues.source = 'code'
 """
 
 # An operator's change at runtime; workers pick it up on their next claim/refresh.
-SET_QUEUE_LIMITS = """
+SET_QUEUE_LIMITS: Final = """
 UPDATE dbos.queues SET
     global_concurrency = CASE WHEN %(set_global)s THEN %(global_concurrency)s ELSE global_concurrency END,
     worker_concurrency = CASE WHEN %(set_worker)s THEN %(worker_concurrency)s ELSE worker_concurrency END,
@@ -352,11 +354,11 @@ WHERE name = %(name)s
 RETURNING name
 """
 
-GET_QUEUE = "SELECT " + QUEUE_COLUMNS + " FROM dbos.queues WHERE name = %s"
-LIST_QUEUES = "SELECT " + QUEUE_COLUMNS + " FROM dbos.queues ORDER BY name"
+GET_QUEUE: Final = "SELECT " + QUEUE_COLUMNS + " FROM dbos.queues WHERE name = %s"
+LIST_QUEUES: Final = "SELECT " + QUEUE_COLUMNS + " FROM dbos.queues ORDER BY name"
 
 # Depth, running and oldest enqueued age per queue (for `queue list` and metrics).
-QUEUE_STATS = """
+QUEUE_STATS: Final = """
 SELECT queue_name,
        count(*) FILTER (WHERE status = 'ENQUEUED') AS depth,
        count(*) FILTER (WHERE status = 'PENDING') AS running,
@@ -369,7 +371,7 @@ SELECT queue_name,
 
 # Serialises the claimers of one queue only when it has fleet-wide limits, so the
 # counts the claim reads next (in a fresh READ COMMITTED snapshot) are exact.
-LOCK_LIMITED_QUEUE = """
+LOCK_LIMITED_QUEUE: Final = """
 SELECT 1 FROM dbos.queues
  WHERE name = %s
    AND (global_concurrency IS NOT NULL OR rate_limit_max IS NOT NULL
@@ -424,7 +426,7 @@ RETURNING """ + STATUS_COLUMNS.replace("workflow_uuid,", "ws.workflow_uuid,", 1)
 # claimer's local room: worker concurrency, batch size), within the queue's global
 # concurrency and rate limit. Priority then age; SKIP LOCKED lets concurrent
 # claimers take disjoint rows without waiting for each other.
-CLAIM = (
+CLAIM: Final = (
     _CLAIM_BUDGET
     + """, picked AS (
   SELECT workflow_uuid FROM dbos.workflow_status
@@ -441,7 +443,7 @@ CLAIM = (
 # The claim for partitioned queues: the same, plus per-partition limits and a fair
 # rotation over partition keys (starting after %(cursor)s) so a hot key cannot
 # starve the others. %(local)s is a JSON map key -> workflows this process runs.
-CLAIM_PARTITIONED = (
+CLAIM_PARTITIONED: Final = (
     _CLAIM_BUDGET
     + """, keys AS (
   SELECT k.key, row_number() OVER (ORDER BY (k.key > %(cursor)s) DESC, k.key) AS turn
@@ -490,7 +492,7 @@ CLAIM_PARTITIONED = (
 )
 
 # Delayed workflows whose time has come become claimable.
-PROMOTE_DELAYED = """
+PROMOTE_DELAYED: Final = """
 UPDATE dbos.workflow_status SET status = 'ENQUEUED', updated_at = %(now)s,
        -- a debounced workflow frees its debounce key once it is committed to running (0011)
        deduplication_id = CASE WHEN is_debounced THEN NULL ELSE deduplication_id END
@@ -498,12 +500,12 @@ UPDATE dbos.workflow_status SET status = 'ENQUEUED', updated_at = %(now)s,
 RETURNING queue_name
 """
 
-NEXT_DELAYED = "SELECT min(delay_until_epoch_ms) FROM dbos.workflow_status WHERE status = 'DELAYED'"
+NEXT_DELAYED: Final = "SELECT min(delay_until_epoch_ms) FROM dbos.workflow_status WHERE status = 'DELAYED'"
 
 # Queued PENDING workflows of processes declared dead go back to their queue. Fenced
 # on the owner seen in the statement's snapshot (``dead``): a row that another reaper
 # requeued and a live worker claimed meanwhile has a new owner and is left alone.
-REQUEUE_DEAD_OWNERS = """
+REQUEUE_DEAD_OWNERS: Final = """
 WITH dead AS (
   SELECT ws.workflow_uuid, ws.owner_xid FROM dbos.workflow_status ws
    WHERE ws.status = 'PENDING' AND ws.queue_name IS NOT NULL AND ws.owner_xid IS NOT NULL
@@ -522,7 +524,7 @@ RETURNING ws.queue_name, ws.workflow_uuid
 # Non-queued PENDING workflows whose owner was declared dead (any executor id), of
 # the functions this process can run (%(names)s): rows no process here can run must
 # not fill the page and hide the ones it can.
-ORPHANED_DIRECT = """
+ORPHANED_DIRECT: Final = """
 SELECT ws.workflow_uuid FROM dbos.workflow_status ws
  WHERE ws.status = 'PENDING' AND ws.queue_name IS NULL AND ws.name = ANY(%(names)s)
    AND """ + _runs_here("ws.application_version") + """
@@ -535,7 +537,7 @@ SELECT ws.workflow_uuid FROM dbos.workflow_status ws
 """
 
 # Drain: hand this process's unfinished work back; its late writes are then fenced.
-RELEASE_OWNED = """
+RELEASE_OWNED: Final = """
 UPDATE dbos.workflow_status
    SET status = CASE WHEN queue_name IS NOT NULL THEN 'ENQUEUED' ELSE status END,
        owner_xid = NULL, executor_id = CASE WHEN queue_name IS NOT NULL THEN NULL ELSE executor_id END,
@@ -544,7 +546,7 @@ UPDATE dbos.workflow_status
 RETURNING workflow_uuid, queue_name
 """
 
-PURGE_OLD_EXECUTORS = "DELETE FROM dbos.executors WHERE lease_expires_at_epoch_ms < %s"
+PURGE_OLD_EXECUTORS: Final = "DELETE FROM dbos.executors WHERE lease_expires_at_epoch_ms < %s"
 
 # --- reliability: declaring processes dead, lost replies, hand-back --------------------
 
@@ -552,7 +554,7 @@ PURGE_OLD_EXECUTORS = "DELETE FROM dbos.executors WHERE lease_expires_at_epoch_m
 # their heartbeat is refused and their workflows may be taken over. Only this (and
 # the operator's EXPIRE_* statements) makes a process dead; a lapsed lease alone does
 # not, so a process that was merely slow or cut off renews it on its next heartbeat.
-MARK_DEAD_EXECUTORS = """
+MARK_DEAD_EXECUTORS: Final = """
 UPDATE dbos.executors SET lease_expires_at_epoch_ms = 0
  WHERE lease_expires_at_epoch_ms > 0 AND lease_expires_at_epoch_ms < %(now)s
    AND process_id <> %(process_id)s
@@ -561,20 +563,20 @@ RETURNING process_id, executor_id
 
 # The rows one claim token holds: a claim retried after a dropped connection first
 # picks up what its lost first attempt may have committed.
-CLAIMED_BY_OWNER = (
+CLAIMED_BY_OWNER: Final = (
     "SELECT " + STATUS_COLUMNS + " FROM dbos.workflow_status"
     " WHERE owner_xid = %s AND status = 'PENDING'"
 )
 
 # PENDING workflows a process holds (token prefix %(prefix)s) since before %(before)s:
 # the ones it does not execute were stranded by a reply lost to a dropped connection.
-HELD_SINCE = """
+HELD_SINCE: Final = """
 SELECT workflow_uuid, owner_xid FROM dbos.workflow_status
  WHERE status = 'PENDING' AND owner_xid LIKE %(prefix)s AND updated_at < %(before)s
 """
 
 # RELEASE_OWNED for exact owner tokens.
-RELEASE_TOKENS = """
+RELEASE_TOKENS: Final = """
 UPDATE dbos.workflow_status
    SET status = CASE WHEN queue_name IS NOT NULL THEN 'ENQUEUED' ELSE status END,
        owner_xid = NULL, executor_id = CASE WHEN queue_name IS NOT NULL THEN NULL ELSE executor_id END,
@@ -584,7 +586,7 @@ RETURNING workflow_uuid, queue_name
 """
 
 # Many workflows of one function onto one queue in a single round trip.
-ENQUEUE_MANY = """
+ENQUEUE_MANY: Final = """
 INSERT INTO dbos.workflow_status (
     workflow_uuid, status, name, class_name, config_name, queue_name, inputs, priority,
     queue_partition_key, application_version, workflow_timeout_ms, created_at, updated_at,
@@ -598,12 +600,12 @@ RETURNING workflow_uuid
 """
 
 # Same as the coalesced engine NOTIFY, for a caller's own transaction.
-NOTIFY_QUEUE = "SELECT pg_notify('dbos_queue_channel', %s)"
+NOTIFY_QUEUE: Final = "SELECT pg_notify('dbos_queue_channel', %s)"
 
 # --- batched writes (many workflows' records in one statement) ---------------------
 
 # RECORD_OPERATION for many workflows at once; each row fenced on its own owner.
-RECORD_OPERATIONS = """
+RECORD_OPERATIONS: Final = """
 INSERT INTO dbos.operation_outputs (workflow_uuid, function_id, function_name, output, error,
                                     child_workflow_id, started_at_epoch_ms, completed_at_epoch_ms)
 SELECT ws.workflow_uuid, t.fid, t.fname, t.output, t.error, t.child, t.started, t.now
@@ -620,7 +622,7 @@ RETURNING workflow_uuid, function_id
 """
 
 # A batch of completions in one statement, each fenced on its owner token.
-COMPLETE_WORKFLOWS = """
+COMPLETE_WORKFLOWS: Final = """
 UPDATE dbos.workflow_status ws
    SET status = t.status, output = t.output, error = t.error, updated_at = t.now,
        deduplication_id = NULL, completed_at = t.now
@@ -671,13 +673,13 @@ _LIST_WHERE = """
 """
 _LIST_SELECT = "SELECT " + STATUS_COLUMNS + " FROM dbos.workflow_status"
 _LIST_PAGE = " LIMIT %(limit)s OFFSET %(offset)s"
-LIST_WORKFLOWS_ASC = _LIST_SELECT + _LIST_WHERE + " ORDER BY created_at, workflow_uuid" + _LIST_PAGE
-LIST_WORKFLOWS_DESC = (
+LIST_WORKFLOWS_ASC: Final = _LIST_SELECT + _LIST_WHERE + " ORDER BY created_at, workflow_uuid" + _LIST_PAGE
+LIST_WORKFLOWS_DESC: Final = (
     _LIST_SELECT + _LIST_WHERE + " ORDER BY created_at DESC, workflow_uuid DESC" + _LIST_PAGE
 )
 
 # Cancel workflows (and, with %(children)s, every descendant) that have not finished.
-CANCEL_WORKFLOWS = """
+CANCEL_WORKFLOWS: Final = """
 WITH RECURSIVE tree(id) AS (
     SELECT unnest(%(ids)s::text[])
   UNION
@@ -694,7 +696,7 @@ RETURNING ws.workflow_uuid
 
 # Resume: back onto a queue (its own or the internal one) to continue from its last
 # recorded step. recovery_attempts = 1 makes the claimer replay recorded steps.
-RESUME_WORKFLOW = """
+RESUME_WORKFLOW: Final = """
 UPDATE dbos.workflow_status
    SET status = 'ENQUEUED', queue_name = coalesce(%(queue)s, '_dbos_internal_queue'),
        owner_xid = NULL, executor_id = NULL, recovery_attempts = 1,
@@ -702,7 +704,7 @@ UPDATE dbos.workflow_status
        delay_until_epoch_ms = NULL, deduplication_id = NULL, priority = 0,
        queue_partition_key = NULL, updated_at = %(now)s, completed_at = NULL
  WHERE workflow_uuid = %(id)s
-   AND status IN ('CANCELLED', 'ERROR', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED', 'ENQUEUED', 'DELAYED')
+   AND status NOT IN ('SUCCESS', 'ERROR')  -- as DBOS: a finished or failed one stays so
 RETURNING queue_name
 """
 
@@ -710,7 +712,7 @@ RETURNING queue_name
 # As in DBOS 3.4.0 the fork takes the given application version, partition key and
 # timeout (none of them copied: unset stays unset), and the original's attributes and
 # owner; recovery_attempts = 1 makes the claimer replay the copied steps.
-FORK_WORKFLOW = """
+FORK_WORKFLOW: Final = """
 INSERT INTO dbos.workflow_status (
     workflow_uuid, status, name, class_name, config_name, authenticated_user, assumed_role,
     authenticated_roles, inputs, queue_name, queue_partition_key, recovery_attempts,
@@ -724,13 +726,13 @@ SELECT %(new_id)s, 'ENQUEUED', name, class_name, config_name, authenticated_user
 RETURNING queue_name
 """
 
-FORK_MARK_ORIGINAL = (
+FORK_MARK_ORIGINAL: Final = (
     "UPDATE dbos.workflow_status SET was_forked_from = true WHERE workflow_uuid = %(id)s"
 )
 
 # Steps before start_step; %(replace)s (JSON {old child id: new child id} or NULL) swaps
 # the children the fork should see instead of the original's.
-FORK_COPY_STEPS = """
+FORK_COPY_STEPS: Final = """
 INSERT INTO dbos.operation_outputs (workflow_uuid, function_id, output, error, function_name,
                                     child_workflow_id, started_at_epoch_ms, completed_at_epoch_ms)
 SELECT %(new_id)s, function_id, output, error, function_name,
@@ -741,27 +743,27 @@ SELECT %(new_id)s, function_id, output, error, function_name,
 
 # The event history, the events' values as of start_step, and the stream entries
 # written before start_step go with the fork.
-FORK_COPY_EVENT_HISTORY = """
+FORK_COPY_EVENT_HISTORY: Final = """
 INSERT INTO dbos.workflow_events_history (workflow_uuid, function_id, key, value)
 SELECT %(new_id)s, function_id, key, value FROM dbos.workflow_events_history
  WHERE workflow_uuid = %(id)s AND function_id < %(start_step)s
 """
 
-FORK_COPY_EVENTS = """
+FORK_COPY_EVENTS: Final = """
 INSERT INTO dbos.workflow_events (workflow_uuid, key, value)
 SELECT DISTINCT ON (key) %(new_id)s, key, value FROM dbos.workflow_events_history
  WHERE workflow_uuid = %(id)s AND function_id < %(start_step)s
  ORDER BY key, function_id DESC
 """
 
-FORK_COPY_STREAMS = """
+FORK_COPY_STREAMS: Final = """
 INSERT INTO dbos.streams (workflow_uuid, key, value, "offset", function_id)
 SELECT %(new_id)s, key, value, "offset", function_id FROM dbos.streams
  WHERE workflow_uuid = %(id)s AND function_id < %(start_step)s
 """
 
 # Deadlines (SetWorkflowTimeout) enforced by any live process.
-EXPIRE_DEADLINES = """
+EXPIRE_DEADLINES: Final = """
 UPDATE dbos.workflow_status
    SET status = 'CANCELLED', updated_at = %(now)s, deduplication_id = NULL, completed_at = %(now)s
  WHERE status IN ('PENDING', 'ENQUEUED') AND workflow_deadline_epoch_ms IS NOT NULL
@@ -770,7 +772,7 @@ RETURNING workflow_uuid
 """
 
 # Garbage collection of finished workflows (children rows go by ON DELETE CASCADE).
-GC_OLDER_THAN = """
+GC_OLDER_THAN: Final = """
 DELETE FROM dbos.workflow_status WHERE workflow_uuid IN (
     SELECT workflow_uuid FROM dbos.workflow_status
      WHERE status IN ('SUCCESS', 'ERROR', 'CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')
@@ -778,7 +780,7 @@ DELETE FROM dbos.workflow_status WHERE workflow_uuid IN (
      LIMIT %(batch)s)
 """
 
-GC_KEEP_NEWEST = """
+GC_KEEP_NEWEST: Final = """
 DELETE FROM dbos.workflow_status WHERE workflow_uuid IN (
     SELECT workflow_uuid FROM dbos.workflow_status
      WHERE status IN ('SUCCESS', 'ERROR', 'CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')
@@ -792,7 +794,7 @@ DELETE FROM dbos.workflow_status WHERE workflow_uuid IN (
 # round trip for the whole page instead of one per listed workflow. Same columns as
 # _sql.LIST_STEPS (less the output, which the page does not show) plus the workflow id
 # first and the count last.
-LIST_RECENT_STEPS_MANY = """
+LIST_RECENT_STEPS_MANY: Final = """
 SELECT workflow_uuid, function_id, function_name, error, child_workflow_id,
        started_at_epoch_ms, completed_at_epoch_ms, total
   FROM (SELECT workflow_uuid, function_id, function_name, error, child_workflow_id,
@@ -808,7 +810,7 @@ SELECT workflow_uuid, function_id, function_name, error, child_workflow_id,
 # --- admin dashboard samples (ops/admin/samples.py) ---------------------------------------
 # (names, since, until): workflows of each named queue started (dequeued) in the window
 # (since, until] epoch ms; an index range scan per name on workflow_status_queue_started_index.
-QUEUE_STARTS_BETWEEN = """
+QUEUE_STARTS_BETWEEN: Final = """
 SELECT queue_name, count(*) FROM dbos.workflow_status
  WHERE queue_name = ANY(%(names)s::text[])
    AND started_at_epoch_ms > %(since)s AND started_at_epoch_ms <= %(until)s
@@ -820,7 +822,7 @@ SELECT queue_name, count(*) FROM dbos.workflow_status
 
 # Delete workflows (and with %(children)s every descendant through parent_workflow_id,
 # as DBOS finds them); inputs, steps, messages, events and streams go by ON DELETE CASCADE.
-DELETE_WORKFLOWS = """
+DELETE_WORKFLOWS: Final = """
 WITH RECURSIVE tree(id) AS (
     SELECT unnest(%(ids)s::text[])
   UNION
@@ -833,19 +835,19 @@ RETURNING ws.workflow_uuid
 """
 
 # Which of these ids exist (resume_workflows names the missing ones).
-EXISTING_WORKFLOWS = (
+EXISTING_WORKFLOWS: Final = (
     "SELECT workflow_uuid FROM dbos.workflow_status WHERE workflow_uuid = ANY(%s::text[])"
 )
 
 # Move a DELAYED workflow's start; any other status is left alone.
-SET_WORKFLOW_DELAY = """
+SET_WORKFLOW_DELAY: Final = """
 UPDATE dbos.workflow_status SET delay_until_epoch_ms = %(until)s, updated_at = %(now)s
  WHERE workflow_uuid = %(id)s AND status = 'DELAYED'
 RETURNING queue_name
 """
 
 # Replace the attributes (NULL clears them), or with %(merge)s add/overwrite top-level keys.
-UPDATE_WORKFLOW_ATTRIBUTES = """
+UPDATE_WORKFLOW_ATTRIBUTES: Final = """
 UPDATE dbos.workflow_status
    SET attributes = CASE WHEN %(merge)s::boolean
            THEN (CASE WHEN jsonb_typeof(attributes) = 'object' THEN attributes
@@ -856,23 +858,23 @@ UPDATE dbos.workflow_status
 """
 
 # wait_first: one of these workflows that is no longer PENDING/ENQUEUED/DELAYED.
-FIRST_FINISHED = """
+FIRST_FINISHED: Final = """
 SELECT workflow_uuid FROM dbos.workflow_status
  WHERE workflow_uuid = ANY(%s::text[]) AND status NOT IN ('PENDING', 'ENQUEUED', 'DELAYED')
  ORDER BY completed_at NULLS LAST LIMIT 1
 """
 
 # --- rewind: one transaction, in this order (ops/management.py rewind) ---
-REWIND_LOCK = "SELECT status FROM dbos.workflow_status WHERE workflow_uuid = %(id)s FOR UPDATE"
+REWIND_LOCK: Final = "SELECT status FROM dbos.workflow_status WHERE workflow_uuid = %(id)s FOR UPDATE"
 # Events published at or after the cut lose their current value ...
-REWIND_DELETE_EVENTS = """
+REWIND_DELETE_EVENTS: Final = """
 DELETE FROM dbos.workflow_events e
  WHERE e.workflow_uuid = %(id)s AND EXISTS (
     SELECT 1 FROM dbos.workflow_events_history h
      WHERE h.workflow_uuid = %(id)s AND h.key = e.key AND h.function_id >= %(start_step)s)
 """
 # ... and get back the last value they had before it, if any.
-REWIND_RESTORE_EVENTS = """
+REWIND_RESTORE_EVENTS: Final = """
 INSERT INTO dbos.workflow_events (workflow_uuid, key, value)
 SELECT DISTINCT ON (h.key) h.workflow_uuid, h.key, h.value FROM dbos.workflow_events_history h
  WHERE h.workflow_uuid = %(id)s AND h.function_id < %(start_step)s AND EXISTS (
@@ -882,25 +884,25 @@ SELECT DISTINCT ON (h.key) h.workflow_uuid, h.key, h.value FROM dbos.workflow_ev
 """
 # Stream entries stay; only a close marker written after the cut goes, so the re-run can
 # append again.
-REWIND_DELETE_STREAM_CLOSE = """
+REWIND_DELETE_STREAM_CLOSE: Final = """
 DELETE FROM dbos.streams
  WHERE workflow_uuid = %(id)s AND function_id >= %(start_step)s AND value = %(closed)s
 """
-REWIND_DELETE_STEPS = """
+REWIND_DELETE_STEPS: Final = """
 DELETE FROM dbos.operation_outputs WHERE workflow_uuid = %(id)s AND function_id >= %(start_step)s
 """
-REWIND_DELETE_EVENT_HISTORY = """
+REWIND_DELETE_EVENT_HISTORY: Final = """
 DELETE FROM dbos.workflow_events_history
  WHERE workflow_uuid = %(id)s AND function_id >= %(start_step)s
 """
 # Messages read after the cut, and unread ones, are dropped (as DBOS does).
-REWIND_DELETE_MESSAGES = """
+REWIND_DELETE_MESSAGES: Final = """
 DELETE FROM dbos.notifications
  WHERE destination_uuid = %(id)s AND (NOT consumed OR consumed_by_function_id >= %(start_step)s)
 """
 # Back onto a queue under the same id; recovery_attempts = 1 makes the claimer replay
 # the steps kept before the cut.
-REWIND_REQUEUE = """
+REWIND_REQUEUE: Final = """
 UPDATE dbos.workflow_status
    SET status = 'ENQUEUED', owner_xid = NULL, executor_id = NULL,
        application_version = coalesce(%(app_version)s, application_version),
@@ -914,7 +916,7 @@ RETURNING queue_name
 """
 
 # send_bulk: many messages in one statement (arrays of destination, topic, message, uuid).
-SEND_MESSAGES = """
+SEND_MESSAGES: Final = """
 INSERT INTO dbos.notifications (destination_uuid, topic, message, message_uuid)
 SELECT t.dest, t.topic, t.message, coalesce(t.uuid, gen_random_uuid()::text)
   FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS t(dest, topic, message, uuid)
@@ -922,7 +924,7 @@ ON CONFLICT (message_uuid) DO NOTHING
 """
 
 # send_to_forks: every workflow recursively forked from each root, as (root, fork) pairs.
-FORK_DESCENDANTS = """
+FORK_DESCENDANTS: Final = """
 WITH RECURSIVE d(root, id) AS (
     SELECT r.root, ws.workflow_uuid
       FROM unnest(%s::text[]) AS r(root) JOIN dbos.workflow_status ws ON ws.forked_from = r.root
@@ -934,7 +936,7 @@ SELECT root, id FROM d
 
 # read_stream_offset: the entry at one offset, or the close marker of a stream that was
 # closed before it (whichever comes first).
-READ_STREAM_AT = """
+READ_STREAM_AT: Final = """
 SELECT value, "offset" FROM dbos.streams
  WHERE workflow_uuid = %(id)s AND key = %(key)s
    AND ("offset" = %(offset)s OR ("offset" < %(offset)s AND value = %(closed)s))
@@ -942,7 +944,7 @@ SELECT value, "offset" FROM dbos.streams
 """
 
 # list_workflow_steps(limit=, offset=); a NULL limit is no limit.
-LIST_STEPS_PAGE = """
+LIST_STEPS_PAGE: Final = """
 SELECT function_id, function_name, output, error, child_workflow_id, started_at_epoch_ms,
        completed_at_epoch_ms
   FROM dbos.operation_outputs WHERE workflow_uuid = %s ORDER BY function_id LIMIT %s OFFSET %s
@@ -950,7 +952,7 @@ SELECT function_id, function_name, output, error, child_workflow_id, started_at_
 
 # apply_schedules: create, or replace the definition of, one 'api' schedule; a replaced
 # schedule keeps its id, status, watermark and last firing (as DBOS keeps them).
-APPLY_SCHEDULE = """
+APPLY_SCHEDULE: Final = """
 INSERT INTO dbos.workflow_schedules AS s (
     schedule_name, schedule_id, workflow_name, workflow_class_name, schedule, cron_timezone,
     context, status, queue_name, kind, automatic_backfill, watermark_epoch_ms,
@@ -966,15 +968,15 @@ ON CONFLICT (schedule_name) DO UPDATE
 """
 
 # DBOSClient.check_connection: one round trip, no retry.
-CHECK_CONNECTION = "SELECT 1"
+CHECK_CONNECTION: Final = "SELECT 1"
 
 # A queue's settings (QUEUE_COLUMNS) and its owner (0008), for Queue objects.
-GET_QUEUE_OWNED = (
+GET_QUEUE_OWNED: Final = (
     "SELECT " + QUEUE_COLUMNS + ", application_name FROM dbos.queues WHERE name = %s"
 )
 
 # list_queues(application_name=): the application's queues and unclaimed ones.
-LIST_QUEUES_OF = (
+LIST_QUEUES_OF: Final = (
     "SELECT "
     + QUEUE_COLUMNS
     + """, application_name FROM dbos.queues
@@ -984,18 +986,18 @@ LIST_QUEUES_OF = (
 )
 
 # DBOSClient.register_queue(application_name=): who owns the queue (NULL: unclaimed).
-SET_QUEUE_OWNER = "UPDATE dbos.queues SET application_name = %s WHERE name = %s"
+SET_QUEUE_OWNER: Final = "UPDATE dbos.queues SET application_name = %s WHERE name = %s"
 
 # --- schedules (queue/schedules.py) ---------------------------------------------------
 
-SCHEDULE_COLUMNS = """schedule_name, schedule_id, workflow_name, workflow_class_name, schedule,
+SCHEDULE_COLUMNS: Final = """schedule_name, schedule_id, workflow_name, workflow_class_name, schedule,
  cron_timezone, context, status, queue_name, kind, automatic_backfill, watermark_epoch_ms,
  last_fired_at_epoch_ms, created_at_epoch_ms, updated_at_epoch_ms"""
 
 # A decorated schedule, (re)declared by a launching process. Keeps status and watermark;
 # updated_at moves only when the definition changed. Returns nothing when an 'api'
 # schedule already holds the name.
-UPSERT_DECORATED_SCHEDULE = """
+UPSERT_DECORATED_SCHEDULE: Final = """
 INSERT INTO dbos.workflow_schedules AS s (
     schedule_name, schedule_id, workflow_name, workflow_class_name, schedule, context, status,
     kind, watermark_epoch_ms, created_at_epoch_ms, updated_at_epoch_ms)
@@ -1015,7 +1017,7 @@ RETURNING s.kind
 """
 
 # DBOS.create_schedule; returns nothing when the name is taken.
-CREATE_SCHEDULE = """
+CREATE_SCHEDULE: Final = """
 INSERT INTO dbos.workflow_schedules (
     schedule_name, schedule_id, workflow_name, workflow_class_name, schedule, cron_timezone,
     context, status, queue_name, kind, automatic_backfill, watermark_epoch_ms,
@@ -1026,11 +1028,11 @@ ON CONFLICT (schedule_name) DO NOTHING
 RETURNING schedule_id
 """
 
-GET_SCHEDULE = (
+GET_SCHEDULE: Final = (
     "SELECT " + SCHEDULE_COLUMNS + " FROM dbos.workflow_schedules WHERE schedule_name = %s"
 )
 
-LIST_SCHEDULES = (
+LIST_SCHEDULES: Final = (
     "SELECT "
     + SCHEDULE_COLUMNS
     + """ FROM dbos.workflow_schedules
@@ -1044,14 +1046,14 @@ LIST_SCHEDULES = (
 )
 
 # What every scheduler pass reads.
-ACTIVE_SCHEDULES = (
+ACTIVE_SCHEDULES: Final = (
     "SELECT " + SCHEDULE_COLUMNS + " FROM dbos.workflow_schedules WHERE status = 'ACTIVE'"
 )
 
-DELETE_SCHEDULE = "DELETE FROM dbos.workflow_schedules WHERE schedule_name = %s RETURNING kind"
+DELETE_SCHEDULE: Final = "DELETE FROM dbos.workflow_schedules WHERE schedule_name = %s RETURNING kind"
 
 # Pause / resume. Resuming moves the watermark to now: ticks due while paused never run.
-SET_SCHEDULE_STATUS = """
+SET_SCHEDULE_STATUS: Final = """
 UPDATE dbos.workflow_schedules
    SET status = %(status)s, updated_at_epoch_ms = %(now)s,
        watermark_epoch_ms = CASE WHEN %(status)s = 'ACTIVE' AND status <> 'ACTIVE'
@@ -1064,7 +1066,7 @@ RETURNING schedule_name
 # THE tick claim: move the watermark from the value this scheduler read, provided the
 # schedule is still active and unchanged. Run first in the transaction that enqueues the
 # ticks; a concurrent claimer waits on the row lock, then matches nothing.
-CLAIM_SCHEDULE_TICKS = """
+CLAIM_SCHEDULE_TICKS: Final = """
 UPDATE dbos.workflow_schedules
    SET watermark_epoch_ms = %(new)s,
        last_fired_at_epoch_ms = coalesce(%(last_fired)s::bigint, last_fired_at_epoch_ms)
@@ -1075,7 +1077,7 @@ RETURNING schedule_name
 
 # When the longest-running live process started (this one included): a tick due before
 # that, when no process that is still alive was running, was missed.
-FLEET_UP_SINCE = """
+FLEET_UP_SINCE: Final = """
 SELECT min(started_at_epoch_ms) FROM dbos.executors WHERE lease_expires_at_epoch_ms > %s
 """
 
@@ -1083,59 +1085,59 @@ SELECT min(started_at_epoch_ms) FROM dbos.executors WHERE lease_expires_at_epoch
 # --- administration --------------------------------------------------------------------
 
 # DBOS.reset_system_database and `dbos-queue db reset`: every dbos_queue table at once.
-DROP_SYSTEM_SCHEMA = "DROP SCHEMA IF EXISTS dbos CASCADE"
+DROP_SYSTEM_SCHEMA: Final = "DROP SCHEMA IF EXISTS dbos CASCADE"
 
 # Serialises creation of the application database's transaction_outputs table (launch).
-APP_SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(4735032143901386)"
+APP_SCHEMA_LOCK: Final = "SELECT pg_advisory_xact_lock(4735032143901386)"
 
 
 # --- command line: the queue demo and the bench (cli/demo*.py, cli/bench.py) ------------
 
 # The demo application's own side-effect table (an application table in the public
 # schema, like any app's; not part of the dbos schema, so not a migration).
-DEMO_CREATE_EFFECTS = """
+DEMO_CREATE_EFFECTS: Final = """
 CREATE TABLE IF NOT EXISTS dbos_queue_demo_effects (
     id bigserial PRIMARY KEY, run text NOT NULL, workflow_id text NOT NULL,
     step integer NOT NULL, executor text NOT NULL, at timestamptz NOT NULL DEFAULT now())
 """
 # (run, workflow_id, step, executor): one row each time a demo step body runs.
-DEMO_RECORD_EFFECT = (
+DEMO_RECORD_EFFECT: Final = (
     "INSERT INTO dbos_queue_demo_effects (run, workflow_id, step, executor) VALUES (%s, %s, %s, %s)"
 )
 # (run): every step-body run, in the order they happened.
-DEMO_EFFECTS = (
+DEMO_EFFECTS: Final = (
     "SELECT workflow_id, step, executor FROM dbos_queue_demo_effects WHERE run = %s ORDER BY id"
 )
-DEMO_DELETE_EFFECTS = "DELETE FROM dbos_queue_demo_effects WHERE run = %s"
+DEMO_DELETE_EFFECTS: Final = "DELETE FROM dbos_queue_demo_effects WHERE run = %s"
 # (queue): how many workflows of the queue are in each status, per executor.
-QUEUE_COUNTS_BY_EXECUTOR = """
+QUEUE_COUNTS_BY_EXECUTOR: Final = """
 SELECT status, executor_id, count(*) FROM dbos.workflow_status
  WHERE queue_name = %s GROUP BY status, executor_id
 """
 # (queue, executor_id): the workflows an executor holds (PENDING) on a queue.
-QUEUE_PENDING_OF_EXECUTOR = """
+QUEUE_PENDING_OF_EXECUTOR: Final = """
 SELECT workflow_uuid FROM dbos.workflow_status
  WHERE queue_name = %s AND status = 'PENDING' AND executor_id = %s
 """
 # (ids): status and executor of these workflows.
-WORKFLOW_STATES = """
+WORKFLOW_STATES: Final = """
 SELECT workflow_uuid, status, executor_id FROM dbos.workflow_status
  WHERE workflow_uuid = ANY(%s)
 """
 # (queue): every workflow of the queue with who finished it and when.
-QUEUE_OUTCOMES = """
+QUEUE_OUTCOMES: Final = """
 SELECT workflow_uuid, status, executor_id, created_at, updated_at FROM dbos.workflow_status
  WHERE queue_name = %s
 """
 # (queue): finished successfully, finished otherwise.
-QUEUE_FINISHED_COUNTS = """
+QUEUE_FINISHED_COUNTS: Final = """
 SELECT count(*) FILTER (WHERE status = 'SUCCESS'),
        count(*) FILTER (WHERE status IN ('ERROR', 'CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED'))
   FROM dbos.workflow_status WHERE queue_name = %s
 """
 # (queue): a temporary queue's workflows and the queue itself, when the bench/demo ends.
-DELETE_QUEUE_WORKFLOWS = "DELETE FROM dbos.workflow_status WHERE queue_name = %s"
-DELETE_QUEUE = "DELETE FROM dbos.queues WHERE name = %s"
+DELETE_QUEUE_WORKFLOWS: Final = "DELETE FROM dbos.workflow_status WHERE queue_name = %s"
+DELETE_QUEUE: Final = "DELETE FROM dbos.queues WHERE name = %s"
 
 
 # --- stored procedures (engine/procedures.py) -------------------------------------------
@@ -1148,7 +1150,7 @@ DELETE_QUEUE = "DELETE FROM dbos.queues WHERE name = %s"
 # the call's own transaction. A checkpoint already there (committed before a crash) is
 # returned instead and the function is not called (res's one-time filter); a concurrent
 # duplicate fails on the primary key and rolls its call back.
-PROCEDURE_CALL_FUNCTION = """BEGIN ISOLATION LEVEL {level};
+PROCEDURE_CALL_FUNCTION: Final = """BEGIN ISOLATION LEVEL {level};
 WITH prior AS MATERIALIZED (
     SELECT output, error FROM dbos.transaction_outputs
      WHERE workflow_uuid = %(wf)s AND function_id = %(fid)s
@@ -1172,7 +1174,7 @@ COMMIT"""
 # A procedure, checkpointed: CALL cannot sit in a query, so the checkpoint row is
 # inserted first (a committed one makes it fail on the primary key: replay), then the
 # CALL, whose OUT/INOUT values come back as its result row.
-PROCEDURE_CALL_PROCEDURE = """BEGIN ISOLATION LEVEL {level};
+PROCEDURE_CALL_PROCEDURE: Final = """BEGIN ISOLATION LEVEL {level};
 INSERT INTO dbos.transaction_outputs (workflow_uuid, function_id, output, error,
                                       function_name, created_at_epoch_ms)
 VALUES (%(wf)s, %(fid)s, NULL, NULL, %(name)s, %(now)s);
@@ -1180,29 +1182,29 @@ CALL {fn}({args});
 COMMIT"""
 
 # Outside a workflow (nothing to checkpoint): the bare call in its transaction.
-PROCEDURE_CALL_FUNCTION_UNRECORDED = """BEGIN ISOLATION LEVEL {level};
+PROCEDURE_CALL_FUNCTION_UNRECORDED: Final = """BEGIN ISOLATION LEVEL {level};
 SELECT (CASE WHEN pg_typeof(r.v) = 'void'::regtype THEN 'null'::jsonb
              ELSE to_jsonb(r.v) END)::text
   FROM (SELECT {fn}({args}) AS v) r;
 COMMIT"""
-PROCEDURE_CALL_PROCEDURE_UNRECORDED = """BEGIN ISOLATION LEVEL {level};
+PROCEDURE_CALL_PROCEDURE_UNRECORDED: Final = """BEGIN ISOLATION LEVEL {level};
 CALL {fn}({args});
 COMMIT"""
 
 # After an error inside one of the messages above the session is in a failed block.
-PROCEDURE_ROLLBACK = "ROLLBACK"
+PROCEDURE_ROLLBACK: Final = "ROLLBACK"
 
 # --- known queues and functions (migration 0007; docs/pgbouncer-and-inputs.md) -----------
 
 # (workflow names, process_id): what a process can run, so a worker that dequeues a
 # workflow it lacks knows whether to leave it for another one.
-SET_EXECUTOR_WORKFLOWS = "UPDATE dbos.executors SET workflow_names = %s WHERE process_id = %s"
+SET_EXECUTOR_WORKFLOWS: Final = "UPDATE dbos.executors SET workflow_names = %s WHERE process_id = %s"
 
 # Whether another live process registers %(name)s; the application version to hand the
 # workflow back under so one of those can claim it (NULL when one runs the latest
 # version: it dequeues unversioned rows; else a capable process's own version); and
 # since when the workflow has been waiting with none (NULL: not waiting yet).
-UNRUNNABLE_STATE = """
+UNRUNNABLE_STATE: Final = """
 WITH latest AS (
   SELECT av.version_name FROM dbos.application_versions av
    WHERE av.application_name IS NULL OR av.application_name = %(app_name)s
@@ -1224,7 +1226,7 @@ SELECT EXISTS (SELECT 1 FROM capable),
 # Undo a claim of a workflow this process cannot run: back to the queue, invisible until
 # %(until)s (DELAYED, so this process does not take it straight back), as if never started,
 # under %(version)s (the claim stamped ours on it; processes of our version lack it too).
-HAND_BACK_UNRUNNABLE = """
+HAND_BACK_UNRUNNABLE: Final = """
 UPDATE dbos.workflow_status
    SET status = 'DELAYED', delay_until_epoch_ms = %(until)s, owner_xid = NULL,
        executor_id = NULL, started_at_epoch_ms = NULL, updated_at = %(now)s,
@@ -1236,17 +1238,17 @@ RETURNING queue_name
 """
 
 # Whether a queue name is stored (declared by some worker, or created in the table).
-QUEUE_EXISTS = "SELECT EXISTS (SELECT 1 FROM dbos.queues WHERE name = %s)"
+QUEUE_EXISTS: Final = "SELECT EXISTS (SELECT 1 FROM dbos.queues WHERE name = %s)"
 
 
 # --- DBOS parity part B (0011): application versions, debounce ---------------------------
 
-VERSION_COLUMNS = "version_id, version_name, version_timestamp, created_at, application_name"
+VERSION_COLUMNS: Final = "version_id, version_name, version_timestamp, created_at, application_name"
 
 # (id, name, app): a launching process registers its version. A version seen before keeps
 # its timestamp (relaunching an old version does not make it the latest again) and is
 # claimed by this application if nobody owned it.
-REGISTER_VERSION = """
+REGISTER_VERSION: Final = """
 INSERT INTO dbos.application_versions (version_id, version_name, application_name)
 VALUES (%(id)s, %(name)s, %(app)s)
 ON CONFLICT (version_name) DO UPDATE
@@ -1255,15 +1257,15 @@ ON CONFLICT (version_name) DO UPDATE
 """
 
 # (app): the versions an application sees (its own and unclaimed ones), newest first.
-LIST_VERSIONS = (
+LIST_VERSIONS: Final = (
     "SELECT " + VERSION_COLUMNS + " FROM dbos.application_versions"
     " WHERE %(app)s::text IS NULL OR application_name IS NULL OR application_name = %(app)s"
     " ORDER BY version_timestamp DESC, version_id"
 )
-LATEST_VERSION = LIST_VERSIONS + " LIMIT 1"
+LATEST_VERSION: Final = LIST_VERSIONS + " LIMIT 1"
 
 # (name, app, now): make a version the latest by stamping it now; claims an unclaimed row.
-SET_LATEST_VERSION = """
+SET_LATEST_VERSION: Final = """
 UPDATE dbos.application_versions
    SET version_timestamp = %(now)s, application_name = coalesce(application_name, %(app)s)
  WHERE version_name = %(name)s
@@ -1271,7 +1273,7 @@ UPDATE dbos.application_versions
 RETURNING version_id
 """
 
-GET_VERSION = (
+GET_VERSION: Final = (
     "SELECT " + VERSION_COLUMNS + " FROM dbos.application_versions WHERE version_name = %s"
 )
 
@@ -1280,7 +1282,7 @@ GET_VERSION = (
 # whose debounced workflow still waits: push its start out (never past its debounce
 # deadline) and give it the newest inputs. Matching the name keeps two workflows whose
 # keys collide from overwriting each other.
-DEBOUNCE_EXTEND = """
+DEBOUNCE_EXTEND: Final = """
 UPDATE dbos.workflow_status
    SET delay_until_epoch_ms = CASE
          WHEN debounce_deadline_epoch_ms IS NOT NULL
@@ -1293,13 +1295,13 @@ RETURNING workflow_uuid
 """
 
 # (queue, dedup_id): who holds a debounce key when it could not be extended.
-DEBOUNCE_HOLDER = """
+DEBOUNCE_HOLDER: Final = """
 SELECT workflow_uuid, is_debounced, name, status FROM dbos.workflow_status
  WHERE queue_name = %s AND deduplication_id = %s
 """
 
 # (workflow id, function id): the operation recorded at one id (DBOS.patch_async's probe).
-RECORDED_OPERATION_NAME = """
+RECORDED_OPERATION_NAME: Final = """
 SELECT function_name FROM dbos.operation_outputs WHERE workflow_uuid = %s AND function_id = %s
 """
 
@@ -1310,7 +1312,7 @@ SELECT function_name FROM dbos.operation_outputs WHERE workflow_uuid = %s AND fu
 # NOTIFY_MANY committed without waiting for the WAL flush: a notifying commit holds a
 # cluster-wide lock until it is flushed, and a notification is not durable anyway
 # (set_config(..., true) is SET LOCAL: this transaction only, pooler-safe).
-NOTIFY_MANY_ASYNC = """
+NOTIFY_MANY_ASYNC: Final = """
 SELECT set_config('synchronous_commit', 'off', true), pg_notify(c, p)
   FROM unnest(%s::text[], %s::text[]) AS t(c, p)
 """
@@ -1319,7 +1321,7 @@ SELECT set_config('synchronous_commit', 'off', true), pg_notify(c, p)
 # (their registrations are consumed): nothing is notified for a workflow nobody awaits.
 # Runs after the completions committed, so a waiter that registered later finds the
 # status final when it re-checks (db/notify.py).
-NOTIFY_MANY_AND_WAITERS = """
+NOTIFY_MANY_AND_WAITERS: Final = """
 WITH gone AS (
   DELETE FROM dbos.result_waiters WHERE workflow_uuid = ANY(%(done)s::text[])
   RETURNING workflow_uuid
@@ -1336,21 +1338,21 @@ SELECT set_config('synchronous_commit', 'off', true),
 """
 
 # (workflow id, waiter token): tell me when it finishes.
-REGISTER_RESULT_WAITER = """
+REGISTER_RESULT_WAITER: Final = """
 INSERT INTO dbos.result_waiters (workflow_uuid, waiter, since_epoch_ms)
 VALUES (%s, %s, (EXTRACT(EPOCH FROM now()) * 1000)::bigint)
 ON CONFLICT DO NOTHING
 """
 
-UNREGISTER_RESULT_WAITER = (
+UNREGISTER_RESULT_WAITER: Final = (
     "DELETE FROM dbos.result_waiters WHERE workflow_uuid = %s AND waiter = %s"
 )
 
 # Registrations of waiters that died waiting for a workflow that never finished.
-PURGE_OLD_RESULT_WAITERS = "DELETE FROM dbos.result_waiters WHERE since_epoch_ms < %s"
+PURGE_OLD_RESULT_WAITERS: Final = "DELETE FROM dbos.result_waiters WHERE since_epoch_ms < %s"
 
 # (queues, process_id): the queues this process claims from, written when they change.
-SET_EXECUTOR_QUEUES = """
+SET_EXECUTOR_QUEUES: Final = """
 UPDATE dbos.executors SET queues = %(queues)s::text[]
  WHERE process_id = %(process_id)s AND queues IS DISTINCT FROM %(queues)s::text[]
 """
@@ -1360,7 +1362,7 @@ UPDATE dbos.executors SET queues = %(queues)s::text[]
 # share a notification, and our turn), whether ENQUEUED work this worker may run is
 # waiting (a lost notification), and the stored settings (QUEUE_COLUMNS, NULL when
 # the row is gone); and when the next DELAYED workflow is due.
-FLEET_TICK = (
+FLEET_TICK: Final = (
     """
 SELECT n.name,
        (SELECT array_agg(e.process_id ORDER BY e.process_id) FROM dbos.executors e
@@ -1380,14 +1382,14 @@ SELECT n.name,
 
 # Polling mode (use_listen_notify: false): which of the workflows running here were
 # cancelled elsewhere (no NOTIFY arrives to say so).
-CANCELLED_AMONG = (
+CANCELLED_AMONG: Final = (
     "SELECT workflow_uuid FROM dbos.workflow_status"
     " WHERE workflow_uuid = ANY(%s::text[]) AND status = 'CANCELLED'"
 )
 
 # (workflow id, function id, output, error, function name, created at): a transaction's
 # output, once; no row back means an earlier execution committed it (0011 parity B).
-APP_TX_OUTPUT_PUT_ONCE = """
+APP_TX_OUTPUT_PUT_ONCE: Final = """
 INSERT INTO dbos.transaction_outputs (workflow_uuid, function_id, output, error, function_name,
                                       created_at_epoch_ms)
 VALUES (%s, %s, %s, %s, %s, %s)
@@ -1398,12 +1400,12 @@ RETURNING function_id
 # A datasource's outputs table (DBOS 3.x's datasource_outputs) in the schema the
 # datasource names: {schema} is composed with psycopg.sql.Identifier, never a string.
 # (workflow id, step id): the recorded output.
-DATASOURCE_OUTPUT_GET = """
+DATASOURCE_OUTPUT_GET: Final = """
 SELECT output, error, serialization FROM {schema}.datasource_outputs
  WHERE workflow_id = %s AND step_id = %s
 """
 # (workflow id, step id, output, error, serialization): record once.
-DATASOURCE_OUTPUT_PUT = """
+DATASOURCE_OUTPUT_PUT: Final = """
 INSERT INTO {schema}.datasource_outputs (workflow_id, step_id, output, error, serialization)
 VALUES (%s, %s, %s, %s, %s)
 ON CONFLICT (workflow_id, step_id) DO NOTHING
@@ -1412,13 +1414,45 @@ RETURNING step_id
 
 # Whether a database exists (asked on the maintenance database, before connecting to
 # it: behind PgBouncer a missing database shows as a connect timeout, not an error).
-DATABASE_EXISTS = "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = %s)"
+DATABASE_EXISTS: Final = "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = %s)"
 
 # (queues, now): each queue's live claimers in rank order, for a sender that directs its
 # notifications to a few of them (db/notify.py; the claim loops' FLEET_TICK reads the same).
-FLEET_MEMBERS = """
+FLEET_MEMBERS: Final = """
 SELECT q, array_agg(e.process_id ORDER BY e.process_id)
   FROM dbos.executors e, unnest(e.queues) AS q
  WHERE e.lease_expires_at_epoch_ms > %(now)s AND q = ANY(%(queues)s::text[])
  GROUP BY q
+"""
+
+# A workflow's last step recorded and the workflow completed in one statement, for many
+# workflows (engine/tail.py): nothing of the workflow ran between the two. The fenced
+# completion goes first and the record is written for the workflows it completed (so a
+# takeover, which must update the row, either waits for this or leaves nothing to
+# complete); a record already there (a retry whose first attempt landed) is kept. Keep
+# the SET list in step with COMPLETE_WORKFLOWS.
+RECORD_AND_COMPLETE_WORKFLOWS: Final = """
+WITH t AS (
+  SELECT * FROM unnest(%(ids)s::text[], %(owners)s::text[], %(fids)s::int[], %(fnames)s::text[],
+                       %(step_outputs)s::text[], %(starteds)s::bigint[], %(step_nows)s::bigint[],
+                       %(statuses)s::text[], %(outputs)s::text[], %(errors)s::text[],
+                       %(nows)s::bigint[])
+      AS t(id, owner, fid, fname, step_output, started, step_now, status, output, error, now)
+), done AS (
+  UPDATE dbos.workflow_status ws
+     SET status = t.status, output = t.output, error = t.error, updated_at = t.now,
+         deduplication_id = NULL, completed_at = t.now
+    FROM t
+   WHERE ws.workflow_uuid = t.id AND ws.owner_xid = t.owner AND ws.status = 'PENDING'
+     AND ws.workflow_uuid = ANY(%(ids)s::text[])
+  RETURNING ws.workflow_uuid
+), rec AS (
+  INSERT INTO dbos.operation_outputs (workflow_uuid, function_id, function_name, output,
+                                      started_at_epoch_ms, completed_at_epoch_ms)
+  SELECT t.id, t.fid, t.fname, t.step_output, t.started, t.step_now
+    FROM t JOIN done ON done.workflow_uuid = t.id
+  ON CONFLICT DO NOTHING
+  RETURNING workflow_uuid
+)
+SELECT workflow_uuid FROM done
 """

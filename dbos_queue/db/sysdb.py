@@ -65,6 +65,7 @@ class SystemDatabase:
         self.retry_for_sec = retry_for_sec
         self._records = Batcher(engine, self._flush_records)
         self._completions = Batcher(engine, self._flush_completions)
+        self._tails = Batcher(engine, self._flush_tails)  # last step + completion together
 
     async def _with_retry(self, fn: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
         delay, deadline = 0.05, time.monotonic() + self.retry_for_sec
@@ -228,7 +229,52 @@ class SystemDatabase:
     async def writes_settled(self, timeout: float = 30.0) -> bool:
         """Wait until every checkpoint and completion submitted so far is written."""
         a = await self._records.settle(timeout)
-        return await self._completions.settle(timeout) and a
+        b = await self._tails.settle(timeout)
+        return await self._completions.settle(timeout) and a and b
+
+    def complete_with_record(
+        self,
+        record: dict[str, Any],
+        status: str,
+        output: str | None,
+        error: str | None,
+        done: Callable[[bool, BaseException | None], None] | None = None,
+    ) -> bool:
+        """Record a workflow's last step (``record``: ``operation_params``) and complete it
+        in one statement (engine/tail.py). From a workflow thread: with ``done``, without
+        waiting (``done`` runs on the loop once written); else blocks, returns accepted."""
+        item = {
+            "record": record,
+            "status": status,
+            "output": output,
+            "error": error,
+            "now": now_ms(),
+        }
+        if done is not None:
+            self._tails.submit_nowait(item, record["id"], done)
+            return True
+        return self._tails.submit_blocking(item, record["id"])
+
+    async def _flush_tails(self, items: list[dict[str, Any]]) -> set:
+        recs = [i["record"] for i in items]
+        params = {
+            "ids": [r["id"] for r in recs],
+            "owners": [r["owner"] for r in recs],
+            "fids": [r["fid"] for r in recs],
+            "fnames": [r["fname"] for r in recs],
+            "step_outputs": [r["output"] for r in recs],
+            "starteds": [r["started"] for r in recs],
+            "step_nows": [r["now"] for r in recs],
+            "statuses": [i["status"] for i in items],
+            "outputs": [i["output"] for i in items],
+            "errors": [i["error"] for i in items],
+            "nows": [i["now"] for i in items],
+        }
+        rows = await self.fetchall(_sql.RECORD_AND_COMPLETE_WORKFLOWS, params)
+        accepted = {r[0] for r in rows}
+        for wf_id in accepted:
+            self.engine.publish("wf", wf_id)
+        return accepted
 
     async def _flush_completions(self, items: list[dict[str, Any]]) -> set:
         accepted = await self._write_completions(items)

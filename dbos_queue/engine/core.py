@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbos_queue.db.loop import NOT_YET
 from dbos_queue.db.sysdb import TERMINAL, now_ms
+from dbos_queue.engine import tail as _tail
 from dbos_queue.engine import tracing as _tracing
 from dbos_queue.engine.context import (
     WorkflowContext,
@@ -335,24 +336,36 @@ def complete_blocking(
     (``writes_settled``) before handing anything back. Waiters read the status from the
     database, so they see it when it is durable, as before."""
     stop_if_handed_back(ctx)
+    tail = _tail.take(ctx)  # its last step's record, written with the completion
     if ctx.background:
-        rt.sysdb.complete_nowait(
-            ctx.workflow_id, ctx.owner, status, output, error, _completed_later(rt, ctx, status)
-        )
+        done = _completed_later(rt, ctx, status, tail)
+        if tail is not None:
+            rt.sysdb.complete_with_record(tail, status, output, error, done)
+        else:
+            rt.sysdb.complete_nowait(ctx.workflow_id, ctx.owner, status, output, error, done)
         return
-    ok = rt.sysdb.complete_blocking(ctx.workflow_id, ctx.owner, status, output, error)
+    if tail is not None:
+        ok = rt.sysdb.complete_with_record(tail, status, output, error)
+        if ok:
+            rt.events.emit(StepRecorded(ctx.workflow_id, tail["fname"], tail["fid"]))
+    else:
+        ok = rt.sysdb.complete_blocking(ctx.workflow_id, ctx.owner, status, output, error)
     rt.events.emit(WorkflowFinished(ctx.workflow_id, status if ok else "FENCED"))
     if not ok:
         rt.engine.run(explain_refusal(rt, ctx))
 
 
-def _completed_later(rt: Host, ctx: WorkflowContext, status: str) -> Any:
-    """The engine-loop callback of a background completion."""
+def _completed_later(
+    rt: Host, ctx: WorkflowContext, status: str, tail: dict[str, Any] | None = None
+) -> Any:
+    """The engine-loop callback of a background completion (with its last step's record)."""
 
     def done(ok: bool, exc: BaseException | None) -> None:
         if exc is not None:
             rt.logger.error("completing workflow %s failed: %s", ctx.workflow_id, exc)
             return
+        if ok and tail is not None:
+            rt.events.emit(StepRecorded(ctx.workflow_id, tail["fname"], tail["fid"]))
         rt.events.emit(WorkflowFinished(ctx.workflow_id, status if ok else "FENCED"))
         if not ok:
             rt.engine.spawn(_explain_later(rt, ctx), f"refused-{ctx.workflow_id}")
@@ -507,6 +520,7 @@ def run_step_sync(
         rt.engine.run(rt.confirm_lease())
     ctx.begin_step(fid)  # raises WorkflowStopped once stopped; atomic with ctx.stop()
     result, exc = None, None
+    deferred = False
     try:
         try:
             retries = _Retries(rt, info, opts)
@@ -524,11 +538,14 @@ def run_step_sync(
             ctx.end_body()
         params, exc = step_params(rt, ctx, fid, info.name, started, result, exc)
         stop_if_handed_back(ctx)
-        if not rt.sysdb.record_operation_blocking(params):
+        # The workflow's last act: its record goes with the completion (engine/tail.py).
+        deferred = exc is None and _tail.defer(rt, ctx, params)
+        if not deferred and not rt.sysdb.record_operation_blocking(params):
             rt.engine.run(explain_refusal(rt, ctx))
     finally:
         ctx.end_step()
-    rt.events.emit(StepRecorded(ctx.workflow_id, info.name, fid))
+    if not deferred:
+        rt.events.emit(StepRecorded(ctx.workflow_id, info.name, fid))
     if exc is not None:
         raise exc
     return result
