@@ -224,9 +224,9 @@ def test_cross_site_posts_are_refused_and_forms_redirect(dbos: Any, api: Api) ->
     assert headers["Location"] == "/dashboard?notice=cancel%3A+form-1+is+now+CANCELLED"
     # Form bodies only where the dashboard's forms post.
     code, payload, _ = api.call(
-        "POST",
-        "/workflows/form-1/fork",
-        raw=b"start_step=1",
+        "PATCH",
+        "/queues/formq",
+        raw=b"paused=false",
         ctype="application/x-www-form-urlencoded",
     )
     assert code == 400 and "not valid JSON" in payload["error"]

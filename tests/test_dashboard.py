@@ -353,14 +353,19 @@ def test_dashboard_in_chromium(dbos: Any, browser: Browser) -> None:
         == "ENQUEUED"
     )
 
-    # Resume the failed one: it runs again and succeeds.
-    browser.click(f"{failed_row} form[data-action='resume'] button")
+    # A failed workflow is not resumable (DBOS's rule) but can be forked: the fork runs
+    # the workflow again under a new id and succeeds.
+    assert browser.evaluate(
+        f'document.querySelector("{failed_row} form[data-action=\'resume\']")'
+    ) is None
+    browser.click(f"{failed_row} form[data-action='fork'] button")
     browser.wait_load()
-    assert "resume: mail-1 is now" in browser.evaluate(
-        "document.getElementById('notice').textContent"
-    )
-    assert _wait_status("mail-1", ["SUCCESS"]) == "SUCCESS"
-    assert handle.get_result(timeout=10) == "mail 1" and attempts == [1, 1]
+    notice = browser.evaluate("document.getElementById('notice').textContent")
+    assert "fork: mail-1 is now forked as" in notice
+    forked = notice.rsplit("forked as ", 1)[1].strip()
+    assert _wait_status(forked, ["SUCCESS"]) == "SUCCESS"
+    assert DBOS.retrieve_workflow(forked).get_result(timeout=10) == "mail 1"
+    assert attempts == [1, 1] and _status("mail-1") == "ERROR"
 
     # Cancel the waiting one.
     browser.navigate(f"{base}/dashboard")
@@ -375,7 +380,7 @@ def test_dashboard_in_chromium(dbos: Any, browser: Browser) -> None:
     )
     assert (
         browser.evaluate(
-            "document.querySelector(\"#recent tr[data-workflow='mail-1']\").dataset.status"
+            f"document.querySelector(\"#recent tr[data-workflow='{forked}']\").dataset.status"
         )
         == "SUCCESS"
     )

@@ -13,7 +13,7 @@ from dbos_queue.cli.common import EXIT_FAILED, EXIT_OK, Globals, chunks, print_j
 from dbos_queue.cli.values import STATUSES, UsageError, parse_statuses, parse_time
 
 UNFINISHED = ["ENQUEUED", "DELAYED", "PENDING"]
-RESUMABLE = ["CANCELLED", "ERROR", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"]
+RESUMABLE = ["CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"]  # as DBOS: never SUCCESS/ERROR
 
 
 @dataclass

@@ -60,9 +60,11 @@ async def cancel(h: Any, workflow_ids: Sequence[str], children: bool = False) ->
 
 
 async def resume(h: Any, workflow_id: str, queue_name: str | None = None) -> bool:
-    """Continue a cancelled/failed/dead-lettered (or still queued) workflow from its last step.
+    """Put a workflow back on a queue to continue from its last recorded step (DBOS's rule).
 
-    Returns False when there is nothing to resume (finished successfully, or already running).
+    Cancelled, dead-lettered, queued, delayed and pending workflows are resumed (a pending
+    one's current execution is fenced off and stops at its next write); a workflow that
+    ended SUCCESS or ERROR is left as it is and False is returned.
     """
     row = await h.sysdb.fetchone(
         _sql.RESUME_WORKFLOW, {"id": workflow_id, "queue": queue_name, "now": now_ms()}

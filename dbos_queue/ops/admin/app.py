@@ -180,10 +180,10 @@ def _back(page: str, call_path: str, params: dict[str, str], code: int, payload:
     """A dashboard form's answer: 303 back to the page, with the outcome to show."""
     if code < 400:
         verb = call_path.rstrip("/").rsplit("/", 1)[-1]
-        outcome = (
-            "notice",
-            f"{verb}: {params.get('workflow_id', '')} is now {payload.get('status', 'done')}",
+        now = payload.get("status") or (
+            f"forked as {payload['workflow_id']}" if "forked_from" in payload else "done"
         )
+        outcome = ("notice", f"{verb}: {params.get('workflow_id', '')} is now {now}")
     else:
         outcome = ("error", str(payload.get("error", code)))
     location = page + ("&" if "?" in page else "?") + urlencode([outcome])

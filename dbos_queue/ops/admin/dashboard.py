@@ -28,7 +28,9 @@ from dbos_queue.ops.admin.views import jsonable, queue_rows, recent_steps
 STEPS_PER_WORKFLOW = 20
 FAILED_SHOWN = 20
 CANCELLABLE = frozenset({"PENDING", "ENQUEUED", "DELAYED"})
-RESUMABLE = frozenset({"CANCELLED", "ERROR", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
+# As DBOS's resume_workflow: a failed (ERROR) workflow is not resumed but can be forked.
+RESUMABLE = frozenset({"CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
+FORKABLE = frozenset({"ERROR"})
 FAILED = ["ERROR", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"]
 
 
@@ -91,7 +93,7 @@ def _environment() -> jinja2.Environment:
         urlpart=_urlpart,
     )
     env.globals.update(  # pyright: ignore[reportUnknownMemberType]
-        took=_took, CANCELLABLE=CANCELLABLE, RESUMABLE=RESUMABLE
+        took=_took, CANCELLABLE=CANCELLABLE, RESUMABLE=RESUMABLE, FORKABLE=FORKABLE
     )
     return env
 

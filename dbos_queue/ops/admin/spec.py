@@ -152,7 +152,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "POST",
         "/workflows/{workflow_id}/resume",
         "resume_workflow",
-        "Resume a cancelled or failed workflow from its last recorded step",
+        "Resume a cancelled or dead-lettered workflow from its last recorded step",
         WF,
         Access.WRITE,
         {
@@ -174,13 +174,16 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         Access.WRITE,
         {
             200: Reply("The new workflow", m.ForkResult),
+            303: FORM_BACK,
             400: INVALID,
             404: NOT_FOUND,
             409: _err("new_workflow_id already exists"),
         },
         body=m.ForkBody,
+        form=True,
         description="The steps before start_step are copied; the rest run again, side "
-        "effects included.",
+        "effects included. The dashboard offers it for failed workflows, which (as in "
+        "DBOS) resume does not restart.",
     ),
     Endpoint(
         "GET",
