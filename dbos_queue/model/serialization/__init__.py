@@ -20,7 +20,7 @@ Formats (the name each one is stored under in a row's ``serialization`` column):
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from dbos_queue.error import DBOSConfigError, DBOSSerializationError
 from dbos_queue.model.serialization import portable as _portable
@@ -179,7 +179,9 @@ def deserialize(text: str | None, serialization: str | None = None) -> Any:
         raise DBOSSerializationError(f"Stored value is not valid JSON: {e}") from e
 
 
-def serialize_args(args: tuple, kwargs: dict, serialization: str | None = None) -> str:
+def serialize_args(
+    args: tuple[Any, ...], kwargs: dict[str, Any], serialization: str | None = None
+) -> str:
     """Store workflow inputs: ``{"args", "kwargs"}``, or portable ``{"positionalArgs",
     "namedArgs"}`` when ``serialization`` is ``"portable_json"``."""
     writer = _writer(serialization)
@@ -190,7 +192,9 @@ def serialize_args(args: tuple, kwargs: dict, serialization: str | None = None) 
     return _enc.dumps_args(tuple(args), dict(kwargs))
 
 
-def deserialize_args(text: str | None, serialization: str | None = None) -> tuple[tuple, dict]:
+def deserialize_args(
+    text: str | None, serialization: str | None = None
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Workflow inputs as ``(args, kwargs)``; a bare JSON list is taken as the args."""
     if text is None:
         return (), {}
@@ -200,15 +204,16 @@ def deserialize_args(text: str | None, serialization: str | None = None) -> tupl
     if value is None:
         return (), {}
     if isinstance(value, (list, tuple)):
-        return tuple(value), {}
+        return tuple(cast("list[Any] | tuple[Any, ...]", value)), {}
     if isinstance(value, dict):
-        args = value.get("args", value.get("positionalArgs", ()))
-        kwargs = value.get("kwargs", value.get("namedArgs", {}))
+        parts = cast("dict[str, Any]", value)
+        args: Any = parts.get("args", parts.get("positionalArgs", ()))
+        kwargs: Any = parts.get("kwargs", parts.get("namedArgs", {}))
         if isinstance(args, (list, tuple)) and isinstance(kwargs, dict):
-            return tuple(args), dict(kwargs)
+            return tuple(cast("list[Any]", args)), dict(cast("dict[str, Any]", kwargs))
     raise DBOSSerializationError(
         "Stored workflow inputs are not of the form {'args': [...], 'kwargs': {...}}: "
-        f"got {type(value).__name__}"
+        f"got {type(cast(object, value)).__name__}"
     )
 
 
@@ -245,12 +250,15 @@ def deserialize_exception(
     value = deserialize(text, serialization)
     if value is None or isinstance(value, BaseException):
         return value
-    if isinstance(value, dict) and isinstance(value.get("message"), str):
+    if isinstance(value, dict):
         # The portable error shape other DBOS clients write: {"name", "message", ...}.
-        return PortableWorkflowError(
-            value["message"], str(value.get("name", "")), value.get("code"), value.get("data")
-        )
-    return PortableWorkflowError(str(value), "")
+        err = cast("dict[str, Any]", value)
+        message = err.get("message")
+        if isinstance(message, str):
+            return PortableWorkflowError(
+                message, str(err.get("name", "")), err.get("code"), err.get("data")
+            )
+    return PortableWorkflowError(str(cast(object, value)), "")
 
 
 __all__ = [
@@ -283,7 +291,9 @@ __all__ = [
 ]
 
 
-def input_fields(args: tuple, kwargs: dict, serialization_type: Any = None) -> dict[str, Any]:
+def input_fields(
+    args: tuple[Any, ...], kwargs: dict[str, Any], serialization_type: Any = None
+) -> dict[str, Any]:
     """INIT_WORKFLOW's ``inputs`` and ``serialization`` for a workflow written from outside
     a workflow (a client, a producer): in ``serialization_type``'s format."""
     fmt = format_for(serialization_type) or current_format()

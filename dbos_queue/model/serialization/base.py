@@ -7,7 +7,7 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 TAG = "$dbq"  # "$" cannot start an identifier, so field and kwarg names never collide
 PICKLE_PREFIX = "pickle:"
@@ -112,4 +112,4 @@ def safe_str(f: Callable[[Any], str], v: Any) -> str:
     try:
         return f(v)
     except Exception:
-        return f"<unprintable {type_name(type(v))}>"
+        return f"<unprintable {type_name(cast('type[Any]', type(v)))}>"

@@ -13,10 +13,10 @@ import inspect
 import json
 import math
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from dbos_queue.error import DBOSSerializationError
 from dbos_queue.model.serialization.base import PORTABLE_FORMAT, PortableWorkflowError, Serializer
@@ -47,10 +47,11 @@ def portableify(value: Any, where: str = "value") -> Any:
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [portableify(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        items = cast("Iterable[Any]", value)
+        return [portableify(v, f"{where}[{i}]") for i, v in enumerate(items)]
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
-        for k, v in value.items():
+        for k, v in cast("Mapping[Any, Any]", value).items():
             if not isinstance(k, str):
                 raise DBOSSerializationError(
                     f"Cannot serialize {where} as portable JSON: key {k!r} is not a string"
@@ -82,14 +83,14 @@ class DBOSPortableJSONSerializer(Serializer):
     def serialize(self, data: Any) -> str:
         return dumps_value(data)
 
-    def deserialize(self, serialized_data: str) -> Any:
+    def deserialize(self, serialized_data: str | None) -> Any:
         return None if serialized_data is None else json.loads(serialized_data)
 
 
 PORTABLE = DBOSPortableJSONSerializer()
 
 
-def dumps_args(args: tuple, kwargs: dict) -> str:
+def dumps_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     """Workflow inputs in portable form (DBOS's key order)."""
     named = portableify(dict(kwargs), "kwargs")
     positional = [portableify(a, f"args[{i}]") for i, a in enumerate(args)]
@@ -103,7 +104,7 @@ def is_portable_args(text: str | None) -> bool:
     )
 
 
-def loads_args(text: str) -> tuple[tuple, dict]:
+def loads_args(text: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """``(args, kwargs)`` from portable inputs; missing or null parts are empty."""
     value = json.loads(text)
     if not isinstance(value, dict):
@@ -111,14 +112,15 @@ def loads_args(text: str) -> tuple[tuple, dict]:
             "Stored portable workflow inputs must be a JSON object with positionalArgs and "
             f"namedArgs, got {type(value).__name__}"
         )
-    args = value.get("positionalArgs") or []
-    kwargs = value.get("namedArgs") or {}
+    parts = cast("dict[str, Any]", value)
+    args: Any = parts.get("positionalArgs") or []
+    kwargs: Any = parts.get("namedArgs") or {}
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         raise DBOSSerializationError(
             "Stored portable workflow inputs need positionalArgs as an array and namedArgs "
             "as an object"
         )
-    return tuple(args), dict(kwargs)
+    return tuple(cast("list[Any]", args)), dict(cast("dict[str, Any]", kwargs))
 
 
 def _first_attr(err: Any, names: tuple[str, ...]) -> tuple[bool, Any]:
@@ -164,9 +166,10 @@ def dumps_exception(err: BaseException) -> str:
 
 def loads_exception(text: str) -> PortableWorkflowError:
     """A stored portable error as a PortableWorkflowError."""
-    data = json.loads(text)
-    if not isinstance(data, dict):
-        return PortableWorkflowError(str(data), "Error")
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        return PortableWorkflowError(str(value), "Error")
+    data = cast("dict[str, Any]", value)
     return PortableWorkflowError(
         str(data.get("message", "")),
         str(data.get("name", "Error")),
@@ -189,9 +192,10 @@ def _coerce(value: Any, hint: Any) -> Any:
 
 
 def coerce_to_hints(
-    func: Callable[..., Any], args: tuple, kwargs: dict, skip_first: bool
-) -> tuple[tuple, dict]:
+    func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], skip_first: bool
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Turn portable date strings back into ``datetime``/``date`` where ``func``'s hints ask."""
+    hints: dict[str, Any]
     try:
         hints = typing.get_type_hints(func)
     except Exception:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from dbos_queue.error import DBOSSerializationError
@@ -34,8 +34,10 @@ from dbos_queue.model.serialization.base import (
 from dbos_queue.model.serialization.pickled import pickle_refused
 from dbos_queue.model.serialization.tagged_encode import dumps_value
 
+_Tagged = dict[str, Any]  # one decoded JSON object (tag name, payload, details)
 
-def _hashables(kind: Callable, items: Any) -> Any:
+
+def _hashables(kind: Callable[[Any], Any], items: Any) -> Any:
     # A value whose class went missing reads back as a dict, which cannot be a set
     # element or dict key: return the items as a list rather than fail the whole read.
     try:
@@ -44,7 +46,7 @@ def _hashables(kind: Callable, items: Any) -> Any:
         return list(items)
 
 
-def _dec_clock(d: dict, parse: Callable[[str], Any]) -> Any:
+def _dec_clock(d: _Tagged, parse: Callable[[str], Any]) -> Any:
     v = parse(d["v"])
     if "tz" in d:
         try:
@@ -54,7 +56,12 @@ def _dec_clock(d: dict, parse: Callable[[str], Any]) -> Any:
     return v.replace(fold=1) if d.get("fold") else v
 
 
-def _dec_class(d: dict, accept: Callable[[type], bool], make: Callable, fallback: Callable):
+def _dec_class(
+    d: _Tagged,
+    accept: Callable[[type], bool],
+    make: Callable[[Any, _Tagged], Any],
+    fallback: Callable[[Any], Any],
+) -> Any:
     """Rebuild with the application's class when found and accepted, else ``fallback``."""
     cls = find_class(d["c"])
     if cls is not None and accept(cls):
@@ -65,10 +72,11 @@ def _dec_class(d: dict, accept: Callable[[type], bool], make: Callable, fallback
     return fallback(d["v"])
 
 
-def _make_dataclass(cls: type, d: dict) -> Any:
+def _make_dataclass(cls: type, d: _Tagged) -> Any:
     # Like pickle: restore the stored state without re-running __init__/__post_init__.
-    obj = cls.__new__(cls)
-    for k, x in d["v"].items():
+    obj = cast(Any, cls).__new__(cls)
+    fields = cast(_Tagged, d["v"])
+    for k, x in fields.items():
         object.__setattr__(obj, k, x)
     return obj
 
@@ -78,12 +86,14 @@ def _is_model_class(cls: type) -> bool:
     return pydantic is not None and issubclass(cls, pydantic.BaseModel)
 
 
-def _make_model(cls: Any, d: dict) -> Any:
+def _make_model(cls: Any, d: _Tagged) -> Any:
     # The values already have their exact types, so no re-validation.
     return cls.model_construct(_fields_set=set(d.get("set", d["v"])), **d["v"])
 
 
-def _rebuild_exc(cls: type, args: tuple, attrs: dict) -> BaseException:
+def _rebuild_exc(
+    cls: type[BaseException], args: tuple[Any, ...], attrs: dict[str, Any]
+) -> BaseException:
     try:
         exc = cls(*args)
     except Exception:  # an __init__ that does not take its own args
@@ -93,7 +103,7 @@ def _rebuild_exc(cls: type, args: tuple, attrs: dict) -> BaseException:
     return exc
 
 
-def _dec_exc(d: dict) -> BaseException:
+def _dec_exc(d: _Tagged) -> BaseException:
     args, attrs, text = tuple(d.get("args", ())), d.get("dict", {}), d.get("str", "")
     cls = find_class(d["c"])
     if cls is not None and issubclass(cls, BaseException):
@@ -107,7 +117,7 @@ def _dec_exc(d: dict) -> BaseException:
     return err
 
 
-_DECODERS: dict[str, Callable[[dict], Any]] = {
+_DECODERS: dict[str, Callable[[_Tagged], Any]] = {
     "tuple": lambda d: tuple(d["v"]),
     "set": lambda d: _hashables(set, d["v"]),
     "frozenset": lambda d: _hashables(frozenset, d["v"]),
@@ -126,7 +136,10 @@ _DECODERS: dict[str, Callable[[dict], Any]] = {
         d, lambda c: issubclass(c, Enum), lambda c, d: c(d["v"]), lambda v: v
     ),
     "namedtuple": lambda d: _dec_class(
-        d, lambda c: issubclass(c, tuple) and hasattr(c, "_fields"), lambda c, d: c(*d["v"]), tuple
+        d,
+        lambda c: issubclass(c, tuple) and hasattr(cast(Any, c), "_fields"),
+        lambda c, d: c(*d["v"]),
+        lambda v: tuple(v),
     ),
     "dataclass": lambda d: _dec_class(d, dataclasses.is_dataclass, _make_dataclass, dict),
     "pydantic": lambda d: _dec_class(d, _is_model_class, _make_model, dict),
@@ -134,7 +147,7 @@ _DECODERS: dict[str, Callable[[dict], Any]] = {
 }
 
 
-def _hook(d: dict) -> Any:
+def _hook(d: _Tagged) -> Any:
     # json calls this bottom-up, so a tagged object's contents are already decoded.
     tag = d.get(TAG)
     dec = _DECODERS.get(tag) if type(tag) is str else None
