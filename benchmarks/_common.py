@@ -252,11 +252,11 @@ def print_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> N
 
     cells = [[fmt(r.get(k)) for k, _ in columns] for r in rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, (_, h) in enumerate(columns)]
-    line = "  ".join(h.rjust(w) for (_, h), w in zip(columns, widths))
+    line = "  ".join(h.rjust(w) for (_, h), w in zip(columns, widths, strict=True))
     print(line)
     print("-" * len(line))
     for c in cells:
-        print("  ".join(v.rjust(w) for v, w in zip(c, widths)))
+        print("  ".join(v.rjust(w) for v, w in zip(c, widths, strict=True)))
 
 
 def machine_info(db_url: str) -> dict[str, Any]:
@@ -516,7 +516,7 @@ def pgss_read(url: str, labels: dict[str, str]) -> list[dict[str, Any]]:
             " WHERE datname = current_database()) ORDER BY total_exec_time DESC"
         ).fetchall()
     out = []
-    for query, calls, total_ms, nrows, blocks, plan_ms, wal in rows:
+    for query, calls, total_ms, nrows, blocks, _plan_ms, wal in rows:
         label = by_text.get(_normalize_sql(query)) or " ".join(query.split())[:60]
         out.append(
             {

@@ -16,9 +16,9 @@ import time
 from typing import Any
 
 from dbos_queue import DBOS
-from . import _common as C
 from dbos_queue.api import dbos as _dbos
 
+from . import _common as C
 from ._counting import ServerStats, StatementCounter, cpu_time
 
 NAME = "direct_workflows"

@@ -48,12 +48,12 @@ from typing import Any
 
 import psycopg
 
-from . import _common as C
 from dbos_queue.api.client import DBOSClient
 from dbos_queue.db import migrate as _migrate
 from dbos_queue.db import sql as _sql
 from dbos_queue.model import serialization as ser
 
+from . import _common as C
 from ._counting import ServerStats, StatementCounter
 
 NAME = "queue_bench"
@@ -340,6 +340,7 @@ class Bench:
                     "autovacuum_count",
                 ],
                 row,
+                strict=True,
             )
         )
 
@@ -459,6 +460,51 @@ def run_pyspy(
 # --- W1 / W5: drain -------------------------------------------------------------------
 
 
+def _clear_for_drain(b: Bench, keep_finished: bool) -> None:
+    """Empty the table, or with ``keep_finished`` only of what is not SUCCESS."""
+    if keep_finished:
+        b.sql("DELETE FROM dbos.workflow_status WHERE status <> 'SUCCESS'")
+        b.sql("VACUUM dbos.workflow_status")
+    else:
+        b.fresh()
+
+
+def _start_phase_spies(
+    ws: list[Worker], label: str, phases: Path
+) -> list[tuple[subprocess.Popen[str] | None, Worker]]:
+    """One light py-spy per worker, all threads, for the phase breakdown."""
+    phases.mkdir(parents=True, exist_ok=True)
+    return [
+        (run_pyspy(w.pid, 600, phases / f"{label}-{w.pid}.raw", light=True, rate=400), w)
+        for w in ws
+    ]
+
+
+def _stop_spies(spies: list[tuple[subprocess.Popen[str] | None, Worker]]) -> None:
+    """SIGINT makes py-spy write what it has; then wait for each to finish writing."""
+    for sp, _w in spies:
+        if sp is not None:
+            sp.send_signal(signal.SIGINT)
+    for sp, _w in spies:
+        if sp is not None:
+            sp.wait(30)
+
+
+def _poll_until_drained(
+    conn: psycopg.Connection[Any], queue: str, n: int, progress: C.Progress
+) -> int:
+    """Poll the queue's unfinished count every 50 ms until it is zero; return the polls."""
+    polls = 0
+    left = n
+    while left:
+        time.sleep(0.05)
+        now_left = remaining(conn, queue)
+        polls += 1
+        progress.tick(left - now_left)
+        left = now_left
+    return polls
+
+
 def drain(
     b: Bench,
     label: str,
@@ -475,11 +521,7 @@ def drain(
 
     With ``keep_finished``, the SUCCESS rows already in the table stay (and so do the
     table's statistics); everything else is deleted."""
-    if keep_finished:
-        b.sql("DELETE FROM dbos.workflow_status WHERE status <> 'SUCCESS'")
-        b.sql("VACUUM dbos.workflow_status")
-    else:
-        b.fresh()
+    _clear_for_drain(b, keep_finished)
     b.set_paused(queue, True)
     C.status(f"{label}: enqueueing {n:,} workflows (enqueue_many)")
     enqueue_bulk(b.url, queue, workflow, n)
@@ -504,28 +546,13 @@ def drain(
             if profile is not None:
                 spy = run_pyspy(ws[0].pid, 5, profile)
             if phases is not None:  # every worker, all threads, until the drain ends
-                phases.mkdir(parents=True, exist_ok=True)
-                spies = [
-                    (run_pyspy(w.pid, 600, phases / f"{label}-{w.pid}.raw", light=True, rate=400), w)
-                    for w in ws
-                ]
-            left = n
-            while left:
-                time.sleep(0.05)
-                now_left = remaining(conn, queue)
-                polls += 1
-                progress.tick(left - now_left)
-                left = now_left
+                spies = _start_phase_spies(ws, label, phases)
+            polls = _poll_until_drained(conn, queue, n, progress)
         t_seen = time.time()
         cpu1 = b.cpu_now(ws)
         st1 = [w.stats() for w in ws]
         if phases is not None:
-            for sp, _w in spies:
-                if sp is not None:
-                    sp.send_signal(signal.SIGINT)
-            for sp, _w in spies:
-                if sp is not None:
-                    sp.wait(30)
+            _stop_spies(spies)
         progress.close()
         pg_statements = b.pgss_read()
         plans = None
@@ -569,10 +596,12 @@ def drain(
         fetch=True,
     )
     body_start = [ser.deserialize(o) for o, _ in starts]
-    claim_to_start = [max(0.0, s - c / 1000) for s, (_, c) in zip(body_start, starts)]
+    claim_to_start = [
+        max(0.0, s - c / 1000) for s, (_, c) in zip(body_start, starts, strict=True)
+    ]
     b.wait_idle()
     srv1 = b.server.snapshot()
-    deltas = [stats_delta(a, z) for a, z in zip(st0, st1)]
+    deltas = [stats_delta(a, z) for a, z in zip(st0, st1, strict=True)]
     counts = merge_counts(deltas)
     wall = t_end - t_start
     res: dict[str, Any] = {
@@ -1344,7 +1373,7 @@ def summarize(r: dict[str, Any]) -> list[dict[str, Any]]:
             )
         )
     if "W4" in r:
-        s, l = r["W4"]
+        s, big = r["W4"]
 
         def plan(x: dict[str, Any]) -> str:
             return "seq scan of the table" if x["scans_whole_table"] else "by primary key"
@@ -1362,8 +1391,8 @@ def summarize(r: dict[str, Any]) -> list[dict[str, Any]]:
         f.append(
             _fig(
                 "W4",
-                f"claim of 64, {l['finished_rows']:,} finished rows (median; plan: {plan(l)})",
-                l["engine_claim_median_us"] / 1000,
+                f"claim of 64, {big['finished_rows']:,} finished rows (median; plan: {plan(big)})",
+                big["engine_claim_median_us"] / 1000,
                 "ms",
                 "-",
                 None,
@@ -1373,7 +1402,7 @@ def summarize(r: dict[str, Any]) -> list[dict[str, Any]]:
             _fig(
                 "W4",
                 "claim ratio large/small (engine)",
-                round(l["engine_claim_median_us"] / s["engine_claim_median_us"], 3),
+                round(big["engine_claim_median_us"] / s["engine_claim_median_us"], 3),
                 "x",
                 "<= 1.2",
                 lambda v: v <= 1.2,
@@ -1383,7 +1412,7 @@ def summarize(r: dict[str, Any]) -> list[dict[str, Any]]:
             _fig(
                 "W4",
                 "claim ratio large/small (bare SQL)",
-                round(l["bare_claim_median_us"] / s["bare_claim_median_us"], 3),
+                round(big["bare_claim_median_us"] / s["bare_claim_median_us"], 3),
                 "x",
                 "<= 1.2",
                 lambda v: v <= 1.2,
@@ -1393,7 +1422,7 @@ def summarize(r: dict[str, Any]) -> list[dict[str, Any]]:
             f.append(
                 _fig(
                     "W4",
-                    f"diagnostic: W1 1-step drain beside {l['finished_rows']:,} finished rows",
+                    f"diagnostic: W1 1-step drain beside {big['finished_rows']:,} finished rows",
                     r["W4_drain"]["wf_per_s"],
                     "wf/s",
                     "-",
@@ -1404,9 +1433,9 @@ def summarize(r: dict[str, Any]) -> list[dict[str, Any]]:
             _fig(
                 "W4",
                 "diagnostic: claim by primary key (hash/merge joins off), "
-                f"{s['finished_rows']:,} / {l['finished_rows']:,} rows",
+                f"{s['finished_rows']:,} / {big['finished_rows']:,} rows",
                 f"{s['bare_claim_nested_loop_median_us'] / 1000:.2f} / "
-                f"{l['bare_claim_nested_loop_median_us'] / 1000:.2f}",
+                f"{big['bare_claim_nested_loop_median_us'] / 1000:.2f}",
                 "ms",
                 "-",
                 None,
@@ -1417,7 +1446,9 @@ def summarize(r: dict[str, Any]) -> list[dict[str, Any]]:
                 "W4",
                 "diagnostic: ratio, bare SQL with hash/merge joins off",
                 round(
-                    l["bare_claim_nested_loop_median_us"] / s["bare_claim_nested_loop_median_us"], 3
+                    big["bare_claim_nested_loop_median_us"]
+                    / s["bare_claim_nested_loop_median_us"],
+                    3,
                 ),
                 "x",
                 "-",
@@ -1486,6 +1517,14 @@ def report(r: dict[str, Any], figures: list[dict[str, Any]]) -> None:
         + r.get("W5", [])
         + ([r["W4_drain"]] if "W4_drain" in r else [])
     )
+    _report_drain_table(drains)
+    _report_drain_details(drains)
+    _report_w1_w2(r)
+    _report_w3_w4_profile(r)
+
+
+def _report_drain_table(drains: list[dict[str, Any]]) -> None:
+    """Per-drain CPU split, statements and commits per workflow."""
     if drains:
         print("\ndrains (2 workers): CPU split, statements and commits per workflow")
         rows = []
@@ -1518,6 +1557,10 @@ def report(r: dict[str, Any], figures: list[dict[str, Any]]) -> None:
             )
             print(f"  {x['variant']} statements (per wf, mean ms each): {kinds}")
             print(f"  {x['variant']} worker thread CPU s: {x['worker_threads_cpu_s']}")
+
+
+def _report_drain_details(drains: list[dict[str, Any]]) -> None:
+    """Per-drain phase profile, server time by statement and plans used, where recorded."""
     for x in drains:
         if x.get("phases"):
             ph = x["phases"]
@@ -1542,6 +1585,10 @@ def report(r: dict[str, Any], figures: list[dict[str, Any]]) -> None:
                     f"    {g['statement'][:22]:22} x{g['count']:<5} mean {g['mean_ms']:8.3f} ms"
                     f"  max {g['max_ms']:8.1f}  {g['plan']}"
                 )
+
+
+def _report_w1_w2(r: dict[str, Any]) -> None:
+    """The W1 EXPLAIN ANALYZE plans and the W2 latency breakdown, where measured."""
     if "W1_plans" in r:
         x = r["W1_plans"]
         print(
@@ -1582,6 +1629,10 @@ def report(r: dict[str, Any], figures: list[dict[str, Any]]) -> None:
         print(f"  worker statements (per wf, mean ms each): {kinds}")
         for k, v in x["producer_probes"].items():
             print(f"  producer engine probe {k}: p50 {v['p50_ms']} ms, p99 {v['p99_ms']} ms")
+
+
+def _report_w3_w4_profile(r: dict[str, Any]) -> None:
+    """The W3 enqueue costs, the W4 claim plans and the py-spy profile, where measured."""
     if "W3" in r:
         for x in r["W3"]:
             print(
@@ -1610,7 +1661,6 @@ def report(r: dict[str, Any], figures: list[dict[str, Any]]) -> None:
                 print(f"  top {kind}:")
                 for e in prof[kind][:12]:
                     print(f"    {e['pct']:5.1f}%  {e['frame']}")
-
 
 if __name__ == "__main__":
     main()

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from dbos_queue.error import DBOSConfigError, DBOSInitializationError
 from dbos_queue.model.config import (
@@ -215,7 +216,7 @@ def test_defaults() -> None:
 
 def test_settings_are_frozen() -> None:
     s = resolve({}, environ={})
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         s.executor_id = "other"  # type: ignore[misc]
 
 
@@ -294,7 +295,7 @@ def test_legacy_key_is_named_in_errors() -> None:
 
 
 def test_heartbeat_must_be_shorter_than_lease() -> None:
-    with pytest.raises(DBOSConfigError, match="heartbeat_interval_sec .* shorter than"):
+    with pytest.raises(DBOSConfigError, match=r"heartbeat_interval_sec .* shorter than"):
         resolve({"executor_lease_sec": 3, "heartbeat_interval_sec": 3}, environ={})
 
 
@@ -452,13 +453,13 @@ def test_yaml_nested_unknown_key(tmp_path: Path) -> None:
     assert "'database.sys_db_pool_sise'" in msg and str(path) in msg
     assert "Did you mean 'database.sys_db_pool_size'?" in msg
     path = _yaml(tmp_path, "telemetry:\n  logs:\n    logLevell: DEBUG\n")
-    with pytest.raises(DBOSConfigError, match="Did you mean 'telemetry.logs.logLevel'"):
+    with pytest.raises(DBOSConfigError, match=r"Did you mean 'telemetry\.logs\.logLevel'"):
         load_yaml(path, environ={})
 
 
 def test_yaml_section_must_be_a_mapping(tmp_path: Path) -> None:
     path = _yaml(tmp_path, "runtimeConfig: [1, 2]\n")
-    with pytest.raises(DBOSConfigError, match="'runtimeConfig' .* must be a mapping"):
+    with pytest.raises(DBOSConfigError, match=r"'runtimeConfig' .* must be a mapping"):
         load_yaml(path, environ={})
 
 
@@ -530,7 +531,8 @@ def test_yaml_key_set_twice(tmp_path: Path) -> None:
 
 
 SEED_YAML = """\
-# To enable auto-completion and validation for this file in VSCode, install the RedHat YAML extension
+# To enable auto-completion and validation for this file in VSCode, install the RedHat YAML \
+extension
 # https://marketplace.visualstudio.com/items?itemName=redhat.vscode-yaml
 
 # yaml-language-server: $schema=https://raw.githubusercontent.com/dbos-inc/dbos-transact/main/dbos-config.schema.json
@@ -591,5 +593,5 @@ def test_typescript_yaml_with_database_names(tmp_path: Path) -> None:
 
 
 def test_settings_model_rejects_unknown_fields() -> None:
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         Settings.model_validate({"nope": 1})

@@ -57,8 +57,8 @@ def test_unregistered_workflow_found_at_recovery_is_reported(config, caplog):
     with psycopg.connect(config["system_database_url"], autocommit=True) as conn:
         conn.execute(
             "INSERT INTO dbos.workflow_status (workflow_uuid, status, name, executor_id, inputs,"
-            " owner_xid) VALUES ('orphan', 'PENDING', 'gone.fn', 'local', '{\"args\":[],\"kwargs\":{}}',"
-            " 'deadbeefdeadbeef:1')"
+            " owner_xid) VALUES ('orphan', 'PENDING', 'gone.fn', 'local',"
+            " '{\"args\":[],\"kwargs\":{}}', 'deadbeefdeadbeef:1')"
         )
     DBOS(config=config)
     with caplog.at_level("ERROR", logger="dbos_queue"):

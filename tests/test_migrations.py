@@ -96,7 +96,8 @@ SEED_INDEXES = {
 def test_every_seed_table_and_column(db_url: str) -> None:
     with psycopg.connect(db_url) as conn:
         rows = conn.execute(
-            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema='dbos'"
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema='dbos'"
         ).fetchall()
     have: dict[str, set[str]] = {}
     for t, c in rows:
@@ -115,7 +116,8 @@ def test_every_seed_index_and_trigger(db_url: str) -> None:
             r[0]
             for r in conn.execute(
                 "SELECT tgname FROM pg_trigger t JOIN pg_class c ON c.oid=t.tgrelid "
-                "JOIN pg_namespace n ON n.oid=c.relnamespace WHERE n.nspname='dbos' AND NOT t.tgisinternal"
+                "JOIN pg_namespace n ON n.oid=c.relnamespace"
+                " WHERE n.nspname='dbos' AND NOT t.tgisinternal"
             )
         }
         pks = {
@@ -141,7 +143,8 @@ def test_notify_triggers_fire(db_url: str) -> None:
                 "INSERT INTO dbos.workflow_status (workflow_uuid, status) VALUES ('w1','PENDING')"
             )
             conn.execute(
-                "INSERT INTO dbos.notifications (destination_uuid, topic, message) VALUES ('w1','t','m')"
+                "INSERT INTO dbos.notifications (destination_uuid, topic, message)"
+                " VALUES ('w1','t','m')"
             )
             conn.execute(
                 "INSERT INTO dbos.workflow_events (workflow_uuid, key, value) VALUES ('w1','k','v')"

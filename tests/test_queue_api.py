@@ -124,7 +124,7 @@ def _rt_url():
 
 
 def test_client_batch_transaction_and_sql_function(dbos, db_url):
-    q = Queue("prod")
+    Queue("prod")  # declared: the client enqueues to it below
 
     @DBOS.workflow()
     def add(a, b=0):

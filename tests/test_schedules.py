@@ -6,6 +6,7 @@ the others launch DBOS in this process.
 
 from __future__ import annotations
 
+import itertools
 import queue
 import time
 from collections.abc import Callable, Iterator
@@ -71,7 +72,7 @@ def _runs(url: str, schedule: str) -> list[tuple]:
 
 
 def _contiguous(ticks: list[datetime]) -> bool:
-    return all(b - a == timedelta(seconds=1) for a, b in zip(ticks, ticks[1:]))
+    return all(b - a == timedelta(seconds=1) for a, b in itertools.pairwise(ticks))
 
 
 def _wait(cond: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -99,7 +100,7 @@ def test_each_tick_runs_once_across_two_workers(
         assert code == 0, err[-3000:]
     everything = _runs(sched_db, "every_second")
     assert [r for r in everything if r[1] != 1] == [], "a tick ran more than once"
-    for scheduled_at, _runs_, wf_id, _pid in rows:
+    for scheduled_at, _count, wf_id, _pid in rows:
         assert wf_id == f"sched-every_second-{scheduled_at.astimezone(UTC).isoformat()}"
     with psycopg.connect(sched_db) as conn:
         ids = [
@@ -335,7 +336,7 @@ def test_list_get_delete_and_validation(dbos: type[DBOS]) -> None:
 
     with pytest.raises(DBOSException, match="already exists"):
         DBOS.create_schedule(schedule_name="report-a", workflow_fn=yearly, schedule=never)
-    with pytest.raises(DBOSException, match="not_a_workflow.*not registered"):
+    with pytest.raises(DBOSException, match=r"not_a_workflow.*not registered"):
         DBOS.create_schedule(schedule_name="x", workflow_fn=not_a_workflow, schedule=never)
     with pytest.raises(DBOSException, match="out of range"):
         DBOS.create_schedule(schedule_name="x", workflow_fn=yearly, schedule="* 99 * * * *")

@@ -109,23 +109,15 @@ def same(a: Any, b: Any) -> bool:
     if type(a) is not type(b):
         return False
     if isinstance(a, float):
-        if math.isnan(a):
-            return math.isnan(b)
-        return a == b and math.copysign(1, a) == math.copysign(1, b)
+        return _same_float(a, b)
     if isinstance(a, Decimal):
         return str(a) == str(b)
     if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, (set, frozenset)):
         return len(a) == len(b) and all(any(same(x, y) for y in b) for x in a)
     if isinstance(a, dict):
-        if len(a) != len(b):
-            return False
-        for k, x in a.items():
-            matches = [kb for kb in b if same(k, kb)]
-            if len(matches) != 1 or not same(x, b[matches[0]]):
-                return False
-        return True
+        return _same_dict(a, b)
     if isinstance(a, (datetime, time)):
         return (
             a.replace(tzinfo=None) == b.replace(tzinfo=None)
@@ -137,6 +129,24 @@ def same(a: Any, b: Any) -> bool:
     if isinstance(a, BaseModel):
         return a.model_fields_set == b.model_fields_set and same(dict(a), dict(b))
     return a == b
+
+
+def _same_float(a: float, b: float) -> bool:
+    """Floats compare by value and sign of zero, with nan equal to nan."""
+    if math.isnan(a):
+        return math.isnan(b)
+    return a == b and math.copysign(1, a) == math.copysign(1, b)
+
+
+def _same_dict(a: dict[Any, Any], b: dict[Any, Any]) -> bool:
+    """Each key of ``a`` matches exactly one key of ``b`` (by ``same``) with a same value."""
+    if len(a) != len(b):
+        return False
+    for k, x in a.items():
+        matches = [kb for kb in b if same(k, kb)]
+        if len(matches) != 1 or not same(x, b[matches[0]]):
+            return False
+    return True
 
 
 # --- hypothesis round trips -------------------------------------------------------
@@ -318,7 +328,7 @@ def test_user_dict_with_the_tag_key_roundtrips():
     ):
         text = ser.serialize(value)
         assert same(ser.deserialize(text), value), text
-    args, kwargs = ser.deserialize_args(ser.serialize_args((), {TAG: "set", "v": [1]}))
+    _args, kwargs = ser.deserialize_args(ser.serialize_args((), {TAG: "set", "v": [1]}))
     assert kwargs == {TAG: "set", "v": [1]}
 
 

@@ -165,7 +165,8 @@ def test_call_and_checkpoint_in_one_round_trip_and_one_transaction(
     assert sp_dbos.round_trips - before == 2  # one per call: BEGIN, call + checkpoint, COMMIT
     rows = _app(
         app_db[0],
-        "SELECT o.customer, o.amount, mod(o.txid, 4294967296) = t.xmin::text::bigint, t.output::jsonb"
+        "SELECT o.customer, o.amount, mod(o.txid, 4294967296) = t.xmin::text::bigint,"
+        " t.output::jsonb"
         "  FROM orders o JOIN dbos.transaction_outputs t ON t.output::jsonb->>'id' = o.id::text"
         " WHERE t.workflow_uuid = 'checkout-1' ORDER BY t.function_id",
     )

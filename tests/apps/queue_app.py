@@ -36,7 +36,8 @@ Queue("slowpoll", polling_interval_sec=60.0)  # only a NOTIFY wakes its workers 
 def _record(queue: str, tag: str, start: float, end: float) -> None:
     with psycopg.connect(URL, autocommit=True) as conn:
         conn.execute(
-            "INSERT INTO runs (workflow_id, queue, tag, pid, started, ended) VALUES (%s,%s,%s,%s,%s,%s)",
+            "INSERT INTO runs (workflow_id, queue, tag, pid, started, ended)"
+            " VALUES (%s,%s,%s,%s,%s,%s)",
             (DBOS.workflow_id, queue, tag, os.getpid(), start, end),
         )
 

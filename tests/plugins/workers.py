@@ -31,7 +31,7 @@ class Worker:
         for q in queues:
             cmd += ["--queue", q]
         self.proc = subprocess.Popen(
-            cmd + ["--admin-port", "0"] + args,
+            [*cmd, "--admin-port", "0", *args],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -54,7 +54,7 @@ class Worker:
             self.proc.send_signal(signal.SIGTERM)
         try:
             out, err = self.proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as exc:
             stacks = ""
             spy = shutil.which("py-spy")
             if spy:  # where it is installed, show where the worker is stuck
@@ -63,7 +63,9 @@ class Worker:
                 ).stdout
             self.proc.kill()
             out, err = self.proc.communicate(timeout=10)
-            raise AssertionError(f"worker did not stop within {timeout}s\n{stacks}\n{err[-4000:]}")
+            raise AssertionError(
+                f"worker did not stop within {timeout}s\n{stacks}\n{err[-4000:]}"
+            ) from exc
         return self.proc.returncode, out, err
 
 
