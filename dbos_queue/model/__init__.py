@@ -1,0 +1,1 @@
+"""Plain data and formats shared by every layer: status rows, config, serialization."""

@@ -29,6 +29,7 @@ class SystemClock:
     """The real wall clock."""
 
     def now_ms(self) -> int:
+        """The system time now, in ms since the epoch."""
         return time.time_ns() // 1_000_000
 
 
@@ -40,6 +41,7 @@ class ManualClock:
         self._lock = threading.Lock()
 
     def now_ms(self) -> int:
+        """The time this clock was last set or advanced to."""
         with self._lock:
             return self._now
 

@@ -22,6 +22,7 @@ from typing import (
     Any,
     Literal,
     TypedDict,
+    cast,
     get_args,
 )
 from urllib.parse import quote, urlencode
@@ -242,7 +243,7 @@ class Settings(BaseModel):
     def _derived_defaults(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        data = dict(data)
+        data = dict(cast("dict[str, Any]", data))
         for key in ("log_level", "console_log_level", "otlp_log_level"):
             if isinstance(data.get(key), str):
                 data[key] = data[key].upper()
@@ -335,7 +336,7 @@ def resolve(
     """
     env = os.environ if environ is None else environ
     if config is not None:
-        if not isinstance(config, Mapping):
+        if not isinstance(cast(object, config), Mapping):  # untyped callers pass anything
             raise DBOSConfigError(f"DBOS(config=...) must be a dict, not {type(config).__name__}")
         _check_keys(config, KNOWN_KEYS)
         given, origin = dict(config), "DBOS(config=...)"
@@ -517,9 +518,10 @@ def _expand(node: Any, env: Mapping[str, str], path: Path) -> Any:
     if isinstance(node, str):
         return _VAR.sub(lambda m: _lookup(m.group(1), env, path), node)
     if isinstance(node, list):
-        return [_expand(item, env, path) for item in node]
+        return [_expand(item, env, path) for item in cast("list[Any]", node)]
     if isinstance(node, dict):
-        return {key: _expand(value, env, path) for key, value in node.items()}
+        items = cast("dict[Any, Any]", node).items()
+        return {key: _expand(value, env, path) for key, value in items}
     return node
 
 
@@ -547,7 +549,7 @@ def _walk(
         if here not in _YAML:  # a section
             if value is not None and not isinstance(value, dict):
                 raise DBOSConfigError(f"'{prefix}{key}' in {path} must be a mapping, not {value!r}")
-            _walk(value or {}, here, path, out, ts)
+            _walk(cast("dict[Any, Any]", value or {}), here, path, out, ts)
             continue
         flat = _YAML[here]
         if flat == "ts":

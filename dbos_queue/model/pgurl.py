@@ -20,8 +20,9 @@ def normalize(url: str) -> str:
 
 
 def database_name(url: str) -> str:
+    """The database a URL connects to (``postgres`` when it names none, as libpq does)."""
     url = normalize(url)
-    return psycopg.conninfo.conninfo_to_dict(url).get("dbname") or "postgres"
+    return str(psycopg.conninfo.conninfo_to_dict(url).get("dbname") or "postgres")
 
 
 def with_database(url: str, dbname: str) -> str:
@@ -39,6 +40,7 @@ def maintenance_url(url: str) -> str:
 
 
 def with_params(url: str, **params: str) -> str:
+    """The same URL with connection parameters added or replaced (URL or key=value form)."""
     url = normalize(url)
     if _is_url(url):
         parts = urlsplit(url)

@@ -49,7 +49,7 @@ class WorkflowStatus:
     config_name: str | None = None
     authenticated_user: str | None = None
     assumed_role: str | None = None
-    authenticated_roles: list | None = None
+    authenticated_roles: list[str] | None = None
     input: dict[str, Any] | None = None
     output: Any | None = None
     error: BaseException | None = None
@@ -81,7 +81,7 @@ class WorkflowStatus:
 
 
 def status_from_row(
-    row: tuple, load_input: bool = True, load_output: bool = True
+    row: tuple[Any, ...], load_input: bool = True, load_output: bool = True
 ) -> WorkflowStatus:
     """Build a WorkflowStatus from ``_sql.STATUS_COLUMNS`` order."""
     inputs = None
@@ -130,7 +130,7 @@ def status_from_row(
 
 
 # Columns after owner_xid in ``_sql.STATUS_COLUMNS`` (0008), in order.
-_LATER = (
+_LATER: tuple[str, ...] = (
     "delay_until_epoch_ms",
     "parent_workflow_id",
     "was_forked_from",
@@ -143,15 +143,15 @@ _LATER = (
 )
 
 
-def _later_fields(row: tuple) -> dict[str, Any]:
+def _later_fields(row: tuple[Any, ...]) -> dict[str, Any]:
     """The 0008 fields of a status row; rows of a shorter column list (e.g. a claim's
     RETURNING list built before them) leave the defaults."""
-    out = dict(zip(_LATER, row[27:], strict=False))
+    out: dict[str, Any] = dict(zip(_LATER, row[27:], strict=False))
     out["was_forked_from"] = bool(out.get("was_forked_from"))
     return out
 
 
-def step_dict(r: tuple, load_output: bool = True) -> dict[str, Any]:
+def step_dict(r: tuple[Any, ...], load_output: bool = True) -> dict[str, Any]:
     """A ``StepInfo`` dict from ``_sql.LIST_STEPS`` order (output and error left out
     unless ``load_output``)."""
     output = ser.deserialize(r[2]) if load_output and r[2] is not None else None

@@ -14,12 +14,15 @@ class PickleSerializer(Serializer):
     """Opt-in pickle. Unpickling runs code named by the data: only read trusted rows."""
 
     def name(self) -> str:
+        """``pickle``: the format name stored with values this serializer writes."""
         return PICKLE_FORMAT
 
     def serialize(self, data: Any) -> str:
+        """Pickle ``data`` into prefixed base64 text, so readers can tell it from JSON."""
         return PICKLE_PREFIX + b64(pickle.dumps(data))
 
     def deserialize(self, serialized_data: str) -> Any:
+        """Unpickle our prefixed text or DBOS's bare base64 pickle (trusted rows only)."""
         # Without the prefix it is DBOS's own format: bare base64 pickle.
         return pickle.loads(base64.b64decode(serialized_data.removeprefix(PICKLE_PREFIX)))
 

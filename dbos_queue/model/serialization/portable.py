@@ -78,12 +78,15 @@ class DBOSPortableJSONSerializer(Serializer):
     """DBOS's portable JSON serializer: ``json.loads`` to read, portable JSON to write."""
 
     def name(self) -> str:
+        """``portable_json``, DBOS's name for this format."""
         return PORTABLE_FORMAT
 
     def serialize(self, data: Any) -> str:
+        """Plain JSON any language can read; refuses values that have no JSON form."""
         return dumps_value(data)
 
     def deserialize(self, serialized_data: str | None) -> Any:
+        """Parse the JSON as it is (dates stay strings); None stays None."""
         return None if serialized_data is None else json.loads(serialized_data)
 
 

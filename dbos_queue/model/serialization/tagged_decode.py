@@ -170,12 +170,15 @@ class SafeJSONSerializer(Serializer):
     """The default tagged JSON; reading it never runs code the application did not choose."""
 
     def name(self) -> str:
+        """``json``: the default format's stored name."""
         return JSON_FORMAT
 
     def serialize(self, data: Any) -> str:
+        """Tagged JSON of ``data``; DBOSSerializationError names a part it cannot store."""
         return dumps_value(data)
 
     def deserialize(self, serialized_data: str) -> Any:
+        """Read tagged or plain JSON back; pickled text is refused rather than run."""
         if serialized_data.startswith(PICKLE_PREFIX):
             raise pickle_refused()
         try:
