@@ -58,9 +58,9 @@ def chat(values: int) -> str:
 @DBOS.workflow()
 def sleeper(seconds: float) -> str:
     effect(0)
-    DBOS.sleep(seconds)
-    try:
-        effect(1)  # a cancel that reached this execution stops it here
+    try:  # a cancel that reached this execution stops it at the sleep or before effect(1)
+        DBOS.sleep(seconds)
+        effect(1)
     except DBOSWorkflowCancelledError:
         _effect("cancel seen", DBOS.workflow_id or "")
         raise
