@@ -202,12 +202,17 @@ UPDATE dbos.workflow_status SET status = 'CANCELLED', updated_at = %(now)s, comp
 
 # Why a fenced write touched nothing.
 FENCE_STATE: Final = """
-SELECT status, owner_xid, workflow_deadline_epoch_ms FROM dbos.workflow_status WHERE workflow_uuid = %s
+SELECT status, owner_xid, workflow_deadline_epoch_ms FROM dbos.workflow_status
+ WHERE workflow_uuid = %s
 """
 
-GET_STATUS: Final = "SELECT " + STATUS_COLUMNS + " FROM dbos.workflow_status WHERE workflow_uuid = %s"
+GET_STATUS: Final = (
+    "SELECT " + STATUS_COLUMNS + " FROM dbos.workflow_status WHERE workflow_uuid = %s"
+)
 
-GET_RESULT: Final = "SELECT status, output, error FROM dbos.workflow_status WHERE workflow_uuid = %s"
+GET_RESULT: Final = (
+    "SELECT status, output, error FROM dbos.workflow_status WHERE workflow_uuid = %s"
+)
 
 # --- operation outputs -----------------------------------------------------------
 
@@ -334,10 +339,13 @@ WHERE dbos.queues.source = 'code'
 # An operator's change at runtime; workers pick it up on their next claim/refresh.
 SET_QUEUE_LIMITS: Final = """
 UPDATE dbos.queues SET
-    global_concurrency = CASE WHEN %(set_global)s THEN %(global_concurrency)s ELSE global_concurrency END,
-    worker_concurrency = CASE WHEN %(set_worker)s THEN %(worker_concurrency)s ELSE worker_concurrency END,
+    global_concurrency = CASE WHEN %(set_global)s THEN %(global_concurrency)s
+        ELSE global_concurrency END,
+    worker_concurrency = CASE WHEN %(set_worker)s THEN %(worker_concurrency)s
+        ELSE worker_concurrency END,
     rate_limit_max = CASE WHEN %(set_rate)s THEN %(rate_limit_max)s ELSE rate_limit_max END,
-    rate_limit_period_sec = CASE WHEN %(set_rate)s THEN %(rate_limit_period_sec)s ELSE rate_limit_period_sec END,
+    rate_limit_period_sec = CASE WHEN %(set_rate)s THEN %(rate_limit_period_sec)s
+        ELSE rate_limit_period_sec END,
     partition_concurrency = CASE WHEN %(set_pconc)s
         THEN %(partition_concurrency)s ELSE partition_concurrency END,
     partition_worker_concurrency = CASE WHEN %(set_pworker)s
@@ -463,7 +471,8 @@ CLAIM_PARTITIONED: Final = (
       coalesce(q.partition_rate_limit_max - (
           SELECT count(*) FROM dbos.workflow_status r
            WHERE r.queue_name = %(queue)s AND r.queue_partition_key = keys.key
-             AND r.started_at_epoch_ms > %(now)s - (q.partition_rate_limit_period_sec * 1000)::bigint),
+             AND r.started_at_epoch_ms
+                 > %(now)s - (q.partition_rate_limit_period_sec * 1000)::bigint),
           %(limit)s),
       coalesce(%(partition_worker_limit)s - coalesce((%(local)s::jsonb ->> keys.key)::int, 0),
           %(limit)s))) AS n
@@ -500,7 +509,9 @@ UPDATE dbos.workflow_status SET status = 'ENQUEUED', updated_at = %(now)s,
 RETURNING queue_name
 """
 
-NEXT_DELAYED: Final = "SELECT min(delay_until_epoch_ms) FROM dbos.workflow_status WHERE status = 'DELAYED'"
+NEXT_DELAYED: Final = (
+    "SELECT min(delay_until_epoch_ms) FROM dbos.workflow_status WHERE status = 'DELAYED'"
+)
 
 # Queued PENDING workflows of processes declared dead go back to their queue. Fenced
 # on the owner seen in the statement's snapshot (``dead``): a row that another reaper
@@ -540,7 +551,8 @@ SELECT ws.workflow_uuid FROM dbos.workflow_status ws
 RELEASE_OWNED: Final = """
 UPDATE dbos.workflow_status
    SET status = CASE WHEN queue_name IS NOT NULL THEN 'ENQUEUED' ELSE status END,
-       owner_xid = NULL, executor_id = CASE WHEN queue_name IS NOT NULL THEN NULL ELSE executor_id END,
+       owner_xid = NULL,
+       executor_id = CASE WHEN queue_name IS NOT NULL THEN NULL ELSE executor_id END,
        updated_at = %(now)s
  WHERE status = 'PENDING' AND owner_xid LIKE %(prefix)s
 RETURNING workflow_uuid, queue_name
@@ -579,7 +591,8 @@ SELECT workflow_uuid, owner_xid FROM dbos.workflow_status
 RELEASE_TOKENS: Final = """
 UPDATE dbos.workflow_status
    SET status = CASE WHEN queue_name IS NOT NULL THEN 'ENQUEUED' ELSE status END,
-       owner_xid = NULL, executor_id = CASE WHEN queue_name IS NOT NULL THEN NULL ELSE executor_id END,
+       owner_xid = NULL,
+       executor_id = CASE WHEN queue_name IS NOT NULL THEN NULL ELSE executor_id END,
        updated_at = %(now)s
  WHERE status = 'PENDING' AND owner_xid = ANY(%(tokens)s)
 RETURNING workflow_uuid, queue_name
@@ -673,7 +686,9 @@ _LIST_WHERE = """
 """
 _LIST_SELECT = "SELECT " + STATUS_COLUMNS + " FROM dbos.workflow_status"
 _LIST_PAGE = " LIMIT %(limit)s OFFSET %(offset)s"
-LIST_WORKFLOWS_ASC: Final = _LIST_SELECT + _LIST_WHERE + " ORDER BY created_at, workflow_uuid" + _LIST_PAGE
+LIST_WORKFLOWS_ASC: Final = (
+    _LIST_SELECT + _LIST_WHERE + " ORDER BY created_at, workflow_uuid" + _LIST_PAGE
+)
 LIST_WORKFLOWS_DESC: Final = (
     _LIST_SELECT + _LIST_WHERE + " ORDER BY created_at DESC, workflow_uuid DESC" + _LIST_PAGE
 )
@@ -683,7 +698,8 @@ CANCEL_WORKFLOWS: Final = """
 WITH RECURSIVE tree(id) AS (
     SELECT unnest(%(ids)s::text[])
   UNION
-    SELECT oo.child_workflow_id FROM dbos.operation_outputs oo JOIN tree ON oo.workflow_uuid = tree.id
+    SELECT oo.child_workflow_id FROM dbos.operation_outputs oo
+      JOIN tree ON oo.workflow_uuid = tree.id
      WHERE %(children)s::boolean AND oo.child_workflow_id IS NOT NULL
 )
 UPDATE dbos.workflow_status ws
@@ -865,7 +881,9 @@ SELECT workflow_uuid FROM dbos.workflow_status
 """
 
 # --- rewind: one transaction, in this order (ops/management.py rewind) ---
-REWIND_LOCK: Final = "SELECT status FROM dbos.workflow_status WHERE workflow_uuid = %(id)s FOR UPDATE"
+REWIND_LOCK: Final = (
+    "SELECT status FROM dbos.workflow_status WHERE workflow_uuid = %(id)s FOR UPDATE"
+)
 # Events published at or after the cut lose their current value ...
 REWIND_DELETE_EVENTS: Final = """
 DELETE FROM dbos.workflow_events e
@@ -990,8 +1008,8 @@ SET_QUEUE_OWNER: Final = "UPDATE dbos.queues SET application_name = %s WHERE nam
 
 # --- schedules (queue/schedules.py) ---------------------------------------------------
 
-SCHEDULE_COLUMNS: Final = """schedule_name, schedule_id, workflow_name, workflow_class_name, schedule,
- cron_timezone, context, status, queue_name, kind, automatic_backfill, watermark_epoch_ms,
+SCHEDULE_COLUMNS: Final = """schedule_name, schedule_id, workflow_name, workflow_class_name,
+ schedule, cron_timezone, context, status, queue_name, kind, automatic_backfill, watermark_epoch_ms,
  last_fired_at_epoch_ms, created_at_epoch_ms, updated_at_epoch_ms"""
 
 # A decorated schedule, (re)declared by a launching process. Keeps status and watermark;
@@ -1050,7 +1068,9 @@ ACTIVE_SCHEDULES: Final = (
     "SELECT " + SCHEDULE_COLUMNS + " FROM dbos.workflow_schedules WHERE status = 'ACTIVE'"
 )
 
-DELETE_SCHEDULE: Final = "DELETE FROM dbos.workflow_schedules WHERE schedule_name = %s RETURNING kind"
+DELETE_SCHEDULE: Final = (
+    "DELETE FROM dbos.workflow_schedules WHERE schedule_name = %s RETURNING kind"
+)
 
 # Pause / resume. Resuming moves the watermark to now: ticks due while paused never run.
 SET_SCHEDULE_STATUS: Final = """
@@ -1198,7 +1218,9 @@ PROCEDURE_ROLLBACK: Final = "ROLLBACK"
 
 # (workflow names, process_id): what a process can run, so a worker that dequeues a
 # workflow it lacks knows whether to leave it for another one.
-SET_EXECUTOR_WORKFLOWS: Final = "UPDATE dbos.executors SET workflow_names = %s WHERE process_id = %s"
+SET_EXECUTOR_WORKFLOWS: Final = (
+    "UPDATE dbos.executors SET workflow_names = %s WHERE process_id = %s"
+)
 
 # Whether another live process registers %(name)s; the application version to hand the
 # workflow back under so one of those can claim it (NULL when one runs the latest
