@@ -7,7 +7,9 @@ bare ``except Exception`` inside a workflow cannot hide them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import Enum
+from typing import Any
 
 
 class DBOSErrorCode(Enum):
@@ -53,7 +55,7 @@ class DBOSException(Exception):
             return f"DBOS Error {self.dbos_error_code}: {self.message}"
         return self.message
 
-    def __reduce__(self):  # keep pickling/serialisation round-trips faithful
+    def __reduce__(self) -> tuple[Any, ...]:  # keep pickling round-trips faithful
         return (_rebuild, (type(self), self.message, self.dbos_error_code))
 
 
@@ -70,7 +72,7 @@ class DBOSBaseException(BaseException):
             return f"DBOS Error {self.dbos_error_code}: {self.message}"
         return self.message
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), self.message, self.dbos_error_code))
 
 
@@ -78,10 +80,13 @@ class DBOSQueueSettingsError(DBOSException, ValueError):
     """Invalid queue settings. A ``ValueError``, as DBOS raises, and a ``DBOSException``."""
 
 
-def _rebuild(cls: type, message: str, code: int | None) -> BaseException:
+def _rebuild(
+    cls: type[DBOSException] | type[DBOSBaseException], message: str, code: int | None
+) -> BaseException:
+    # Restores the fields without __init__: subclasses' __init__ take other arguments.
     exc = cls.__new__(cls)
-    exc.message = message  # type: ignore[attr-defined]
-    exc.dbos_error_code = code  # type: ignore[attr-defined]
+    exc.message = message
+    exc.dbos_error_code = code
     exc.args = (message,)
     return exc
 
@@ -118,11 +123,13 @@ class DBOSConflictingWorkflowError(DBOSException):
             DBOSErrorCode.ConflictingWorkflowError.value,
         )
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), self.message, self.dbos_error_code))
 
 
 class DBOSRecoveryError(DBOSException):
+    """Recovering a workflow failed (DBOS's RecoveryError, code 2)."""
+
     def __init__(self, workflow_id: str, message: str | None = None):
         super().__init__(
             f"Recovery error for workflow ID {workflow_id}: {message}",
@@ -131,6 +138,8 @@ class DBOSRecoveryError(DBOSException):
 
 
 class DBOSWorkflowFunctionNotFoundError(DBOSException):
+    """A stored workflow names a function this process has not registered."""
+
     def __init__(self, workflow_id: str, message: str | None = None):
         super().__init__(
             f"Workflow function not found for workflow ID {workflow_id}: {message}",
@@ -153,7 +162,7 @@ class DBOSNonExistentWorkflowError(DBOSException):
             DBOSErrorCode.NonExistentWorkflowError.value,
         )
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.destination, self.destination_id))
 
 
@@ -170,11 +179,13 @@ class MaxRecoveryAttemptsExceededError(DBOSException):
             DBOSErrorCode.MaxRecoveryAttemptsExceeded.value,
         )
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.workflow_id, self.max_retries))
 
 
 class DBOSNotAuthorizedError(DBOSException):
+    """The caller lacks a role the workflow or step requires (HTTP 403)."""
+
     def __init__(self, msg: str):
         super().__init__(msg, DBOSErrorCode.NotAuthorized.value)
         self.status_code = 403
@@ -183,7 +194,9 @@ class DBOSNotAuthorizedError(DBOSException):
 class DBOSMaxStepRetriesExceeded(DBOSException):
     """A step failed on every allowed attempt; ``errors`` holds each attempt's error."""
 
-    def __init__(self, step_name: str, max_retries: int, errors: list | None = None):
+    def __init__(
+        self, step_name: str, max_retries: int, errors: Sequence[BaseException] | None = None
+    ):
         self.step_name = step_name
         self.max_retries = max_retries
         self.errors = list(errors or [])
@@ -192,14 +205,16 @@ class DBOSMaxStepRetriesExceeded(DBOSException):
             DBOSErrorCode.MaxStepRetriesExceeded.value,
         )
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (
             _rebuild_retries,
             (type(self), self.step_name, self.max_retries, self.message),
         )
 
 
-def _rebuild_retries(cls: type, step_name: str, max_retries: int, message: str):
+def _rebuild_retries(
+    cls: type[DBOSMaxStepRetriesExceeded], step_name: str, max_retries: int, message: str
+) -> DBOSMaxStepRetriesExceeded:
     exc = cls.__new__(cls)
     exc.step_name, exc.max_retries, exc.errors = step_name, max_retries, []
     exc.message, exc.dbos_error_code = message, DBOSErrorCode.MaxStepRetriesExceeded.value
@@ -208,6 +223,8 @@ def _rebuild_retries(cls: type, step_name: str, max_retries: int, message: str):
 
 
 class DBOSUnexpectedStepError(DBOSException):
+    """A replay reached a step recorded under another function's name: nondeterminism."""
+
     def __init__(self, workflow_id: str, step_id: int, expected_name: str, recorded_name: str):
         super().__init__(
             f"During execution of workflow {workflow_id} step {step_id}, function "
@@ -218,6 +235,8 @@ class DBOSUnexpectedStepError(DBOSException):
 
 
 class DBOSQueueDeduplicatedError(DBOSException):
+    """An enqueue was refused: its deduplication id is held by a live workflow of the queue."""
+
     def __init__(self, workflow_id: str, queue_name: str, deduplication_id: str):
         self.workflow_id = workflow_id
         self.queue_name = queue_name
@@ -228,11 +247,13 @@ class DBOSQueueDeduplicatedError(DBOSException):
             DBOSErrorCode.QueueDeduplicated.value,
         )
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), self.message, self.dbos_error_code))
 
 
 class DBOSAwaitedWorkflowCancelledError(DBOSException):
+    """The workflow being waited on was cancelled, so it has no result."""
+
     def __init__(self, workflow_id: str):
         self.workflow_id = workflow_id
         super().__init__(
@@ -240,11 +261,13 @@ class DBOSAwaitedWorkflowCancelledError(DBOSException):
             DBOSErrorCode.AwaitedWorkflowCancelled.value,
         )
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), self.message, self.dbos_error_code))
 
 
 class DBOSAwaitedWorkflowMaxRecoveryAttemptsExceeded(DBOSException):
+    """The workflow being waited on was dead-lettered after too many recovery attempts."""
+
     def __init__(self, workflow_id: str):
         self.workflow_id = workflow_id
         super().__init__(
@@ -252,7 +275,7 @@ class DBOSAwaitedWorkflowMaxRecoveryAttemptsExceeded(DBOSException):
             DBOSErrorCode.AwaitedWorkflowMaxRecoveryAttemptsExceeded.value,
         )
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), self.message, self.dbos_error_code))
 
 
@@ -270,7 +293,7 @@ class DBOSStreamTimeoutError(DBOSException):
             DBOSErrorCode.StreamTimeout.value,
         )
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.workflow_id, self.key, self.timeout_seconds))
 
 
@@ -288,7 +311,7 @@ class DBOSStreamNondeterminismError(DBOSException):
             DBOSErrorCode.StreamNondeterminism.value,
         )
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.workflow_id, self.key))
 
 
@@ -304,7 +327,7 @@ class DBOSStepTimeoutError(DBOSException):
             DBOSErrorCode.StepTimeout.value,
         )
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.step_name, self.timeout_seconds))
 
 
@@ -319,7 +342,7 @@ class DBOSStepNondeterminismError(DBOSException):
             DBOSErrorCode.StepNondeterminism.value,
         )
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), self.inputs)
 
 
@@ -335,7 +358,7 @@ class DBOSPatchNondeterminismError(DBOSException):
             DBOSErrorCode.PatchNondeterminism.value,
         )
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), self.inputs)
 
 
@@ -347,6 +370,8 @@ class DBOSWorkflowCancelledError(DBOSBaseException):
 
 
 class DBOSWorkflowConflictIDError(DBOSBaseException):
+    """A workflow id is already taken (DBOS's ConflictingIDError, code 1)."""
+
     def __init__(self, workflow_id: str):
         super().__init__(
             f"Conflicting workflow ID {workflow_id}",
@@ -383,14 +408,14 @@ class DBOSWorkflowIDInUseError(DBOSException):
             DBOSErrorCode.WorkflowIDInUse.value,
         )
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.workflow_id, self.workflow_status, self.workflow_name))
 
 
 class DBOSQueryTimeoutError(DBOSException):
     """An observability query ran past its statement timeout and was cancelled."""
 
-    def __init__(self, timeout_seconds: float):
+    def __init__(self, timeout_seconds: float | str):
         self.timeout_seconds = timeout_seconds
         super().__init__(
             f"This query was cancelled after exceeding its {timeout_seconds:g}s statement timeout."
@@ -399,7 +424,7 @@ class DBOSQueryTimeoutError(DBOSException):
             DBOSErrorCode.QueryTimeout.value,
         )
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.timeout_seconds,))
 
 
@@ -416,7 +441,7 @@ class DBOSQueueNotDeclaredError(DBOSException, LookupError):
             "`dbos-queue queue list` shows the stored queues), then enqueue again."
         )
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.queue_name,))
 
 
@@ -431,4 +456,36 @@ def is_workflow_id_in_use_error(e: BaseException) -> bool:
     )
 
 
-__all__ = [n for n in dir() if n.startswith("DBOS") or n.startswith("MaxRecovery")]
+# Every DBOS* error and MaxRecoveryAttemptsExceededError: what DBOS's module exports.
+__all__ = [
+    "DBOSAwaitedWorkflowCancelledError",
+    "DBOSAwaitedWorkflowMaxRecoveryAttemptsExceeded",
+    "DBOSBaseException",
+    "DBOSConfigError",
+    "DBOSConflictingWorkflowError",
+    "DBOSDatabaseUnavailableError",
+    "DBOSErrorCode",
+    "DBOSException",
+    "DBOSInitializationError",
+    "DBOSMaxStepRetriesExceeded",
+    "DBOSNonExistentWorkflowError",
+    "DBOSNotAuthorizedError",
+    "DBOSOwnershipLostError",
+    "DBOSPatchNondeterminismError",
+    "DBOSQueryTimeoutError",
+    "DBOSQueueDeduplicatedError",
+    "DBOSQueueNotDeclaredError",
+    "DBOSQueueSettingsError",
+    "DBOSRecoveryError",
+    "DBOSSerializationError",
+    "DBOSStepNondeterminismError",
+    "DBOSStepTimeoutError",
+    "DBOSStreamNondeterminismError",
+    "DBOSStreamTimeoutError",
+    "DBOSUnexpectedStepError",
+    "DBOSWorkflowCancelledError",
+    "DBOSWorkflowConflictIDError",
+    "DBOSWorkflowFunctionNotFoundError",
+    "DBOSWorkflowIDInUseError",
+    "MaxRecoveryAttemptsExceededError",
+]
