@@ -230,14 +230,14 @@ class DBOSClient(
             self.engine.publish("queue", _signal_name(params))
         return params["id"]
 
-    def enqueue(self, options: EnqueueOptions, *args: Any, **kwargs: Any) -> WorkflowHandle:
+    def enqueue(self, options: EnqueueOptions, *args: Any, **kwargs: Any) -> WorkflowHandle[Any]:
         """Enqueue one workflow by name; returns its handle once it is stored."""
         wf_id = self.engine.run(self._enqueue(self._params(options, args, kwargs)))
         return WorkflowHandle(self, wf_id)  # type: ignore[arg-type]
 
     async def enqueue_async(
         self, options: EnqueueOptions, *args: Any, **kwargs: Any
-    ) -> WorkflowHandleAsync:
+    ) -> WorkflowHandleAsync[Any]:
         wf_id = await self.engine.arun(self._enqueue(self._params(options, args, kwargs)))
         return WorkflowHandleAsync(self, wf_id)  # type: ignore[arg-type]
 

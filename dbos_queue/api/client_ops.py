@@ -43,7 +43,7 @@ class ClientManagement:
 
     def retrieve_workflow(
         self, workflow_id: str, existing_workflow: bool = True, *, shard_key: str | None = None
-    ) -> WorkflowHandle:
+    ) -> WorkflowHandle[Any]:
         """A handle to a workflow (raises for an unknown id unless ``existing_workflow=False``)."""
         if existing_workflow and self._run(self.sysdb.get_status_row(workflow_id)) is None:
             raise DBOSNonExistentWorkflowError("target", workflow_id)
@@ -51,22 +51,22 @@ class ClientManagement:
 
     async def retrieve_workflow_async(
         self, workflow_id: str, *, shard_key: str | None = None
-    ) -> WorkflowHandleAsync:
+    ) -> WorkflowHandleAsync[Any]:
         """``retrieve_workflow`` from async code."""
         if await self._arun(self.sysdb.get_status_row(workflow_id)) is None:
             raise DBOSNonExistentWorkflowError("target", workflow_id)
         return WorkflowHandleAsync(self, workflow_id)  # type: ignore[arg-type]
 
     def wait_first(
-        self, handles: list[WorkflowHandle], *, polling_interval_sec: float = 1.0
-    ) -> WorkflowHandle:
+        self, handles: list[WorkflowHandle[Any]], *, polling_interval_sec: float = 1.0
+    ) -> WorkflowHandle[Any]:
         """The handle of the first of these workflows to leave PENDING/ENQUEUED/DELAYED."""
         ids = _messages.check_handles(handles)
         return handles[ids.index(self._run(_messages.wait_first(self, ids, polling_interval_sec)))]
 
     async def wait_first_async(
-        self, handles: list[WorkflowHandleAsync], *, polling_interval_sec: float = 1.0
-    ) -> WorkflowHandleAsync:
+        self, handles: list[WorkflowHandleAsync[Any]], *, polling_interval_sec: float = 1.0
+    ) -> WorkflowHandleAsync[Any]:
         """``wait_first`` from async code."""
         ids = _messages.check_handles(handles)
         done = await self._arun(_messages.wait_first(self, ids, polling_interval_sec))
@@ -106,14 +106,14 @@ class ClientManagement:
 
     def resume_workflow(
         self, workflow_id: str, *, queue_name: str | None = None, shard_key: str | None = None
-    ) -> WorkflowHandle:
+    ) -> WorkflowHandle[Any]:
         """Continue a workflow from its last recorded step, on ``queue_name`` if given."""
         self._run(mgmt.resume(self, workflow_id, queue_name))
         return WorkflowHandle(self, workflow_id)  # type: ignore[arg-type]
 
     async def resume_workflow_async(
         self, workflow_id: str, *, queue_name: str | None = None, shard_key: str | None = None
-    ) -> WorkflowHandleAsync:
+    ) -> WorkflowHandleAsync[Any]:
         """``resume_workflow`` from async code."""
         await self._arun(mgmt.resume(self, workflow_id, queue_name))
         return WorkflowHandleAsync(self, workflow_id)  # type: ignore[arg-type]
@@ -124,7 +124,7 @@ class ClientManagement:
         *,
         queue_name: str | None = None,
         shard_key: str | None = None,
-    ) -> list[WorkflowHandle]:
+    ) -> list[WorkflowHandle[Any]]:
         """Resume several workflows; an unknown id raises before any is resumed."""
         self._run(mgmt.resume_many(self, workflow_ids, queue_name))
         return [WorkflowHandle(self, w) for w in workflow_ids]  # type: ignore[arg-type]
@@ -135,7 +135,7 @@ class ClientManagement:
         *,
         queue_name: str | None = None,
         shard_key: str | None = None,
-    ) -> list[WorkflowHandleAsync]:
+    ) -> list[WorkflowHandleAsync[Any]]:
         """``resume_workflows`` from async code."""
         await self._arun(mgmt.resume_many(self, workflow_ids, queue_name))
         return [WorkflowHandleAsync(self, w) for w in workflow_ids]  # type: ignore[arg-type]
@@ -151,7 +151,7 @@ class ClientManagement:
         replacement_children: dict[str, str] | None = None,
         timeout_seconds: float | None = None,
         shard_key: str | None = None,
-    ) -> WorkflowHandle:
+    ) -> WorkflowHandle[Any]:
         """A copy of the workflow that re-runs from ``start_step`` (see ``DBOS.fork_workflow``)."""
         new_id = self._run(
             mgmt.fork(
@@ -178,7 +178,7 @@ class ClientManagement:
         replacement_children: dict[str, str] | None = None,
         timeout_seconds: float | None = None,
         shard_key: str | None = None,
-    ) -> WorkflowHandleAsync:
+    ) -> WorkflowHandleAsync[Any]:
         """``fork_workflow`` from async code."""
         new_id = await self._arun(
             mgmt.fork(
@@ -203,7 +203,7 @@ class ClientManagement:
         queue_name: str | None = None,
         queue_partition_key: str | None = None,
         shard_key: str | None = None,
-    ) -> WorkflowHandle:
+    ) -> WorkflowHandle[Any]:
         """Re-run a finished workflow in place from ``start_step`` (default 1)."""
         self._run(
             mgmt.rewind(
@@ -226,7 +226,7 @@ class ClientManagement:
         queue_name: str | None = None,
         queue_partition_key: str | None = None,
         shard_key: str | None = None,
-    ) -> WorkflowHandleAsync:
+    ) -> WorkflowHandleAsync[Any]:
         """``rewind_workflow`` from async code."""
         await self._arun(
             mgmt.rewind(

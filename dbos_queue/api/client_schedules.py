@@ -116,12 +116,12 @@ class ClientSchedules:
 
     def backfill_schedule(
         self, schedule_name: str, start: datetime, end: datetime
-    ) -> list[WorkflowHandle]:
+    ) -> list[WorkflowHandle[Any]]:
         """Enqueue the schedule's ticks between ``start`` and ``end`` that have not run."""
         ids = self.engine.run(_ops.backfill(self._host(), schedule_name, start, end))
         return [WorkflowHandle(self, wf_id) for wf_id in ids]  # type: ignore[arg-type]
 
-    def trigger_schedule(self, schedule_name: str) -> WorkflowHandle:
+    def trigger_schedule(self, schedule_name: str) -> WorkflowHandle[Any]:
         """Enqueue one run of the schedule's workflow now."""
         wf_id = self.engine.run(_ops.trigger(self._host(), schedule_name))
         return WorkflowHandle(self, wf_id)  # type: ignore[arg-type]

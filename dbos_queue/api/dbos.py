@@ -27,12 +27,14 @@ from dbos_queue.api.facade.steps import Steps
 from dbos_queue.api.facade.tracing import Tracing
 from dbos_queue.api.facade.transactions import Transactions
 from dbos_queue.api.facade.versions import Versions
-from dbos_queue.api.invoke import _rt, enqueue_async, enqueue_sync
+from dbos_queue.api.invoke import enqueue_async, enqueue_sync, require_runtime
 from dbos_queue.engine.registry import registry
 from dbos_queue.error import DBOSInitializationError
 from dbos_queue.model import serialization as ser
 
 F = TypeVar("F", bound=Callable[..., Any])
+# The name tests and the demo apps reach the launched process by.
+_rt = require_runtime
 logger = logging.getLogger("dbos_queue")
 
 
@@ -94,4 +96,5 @@ __all__ = [
     "enqueue_async",
     "enqueue_sync",
     "registry",
+    "require_runtime",
 ]

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
-from dbos_queue.api.invoke import _info, _prepare, _rt
+from dbos_queue.api.invoke import prepare_start, require_runtime, workflow_info
 from dbos_queue.db import debounce as _debounce
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import now_ms
@@ -96,7 +96,7 @@ class Debouncer(Generic[R]):
         if isinstance(workflow, types.MethodType):
             raise TypeError("Only workflow functions may be debounced, not methods")
         return Debouncer(
-            _info(workflow).name,
+            workflow_info(workflow).name,
             debounce_timeout_sec=debounce_timeout_sec,
             queue=queue,
             application_name=application_name,
@@ -124,7 +124,7 @@ class Debouncer(Generic[R]):
         self, debounce_key: str, debounce_period_sec: float, *args: Any, **kwargs: Any
     ) -> WorkflowHandle[R]:
         """Start (or push out and re-argue) the debounced workflow; returns its handle."""
-        rt = _rt()
+        rt = require_runtime()
         opts = next_enqueue.get()
         reject_conflicts(
             dedup=bool(opts and opts.deduplication_id),
@@ -194,7 +194,7 @@ class Debouncer(Generic[R]):
         handle = await asyncio.to_thread(
             self.debounce, debounce_key, debounce_period_sec, *args, **kwargs
         )
-        return WorkflowHandleAsync(_rt(), handle.workflow_id)
+        return WorkflowHandleAsync(require_runtime(), handle.workflow_id)
 
 
 def _enqueue_debounced(
@@ -208,7 +208,7 @@ def _enqueue_debounced(
     deadline: int | None,
 ) -> str:
     """A fresh DELAYED, debounced workflow (a child when called from a workflow)."""
-    rt, s, params, parent, pfid = _prepare(info, args, kwargs)
+    rt, s, params, parent, pfid = prepare_start(info, args, kwargs)
     s.status, s.queue_name = "DELAYED", queue
     s.extra = {
         "priority": 0,

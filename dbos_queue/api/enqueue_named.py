@@ -43,10 +43,10 @@ async def insert(
     rt: Runtime, params: dict[str, Any], parent: WorkflowContext | None, pfid: int
 ) -> str:
     """Write the row (and the parent's child record); the id (engine loop)."""
-    from dbos_queue.api.invoke import _named_only, _require_stored_queue
+    from dbos_queue.api.invoke import named_only, require_stored_queue
 
-    if _named_only(params["queue"]):  # refuse a queue no worker declared: nothing is written
-        await _require_stored_queue(rt, params["queue"])
+    if named_only(params["queue"]):  # refuse a queue no worker declared: nothing is written
+        await require_stored_queue(rt, params["queue"])
     await _core.init_workflow(rt, params, parent, pfid, params["name"])
     if params["status"] == "DELAYED":
         rt.queues.wake_delayed()

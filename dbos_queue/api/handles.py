@@ -31,6 +31,7 @@ class WorkflowHandle(Generic[R]):
         self.workflow_id = workflow_id
 
     def get_workflow_id(self) -> str:
+        """The id of the workflow this handle refers to."""
         return self.workflow_id
 
     def get_result(self, *, polling_interval_sec: float = 1.0, timeout: float | None = None) -> R:
@@ -38,6 +39,7 @@ class WorkflowHandle(Generic[R]):
         return self._rt.engine.run(_core.await_result(self._rt, self.workflow_id, timeout))
 
     def get_status(self) -> WorkflowStatus:
+        """Read the workflow's current status record (raises if no such workflow)."""
         row = self._rt.engine.run(self._rt.sysdb.get_status_row(self.workflow_id))
         if row is None:
             from dbos_queue.error import DBOSNonExistentWorkflowError
@@ -59,14 +61,17 @@ class WorkflowHandleAsync(Generic[R]):
         self.workflow_id = workflow_id
 
     def get_workflow_id(self) -> str:
+        """The id of the workflow this handle refers to."""
         return self.workflow_id
 
     async def get_result(
         self, *, polling_interval_sec: float = 1.0, timeout: float | None = None
     ) -> R:
+        """Wait for the workflow to end; return its output or re-raise its exception."""
         return await self._rt.engine.arun(_core.await_result(self._rt, self.workflow_id, timeout))
 
     async def get_status(self) -> WorkflowStatus:
+        """Read the workflow's current status record (raises if no such workflow)."""
         row = await self._rt.engine.arun(self._rt.sysdb.get_status_row(self.workflow_id))
         if row is None:
             from dbos_queue.error import DBOSNonExistentWorkflowError

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, cast
 
 from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
 from dbos_queue.api.runtime import Runtime
 from dbos_queue.engine import core as _core
-from dbos_queue.engine.context import current_workflow
+from dbos_queue.engine.context import WorkflowContext, current_workflow
 from dbos_queue.engine.core import Start
 from dbos_queue.engine.registry import FunctionInfo, method_kind, registry
 from dbos_queue.error import (
@@ -17,9 +18,33 @@ from dbos_queue.error import (
     DBOSException,
     DBOSWorkflowCancelledError,
 )
+from dbos_queue.queue.settings import QueueSettings
+
+# What starting a workflow prepared: the runtime, the start, its status fields, the
+# calling workflow (if any) and the function id the call takes in it.
+Prepared = tuple[Runtime, Start, dict[str, Any], WorkflowContext | None, int]
 
 
-def _rt() -> Runtime:
+class EnqueueTarget(Protocol):
+    """The queue an enqueue writes to (``Queue``, or a queue named by a client)."""
+
+    @property
+    def name(self) -> str:
+        """The queue's name."""
+        ...
+
+    @property
+    def settings(self) -> QueueSettings:
+        """Its declared limits (whether it is partitioned)."""
+        ...
+
+    @property
+    def priority_enabled(self) -> bool:
+        """Whether it accepts priorities."""
+        ...
+
+
+def require_runtime() -> Runtime:
     """The launched process; raises when DBOS is not launched."""
     rt = registry.process
     if rt is None:
@@ -27,11 +52,18 @@ def _rt() -> Runtime:
             "DBOS is not launched: create DBOS(config=...) and call DBOS.launch() before "
             "running workflows or using the system database"
         )
-    return rt  # type: ignore[no-any-return]
+    # The registry holds the process as its engine-layer listener; api attaches a Runtime.
+    return cast(Runtime, rt)
 
 
-def _info(func: Callable[..., Any]) -> FunctionInfo:
-    info = getattr(func, "__dbos_info__", None)
+def launched_runtime() -> Runtime | None:
+    """The launched process, or None before launch / after destroy."""
+    return cast("Runtime | None", registry.process)
+
+
+def workflow_info(func: Callable[..., Any]) -> FunctionInfo:
+    """The registered workflow a function (or step, as its one-step workflow) starts."""
+    info: FunctionInfo | None = getattr(func, "__dbos_info__", None)
     if info is not None and info.kind != "workflow":
         # A step (or transaction) started or enqueued directly runs as a one-step workflow.
         info = getattr(func, "__dbos_temp_workflow__", None)
@@ -41,7 +73,9 @@ def _info(func: Callable[..., Any]) -> FunctionInfo:
     return info
 
 
-def _bind(info: FunctionInfo, args: tuple) -> tuple[Any, tuple, str | None, str | None]:
+def _bind(
+    info: FunctionInfo, args: tuple[Any, ...]
+) -> tuple[Any, tuple[Any, ...], str | None, str | None]:
     """Split self/cls off a method call: (bound, rest, class_name, config_name)."""
     if info.method is None or not args:
         return None, args, None, None
@@ -51,8 +85,9 @@ def _bind(info: FunctionInfo, args: tuple) -> tuple[Any, tuple, str | None, str 
     return bound, args[1:], getattr(bound, "__name__", None), None
 
 
-def _prepare(info: FunctionInfo, args: tuple, kwargs: dict[str, Any]):
-    rt = _rt()
+def prepare_start(info: FunctionInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Prepared:
+    """Check roles, pick the workflow id and build the start of a call to ``info``."""
+    rt = require_runtime()
     role = _core.check_roles(info)
     bound, rest, class_name, config_name = _bind(info, args)
     wf_id, parent, pfid = _core.resolve_workflow_id(rt)
@@ -69,8 +104,11 @@ def _prepare(info: FunctionInfo, args: tuple, kwargs: dict[str, Any]):
     return rt, s, params, parent, pfid
 
 
-def _invoke_sync(info: FunctionInfo, args: tuple, kwargs: dict[str, Any], background: bool) -> Any:
-    rt, s, params, parent, pfid = _prepare(info, args, kwargs)
+def invoke_sync(
+    info: FunctionInfo, args: tuple[Any, ...], kwargs: dict[str, Any], background: bool
+) -> Any:
+    """Call a sync workflow: run it here, or (``background``) start it and return a handle."""
+    rt, s, params, parent, pfid = prepare_start(info, args, kwargs)
     owned, ctx = rt.engine.run(_core.init_workflow(rt, params, parent, pfid, info.name))
     if owned:
         ctx = ctx or _core.fresh_context(params)
@@ -83,14 +121,15 @@ def _invoke_sync(info: FunctionInfo, args: tuple, kwargs: dict[str, Any], backgr
                 # Its caller awaited it: DBOS reports that as an awaited cancellation.
                 raise DBOSAwaitedWorkflowCancelledError(s.wf_id) from None
     if background:
-        return WorkflowHandle(rt, s.wf_id)
+        return WorkflowHandle[Any](rt, s.wf_id)
     return rt.engine.run(_core.await_result(rt, s.wf_id))
 
 
-async def _invoke_async(
-    info: FunctionInfo, args: tuple, kwargs: dict[str, Any], background: bool
+async def invoke_async(
+    info: FunctionInfo, args: tuple[Any, ...], kwargs: dict[str, Any], background: bool
 ) -> Any:
-    rt, s, params, parent, pfid = _prepare(info, args, kwargs)
+    """Call a workflow from async code: await it, or (``background``) start it."""
+    rt, s, params, parent, pfid = prepare_start(info, args, kwargs)
     owned, ctx = await rt.engine.arun(_core.init_workflow(rt, params, parent, pfid, info.name))
     if owned:
         ctx = ctx or _core.fresh_context(params)
@@ -102,15 +141,18 @@ async def _invoke_async(
             except DBOSWorkflowCancelledError:
                 raise DBOSAwaitedWorkflowCancelledError(s.wf_id) from None
     if background:
-        return WorkflowHandleAsync(rt, s.wf_id)
+        return WorkflowHandleAsync[Any](rt, s.wf_id)
     return await rt.engine.arun(_core.await_result(rt, s.wf_id))
 
 
-def _enqueue_start(queue: Any, func: Callable[..., Any], args: tuple, kwargs: dict[str, Any]):
+def enqueue_start(
+    queue: EnqueueTarget, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Prepared:
+    """Check the enqueue options against the queue and build the queued start."""
     from dbos_queue.db.sysdb import now_ms
     from dbos_queue.engine.context import next_enqueue
 
-    info = _info(func)
+    info = workflow_info(func)
     opts = next_enqueue.get()
     settings = queue.settings
     key = opts.queue_partition_key if opts else None
@@ -126,7 +168,7 @@ def _enqueue_start(queue: Any, func: Callable[..., Any], args: tuple, kwargs: di
             f"Queue {queue.name} was not declared with priority_enabled=True; "
             "declare it so, or enqueue without a priority"
         )
-    rt, s, _params, parent, pfid = _prepare(info, args, kwargs)
+    rt, s, _params, parent, pfid = prepare_start(info, args, kwargs)
     delay = opts.delay_seconds if opts else None
     s.status = "DELAYED" if delay else "ENQUEUED"
     s.queue_name = queue.name
@@ -140,7 +182,8 @@ def _enqueue_start(queue: Any, func: Callable[..., Any], args: tuple, kwargs: di
     return rt, s, params, parent, pfid
 
 
-def _after_enqueue(rt: Runtime, s: Start, owned: bool) -> None:
+def after_enqueue(rt: Runtime, s: Start, owned: bool) -> None:
+    """Wake whoever runs the queued workflow: delayed-work timers or the queue's workers."""
     if s.status == "DELAYED":
         from dbos_queue.queue.wakeup import DELAYED_SIGNAL
 
@@ -150,14 +193,14 @@ def _after_enqueue(rt: Runtime, s: Start, owned: bool) -> None:
         rt.engine.publish_threadsafe("queue", s.queue_name or "")
 
 
-def _named_only(name: str) -> bool:
+def named_only(name: str) -> bool:
     """A queue named (DBOS.enqueue_workflow) but not declared in this process."""
     from dbos_queue.model.status import INTERNAL_QUEUE
 
     return name not in registry.queues and name != INTERNAL_QUEUE
 
 
-async def _require_stored_queue(rt: Runtime, name: str) -> None:
+async def require_stored_queue(rt: Runtime, name: str) -> None:
     """Refuse a queue no worker declared: nothing would ever run what it holds."""
     from dbos_queue.db import sql as _sql
     from dbos_queue.error import DBOSQueueNotDeclaredError
@@ -168,28 +211,33 @@ async def _require_stored_queue(rt: Runtime, name: str) -> None:
 
 
 def enqueue_sync(
-    queue: Any, func: Callable[..., Any], args: tuple, kwargs: dict[str, Any]
-) -> WorkflowHandle:
-    rt, s, params, parent, pfid = _enqueue_start(queue, func, args, kwargs)
-    if _named_only(queue.name):
-        rt.engine.run(_require_stored_queue(rt, queue.name))
+    queue: EnqueueTarget, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> WorkflowHandle[Any]:
+    """Write an ENQUEUED (or DELAYED) workflow to ``queue`` and return its handle."""
+    rt, s, params, parent, pfid = enqueue_start(queue, func, args, kwargs)
+    if named_only(queue.name):
+        rt.engine.run(require_stored_queue(rt, queue.name))
     rt.engine.run(_core.init_workflow(rt, params, parent, pfid, s.info.name))
-    _after_enqueue(rt, s, True)
-    return WorkflowHandle(rt, s.wf_id)
+    after_enqueue(rt, s, True)
+    return WorkflowHandle[Any](rt, s.wf_id)
 
 
 async def enqueue_async(
-    queue: Any, func: Callable[..., Any], args: tuple, kwargs: dict[str, Any]
-) -> WorkflowHandleAsync:
-    rt, s, params, parent, pfid = _enqueue_start(queue, func, args, kwargs)
-    if _named_only(queue.name):
-        await rt.engine.arun(_require_stored_queue(rt, queue.name))
+    queue: EnqueueTarget, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> WorkflowHandleAsync[Any]:
+    """The async twin of :func:`enqueue_sync`."""
+    rt, s, params, parent, pfid = enqueue_start(queue, func, args, kwargs)
+    if named_only(queue.name):
+        await rt.engine.arun(require_stored_queue(rt, queue.name))
     await rt.engine.arun(_core.init_workflow(rt, params, parent, pfid, s.info.name))
-    _after_enqueue(rt, s, True)
-    return WorkflowHandleAsync(rt, s.wf_id)
+    after_enqueue(rt, s, True)
+    return WorkflowHandleAsync[Any](rt, s.wf_id)
 
 
-def _register(func: Callable[..., Any], kind: str, name: str | None, **extra: Any) -> FunctionInfo:
+def register_function(
+    func: Callable[..., Any], kind: str, name: str | None, **extra: Any
+) -> FunctionInfo:
+    """Record a decorated function (workflows by name, so recovery can find them)."""
     info = FunctionInfo(
         name=name or func.__qualname__,
         func=func,
@@ -204,11 +252,13 @@ def _register(func: Callable[..., Any], kind: str, name: str | None, **extra: An
     return info
 
 
-def _finish_wrapper(info: FunctionInfo, wrapper: Callable[..., Any]) -> Any:
-    wrapper.__dbos_info__ = info  # type: ignore[attr-defined]
+def finish_wrapper(info: FunctionInfo, wrapper: Callable[..., Any]) -> Any:
+    """Tag a decorator's wrapper with its registration (and a step's one-step workflow)."""
+    # Function attributes are how DBOS finds a decorated function's registration.
+    setattr(wrapper, "__dbos_info__", info)  # noqa: B010
     info.wrapper = wrapper
     if info.kind in ("step", "transaction"):
-        wrapper.__dbos_temp_workflow__ = _temp_workflow(info, wrapper)  # type: ignore[attr-defined]
+        setattr(wrapper, "__dbos_temp_workflow__", _temp_workflow(info, wrapper))  # noqa: B010
     return wrapper
 
 
@@ -216,20 +266,18 @@ def _temp_workflow(info: FunctionInfo, wrapper: Callable[..., Any]) -> FunctionI
     """The workflow ``<temp>.<name>`` that runs one step, registered like DBOS's: a step
     passed to ``start_workflow`` or ``Queue.enqueue`` runs as it, in any process that
     declares the step."""
-    if info.is_async:
 
-        async def body(*args: Any, **kwargs: Any) -> Any:
-            return await wrapper(*args, **kwargs)
+    async def abody(*args: Any, **kwargs: Any) -> Any:
+        return await wrapper(*args, **kwargs)
 
-    else:
+    def body(*args: Any, **kwargs: Any) -> Any:
+        return wrapper(*args, **kwargs)
 
-        def body(*args: Any, **kwargs: Any) -> Any:
-            return wrapper(*args, **kwargs)
-
+    run: Callable[..., Any] = abody if info.is_async else body
     temp = FunctionInfo(
         name=f"<temp>.{info.name}",
-        func=body,
-        wrapper=body,
+        func=run,
+        wrapper=run,
         kind="workflow",
         is_async=info.is_async,
         method=info.method,
@@ -238,7 +286,9 @@ def _temp_workflow(info: FunctionInfo, wrapper: Callable[..., Any]) -> FunctionI
     return temp
 
 
-def _op_ctx(required: bool, what: str = "", allow_step: bool = False):
+def op_context(
+    required: bool, what: str = "", allow_step: bool = False
+) -> tuple[WorkflowContext | None, int]:
     """(workflow context, function id) for a communication call made here."""
     ctx = current_workflow.get()
     if ctx is None:
@@ -254,20 +304,23 @@ def _op_ctx(required: bool, what: str = "", allow_step: bool = False):
     return ctx, ctx.next_function_id()
 
 
-def current_ctx_vars() -> Any:
-    import contextvars
-
+def current_ctx_vars() -> contextvars.Context:
+    """The caller's context variables, to start a workflow with them on the engine loop."""
     return contextvars.copy_context()
 
 
-async def _start_async_on_engine(
-    info: FunctionInfo, args: tuple, kwargs: dict[str, Any], cvars: Any
-) -> WorkflowHandle:
+async def start_async_on_engine(
+    info: FunctionInfo, args: tuple[Any, ...], kwargs: dict[str, Any], cvars: contextvars.Context
+) -> WorkflowHandle[Any]:
+    """Start an async workflow in the background from sync code (DBOS.start_workflow)."""
     # Run the start in the caller's context (SetWorkflowID, auth, parent) but on the engine loop.
     import asyncio
 
     task = asyncio.get_running_loop().create_task(
-        _invoke_async(info, args, kwargs, background=True), context=cvars
+        invoke_async(info, args, kwargs, background=True), context=cvars
     )
-    handle = await task
-    return WorkflowHandle(_rt(), handle.workflow_id)
+    handle = cast(WorkflowHandleAsync[Any], await task)
+    return WorkflowHandle(require_runtime(), handle.workflow_id)
+
+
+_rt = require_runtime  # the name tests reach the launched process by

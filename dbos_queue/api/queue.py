@@ -277,7 +277,7 @@ class Queue:
     def resume(self) -> None:
         self._set(paused=False)
 
-    def enqueue(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> WorkflowHandle:
+    def enqueue(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> WorkflowHandle[Any]:
         """Add a run of workflow ``func`` to this queue; returns its handle at once."""
         from dbos_queue.api.invoke import enqueue_sync
 
@@ -285,7 +285,7 @@ class Queue:
 
     async def enqueue_async(
         self, func: Callable[..., Any], *args: Any, **kwargs: Any
-    ) -> WorkflowHandleAsync:
+    ) -> WorkflowHandleAsync[Any]:
         from dbos_queue.api.invoke import enqueue_async
 
         return await enqueue_async(self, func, args, kwargs)
@@ -311,7 +311,7 @@ def named_queue(name: str, row: tuple | None = None) -> Queue:
     decides the enqueue's checks), else a stand-in with default settings.
 
     ``DBOS.enqueue_workflow`` names a queue; the enqueue then refuses one that no worker
-    declared (api/invoke.py ``_require_stored_queue``).
+    declared (api/invoke.py ``require_stored_queue``).
     """
     declared = registry.queues.get(name)
     if declared is not None:

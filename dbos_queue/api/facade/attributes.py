@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbos_queue.api.facade.management import _none
-from dbos_queue.api.facade.recorded import arecorded, recorded
+from dbos_queue.api.facade.recorded import arecorded, discarding, recorded
 from dbos_queue.ops import management as mgmt
 
 
@@ -40,7 +39,7 @@ class Attributes:
         """Delete workflows; with ``delete_children``, every workflow they started, recursively."""
         recorded(
             "DBOS.deleteWorkflow",
-            lambda rt: _none(mgmt.delete(rt, list(workflow_ids), delete_children)),
+            lambda rt: discarding(mgmt.delete(rt, list(workflow_ids), delete_children)),
         )
 
     @classmethod
@@ -54,7 +53,7 @@ class Attributes:
         """``delete_workflows`` from async code."""
         await arecorded(
             "DBOS.deleteWorkflow",
-            lambda rt: _none(mgmt.delete(rt, list(workflow_ids), delete_children)),
+            lambda rt: discarding(mgmt.delete(rt, list(workflow_ids), delete_children)),
         )
 
     @classmethod
@@ -70,7 +69,7 @@ class Attributes:
         ``delay_until_epoch_ms`` (exactly one). Workflows in other states are left alone."""
         recorded(
             "DBOS.setWorkflowDelay",
-            lambda rt: _none(
+            lambda rt: discarding(
                 mgmt.set_delay(
                     rt,
                     workflow_id,
@@ -92,7 +91,7 @@ class Attributes:
         """``set_workflow_delay`` from async code."""
         await arecorded(
             "DBOS.setWorkflowDelay",
-            lambda rt: _none(
+            lambda rt: discarding(
                 mgmt.set_delay(
                     rt,
                     workflow_id,

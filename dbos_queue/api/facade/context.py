@@ -6,10 +6,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from dbos_queue.api.facade.base import classproperty
-from dbos_queue.api.invoke import (
-    _rt,
-)
+from dbos_queue.api.facade.base import classproperty, configured_settings
+from dbos_queue.api.invoke import require_runtime
 from dbos_queue.engine import core as _core
 from dbos_queue.engine.context import current_workflow
 from dbos_queue.engine.registry import registry
@@ -37,11 +35,13 @@ class Context:
 
     @classproperty
     def executor_id(cls) -> str:
-        return _rt().executor_id if registry.process else cls._settings().executor_id
+        return (
+            require_runtime().executor_id if registry.process else configured_settings().executor_id
+        )
 
     @classproperty
     def application_version(cls) -> str:
-        return _rt().app_version
+        return require_runtime().app_version
 
     @classproperty
     def authenticated_user(cls) -> str | None:

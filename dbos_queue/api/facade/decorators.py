@@ -9,21 +9,25 @@ from typing import Any, TypeVar
 
 from dbos_queue.api.facade.base import classproperty
 from dbos_queue.api.invoke import (
-    _finish_wrapper,
-    _invoke_async,
-    _invoke_sync,
-    _register,
-    _rt,
+    finish_wrapper,
+    invoke_async,
+    invoke_sync,
+    launched_runtime,
+    register_function,
+    require_runtime,
 )
 from dbos_queue.engine import core as _core
 from dbos_queue.engine import tracing as _tracing
 from dbos_queue.engine import transaction as _transaction
 from dbos_queue.engine.context import current_workflow
 from dbos_queue.engine.core import StepOptions
-from dbos_queue.engine.registry import registry
+from dbos_queue.engine.registry import FunctionInfo, registry
 from dbos_queue.model import serialization as ser
 
 F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C", bound=type)
+# validate_args: (args, kwargs) read back from a row -> the (args, kwargs) the body gets.
+ArgsValidator = Callable[[tuple[Any, ...], dict[str, Any]], tuple[tuple[Any, ...], dict[str, Any]]]
 # DBOS's name for the decorator's default: here None, meaning the config's
 # max_recovery_attempts (100 unless configured, DBOS's DEFAULT_MAX_RECOVERY_ATTEMPTS).
 DEFAULT_MAX_RECOVERY_ATTEMPTS: int | None = None
@@ -40,7 +44,7 @@ class Decorators:
         name: str | None = None,
         max_recovery_attempts: int | None = DEFAULT_MAX_RECOVERY_ATTEMPTS,
         serialization_type: Any = None,
-        validate_args: Callable[[tuple, dict], tuple[tuple, dict]] | None = None,
+        validate_args: ArgsValidator | None = None,
         auto_upgrade: bool | None = None,
     ) -> Callable[[F], F]:
         """Make a function a durable workflow.
@@ -57,7 +61,7 @@ class Decorators:
             ser.WorkflowSerializationFormat(serialization_type)  # a bad value fails here
 
         def deco(func: F) -> F:
-            info = _register(
+            info = register_function(
                 func,
                 "workflow",
                 name,
@@ -69,15 +73,15 @@ class Decorators:
 
                 @functools.wraps(func)
                 async def awrapper(*args: Any, **kwargs: Any) -> Any:
-                    return await _invoke_async(info, args, kwargs, background=False)
+                    return await invoke_async(info, args, kwargs, background=False)
 
-                return _finish_wrapper(info, awrapper)
+                return finish_wrapper(info, awrapper)
 
             @functools.wraps(func)
             def wrapper(*args: Any, **kwargs: Any) -> Any:
-                return _invoke_sync(info, args, kwargs, background=False)
+                return invoke_sync(info, args, kwargs, background=False)
 
-            return _finish_wrapper(info, wrapper)
+            return finish_wrapper(info, wrapper)
 
         return deco
 
@@ -122,13 +126,13 @@ class Decorators:
             import inspect
 
             _steps.check_options(name or func.__qualname__, inspect.iscoroutinefunction(func), opts)
-            info = _register(func, "step", name)
+            info = register_function(func, "step", name)
             if info.is_async:
 
                 @functools.wraps(func)
                 async def awrapper(*args: Any, **kwargs: Any) -> Any:
                     _core.check_roles(info)
-                    rt = registry.process
+                    rt = launched_runtime()
                     if rt is None:
                         _core.step_outside_runtime()  # inside a workflow whose runtime is gone
                         return await func(*args, **kwargs)
@@ -147,12 +151,12 @@ class Decorators:
                     finally:
                         current_workflow.reset(token)
 
-                return _finish_wrapper(info, awrapper)
+                return finish_wrapper(info, awrapper)
 
             @functools.wraps(func)
             def wrapper(*args: Any, **kwargs: Any) -> Any:
                 _core.check_roles(info)
-                rt = registry.process
+                rt = launched_runtime()
                 if rt is None:
                     _core.step_outside_runtime()  # inside a workflow whose runtime is gone
                     return func(*args, **kwargs)
@@ -160,7 +164,7 @@ class Decorators:
                 with _tracing.step_span(info.name):
                     return _core.run_step_sync(rt, info, opts, call)
 
-            return _finish_wrapper(info, wrapper)
+            return finish_wrapper(info, wrapper)
 
         return deco
 
@@ -169,7 +173,9 @@ class Decorators:
         cls, isolation_level: str = "SERIALIZABLE", *, name: str | None = None
     ) -> Callable[[F], F]:
         """Run a function in one application-database transaction, recorded exactly once."""
-        return _transaction.decorator(isolation_level, name, _register, _finish_wrapper, _rt)
+        return _transaction.decorator(
+            isolation_level, name, register_function, finish_wrapper, require_runtime
+        )
 
     @classproperty
     def sql_session(cls) -> Any:
@@ -178,8 +184,10 @@ class Decorators:
         return _transaction.current_session()
 
     @classmethod
-    def dbos_class(cls, class_name: str | None = None) -> Callable[[type], type]:
-        def deco(klass: type) -> type:
+    def dbos_class(cls, class_name: str | None = None) -> Callable[[C], C]:
+        """Register a class whose methods are workflows (``class_name`` defaults to its name)."""
+
+        def deco(klass: C) -> C:
             registry.classes[class_name or klass.__name__] = klass
             return klass
 
@@ -187,22 +195,27 @@ class Decorators:
 
     @classmethod
     def required_roles(cls, roles: list[str]) -> Callable[[F], F]:
+        """Let only callers holding one of ``roles`` run the decorated function."""
+
         def deco(func: F) -> F:
-            info = getattr(func, "__dbos_info__", None)
+            info: FunctionInfo | None = getattr(func, "__dbos_info__", None)
             if info is not None:
                 info.required_roles = list(roles)
             else:
-                func.__dbos_required_roles__ = list(roles)  # type: ignore[attr-defined]
+                # Read by the workflow/step decorator applied after this one.
+                setattr(func, "__dbos_required_roles__", list(roles))  # noqa: B010
             return func
 
         return deco
 
     @classmethod
-    def default_required_roles(cls, roles: list[str]) -> Callable[[type], type]:
-        def deco(klass: type) -> type:
+    def default_required_roles(cls, roles: list[str]) -> Callable[[C], C]:
+        """Give every method of a class without its own ``required_roles`` these roles."""
+
+        def deco(klass: C) -> C:
             for attr in vars(klass).values():
-                fn = getattr(attr, "__func__", attr)
-                info = getattr(fn, "__dbos_info__", None)
+                fn: object = getattr(attr, "__func__", attr)
+                info: FunctionInfo | None = getattr(fn, "__dbos_info__", None)
                 if info is not None and info.required_roles is None:
                     info.required_roles = list(roles)
             registry.classes.setdefault(klass.__name__, klass)

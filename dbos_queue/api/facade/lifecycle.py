@@ -8,16 +8,14 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from dbos_queue.api.facade.base import FacadeState
+from dbos_queue.api.facade.base import FacadeState, configured_settings
 from dbos_queue.api.facade.tracing import destroy_tracing, launch_tracing
 from dbos_queue.api.runtime import Runtime
 from dbos_queue.db import sql as _sql
 from dbos_queue.engine import transaction as _transaction
 from dbos_queue.engine.registry import registry
-from dbos_queue.error import (
-    DBOSException,
-    DBOSInitializationError,
-)
+from dbos_queue.error import DBOSException
+from dbos_queue.model.config import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger("dbos_queue")
@@ -27,16 +25,12 @@ class Lifecycle:
     """``DBOS`` class methods: configure, launch, destroy."""
 
     @classmethod
-    def _settings(cls) -> Any:
-        inst = FacadeState.instance
-        if inst is None or not getattr(inst, "_initialized", False):
-            raise DBOSInitializationError(
-                "DBOS is not configured: call DBOS(config={...}) (or add dbos-config.yaml) first"
-            )
-        return inst.settings
+    def _settings(cls) -> Settings:
+        return configured_settings()
 
     @classmethod
     def system_database_url(cls) -> str:
+        """The configured system database's URL (the embedded Postgres's when none is set)."""
         from dbos_queue.db.embedded import server_url
 
         return cls._settings().system_database_url or server_url()

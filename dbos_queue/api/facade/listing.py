@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbos_queue.api.invoke import _rt
+from dbos_queue.api.invoke import require_runtime
 from dbos_queue.model.status import WorkflowStatus
 from dbos_queue.ops import listing
 
@@ -63,7 +63,7 @@ class Listing:
         workflows whose attributes contain all the given pairs.
         """
         filters = _filters(locals())
-        return _rt().engine.run(listing.list_workflows(_rt(), **filters))
+        return require_runtime().engine.run(listing.list_workflows(require_runtime(), **filters))
 
     @classmethod
     async def list_workflows_async(
@@ -102,7 +102,9 @@ class Listing:
     ) -> list[WorkflowStatus]:
         """``list_workflows`` from async code."""
         filters = _filters(locals())
-        return await _rt().engine.arun(listing.list_workflows(_rt(), **filters))
+        return await require_runtime().engine.arun(
+            listing.list_workflows(require_runtime(), **filters)
+        )
 
     @classmethod
     def list_queued_workflows(
@@ -139,7 +141,9 @@ class Listing:
         """Workflows on a queue; unless ``status`` says otherwise, those waiting or running
         (ENQUEUED, DELAYED, PENDING)."""
         filters = _filters(locals())
-        return _rt().engine.run(listing.list_queued_workflows(_rt(), **filters))
+        return require_runtime().engine.run(
+            listing.list_queued_workflows(require_runtime(), **filters)
+        )
 
     @classmethod
     async def list_queued_workflows_async(
@@ -175,7 +179,9 @@ class Listing:
     ) -> list[WorkflowStatus]:
         """``list_queued_workflows`` from async code."""
         filters = _filters(locals())
-        return await _rt().engine.arun(listing.list_queued_workflows(_rt(), **filters))
+        return await require_runtime().engine.arun(
+            listing.list_queued_workflows(require_runtime(), **filters)
+        )
 
     @classmethod
     def list_workflow_steps(
@@ -189,9 +195,9 @@ class Listing:
     ) -> list[dict[str, Any]]:
         """The recorded steps of a workflow (``StepInfo`` dicts), in step order."""
         op = listing.list_steps(
-            _rt(), workflow_id, load_output=load_output, limit=limit, offset=offset
+            require_runtime(), workflow_id, load_output=load_output, limit=limit, offset=offset
         )
-        return _rt().engine.run(op)
+        return require_runtime().engine.run(op)
 
     @classmethod
     async def list_workflow_steps_async(
@@ -205,6 +211,6 @@ class Listing:
     ) -> list[dict[str, Any]]:
         """``list_workflow_steps`` from async code."""
         op = listing.list_steps(
-            _rt(), workflow_id, load_output=load_output, limit=limit, offset=offset
+            require_runtime(), workflow_id, load_output=load_output, limit=limit, offset=offset
         )
-        return await _rt().engine.arun(op)
+        return await require_runtime().engine.arun(op)

@@ -7,30 +7,24 @@ signatures and routes nothing (the system database is not sharded).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from typing import Any
 
-from dbos_queue.api.facade.recorded import arecorded, recorded
+from dbos_queue.api.facade.recorded import Op, arecorded, discarding, recorded
 from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
-from dbos_queue.api.invoke import _rt
+from dbos_queue.api.invoke import require_runtime
 from dbos_queue.ops import management as mgmt
 
 
-async def _none(coro: Awaitable[Any]) -> None:
-    """Await ``coro`` and record nothing but its completion (DBOS's methods return None)."""
-    await coro
-
-
-def _fork_op(workflow_id: str, start_step: int, **options: Any) -> Any:
+def _fork_op(workflow_id: str, start_step: int, **options: Any) -> Op:
     from dbos_queue.engine.context import take_workflow_id
 
     new_id = take_workflow_id()  # SetWorkflowID names the fork
     return lambda rt: mgmt.fork(rt, workflow_id, start_step, new_id=new_id, **options)
 
 
-def _rewind_op(workflow_id: str, start_step: int | None, **options: Any) -> Any:
+def _rewind_op(workflow_id: str, start_step: int | None, **options: Any) -> Op:
     step = 1 if start_step is None else start_step
-    return lambda rt: _none(mgmt.rewind(rt, workflow_id, step, **options))
+    return lambda rt: discarding(mgmt.rewind(rt, workflow_id, step, **options))
 
 
 class Management:
@@ -61,7 +55,7 @@ class Management:
         """Cancel several workflows (with ``cancel_children``, everything they started)."""
         recorded(
             "DBOS.cancelWorkflow",
-            lambda rt: _none(mgmt.cancel(rt, list(workflow_ids), cancel_children)),
+            lambda rt: discarding(mgmt.cancel(rt, list(workflow_ids), cancel_children)),
         )
 
     @classmethod
@@ -75,26 +69,28 @@ class Management:
         """``cancel_workflows`` from async code."""
         await arecorded(
             "DBOS.cancelWorkflow",
-            lambda rt: _none(mgmt.cancel(rt, list(workflow_ids), cancel_children)),
+            lambda rt: discarding(mgmt.cancel(rt, list(workflow_ids), cancel_children)),
         )
 
     @classmethod
     def resume_workflow(
         cls, workflow_id: str, *, queue_name: str | None = None, shard_key: str | None = None
-    ) -> WorkflowHandle:
+    ) -> WorkflowHandle[Any]:
         """Continue a workflow from its last recorded step (once); returns its handle."""
-        recorded("DBOS.resumeWorkflow", lambda rt: _none(mgmt.resume(rt, workflow_id, queue_name)))
-        return WorkflowHandle(_rt(), workflow_id)
+        recorded(
+            "DBOS.resumeWorkflow", lambda rt: discarding(mgmt.resume(rt, workflow_id, queue_name))
+        )
+        return WorkflowHandle(require_runtime(), workflow_id)
 
     @classmethod
     async def resume_workflow_async(
         cls, workflow_id: str, *, queue_name: str | None = None, shard_key: str | None = None
-    ) -> WorkflowHandleAsync:
+    ) -> WorkflowHandleAsync[Any]:
         """``resume_workflow`` from async code."""
         await arecorded(
-            "DBOS.resumeWorkflow", lambda rt: _none(mgmt.resume(rt, workflow_id, queue_name))
+            "DBOS.resumeWorkflow", lambda rt: discarding(mgmt.resume(rt, workflow_id, queue_name))
         )
-        return WorkflowHandleAsync(_rt(), workflow_id)
+        return WorkflowHandleAsync(require_runtime(), workflow_id)
 
     @classmethod
     def resume_workflows(
@@ -103,13 +99,13 @@ class Management:
         *,
         queue_name: str | None = None,
         shard_key: str | None = None,
-    ) -> list[WorkflowHandle]:
+    ) -> list[WorkflowHandle[Any]]:
         """Resume several workflows at once; an unknown id raises before any is resumed."""
         recorded(
             "DBOS.resumeWorkflow",
-            lambda rt: _none(mgmt.resume_many(rt, workflow_ids, queue_name)),
+            lambda rt: discarding(mgmt.resume_many(rt, workflow_ids, queue_name)),
         )
-        return [WorkflowHandle(_rt(), wf_id) for wf_id in workflow_ids]
+        return [WorkflowHandle(require_runtime(), wf_id) for wf_id in workflow_ids]
 
     @classmethod
     async def resume_workflows_async(
@@ -118,13 +114,13 @@ class Management:
         *,
         queue_name: str | None = None,
         shard_key: str | None = None,
-    ) -> list[WorkflowHandleAsync]:
+    ) -> list[WorkflowHandleAsync[Any]]:
         """``resume_workflows`` from async code."""
         await arecorded(
             "DBOS.resumeWorkflow",
-            lambda rt: _none(mgmt.resume_many(rt, workflow_ids, queue_name)),
+            lambda rt: discarding(mgmt.resume_many(rt, workflow_ids, queue_name)),
         )
-        return [WorkflowHandleAsync(_rt(), wf_id) for wf_id in workflow_ids]
+        return [WorkflowHandleAsync(require_runtime(), wf_id) for wf_id in workflow_ids]
 
     @classmethod
     def fork_workflow(
@@ -138,7 +134,7 @@ class Management:
         replacement_children: dict[str, str] | None = None,
         timeout_seconds: float | None = None,
         shard_key: str | None = None,
-    ) -> WorkflowHandle:
+    ) -> WorkflowHandle[Any]:
         """Start a copy of a workflow that re-runs from ``start_step`` (earlier steps reused).
 
         The fork goes on ``queue_name`` (default: the internal queue) with
@@ -158,7 +154,7 @@ class Management:
                 timeout_seconds=timeout_seconds,
             ),
         )
-        return WorkflowHandle(_rt(), new_id)
+        return WorkflowHandle(require_runtime(), new_id)
 
     @classmethod
     async def fork_workflow_async(
@@ -172,7 +168,7 @@ class Management:
         replacement_children: dict[str, str] | None = None,
         timeout_seconds: float | None = None,
         shard_key: str | None = None,
-    ) -> WorkflowHandleAsync:
+    ) -> WorkflowHandleAsync[Any]:
         """``fork_workflow`` from async code."""
         new_id = await arecorded(
             "DBOS.forkWorkflow",
@@ -186,7 +182,7 @@ class Management:
                 timeout_seconds=timeout_seconds,
             ),
         )
-        return WorkflowHandleAsync(_rt(), new_id)
+        return WorkflowHandleAsync(require_runtime(), new_id)
 
     @classmethod
     def rewind_workflow(
@@ -198,7 +194,7 @@ class Management:
         queue_name: str | None = None,
         queue_partition_key: str | None = None,
         shard_key: str | None = None,
-    ) -> WorkflowHandle:
+    ) -> WorkflowHandle[Any]:
         """Re-run a finished workflow in place (same id) from ``start_step`` (default 1)."""
         recorded(
             "DBOS.rewindWorkflow",
@@ -210,7 +206,7 @@ class Management:
                 queue_partition_key=queue_partition_key,
             ),
         )
-        return WorkflowHandle(_rt(), workflow_id)
+        return WorkflowHandle(require_runtime(), workflow_id)
 
     @classmethod
     async def rewind_workflow_async(
@@ -222,7 +218,7 @@ class Management:
         queue_name: str | None = None,
         queue_partition_key: str | None = None,
         shard_key: str | None = None,
-    ) -> WorkflowHandleAsync:
+    ) -> WorkflowHandleAsync[Any]:
         """``rewind_workflow`` from async code."""
         await arecorded(
             "DBOS.rewindWorkflow",
@@ -234,13 +230,15 @@ class Management:
                 queue_partition_key=queue_partition_key,
             ),
         )
-        return WorkflowHandleAsync(_rt(), workflow_id)
+        return WorkflowHandleAsync(require_runtime(), workflow_id)
 
     @classmethod
     def garbage_collect(
         cls, *, older_than_sec: float | None = None, keep_rows: int | None = None
     ) -> int:
         """Delete finished workflows by age and/or beyond the newest ``keep_rows``."""
-        return _rt().engine.run(
-            mgmt.garbage_collect(_rt(), older_than_sec=older_than_sec, keep_rows=keep_rows)
+        return require_runtime().engine.run(
+            mgmt.garbage_collect(
+                require_runtime(), older_than_sec=older_than_sec, keep_rows=keep_rows
+            )
         )

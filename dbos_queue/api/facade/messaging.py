@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
 from dbos_queue.api.invoke import (
-    _op_ctx,
-    _rt,
+    op_context,
+    require_runtime,
 )
 from dbos_queue.engine import comm as _comm
 from dbos_queue.engine import streams as _streams
@@ -40,9 +40,9 @@ class Messaging:
         """Send ``message`` to a workflow on ``topic``. With ``idempotency_key`` it is
         delivered once however often it is sent; ``send_to_forks`` also delivers it to every
         workflow forked (recursively) from the destination. From a workflow: one step."""
-        ctx, fid = _op_ctx(required=False)
+        ctx, fid = op_context(required=False)
         message = ser.in_format(message, serialization_type, _fmt(ctx))
-        _rt().engine.run(
+        require_runtime().engine.run(
             _send_one(ctx, fid, destination_id, message, topic, idempotency_key, send_to_forks)
         )
 
@@ -59,9 +59,9 @@ class Messaging:
         shard_key: str | None = None,
     ) -> None:
         """``send`` from async code."""
-        ctx, fid = _op_ctx(required=False)
+        ctx, fid = op_context(required=False)
         message = ser.in_format(message, serialization_type, _fmt(ctx))
-        await _rt().engine.arun(
+        await require_runtime().engine.arun(
             _send_one(ctx, fid, destination_id, message, topic, idempotency_key, send_to_forks)
         )
 
@@ -75,10 +75,12 @@ class Messaging:
     ) -> None:
         """Send many ``SendMessage`` in one transaction: all are delivered, or (a destination
         does not exist) none. From a workflow: one step ("DBOS.send_bulk")."""
-        ctx, fid = _op_ctx(required=False)
+        ctx, fid = op_context(required=False)
         messages = _in_format(messages, serialization_type, ctx)
-        _rt().engine.run(
-            _msgs.send_bulk(_rt(), messages, send_to_forks=send_to_forks, ctx=ctx, fid=fid)
+        require_runtime().engine.run(
+            _msgs.send_bulk(
+                require_runtime(), messages, send_to_forks=send_to_forks, ctx=ctx, fid=fid
+            )
         )
 
     @classmethod
@@ -90,21 +92,27 @@ class Messaging:
         send_to_forks: bool = False,
     ) -> None:
         """``send_bulk`` from async code."""
-        ctx, fid = _op_ctx(required=False)
+        ctx, fid = op_context(required=False)
         messages = _in_format(messages, serialization_type, ctx)
-        await _rt().engine.arun(
-            _msgs.send_bulk(_rt(), messages, send_to_forks=send_to_forks, ctx=ctx, fid=fid)
+        await require_runtime().engine.arun(
+            _msgs.send_bulk(
+                require_runtime(), messages, send_to_forks=send_to_forks, ctx=ctx, fid=fid
+            )
         )
 
     @classmethod
     def recv(cls, topic: str | None = None, timeout_seconds: float = 60) -> Any:
-        ctx, fid = _op_ctx(required=True, what="recv")
-        return _rt().engine.run(_comm.recv(_rt(), ctx, fid, topic, timeout_seconds))
+        ctx, fid = op_context(required=True, what="recv")
+        return require_runtime().engine.run(
+            _comm.recv(require_runtime(), ctx, fid, topic, timeout_seconds)
+        )
 
     @classmethod
     async def recv_async(cls, topic: str | None = None, timeout_seconds: float = 60) -> Any:
-        ctx, fid = _op_ctx(required=True, what="recv")
-        return await _rt().engine.arun(_comm.recv(_rt(), ctx, fid, topic, timeout_seconds))
+        ctx, fid = op_context(required=True, what="recv")
+        return await require_runtime().engine.arun(
+            _comm.recv(require_runtime(), ctx, fid, topic, timeout_seconds)
+        )
 
     @classmethod
     def set_event(
@@ -114,9 +122,9 @@ class Messaging:
         *,
         serialization_type: Any = WorkflowSerializationFormat.DEFAULT,
     ) -> None:
-        ctx, fid = _op_ctx(required=True, what="set_event", allow_step=True)
+        ctx, fid = op_context(required=True, what="set_event", allow_step=True)
         value = ser.in_format(value, serialization_type, _fmt(ctx))
-        _rt().engine.run(_comm.set_event(_rt(), ctx, fid, key, value))
+        require_runtime().engine.run(_comm.set_event(require_runtime(), ctx, fid, key, value))
 
     @classmethod
     async def set_event_async(
@@ -126,9 +134,11 @@ class Messaging:
         *,
         serialization_type: Any = WorkflowSerializationFormat.DEFAULT,
     ) -> None:
-        ctx, fid = _op_ctx(required=True, what="set_event", allow_step=True)
+        ctx, fid = op_context(required=True, what="set_event", allow_step=True)
         value = ser.in_format(value, serialization_type, _fmt(ctx))
-        await _rt().engine.arun(_comm.set_event(_rt(), ctx, fid, key, value))
+        await require_runtime().engine.arun(
+            _comm.set_event(require_runtime(), ctx, fid, key, value)
+        )
 
     @classmethod
     def get_event(
@@ -140,8 +150,10 @@ class Messaging:
         shard_key: str | None = None,
     ) -> Any:
         """Wait up to ``timeout_seconds`` for the workflow's event ``key`` (None if unset)."""
-        ctx, fid = _op_ctx(required=False)
-        return _rt().engine.run(_comm.get_event(_rt(), ctx, fid, workflow_id, key, timeout_seconds))
+        ctx, fid = op_context(required=False)
+        return require_runtime().engine.run(
+            _comm.get_event(require_runtime(), ctx, fid, workflow_id, key, timeout_seconds)
+        )
 
     @classmethod
     async def get_event_async(
@@ -153,15 +165,15 @@ class Messaging:
         shard_key: str | None = None,
     ) -> Any:
         """``get_event`` from async code."""
-        ctx, fid = _op_ctx(required=False)
-        return await _rt().engine.arun(
-            _comm.get_event(_rt(), ctx, fid, workflow_id, key, timeout_seconds)
+        ctx, fid = op_context(required=False)
+        return await require_runtime().engine.arun(
+            _comm.get_event(require_runtime(), ctx, fid, workflow_id, key, timeout_seconds)
         )
 
     @classmethod
     def get_all_events(cls, workflow_id: str, *, shard_key: str | None = None) -> dict[str, Any]:
         """Every event the workflow has set, key -> latest value."""
-        rows = _rt().engine.run(_rt().sysdb.get_all_events(workflow_id))
+        rows = require_runtime().engine.run(require_runtime().sysdb.get_all_events(workflow_id))
         return {k: ser.deserialize(v) for k, v in rows}
 
     @classmethod
@@ -169,7 +181,9 @@ class Messaging:
         cls, workflow_id: str, *, shard_key: str | None = None
     ) -> dict[str, Any]:
         """``get_all_events`` from async code."""
-        rows = await _rt().engine.arun(_rt().sysdb.get_all_events(workflow_id))
+        rows = await require_runtime().engine.arun(
+            require_runtime().sysdb.get_all_events(workflow_id)
+        )
         return {k: ser.deserialize(v) for k, v in rows}
 
     @classmethod
@@ -177,21 +191,21 @@ class Messaging:
         """Durable sleep inside a workflow (time.sleep elsewhere)."""
         import time
 
-        ctx, fid = _op_ctx(required=False)
+        ctx, fid = op_context(required=False)
         if ctx is None:
             time.sleep(seconds)
             return
-        _rt().engine.run(_comm.sleep(_rt(), ctx, fid, seconds))
+        require_runtime().engine.run(_comm.sleep(require_runtime(), ctx, fid, seconds))
 
     @classmethod
     async def sleep_async(cls, seconds: float) -> None:
         import asyncio
 
-        ctx, fid = _op_ctx(required=False)
+        ctx, fid = op_context(required=False)
         if ctx is None:
             await asyncio.sleep(seconds)
             return
-        await _rt().engine.arun(_comm.sleep(_rt(), ctx, fid, seconds))
+        await require_runtime().engine.arun(_comm.sleep(require_runtime(), ctx, fid, seconds))
 
     @classmethod
     def write_stream(
@@ -201,9 +215,9 @@ class Messaging:
         *,
         serialization_type: Any = WorkflowSerializationFormat.DEFAULT,
     ) -> None:
-        ctx, fid = _op_ctx(required=True, what="write_stream", allow_step=True)
+        ctx, fid = op_context(required=True, what="write_stream", allow_step=True)
         value = ser.in_format(value, serialization_type, _fmt(ctx))
-        _rt().engine.run(_comm.write_stream(_rt(), ctx, fid, key, value))
+        require_runtime().engine.run(_comm.write_stream(require_runtime(), ctx, fid, key, value))
 
     @classmethod
     async def write_stream_async(
@@ -213,19 +227,25 @@ class Messaging:
         *,
         serialization_type: Any = WorkflowSerializationFormat.DEFAULT,
     ) -> None:
-        ctx, fid = _op_ctx(required=True, what="write_stream", allow_step=True)
+        ctx, fid = op_context(required=True, what="write_stream", allow_step=True)
         value = ser.in_format(value, serialization_type, _fmt(ctx))
-        await _rt().engine.arun(_comm.write_stream(_rt(), ctx, fid, key, value))
+        await require_runtime().engine.arun(
+            _comm.write_stream(require_runtime(), ctx, fid, key, value)
+        )
 
     @classmethod
     def close_stream(cls, key: str) -> None:
-        ctx, fid = _op_ctx(required=True, what="close_stream", allow_step=True)
-        _rt().engine.run(_comm.write_stream(_rt(), ctx, fid, key, None, closing=True))
+        ctx, fid = op_context(required=True, what="close_stream", allow_step=True)
+        require_runtime().engine.run(
+            _comm.write_stream(require_runtime(), ctx, fid, key, None, closing=True)
+        )
 
     @classmethod
     async def close_stream_async(cls, key: str) -> None:
-        ctx, fid = _op_ctx(required=True, what="close_stream", allow_step=True)
-        await _rt().engine.arun(_comm.write_stream(_rt(), ctx, fid, key, None, closing=True))
+        ctx, fid = op_context(required=True, what="close_stream", allow_step=True)
+        await require_runtime().engine.arun(
+            _comm.write_stream(require_runtime(), ctx, fid, key, None, closing=True)
+        )
 
     @classmethod
     def read_stream(
@@ -242,7 +262,7 @@ class Messaging:
         ``DBOSStreamTimeoutError`` when a value takes longer than ``timeout_seconds``. From a
         workflow each value read is a recorded step."""
         yield from _streams.read_stream_sync(
-            _rt(),
+            require_runtime(),
             workflow_id,
             key,
             offset=offset,
@@ -263,7 +283,7 @@ class Messaging:
     ) -> AsyncIterator[Any]:
         """``read_stream`` from async code (an async generator)."""
         async for value in _streams.read_stream_async(
-            _rt(),
+            require_runtime(),
             workflow_id,
             key,
             offset=offset,
@@ -286,12 +306,12 @@ class Messaging:
         """The one value at ``offset``, waiting for it to be written; DBOSStreamTimeoutError
         after ``timeout_seconds``, or at once if the stream ended before that offset."""
         _streams.check_args(timeout_seconds, polling_interval_sec)
-        r, done, value = _streams.reader(_rt(), workflow_id, key, offset)
+        r, done, value = _streams.reader(require_runtime(), workflow_id, key, offset)
         try:
             if done:
                 return value
             coro = _streams.read_offset(r, offset, timeout_seconds, polling_interval_sec)
-            return _rt().engine.run(coro)
+            return require_runtime().engine.run(coro)
         finally:
             r.end()
 
@@ -308,12 +328,12 @@ class Messaging:
     ) -> Any:
         """``read_stream_offset`` from async code."""
         _streams.check_args(timeout_seconds, polling_interval_sec)
-        r, done, value = _streams.reader(_rt(), workflow_id, key, offset)
+        r, done, value = _streams.reader(require_runtime(), workflow_id, key, offset)
         try:
             if done:
                 return value
             coro = _streams.read_offset(r, offset, timeout_seconds, polling_interval_sec)
-            return await _rt().engine.arun(coro)
+            return await require_runtime().engine.arun(coro)
         finally:
             r.end()
 
@@ -342,7 +362,7 @@ async def _send_one(
     send_to_forks: bool,
 ) -> None:
     """One message: the plain path, or (to forks too) the bulk one; both one step."""
-    rt = _rt()
+    rt = require_runtime()
     if send_to_forks:
         msg = SendMessage(dest, message, topic, idempotency_key)
         await _msgs.send_bulk(rt, [msg], send_to_forks=True, ctx=ctx, fid=fid, name="DBOS.send")

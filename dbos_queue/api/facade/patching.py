@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dbos_queue.api.invoke import _rt
+from dbos_queue.api.invoke import require_runtime
 from dbos_queue.engine import patching as _patching
 
 
@@ -18,19 +18,19 @@ class Patching:
     @classmethod
     def patch(cls, patch_name: str) -> bool:
         """True when this execution takes the patched code path (from a workflow only)."""
-        return _patching.patch(_rt(), patch_name)
+        return _patching.patch(require_runtime(), patch_name)
 
     @classmethod
     async def patch_async(cls, patch_name: str) -> bool:
         """``patch`` for async workflows (call it from sequential workflow code)."""
-        return await _patching.patch_async(_rt(), patch_name)
+        return await _patching.patch_async(require_runtime(), patch_name)
 
     @classmethod
     def deprecate_patch(cls, patch_name: str) -> bool:
         """Always True; replays the patch's marker where an execution recorded one."""
-        return _patching.deprecate_patch(_rt(), patch_name)
+        return _patching.deprecate_patch(require_runtime(), patch_name)
 
     @classmethod
     async def deprecate_patch_async(cls, patch_name: str) -> bool:
         """``deprecate_patch`` for async workflows."""
-        return await _patching.deprecate_patch_async(_rt(), patch_name)
+        return await _patching.deprecate_patch_async(require_runtime(), patch_name)

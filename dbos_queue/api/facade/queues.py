@@ -9,7 +9,7 @@ from typing import Any
 
 from dbos_queue.api.facade.base import FacadeState
 from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
-from dbos_queue.api.invoke import _rt
+from dbos_queue.api.invoke import require_runtime
 from dbos_queue.engine.registry import registry
 from dbos_queue.error import DBOSException
 from dbos_queue.ops import queues as _queues
@@ -96,7 +96,7 @@ class Queues:
             return registry.queues[name]
         if registry.process is None:
             return None
-        return _queue_of(_rt().engine.run(_queues.get_row(_rt(), name)))
+        return _queue_of(require_runtime().engine.run(_queues.get_row(require_runtime(), name)))
 
     @classmethod
     async def retrieve_queue_async(cls, name: str) -> Any:
@@ -105,23 +105,25 @@ class Queues:
             return registry.queues[name]
         if registry.process is None:
             return None
-        return _queue_of(await _rt().engine.arun(_queues.get_row(_rt(), name)))
+        return _queue_of(
+            await require_runtime().engine.arun(_queues.get_row(require_runtime(), name))
+        )
 
     @classmethod
     def delete_queue(cls, name: str) -> None:
         """Delete a queue's stored row: workflows still waiting on it are not dequeued."""
-        _rt().engine.run(_queues.delete(_rt(), name))
+        require_runtime().engine.run(_queues.delete(require_runtime(), name))
 
     @classmethod
     async def delete_queue_async(cls, name: str) -> None:
         """``delete_queue`` from async code."""
-        await _rt().engine.arun(_queues.delete(_rt(), name))
+        await require_runtime().engine.arun(_queues.delete(require_runtime(), name))
 
     @classmethod
     def list_queues(cls, *, application_name: str | list[str] | None = None) -> list[Any]:
         """The queues stored in the system database (those of ``application_name`` and
         unclaimed ones when it is given), by name."""
-        rows = _rt().engine.run(_queues.list_rows(_rt(), application_name))
+        rows = require_runtime().engine.run(_queues.list_rows(require_runtime(), application_name))
         return [_queue_of(r) for r in rows]
 
     @classmethod
@@ -129,13 +131,15 @@ class Queues:
         cls, *, application_name: str | list[str] | None = None
     ) -> list[Any]:
         """``list_queues`` from async code."""
-        rows = await _rt().engine.arun(_queues.list_rows(_rt(), application_name))
+        rows = await require_runtime().engine.arun(
+            _queues.list_rows(require_runtime(), application_name)
+        )
         return [_queue_of(r) for r in rows]
 
     @classmethod
     def enqueue_workflow(
         cls, queue_name: str, func: Callable[..., Any], *args: Any, **kwargs: Any
-    ) -> WorkflowHandle:
+    ) -> WorkflowHandle[Any]:
         """``Queue(queue_name).enqueue(func, ...)`` without a Queue object. A queue neither
         declared here nor stored in ``dbos.queues`` is refused (``DBOSQueueNotDeclaredError``):
         nothing would ever run it."""
@@ -143,43 +147,48 @@ class Queues:
 
         queue = registry.queues.get(queue_name)
         if queue is None:  # stored by another process: its settings decide partitioning
-            queue = named_queue(queue_name, _rt().engine.run(_queues.get_row(_rt(), queue_name)))
+            queue = named_queue(
+                queue_name,
+                require_runtime().engine.run(_queues.get_row(require_runtime(), queue_name)),
+            )
         return queue.enqueue(func, *args, **kwargs)
 
     @classmethod
     async def enqueue_workflow_async(
         cls, queue_name: str, func: Callable[..., Any], *args: Any, **kwargs: Any
-    ) -> WorkflowHandleAsync:
+    ) -> WorkflowHandleAsync[Any]:
         """``enqueue_workflow`` from async code."""
         from dbos_queue.api.queue import named_queue
 
         queue = registry.queues.get(queue_name)
         if queue is None:
-            row = await _rt().engine.arun(_queues.get_row(_rt(), queue_name))
+            row = await require_runtime().engine.arun(
+                _queues.get_row(require_runtime(), queue_name)
+            )
             queue = named_queue(queue_name, row)
         return await queue.enqueue_async(func, *args, **kwargs)
 
     @classmethod
     def enqueue_workflow_with_options(
         cls, options: dict[str, Any], *args: Any, **kwargs: Any
-    ) -> WorkflowHandle:
+    ) -> WorkflowHandle[Any]:
         """Enqueue by name from ``EnqueueOptions`` (as ``DBOSClient.enqueue``): the function
         need not be registered here. From a workflow the workflow is a recorded child;
         without ``app_version`` it runs on the latest application version."""
         from dbos_queue.api import enqueue_named as _named
 
-        rt = _rt()
+        rt = require_runtime()
         params, parent, pfid = _named.prepare(rt, options, args, kwargs)
         return WorkflowHandle(rt, rt.engine.run(_named.insert(rt, params, parent, pfid)))
 
     @classmethod
     async def enqueue_workflow_with_options_async(
         cls, options: dict[str, Any], *args: Any, **kwargs: Any
-    ) -> WorkflowHandleAsync:
+    ) -> WorkflowHandleAsync[Any]:
         """``enqueue_workflow_with_options`` from async code."""
         from dbos_queue.api import enqueue_named as _named
 
-        rt = _rt()
+        rt = require_runtime()
         params, parent, pfid = _named.prepare(rt, options, args, kwargs)
         wf_id = await rt.engine.arun(_named.insert(rt, params, parent, pfid))
         return WorkflowHandleAsync(rt, wf_id)

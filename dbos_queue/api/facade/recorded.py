@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from dbos_queue.api.invoke import _op_ctx, _rt
+from dbos_queue.api.invoke import op_context, require_runtime
 from dbos_queue.api.runtime import Runtime
 from dbos_queue.engine.recorded import as_step
 
@@ -21,13 +21,18 @@ Op = Callable[[Runtime], Awaitable[Any]]
 
 def recorded(name: str, op: Op) -> Any:
     """Run ``op`` from synchronous code (a workflow thread or any other thread)."""
-    rt = _rt()
-    ctx, fid = _op_ctx(required=False)
+    rt = require_runtime()
+    ctx, fid = op_context(required=False)
     return rt.engine.run(as_step(rt, ctx, fid, name, lambda: op(rt)))
+
+
+async def discarding(coro: Awaitable[Any]) -> None:
+    """Await ``coro`` and record nothing but its completion (DBOS's methods return None)."""
+    await coro
 
 
 async def arecorded(name: str, op: Op) -> Any:
     """Run ``op`` from async code (any event loop)."""
-    rt = _rt()
-    ctx, fid = _op_ctx(required=False)
+    rt = require_runtime()
+    ctx, fid = op_context(required=False)
     return await rt.engine.arun(as_step(rt, ctx, fid, name, lambda: op(rt)))

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 from dbos_queue.api.facade.recorded import arecorded, recorded
 from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
 from dbos_queue.api.invoke import (
-    _info,
-    _invoke_async,
-    _invoke_sync,
-    _rt,
-    _start_async_on_engine,
     current_ctx_vars,
+    invoke_async,
+    invoke_sync,
+    require_runtime,
+    start_async_on_engine,
+    workflow_info,
 )
 from dbos_queue.engine import core as _core
 from dbos_queue.error import (
@@ -24,6 +24,8 @@ from dbos_queue.model.status import WorkflowStatus, status_from_row
 from dbos_queue.ops import messages as _messages
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 logger = logging.getLogger("dbos_queue")
 
 
@@ -31,26 +33,33 @@ class Running:
     """``DBOS`` class methods: starting workflows and reading their status."""
 
     @classmethod
-    def start_workflow(cls, func: Callable[..., Any], *args: Any, **kwargs: Any) -> WorkflowHandle:
+    def start_workflow(
+        cls, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs
+    ) -> WorkflowHandle[R]:
         """Start a workflow in the background; returns once it is durably recorded."""
-        info = _info(func)
+        info = workflow_info(func)
         if info.is_async:
-            rt = _rt()
-            return rt.engine.run(_start_async_on_engine(info, args, kwargs, current_ctx_vars()))
-        return _invoke_sync(info, args, kwargs, background=True)
+            rt = require_runtime()
+            return rt.engine.run(start_async_on_engine(info, args, kwargs, current_ctx_vars()))
+        handle: WorkflowHandle[R] = invoke_sync(info, args, kwargs, background=True)
+        return handle
 
     @classmethod
     async def start_workflow_async(
-        cls, func: Callable[..., Any], *args: Any, **kwargs: Any
-    ) -> WorkflowHandleAsync:
-        return await _invoke_async(_info(func), args, kwargs, background=True)
+        cls, func: Callable[P, Coroutine[Any, Any, R]], *args: P.args, **kwargs: P.kwargs
+    ) -> WorkflowHandleAsync[R]:
+        """Start a workflow in the background from async code; returns once it is recorded."""
+        handle: WorkflowHandleAsync[R] = await invoke_async(
+            workflow_info(func), args, kwargs, background=True
+        )
+        return handle
 
     @classmethod
     def retrieve_workflow(
         cls, workflow_id: str, existing_workflow: bool = True, *, shard_key: str | None = None
-    ) -> WorkflowHandle:
+    ) -> WorkflowHandle[Any]:
         """A handle to a workflow (raises for an unknown id unless ``existing_workflow=False``)."""
-        rt = _rt()
+        rt = require_runtime()
         if existing_workflow and rt.engine.run(rt.sysdb.get_status_row(workflow_id)) is None:
             raise DBOSNonExistentWorkflowError("target", workflow_id)
         return WorkflowHandle(rt, workflow_id)
@@ -58,9 +67,9 @@ class Running:
     @classmethod
     async def retrieve_workflow_async(
         cls, workflow_id: str, existing_workflow: bool = True, *, shard_key: str | None = None
-    ) -> WorkflowHandleAsync:
+    ) -> WorkflowHandleAsync[Any]:
         """``retrieve_workflow`` from async code."""
-        rt = _rt()
+        rt = require_runtime()
         if existing_workflow and await rt.engine.arun(rt.sysdb.get_status_row(workflow_id)) is None:
             raise DBOSNonExistentWorkflowError("target", workflow_id)
         return WorkflowHandleAsync(rt, workflow_id)
@@ -70,7 +79,7 @@ class Running:
         cls, workflow_id: str, *, shard_key: str | None = None
     ) -> WorkflowStatus | None:
         """The workflow's status row, or None for an unknown id."""
-        rt = _rt()
+        rt = require_runtime()
         row = rt.engine.run(rt.sysdb.get_status_row(workflow_id))
         return status_from_row(row) if row is not None else None
 
@@ -79,7 +88,7 @@ class Running:
         cls, workflow_id: str, *, shard_key: str | None = None
     ) -> WorkflowStatus | None:
         """``get_workflow_status`` from async code."""
-        rt = _rt()
+        rt = require_runtime()
         row = await rt.engine.arun(rt.sysdb.get_status_row(workflow_id))
         return status_from_row(row) if row is not None else None
 
@@ -90,7 +99,7 @@ class Running:
         """Wait for the workflow to end; its output, or its error raised. From a workflow
         the wait is a recorded step ("DBOS.getResult"), unless ``timeout`` (ours) is given."""
         if timeout is not None:
-            rt = _rt()
+            rt = require_runtime()
             return rt.engine.run(_core.await_result(rt, workflow_id, timeout))
         return recorded("DBOS.getResult", lambda rt: _core.await_result(rt, workflow_id))
 
@@ -101,8 +110,8 @@ class Running:
 
     @classmethod
     def wait_first(
-        cls, handles: list[WorkflowHandle], *, polling_interval_sec: float = 1.0
-    ) -> WorkflowHandle:
+        cls, handles: list[WorkflowHandle[Any]], *, polling_interval_sec: float = 1.0
+    ) -> WorkflowHandle[Any]:
         """Block until one of these workflows is no longer PENDING/ENQUEUED/DELAYED and return
         its handle (from a workflow, a recorded step: a replay returns the same handle)."""
         ids = _messages.check_handles(handles)
@@ -113,8 +122,8 @@ class Running:
 
     @classmethod
     async def wait_first_async(
-        cls, handles: list[WorkflowHandleAsync], *, polling_interval_sec: float = 1.0
-    ) -> WorkflowHandleAsync:
+        cls, handles: list[WorkflowHandleAsync[Any]], *, polling_interval_sec: float = 1.0
+    ) -> WorkflowHandleAsync[Any]:
         """``wait_first`` from async code."""
         ids = _messages.check_handles(handles)
         done = await arecorded(

@@ -11,10 +11,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from dbos_queue.api.facade.management import _none
-from dbos_queue.api.facade.recorded import arecorded, recorded
+from dbos_queue.api.facade.recorded import arecorded, discarding, recorded
 from dbos_queue.api.handles import WorkflowHandle
-from dbos_queue.api.invoke import _rt
+from dbos_queue.api.invoke import require_runtime
 from dbos_queue.engine.context import current_workflow
 from dbos_queue.error import DBOSException
 from dbos_queue.model.records import ScheduleInput, WorkflowSchedule
@@ -90,7 +89,7 @@ class Schedules:
         """Stored schedules (``WorkflowSchedule`` dicts), oldest first."""
         filters = dict(locals())
         filters.pop("cls")
-        return _rt().engine.run(_manage.list_schedules(_rt(), **filters))  # type: ignore[return-value]
+        return require_runtime().engine.run(_manage.list_schedules(require_runtime(), **filters))  # type: ignore[return-value]
 
     @classmethod
     async def list_schedules_async(
@@ -104,27 +103,31 @@ class Schedules:
         """``list_schedules`` from async code."""
         filters = dict(locals())
         filters.pop("cls")
-        return await _rt().engine.arun(_manage.list_schedules(_rt(), **filters))  # type: ignore[return-value]
+        return await require_runtime().engine.arun(
+            _manage.list_schedules(require_runtime(), **filters)
+        )  # type: ignore[return-value]
 
     @classmethod
     def get_schedule(cls, name: str) -> WorkflowSchedule | None:
         """The schedule named ``name``, or None."""
-        return _rt().engine.run(_manage.get_schedule(_rt(), name))  # type: ignore[return-value]
+        return require_runtime().engine.run(_manage.get_schedule(require_runtime(), name))  # type: ignore[return-value]
 
     @classmethod
     async def get_schedule_async(cls, name: str) -> WorkflowSchedule | None:
         """``get_schedule`` from async code."""
-        return await _rt().engine.arun(_manage.get_schedule(_rt(), name))  # type: ignore[return-value]
+        return await require_runtime().engine.arun(_manage.get_schedule(require_runtime(), name))  # type: ignore[return-value]
 
     @classmethod
     def delete_schedule(cls, name: str) -> None:
         """Delete a schedule (no tick of it fires afterwards)."""
-        recorded("DBOS.deleteSchedule", lambda rt: _none(_manage.delete_schedule(rt, name)))
+        recorded("DBOS.deleteSchedule", lambda rt: discarding(_manage.delete_schedule(rt, name)))
 
     @classmethod
     async def delete_schedule_async(cls, name: str) -> None:
         """``delete_schedule`` from async code."""
-        await arecorded("DBOS.deleteSchedule", lambda rt: _none(_manage.delete_schedule(rt, name)))
+        await arecorded(
+            "DBOS.deleteSchedule", lambda rt: discarding(_manage.delete_schedule(rt, name))
+        )
 
     @classmethod
     def pause_schedule(cls, name: str) -> None:
@@ -140,26 +143,31 @@ class Schedules:
     def apply_schedules(cls, schedules: list[ScheduleInput]) -> None:
         """Create or replace all these schedules in one transaction (others are kept)."""
         _not_in_workflow("apply_schedules")
-        _rt().engine.run(_ops.apply(_rt(), schedules))
+        require_runtime().engine.run(_ops.apply(require_runtime(), schedules))
 
     @classmethod
     async def apply_schedules_async(cls, schedules: list[ScheduleInput]) -> None:
         """``apply_schedules`` from async code."""
         _not_in_workflow("apply_schedules")
-        await _rt().engine.arun(_ops.apply(_rt(), schedules))
+        await require_runtime().engine.arun(_ops.apply(require_runtime(), schedules))
 
     @classmethod
     def backfill_schedule(
         cls, schedule_name: str, start: datetime, end: datetime
-    ) -> list[WorkflowHandle]:
+    ) -> list[WorkflowHandle[Any]]:
         """Enqueue every tick of the schedule between ``start`` and ``end`` that has not run
         (same ids as the scheduler's); handles for all of them."""
         _not_in_workflow("backfill_schedule")
-        ids = _rt().engine.run(_ops.backfill(_rt(), schedule_name, start, end))
-        return [WorkflowHandle(_rt(), wf_id) for wf_id in ids]
+        ids = require_runtime().engine.run(
+            _ops.backfill(require_runtime(), schedule_name, start, end)
+        )
+        return [WorkflowHandle(require_runtime(), wf_id) for wf_id in ids]
 
     @classmethod
-    def trigger_schedule(cls, schedule_name: str) -> WorkflowHandle:
+    def trigger_schedule(cls, schedule_name: str) -> WorkflowHandle[Any]:
         """Enqueue one run of the schedule's workflow now."""
         _not_in_workflow("trigger_schedule")
-        return WorkflowHandle(_rt(), _rt().engine.run(_ops.trigger(_rt(), schedule_name)))
+        return WorkflowHandle(
+            require_runtime(),
+            require_runtime().engine.run(_ops.trigger(require_runtime(), schedule_name)),
+        )

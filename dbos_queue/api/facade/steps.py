@@ -47,14 +47,14 @@ class Steps:
         """``asyncio.wait`` whose outcome a workflow replays: the first execution records
         which of ``fs`` were done (step "DBOS.asyncio_wait"); a replay waits for exactly
         those and reports the others pending. Outside a workflow, plain ``asyncio.wait``."""
-        from dbos_queue.api.invoke import _op_ctx, _rt
+        from dbos_queue.api.invoke import op_context, require_runtime
         from dbos_queue.engine.recorded import as_step, replayed_value
 
-        ctx, fid = _op_ctx(required=False)  # the step id is taken before any future runs
+        ctx, fid = op_context(required=False)  # the step id is taken before any future runs
         tasks = [asyncio.ensure_future(f) for f in fs]
         if ctx is None:
             return await asyncio.wait(tasks, timeout=timeout, return_when=return_when)
-        rt = _rt()
+        rt = require_runtime()
         found, indices = replayed_value(ctx, fid, "DBOS.asyncio_wait")
         if not found:
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from dbos_queue.api.facade.base import classproperty
-from dbos_queue.api.invoke import _finish_wrapper, _register, _rt
+from dbos_queue.api.invoke import finish_wrapper, register_function, require_runtime
 from dbos_queue.engine import procedures as _procedures
 from dbos_queue.engine import tracing as _tracing
 
@@ -48,9 +48,9 @@ class Tracing:
         """
         return _procedures.decorator(
             _procedures.Declaration(name, function, procedure, isolation_level),
-            _register,
-            _finish_wrapper,
-            _rt,
+            register_function,
+            finish_wrapper,
+            require_runtime,
         )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbos_queue.api.invoke import _rt
+from dbos_queue.api.invoke import require_runtime
 from dbos_queue.db import versions as _versions
 from dbos_queue.model.versions import VersionInfo
 from dbos_queue.queue import version_gate as _version_gate
@@ -27,13 +27,13 @@ class Versions:
     def list_application_versions(cls) -> list[VersionInfo]:
         """Every version this application has launched with (and unclaimed ones), newest
         first."""
-        rt = _rt()
+        rt = require_runtime()
         return rt.engine.run(_versions.list_versions(rt.sysdb, _app(rt)))
 
     @classmethod
     def get_latest_application_version(cls) -> VersionInfo:
         """The latest version; raises DBOSException when none was ever recorded."""
-        rt = _rt()
+        rt = require_runtime()
         return rt.engine.run(_versions.latest(rt.sysdb, _app(rt)))
 
     @classmethod
@@ -41,7 +41,7 @@ class Versions:
         cls, version_name: str, *, application_name: str | None = None
     ) -> None:
         """Make ``version_name`` the latest (its timestamp becomes now)."""
-        rt = _rt()
+        rt = require_runtime()
         app = application_name if application_name is not None else _app(rt)
         rt.engine.run(_versions.set_latest(rt.sysdb, version_name, app))
         _version_gate.forget(rt)  # this process's claims see it at once
@@ -49,13 +49,13 @@ class Versions:
     @classmethod
     async def list_application_versions_async(cls) -> list[VersionInfo]:
         """Async form of ``list_application_versions``."""
-        rt = _rt()
+        rt = require_runtime()
         return await rt.engine.arun(_versions.list_versions(rt.sysdb, _app(rt)))
 
     @classmethod
     async def get_latest_application_version_async(cls) -> VersionInfo:
         """Async form of ``get_latest_application_version``."""
-        rt = _rt()
+        rt = require_runtime()
         return await rt.engine.arun(_versions.latest(rt.sysdb, _app(rt)))
 
     @classmethod
@@ -63,7 +63,7 @@ class Versions:
         cls, version_name: str, *, application_name: str | None = None
     ) -> None:
         """Async form of ``set_latest_application_version``."""
-        rt = _rt()
+        rt = require_runtime()
         app = application_name if application_name is not None else _app(rt)
         await rt.engine.arun(_versions.set_latest(rt.sysdb, version_name, app))
         _version_gate.forget(rt)
