@@ -10,7 +10,7 @@ handed to the engine.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -65,7 +65,7 @@ class Start:
     """Everything needed to start (or attach to) one workflow."""
 
     info: FunctionInfo
-    args: tuple
+    args: tuple[Any, ...]
     kwargs: dict[str, Any]
     wf_id: str
     bound: Any = None  # self or cls for methods
@@ -73,13 +73,14 @@ class Start:
     config_name: str | None = None
     queue_name: str | None = None
     status: str = "PENDING"
-    extra: dict[str, Any] = field(default_factory=dict)  # queue fields: priority, dedup, ...
+    extra: dict[str, Any] = field(default_factory=dict[str, Any])  # priority, dedup, ...
 
 
 # --- authorization -------------------------------------------------------------------
 
 
 def current_auth() -> tuple[str | None, list[str] | None]:
+    """The caller's user and roles: the running workflow's, else the request's."""
     ctx = current_workflow.get()
     if ctx is not None and (ctx.authenticated_user or ctx.authenticated_roles):
         return ctx.authenticated_user, ctx.authenticated_roles
@@ -122,6 +123,7 @@ def resolve_workflow_id(rt: Host) -> tuple[str, WorkflowContext | None, int]:
 
 
 def init_params(rt: Host, s: Start, owner: str | None, role: str | None) -> dict[str, Any]:
+    """The columns of a new status row for ``s`` (auth, deadline, parent, inputs)."""
     user, roles = current_auth()
     timeout = next_timeout.get()
     parent = current_workflow.get()
@@ -236,6 +238,7 @@ async def try_takeover(rt: Host, wf_id: str) -> tuple[bool, WorkflowContext | No
 
 
 async def recovery_context(rt: Host, wf_id: str, owner: str) -> WorkflowContext:
+    """Context to re-run a stored workflow: its row's auth and format, its recorded steps."""
     status = await rt.sysdb.get_status_row(wf_id)
     assert status is not None
     ctx = WorkflowContext(workflow_id=wf_id, owner=owner, name=status[2] or "", fresh=False)
@@ -251,7 +254,7 @@ async def recovery_context(rt: Host, wf_id: str, owner: str) -> WorkflowContext:
     return ctx
 
 
-def fresh_context_from_row(row: tuple, owner: str) -> WorkflowContext:
+def fresh_context_from_row(row: tuple[Any, ...], owner: str) -> WorkflowContext:
     """Context for a claimed queue row (``_sql.STATUS_COLUMNS`` order)."""
     return WorkflowContext(
         workflow_id=row[0],
@@ -269,6 +272,7 @@ def fresh_context_from_row(row: tuple, owner: str) -> WorkflowContext:
 
 
 def fresh_context(params: dict[str, Any]) -> WorkflowContext:
+    """Context for a workflow this process just inserted (``init_params`` columns)."""
     return WorkflowContext(
         workflow_id=params["id"],
         owner=params["owner"],
@@ -288,6 +292,7 @@ def fresh_context(params: dict[str, Any]) -> WorkflowContext:
 
 
 def result_from_row(wf_id: str, status: str, output: str | None, error: str | None) -> Any:
+    """A finished workflow's return value, or its recorded error raised."""
     if status == "SUCCESS":
         return ser.deserialize(output)
     if status == "ERROR":
@@ -383,6 +388,7 @@ async def _explain_later(rt: Host, ctx: WorkflowContext) -> None:
 async def complete(
     rt: Host, ctx: WorkflowContext, status: str, output: str | None, error: str | None
 ) -> None:
+    """Record the outcome (unless the row was handed back); a refused write is explained."""
     stop_if_handed_back(ctx)
     ok = await rt.sysdb.complete(ctx.workflow_id, ctx.owner, status, output, error)
     rt.events.emit(WorkflowFinished(ctx.workflow_id, status if ok else "FENCED"))
@@ -466,7 +472,7 @@ def step_replay(ctx: WorkflowContext, fid: int, name: str) -> tuple[bool, Any]:
     return True, ser.deserialize(output)
 
 
-def retry_delays(opts: StepOptions):
+def retry_delays(opts: StepOptions) -> Iterator[float]:
     """Sleep before each retry: interval, interval*rate, ... (max_attempts-1 of them)."""
     delay = opts.interval_seconds
     for _ in range(max(opts.max_attempts, 1) - 1):
@@ -518,6 +524,10 @@ def run_step_sync(
     started = now_ms()
     if not rt.lease.fresh():  # paused or cut off past the lease: confirm it first
         rt.engine.run(rt.confirm_lease())
+    if _tail.pending(ctx):  # a step after a "last" step: its record must be durable first
+        earlier = _tail.take(ctx)
+        if earlier is not None and not rt.sysdb.record_operation_blocking(earlier):
+            rt.engine.run(explain_refusal(rt, ctx))
     ctx.begin_step(fid)  # raises WorkflowStopped once stopped; atomic with ctx.stop()
     result, exc = None, None
     deferred = False

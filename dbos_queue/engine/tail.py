@@ -61,8 +61,19 @@ def _returns_right_after(code: CodeType, lasti: int) -> bool:
 
 
 def _in_package(frame: FrameType) -> bool:
+    """Whether ``frame`` is the library's own wrapper code between the workflow and the step.
+
+    Applications that live inside the package (the demo's and the benchmark's apps under
+    ``cli``) are application code, and so are comprehensions, generator expressions and
+    lambdas (their own code objects on Python 3.11): a step called from one of those is
+    not called straight from the workflow function.
+    """
     name = frame.f_globals.get("__name__", "")
-    return name == _PACKAGE or name.startswith(_PACKAGE + ".")
+    if not (name == _PACKAGE or name.startswith(_PACKAGE + ".")):
+        return False
+    if name.startswith(_PACKAGE + ".cli."):
+        return False
+    return not frame.f_code.co_name.startswith("<")
 
 
 def is_tail_step(body: Any) -> bool:
@@ -89,10 +100,16 @@ def defer(rt: Any, ctx: Any, params: dict[str, Any]) -> bool:
     """Keep a successful step's record for the completion when the step is the workflow's
     last act; True when kept (the caller then writes nothing now)."""
     info = rt.registry.workflows.get(ctx.name)
-    if info is None or info.is_async or not is_tail_step(info.func):
+    if info is None or info.is_async or _KEY in ctx.__dict__ or not is_tail_step(info.func):
         return False
     ctx.__dict__[_KEY] = params
     return True
+
+
+def pending(ctx: Any) -> bool:
+    """Whether a deferred record waits: then another step ran after a "last" one, so the
+    reading of the bytecode was wrong and the record must be written before it goes on."""
+    return _KEY in ctx.__dict__
 
 
 def take(ctx: Any) -> dict[str, Any] | None:
