@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextvars
 import inspect
 from collections.abc import Callable
-from typing import Any, Protocol, cast
+from typing import Any, Literal, Protocol, cast, overload
 
 from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
 from dbos_queue.api.runtime import Runtime
@@ -284,6 +284,18 @@ def _temp_workflow(info: FunctionInfo, wrapper: Callable[..., Any]) -> FunctionI
     )
     registry.workflows[temp.name] = temp
     return temp
+
+
+@overload
+def op_context(
+    required: Literal[True], what: str = "", allow_step: bool = False
+) -> tuple[WorkflowContext, int]: ...
+
+
+@overload
+def op_context(
+    required: bool, what: str = "", allow_step: bool = False
+) -> tuple[WorkflowContext | None, int]: ...
 
 
 def op_context(

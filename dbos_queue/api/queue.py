@@ -8,16 +8,36 @@ and, when DBOS is launched, writes them to the table.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, cast
 
 from dbos_queue.db import sql as _sql
+from dbos_queue.db.loop import Engine
+from dbos_queue.db.sysdb import SystemDatabase
 from dbos_queue.engine.registry import registry
 from dbos_queue.error import DBOSException
 from dbos_queue.queue.settings import QueueRateLimit, QueueSettings, declared_settings
 
 if TYPE_CHECKING:
     from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
+
+P = ParamSpec("P")
+R = TypeVar("R")
+Row = tuple[Any, ...]
+
+
+class StoreHost(Protocol):
+    """What a queue reads and changes its stored row through (the runtime or a client)."""
+
+    @property
+    def engine(self) -> Engine:
+        """The engine loop its statements run on."""
+        ...
+
+    @property
+    def sysdb(self) -> SystemDatabase:
+        """The system database holding ``dbos.queues``."""
+        ...
 
 
 class Queue:
@@ -65,13 +85,25 @@ class Queue:
 
     database_backed_queue = True  # every dbos_queue queue lives in dbos.queues
     application_name: str | None = None  # the owning application (None: unclaimed)
-    _host: Any = None  # the DBOSClient a queue from a client is bound to
+    _host: StoreHost | None = None  # the DBOSClient a queue from a client is bound to
 
-    def _target(self) -> Any:
-        host = self._host if self._host is not None else registry.process
-        return host if host is not None and hasattr(host, "sysdb") else None
+    @classmethod
+    def from_row(cls, row: Row, host: StoreHost | None = None) -> Queue:
+        """A Queue for a ``dbos.queues`` row, not re-declared (see ``queue_from_row``)."""
+        q = cls.__new__(cls)
+        q.name = row[0]
+        q.priority_enabled = True
+        q.settings = QueueSettings(*row[:12])
+        q.application_name = row[12] if len(row) > 12 else None
+        q._host = host
+        return q
 
-    def _adopt(self, row: tuple | None) -> QueueSettings:
+    def _target(self) -> StoreHost | None:
+        # The launched process is registered as an engine-layer listener; it is a Runtime.
+        host: object = self._host if self._host is not None else registry.process
+        return cast(StoreHost, host) if host is not None and hasattr(host, "sysdb") else None
+
+    def _adopt(self, row: Row | None) -> QueueSettings:
         if row is not None:
             self.settings = QueueSettings(*row[:12])
             self.application_name = row[12]
@@ -90,7 +122,7 @@ class Queue:
         row = await host.engine.arun(host.sysdb.fetchone(_sql.GET_QUEUE_OWNED, (self.name,)))
         return self._adopt(row)
 
-    def _change(self, field: str, value: Any) -> tuple[Any, dict[str, Any]]:
+    def _change(self, field: str, value: Any) -> tuple[StoreHost, dict[str, Any]]:
         """(host, set_queue_limits arguments) for one changed limit, checked against the rest."""
         from dbos_queue.queue.settings import check_limits
 
@@ -275,47 +307,45 @@ class Queue:
         self._set(paused=True)
 
     def resume(self) -> None:
+        """Let workers claim from this queue again after ``pause``."""
         self._set(paused=False)
 
-    def enqueue(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> WorkflowHandle[Any]:
+    def enqueue(self, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> WorkflowHandle[R]:
         """Add a run of workflow ``func`` to this queue; returns its handle at once."""
         from dbos_queue.api.invoke import enqueue_sync
 
-        return enqueue_sync(self, func, args, kwargs)
+        handle: WorkflowHandle[R] = enqueue_sync(self, func, args, kwargs)
+        return handle
 
     async def enqueue_async(
-        self, func: Callable[..., Any], *args: Any, **kwargs: Any
-    ) -> WorkflowHandleAsync[Any]:
+        self, func: Callable[P, Coroutine[Any, Any, R]], *args: P.args, **kwargs: P.kwargs
+    ) -> WorkflowHandleAsync[R]:
+        """Add a run of async workflow ``func`` to this queue without blocking the loop."""
         from dbos_queue.api.invoke import enqueue_async
 
-        return await enqueue_async(self, func, args, kwargs)
+        handle: WorkflowHandleAsync[R] = await enqueue_async(self, func, args, kwargs)
+        return handle
 
     def __repr__(self) -> str:
         return f"Queue({self.name!r})"
 
 
-def queue_from_row(row: tuple, host: Any = None) -> Queue:
+def queue_from_row(row: Row, host: StoreHost | None = None) -> Queue:
     """A Queue object for a ``dbos.queues`` row (without re-declaring it); ``host`` is the
     DBOSClient its getters and setters use (default: the launched runtime)."""
-    q = Queue.__new__(Queue)
-    q.name = row[0]
-    q.priority_enabled = True
-    q.settings = QueueSettings(*row[:12])
-    q.application_name = row[12] if len(row) > 12 else None
-    q._host = host
-    return q
+    return Queue.from_row(row, host)
 
 
-def named_queue(name: str, row: tuple | None = None) -> Queue:
+def named_queue(name: str, row: Row | None = None) -> Queue:
     """The queue ``name`` as declared here, else as stored (``row``: its partitioning
     decides the enqueue's checks), else a stand-in with default settings.
 
     ``DBOS.enqueue_workflow`` names a queue; the enqueue then refuses one that no worker
     declared (api/invoke.py ``require_stored_queue``).
     """
-    declared = registry.queues.get(name)
+    declared = cast("Queue | None", registry.queues.get(name))
     if declared is not None:
-        return declared  # type: ignore[no-any-return]
+        return declared
     return queue_from_row(row if row is not None else (name,))
 
 

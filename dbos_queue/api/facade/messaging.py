@@ -7,12 +7,10 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
-from dbos_queue.api.invoke import (
-    op_context,
-    require_runtime,
-)
+from dbos_queue.api.invoke import op_context, require_runtime
 from dbos_queue.engine import comm as _comm
 from dbos_queue.engine import streams as _streams
+from dbos_queue.engine.context import WorkflowContext
 from dbos_queue.model import serialization as ser
 from dbos_queue.model.records import SendMessage
 from dbos_queue.model.serialization import WorkflowSerializationFormat
@@ -338,14 +336,16 @@ class Messaging:
             r.end()
 
 
-def _fmt(ctx: Any) -> str | None:
+def _fmt(ctx: WorkflowContext | None) -> str | None:
     """The running workflow's own format: what DEFAULT means for what it sends (DBOS)."""
     return getattr(ctx, "serialization", None)
 
 
-def _in_format(messages: list[SendMessage], serialization_type: Any, ctx: Any) -> list[Any]:
+def _in_format(
+    messages: list[SendMessage], serialization_type: Any, ctx: WorkflowContext | None
+) -> list[SendMessage]:
     """SendMessages whose payloads are marked for ``serialization_type`` (parity B)."""
-    out = []
+    out: list[SendMessage] = []
     for m in messages:
         value = ser.in_format(m.message, serialization_type, _fmt(ctx))
         out.append(m if value is m.message else dataclasses.replace(m, message=value))
@@ -353,7 +353,7 @@ def _in_format(messages: list[SendMessage], serialization_type: Any, ctx: Any) -
 
 
 async def _send_one(
-    ctx: Any,
+    ctx: WorkflowContext | None,
     fid: int,
     dest: str,
     message: Any,

@@ -4,8 +4,8 @@ queue name or by options."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from dbos_queue.api.facade.base import FacadeState
 from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
@@ -13,15 +13,34 @@ from dbos_queue.api.invoke import require_runtime
 from dbos_queue.engine.registry import registry
 from dbos_queue.error import DBOSException
 from dbos_queue.ops import queues as _queues
+from dbos_queue.queue.settings import QueueRateLimit
+
+if TYPE_CHECKING:
+    from dbos_queue.api.queue import Queue
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 RESERVED_PREFIX = "_dbos_"  # DBOS's internal queues
 CONFLICT_POLICIES = _queues.CONFLICT_POLICIES
 
 
-def _queue_of(row: tuple | None) -> Any:
+def _queue_of(row: tuple[Any, ...] | None) -> Queue | None:
     from dbos_queue.api.queue import queue_from_row
 
     return queue_from_row(row) if row is not None else None
+
+
+def _queues_of(rows: list[tuple[Any, ...]]) -> list[Queue]:
+    from dbos_queue.api.queue import queue_from_row
+
+    return [queue_from_row(r) for r in rows]
+
+
+def _declared(name: str) -> Queue | None:
+    """The queue declared in this process under ``name``."""
+    queue: Queue | None = registry.queues.get(name)
+    return queue
 
 
 class Queues:
@@ -36,12 +55,12 @@ class Queues:
         global_concurrency: int | None = None,
         partition_concurrency: int | None = None,
         partition_worker_concurrency: int | None = None,
-        partition_limiter: dict[str, Any] | None = None,
-        limiter: dict[str, Any] | None = None,
+        partition_limiter: QueueRateLimit | None = None,
+        limiter: QueueRateLimit | None = None,
         polling_interval_sec: float = 1.0,
         on_conflict: str = "update_if_latest_version",
         concurrency: int | None = None,
-    ) -> Any:
+    ) -> Queue:
         """Declare (or update) a database-backed queue; the DBOS 3.x spelling of ``Queue``.
 
         ``on_conflict`` is checked; a queue changed at runtime (``set_*``) keeps the stored
@@ -49,7 +68,8 @@ class Queues:
         """
         from dbos_queue.api.queue import Queue
 
-        if isinstance(name, str) and name.startswith(RESERVED_PREFIX):
+        given: object = name  # a non-str name is refused by Queue's own check below
+        if isinstance(given, str) and given.startswith(RESERVED_PREFIX):
             raise ValueError(
                 f"Queue name {name} is reserved: names starting with '{RESERVED_PREFIX}' "
                 "belong to DBOS's internal queues."
@@ -78,31 +98,31 @@ class Queues:
         global_concurrency: int | None = None,
         partition_concurrency: int | None = None,
         partition_worker_concurrency: int | None = None,
-        partition_limiter: dict[str, Any] | None = None,
-        limiter: dict[str, Any] | None = None,
+        partition_limiter: QueueRateLimit | None = None,
+        limiter: QueueRateLimit | None = None,
         polling_interval_sec: float = 1.0,
         on_conflict: str = "update_if_latest_version",
         concurrency: int | None = None,
-    ) -> Any:
+    ) -> Queue:
         """``register_queue`` from async code (the declaration runs in a worker thread)."""
         options = dict(locals())
         options.pop("cls")
         return await asyncio.to_thread(lambda: cls.register_queue(**options))
 
     @classmethod
-    def retrieve_queue(cls, name: str) -> Any:
+    def retrieve_queue(cls, name: str) -> Queue | None:
         """The queue named ``name`` as declared here or stored in the database, else None."""
         if name in registry.queues:
-            return registry.queues[name]
+            return _declared(name)
         if registry.process is None:
             return None
         return _queue_of(require_runtime().engine.run(_queues.get_row(require_runtime(), name)))
 
     @classmethod
-    async def retrieve_queue_async(cls, name: str) -> Any:
+    async def retrieve_queue_async(cls, name: str) -> Queue | None:
         """``retrieve_queue`` from async code."""
         if name in registry.queues:
-            return registry.queues[name]
+            return _declared(name)
         if registry.process is None:
             return None
         return _queue_of(
@@ -120,32 +140,32 @@ class Queues:
         await require_runtime().engine.arun(_queues.delete(require_runtime(), name))
 
     @classmethod
-    def list_queues(cls, *, application_name: str | list[str] | None = None) -> list[Any]:
+    def list_queues(cls, *, application_name: str | list[str] | None = None) -> list[Queue]:
         """The queues stored in the system database (those of ``application_name`` and
         unclaimed ones when it is given), by name."""
         rows = require_runtime().engine.run(_queues.list_rows(require_runtime(), application_name))
-        return [_queue_of(r) for r in rows]
+        return _queues_of(rows)
 
     @classmethod
     async def list_queues_async(
         cls, *, application_name: str | list[str] | None = None
-    ) -> list[Any]:
+    ) -> list[Queue]:
         """``list_queues`` from async code."""
         rows = await require_runtime().engine.arun(
             _queues.list_rows(require_runtime(), application_name)
         )
-        return [_queue_of(r) for r in rows]
+        return _queues_of(rows)
 
     @classmethod
     def enqueue_workflow(
-        cls, queue_name: str, func: Callable[..., Any], *args: Any, **kwargs: Any
-    ) -> WorkflowHandle[Any]:
+        cls, queue_name: str, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs
+    ) -> WorkflowHandle[R]:
         """``Queue(queue_name).enqueue(func, ...)`` without a Queue object. A queue neither
         declared here nor stored in ``dbos.queues`` is refused (``DBOSQueueNotDeclaredError``):
         nothing would ever run it."""
         from dbos_queue.api.queue import named_queue
 
-        queue = registry.queues.get(queue_name)
+        queue = _declared(queue_name)
         if queue is None:  # stored by another process: its settings decide partitioning
             queue = named_queue(
                 queue_name,
@@ -155,12 +175,16 @@ class Queues:
 
     @classmethod
     async def enqueue_workflow_async(
-        cls, queue_name: str, func: Callable[..., Any], *args: Any, **kwargs: Any
-    ) -> WorkflowHandleAsync[Any]:
+        cls,
+        queue_name: str,
+        func: Callable[P, Coroutine[Any, Any, R]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> WorkflowHandleAsync[R]:
         """``enqueue_workflow`` from async code."""
         from dbos_queue.api.queue import named_queue
 
-        queue = registry.queues.get(queue_name)
+        queue = _declared(queue_name)
         if queue is None:
             row = await require_runtime().engine.arun(
                 _queues.get_row(require_runtime(), queue_name)
