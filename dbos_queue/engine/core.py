@@ -248,10 +248,15 @@ async def recovery_context(rt: Host, wf_id: str, owner: str) -> WorkflowContext:
     ctx.authenticated_roles = json.loads(status[7]) if status[7] else None
     ctx.deadline_ms = status[19]
     ctx.queue_name = status[17]
-    ctx.shard_key = status[34] if len(status) > 34 else None
-    ctx.otel_carrier = _tracing.carrier_of(status[31] if len(status) > 31 else None)
+    ctx.shard_key = _column(status, 34)
+    ctx.otel_carrier = _tracing.carrier_of(_column(status, 31))
     ctx.serialization = ser.args_format(status[20])
     return ctx
+
+
+def _column(row: tuple[Any, ...], i: int) -> Any:
+    """Column ``i`` of a status row, None when the row was read without it."""
+    return row[i] if len(row) > i else None
 
 
 def fresh_context_from_row(row: tuple[Any, ...], owner: str) -> WorkflowContext:
@@ -265,8 +270,8 @@ def fresh_context_from_row(row: tuple[Any, ...], owner: str) -> WorkflowContext:
         authenticated_roles=json.loads(row[7]) if row[7] else None,
         deadline_ms=row[19],
         queue_name=row[17],
-        shard_key=row[34] if len(row) > 34 else None,
-        otel_carrier=_tracing.carrier_of(row[31] if len(row) > 31 else None),
+        shard_key=_column(row, 34),
+        otel_carrier=_tracing.carrier_of(_column(row, 31)),
         serialization=ser.args_format(row[20]),
     )
 
