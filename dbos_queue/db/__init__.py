@@ -1,0 +1,1 @@
+"""The system database: SQL, typed statements, the engine loop, migrations."""

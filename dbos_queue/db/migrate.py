@@ -35,7 +35,7 @@ def migrations_dir() -> Path:
 
 def available() -> list[tuple[int, Path]]:
     """All migration files, in version order."""
-    out = []
+    out: list[tuple[int, Path]] = []
     for p in migrations_dir().iterdir():
         m = _FILE_RE.match(p.name)
         if m:
@@ -44,6 +44,7 @@ def available() -> list[tuple[int, Path]]:
 
 
 def latest_version() -> int:
+    """The number of the newest migration this install ships (the schema it expects)."""
     return available()[-1][0]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -24,6 +24,7 @@ from dbos_queue.model.status import TERMINAL_STATUSES
 
 logger = logging.getLogger("dbos_queue")
 T = TypeVar("T")
+Row = tuple[Any, ...]  # one result row, as psycopg returns it
 
 NULL_TOPIC = "__null__topic__"
 # INIT_WORKFLOW parameters that default to NULL (parent, owner, attributes, schedule, key).
@@ -48,6 +49,8 @@ def _retryable(exc: BaseException) -> bool:
 
 @dataclass
 class InitResult:
+    """What an INIT did: inserted a new row, or found this workflow's existing one."""
+
     inserted: bool
     status: str | None = None
     name: str | None = None
@@ -55,6 +58,32 @@ class InitResult:
     output: str | None = None
     error: str | None = None
     queue_name: str | None = None
+
+
+def init_workflow_plan(params: dict[str, Any]) -> Generator[tuple[str, Any], Any, InitResult]:
+    """The statements of an INIT, as a generator: it yields (query, parameters) and is sent
+    each one's row, so an async caller (the engine) and a sync one (a client's own thread,
+    db/threadconn.py) run the same logic."""
+    for key in INIT_OPTIONAL:  # 0008 columns a producer may not set
+        params.setdefault(key, None)
+    for key in ("serialization", "debounce_deadline"):  # 0011 columns, unset by most starts
+        params.setdefault(key, None)
+    params.setdefault("is_debounced", False)
+    for _ in range(5):
+        row = yield _sql.INIT_WORKFLOW, params
+        if row is not None:
+            res = InitResult(*row)
+            if not res.inserted and params.get("owner") and res.owner == params["owner"]:
+                # Our own insert, retried after its reply was lost: we own it.
+                return InitResult(True)
+            return res
+        if params.get("dedup_id") is not None:
+            holder = yield _sql.DEDUP_HOLDER, (params["queue"], params["dedup_id"])
+            if holder is not None:
+                from dbos_queue.error import DBOSQueueDeduplicatedError
+
+                raise DBOSQueueDeduplicatedError(params["id"], params["queue"], params["dedup_id"])
+    raise RuntimeError(f"could not insert or read workflow {params['id']}")
 
 
 class SystemDatabase:
@@ -67,7 +96,8 @@ class SystemDatabase:
         self._completions = Batcher(engine, self._flush_completions)
         self._tails = Batcher(engine, self._flush_tails)  # last step + completion together
 
-    async def _with_retry(self, fn: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
+    async def with_retry(self, fn: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
+        """Run ``fn`` on a pooled connection, again on connection loss until the deadline."""
         delay, deadline = 0.05, time.monotonic() + self.retry_for_sec
         while True:
             try:
@@ -80,26 +110,34 @@ class SystemDatabase:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
+    _with_retry = with_retry  # the older name, still used by queue/claim.py
+
     async def execute(self, query: str, params: Any = None) -> int:
+        """Run one statement (retried on connection loss); returns its row count."""
+
         async def go(conn: AsyncConnection[Any]) -> int:
             cur = await conn.execute(query, params)  # type: ignore[arg-type]
             return cur.rowcount
 
-        return await self._with_retry(go)
+        return await self.with_retry(go)
 
-    async def fetchone(self, query: str, params: Any = None) -> tuple | None:
-        async def go(conn: AsyncConnection[Any]) -> tuple | None:
+    async def fetchone(self, query: str, params: Any = None) -> Row | None:
+        """The first row of one statement, or None (retried on connection loss)."""
+
+        async def go(conn: AsyncConnection[Any]) -> Row | None:
             cur = await conn.execute(query, params)  # type: ignore[arg-type]
             return await cur.fetchone()
 
-        return await self._with_retry(go)
+        return await self.with_retry(go)
 
-    async def fetchall(self, query: str, params: Any = None) -> list[tuple]:
-        async def go(conn: AsyncConnection[Any]) -> list[tuple]:
+    async def fetchall(self, query: str, params: Any = None) -> list[Row]:
+        """Every row of one statement (retried on connection loss)."""
+
+        async def go(conn: AsyncConnection[Any]) -> list[Row]:
             cur = await conn.execute(query, params)  # type: ignore[arg-type]
             return await cur.fetchall()
 
-        return await self._with_retry(go)
+        return await self.with_retry(go)
 
     async def transaction(self, fn: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
         """Run ``fn(conn)`` inside one transaction, retried as a whole on connection loss."""
@@ -108,58 +146,49 @@ class SystemDatabase:
             async with conn.transaction():
                 return await fn(conn)
 
-        return await self._with_retry(go)
+        return await self.with_retry(go)
 
     # --- executors ---------------------------------------------------------------
 
     async def register_executor(self, **params: Any) -> None:
+        """Insert (or refresh) this process's row in ``dbos.executors``."""
         await self.execute(_sql.REGISTER_EXECUTOR, params)
 
     async def heartbeat(self, process_id: str, now: int, lease_ms: int) -> bool:
+        """Extend this process's lease; False when it was declared dead meanwhile."""
         row = await self.fetchone(
             _sql.HEARTBEAT, {"process_id": process_id, "now": now, "lease_ms": lease_ms}
         )
         return row is not None
 
     async def unregister_executor(self, process_id: str) -> None:
+        """Remove this process's executor row at a clean shutdown."""
         await self.execute(_sql.UNREGISTER_EXECUTOR, (process_id,))
 
-    async def local_executors(self, hostname: str, process_id: str) -> list[tuple]:
+    async def local_executors(self, hostname: str, process_id: str) -> list[Row]:
+        """The other executor rows registered from this host."""
         return await self.fetchall(_sql.LOCAL_EXECUTORS, (hostname, process_id))
 
     async def expire_executors(self, process_ids: Sequence[str]) -> None:
+        """End the leases of these processes (known gone), so their work can be taken."""
         if process_ids:
             await self.execute(_sql.EXPIRE_EXECUTORS, (list(process_ids),))
 
     # --- workflows ---------------------------------------------------------------
 
     async def init_workflow(self, params: dict[str, Any]) -> InitResult:
-        for key in INIT_OPTIONAL:  # 0008 columns a producer may not set
-            params.setdefault(key, None)
-        for key in ("serialization", "debounce_deadline"):  # 0011 columns, unset by most starts
-            params.setdefault(key, None)
-        params.setdefault("is_debounced", False)
-        for _ in range(5):
-            row = await self.fetchone(_sql.INIT_WORKFLOW, params)
-            if row is not None:
-                res = InitResult(*row)
-                if not res.inserted and params.get("owner") and res.owner == params["owner"]:
-                    # Our own insert, retried after its reply was lost: we own it.
-                    return InitResult(True)
-                return res
-            if params.get("dedup_id") is not None:
-                holder = await self.fetchone(
-                    _sql.DEDUP_HOLDER, (params["queue"], params["dedup_id"])
-                )
-                if holder is not None:
-                    from dbos_queue.error import DBOSQueueDeduplicatedError
+        """Insert a workflow's row, or read the existing one (``init_workflow_plan``)."""
+        plan = init_workflow_plan(params)
+        row: Any = None
+        try:
+            while True:
+                query, args = plan.send(row)
+                row = await self.fetchone(query, args)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
-                    raise DBOSQueueDeduplicatedError(
-                        params["id"], params["queue"], params["dedup_id"]
-                    )
-        raise RuntimeError(f"could not insert or read workflow {params['id']}")
-
-    async def takeover(self, wf_id: str, owner: str, executor_id: str) -> tuple | None:
+    async def takeover(self, wf_id: str, owner: str, executor_id: str) -> Row | None:
+        """Own a PENDING workflow whose owner's process is dead (or us); None when refused."""
         return await self.fetchone(
             _sql.TAKEOVER_WORKFLOW,
             {"id": wf_id, "owner": owner, "executor_id": executor_id, "now": now_ms()},
@@ -174,6 +203,7 @@ class SystemDatabase:
         return [r[0] for r in rows]
 
     async def mark_max_recovery(self, wf_id: str, owner: str) -> None:
+        """Dead-letter a workflow that exceeded its recovery attempts (fenced by ``owner``)."""
         await self.execute(_sql.MARK_MAX_RECOVERY, {"id": wf_id, "owner": owner, "now": now_ms()})
 
     async def complete(
@@ -255,7 +285,7 @@ class SystemDatabase:
             return True
         return self._tails.submit_blocking(item, record["id"])
 
-    async def _flush_tails(self, items: list[dict[str, Any]]) -> set:
+    async def _flush_tails(self, items: list[dict[str, Any]]) -> set[str]:
         recs = [i["record"] for i in items]
         params = {
             "ids": [r["id"] for r in recs],
@@ -271,18 +301,18 @@ class SystemDatabase:
             "nows": [i["now"] for i in items],
         }
         rows = await self.fetchall(_sql.RECORD_AND_COMPLETE_WORKFLOWS, params)
-        accepted = {r[0] for r in rows}
+        accepted: set[str] = {r[0] for r in rows}
         for wf_id in accepted:
             self.engine.publish("wf", wf_id)
         return accepted
 
-    async def _flush_completions(self, items: list[dict[str, Any]]) -> set:
+    async def _flush_completions(self, items: list[dict[str, Any]]) -> set[str]:
         accepted = await self._write_completions(items)
         for wf_id in accepted:  # on the loop, once durable: local waiters, remote ones
             self.engine.publish("wf", wf_id)
         return accepted
 
-    async def _write_completions(self, items: list[dict[str, Any]]) -> set:
+    async def _write_completions(self, items: list[dict[str, Any]]) -> set[str]:
         params = {
             "ids": [i["id"] for i in items],
             "owners": [i["owner"] for i in items],
@@ -294,20 +324,25 @@ class SystemDatabase:
         return {r[0] for r in await self.fetchall(_sql.COMPLETE_WORKFLOWS, params)}
 
     async def cancel_owned(self, wf_id: str, owner: str) -> None:
+        """Mark a workflow this owner runs as CANCELLED (fenced by ``owner``)."""
         await self.execute(_sql.CANCEL_OWNED, {"id": wf_id, "owner": owner, "now": now_ms()})
 
-    async def fence_state(self, wf_id: str) -> tuple | None:
+    async def fence_state(self, wf_id: str) -> Row | None:
+        """The row fields that decide whether an owner may still write for a workflow."""
         return await self.fetchone(_sql.FENCE_STATE, (wf_id,))
 
-    async def get_status_row(self, wf_id: str) -> tuple | None:
+    async def get_status_row(self, wf_id: str) -> Row | None:
+        """A workflow's status row in ``_sql.STATUS_COLUMNS`` order, or None."""
         return await self.fetchone(_sql.GET_STATUS, (wf_id,))
 
-    async def get_result_row(self, wf_id: str) -> tuple | None:
+    async def get_result_row(self, wf_id: str) -> Row | None:
+        """A workflow's status, output and error, or None when there is no such row."""
         return await self.fetchone(_sql.GET_RESULT, (wf_id,))
 
     # --- operations ----------------------------------------------------------------
 
-    async def load_operations(self, wf_id: str) -> dict[int, tuple]:
+    async def load_operations(self, wf_id: str) -> dict[int, Row]:
+        """A workflow's recorded steps by function id, for replay."""
         rows = await self.fetchall(_sql.LOAD_OPERATIONS, (wf_id,))
         return {r[0]: r[1:] for r in rows}
 
@@ -322,6 +357,7 @@ class SystemDatabase:
         child: str | None = None,
         started: int | None = None,
     ) -> dict[str, Any]:
+        """The parameters of one step record (RECORD_OPERATION), stamped now."""
         return {
             "id": wf_id,
             "owner": owner,
@@ -345,7 +381,7 @@ class SystemDatabase:
         """``record_operation`` for a workflow thread (not the engine loop)."""
         return self._records.submit_blocking(params, (params["id"], params["fid"]))
 
-    async def _flush_records(self, items: list[dict[str, Any]]) -> set:
+    async def _flush_records(self, items: list[dict[str, Any]]) -> set[tuple[str, int]]:
         params = {
             "ids": [i["id"] for i in items],
             "owners": [i["owner"] for i in items],
@@ -359,7 +395,8 @@ class SystemDatabase:
         }
         return {(r[0], r[1]) for r in await self.fetchall(_sql.RECORD_OPERATIONS, params)}
 
-    async def list_steps(self, wf_id: str) -> list[tuple]:
+    async def list_steps(self, wf_id: str) -> list[Row]:
+        """A workflow's steps in ``_sql.LIST_STEPS`` order (see ``model.status.step_dict``)."""
         return await self.fetchall(_sql.LIST_STEPS, (wf_id,))
 
     # --- messages, events, streams ---------------------------------------------------
@@ -416,6 +453,8 @@ class SystemDatabase:
     async def set_event(
         self, wf_id: str, key: str, value: str, record: dict[str, Any] | None, step_fid: int = 0
     ) -> bool:
+        """Set an event (and its history entry), with the step record if given, atomically."""
+
         async def go(conn: AsyncConnection[Any]) -> bool:
             if record is not None:
                 cur = await conn.execute(_sql.RECORD_OPERATION, record)
@@ -428,15 +467,19 @@ class SystemDatabase:
 
         return await self.transaction(go)
 
-    async def get_event(self, wf_id: str, key: str) -> tuple | None:
+    async def get_event(self, wf_id: str, key: str) -> Row | None:
+        """The current value row of one workflow event, or None when unset."""
         return await self.fetchone(_sql.GET_EVENT, (wf_id, key))
 
-    async def get_all_events(self, wf_id: str) -> list[tuple]:
+    async def get_all_events(self, wf_id: str) -> list[Row]:
+        """Every event key and value a workflow has set."""
         return await self.fetchall(_sql.GET_ALL_EVENTS, (wf_id,))
 
     async def write_stream(
         self, wf_id: str, key: str, value: str, fid: int, record: dict[str, Any] | None
     ) -> bool:
+        """Append a stream value, with the step record if given, atomically; wakes readers."""
+
         async def go(conn: AsyncConnection[Any]) -> bool:
             if record is not None:
                 cur = await conn.execute(_sql.RECORD_OPERATION, record)
@@ -452,7 +495,8 @@ class SystemDatabase:
             self.engine.publish("stream", f"{wf_id}::{key}")
         return ok
 
-    async def read_stream(self, wf_id: str, key: str, offset: int) -> list[tuple]:
+    async def read_stream(self, wf_id: str, key: str, offset: int) -> list[Row]:
+        """The values of a workflow's stream from ``offset`` on, in order."""
         return await self.fetchall(_sql.READ_STREAM, (wf_id, key, offset))
 
 
