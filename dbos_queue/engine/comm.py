@@ -50,6 +50,7 @@ async def send(
     topic: str | None,
     idempotency_key: str | None = None,
 ) -> None:
+    """DBOS.send: deliver a message to ``dest``'s topic once (recorded as step ``fid``)."""
     text = ser.serialize(message, "message")
     done, _ = _replay(ctx, fid)
     if done:
@@ -66,6 +67,7 @@ async def send(
 
 
 async def recv(rt: Host, ctx: WorkflowContext, fid: int, topic: str | None, timeout: float) -> Any:
+    """DBOS.recv: consume the oldest message on ``topic``, waiting up to ``timeout`` (None)."""
     done, text = _replay(ctx, fid)
     if done:
         return ser.deserialize(text)
@@ -95,6 +97,7 @@ async def recv(rt: Host, ctx: WorkflowContext, fid: int, topic: str | None, time
 
 
 async def set_event(rt: Host, ctx: WorkflowContext, fid: int, key: str, value: Any) -> None:
+    """DBOS.set_event: publish ``key``'s latest value for this workflow (step ``fid``)."""
     text = ser.serialize(value, f"event {key!r}")
     done, _ = _replay(ctx, fid)
     if done:
@@ -108,6 +111,7 @@ async def set_event(rt: Host, ctx: WorkflowContext, fid: int, key: str, value: A
 async def get_event(
     rt: Host, ctx: WorkflowContext | None, fid: int, wf_id: str, key: str, timeout: float
 ) -> Any:
+    """DBOS.get_event: ``wf_id``'s value for ``key``, waiting up to ``timeout`` (None)."""
     done, text = _replay(ctx, fid)
     if done:
         return ser.deserialize(text)
@@ -166,6 +170,7 @@ async def sleep(rt: Host, ctx: WorkflowContext, fid: int, seconds: float) -> Non
 async def write_stream(
     rt: Host, ctx: WorkflowContext, fid: int, key: str, value: Any, closing: bool = False
 ) -> None:
+    """DBOS.write_stream / close_stream: append a value (or the end marker) to a stream."""
     text = STREAM_CLOSED if closing else ser.serialize(value, f"stream {key!r} value")
     done, _ = _replay(ctx, fid)
     if done:
@@ -181,7 +186,7 @@ async def write_stream(
         await explain_refusal(rt, ctx)
 
 
-async def read_stream_chunk(rt: Host, wf_id: str, key: str, offset: int) -> tuple[list, bool]:
+async def read_stream_chunk(rt: Host, wf_id: str, key: str, offset: int) -> tuple[list[Any], bool]:
     """Values from ``offset`` on, and whether the stream is finished (closed or workflow done)."""
 
     async def check() -> Any:
@@ -197,7 +202,7 @@ async def read_stream_chunk(rt: Host, wf_id: str, key: str, offset: int) -> tupl
     rows = await rt.engine.wait_for(("stream", f"{wf_id}::{key}"), check, None)
     if rows == "END":
         return [], True
-    values = []
+    values: list[Any] = []
     for text, _off in rows:
         if text == STREAM_CLOSED:
             return values, True
@@ -206,6 +211,7 @@ async def read_stream_chunk(rt: Host, wf_id: str, key: str, offset: int) -> tupl
 
 
 async def read_stream(rt: Host, wf_id: str, key: str) -> AsyncIterator[Any]:
+    """Every value of a stream, in order, until it is closed or its workflow ends."""
     offset = 0
     while True:
         values, finished = await rt.engine.arun(read_stream_chunk(rt, wf_id, key, offset))

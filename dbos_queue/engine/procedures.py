@@ -21,7 +21,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, LiteralString, cast
 
 import psycopg
 from psycopg import ClientCursor, pq
@@ -84,7 +84,9 @@ def _target(decl: Declaration, func: Callable[..., Any]) -> _Target:
     return _Target(decl.name or func.__qualname__, parts, decl.procedure, level)
 
 
-def _statement(target: _Target, args: tuple, kwargs: dict[str, Any], template: str):
+def _statement(
+    target: _Target, args: tuple[Any, ...], kwargs: dict[str, Any], template: str
+) -> tuple[pgsql.Composed, dict[str, Any]]:
     """The composed message and its parameters (arguments bound client-side)."""
     params: dict[str, Any] = {}
     pieces: list[pgsql.Composable] = []
@@ -97,7 +99,8 @@ def _statement(target: _Target, args: tuple, kwargs: dict[str, Any], template: s
             pgsql.SQL("{} => {}").format(pgsql.Identifier(key), pgsql.Placeholder(f"k{i}"))
         )
     query = pgsql.SQL(template).format(  # type: ignore[arg-type]  # constants of db/sql.py
-        level=pgsql.SQL(target.level),  # one of four fixed keywords, checked at declaration
+        # one of three fixed keywords (transaction.ISOLATION), checked at declaration
+        level=pgsql.SQL(cast(LiteralString, target.level)),
         fn=pgsql.Identifier(*target.parts),
         args=pgsql.SQL(", ").join(pieces),
     )
@@ -160,7 +163,12 @@ def _decode_output(target: _Target, rows: list[Any]) -> Any:
 
 
 def _call_once(
-    pool: Any, target: _Target, ctx: WorkflowContext | None, fid: int, args: tuple, kwargs: dict
+    pool: Any,
+    target: _Target,
+    ctx: WorkflowContext | None,
+    fid: int,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
 ) -> Any:
     """One attempt: (value, replayed) — replayed when a committed checkpoint was found."""
     if ctx is None:
@@ -195,7 +203,9 @@ def _call_once(
     return (json.loads(output) if output is not None else None), replayed
 
 
-def _attempts(pool: Any, target: _Target, ctx: Any, fid: int, args: tuple, kwargs: dict) -> Any:
+def _attempts(
+    pool: Any, target: _Target, ctx: Any, fid: int, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
     for attempt in range(_MAX_ATTEMPTS):
         try:
             return _call_once(pool, target, ctx, fid, args, kwargs)[0]
@@ -208,7 +218,7 @@ def _attempts(pool: Any, target: _Target, ctx: Any, fid: int, args: tuple, kwarg
     )
 
 
-def call(rt: Any, target: _Target, args: tuple, kwargs: dict[str, Any]) -> Any:
+def call(rt: Any, target: _Target, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Run a declared stored procedure: checkpointed inside a workflow, plain elsewhere."""
     pool = _transaction.app_pool(rt)
     if pool is None:
@@ -259,7 +269,7 @@ def decorator(
         target = _target(decl, func)
         info = register(func, "procedure", target.name)
 
-        def run(args: tuple, kwargs: dict[str, Any]) -> Any:
+        def run(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             check_roles(info)
             with _tracing.step_span(target.name, "procedure"):
                 return call(get_rt(), target, args, kwargs)

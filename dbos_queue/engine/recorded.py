@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def _replayed(ctx: WorkflowContext, fid: int, name: str) -> tuple[bool, str | None]:
+def replayed_output(ctx: WorkflowContext, fid: int, name: str) -> tuple[bool, str | None]:
     """(True, recorded output) when this step ran before; raises its recorded error."""
     if ctx.fresh:
         return False, None
@@ -50,7 +50,7 @@ async def as_step(
     """Run ``op`` once per workflow step (engine loop); its result must be serializable."""
     if ctx is None or not fid:
         return await op()
-    done, text = _replayed(ctx, fid, name)
+    done, text = replayed_output(ctx, fid, name)
     if done:
         return ser.deserialize(text) if text is not None else None  # type: ignore[return-value]
     started = now_ms()
@@ -79,7 +79,7 @@ def replayed_value(ctx: WorkflowContext, fid: int, name: str) -> tuple[bool, obj
     recorded error. For callers that record a result they compute themselves."""
     if not fid:
         return False, None
-    done, text = _replayed(ctx, fid, name)
+    done, text = replayed_output(ctx, fid, name)
     if not done:
         return False, None
     return True, ser.deserialize(text) if text is not None else None

@@ -23,15 +23,21 @@ class FunctionInfo:
     # @DBOS.workflow(serialization_type=, validate_args=): the inputs' format, and a
     # callable (args, kwargs) -> (args, kwargs) run on inputs read back from a row.
     serialization_type: Any = None
-    validate_args: Callable[[tuple, dict], tuple[tuple, dict]] | None = None
+    validate_args: (
+        Callable[[tuple[Any, ...], dict[str, Any]], tuple[tuple[Any, ...], dict[str, Any]]] | None
+    ) = None
 
 
 class DeclarationListener(Protocol):
     """What a launched process hears when code declares something after launch."""
 
-    def queue_declared(self, queue: Any) -> None: ...
+    def queue_declared(self, queue: Any) -> None:
+        """A queue was declared after launch: store its settings now."""
+        ...
 
-    def schedules_changed(self) -> None: ...
+    def schedules_changed(self) -> None:
+        """A schedule was declared after launch: the scheduler re-reads them."""
+        ...
 
 
 @dataclass
@@ -43,16 +49,18 @@ class Registry:
     and ``schedules_changed`` instead of through a module global.
     """
 
-    workflows: dict[str, FunctionInfo] = field(default_factory=dict)
-    classes: dict[str, type] = field(default_factory=dict)
-    instances: dict[tuple[str, str], Any] = field(default_factory=dict)
-    queues: dict[str, Any] = field(default_factory=dict)
+    workflows: dict[str, FunctionInfo] = field(default_factory=dict[str, FunctionInfo])
+    classes: dict[str, type] = field(default_factory=dict[str, type])
+    instances: dict[tuple[str, str], Any] = field(default_factory=dict[tuple[str, str], Any])
+    queues: dict[str, Any] = field(default_factory=dict[str, Any])
     process: DeclarationListener | None = None
 
     def attach(self, process: DeclarationListener) -> None:
+        """Route later declarations to the launched process (done by launch)."""
         self.process = process
 
     def detach(self) -> None:
+        """Stop routing declarations (done by destroy)."""
         self.process = None
 
     def declare_queue(self, queue: Any) -> None:
@@ -62,10 +70,12 @@ class Registry:
             self.process.queue_declared(queue)
 
     def schedules_changed(self) -> None:
+        """Tell a launched process that the declared schedules changed."""
         if self.process is not None:
             self.process.schedules_changed()
 
     def clear(self) -> None:
+        """Forget every declaration (destroy with destroy_registry=True)."""
         self.workflows.clear()
         self.classes.clear()
         self.instances.clear()
@@ -89,6 +99,7 @@ def method_kind(func: Callable[..., Any]) -> str | None:
 
 
 def class_name_of(func: Callable[..., Any]) -> str | None:
+    """The name of the class whose body defines ``func``, None for a plain function."""
     parts = func.__qualname__.split(".")
     if len(parts) >= 2 and parts[-2] != "<locals>":
         return parts[-2]

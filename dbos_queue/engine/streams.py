@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.loop import NOT_YET
@@ -22,7 +22,7 @@ from dbos_queue.db.sysdb import TERMINAL, now_ms
 from dbos_queue.engine.comm import STREAM_CLOSED
 from dbos_queue.engine.context import WorkflowContext, current_workflow
 from dbos_queue.engine.core import explain_refusal
-from dbos_queue.engine.recorded import _replayed
+from dbos_queue.engine.recorded import replayed_output
 from dbos_queue.error import (
     DBOSNonExistentWorkflowError,
     DBOSStreamNondeterminismError,
@@ -64,7 +64,7 @@ async def wait_rows(
     """Stream rows from ``offset`` (only the one at ``offset`` when ``exact``), ``_END``
     once the stream or its workflow is finished without them, ``NOT_YET`` on timeout."""
 
-    async def read() -> list[tuple]:
+    async def read() -> list[tuple[Any, ...]]:
         if exact:
             params = {"id": wf_id, "key": key, "offset": offset, "closed": STREAM_CLOSED}
             row = await rt.sysdb.fetchone(_sql.READ_STREAM_AT, params)
@@ -100,7 +100,7 @@ class _Reader:
         if self.ctx is None:
             return False, None
         self.fid = self.ctx.next_function_id()
-        done, text = _replayed(self.ctx, self.fid, self.name)
+        done, text = replayed_output(self.ctx, self.fid, self.name)
         if done:
             value = ser.deserialize(text) if text is not None else None
             return True, _END if value == STREAM_CLOSED else value
@@ -131,7 +131,7 @@ class _Reader:
 
 
 async def _next(
-    r: _Reader, pending: deque, offset: int, timeout: float | None, poll: float | None
+    r: _Reader, pending: deque[str], offset: int, timeout: float | None, poll: float | None
 ) -> Any:
     """The next value's text (``_END`` at the end), reading ahead into ``pending``."""
     if not pending:
@@ -165,7 +165,7 @@ def read_stream_sync(
 ) -> Iterator[Any]:
     """Yield the stream's values from ``offset`` until it is closed or its workflow ends."""
     check_args(timeout_seconds, polling_interval_sec)
-    pending: deque = deque()
+    pending: deque[str] = deque()
     while True:
         r = _Reader(rt, wf_id, key, READ_NAME, checkpoint)
         try:
@@ -194,7 +194,7 @@ async def read_stream_async(
 ) -> AsyncIterator[Any]:
     """The async twin of ``read_stream_sync``."""
     check_args(timeout_seconds, polling_interval_sec)
-    pending: deque = deque()
+    pending: deque[str] = deque()
     while True:
         r = _Reader(rt, wf_id, key, READ_NAME, checkpoint)
         try:
@@ -232,7 +232,7 @@ def reader(
     rt: Host, wf_id: str, key: str, offset: int, checkpoint: bool = True
 ) -> tuple[_Reader, bool, Any]:
     """(reader, replayed, value) for ``read_stream_offset``; call ``r.end()`` afterwards."""
-    if not isinstance(offset, int) or offset < 0:
+    if not isinstance(cast(object, offset), int) or offset < 0:  # callers may not type-check
         raise ValueError(f"offset must be a non-negative integer, got {offset!r}")
     r = _Reader(rt, wf_id, key, READ_OFFSET_NAME, checkpoint)
     done, value = r.begin()

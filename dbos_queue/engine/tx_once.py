@@ -84,6 +84,8 @@ class _UserError(Exception):
 
 @dataclass
 class Outcome:
+    """What one transaction run (or its replay) produced: texts to record, and the value."""
+
     output: str | None = None  # the configured format's text (the mirror's)
     error: str | None = None
     exc: BaseException | None = None
@@ -102,7 +104,7 @@ def workflow_here() -> WorkflowContext | None:
     return None if ctx is None or ctx.in_step else ctx
 
 
-def _replayed(row: tuple, codec: Codec) -> Outcome:
+def _replayed(row: tuple[Any, ...], codec: Codec) -> Outcome:
     output, error, fmt = row[0], row[1], row[2] if len(row) > 2 else None
     if error is not None:
         exc = ser.deserialize_exception(error)
@@ -116,11 +118,13 @@ def _stored(codec: Codec, result: Any, text: str) -> tuple[str, str]:
     return (text, ser.current_format()) if codec is DEFAULT_CODEC else codec.dumps(result)
 
 
-def _owned(state: tuple | None, ctx: WorkflowContext) -> bool:
+def _owned(state: tuple[Any, ...] | None, ctx: WorkflowContext) -> bool:
     return state is not None and state[0] == "PENDING" and state[1] == ctx.owner
 
 
-def _mirror(rt: Any, ctx: WorkflowContext, fid: int, name: str, o: Outcome, started: int):
+def _mirror(
+    rt: Any, ctx: WorkflowContext, fid: int, name: str, o: Outcome, started: int
+) -> dict[str, Any]:
     return rt.sysdb.operation_params(
         ctx.workflow_id, ctx.owner, fid, name, o.output, o.error, started=started
     )

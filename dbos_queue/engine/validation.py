@@ -19,11 +19,13 @@ from dbos_queue.engine.registry import FunctionInfo, method_kind
 from dbos_queue.model.serialization import PORTABLE_FORMAT
 from dbos_queue.model.serialization.portable import coerce_to_hints
 
-ValidateArgsCallable = Callable[[tuple, dict], tuple[tuple, dict]]
+Args = tuple[Any, ...]  # positional inputs as stored
+Kwargs = dict[str, Any]  # keyword inputs as stored
+ValidateArgsCallable = Callable[[Args, Kwargs], tuple[Args, Kwargs]]
 _BY_POSITION = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
-def pydantic_args_validator(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+def pydantic_args_validator(args: Args, kwargs: Kwargs) -> tuple[Args, Kwargs]:
     """Pass as ``@DBOS.workflow(validate_args=pydantic_args_validator)``: the decorator
     replaces it with a validator built from the workflow's type hints. Never call it."""
     raise NotImplementedError(
@@ -66,11 +68,13 @@ class _Adapters:
         }
 
     def for_position(self, i: int) -> tuple[str, Any]:
+        """The parameter name and adapter that the ``i``-th positional input binds to."""
         if i < len(self.named) and self.named[i][3] in _BY_POSITION:
             return self.named[i][0], self.named[i][1]
         return self.var_args
 
-    def missing(self, args: tuple, kwargs: dict) -> list[str]:
+    def missing(self, args: Args, kwargs: Kwargs) -> list[str]:
+        """One message per required parameter that neither args nor kwargs supplies."""
         given = {
             self.named[i][0]
             for i in range(min(len(args), len(self.named)))
@@ -94,11 +98,12 @@ def make_pydantic_args_validator(func: Callable[..., Any]) -> ValidateArgsCallab
 
     built: list[_Adapters] = []
 
-    def validate(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    def validate(args: Args, kwargs: Kwargs) -> tuple[Args, Kwargs]:
         if not built:
             built.append(_Adapters(func))
         ad = built[0]
-        out_args, out_kwargs, errors = list(args), dict(kwargs), []
+        out_args, out_kwargs = list(args), dict(kwargs)
+        errors: list[str] = []
         for i, value in enumerate(out_args):
             name, adapter = ad.for_position(i)
             if adapter is not None:
@@ -136,8 +141,8 @@ def resolve_validator(
 
 
 def row_inputs(
-    info: FunctionInfo, args: tuple, kwargs: dict, serialization: str | None
-) -> tuple[tuple, dict]:
+    info: FunctionInfo, args: Args, kwargs: Kwargs, serialization: str | None
+) -> tuple[Args, Kwargs]:
     """Inputs read back from a row, validated (``validate_args``) or, when portable,
     with their dates restored; raises what the validator raises."""
     if info.validate_args is not None:
