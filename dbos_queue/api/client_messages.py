@@ -9,7 +9,7 @@ transaction and become visible (and wake their readers) when it commits.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 
@@ -33,7 +33,8 @@ def caller_cursor(conn_or_session: Any) -> Any:
     raw = getattr(conn, "connection", None)
     if raw is not None and not isinstance(conn, psycopg.Connection):
         conn = getattr(raw, "dbapi_connection", None) or getattr(raw, "driver_connection", raw)
-    return conn.cursor()
+    # psycopg's connection, or the driver's under SQLAlchemy: duck-typed.
+    return cast(Any, conn).cursor()
 
 
 def insert_messages(cur: Any, messages: list[SendMessage], send_to_forks: bool) -> None:

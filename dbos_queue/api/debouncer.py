@@ -24,7 +24,7 @@ from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import now_ms
 from dbos_queue.engine import core as _core
 from dbos_queue.engine.context import current_workflow, next_enqueue, next_workflow_id
-from dbos_queue.engine.registry import registry
+from dbos_queue.engine.registry import FunctionInfo, registry
 from dbos_queue.error import DBOSException, DBOSQueueDeduplicatedError
 from dbos_queue.model import serialization as ser
 from dbos_queue.model.status import INTERNAL_QUEUE
@@ -53,8 +53,13 @@ def reject_conflicts(*, dedup: bool, delay: bool, priority: bool, partition: boo
             raise DBOSException(f"Cannot debounce a workflow with {what} set: {why}.")
 
 
+def _is_number(value: object) -> bool:
+    """An int or float, not a bool (callers may pass anything)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _check_period(period: float, timeout: float | None) -> None:
-    if not isinstance(period, (int, float)) or isinstance(period, bool) or period < 0:
+    if not _is_number(period) or period < 0:
         raise DBOSException(f"debounce_period_sec must be a number >= 0, got {period!r}")
     if timeout is not None and not timeout > 0:
         raise DBOSException(f"debounce_timeout_sec must be positive, got {timeout!r}")
@@ -160,10 +165,17 @@ class Debouncer(Generic[R]):
             return WorkflowHandle(rt, wf_id)
 
     def _bounce(
-        self, rt: Runtime, info: Any, queue: str, dedup: str, period: float, args: tuple, kw: dict
+        self,
+        rt: Runtime,
+        info: FunctionInfo,
+        queue: str,
+        dedup: str,
+        period: float,
+        args: tuple[Any, ...],
+        kw: dict[str, Any],
     ) -> _debounce.Bounce:
         fmt = ser.format_for(info.serialization_type)
-        values = {
+        values: dict[str, Any] = {
             "queue": queue,
             "dedup_id": dedup,
             "name": self.func_name,
@@ -199,10 +211,10 @@ class Debouncer(Generic[R]):
 
 def _enqueue_debounced(
     rt: Runtime,
-    info: Any,
+    info: FunctionInfo,
     queue: str,
-    args: tuple,
-    kwargs: dict,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
     dedup: str,
     until: int,
     deadline: int | None,
@@ -272,7 +284,7 @@ class DebouncerClient:
             )
             action = bounce.action(name)
             if action == "return":
-                return WorkflowHandle(client, bounce.bounced_workflow_id or "")  # type: ignore[arg-type]
+                return WorkflowHandle(client, bounce.bounced_workflow_id or "")
             if action == "raise":
                 raise DBOSQueueDeduplicatedError(bounce.holder_workflow_id or "", queue, dedup)
             if action == "retry":
@@ -285,10 +297,16 @@ class DebouncerClient:
                 )
             except DBOSQueueDeduplicatedError:
                 continue
-            return WorkflowHandle(client, wf_id)  # type: ignore[arg-type]
+            return WorkflowHandle(client, wf_id)
 
     def _params(
-        self, opts: dict, queue: str, dedup: str, period: float, args: tuple, kwargs: dict
+        self,
+        opts: dict[str, Any],
+        queue: str,
+        dedup: str,
+        period: float,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
     ) -> dict[str, Any]:
         until, deadline = _start_times(period, self.debounce_timeout_sec)
         params = self.client._params({**opts, "queue_name": queue}, args, kwargs)  # type: ignore[arg-type]
@@ -310,4 +328,4 @@ class DebouncerClient:
         handle = await asyncio.to_thread(
             self.debounce, debounce_key, debounce_period_sec, *args, **kwargs
         )
-        return WorkflowHandleAsync(self.client, handle.workflow_id)  # type: ignore[arg-type]
+        return WorkflowHandleAsync(self.client, handle.workflow_id)

@@ -35,7 +35,7 @@ def stop_local(
     rt: Any, reason: str, ctxs: Iterable[WorkflowContext], handed_back: bool = False
 ) -> list[WorkflowContext]:
     """Stop these executions at their next step boundary; wake their waits (sleep, recv)."""
-    stopped = []
+    stopped: list[WorkflowContext] = []
     for ctx in ctxs:
         ctx.stop(reason)
         if handed_back:

@@ -16,7 +16,7 @@ from dbos_queue.engine.context import WorkflowContext
 
 
 def prepare(
-    rt: Runtime, options: dict[str, Any], args: tuple, kwargs: dict[str, Any]
+    rt: Runtime, options: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[dict[str, Any], WorkflowContext | None, int]:
     """(INIT_WORKFLOW parameters, parent context, parent step id), in the caller's context
     (it consumes SetWorkflowID and the parent's next step id)."""

@@ -2,15 +2,39 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, cast
 
+from dbos_queue.db.loop import Engine
+from dbos_queue.db.sysdb import SystemDatabase
 from dbos_queue.engine import core as _core
 from dbos_queue.model.status import WorkflowStatus, WorkflowStatusString, status_from_row
 
 if TYPE_CHECKING:
-    from dbos_queue.api.runtime import Runtime
+    from dbos_queue.engine.host import Host
+
+
+class SystemHost(Protocol):
+    """What reads the system database for a handle or queue: the runtime or a DBOSClient."""
+
+    @property
+    def engine(self) -> Engine:
+        """The engine loop its statements run on."""
+        ...
+
+    @property
+    def sysdb(self) -> SystemDatabase:
+        """The system database."""
+        ...
+
+
+def _waiter(host: SystemHost) -> Host:
+    # await_result reads only the engine (waits, notifier) and the system database,
+    # which a DBOSClient has too.
+    return cast("Host", host)
+
 
 __all__ = [
+    "SystemHost",
     "WorkflowHandle",
     "WorkflowHandleAsync",
     "WorkflowStatus",
@@ -26,7 +50,7 @@ class WorkflowHandle(Generic[R]):
 
     shard_key: str | None = None  # DBOS's attribute; the system database is not sharded
 
-    def __init__(self, rt: Runtime, workflow_id: str) -> None:
+    def __init__(self, rt: SystemHost, workflow_id: str) -> None:
         self._rt = rt
         self.workflow_id = workflow_id
 
@@ -36,7 +60,7 @@ class WorkflowHandle(Generic[R]):
 
     def get_result(self, *, polling_interval_sec: float = 1.0, timeout: float | None = None) -> R:
         """Block until the workflow ends; return its output or re-raise its exception."""
-        return self._rt.engine.run(_core.await_result(self._rt, self.workflow_id, timeout))
+        return self._rt.engine.run(_core.await_result(_waiter(self._rt), self.workflow_id, timeout))
 
     def get_status(self) -> WorkflowStatus:
         """Read the workflow's current status record (raises if no such workflow)."""
@@ -56,7 +80,7 @@ class WorkflowHandleAsync(Generic[R]):
 
     shard_key: str | None = None  # DBOS's attribute; the system database is not sharded
 
-    def __init__(self, rt: Runtime, workflow_id: str) -> None:
+    def __init__(self, rt: SystemHost, workflow_id: str) -> None:
         self._rt = rt
         self.workflow_id = workflow_id
 
@@ -68,7 +92,9 @@ class WorkflowHandleAsync(Generic[R]):
         self, *, polling_interval_sec: float = 1.0, timeout: float | None = None
     ) -> R:
         """Wait for the workflow to end; return its output or re-raise its exception."""
-        return await self._rt.engine.arun(_core.await_result(self._rt, self.workflow_id, timeout))
+        return await self._rt.engine.arun(
+            _core.await_result(_waiter(self._rt), self.workflow_id, timeout)
+        )
 
     async def get_status(self) -> WorkflowStatus:
         """Read the workflow's current status record (raises if no such workflow)."""

@@ -9,11 +9,10 @@ and, when DBOS is launched, writes them to the table.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
+from dbos_queue.api.handles import SystemHost as StoreHost
 from dbos_queue.db import sql as _sql
-from dbos_queue.db.loop import Engine
-from dbos_queue.db.sysdb import SystemDatabase
 from dbos_queue.engine.registry import registry
 from dbos_queue.error import DBOSException
 from dbos_queue.queue.settings import QueueRateLimit, QueueSettings, declared_settings
@@ -24,20 +23,6 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 Row = tuple[Any, ...]
-
-
-class StoreHost(Protocol):
-    """What a queue reads and changes its stored row through (the runtime or a client)."""
-
-    @property
-    def engine(self) -> Engine:
-        """The engine loop its statements run on."""
-        ...
-
-    @property
-    def sysdb(self) -> SystemDatabase:
-        """The system database holding ``dbos.queues``."""
-        ...
 
 
 class Queue:

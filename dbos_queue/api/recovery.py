@@ -24,7 +24,7 @@ def recover(rt: Any, executor_ids: list[str]) -> list[str]:
     A workflow that cannot be taken now (unknown function, a database error) stays
     as it is; the takeover scan, every ``executor_lease_sec / 2``, tries again.
     """
-    recovered = []
+    recovered: list[str] = []
     versions = (rt.app_version, getattr(rt.settings, "name", None))
     for wf_id in rt.engine.run(rt.sysdb.recoverable(executor_ids, *versions)):
         row = rt.engine.run(rt.sysdb.get_status_row(wf_id))
@@ -51,7 +51,7 @@ def recover_executors(rt: Any, executor_ids: list[str]) -> list[str]:
 
 async def expire_dead_local_processes(rt: Any) -> None:
     """Processes on this host that no longer run are dead now, not at lease expiry."""
-    dead = []
+    dead: list[str] = []
     for process_id, pid in await rt.sysdb.local_executors(rt.hostname, rt.process_id):
         if pid == os.getpid() or not pid_alive(pid):
             dead.append(process_id)

@@ -14,13 +14,17 @@ import contextvars
 import copy
 import inspect
 from collections.abc import Callable
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from dbos_queue.engine import core as _core
 from dbos_queue.engine import steps as _steps
 from dbos_queue.engine.context import WorkflowContext, current_workflow
 from dbos_queue.engine.registry import FunctionInfo, registry
 from dbos_queue.error import DBOSException
+
+if TYPE_CHECKING:
+    from dbos_queue.engine.core import StepOptions as RunnerOptions
+    from dbos_queue.engine.host import Host
 
 
 class StepOptions(TypedDict, total=False):
@@ -36,7 +40,9 @@ class StepOptions(TypedDict, total=False):
     timeout_seconds: float | None
 
 
-def _prepare(options: Any, func: Callable[..., Any]) -> tuple[FunctionInfo, Any]:
+def _prepare(
+    options: StepOptions | None, func: Callable[..., Any]
+) -> tuple[FunctionInfo, RunnerOptions]:
     name, opts = _steps.options_from(options)
     is_async = inspect.iscoroutinefunction(func)
     name = name or getattr(func, "__qualname__", None) or repr(func)
@@ -49,7 +55,14 @@ def _in_workflow() -> WorkflowContext | None:
     return ctx if ctx is not None and not ctx.in_step else None
 
 
-async def _async_step(rt: Any, info: FunctionInfo, opts: Any, call: Callable[[], Any], fid: Any):
+def _launched() -> Host | None:
+    """The launched process (a Runtime, registered as the registry's listener)."""
+    return cast("Host | None", registry.process)
+
+
+async def _async_step(
+    rt: Host, info: FunctionInfo, opts: RunnerOptions, call: Callable[[], Any], fid: int | None
+) -> Any:
     ctx = current_workflow.get()
     if fid is not None or ctx is None or ctx.in_step:
         wrapped = _steps.wrap_async(info.name, opts, call)
@@ -65,11 +78,15 @@ async def _async_step(rt: Any, info: FunctionInfo, opts: Any, call: Callable[[],
 
 
 def run_sync(
-    options: Any, func: Callable[..., Any], args: tuple, kwargs: dict, fid: int | None = None
+    options: StepOptions | None,
+    func: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    fid: int | None = None,
 ) -> Any:
     """``DBOS.run_step`` (and ``StepReservation.run``) from synchronous code."""
     info, opts = _prepare(options, func)
-    rt = registry.process
+    rt = _launched()
     call = lambda: func(*args, **kwargs)  # noqa: E731 - the step body, called per attempt
     if info.is_async:
         if rt is None or (_in_workflow() is None and fid is None):
@@ -90,11 +107,15 @@ def run_sync(
 
 
 async def run_async(
-    options: Any, func: Callable[..., Any], args: tuple, kwargs: dict, fid: int | None = None
+    options: StepOptions | None,
+    func: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    fid: int | None = None,
 ) -> Any:
     """``DBOS.run_step_async`` (and ``StepReservation.run_async``)."""
     info, opts = _prepare(options, func)
-    rt = registry.process
+    rt = _launched()
     call = lambda: func(*args, **kwargs)  # noqa: E731 - the step body, called per attempt
     if info.is_async:
         if rt is None:
@@ -119,7 +140,7 @@ class StepReservation:
         """The reserved step id."""
         return self._step_id
 
-    def _claim(self) -> contextvars.Token:
+    def _claim(self) -> contextvars.Token[WorkflowContext | None]:
         """Mark it used; run the step under a view of the workflow of its own, so steps of
         concurrent tasks (the reason to reserve) do not see each other as "in a step"."""
         if self._used:
@@ -135,7 +156,13 @@ class StepReservation:
         view.in_step, view.step_id = False, None
         return current_workflow.set(view)
 
-    def run(self, dbos_step_options: Any, func: Callable[..., Any], *args: Any, **kwargs: Any):
+    def run(
+        self,
+        dbos_step_options: StepOptions | None,
+        func: Callable[..., Any],
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
         """Run ``func`` as the step at the reserved id and checkpoint its result."""
         token = self._claim()
         try:
@@ -144,7 +171,11 @@ class StepReservation:
             current_workflow.reset(token)
 
     async def run_async(
-        self, dbos_step_options: Any, func: Callable[..., Any], *args: Any, **kwargs: Any
+        self,
+        dbos_step_options: StepOptions | None,
+        func: Callable[..., Any],
+        *args: Any,
+        **kwargs: Any,
     ) -> Any:
         """``run`` from async code (an async ``func`` runs on the caller's loop)."""
         token = self._claim()

@@ -37,6 +37,11 @@ def _queues_of(rows: list[tuple[Any, ...]]) -> list[Queue]:
     return [queue_from_row(r) for r in rows]
 
 
+def _reserved(name: object) -> bool:
+    """A name of DBOS's internal queues (a non-str name is left to Queue's own check)."""
+    return isinstance(name, str) and name.startswith(RESERVED_PREFIX)
+
+
 def _declared(name: str) -> Queue | None:
     """The queue declared in this process under ``name``."""
     queue: Queue | None = registry.queues.get(name)
@@ -68,8 +73,7 @@ class Queues:
         """
         from dbos_queue.api.queue import Queue
 
-        given: object = name  # a non-str name is refused by Queue's own check below
-        if isinstance(given, str) and given.startswith(RESERVED_PREFIX):
+        if _reserved(name):
             raise ValueError(
                 f"Queue name {name} is reserved: names starting with '{RESERVED_PREFIX}' "
                 "belong to DBOS's internal queues."

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from dbos_queue.api import steps as _steps
 from dbos_queue.api.facade.base import classproperty
@@ -12,21 +12,72 @@ from dbos_queue.engine.context import auth, current_workflow
 from dbos_queue.engine.options import step_attempt
 from dbos_queue.model.records import StepStatus
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 
 class Steps:
     """``DBOS`` class methods: run_step, reserve_step, step_status, shard_key, auth."""
 
+    @overload
     @classmethod
     def run_step(
-        cls, dbos_step_options: Any, func: Callable[..., Any], *args: Any, **kwargs: Any
+        cls,
+        dbos_step_options: _steps.StepOptions | None,
+        func: Callable[P, Coroutine[Any, Any, R]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R: ...
+
+    @overload
+    @classmethod
+    def run_step(
+        cls,
+        dbos_step_options: _steps.StepOptions | None,
+        func: Callable[P, R],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R: ...
+
+    @classmethod
+    def run_step(
+        cls,
+        dbos_step_options: _steps.StepOptions | None,
+        func: Callable[..., Any],
+        *args: Any,
+        **kwargs: Any,
     ) -> Any:
         """Run ``func(*args, **kwargs)`` as a checkpointed step with ``StepOptions``
         (retries, ``should_retry``, ``timeout_seconds`` ...); outside a workflow, just call it."""
         return _steps.run_sync(dbos_step_options, func, args, kwargs)
 
+    @overload
     @classmethod
     async def run_step_async(
-        cls, dbos_step_options: Any, func: Callable[..., Any], *args: Any, **kwargs: Any
+        cls,
+        dbos_step_options: _steps.StepOptions | None,
+        func: Callable[P, Coroutine[Any, Any, R]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R: ...
+
+    @overload
+    @classmethod
+    async def run_step_async(
+        cls,
+        dbos_step_options: _steps.StepOptions | None,
+        func: Callable[P, R],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R: ...
+
+    @classmethod
+    async def run_step_async(
+        cls,
+        dbos_step_options: _steps.StepOptions | None,
+        func: Callable[..., Any],
+        *args: Any,
+        **kwargs: Any,
     ) -> Any:
         """``run_step`` from async code."""
         return await _steps.run_async(dbos_step_options, func, args, kwargs)
@@ -55,7 +106,8 @@ class Steps:
         if ctx is None:
             return await asyncio.wait(tasks, timeout=timeout, return_when=return_when)
         rt = require_runtime()
-        found, indices = replayed_value(ctx, fid, "DBOS.asyncio_wait")
+        found, recorded = replayed_value(ctx, fid, "DBOS.asyncio_wait")
+        indices = cast(list[int], recorded)  # what the first execution recorded below
         if not found:
 
             async def wait_and_note() -> list[int]:
@@ -99,7 +151,7 @@ class Steps:
             ctx.authenticated_user, ctx.authenticated_roles = authenticated_user, roles
 
 
-def _value(value: Any) -> Any:
+def _value(value: Any) -> Callable[[], Awaitable[Any]]:
     """An operation returning ``value`` (records an already-known result as a step)."""
 
     async def op() -> Any:
