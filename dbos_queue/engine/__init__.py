@@ -1,0 +1,1 @@
+"""Running workflows and steps: checkpoints, messages, events, streams, transactions."""

@@ -11,7 +11,7 @@ import contextvars
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self, cast
 
 from dbos_queue.error import DBOSOwnershipLostError
 from dbos_queue.model.clock import now_ms
@@ -38,7 +38,7 @@ class WorkflowStopped(DBOSOwnershipLostError):
         )
         self.args = (self.message,)
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:  # pickles with its reason
         return (type(self), (self.workflow_id, self.reason))
 
 
@@ -71,9 +71,11 @@ class Lease:
         self.steady_since_ms = None
 
     def fresh(self) -> bool:
+        """Whether the lease is known valid now (no need to confirm it before a write)."""
         return now_ms() < self.valid_until_ms
 
     def steady_for(self, ms: int) -> bool:
+        """Whether heartbeats have succeeded without a break for at least ``ms``."""
         return self.steady_since_ms is not None and now_ms() - self.steady_since_ms >= ms
 
 
@@ -88,7 +90,8 @@ class WorkflowContext:
     in_step: bool = False
     step_id: int | None = None
     fresh: bool = True  # no operation was recorded before this execution started
-    recorded: dict[int, Any] = field(default_factory=dict)  # fid -> recorded row (recovery)
+    # fid -> recorded row (recovery)
+    recorded: dict[int, Any] = field(default_factory=dict[int, Any])
     authenticated_user: str | None = None
     authenticated_roles: list[str] | None = None
     assumed_role: str | None = None
@@ -168,6 +171,8 @@ class WorkflowContext:
 
 @dataclass
 class EnqueueOptions:
+    """The options a ``SetEnqueueOptions`` block gives the workflows enqueued in it."""
+
     deduplication_id: str | None = None
     priority: int | None = None
     queue_partition_key: str | None = None
@@ -200,14 +205,16 @@ def take_workflow_id() -> str | None:
     return wid
 
 
-class _VarBlock:
+class VarBlock:
+    """A ``with`` block that sets one context variable and restores it on exit."""
+
     _var: contextvars.ContextVar[Any]
 
     def __init__(self, value: Any) -> None:
         self._value = value
         self._token: contextvars.Token[Any] | None = None
 
-    def __enter__(self) -> _VarBlock:
+    def __enter__(self) -> Self:
         self._token = self._var.set(self._value)
         return self
 
@@ -216,7 +223,7 @@ class _VarBlock:
         self._var.reset(self._token)
 
 
-class SetWorkflowID(_VarBlock):
+class SetWorkflowID(VarBlock):
     """``with SetWorkflowID(id): wf()`` — run the next workflow started in the block under ``id``.
 
     A workflow id is an idempotency key: starting the same id again returns the
@@ -226,12 +233,12 @@ class SetWorkflowID(_VarBlock):
     _var = next_workflow_id
 
     def __init__(self, wfid: str) -> None:
-        if not isinstance(wfid, str) or not wfid:
+        if not isinstance(cast(object, wfid), str) or not wfid:  # callers may not type-check
             raise ValueError("SetWorkflowID needs a non-empty string id")
         super().__init__(wfid)
 
 
-class SetWorkflowTimeout(_VarBlock):
+class SetWorkflowTimeout(VarBlock):
     """Workflows started in the block end ``CANCELLED`` if they run longer than this."""
 
     _var = next_timeout
@@ -242,7 +249,7 @@ class SetWorkflowTimeout(_VarBlock):
         super().__init__(workflow_timeout_sec)
 
 
-class SetEnqueueOptions(_VarBlock):
+class SetEnqueueOptions(VarBlock):
     """Options for workflows enqueued in the block (deduplication id, priority, ...)."""
 
     _var = next_enqueue
@@ -256,7 +263,9 @@ class SetEnqueueOptions(_VarBlock):
         delay_seconds: float | None = None,
         app_version: str | None = None,
     ) -> None:
-        if priority is not None and not (isinstance(priority, int) and 0 <= priority <= 2**31 - 1):
+        if priority is not None and not (
+            isinstance(cast(object, priority), int) and 0 <= priority <= 2**31 - 1
+        ):
             raise ValueError(f"priority must be an integer from 0 to 2**31-1, got {priority!r}")
         if delay_seconds is not None and delay_seconds < 0:
             raise ValueError(f"delay_seconds must not be negative, got {delay_seconds}")
@@ -267,7 +276,7 @@ class SetEnqueueOptions(_VarBlock):
         )
 
 
-class DBOSContextSetAuth(_VarBlock):
+class DBOSContextSetAuth(VarBlock):
     """Run the block as ``user`` holding ``roles`` (checked by ``required_roles``)."""
 
     _var = auth

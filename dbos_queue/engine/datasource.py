@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Generator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypedDict
 
@@ -182,7 +182,7 @@ class SQLAlchemyDatasource(_Base):
         _migrate_url(self.engine.url.render_as_string(hide_password=False), self.schema, None)
 
     @contextmanager
-    def _begin(self, level: str) -> Iterator[_once.Active]:
+    def _begin(self, level: str) -> Generator[_once.Active, None, None]:
         with self.engine.connect() as conn:
             conn.execution_options(isolation_level=level)
             with conn.begin():
@@ -303,7 +303,7 @@ class AsyncSQLAlchemyDatasource(_Base):
         await asyncio.to_thread(_migrate_url, url, self.schema, None)
 
     @asynccontextmanager
-    async def _begin(self, level: str) -> AsyncIterator[_once.Active]:
+    async def _begin(self, level: str) -> AsyncGenerator[_once.Active, None]:
         async with self.engine.connect() as conn:
             await conn.execution_options(isolation_level=level)
             async with conn.begin():

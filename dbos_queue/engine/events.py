@@ -108,6 +108,7 @@ class EventBus:
         return unsubscribe
 
     def emit(self, event: Event) -> None:
+        """Call every subscriber of this event's kind; a failing one is logged, not raised."""
         for fn in self._subs.get(type(event), ()):
             try:
                 fn(event)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import contextvars
 import json
-from typing import Any
+from typing import Any, Self, cast
 
-from dbos_queue.engine.context import _VarBlock, current_workflow
+from dbos_queue.engine.context import VarBlock, current_workflow
 from dbos_queue.error import DBOSException
 
 next_attributes: contextvars.ContextVar[tuple[dict[str, Any] | None, str | None] | None] = (
@@ -79,10 +79,10 @@ def pending_shard_key() -> str | None:
     return value[0] if _applies(value) else None  # type: ignore[index]
 
 
-class _ScopedBlock(_VarBlock):
+class _ScopedBlock(VarBlock):
     """A block whose value is tagged with the workflow whose code entered it."""
 
-    def __enter__(self) -> _ScopedBlock:
+    def __enter__(self) -> Self:
         self._token = self._var.set((self._value, _here()))
         return self
 
@@ -111,6 +111,7 @@ class SetShardKey(_ScopedBlock):
     _var = next_shard_key
 
     def __init__(self, shard_key: str) -> None:
-        if not isinstance(shard_key, str) or not shard_key:
+        # callers may not type-check
+        if not isinstance(cast(object, shard_key), str) or not shard_key:
             raise ValueError("shard_key must be a non-empty string")
         super().__init__(shard_key)

@@ -53,6 +53,7 @@ class LogAttributes(logging.Filter):
         self.app_version, self.executor_id, self.extra = app_version, executor_id, extra
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Stamp the record with DBOS's application and executor fields; keep it."""
         record.applicationID = self.app_id
         record.applicationVersion = self.app_version
         record.executorID = self.executor_id

@@ -13,7 +13,7 @@ import copy
 import inspect
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from dbos_queue.engine.context import WorkflowContext, current_workflow
 from dbos_queue.engine.core import StepOptions
@@ -74,7 +74,8 @@ def check_options(name: str, is_async: bool, opts: StepOptions) -> None:
                 f"Step {name} is sync but timeout_seconds is set. "
                 "Step timeouts are only supported for async steps."
             )
-        if not (isinstance(timeout, (int, float)) and timeout > 0 and math.isfinite(timeout)):
+        finite = isinstance(cast(object, timeout), (int, float)) and math.isfinite(timeout)
+        if not (finite and timeout > 0):  # callers may not type-check
             raise DBOSException(
                 f"Step {name} has timeout_seconds={timeout}. "
                 "Step timeouts must be positive and finite."

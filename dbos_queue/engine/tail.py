@@ -18,7 +18,7 @@ no ``with`` or ``finally`` code. Anything else takes the ordinary path.
 from __future__ import annotations
 
 import dis
-import sys
+import inspect
 from types import CodeType, FrameType
 from typing import Any
 
@@ -81,7 +81,8 @@ def is_tail_step(body: Any) -> bool:
     code = getattr(body, "__code__", None)
     if code is None:
         return False
-    frame: FrameType | None = sys._getframe(1)
+    here = inspect.currentframe()  # this function's frame; its caller's is next
+    frame: FrameType | None = here.f_back if here is not None else None
     for _ in range(_MAX_FRAMES):
         if frame is None:
             return False

@@ -20,9 +20,9 @@ import contextvars
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager, nullcontext
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dbos_queue.engine.context import WorkflowContext, current_workflow
 
@@ -136,7 +136,7 @@ def _operation_attributes(
 
 
 @contextmanager
-def _active_span(attributes: dict[str, Any], parent: Any = None) -> Iterator[Span]:
+def _active_span(attributes: dict[str, Any], parent: Any = None) -> Generator[Span, None, None]:
     """Start a span (under ``parent`` context, else the current one), make it current,
     and end it with status OK, or ERROR carrying the exception's text."""
     from opentelemetry import context as otel_context
@@ -234,7 +234,7 @@ def extract(carrier: Any) -> Any:
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
     try:
-        context = TraceContextTextMapPropagator().extract(carrier)
+        context = TraceContextTextMapPropagator().extract(cast(dict[str, Any], carrier))
     except Exception as exc:
         logger.warning("ignoring malformed %s workflow attribute: %s", OTEL_CARRIER_ATTRIBUTE, exc)
         return None
@@ -245,8 +245,8 @@ def carrier_of(attributes: Any) -> dict[str, Any] | None:
     """The carrier stored in a workflow's attributes (any shape tolerated)."""
     if not isinstance(attributes, dict):
         return None
-    carrier = attributes.get(OTEL_CARRIER_ATTRIBUTE)
-    return carrier if isinstance(carrier, dict) else None
+    carrier: Any = cast(dict[str, Any], attributes).get(OTEL_CARRIER_ATTRIBUTE)
+    return cast(dict[str, Any], carrier) if isinstance(carrier, dict) else None
 
 
 # The carrier a PropagateOtelContext block gives the workflows started in it, and the

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from typing import Any
 
@@ -104,6 +104,7 @@ def app_pool(rt: Any) -> ConnectionPool | None:
 
 
 def shutdown(rt: Any) -> None:
+    """Close the application database's pool and engine of a runtime being destroyed."""
     pool = _pools.pop(id(rt), None)
     if pool is not None:
         pool.close()
@@ -113,7 +114,7 @@ def shutdown(rt: Any) -> None:
 
 
 @contextmanager
-def _begin_psycopg(pool: ConnectionPool, level: str) -> Iterator[_once.Active]:
+def _begin_psycopg(pool: ConnectionPool, level: str) -> Generator[_once.Active, None, None]:
     with pool.connection() as conn:
         conn.isolation_level = ISOLATION[level]
         with conn.transaction():
@@ -121,7 +122,7 @@ def _begin_psycopg(pool: ConnectionPool, level: str) -> Iterator[_once.Active]:
 
 
 @contextmanager
-def _begin_sqlalchemy(engine: Any, level: str) -> Iterator[_once.Active]:
+def _begin_sqlalchemy(engine: Any, level: str) -> Generator[_once.Active, None, None]:
     from sqlalchemy.orm import Session
 
     with engine.connect() as conn:

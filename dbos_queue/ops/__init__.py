@@ -1,0 +1,1 @@
+"""Operations: management calls, metrics, the admin server and dashboard."""

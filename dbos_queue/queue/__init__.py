@@ -1,0 +1,1 @@
+"""The work queue: claiming, wake-ups, takeover, maintenance, schedules."""
