@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
 
 class VersionInfo(TypedDict):
@@ -15,7 +15,7 @@ class VersionInfo(TypedDict):
     application_name: str | None  # owning application (DBOSConfig "name"); None: unclaimed
 
 
-def version_from_row(row: tuple) -> VersionInfo:
+def version_from_row(row: tuple[Any, ...]) -> VersionInfo:
     """A VersionInfo from ``_sql.VERSION_COLUMNS`` order."""
     return VersionInfo(
         version_id=row[0],
