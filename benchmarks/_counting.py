@@ -58,20 +58,25 @@ class StatementCounter:
         orig = getattr(cls, attr)
         self._saved.append((cls, attr, orig))
         add = self._add
+        wrapper: Callable[..., Any]
         if is_async:
 
-            async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 name = label(args)
                 if name is not None:
                     add(name)
                 return await orig(*args, **kwargs)
+
+            wrapper = async_wrapper
         else:
 
-            def wrapper(*args: Any, **kwargs: Any) -> Any:
+            def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
                 name = label(args)
                 if name is not None:
                     add(name)
                 return orig(*args, **kwargs)
+
+            wrapper = sync_wrapper
 
         setattr(cls, attr, wrapper)
 

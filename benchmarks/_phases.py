@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,7 @@ def phases(path: str | Path) -> dict[str, int]:
     return dict(out.most_common())
 
 
-def breakdown(paths: list[str | Path], cpu_us_per_wf: float | None) -> dict[str, Any]:
+def breakdown(paths: Sequence[str | Path], cpu_us_per_wf: float | None) -> dict[str, Any]:
     """Phases over several workers' files: samples, share, and µs per workflow."""
     total: collections.Counter[str] = collections.Counter()
     for p in paths:

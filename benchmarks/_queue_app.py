@@ -108,6 +108,7 @@ def _time_statements(counter: object) -> dict:
 if _STATS_DIR:
     from benchmarks._counting import StatementCounter
 
+    _stats_dir: str = _STATS_DIR
     _counter = StatementCounter().__enter__()
     _seconds = _time_statements(_counter)
     _seq = 0
@@ -127,7 +128,7 @@ if _STATS_DIR:
             "process_cpu_s": round(t.user + t.system, 3),
             "threads_cpu_s": _threads_cpu(),
         }
-        path = os.path.join(_STATS_DIR, f"{os.getpid()}.json")
+        path = os.path.join(_stats_dir, f"{os.getpid()}.json")
         with open(path + ".tmp", "w") as f:
             json.dump(doc, f)
         os.replace(path + ".tmp", path)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 from dbos_queue import DBOS
 from dbos_queue.api import dbos as _dbos
@@ -123,7 +123,8 @@ def cycle(
             C.status(f"{label}: warming up ({warmup} workflows)")
             drive(steps, threads, warmup)
         progress = C.Progress(label, n) if n else None
-        engine = {"engine_thread": _dbos._rt().engine._thread.native_id}
+        # The engine thread is running here, so it has a native id.
+        engine = {"engine_thread": cast(int, _dbos._rt().engine._thread.native_id)}
         with cpu_time(db.server_pid, engine) as cpu, counter:
             wall, lat = drive(steps, threads, n, progress)
         if progress is not None:
@@ -134,7 +135,7 @@ def cycle(
         C.status("warning: connections to the benchmark database did not close in 30s")
     after = stats.snapshot()
     delta = {
-        k: (after[k] - before[k]) if after[k] is not None and before[k] is not None else None
+        k: (a - b) if (a := after[k]) is not None and (b := before[k]) is not None else None
         for k in after
     }
     res: dict[str, Any] = {
@@ -146,6 +147,7 @@ def cycle(
         "server_delta": delta,
     }
     if n:
+        client_cpu = cast(float, cpu["client_cpu_s"])  # set when the measured block ended
         res.update(
             {
                 "wall_s": round(wall, 3),
@@ -155,15 +157,17 @@ def cycle(
                 "client_statements_by_kind": {
                     k: round(v / n, 3) for k, v in counter.counts.most_common()
                 },
-                "client_cpu_us_per_wf": round(cpu["client_cpu_s"] / n * 1e6, 1),
+                "client_cpu_us_per_wf": round(client_cpu / n * 1e6, 1),
             }
         )
         for key in ("engine_thread", "server"):
-            if cpu.get(f"{key}_cpu_s") is not None:
-                res[f"{key}_cpu_us_per_wf"] = round(cpu[f"{key}_cpu_s"] / n * 1e6, 1)
-        if cpu.get("machine_busy_s") is not None and cpu["server_cpu_s"] is not None:
+            if (used := cpu.get(f"{key}_cpu_s")) is not None:
+                res[f"{key}_cpu_us_per_wf"] = round(used / n * 1e6, 1)
+        if (busy := cpu.get("machine_busy_s")) is not None and (
+            server_cpu := cpu["server_cpu_s"]
+        ) is not None:
             # Cores kept busy by anything else on the machine: a noisy run shows here.
-            other = cpu["machine_busy_s"] - cpu["client_cpu_s"] - cpu["server_cpu_s"]
+            other = busy - client_cpu - server_cpu
             res["other_load_cores"] = round(max(other, 0.0) / wall, 2)
     return res
 
@@ -177,7 +181,7 @@ def per_wf(res: dict[str, Any], overhead: dict[str, int | None], key: str) -> fl
 
 
 def main() -> None:
-    p = C.parser(NAME, __doc__.split("\n")[0])
+    p = C.parser(NAME, (__doc__ or "").split("\n")[0])
     p.add_argument("--n", type=int, default=5000, help="workflows measured per variant")
     p.add_argument(
         "--steps", type=int, default=1, help="steps per workflow (a 0-step variant is always added)"

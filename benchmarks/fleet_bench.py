@@ -52,7 +52,7 @@ def idle_fleet(b: Bench, workers: int, seconds: float) -> dict[str, Any]:
         _stop(ws)
     split = b.cpu_split(cpu0, cpu1, 0)
     wall = split["wall_s"]
-    counts = merge_counts([stats_delta(a, z) for a, z in zip(st0, st1)])
+    counts = merge_counts([stats_delta(a, z) for a, z in zip(st0, st1, strict=True)])
     return {
         "workers": workers,
         "seconds": wall,
@@ -116,7 +116,7 @@ def herd(b: Bench, workers: int, rate: float, seconds: float) -> dict[str, Any]:
     )
     lat = [ser.deserialize(rows[w]) - t for w, t in samples if w in rows]
     n = len(samples)
-    counts = merge_counts([stats_delta(a, z) for a, z in zip(st0, st1)])
+    counts = merge_counts([stats_delta(a, z) for a, z in zip(st0, st1, strict=True)])
     split = b.cpu_split(cpu0, cpu1, n)
     return {
         "workers": workers,
