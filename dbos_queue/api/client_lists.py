@@ -7,11 +7,17 @@ write the client's system database (it cannot enqueue; ``DBOSClient.enqueue`` do
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
+from dbos_queue.db.loop import Engine
+from dbos_queue.db.sysdb import SystemDatabase
 from dbos_queue.model.status import WorkflowStatus
 from dbos_queue.ops import listing
 from dbos_queue.ops import queues as _queues
+from dbos_queue.queue.settings import QueueRateLimit
+
+if TYPE_CHECKING:
+    from dbos_queue.api.queue import Queue
 
 
 def _filters(given: dict[str, Any]) -> dict[str, Any]:
@@ -21,7 +27,7 @@ def _filters(given: dict[str, Any]) -> dict[str, Any]:
 class ClientListing:
     """Mixed into ``DBOSClient``: listing workflows and steps."""
 
-    engine: Any
+    engine: Engine
 
     def list_workflows(
         self,
@@ -203,15 +209,20 @@ class ClientListing:
 class ClientQueues:
     """Mixed into ``DBOSClient``: queues stored in the system database."""
 
-    engine: Any
-    sysdb: Any
+    engine: Engine
+    sysdb: SystemDatabase
 
-    def _queue(self, row: tuple | None) -> Any:
+    def _queue(self, row: tuple[Any, ...] | None) -> Queue | None:
         from dbos_queue.api.queue import queue_from_row
 
         return queue_from_row(row, host=self) if row is not None else None
 
-    async def _register(self, name: str, on_conflict: str, app: str | None, **limits: Any) -> Any:
+    def _queues(self, rows: list[tuple[Any, ...]]) -> list[Queue]:
+        from dbos_queue.api.queue import queue_from_row
+
+        return [queue_from_row(r, host=self) for r in rows]
+
+    async def _register(self, name: str, on_conflict: str, app: str | None, **limits: Any) -> Queue:
         from dbos_queue.queue.settings import declared_settings
 
         if on_conflict not in _queues.CONFLICT_POLICIES:
@@ -225,7 +236,7 @@ class ClientQueues:
         owner = app if app is not None else getattr(self, "application_name", None)
         if owner is not None:
             await _queues.set_owner(self, name, owner)
-        return self._queue(await _queues.get_row(self, name))
+        return cast("Queue", self._queue(await _queues.get_row(self, name)))  # stored above
 
     def register_queue(
         self,
@@ -234,14 +245,14 @@ class ClientQueues:
         global_concurrency: int | None = None,
         partition_concurrency: int | None = None,
         partition_worker_concurrency: int | None = None,
-        partition_limiter: dict[str, Any] | None = None,
-        limiter: dict[str, Any] | None = None,
+        partition_limiter: QueueRateLimit | None = None,
+        limiter: QueueRateLimit | None = None,
         worker_concurrency: int | None = None,
         polling_interval_sec: float = 1.0,
         on_conflict: str = "always_update",
         application_name: str | None = None,
         concurrency: int | None = None,
-    ) -> Any:
+    ) -> Queue:
         """Store a queue's settings (by default overwriting the stored ones); its Queue."""
         limits = _limits(locals())
         return self.engine.run(self._register(name, on_conflict, application_name, **limits))
@@ -253,36 +264,36 @@ class ClientQueues:
         global_concurrency: int | None = None,
         partition_concurrency: int | None = None,
         partition_worker_concurrency: int | None = None,
-        partition_limiter: dict[str, Any] | None = None,
-        limiter: dict[str, Any] | None = None,
+        partition_limiter: QueueRateLimit | None = None,
+        limiter: QueueRateLimit | None = None,
         worker_concurrency: int | None = None,
         polling_interval_sec: float = 1.0,
         on_conflict: str = "always_update",
         application_name: str | None = None,
         concurrency: int | None = None,
-    ) -> Any:
+    ) -> Queue:
         """``register_queue`` from async code."""
         limits = _limits(locals())
         return await self.engine.arun(self._register(name, on_conflict, application_name, **limits))
 
-    def retrieve_queue(self, name: str) -> Any:
+    def retrieve_queue(self, name: str) -> Queue | None:
         """The stored queue named ``name``, or None."""
         return self._queue(self.engine.run(_queues.get_row(self, name)))
 
-    async def retrieve_queue_async(self, name: str) -> Any:
+    async def retrieve_queue_async(self, name: str) -> Queue | None:
         """``retrieve_queue`` from async code."""
         return self._queue(await self.engine.arun(_queues.get_row(self, name)))
 
-    def list_queues(self, *, application_name: str | list[str] | None = None) -> list[Any]:
+    def list_queues(self, *, application_name: str | list[str] | None = None) -> list[Queue]:
         """The stored queues by name (with ``application_name``: its own and unclaimed ones)."""
-        return [self._queue(r) for r in self.engine.run(_queues.list_rows(self, application_name))]
+        return self._queues(self.engine.run(_queues.list_rows(self, application_name)))
 
     async def list_queues_async(
         self, *, application_name: str | list[str] | None = None
-    ) -> list[Any]:
+    ) -> list[Queue]:
         """``list_queues`` from async code."""
         rows = await self.engine.arun(_queues.list_rows(self, application_name))
-        return [self._queue(r) for r in rows]
+        return self._queues(rows)
 
     def delete_queue(self, name: str) -> None:
         """Delete a stored queue: workflows still waiting on it are no longer dequeued."""

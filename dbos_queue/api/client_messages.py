@@ -13,8 +13,10 @@ from typing import Any, cast
 
 import psycopg
 
+from dbos_queue.api.handles import as_host
 from dbos_queue.db import sql as _sql
-from dbos_queue.db.sysdb import NULL_TOPIC
+from dbos_queue.db.loop import Engine
+from dbos_queue.db.sysdb import NULL_TOPIC, SystemDatabase
 from dbos_queue.engine import comm as _comm
 from dbos_queue.engine import streams as _streams
 from dbos_queue.error import DBOSNonExistentWorkflowError
@@ -64,7 +66,8 @@ def insert_messages(cur: Any, messages: list[SendMessage], send_to_forks: bool) 
 class ClientMessaging:
     """Mixed into ``DBOSClient``."""
 
-    engine: Any
+    engine: Engine
+    sysdb: SystemDatabase
 
     def send(
         self,
@@ -103,7 +106,7 @@ class ClientMessaging:
             msgs = [SendMessage(dest, message, topic, key)]
             await _msgs.send_bulk(self, msgs, send_to_forks=True)
         else:
-            await _comm.send(self, None, 0, dest, message, topic, key)  # type: ignore[arg-type]
+            await _comm.send(as_host(self), None, 0, dest, message, topic, key)
 
     def send_in_transaction(
         self,
@@ -162,7 +165,7 @@ class ClientMessaging:
     ) -> Any:
         """Wait up to ``timeout_seconds`` for the workflow's event ``key`` (None if unset)."""
         return self.engine.run(
-            _comm.get_event(self, None, 0, workflow_id, key, timeout_seconds)  # type: ignore[arg-type]
+            _comm.get_event(as_host(self), None, 0, workflow_id, key, timeout_seconds)
         )
 
     async def get_event_async(
@@ -175,7 +178,7 @@ class ClientMessaging:
     ) -> Any:
         """``get_event`` from async code."""
         return await self.engine.arun(
-            _comm.get_event(self, None, 0, workflow_id, key, timeout_seconds)  # type: ignore[arg-type]
+            _comm.get_event(as_host(self), None, 0, workflow_id, key, timeout_seconds)
         )
 
     def read_stream(
@@ -190,7 +193,7 @@ class ClientMessaging:
     ) -> Iterator[Any]:
         """Yield the stream's values from ``offset`` until it is closed or the workflow ends."""
         yield from _streams.read_stream_sync(
-            self,  # type: ignore[arg-type]
+            as_host(self),
             workflow_id,
             key,
             offset=offset,
@@ -211,7 +214,7 @@ class ClientMessaging:
     ) -> AsyncIterator[Any]:
         """``read_stream`` from async code (an async generator)."""
         async for value in _streams.read_stream_async(
-            self,  # type: ignore[arg-type]
+            as_host(self),
             workflow_id,
             key,
             offset=offset,
@@ -233,7 +236,7 @@ class ClientMessaging:
     ) -> Any:
         """The value at ``offset`` of the stream, waiting for it (see ``DBOS``'s)."""
         _streams.check_args(timeout_seconds, polling_interval_sec)
-        r, _done, _value = _streams.reader(self, workflow_id, key, offset, False)  # type: ignore[arg-type]
+        r, _done, _value = _streams.reader(as_host(self), workflow_id, key, offset, False)
         return self.engine.run(
             _streams.read_offset(r, offset, timeout_seconds, polling_interval_sec)
         )
@@ -250,7 +253,7 @@ class ClientMessaging:
     ) -> Any:
         """``read_stream_offset`` from async code."""
         _streams.check_args(timeout_seconds, polling_interval_sec)
-        r, _done, _value = _streams.reader(self, workflow_id, key, offset, False)  # type: ignore[arg-type]
+        r, _done, _value = _streams.reader(as_host(self), workflow_id, key, offset, False)
         return await self.engine.arun(
             _streams.read_offset(r, offset, timeout_seconds, polling_interval_sec)
         )

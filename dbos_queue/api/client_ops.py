@@ -12,6 +12,8 @@ from typing import Any
 
 from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
 from dbos_queue.db import sql as _sql
+from dbos_queue.db.loop import Engine
+from dbos_queue.db.sysdb import SystemDatabase
 from dbos_queue.error import DBOSNonExistentWorkflowError
 from dbos_queue.ops import management as mgmt
 from dbos_queue.ops import messages as _messages
@@ -20,8 +22,8 @@ from dbos_queue.ops import messages as _messages
 class ClientManagement:
     """Mixed into ``DBOSClient``."""
 
-    engine: Any
-    sysdb: Any
+    engine: Engine
+    sysdb: SystemDatabase
 
     def _run(self, coro: Any) -> Any:
         return self.engine.run(coro)
@@ -47,7 +49,7 @@ class ClientManagement:
         """A handle to a workflow (raises for an unknown id unless ``existing_workflow=False``)."""
         if existing_workflow and self._run(self.sysdb.get_status_row(workflow_id)) is None:
             raise DBOSNonExistentWorkflowError("target", workflow_id)
-        return WorkflowHandle(self, workflow_id)  # type: ignore[arg-type]
+        return WorkflowHandle(self, workflow_id)
 
     async def retrieve_workflow_async(
         self, workflow_id: str, *, shard_key: str | None = None
@@ -55,7 +57,7 @@ class ClientManagement:
         """``retrieve_workflow`` from async code."""
         if await self._arun(self.sysdb.get_status_row(workflow_id)) is None:
             raise DBOSNonExistentWorkflowError("target", workflow_id)
-        return WorkflowHandleAsync(self, workflow_id)  # type: ignore[arg-type]
+        return WorkflowHandleAsync(self, workflow_id)
 
     def wait_first(
         self, handles: list[WorkflowHandle[Any]], *, polling_interval_sec: float = 1.0
@@ -109,14 +111,14 @@ class ClientManagement:
     ) -> WorkflowHandle[Any]:
         """Continue a workflow from its last recorded step, on ``queue_name`` if given."""
         self._run(mgmt.resume(self, workflow_id, queue_name))
-        return WorkflowHandle(self, workflow_id)  # type: ignore[arg-type]
+        return WorkflowHandle(self, workflow_id)
 
     async def resume_workflow_async(
         self, workflow_id: str, *, queue_name: str | None = None, shard_key: str | None = None
     ) -> WorkflowHandleAsync[Any]:
         """``resume_workflow`` from async code."""
         await self._arun(mgmt.resume(self, workflow_id, queue_name))
-        return WorkflowHandleAsync(self, workflow_id)  # type: ignore[arg-type]
+        return WorkflowHandleAsync(self, workflow_id)
 
     def resume_workflows(
         self,
@@ -127,7 +129,7 @@ class ClientManagement:
     ) -> list[WorkflowHandle[Any]]:
         """Resume several workflows; an unknown id raises before any is resumed."""
         self._run(mgmt.resume_many(self, workflow_ids, queue_name))
-        return [WorkflowHandle(self, w) for w in workflow_ids]  # type: ignore[arg-type]
+        return [WorkflowHandle(self, w) for w in workflow_ids]
 
     async def resume_workflows_async(
         self,
@@ -138,7 +140,7 @@ class ClientManagement:
     ) -> list[WorkflowHandleAsync[Any]]:
         """``resume_workflows`` from async code."""
         await self._arun(mgmt.resume_many(self, workflow_ids, queue_name))
-        return [WorkflowHandleAsync(self, w) for w in workflow_ids]  # type: ignore[arg-type]
+        return [WorkflowHandleAsync(self, w) for w in workflow_ids]
 
     def fork_workflow(
         self,
@@ -165,7 +167,7 @@ class ClientManagement:
                 timeout_seconds=timeout_seconds,
             )
         )
-        return WorkflowHandle(self, new_id)  # type: ignore[arg-type]
+        return WorkflowHandle(self, new_id)
 
     async def fork_workflow_async(
         self,
@@ -192,7 +194,7 @@ class ClientManagement:
                 timeout_seconds=timeout_seconds,
             )
         )
-        return WorkflowHandleAsync(self, new_id)  # type: ignore[arg-type]
+        return WorkflowHandleAsync(self, new_id)
 
     def rewind_workflow(
         self,
@@ -215,7 +217,7 @@ class ClientManagement:
                 queue_partition_key=queue_partition_key,
             )
         )
-        return WorkflowHandle(self, workflow_id)  # type: ignore[arg-type]
+        return WorkflowHandle(self, workflow_id)
 
     async def rewind_workflow_async(
         self,
@@ -238,7 +240,7 @@ class ClientManagement:
                 queue_partition_key=queue_partition_key,
             )
         )
-        return WorkflowHandleAsync(self, workflow_id)  # type: ignore[arg-type]
+        return WorkflowHandleAsync(self, workflow_id)
 
     def delete_workflow(
         self, workflow_id: str, *, delete_children: bool = False, shard_key: str | None = None

@@ -4,9 +4,11 @@ so a deploy tool can manage the schedules of an application it does not import."
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from dbos_queue.api.handles import WorkflowHandle
+from dbos_queue.db.loop import Engine
+from dbos_queue.db.sysdb import SystemDatabase
 from dbos_queue.model.records import ClientScheduleInput, WorkflowSchedule
 from dbos_queue.ops import schedules as _ops
 from dbos_queue.queue.schedules import manage as _manage
@@ -17,7 +19,8 @@ Many = str | list[str] | None
 class ClientSchedules:
     """Mixed into ``DBOSClient``."""
 
-    engine: Any
+    engine: Engine
+    sysdb: SystemDatabase
 
     def _host(self) -> _ops.ClientHost:
         return _ops.ClientHost(self)
@@ -68,7 +71,8 @@ class ClientSchedules:
     ) -> list[WorkflowSchedule]:
         """Stored schedules (``WorkflowSchedule`` dicts), oldest first."""
         filters = {k: v for k, v in locals().items() if k != "self"}
-        return self.engine.run(_manage.list_schedules(self, **filters))  # type: ignore[return-value]
+        rows = self.engine.run(_manage.list_schedules(self, **filters))
+        return cast(list[WorkflowSchedule], rows)  # dicts with WorkflowSchedule's keys
 
     async def list_schedules_async(
         self,
@@ -80,15 +84,17 @@ class ClientSchedules:
     ) -> list[WorkflowSchedule]:
         """``list_schedules`` from async code."""
         filters = {k: v for k, v in locals().items() if k != "self"}
-        return await self.engine.arun(_manage.list_schedules(self, **filters))  # type: ignore[return-value]
+        rows = await self.engine.arun(_manage.list_schedules(self, **filters))
+        return cast(list[WorkflowSchedule], rows)
 
     def get_schedule(self, name: str) -> WorkflowSchedule | None:
         """The schedule named ``name``, or None."""
-        return self.engine.run(_manage.get_schedule(self, name))  # type: ignore[return-value]
+        return cast("WorkflowSchedule | None", self.engine.run(_manage.get_schedule(self, name)))
 
     async def get_schedule_async(self, name: str) -> WorkflowSchedule | None:
         """``get_schedule`` from async code."""
-        return await self.engine.arun(_manage.get_schedule(self, name))  # type: ignore[return-value]
+        found = await self.engine.arun(_manage.get_schedule(self, name))
+        return cast("WorkflowSchedule | None", found)
 
     def delete_schedule(self, name: str) -> None:
         """Delete a schedule (no tick of it fires afterwards)."""
@@ -119,12 +125,12 @@ class ClientSchedules:
     ) -> list[WorkflowHandle[Any]]:
         """Enqueue the schedule's ticks between ``start`` and ``end`` that have not run."""
         ids = self.engine.run(_ops.backfill(self._host(), schedule_name, start, end))
-        return [WorkflowHandle(self, wf_id) for wf_id in ids]  # type: ignore[arg-type]
+        return [WorkflowHandle(self, wf_id) for wf_id in ids]
 
     def trigger_schedule(self, schedule_name: str) -> WorkflowHandle[Any]:
         """Enqueue one run of the schedule's workflow now."""
         wf_id = self.engine.run(_ops.trigger(self._host(), schedule_name))
-        return WorkflowHandle(self, wf_id)  # type: ignore[arg-type]
+        return WorkflowHandle(self, wf_id)
 
 
 def _options(given: dict[str, Any]) -> dict[str, Any]:

@@ -6,17 +6,17 @@ application's versions and unclaimed ones; without one, every version.
 
 from __future__ import annotations
 
-from typing import Any
-
 from dbos_queue.db import versions as _versions
+from dbos_queue.db.loop import Engine
+from dbos_queue.db.sysdb import SystemDatabase
 from dbos_queue.model.versions import VersionInfo
 
 
 class ClientVersions:
     """Mixed into ``DBOSClient``: list, read and promote application versions."""
 
-    engine: Any
-    sysdb: Any
+    engine: Engine
+    sysdb: SystemDatabase
 
     def _version_app(self, application_name: str | None = None) -> str | None:
         if application_name is not None:

@@ -27,9 +27,9 @@ class SystemHost(Protocol):
         ...
 
 
-def _waiter(host: SystemHost) -> Host:
-    # await_result reads only the engine (waits, notifier) and the system database,
-    # which a DBOSClient has too.
+def as_host(host: SystemHost) -> Host:
+    """``host`` for engine functions that read only its engine and system database
+    (await_result, send, get_event, stream readers), which a DBOSClient has too."""
     return cast("Host", host)
 
 
@@ -39,6 +39,7 @@ __all__ = [
     "WorkflowHandleAsync",
     "WorkflowStatus",
     "WorkflowStatusString",
+    "as_host",
     "status_from_row",
 ]
 
@@ -60,7 +61,7 @@ class WorkflowHandle(Generic[R]):
 
     def get_result(self, *, polling_interval_sec: float = 1.0, timeout: float | None = None) -> R:
         """Block until the workflow ends; return its output or re-raise its exception."""
-        return self._rt.engine.run(_core.await_result(_waiter(self._rt), self.workflow_id, timeout))
+        return self._rt.engine.run(_core.await_result(as_host(self._rt), self.workflow_id, timeout))
 
     def get_status(self) -> WorkflowStatus:
         """Read the workflow's current status record (raises if no such workflow)."""
@@ -93,7 +94,7 @@ class WorkflowHandleAsync(Generic[R]):
     ) -> R:
         """Wait for the workflow to end; return its output or re-raise its exception."""
         return await self._rt.engine.arun(
-            _core.await_result(_waiter(self._rt), self.workflow_id, timeout)
+            _core.await_result(as_host(self._rt), self.workflow_id, timeout)
         )
 
     async def get_status(self) -> WorkflowStatus:
