@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import now_ms
@@ -21,8 +21,8 @@ from dbos_queue.engine.registry import Registry, class_name_of
 from dbos_queue.error import DBOSException
 from dbos_queue.model import serialization as ser
 from dbos_queue.queue.schedules import manage as _manage
-from dbos_queue.queue.schedules.crons import _zone, check_cron
-from dbos_queue.queue.schedules.scheduler import _notify
+from dbos_queue.queue.schedules.crons import check_cron, zone_of
+from dbos_queue.queue.schedules.scheduler import notify_schedules
 
 
 @dataclass
@@ -37,20 +37,25 @@ class ClientHost:
 
     @property
     def sysdb(self) -> Any:
+        """The client's system database."""
         return self.client.sysdb
 
     @property
     def engine(self) -> Any:
+        """The client's engine loop."""
         return self.client.engine
 
     @property
     def settings(self) -> Any:
+        """Settings as the schedule code reads them: only the application name."""
         return SimpleNamespace(name=getattr(self.client, "application_name", None))
 
 
-def _row(entry: dict[str, Any], i: int, workflow_name: str, class_name: str | None) -> dict:
+def _row(
+    entry: dict[str, Any], i: int, workflow_name: str, class_name: str | None
+) -> dict[str, Any]:
     tz = entry.get("cron_timezone")
-    _zone(tz)  # an unknown zone raises DBOSException
+    zone_of(tz)  # an unknown zone raises DBOSException
     check_cron(entry["schedule"], f"schedule {entry['schedule_name']}")
     return {
         "name": entry["schedule_name"],
@@ -76,7 +81,7 @@ def _require(entry: Any, i: int, keys: Sequence[str]) -> None:
 
 async def apply(h: Any, schedules: Sequence[Any], *, by_name: bool = False) -> None:
     """Create or replace these schedules together (``by_name``: ``ClientScheduleInput``)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i, entry in enumerate(schedules):
         fn_key = "workflow_name" if by_name else "workflow_fn"
         _require(entry, i, ("schedule_name", fn_key, "schedule"))
@@ -85,17 +90,17 @@ async def apply(h: Any, schedules: Sequence[Any], *, by_name: bool = False) -> N
         if by_name:
             rows.append(_row(entry, i, entry["workflow_name"], entry.get("workflow_class_name")))
         else:
-            info = _manage._workflow_info(h, entry["workflow_fn"])
+            info = _manage.workflow_info(h, entry["workflow_fn"])
             class_name = class_name_of(info.func) if info.method == "class" else None
             rows.append(_row(entry, i, info.name, class_name))
-        await _manage._check_queue(h, entry.get("queue_name"))
+        await _manage.check_queue(h, entry.get("queue_name"))
 
     async def go(conn: Any) -> None:
         for params in rows:
             await conn.execute(_sql.APPLY_SCHEDULE, params)
 
     await h.sysdb.transaction(go)
-    _notify(h)
+    notify_schedules(h)
 
 
 async def create_named(
@@ -114,9 +119,9 @@ async def create_named(
     """``DBOSClient.create_schedule``: the workflow is named, not passed."""
     if shard_key is not None:
         raise DBOSException("Scheduling under a shard key requires a sharded system database")
-    if not isinstance(schedule_name, str) or not schedule_name:
+    if not isinstance(cast(object, schedule_name), str) or not schedule_name:  # not type-checked
         raise DBOSException(f"schedule_name must be a non-empty string, got {schedule_name!r}")
-    entry = {
+    entry: dict[str, Any] = {
         "schedule_name": schedule_name,
         "schedule": schedule,
         "context": context,
@@ -125,12 +130,12 @@ async def create_named(
         "queue_name": queue_name,
     }
     params = _row(entry, 0, workflow_name, workflow_class_name)
-    await _manage._check_queue(h, queue_name)
+    await _manage.check_queue(h, queue_name)
     if await h.sysdb.fetchone(_sql.CREATE_SCHEDULE, params) is None:
         raise DBOSException(
             f"Schedule {schedule_name!r} already exists; delete it first or choose another name"
         )
-    _notify(h)
+    notify_schedules(h)
 
 
 async def backfill(h: Any, name: str, start: datetime, end: datetime) -> list[str]:

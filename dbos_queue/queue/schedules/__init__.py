@@ -62,7 +62,8 @@ the decorator is then ignored (with an error logged).
 """
 
 from dbos_queue.queue.schedules.crons import check_cron, tick_workflow_id
-from dbos_queue.queue.schedules.declare import _declared, scheduled
+from dbos_queue.queue.schedules.declare import declarations as _declared  # tests count them
+from dbos_queue.queue.schedules.declare import scheduled
 from dbos_queue.queue.schedules.manage import (
     backfill_schedule,
     create_schedule,

@@ -5,15 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
 from dbos_queue.error import DBOSException
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger("dbos_queue")
 
@@ -38,7 +35,8 @@ def check_cron(cron: Any, what: str, tz: tzinfo | None = None) -> None:
         raise DBOSException(f"Invalid cron schedule {cron!r} for {what}: {exc}") from None
 
 
-def _zone(name: str | None) -> tzinfo:
+def zone_of(name: str | None) -> tzinfo:
+    """The IANA time zone ``name`` (UTC for None); DBOSException for an unknown name."""
     if name is None:
         return UTC
     try:
@@ -47,29 +45,32 @@ def _zone(name: str | None) -> tzinfo:
         raise DBOSException(f"Invalid cron_timezone {name!r}: not an IANA time zone name") from None
 
 
-def _ms(t: datetime) -> int:
+def to_ms(t: datetime) -> int:
+    """Epoch milliseconds of an aware datetime (how ticks and watermarks are stored)."""
     return round(t.timestamp() * 1000)
 
 
-def _dt(ms: int, tz: tzinfo) -> datetime:
+def from_ms(ms: int, tz: tzinfo) -> datetime:
+    """The aware datetime in ``tz`` of epoch milliseconds ``ms``."""
     return datetime.fromtimestamp(ms / 1000, tz)
 
 
-def _ticks(
+def cron_ticks(
     cron: str, tz: tzinfo, after_ms: int, until_ms: int, cap: int
 ) -> tuple[list[datetime], datetime | None]:
     """Ticks in (after, until], at most ``cap``; and the next tick not returned."""
-    it = croniter(cron, _dt(after_ms, tz), second_at_beginning=True)
+    it = croniter(cron, from_ms(after_ms, tz), second_at_beginning=True)
     out: list[datetime] = []
     while True:
         try:
             t = it.get_next(datetime)
         except Exception:
             return out, None
-        if _ms(t) > until_ms or len(out) >= cap:
+        if to_ms(t) > until_ms or len(out) >= cap:
             return out, t
         out.append(t)
 
 
 def tick_workflow_id(schedule_name: str, tick: datetime) -> str:
+    """The workflow id of one tick: the same tick fires once, fleet-wide."""
     return f"sched-{schedule_name}-{tick.isoformat()}"

@@ -5,30 +5,28 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dbos_queue.engine.registry import FunctionInfo, registry
 from dbos_queue.error import DBOSException
-
-if TYPE_CHECKING:
-    pass
-
 from dbos_queue.queue.schedules.crons import F, check_cron
 
 logger = logging.getLogger("dbos_queue")
 
 
 @dataclass(eq=False)
-class _Declared:
+class Declared:
+    """One ``@DBOS.scheduled`` use, stored by each launched process that registers it."""
+
     target: Callable[..., Any]  # what the decorator received (wrapper, or raw function)
     cron: str
     info: FunctionInfo | None = None  # the registered workflow, once resolved
 
 
-_declared: list[_Declared] = []
+declarations: list[Declared] = []
 
 
-def _resolve(d: _Declared, reg: Any) -> FunctionInfo | None:
+def resolve(d: Declared, reg: Any) -> FunctionInfo | None:
     """The registered workflow behind a declaration, if it is (still) registered."""
     info = getattr(d.target, "__dbos_info__", None) or d.info
     if info is None:  # @DBOS.scheduled below @DBOS.workflow(): find what wrapped it
@@ -56,7 +54,7 @@ def scheduled(cron: str) -> Callable[[F], F]:
                 f"@DBOS.scheduled cannot schedule {info.name}: configured "
                 "instance methods cannot be scheduled workflows"
             )
-        _declared.append(_Declared(func, cron))
+        declarations.append(Declared(func, cron))
         registry.schedules_changed()
         return func
 

@@ -6,7 +6,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import now_ms
@@ -19,14 +19,15 @@ from dbos_queue.model.status import INTERNAL_QUEUE
 if TYPE_CHECKING:
     from dbos_queue.queue.host import QueueHost
 
-from dbos_queue.queue.schedules.crons import _ms, _ticks, _zone, check_cron
-from dbos_queue.queue.schedules.rows import ScheduleRow, _as_dict
-from dbos_queue.queue.schedules.scheduler import _notify, _scheduler_of, _tick_params
+from dbos_queue.queue.schedules.crons import check_cron, cron_ticks, to_ms, zone_of
+from dbos_queue.queue.schedules.rows import ScheduleRow, as_dict
+from dbos_queue.queue.schedules.scheduler import notify_schedules, scheduler_of, tick_params
 
 logger = logging.getLogger("dbos_queue")
 
 
-def _workflow_info(rt: QueueHost, workflow_fn: Any) -> FunctionInfo:
+def workflow_info(rt: QueueHost, workflow_fn: Any) -> FunctionInfo:
+    """The registered workflow a schedule names; DBOSException when it cannot run one."""
     info = getattr(workflow_fn, "__dbos_info__", None)
     name = getattr(workflow_fn, "__qualname__", None) or repr(workflow_fn)
     if info is None or info.kind != "workflow" or info.name not in rt.registry.workflows:
@@ -41,7 +42,8 @@ def _workflow_info(rt: QueueHost, workflow_fn: Any) -> FunctionInfo:
     return info
 
 
-async def _check_queue(rt: QueueHost, queue_name: str | None) -> None:
+async def check_queue(rt: QueueHost, queue_name: str | None) -> None:
+    """Refuse a schedule on a queue that is neither declared here nor stored."""
     from dbos_queue.queue.settings import QueueSettings
 
     if queue_name is None or queue_name == INTERNAL_QUEUE:
@@ -84,12 +86,12 @@ async def create_schedule(
             "create_schedule(shard_key=...) needs a sharded system database, "
             "which dbos_queue does not support"
         )
-    if not isinstance(schedule_name, str) or not schedule_name:
+    if not isinstance(cast(object, schedule_name), str) or not schedule_name:  # not type-checked
         raise DBOSException(f"schedule_name must be a non-empty string, got {schedule_name!r}")
-    tz = _zone(cron_timezone)
+    tz = zone_of(cron_timezone)
     check_cron(schedule, f"schedule {schedule_name}", tz)
-    info = _workflow_info(rt, workflow_fn)
-    await _check_queue(rt, queue_name)
+    info = workflow_info(rt, workflow_fn)
+    await check_queue(rt, queue_name)
     row = await rt.sysdb.fetchone(
         _sql.CREATE_SCHEDULE,
         {
@@ -109,7 +111,7 @@ async def create_schedule(
         raise DBOSException(
             f"Schedule {schedule_name!r} already exists; delete it first or choose another name"
         )
-    _notify(rt)
+    notify_schedules(rt)
 
 
 def _many(value: str | Sequence[str] | None) -> list[str] | None:
@@ -141,19 +143,20 @@ async def list_schedules(
             "prefixes": _many(schedule_name_prefix),
         },
     )
-    return [_as_dict(ScheduleRow(*r)) for r in rows]
+    return [as_dict(ScheduleRow(*r)) for r in rows]
 
 
 async def get_schedule(rt: Any, name: str) -> dict[str, Any] | None:
+    """The schedule called ``name`` as DBOS describes it, or None."""
     row = await rt.sysdb.fetchone(_sql.GET_SCHEDULE, (name,))
-    return _as_dict(ScheduleRow(*row)) if row is not None else None
+    return as_dict(ScheduleRow(*row)) if row is not None else None
 
 
 async def delete_schedule(rt: Any, name: str) -> bool:
     """Delete a schedule; False when there was none. No tick of it fires after this returns."""
     row = await rt.sysdb.fetchone(_sql.DELETE_SCHEDULE, (name,))
     if row is not None and row[0] == "decorator":
-        sched = _scheduler_of(rt)
+        sched = scheduler_of(rt)
         if sched is not None and name in sched.declared:
             logger.info(
                 "deleted decorated schedule %s; a process declaring it re-creates it "
@@ -169,7 +172,7 @@ async def _set_status(rt: Any, name: str, status: str) -> None:
     )
     if row is None:
         raise DBOSException(f"Schedule {name!r} does not exist")
-    _notify(rt)
+    notify_schedules(rt)
 
 
 async def pause_schedule(rt: Any, name: str) -> None:
@@ -192,10 +195,10 @@ async def backfill_schedule(rt: QueueHost, name: str, start: datetime, end: date
     start = start if start.tzinfo else start.replace(tzinfo=UTC)
     end = end if end.tzinfo else end.replace(tzinfo=UTC)
     context = ser.deserialize(row.context) if row.kind == "api" else None
-    ticks, _ = _ticks(row.cron, tz, _ms(start) - 1, _ms(end) - 1, 1_000_000)
-    ids = []
+    ticks, _ = cron_ticks(row.cron, tz, to_ms(start) - 1, to_ms(end) - 1, 1_000_000)
+    ids: list[str] = []
     for tick in ticks:
-        params = _tick_params(rt, row, tick, context)
+        params = tick_params(rt, row, tick, context)
         await rt.sysdb.init_workflow(params)
         ids.append(params["id"])
     if ids:
@@ -211,7 +214,7 @@ async def trigger_schedule(rt: QueueHost, name: str) -> str:
     row = ScheduleRow(*r)
     now = _clock.now_datetime().astimezone(row.tz)
     context = ser.deserialize(row.context) if row.kind == "api" else None
-    params = _tick_params(rt, row, now, context, wf_id=f"sched-{name}-trigger-{now.isoformat()}")
+    params = tick_params(rt, row, now, context, wf_id=f"sched-{name}-trigger-{now.isoformat()}")
     await rt.sysdb.init_workflow(params)
     rt.engine.publish("queue", row.queue)
     return params["id"]

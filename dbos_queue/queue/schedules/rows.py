@@ -14,13 +14,15 @@ from dbos_queue.model.status import INTERNAL_QUEUE
 if TYPE_CHECKING:
     pass
 
-from dbos_queue.queue.schedules.crons import _dt, _zone
+from dbos_queue.queue.schedules.crons import from_ms, zone_of
 
 logger = logging.getLogger("dbos_queue")
 
 
 @dataclass
 class ScheduleRow:
+    """One row of the schedules table, in ``_sql.SCHEDULE_COLUMNS`` order."""
+
     name: str
     schedule_id: str
     workflow_name: str
@@ -39,17 +41,19 @@ class ScheduleRow:
 
     @property
     def tz(self) -> tzinfo:
+        """The schedule's time zone (UTC when the stored name is no longer known)."""
         try:
-            return _zone(self.cron_timezone)
+            return zone_of(self.cron_timezone)
         except DBOSException:
             return UTC
 
     @property
     def queue(self) -> str:
+        """The queue its ticks are enqueued on (DBOS's internal queue by default)."""
         return self.queue_name or INTERNAL_QUEUE
 
 
-def _as_dict(row: ScheduleRow) -> dict[str, Any]:
+def as_dict(row: ScheduleRow) -> dict[str, Any]:
     """A ``WorkflowSchedule`` as DBOS returns it (plus ``kind``)."""
     try:
         context = ser.deserialize(row.context)
@@ -64,7 +68,7 @@ def _as_dict(row: ScheduleRow) -> dict[str, Any]:
         "status": row.status,
         "context": context,
         "last_fired_at": (
-            _dt(row.last_fired, row.tz).isoformat() if row.last_fired is not None else None
+            from_ms(row.last_fired, row.tz).isoformat() if row.last_fired is not None else None
         ),
         "automatic_backfill": row.automatic_backfill,
         "cron_timezone": row.cron_timezone,

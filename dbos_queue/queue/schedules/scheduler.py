@@ -28,12 +28,12 @@ from dbos_queue.queue.schedules.crons import (
     MAX_TICKS_PER_PASS,
     POLL_SEC,
     WAKE_PAYLOAD,
-    _dt,
-    _ms,
-    _ticks,
+    cron_ticks,
+    from_ms,
     tick_workflow_id,
+    to_ms,
 )
-from dbos_queue.queue.schedules.declare import _declared, _resolve
+from dbos_queue.queue.schedules.declare import declarations, resolve
 from dbos_queue.queue.schedules.rows import ScheduleRow
 
 logger = logging.getLogger("dbos_queue")
@@ -45,28 +45,31 @@ class Scheduler:
 
     rt: QueueHost
     floor_ms: int = 0  # skip policy: ticks at or before this never fire here (fleet up since)
-    declared: dict[str, FunctionInfo] = field(default_factory=dict)  # decorated, stored
-    handled: set[int] = field(default_factory=set)  # id() of _declared entries dealt with
-    warned: set[str] = field(default_factory=set)  # unresolved decorated functions logged
-    broken: set[str] = field(default_factory=set)  # schedules that failed to fire, logged
+    # decorated, stored
+    declared: dict[str, FunctionInfo] = field(default_factory=dict[str, FunctionInfo])
+    handled: set[int] = field(default_factory=set[int])  # id() of declarations dealt with
+    warned: set[str] = field(default_factory=set[str])  # unresolved decorated functions logged
+    broken: set[str] = field(default_factory=set[str])  # schedules that failed to fire, logged
     event: asyncio.Event = field(default_factory=asyncio.Event)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_error_log: float = 0.0
 
     def wake(self) -> None:
+        """Run the next pass now (a schedule changed in this process)."""
         self.event.set()
 
     def on_queue_notify(self, payload: str) -> None:
+        """Engine "queue" hook: a schedule changed elsewhere, run the next pass now."""
         if payload == WAKE_PAYLOAD:
             self.event.set()
 
     async def sync_declared(self) -> None:
         """Upsert the decorated schedules not yet stored by this runtime."""
         async with self.lock:
-            for d in list(_declared):
+            for d in list(declarations):
                 if id(d) in self.handled:
                     continue
-                info = _resolve(d, self.rt.registry)
+                info = resolve(d, self.rt.registry)
                 if info is None:
                     if getattr(d.target, "__dbos_info__", None) is not None or d.info is not None:
                         self.handled.add(id(d))  # registered in an earlier registry: stale
@@ -101,8 +104,9 @@ class Scheduler:
                     continue
                 self.declared[info.name] = info
 
-    def _warn_unresolved(self) -> None:
-        for d in _declared:
+    def warn_unresolved(self) -> None:
+        """Log, once each, decorated functions that are not registered workflows (yet)."""
+        for d in declarations:
             name = getattr(d.target, "__qualname__", repr(d.target))
             if id(d) not in self.handled and d.info is None and name not in self.warned:
                 self.warned.add(name)
@@ -118,11 +122,12 @@ class Scheduler:
         return row.kind != "decorator" or row.name in self.declared
 
     async def run_forever(self) -> None:
+        """Store new declarations and fire due ticks, pass after pass, until cancelled."""
         while True:
             self.event.clear()
             delay = POLL_SEC
             try:
-                if len(self.handled) < len(_declared):
+                if len(self.handled) < len(declarations):
                     await self.sync_declared()
                 delay = await self.pass_once()
             except asyncio.CancelledError:
@@ -156,7 +161,7 @@ class Scheduler:
             if nxt is not None:
                 # Wake just after the next tick (a little jitter spreads the fleet's claims).
                 delay = min(
-                    delay, max(0.0, (_ms(nxt) - now_ms()) / 1000) + random.uniform(0.005, 0.03)
+                    delay, max(0.0, (to_ms(nxt) - now_ms()) / 1000) + random.uniform(0.005, 0.03)
                 )
         return delay
 
@@ -169,12 +174,12 @@ class Scheduler:
             start = max(start, self.floor_ms, now - int(MAX_LATE_SEC * 1000))
         skipped: datetime | None = None
         if start > row.watermark:
-            first, _ = _ticks(row.cron, tz, row.watermark, start, 1)
+            first, _ = cron_ticks(row.cron, tz, row.watermark, start, 1)
             skipped = first[0] if first else None
-        due, nxt = _ticks(row.cron, tz, start, now, MAX_TICKS_PER_PASS)
+        due, nxt = cron_ticks(row.cron, tz, start, now, MAX_TICKS_PER_PASS)
         if not due and skipped is None:
             return nxt
-        new_mark = _ms(due[-1]) if due else start
+        new_mark = to_ms(due[-1]) if due else start
         context = ser.deserialize(row.context) if row.kind == "api" and due else None
         fired = await self.rt.sysdb.transaction(
             lambda conn: _claim_and_enqueue(self.rt, conn, row, due, new_mark, context)
@@ -187,7 +192,7 @@ class Scheduler:
                 "them); set automatic_backfill=True or schedule_catchup to run missed ticks",
                 row.name,
                 skipped.isoformat(),
-                _dt(start, tz).isoformat(),
+                from_ms(start, tz).isoformat(),
             )
         if due:
             logger.debug(
@@ -207,17 +212,17 @@ async def _claim_and_enqueue(
             "old": row.watermark,
             "version": row.updated_at,
             "new": new_mark,
-            "last_fired": _ms(due[-1]) if due else None,
+            "last_fired": to_ms(due[-1]) if due else None,
         },
     )
     if await cur.fetchone() is None:
         return False
     for tick in due:
-        await conn.execute(_sql.INIT_WORKFLOW, _tick_params(rt, row, tick, context))
+        await conn.execute(_sql.INIT_WORKFLOW, tick_params(rt, row, tick, context))
     return True
 
 
-def _tick_params(
+def tick_params(
     rt: QueueHost, row: ScheduleRow, tick: datetime, context: Any, wf_id: str | None = None
 ) -> dict[str, Any]:
     """INIT_WORKFLOW parameters for one tick, ENQUEUED on the schedule's queue."""
@@ -247,7 +252,8 @@ def _not_here(*_args: Any, **_kwargs: Any) -> None:  # pragma: no cover - never 
 _current: Scheduler | None = None
 
 
-def _scheduler_of(rt: QueueHost | None) -> Scheduler | None:
+def scheduler_of(rt: QueueHost | None) -> Scheduler | None:
+    """The scheduler of ``rt`` when ``rt`` is the launched runtime, else None."""
     return _current if _current is not None and rt is not None and _current.rt is rt else None
 
 
@@ -265,18 +271,19 @@ async def start(rt: QueueHost) -> None:
         await sched.sync_declared()
     except Exception as exc:
         logger.warning("could not store decorated schedules at launch (retrying): %s", exc)
-    sched._warn_unresolved()
+    sched.warn_unresolved()
     rt.engine.hooks["queue"].append(sched.on_queue_notify)
     contextvars.Context().run(rt.engine.spawn, sched.run_forever(), "scheduler")
 
 
-def _notify(rt: Any) -> None:
+def notify_schedules(rt: Any) -> None:
+    """Tell every process (this one too) to re-read the schedules now."""
     rt.engine.publish("queue", WAKE_PAYLOAD)
 
 
 def declared_after_launch(rt: QueueHost) -> None:
     """Declared after launch: store it now (from a user thread), else at the next pass."""
-    sched = _scheduler_of(rt)
+    sched = scheduler_of(rt)
     if sched is None:
         return
     if rt.engine.on_loop():
