@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -19,6 +18,7 @@ from dbos_queue.api.dbos import _rt
 from dbos_queue.ops.admin.openapi import document
 from dbos_queue.ops.admin.server import AdminServer
 from dbos_queue.queue.claim import set_queue_limits
+from tests.plugins.waiting import wait_until
 
 SPEC = document()
 TOKEN = "s3cret-token/+="
@@ -213,13 +213,13 @@ def start_admin(token: str | None = None, host: str = "127.0.0.1", **options: An
 
 
 def wait_status(api: Api, wf_id: str, wanted: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
+    """Poll the admin API until ``wf_id`` has status ``wanted``; return its row."""
+
+    def reached() -> dict[str, Any] | None:
         wf = api.get(f"/workflows/{wf_id}")
-        if wf["status"] == wanted:
-            return wf
-        assert time.monotonic() < deadline, f"{wf_id} stayed {wf['status']}, wanted {wanted}"
-        time.sleep(0.05)
+        return wf if wf["status"] == wanted else None
+
+    return wait_until(reached, timeout, f"{wf_id} to become {wanted}", every=0.05)
 
 
 def paused_queue_with_work(api: Api, queue: str, wf_id: str) -> Queue:

@@ -29,6 +29,7 @@ from tests.admin_client import (
     start_admin,
     wait_status,
 )
+from tests.plugins.waiting import wait_until
 
 
 @pytest.fixture
@@ -277,10 +278,12 @@ def test_queue_list_and_limits(dbos: Any, api: Api) -> None:
     assert after["paused"] is True  # keys not sent are left alone
     assert api.ok("PATCH", "/queues/jobs", {"rate": None})["rate"] is None
     assert api.ok("PATCH", "/queues/jobs", {"paused": False})["paused"] is False
-    deadline = time.monotonic() + 30
-    while api.get("/queues/jobs")["depth"] or api.get("/queues/jobs")["running"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(
+        lambda: not (api.get("/queues/jobs")["depth"] or api.get("/queues/jobs")["running"]),
+        30,
+        "the jobs queue to drain",
+        every=0.05,
+    )
 
     for body, needle in (
         ({}, "nothing to change"),

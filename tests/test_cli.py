@@ -10,6 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.plugins.checks import must
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -41,7 +43,7 @@ def test_migrate_on_an_empty_database(empty_db_url):
     assert r.returncode == 0, r.stderr
     assert '"applied": [1, 2' in r.stdout
     with psycopg.connect(empty_db_url) as conn:
-        assert conn.execute("SELECT count(*) FROM dbos.dbos_migrations").fetchone()[0] >= 2
+        assert must(conn.execute("SELECT count(*) FROM dbos.dbos_migrations").fetchone())[0] >= 2
     again = run_cli("--db-url", empty_db_url, "migrate")
     assert again.returncode == 0 and "applied nothing" in again.stdout
 
@@ -63,4 +65,4 @@ def test_reset_needs_confirmation(db_url):
     r = run_cli("--db-url", db_url, "reset", "--yes")
     assert r.returncode == 0
     with psycopg.connect(db_url) as conn:
-        assert conn.execute("SELECT to_regnamespace('dbos')").fetchone()[0] is None
+        assert must(conn.execute("SELECT to_regnamespace('dbos')").fetchone())[0] is None

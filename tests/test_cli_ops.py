@@ -20,6 +20,7 @@ import psycopg
 import pytest
 
 from dbos_queue import DBOSClient
+from tests.plugins.checks import must
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,7 +66,7 @@ def enqueue_idle(url: str, n: int, queue: str = "idle") -> list[str]:
         )
 
 
-def statuses(url: str, ids: list[str]) -> list[str]:
+def statuses(url: str, ids: list[str]) -> list[str | None]:
     with psycopg.connect(url) as conn:
         rows = dict(
             conn.execute(
@@ -193,7 +194,7 @@ def test_enqueue_bad_json_is_a_usage_error(db_url, flag, value, reason):
     assert r.returncode == 2, r.stderr
     assert reason in r.stderr and r.stdout == ""
     with psycopg.connect(db_url) as conn:
-        assert conn.execute("SELECT count(*) FROM dbos.workflow_status").fetchone()[0] == 0
+        assert must(conn.execute("SELECT count(*) FROM dbos.workflow_status").fetchone())[0] == 0
 
 
 def test_bad_filters_are_usage_errors(db_url):
@@ -532,10 +533,12 @@ def test_bench_small(db_url):
     assert r.returncode == 0, r.stderr
     assert "workflows/s" in r.stdout and "bench: 20/20 in" in r.stderr
     with psycopg.connect(db_url) as conn:  # the temporary queue and its workflows are gone
-        assert conn.execute("SELECT count(*) FROM dbos.workflow_status").fetchone()[0] == 0
+        assert must(conn.execute("SELECT count(*) FROM dbos.workflow_status").fetchone())[0] == 0
         assert (
-            conn.execute(
-                "SELECT count(*) FROM dbos.queues WHERE name LIKE 'dbos-queue-bench-%'"
-            ).fetchone()[0]
+            must(
+                conn.execute(
+                    "SELECT count(*) FROM dbos.queues WHERE name LIKE 'dbos-queue-bench-%'"
+                ).fetchone()
+            )[0]
             == 0
         )

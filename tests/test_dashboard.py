@@ -29,6 +29,7 @@ from dbos_queue import DBOS, Queue, SetWorkflowID
 from dbos_queue.api.dbos import _rt
 from dbos_queue.ops.admin.server import AdminServer
 from dbos_queue.queue.claim import set_queue_limits
+from tests.plugins.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -258,11 +259,13 @@ def _status(wf_id: str) -> str:
 
 
 def _wait_status(wf_id: str, wanted: list[str], timeout: float = 30) -> str:
-    deadline = time.monotonic() + timeout
-    while (status := _status(wf_id)) not in wanted:
-        assert time.monotonic() < deadline, f"{wf_id} stayed {status}, wanted {wanted}"
-        time.sleep(0.05)
-    return status
+    """Poll until ``wf_id`` has one of the ``wanted`` statuses; return it."""
+
+    def reached() -> str | None:
+        status = _status(wf_id)
+        return status if status in wanted else None
+
+    return wait_until(reached, timeout, f"{wf_id} to become one of {wanted}", every=0.05)
 
 
 def test_dashboard_in_chromium(dbos: Any, browser: Browser) -> None:

@@ -19,6 +19,8 @@ from typing import LiteralString
 import psycopg
 import pytest
 
+from tests.plugins.waiting import wait_until
+
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -176,19 +178,18 @@ def test_ctrl_c_stops_every_demo_process(db_url, start_demo):
         assert line, out + proc.communicate(timeout=60)[1]
         out += line
     queue, token, pids = child_pids(out)
-    deadline = time.monotonic() + 60
     with psycopg.connect(db_url, autocommit=True) as conn:
-        while True:  # mid-run: some workflows finished, most not
-            done = count(
+        done = wait_until(  # mid-run: some workflows finished, most not
+            lambda: count(
                 conn,
                 "SELECT count(*) FROM dbos.workflow_status "
                 "WHERE queue_name = %s AND status = 'SUCCESS'",
                 queue,
-            )
-            if done > 0:
-                break
-            assert time.monotonic() < deadline, "no demo workflow finished"
-            time.sleep(0.05)
+            ),
+            60,
+            "a demo workflow to finish",
+            every=0.05,
+        )
     assert done < 3000 and proc.poll() is None
     proc.send_signal(signal.SIGINT)
     rest, err = proc.communicate(timeout=60)

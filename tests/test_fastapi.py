@@ -38,6 +38,8 @@ from dbos_queue.integrations.fastapi import (
     setup_fastapi,
     status_code_for,
 )
+from tests.plugins.checks import must
+from tests.plugins.waiting import wait_until
 
 
 @pytest.fixture
@@ -85,14 +87,16 @@ class _Server:
 
     def __enter__(self) -> _Server:
         self.thread.start()
-        deadline = time.monotonic() + 30
+
+        def started() -> bool:
+            if self.server.started:
+                return True
+            if not self.thread.is_alive():
+                raise RuntimeError(f"uvicorn stopped during startup ({self.exit_code})")
+            return False
+
         try:
-            while not self.server.started:
-                if not self.thread.is_alive():
-                    raise RuntimeError(f"uvicorn stopped during startup ({self.exit_code})")
-                if time.monotonic() > deadline:
-                    raise TimeoutError("uvicorn did not start")
-                time.sleep(0.02)
+            wait_until(started, 30, "uvicorn to start", every=0.02)
         except BaseException:
             self.__exit__()
             raise
@@ -143,6 +147,8 @@ def test_idempotency_key_concurrent_requests_run_workflow_once_and_lifespan_mana
                 futures = [
                     pool.submit(client.post, "/checkout/42", headers=headers) for _ in range(2)
                 ]
+                # Nothing marks the second request's arrival: a short pause lets both be in
+                # flight before the first one's step may finish.
                 time.sleep(0.3)
                 gate.set()
                 first, second = [f.result(timeout=30) for f in futures]
@@ -177,7 +183,7 @@ def test_same_key_twice_returns_recorded_result_and_id_is_the_key(app):
         assert r1.status_code == r2.status_code == 200
         assert r1.json() == r2.json() == {"result": 42, "started": True}
         assert runs == [21]
-        status = DBOS.get_workflow_status("k-1")
+        status = must(DBOS.get_workflow_status("k-1"))
         assert status.workflow_id == "k-1" and status.status == "SUCCESS" and status.output == 42
         # Without a key each request is a new workflow.
         assert client.post("/double/1").json()["result"] == 2
@@ -188,7 +194,7 @@ def test_same_key_twice_returns_recorded_result_and_id_is_the_key(app):
 def test_idempotency_key_header_alias_and_first_workflow_only(app):
     @DBOS.workflow()
     def ident() -> str:
-        return DBOS.workflow_id
+        return must(DBOS.workflow_id)
 
     @app.post("/two")
     def two() -> dict[str, Any]:
@@ -356,12 +362,12 @@ def test_setup_is_idempotent_and_keeps_the_apps_own_dbos_error_handler():
 def test_request_info_is_available_in_handler_and_workflow(app):
     @DBOS.workflow()
     def who() -> dict[str, Any]:
-        req = get_request()
+        req = must(get_request())
         return {"path": req.url.path, "agent": req.headers.get("user-agent")}
 
     @app.get("/who")
     def who_endpoint() -> dict[str, Any]:
-        return {"workflow": who(), "method": get_request().method}
+        return {"workflow": who(), "method": must(get_request()).method}
 
     with serving(app) as client:
         body = client.get("/who", headers={"user-agent": "tester/1"}).json()
@@ -391,7 +397,7 @@ def test_app_that_launches_itself(app, config):
 
     with serving(app) as client:
         assert client.get("/ping", headers={"dbos-idempotency-key": "p"}).json() == "pong"
-        assert DBOS.get_workflow_status("p").status == "SUCCESS"
+        assert must(DBOS.get_workflow_status("p")).status == "SUCCESS"
     assert events == ["started", "stopping"]
     assert _not_launched()
 
@@ -401,7 +407,7 @@ def test_app_that_launches_itself(app, config):
     DBOS.launch()
     with serving(app) as client:
         assert client.get("/ping").json() == "pong"
-        assert DBOS.get_workflow_status("p").status == "SUCCESS"  # same database
+        assert must(DBOS.get_workflow_status("p")).status == "SUCCESS"  # same database
     assert _not_launched()
 
 

@@ -21,6 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.plugins.checks import must
+from tests.plugins.waiting import wait_until
+
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "helm" / "dbos-queue"
 CI_VALUES = sorted((CHART / "ci").glob("*.yaml"))
@@ -560,13 +563,14 @@ def test_dashboard_alert_and_keda_metrics_exist_in_a_workers_metrics(app_db, sta
         # Waits on a queue nobody listens to: depth and oldest age get samples too.
         client.enqueue({"queue_name": "glob", "workflow_name": "timed"}, "glob", "waiting", 0.01)
     url = f"http://127.0.0.1:{w.admin_port}/metrics"
-    text = ""
-    for _ in range(20):  # the queue-state gauges are cached for a second
+
+    def scrape_with_depth() -> str:
         with urllib.request.urlopen(url, timeout=5) as resp:
             text = resp.read().decode()
-        if 'dbos_queue_depth{queue="glob"}' in text:
-            break
-        time.sleep(0.25)
+        return text if 'dbos_queue_depth{queue="glob"}' in text else ""
+
+    # The queue-state gauges are cached for a second.
+    text = wait_until(scrape_with_depth, 10, "the glob queue's depth gauge", every=0.25)
     exported, types = exported_series_names(text)
     assert 'dbos_queue_depth{queue="glob"} 1.0' in text
     assert types["dbos_queue_enqueue_to_start_seconds"] == "histogram"
@@ -670,7 +674,7 @@ def test_the_images_entry_point_with_the_charts_args_runs_and_drains(app_db):
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        assert "dbos-queue worker ready" in line, line + proc.stderr.read()
+        assert "dbos-queue worker ready" in line, line + must(proc.stderr).read()
         probe = c["readinessProbe"]["httpGet"]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{probe['path']}", timeout=5) as r:
             assert r.status == 200

@@ -10,6 +10,7 @@ from dbos_queue.error import (
     DBOSDatabaseUnavailableError,
     DBOSWorkflowFunctionNotFoundError,
 )
+from tests.plugins.checks import must
 
 
 def test_unknown_config_key_suggests_the_right_one():
@@ -66,12 +67,13 @@ def test_unregistered_workflow_found_at_recovery_is_reported(config, caplog):
     try:
         assert any("gone.fn" in r.getMessage() for r in caplog.records)
         assert (
-            DBOS.get_workflow_status("orphan").status == "PENDING"
+            must(DBOS.get_workflow_status("orphan")).status == "PENDING"
         )  # left for a process that knows it
         with pytest.raises(DBOSWorkflowFunctionNotFoundError):
             from dbos_queue.api.dbos import _rt
 
-            _rt().start_for_row("orphan", _rt().engine.run(_rt().sysdb.get_status_row("orphan")))
+            row = must(_rt().engine.run(_rt().sysdb.get_status_row("orphan")))
+            _rt().start_for_row("orphan", row)
     finally:
         DBOS.destroy(destroy_registry=True)
 
@@ -109,8 +111,9 @@ def test_transaction_commits_exactly_once(db_url, pg_server_url):
         with SetWorkflowID("tx1"):
             assert wf("a") == 1
         with psycopg.connect(app_url) as conn:
-            assert conn.execute("SELECT count(*) FROM greetings").fetchone()[0] == 1
-            assert conn.execute("SELECT count(*) FROM dbos.transaction_outputs").fetchone()[0] == 1
+            assert must(conn.execute("SELECT count(*) FROM greetings").fetchone())[0] == 1
+            outputs = conn.execute("SELECT count(*) FROM dbos.transaction_outputs").fetchone()
+            assert must(outputs)[0] == 1
         steps = DBOS.list_workflow_steps("tx1")
         assert steps[0]["output"] == 1
     finally:
@@ -141,7 +144,7 @@ def test_workflow_past_max_recovery_attempts_is_dead_lettered(config):
     DBOS(config=config)
     DBOS.launch()
     try:
-        assert DBOS.get_workflow_status("dl").status == "MAX_RECOVERY_ATTEMPTS_EXCEEDED"
+        assert must(DBOS.get_workflow_status("dl")).status == "MAX_RECOVERY_ATTEMPTS_EXCEEDED"
         with pytest.raises(DBOSAwaitedWorkflowMaxRecoveryAttemptsExceeded):
             DBOS.retrieve_workflow("dl").get_result()
         with pytest.raises(DBOSAwaitedWorkflowMaxRecoveryAttemptsExceeded):

@@ -80,7 +80,12 @@ def test_timeout_bounds_how_long_a_burst_can_delay_the_start(dbos, collect, db_u
 
 def test_conflicting_options_and_bad_names_are_refused(dbos, collect) -> None:
     deb = Debouncer.create(collect)
-    for opts in ({"deduplication_id": "d"}, {"priority": 1}, {"delay_seconds": 2}):
+    conflicting: list[dict[str, Any]] = [
+        {"deduplication_id": "d"},
+        {"priority": 1},
+        {"delay_seconds": 2},
+    ]
+    for opts in conflicting:
         with SetEnqueueOptions(**opts), pytest.raises(DBOSException, match="Cannot debounce"):
             deb.debounce("k", 1.0, 1)
     with pytest.raises(DBOSException, match="Invalid workflow name"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 import pytest
@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from dbos_queue import DBOS, SetWorkflowID
 from dbos_queue.engine.datasource import AsyncSQLAlchemyDatasource, SQLAlchemyDatasource
 from dbos_queue.error import DBOSException
+from tests.plugins.checks import must
 from tests.plugins.pg import drop_database, make_database
 
 
@@ -38,9 +39,9 @@ def app(config: dict[str, Any], app_url: str) -> Iterator[None]:
     DBOS.destroy(destroy_registry=True)
 
 
-def _count(url: str, sql: str, *params: Any) -> Any:
+def _count(url: str, sql: LiteralString, *params: Any) -> Any:
     with psycopg.connect(url) as conn:
-        return conn.execute(sql, params).fetchone()[0]
+        return must(conn.execute(sql, params).fetchone())[0]
 
 
 def test_sql_session_is_a_sqlalchemy_session_and_pg_connection_shares_it(app, app_url) -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import pytest
 
-from dbos_queue import DBOS, DBOSClient, Queue, SetWorkflowID
+from dbos_queue import DBOS, DBOSClient, EnqueueOptions, Queue, SetWorkflowID
 from dbos_queue.error import DBOSException
+from tests.plugins.checks import must
 from tests.plugins.waiting import wait_until
 from tests.plugins.workers import Worker
 
@@ -72,7 +73,7 @@ def _status(url: str, wf_id: str) -> tuple | None:
 
 
 def _enqueue(client: DBOSClient, tag: str, **opts: Any) -> str:
-    options: dict[str, Any] = {"queue_name": "vq", "workflow_name": "who", **opts}
+    options = cast(EnqueueOptions, {"queue_name": "vq", "workflow_name": "who", **opts})
     return client.enqueue(options, tag).workflow_id
 
 
@@ -162,7 +163,7 @@ def test_versions_api_in_process(config: dict[str, Any]) -> None:
         with DBOSClient(config["system_database_url"]) as client:
             h = client.enqueue({"queue_name": "inproc", "workflow_name": ver.__qualname__})
             time.sleep(2.0)  # nothing to wait for: check that a2 leaves it alone
-            assert _status(config["system_database_url"], h.workflow_id)[0] == "ENQUEUED"
+            assert must(_status(config["system_database_url"], h.workflow_id))[0] == "ENQUEUED"
             DBOS.set_latest_application_version("a2")
             assert client.get_result(h.workflow_id, timeout=30) == "a2"
         with SetWorkflowID("direct-a2"):

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from dbos_queue import DBOS, DBOSClient, Queue, SetWorkflowID
+from dbos_queue import DBOS, DBOSClient, EnqueueOptions, Queue, SetWorkflowID
 from dbos_queue.api.debouncer import Debouncer
 from dbos_queue.engine.validation import make_pydantic_args_validator, pydantic_args_validator
 from dbos_queue.model.serialization import (
@@ -19,6 +19,7 @@ from dbos_queue.model.serialization import (
     PortableWorkflowError,
     WorkflowSerializationFormat,
 )
+from tests.plugins.checks import must
 
 PORTABLE = WorkflowSerializationFormat.PORTABLE
 
@@ -162,14 +163,18 @@ def test_sql_producer_enqueues_portable_args_and_reads_a_portable_result(dbos, d
 
     Queue("sqlq")
     with psycopg.connect(db_url, autocommit=True) as conn:
-        wf_id = conn.execute(
-            "SELECT dbos.enqueue_workflow('sqlq', %s, '[\"2024-01-01\", \"2024-01-31T00:00:00Z\"]',"
-            ' \'{"label": "jan"}\')',
-            (days_until.__qualname__,),
-        ).fetchone()[0]
-        bad = conn.execute(
-            "SELECT dbos.enqueue_workflow('sqlq', %s, '[7]')", (refuses.__qualname__,)
-        ).fetchone()[0]
+        wf_id = must(
+            conn.execute(
+                "SELECT dbos.enqueue_workflow('sqlq', %s,"
+                " '[\"2024-01-01\", \"2024-01-31T00:00:00Z\"]', '{\"label\": \"jan\"}')",
+                (days_until.__qualname__,),
+            ).fetchone()
+        )[0]
+        bad = must(
+            conn.execute(
+                "SELECT dbos.enqueue_workflow('sqlq', %s, '[7]')", (refuses.__qualname__,)
+            ).fetchone()
+        )[0]
     assert DBOS.retrieve_workflow(wf_id).get_result(timeout=30)["days"] == 30
     with pytest.raises(PortableWorkflowError, match="no 7"):
         DBOS.retrieve_workflow(bad).get_result(timeout=30)
@@ -204,10 +209,12 @@ def test_sql_producer_keeps_the_tagged_json_form_on_request(dbos, db_url) -> Non
 
     Queue("sqlq2")
     with psycopg.connect(db_url, autocommit=True) as conn:
-        wf_id = conn.execute(
-            "SELECT dbos.enqueue_workflow('sqlq2', %s, '[1, 2]', serialization => 'json')",
-            (pair.__qualname__,),
-        ).fetchone()[0]
+        wf_id = must(
+            conn.execute(
+                "SELECT dbos.enqueue_workflow('sqlq2', %s, '[1, 2]', serialization => 'json')",
+                (pair.__qualname__,),
+            ).fetchone()
+        )[0]
     assert DBOS.retrieve_workflow(wf_id).get_result(timeout=30) == (1, 2)  # a tuple again
     assert _row(db_url, wf_id)[5] == "json"
 
@@ -219,7 +226,7 @@ def test_client_enqueue_with_portable_serialization(dbos, db_url) -> None:
 
     Queue("portq")
     with DBOSClient(db_url) as client:
-        opts: Any = {"queue_name": "portq", "workflow_name": echo.__qualname__}
+        opts: EnqueueOptions = {"queue_name": "portq", "workflow_name": echo.__qualname__}
         h = client.enqueue({**opts, "serialization_type": PORTABLE}, {"k": (1, 2)})
         assert client.get_result(h.workflow_id, timeout=30) == {"k": [1, 2]}
     assert _row(db_url, h.workflow_id)[5] == "portable_json"
@@ -251,9 +258,11 @@ def test_messages_events_and_streams_in_the_portable_format(dbos, db_url) -> Non
                 "SELECT workflow_uuid || '/' || key, value FROM dbos.workflow_events"
             ).fetchall()
         )
-        stream = conn.execute(
-            "SELECT value FROM dbos.streams WHERE workflow_uuid = 'pev' ORDER BY \"offset\""
-        ).fetchone()[0]
+        stream = must(
+            conn.execute(
+                "SELECT value FROM dbos.streams WHERE workflow_uuid = 'pev' ORDER BY \"offset\""
+            ).fetchone()
+        )[0]
     assert json.loads(events["pev/inherited"]) == [1, 2]
     assert json.loads(events["nev/asked"]) == [3]
     assert "$dbq" in events["nev/native"]  # the native format keeps the tuple
@@ -280,7 +289,8 @@ def test_pydantic_validation_of_dequeued_inputs(dbos, db_url) -> None:
             client.get_result(bad.workflow_id, timeout=30)
         assert "Missing required argument: 'when'" in str(info.value)
     assert _row(db_url, bad.workflow_id)[0] == "ERROR"
-    assert typed("direct", "calls", None) == ("direct", "calls", None)  # not validated
+    # Deliberately wrong types: a direct call is not validated.
+    assert typed("direct", "calls", None) == ("direct", "calls", None)  # pyright: ignore[reportArgumentType]
 
 
 def test_custom_validator_and_make_pydantic_args_validator() -> None:

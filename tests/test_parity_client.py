@@ -5,7 +5,6 @@ list filters, check_connection, and the schedule API by workflow name."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,20 +12,16 @@ from typing import Any
 import psycopg
 import pytest
 
-from dbos_queue import DBOSClient, SendMessage
+from dbos_queue import DBOSClient, EnqueueOptions, SendMessage
 from dbos_queue.error import DBOSException, DBOSNonExistentWorkflowError
+from tests.plugins.checks import must
+from tests.plugins.waiting import wait_until
 from tests.plugins.workers import Worker
 
 
 def _until(check: Any, timeout: float = 60.0) -> Any:
     """Poll a database read until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
+    return wait_until(check, timeout, "the condition", every=0.05)
 
 
 def test_client_management_against_a_worker(app_db: str, start_worker: Any) -> None:
@@ -34,18 +29,18 @@ def test_client_management_against_a_worker(app_db: str, start_worker: Any) -> N
     with DBOSClient(app_db) as client:
         client.check_connection()
         asyncio.run(client.check_connection_async())
-        opts = {"queue_name": "free", "workflow_name": "timed"}
+        opts: EnqueueOptions = {"queue_name": "free", "workflow_name": "timed"}
         for i in range(3):  # "free" is stored but nobody dequeues it: they wait
             client.enqueue({**opts, "workflow_id": f"h{i}"}, "free", f"t{i}", 0.0)
         client.cancel_workflows(["h0", "h1"])
-        assert [client.get_workflow(f"h{i}").status for i in range(3)] == [
+        assert [must(client.get_workflow(f"h{i}")).status for i in range(3)] == [
             "CANCELLED",
             "CANCELLED",
             "ENQUEUED",
         ]
         with pytest.raises(DBOSNonExistentWorkflowError):
             client.resume_workflows(["h0", "absent"])
-        assert client.get_workflow("h0").status == "CANCELLED"
+        assert must(client.get_workflow("h0")).status == "CANCELLED"
         resumed = client.resume_workflows(["h0", "h1", "h2"], queue_name="glob")
         assert sorted(h.get_result(timeout=60) for h in resumed) == ["t0", "t1", "t2"]
         first = client.wait_first([client.retrieve_workflow("h2")], polling_interval_sec=0.05)
@@ -57,7 +52,8 @@ def test_client_management_against_a_worker(app_db: str, start_worker: Any) -> N
         rewound = client.rewind_workflow("h1", queue_name="glob")
         assert rewound.get_result(timeout=60) == "t1"
         with psycopg.connect(app_db) as conn:
-            runs = conn.execute("SELECT count(*) FROM runs WHERE workflow_id = 'h1'").fetchone()[0]
+            row = conn.execute("SELECT count(*) FROM runs WHERE workflow_id = 'h1'").fetchone()
+            runs = must(row)[0]
         assert runs == 2  # rewound from step 1: it ran again under the same id
         ids = sorted(w.workflow_id for w in client.list_workflows(workflow_id_prefix=["h0", "h2"]))
         assert ids == ["h0", "h2"]

@@ -13,17 +13,13 @@ import pytest
 from dbos_queue import DBOS, Queue, SetWorkflowAttributes, SetWorkflowID, WorkflowHandle
 from dbos_queue.engine.context import SetEnqueueOptions
 from dbos_queue.error import DBOSException, DBOSNonExistentWorkflowError
+from tests.plugins.checks import must
+from tests.plugins.waiting import wait_until
 
 
 def _until(check: Any, timeout: float = 30.0) -> Any:
     """Poll ``check`` (a database read) until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
+    return wait_until(check, timeout, "the condition", every=0.05)
 
 
 def _status(wf_id: str) -> str | None:
@@ -54,12 +50,16 @@ def test_delete_workflow_with_and_without_children(dbos: type[DBOS], db_url: str
 
     DBOS.delete_workflows(["p1"], delete_children=True)
     with psycopg.connect(db_url) as conn:
-        left = conn.execute(
-            "SELECT count(*) FROM dbos.workflow_status WHERE workflow_uuid LIKE 'p1%%'"
-        ).fetchone()[0]
-        steps = conn.execute(
-            "SELECT count(*) FROM dbos.operation_outputs WHERE workflow_uuid LIKE 'p1%%'"
-        ).fetchone()[0]
+        left = must(
+            conn.execute(
+                "SELECT count(*) FROM dbos.workflow_status WHERE workflow_uuid LIKE 'p1%%'"
+            ).fetchone()
+        )[0]
+        steps = must(
+            conn.execute(
+                "SELECT count(*) FROM dbos.operation_outputs WHERE workflow_uuid LIKE 'p1%%'"
+            ).fetchone()
+        )[0]
     assert (left, steps) == (0, 0)
 
 
@@ -214,22 +214,22 @@ def test_attributes_set_update_merge_and_filter(dbos: type[DBOS]) -> None:
             tagged(1)
         with SetWorkflowID("a2"):
             outer()
-    assert DBOS.get_workflow_status("a1").attributes == {"customer": "acme", "tier": 1}
-    assert DBOS.get_workflow_status("a2-1").attributes is None
+    assert must(DBOS.get_workflow_status("a1")).attributes == {"customer": "acme", "tier": 1}
+    assert must(DBOS.get_workflow_status("a2-1")).attributes is None
     assert {w.workflow_id for w in DBOS.list_workflows(attributes={"customer": "acme"})} == {
         "a1",
         "a2",
     }
     DBOS.update_workflow_attributes("a1", {"tier": 2, "region": None}, merge=True)
-    assert DBOS.get_workflow_status("a1").attributes == {
+    assert must(DBOS.get_workflow_status("a1")).attributes == {
         "customer": "acme",
         "tier": 2,
         "region": None,
     }
     DBOS.update_workflow_attributes("a2", {"only": True})
-    assert DBOS.get_workflow_status("a2").attributes == {"only": True}
+    assert must(DBOS.get_workflow_status("a2")).attributes == {"only": True}
     DBOS.update_workflow_attributes("a2", None)
-    assert DBOS.get_workflow_status("a2").attributes is None
+    assert must(DBOS.get_workflow_status("a2")).attributes is None
     with pytest.raises(DBOSException, match="merge None"):
         DBOS.update_workflow_attributes("a2", None, merge=True)
     with pytest.raises(DBOSException, match="must be a dict"):
@@ -250,8 +250,8 @@ def test_named_filters_and_misspelt_keywords(dbos: type[DBOS]) -> None:
     assert ids(executor_id=DBOS.executor_id, has_parent=False) == ["job-a-1", "job-b-1", "task-1"]
     assert ids(app_version="no-such-version") == []
     assert ids(app_version=DBOS.application_version) == ["job-a-1", "job-b-1", "task-1"]
-    done = DBOS.get_workflow_status("task-1")
-    assert done.completed_at is not None and done.completed_at >= done.created_at
+    done = must(DBOS.get_workflow_status("task-1"))
+    assert done.completed_at is not None and done.completed_at >= must(done.created_at)
     assert done.application_name == "test-app"
     assert done.was_forked_from is False and done.shard_key is None
     from datetime import UTC, datetime
@@ -277,7 +277,7 @@ def test_management_from_a_workflow_is_one_recorded_step(dbos: type[DBOS]) -> No
     @DBOS.workflow()
     def janitor(target: str) -> str:
         DBOS.delete_workflow(target)
-        DBOS.update_workflow_attributes(DBOS.workflow_id, {"cleaned": target})
+        DBOS.update_workflow_attributes(must(DBOS.workflow_id), {"cleaned": target})
         return target
 
     with SetWorkflowID("v"):
@@ -287,7 +287,7 @@ def test_management_from_a_workflow_is_one_recorded_step(dbos: type[DBOS]) -> No
     names = [s["function_name"] for s in DBOS.list_workflow_steps("j")]
     assert names == ["DBOS.deleteWorkflow", "DBOS.updateWorkflowAttributes"]
     assert DBOS.get_workflow_status("v") is None
-    assert DBOS.get_workflow_status("j").attributes == {"cleaned": "v"}
+    assert must(DBOS.get_workflow_status("j")).attributes == {"cleaned": "v"}
 
 
 def test_retrieve_and_status_take_dbos_keywords(dbos: type[DBOS]) -> None:

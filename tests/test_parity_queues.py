@@ -10,8 +10,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from dbos_queue import DBOS, DBOSClient, Queue, SetWorkflowID
+from dbos_queue import DBOS, DBOSClient, EnqueueOptions, Queue, SetWorkflowID
 from dbos_queue.engine.context import SetEnqueueOptions
+from tests.plugins.checks import must
 
 
 def _row(db_url: str, name: str) -> tuple | None:
@@ -54,7 +55,7 @@ def test_queue_setters_write_the_row_and_getters_reread_it(dbos: type[DBOS], db_
         )
 
     assert asyncio.run(async_side()) == (4, {"limit": 3, "period": 1.0}, None, 0.5)
-    assert _row(db_url, "tunable")[6] == 3
+    assert must(_row(db_url, "tunable"))[6] == 3
     assert q.database_backed_queue is True
 
 
@@ -113,12 +114,12 @@ def test_client_queue_methods_bind_queues_to_the_client(app_db: str, start_worke
     with DBOSClient(app_db, application_name="ops") as client:
         q = client.register_queue("clientq", global_concurrency=2, polling_interval_sec=0.2)
         assert q.application_name == "ops"
-        assert _row(app_db, "clientq")[0] == 2
+        assert must(_row(app_db, "clientq"))[0] == 2
         q.set_global_concurrency(1)
-        assert client.retrieve_queue("clientq").global_concurrency == 1
+        assert must(client.retrieve_queue("clientq")).global_concurrency == 1
         assert [x.name for x in client.list_queues(application_name="ops")] == ["clientq"]
         assert client.list_queues(application_name="someone-else") == []
-        assert asyncio.run(client.retrieve_queue_async("clientq")).polling_interval_sec == 0.2
+        assert must(asyncio.run(client.retrieve_queue_async("clientq"))).polling_interval_sec == 0.2
         # A worker that declares the queue keeps the limit the client set at runtime.
         start_worker("free")
         h = client.enqueue({"queue_name": "free", "workflow_name": "timed"}, "free", "c", 0.0)
@@ -154,12 +155,12 @@ def test_a_limit_set_at_runtime_binds_the_worker_that_declares_the_queue(
     with DBOSClient(app_db) as client:
         q = client.register_queue("perworker", worker_concurrency=2)
         q.set_worker_concurrency(1)  # changed at runtime: a code declaration keeps it
-        opts = {"queue_name": "perworker", "workflow_name": "timed"}
+        opts: EnqueueOptions = {"queue_name": "perworker", "workflow_name": "timed"}
         handles = [client.enqueue(opts, "perworker", f"w{i}", 0.3) for i in range(4)]
         start_worker("perworker")  # its code says worker_concurrency=2
         for h in handles:
             h.get_result(timeout=60)
-        assert client.retrieve_queue("perworker").worker_concurrency == 1
+        assert must(client.retrieve_queue("perworker")).worker_concurrency == 1
     with psycopg.connect(app_db) as conn:
         rows = conn.execute("SELECT started, ended FROM runs WHERE queue = 'perworker'").fetchall()
     assert len(rows) == 4 and peak(rows) == 1

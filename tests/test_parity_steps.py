@@ -9,6 +9,7 @@ import pytest
 
 from dbos_queue import DBOS, SetWorkflowID, StepOptions
 from dbos_queue.error import DBOSException, DBOSMaxStepRetriesExceeded, DBOSStepTimeoutError
+from tests.plugins.checks import must
 
 
 def test_step_timeout_raises_and_is_recorded(dbos: type[DBOS]) -> None:
@@ -109,15 +110,16 @@ def test_async_should_retry_and_step_status(dbos: type[DBOS]) -> None:
 
     @DBOS.step(retries_allowed=True, max_attempts=4, interval_seconds=0, should_retry=verdict)
     async def counted() -> int:
-        s = DBOS.step_status
+        s = must(DBOS.step_status)
         statuses.append((s.step_id, s.current_attempt, s.max_attempts))
-        if s.current_attempt < 2:
+        attempt = must(s.current_attempt)
+        if attempt < 2:
             raise RuntimeError("retry please")
-        return s.current_attempt
+        return attempt
 
     @DBOS.step()
     def plain() -> tuple:
-        s = DBOS.step_status
+        s = must(DBOS.step_status)
         return (s.step_id, s.current_attempt, s.max_attempts)
 
     @DBOS.workflow()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import LiteralString, cast
 
 import psycopg
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from dbos_queue import DBOS, DBOSClient, Queue, SetEnqueueOptions, SetWorkflowID
 from dbos_queue.error import DBOSException
+from tests.plugins.checks import must
 
 
 def test_enqueue_sync_and_async_workflows(dbos):
@@ -35,7 +37,7 @@ def test_enqueue_sync_and_async_workflows(dbos):
 
     assert asyncio.run(main()) == 42
     assert q.enqueue(adouble, 4).get_result() == 8
-    st_ = DBOS.get_workflow_status(handles[0].workflow_id)
+    st_ = must(DBOS.get_workflow_status(handles[0].workflow_id))
     assert st_.queue_name == "basic" and st_.status == "SUCCESS"
 
 
@@ -53,7 +55,7 @@ def test_enqueue_from_inside_a_workflow(dbos):
 
     with SetWorkflowID("p"):
         assert parent() == [1, 2, 3]
-    assert DBOS.get_workflow_status("p-1").queue_name == "inner"
+    assert must(DBOS.get_workflow_status("p-1")).queue_name == "inner"
 
 
 def test_delayed_workflow_is_delayed_until_due(dbos):
@@ -151,9 +153,12 @@ def test_client_batch_transaction_and_sql_function(dbos, db_url):
             except RuntimeError:
                 pass
             assert client.get_workflow(gone) is None
-            sql_id = conn.execute(
-                "SELECT dbos.enqueue_workflow('prod', %s, '[40, 2]'::jsonb)", (add.__qualname__,)
-            ).fetchone()[0]
+            sql_id = must(
+                conn.execute(
+                    "SELECT dbos.enqueue_workflow('prod', %s, '[40, 2]'::jsonb)",
+                    (add.__qualname__,),
+                ).fetchone()
+            )[0]
             conn.commit()
         assert client.get_result(sql_id, timeout=30) == 42
 
@@ -171,19 +176,22 @@ def test_claim_uses_the_partial_index(db_url):
         conn.execute("ANALYZE dbos.workflow_status")
         from dbos_queue.db import sql as _sql
 
-        plan = conn.execute(
-            "EXPLAIN (FORMAT JSON) " + _sql.CLAIM,
-            {
-                "queue": "q",
-                "limit": 10,
-                "owner": "x:1",
-                "executor_id": "e",
-                "app_version": "v",
-                "app_name": None,
-                "is_latest": True,
-                "now": 0,
-            },
-        ).fetchone()[0]
+        plan = must(
+            conn.execute(
+                # CLAIM is built from sql.py constants (typed str), not from input.
+                cast(LiteralString, "EXPLAIN (FORMAT JSON) " + _sql.CLAIM),
+                {
+                    "queue": "q",
+                    "limit": 10,
+                    "owner": "x:1",
+                    "executor_id": "e",
+                    "app_version": "v",
+                    "app_name": None,
+                    "is_latest": True,
+                    "now": 0,
+                },
+            ).fetchone()
+        )[0]
     text = json.dumps(plan)
     assert "workflow_status_enqueued_index" in text, text
 

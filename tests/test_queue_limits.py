@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import psycopg
 import pytest
 
-from dbos_queue import DBOSClient
+from dbos_queue import DBOSClient, EnqueueOptions
 from dbos_queue.error import DBOSQueueDeduplicatedError
 
 pytestmark = pytest.mark.slow
@@ -30,13 +32,9 @@ def runs(url: str, queue: str) -> list[tuple]:
         ).fetchall()
 
 
-def enqueue(client: DBOSClient, queue: str, n: int, seconds: float, **opts) -> list[str]:
-    handles = [
-        client.enqueue(
-            {"queue_name": queue, "workflow_name": "timed", **opts}, queue, f"t{i}", seconds
-        )
-        for i in range(n)
-    ]
+def enqueue(client: DBOSClient, queue: str, n: int, seconds: float, **opts: Any) -> list[str]:
+    options = cast(EnqueueOptions, {"queue_name": queue, "workflow_name": "timed", **opts})
+    handles = [client.enqueue(options, queue, f"t{i}", seconds) for i in range(n)]
     for h in handles:
         h.get_result(timeout=60)
     return [h.workflow_id for h in handles]
@@ -138,7 +136,11 @@ def test_priority_order(app_db, start_worker):
 def test_deduplication_of_active_workflows(app_db, start_worker):
     with DBOSClient(app_db) as client:
         client.register_queue("free")  # stored before any worker declares it
-        opts = {"queue_name": "free", "workflow_name": "timed", "deduplication_id": "once"}
+        opts: EnqueueOptions = {
+            "queue_name": "free",
+            "workflow_name": "timed",
+            "deduplication_id": "once",
+        }
         h = client.enqueue(opts, "free", "first", 0.01)
         with pytest.raises(DBOSQueueDeduplicatedError):
             client.enqueue(opts, "free", "second", 0.01)

@@ -14,6 +14,8 @@ import psycopg
 import pytest
 
 from dbos_queue import DBOSClient
+from tests.plugins.checks import must
+from tests.plugins.waiting import wait_until
 
 from .test_queue_limits import max_overlap, runs
 
@@ -53,12 +55,12 @@ def test_runtime_limit_change_reaches_running_workers(app_db, start_worker):
 def test_pause_and_resume(app_db, start_worker):
     start_worker("free")
     assert cli("--db-url", app_db, "queue", "pause", "free").returncode == 0
-    time.sleep(1.2)
+    time.sleep(1.2)  # the documented propagation bound again: the pause is in force after it
     with DBOSClient(app_db) as client:
         h = client.enqueue({"queue_name": "free", "workflow_name": "timed"}, "free", "p", 0.01)
         with pytest.raises(TimeoutError):
             h.get_result(timeout=1.5)
-        assert client.get_workflow(h.workflow_id).status == "ENQUEUED"
+        assert must(client.get_workflow(h.workflow_id)).status == "ENQUEUED"
         assert cli("--db-url", app_db, "queue", "resume", "free").returncode == 0
         assert h.get_result(timeout=30) == "p"
     assert cli("--db-url", app_db, "queue", "set", "nope", "--concurrency", "2").returncode == 1
@@ -128,14 +130,16 @@ def test_listen_connection_is_re_established(app_db, start_worker):
             " AND datname = current_database()"
         ).fetchall()
     assert killed
-    deadline = time.monotonic() + 20
     with psycopg.connect(app_db, autocommit=True) as conn:
-        while not conn.execute(
-            "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'LISTEN%%'"
-            " AND datname = current_database()"
-        ).fetchone():
-            assert time.monotonic() < deadline, "LISTEN connection not re-established"
-            time.sleep(0.1)
+        wait_until(
+            lambda: conn.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'LISTEN%%'"
+                " AND datname = current_database()"
+            ).fetchone(),
+            20,
+            "the LISTEN connection to be re-established",
+            every=0.1,
+        )
     with DBOSClient(app_db) as client:
         # This queue polls once a minute: finishing within 20 s needs the re-established LISTEN.
         client.enqueue(
@@ -152,17 +156,21 @@ def test_postgres_restart_mid_drain(app_db, start_worker, pg_restart):
             {"queue_name": "free", "workflow_name": "timed"},
             [("free", f"r{i}", 0.005) for i in range(300)],
         )
-        deadline = time.monotonic() + 30
-        while client.get_workflow(ids[30]).status != "SUCCESS":  # well into the drain
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until(  # well into the drain
+            lambda: must(client.get_workflow(ids[30])).status == "SUCCESS",
+            30,
+            "the 31st workflow to succeed",
+            every=0.05,
+        )
         pg_restart()
         results = [client.get_result(i, timeout=120) for i in ids]
     assert results == [f"r{i}" for i in range(300)]
     with psycopg.connect(app_db) as conn:
         assert (
-            conn.execute(
-                "SELECT count(*) FROM dbos.workflow_status WHERE status <> 'SUCCESS'"
-            ).fetchone()[0]
+            must(
+                conn.execute(
+                    "SELECT count(*) FROM dbos.workflow_status WHERE status <> 'SUCCESS'"
+                ).fetchone()
+            )[0]
             == 0
         )

@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.plugins.checks import must
 from tests.plugins.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,17 +97,22 @@ def test_durable_sleep_keeps_its_deadline_across_a_crash(db_url, step_table):
         p.send_signal(signal.SIGKILL)
         p.communicate(timeout=10)
     with psycopg.connect(db_url) as conn:
-        started = conn.execute(
-            "SELECT completed_at_epoch_ms FROM dbos.operation_outputs WHERE workflow_uuid='sleepy'"
-        ).fetchone()[0]
+        started = must(
+            conn.execute(
+                "SELECT completed_at_epoch_ms FROM dbos.operation_outputs"
+                " WHERE workflow_uuid='sleepy'"
+            ).fetchone()
+        )[0]
     r = _spawn(db_url, "resume", "sleepy", hang=False)
     out, err = r.communicate(timeout=60)
     assert r.returncode == 0, err
     assert out.strip() == "'awake'"
     with psycopg.connect(db_url) as conn:
-        done = conn.execute(
-            "SELECT updated_at FROM dbos.workflow_status WHERE workflow_uuid='sleepy'"
-        ).fetchone()[0]
+        done = must(
+            conn.execute(
+                "SELECT updated_at FROM dbos.workflow_status WHERE workflow_uuid='sleepy'"
+            ).fetchone()
+        )[0]
     # Woke at the original deadline (3 s after the sleep began), not 3 s after the restart.
     assert 2900 <= done - started < 3000 + 4000
     # The workflow body before the sleep is not a step: it runs again on recovery.

@@ -12,15 +12,16 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import pytest
 
-from dbos_queue import DBOS, DBOSClient, Queue
+from dbos_queue import DBOS, DBOSClient, EnqueueOptions, Queue
 from dbos_queue.api import dbos as _dbos
 from dbos_queue.error import DBOSException
 from dbos_queue.queue import schedules as _scheduler
+from tests.plugins.checks import must
 from tests.plugins.waiting import wait_until
 from tests.plugins.workers import Worker
 
@@ -109,10 +110,12 @@ def test_each_tick_runs_once_across_two_workers(
                 "SELECT workflow_uuid FROM dbos.workflow_status WHERE name = 'every_second'"
             )
         ]
-        mark = conn.execute(
-            "SELECT watermark_epoch_ms, last_fired_at_epoch_ms, kind FROM"
-            " dbos.workflow_schedules WHERE schedule_name = 'every_second'"
-        ).fetchone()
+        mark = must(
+            conn.execute(
+                "SELECT watermark_epoch_ms, last_fired_at_epoch_ms, kind FROM"
+                " dbos.workflow_schedules WHERE schedule_name = 'every_second'"
+            ).fetchone()
+        )
     assert len(ids) == len(set(ids)) >= len(everything)
     assert all(i.startswith("sched-every_second-") for i in ids)
     assert mark[2] == "decorator" and mark[1] is not None and mark[0] >= mark[1]
@@ -125,7 +128,7 @@ def test_create_and_delete_take_effect_in_running_workers(
     start_sched_worker()
     start_sched_worker()
     with DBOSClient(sched_db) as client:
-        opts = {"queue_name": "sched_admin", "workflow_name": "manage"}
+        opts: EnqueueOptions = {"queue_name": "sched_admin", "workflow_name": "manage"}
         created = client.enqueue(opts, "create", "dyn", "* * * * * *", "dyn").get_result()
 
         def fired() -> list[tuple]:
@@ -146,12 +149,14 @@ def test_create_and_delete_take_effect_in_running_workers(
     assert all(r[1] == 1 for r in runs)
     assert all(r[0].timestamp() <= deleted for r in runs)
     with psycopg.connect(sched_db) as conn:
-        second = conn.execute(
-            "SELECT second FROM sched_runs WHERE schedule = 'dyn' LIMIT 1"
-        ).fetchone()
-        left = conn.execute(
-            "SELECT count(*) FROM dbos.workflow_schedules WHERE schedule_name = 'dyn'"
-        ).fetchone()
+        second = must(
+            conn.execute("SELECT second FROM sched_runs WHERE schedule = 'dyn' LIMIT 1").fetchone()
+        )
+        left = must(
+            conn.execute(
+                "SELECT count(*) FROM dbos.workflow_schedules WHERE schedule_name = 'dyn'"
+            ).fetchone()
+        )
     assert second[0] == repr({"tag": "dyn"})
     assert left[0] == 0
 
@@ -218,7 +223,9 @@ def test_decorated_workflow_gets_scheduled_and_actual_time(dbos: type[DBOS]) -> 
     assert seen["below"][0].second % 2 == 0
     sched = DBOS.get_schedule(ticking.__qualname__)
     assert sched is not None
-    assert (sched["kind"], sched["schedule"], sched["status"], sched["context"]) == (
+    # "kind" is this package's addition to DBOS's WorkflowSchedule, so not in its TypedDict.
+    kind = cast(dict[str, Any], sched)["kind"]
+    assert (kind, sched["schedule"], sched["status"], sched["context"]) == (
         "decorator",
         "* * * * * *",
         "ACTIVE",
@@ -321,7 +328,7 @@ def test_list_get_delete_and_validation(dbos: type[DBOS]) -> None:
         a["context"],
         a["last_fired_at"],
         a["automatic_backfill"],
-        a["kind"],
+        cast(dict[str, Any], a)["kind"],
     ) == (yearly.__qualname__, never, "ACTIVE", {"k": 1}, None, False, "api")
     assert [s["schedule_name"] for s in DBOS.list_schedules(schedule_name_prefix="report-")] == [
         "report-a",
@@ -345,7 +352,7 @@ def test_list_get_delete_and_validation(dbos: type[DBOS]) -> None:
             schedule_name="x", workflow_fn=yearly, schedule=never, queue_name="nope"
         )
     with pytest.raises(TypeError, match="colour"):  # DBOS's keywords are checked by Python
-        DBOS.create_schedule(schedule_name="x", workflow_fn=yearly, schedule=never, colour="red")
+        DBOS.create_schedule(schedule_name="x", workflow_fn=yearly, schedule=never, colour="red")  # pyright: ignore[reportCallIssue]
     assert DBOS.get_schedule("x") is None
 
     DBOS.delete_schedule("report-a")
@@ -475,7 +482,7 @@ def test_schedule_catchup_config_and_decorated_schedule_after_delete(
         DBOS(config=config)
         DBOS.launch()
         again = DBOS.get_schedule(name)
-        assert again is not None and again["kind"] == "decorator"
+        assert again is not None and cast(dict[str, Any], again)["kind"] == "decorator"
     finally:
         DBOS.destroy(destroy_registry=True)
 

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from enum import Enum, IntEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict
 from dbos_queue import error as dbos_errors
 from dbos_queue.error import DBOSConfigError, DBOSSerializationError
 from dbos_queue.model import serialization as ser
+from tests.plugins.checks import must
 
 TAG = ser.TAG
 
@@ -71,7 +72,12 @@ class Pair(NamedTuple):
 
 
 class UserError(Exception):
-    pass
+    """A user exception; some tests set attributes on it after construction."""
+
+    # Declared only (no class values): instances may carry them, hasattr stays False otherwise.
+    sock_like: Any
+    kept: Any
+    self_ref: Any
 
 
 class UserErrorWithInit(Exception):
@@ -289,10 +295,10 @@ def test_dataclass_restores_state_without_rerunning_init():
 
 
 def test_pydantic_keeps_nested_types_fields_set_and_extras():
-    m = Model(x=Model(x=(1, 2)), extra_field={3})
+    m = Model(x=Model(x=(1, 2)), extra_field={3})  # pyright: ignore[reportCallIssue]  # extra="allow"
     got = roundtrip(m)
     assert type(got) is Model and type(got.x) is Model and got.x.x == (1, 2)
-    assert got.model_fields_set == {"x", "extra_field"} and got.extra_field == {3}
+    assert got.model_fields_set == {"x", "extra_field"} and got.extra_field == {3}  # pyright: ignore[reportAttributeAccessIssue]  # extra="allow"
     assert got.model_dump(exclude_unset=True) == m.model_dump(exclude_unset=True)
 
 
@@ -370,7 +376,7 @@ def test_none():
     ],
 )
 def test_exception_roundtrip(exc):
-    got = ser.deserialize_exception(ser.serialize_exception(exc))
+    got = must(ser.deserialize_exception(ser.serialize_exception(exc)))
     assert type(got) is type(exc) and str(got) == str(exc) and same(got.args, exc.args)
     assert same(vars(got), vars(exc))
 
@@ -417,11 +423,15 @@ def test_named_dbos_errors():
     ):
         got = ser.deserialize_exception(ser.serialize_exception(exc))
         assert type(got) is type(exc) and str(got) == str(exc)
-    assert got.workflow_id == "wf"
-    retries = ser.deserialize_exception(
-        ser.serialize_exception(
-            dbos_errors.DBOSMaxStepRetriesExceeded("step", 3, [ValueError("x")])
-        )
+    # The loop's last exception: the type was asserted above.
+    assert cast(dbos_errors.DBOSAwaitedWorkflowCancelledError, got).workflow_id == "wf"
+    retries = cast(
+        dbos_errors.DBOSMaxStepRetriesExceeded,
+        ser.deserialize_exception(
+            ser.serialize_exception(
+                dbos_errors.DBOSMaxStepRetriesExceeded("step", 3, [ValueError("x")])
+            )
+        ),
     )
     assert retries.max_retries == 3 and type(retries.errors[0]) is ValueError
 

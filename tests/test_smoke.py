@@ -1,4 +1,5 @@
 from dbos_queue import DBOS, SetWorkflowID
+from tests.plugins.checks import must
 
 
 def test_one_workflow(dbos):
@@ -18,4 +19,4 @@ def test_one_workflow(dbos):
     with SetWorkflowID("w1"):
         assert wf(1) == 4
     assert calls == [1]
-    assert DBOS.get_workflow_status("w1").status == "SUCCESS"
+    assert must(DBOS.get_workflow_status("w1")).status == "SUCCESS"

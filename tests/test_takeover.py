@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from dbos_queue import DBOSClient
+from tests.plugins.checks import must
 
 pytestmark = pytest.mark.slow
 LEASE = "2"
@@ -46,7 +47,7 @@ def test_sigkilled_worker_is_taken_over_by_another(app_db, start_worker):
         start_worker("free", env={"QUEUE_APP_LEASE": LEASE})
         assert h.get_result(timeout=30) == [1, 2, 3, 7]
         assert time.monotonic() - killed_at < float(LEASE) + 8
-        st = client.get_workflow("k1")
+        st = must(client.get_workflow("k1"))
     steps = step_runs(app_db, "k1")
     assert [s for s, _ in steps] == [1, 2, 2, 3], "step 1 not re-run; step 2 at most twice"
     assert st.recovery_attempts == 2
@@ -67,7 +68,7 @@ def test_stopped_worker_past_its_lease_is_fenced(app_db, start_worker):
         # the write and its execution stops; its drain then has nothing to hand back.
         code, out, err = zombie.stop(timeout=40)
         after = client.list_workflow_steps("z1")
-        st = client.get_workflow("z1")
+        st = must(client.get_workflow("z1"))
     assert code == 0
     assert "refused" in err, err
     assert "handed back 0 workflow" in out
@@ -86,7 +87,7 @@ def test_sigterm_drains_and_hands_back_unfinished_work(app_db, start_worker):
         code, out, err = w.stop(timeout=30)
         assert code == 0, err
         assert "handed back 1 workflow" in out
-        assert client.get_workflow("d1").status == "ENQUEUED"
+        assert must(client.get_workflow("d1")).status == "ENQUEUED"
         start_worker("free")
         res = h.get_result(timeout=30)
         assert res == [1, 2, 3, 5], (client.list_workflow_steps("d1"), step_runs(app_db, "d1"))

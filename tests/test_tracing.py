@@ -7,7 +7,6 @@ and from the table the worker app's exporter writes in the worker processes."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,6 +21,8 @@ from opentelemetry.trace import StatusCode
 
 from dbos_queue import DBOS, DBOSClient, PropagateOtelContext, Queue, SetWorkflowID
 from dbos_queue.model.pgurl import with_database
+from tests.plugins.checks import must
+from tests.plugins.waiting import wait_until
 from tests.plugins.workers import Worker
 
 EXPORTER = InMemorySpanExporter()
@@ -88,11 +89,11 @@ def test_workflow_and_step_spans_carry_dbos_attributes(launch) -> None:
     ]
     step, sub, manual, wf = spans
     assert wf.parent is None
-    assert manual.parent is not None and manual.parent.span_id == wf.context.span_id
+    assert manual.parent is not None and manual.parent.span_id == must(wf.context).span_id
     # DBOS's spans parent to whatever span is current: here the application's own.
-    assert step.parent is not None and step.parent.span_id == manual.context.span_id
-    assert sub.parent is not None and sub.parent.span_id == manual.context.span_id
-    assert {s.context.trace_id for s in spans} == {wf.context.trace_id}
+    assert step.parent is not None and step.parent.span_id == must(manual.context).span_id
+    assert sub.parent is not None and sub.parent.span_id == must(manual.context).span_id
+    assert {must(s.context).trace_id for s in spans} == {must(wf.context).trace_id}
     for span in (step, sub, wf):
         attrs = span.attributes or {}
         assert attrs["applicationVersion"] == "v-tracing"
@@ -190,7 +191,7 @@ def test_transaction_span(launch, db_url: str) -> None:
     (tx,) = _named(insert_one.__qualname__)
     (wf,) = _named(with_tx.__qualname__)
     assert tx.attributes is not None and tx.attributes["operationType"] == "transaction"
-    assert tx.parent is not None and tx.parent.span_id == wf.context.span_id
+    assert tx.parent is not None and tx.parent.span_id == must(wf.context).span_id
 
 
 def test_background_start_inherits_caller_trace(launch) -> None:
@@ -222,15 +223,15 @@ def test_propagated_queued_workflow_joins_caller_trace(launch) -> None:
 
     spans = {(s.attributes or {})["operationUUID"]: s for s in _named(queued.__qualname__)}
     got = spans[traced.workflow_id]
-    assert got.context.trace_id == producer.get_span_context().trace_id
+    assert must(got.context).trace_id == producer.get_span_context().trace_id
     assert got.parent is not None and got.parent.span_id == producer.get_span_context().span_id
     assert (got.attributes or {})["queueName"] == "otel_q"
     # Without the block a queued workflow roots its own trace, as in DBOS.
     assert spans[untraced.workflow_id].parent is None
     # The carrier is stored with the workflow, W3C trace context only.
-    attributes = DBOS.get_workflow_status(traced.workflow_id).attributes  # type: ignore[union-attr]
+    attributes = must(must(DBOS.get_workflow_status(traced.workflow_id)).attributes)
     assert set(attributes["dbos.otelContext"]) <= {"traceparent", "tracestate"}
-    assert DBOS.get_workflow_status(untraced.workflow_id).attributes is None  # type: ignore[union-attr]
+    assert must(DBOS.get_workflow_status(untraced.workflow_id)).attributes is None
 
 
 def test_carrier_keeps_no_baggage_and_bad_carrier_falls_back(launch) -> None:
@@ -289,19 +290,19 @@ def start_tracing_worker(tracing_db: str) -> Iterator[Callable[[], Worker]]:
 
 def _worker_span(url: str, name: str, wf_id: str, deadline: float = 60) -> dict[str, Any]:
     """Wait for a worker to have exported the span of ``name`` for workflow ``wf_id``."""
-    end = time.monotonic() + deadline
     with psycopg.connect(url, autocommit=True) as conn:
-        while time.monotonic() < end:
-            row = conn.execute(
+        row = wait_until(
+            lambda: conn.execute(
                 "SELECT trace_id, span_id, parent_span_id, attributes, status, pid FROM spans"
                 " WHERE name = %s AND attributes->>'operationUUID' = %s",
                 (name, wf_id),
-            ).fetchone()
-            if row is not None:
-                keys = ("trace_id", "span_id", "parent_span_id", "attributes", "status", "pid")
-                return dict(zip(keys, row, strict=True))
-            time.sleep(0.1)
-    raise AssertionError(f"no span {name} for {wf_id} within {deadline}s")
+            ).fetchone(),
+            deadline,
+            f"span {name} for {wf_id}",
+            every=0.1,
+        )
+    keys = ("trace_id", "span_id", "parent_span_id", "attributes", "status", "pid")
+    return dict(zip(keys, row, strict=True))
 
 
 def _ids(span: Any) -> tuple[str, str]:
@@ -405,5 +406,6 @@ def test_logs_go_to_the_logger_provider_tagged_like_dbos(launch) -> None:
     attrs = record.attributes or {}
     assert attrs["operationUUID"] == wf_id and attrs["foo"] == "bar"
     assert attrs["executorID"] == DBOS.executor_id and "applicationVersion" in attrs
-    assert record.trace_id == span.context.trace_id and record.span_id == span.context.span_id
-    assert attrs["traceId"] == f"{span.context.trace_id:032x}"
+    ctx = must(span.context)
+    assert record.trace_id == ctx.trace_id and record.span_id == ctx.span_id
+    assert attrs["traceId"] == f"{ctx.trace_id:032x}"

@@ -16,6 +16,7 @@ from dbos_queue.error import (
     DBOSNotAuthorizedError,
     DBOSSerializationError,
 )
+from tests.plugins.checks import must
 
 
 class CustomError(Exception):
@@ -50,7 +51,7 @@ def test_get_result_reraises_the_workflows_own_exception(dbos):
         h.get_result()
     with pytest.raises(CustomError):
         DBOS.retrieve_workflow(h.workflow_id).get_result()
-    assert DBOS.get_workflow_status(h.workflow_id).status == "ERROR"
+    assert must(DBOS.get_workflow_status(h.workflow_id)).status == "ERROR"
 
 
 def test_same_id_returns_recorded_result_without_rerunning(dbos):
@@ -129,7 +130,7 @@ def test_child_workflows_get_deterministic_ids(dbos):
         a, b, cid = parent()
     assert (a, b) == (2, 11)
     assert cid == "par-2"
-    assert DBOS.get_workflow_status("par-1").status == "SUCCESS"
+    assert must(DBOS.get_workflow_status("par-1")).status == "SUCCESS"
     steps = DBOS.list_workflow_steps("par")
     assert [s["child_workflow_id"] for s in steps] == ["par-1", "par-2"]
 
@@ -316,9 +317,12 @@ def test_configured_instances_and_class_methods(dbos):
     g = Greeter("hi")
     with SetWorkflowID("g1"):
         assert g.greet("bob") == "hi, bob"
-    st = DBOS.get_workflow_status("g1")
+    st = must(DBOS.get_workflow_status("g1"))
     assert (st.class_name, st.config_name) == ("Greeter", "hi")
-    assert st.input == {"args": ("bob",), "kwargs": {}} or st.input["args"] in (["bob"], ("bob",))
+    assert st.input == {"args": ("bob",), "kwargs": {}} or must(st.input)["args"] in (
+        ["bob"],
+        ("bob",),
+    )
     assert Greeter.shout("x") == "X"
 
 
@@ -336,7 +340,7 @@ def test_required_roles(dbos):
     with DBOSContextSetAuth("ann", ["user", "admin"]):
         with SetWorkflowID("auth1"):
             assert secret() == ("ann", "admin")
-    st = DBOS.get_workflow_status("auth1")
+    st = must(DBOS.get_workflow_status("auth1"))
     assert st.authenticated_user == "ann" and st.assumed_role == "admin"
     assert st.authenticated_roles == ["user", "admin"]
 
@@ -374,7 +378,7 @@ def test_unserialisable_output_fails_the_workflow(dbos):
     with pytest.raises(DBOSSerializationError):
         with SetWorkflowID("bad-out"):
             wf()
-    assert DBOS.get_workflow_status("bad-out").status == "ERROR"
+    assert must(DBOS.get_workflow_status("bad-out")).status == "ERROR"
 
 
 def test_retrieve_unknown_workflow(dbos):

@@ -20,7 +20,7 @@ URL = os.environ["CRASH_DB_URL"]
 HANG = os.environ.get("CRASH_HANG") == "1"
 
 
-def record(wf_id: str, step: int) -> None:
+def record(wf_id: str | None, step: int) -> None:
     with psycopg.connect(URL, autocommit=True) as conn:
         conn.execute("INSERT INTO step_runs (workflow_id, step) VALUES (%s, %s)", (wf_id, step))
         conn.execute("SELECT pg_notify('crash_test', %s)", (f"{wf_id}:{step}",))

@@ -55,6 +55,7 @@ def api_tick(scheduled_time: datetime, context: Any) -> None:
 @DBOS.step()
 def change_schedule(action: str, name: str, cron: str | None, tag: str | None) -> float:
     if action == "create":
+        assert cron is not None, "create needs a cron expression"
         DBOS.create_schedule(
             schedule_name=name, workflow_fn=api_tick, schedule=cron, context={"tag": tag}
         )

