@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import uuid
+from typing import LiteralString
 
 import psycopg
 
@@ -35,7 +36,7 @@ DBOS(
 Queue("work")
 
 
-def _write(sql: str, params: tuple) -> tuple | None:
+def _write(sql: LiteralString, params: tuple) -> tuple | None:
     """One autocommit statement, retried while Postgres restarts (some tests restart it)."""
     deadline = time.monotonic() + 60
     while True:
