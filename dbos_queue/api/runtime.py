@@ -11,7 +11,7 @@ import os
 import secrets
 import socket
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbos_queue.api import drain as _drain
 from dbos_queue.api import recovery as _recovery
@@ -32,6 +32,11 @@ from dbos_queue.error import (
     DBOSWorkflowFunctionNotFoundError,
 )
 from dbos_queue.model import serialization as ser
+
+if TYPE_CHECKING:
+    from dbos_queue.ops.admin.server import AdminServer
+
+Row = tuple[Any, ...]  # a workflow_status row
 
 logger = logging.getLogger("dbos_queue")
 
@@ -75,6 +80,7 @@ class Runtime:
         self.handing_back = False  # drain released its rows: start nothing more
         self.drained: list[str] | None = None  # what the (one) drain handed back
         self._announced = 0  # how many workflow names dbos.executors lists for us
+        self.admin: AdminServer | None = None  # the admin server, once started
 
     # --- declarations made after launch (engine.registry.DeclarationListener) ---------
 
@@ -135,12 +141,9 @@ class Runtime:
         from dbos_queue.ops.metrics import Metrics
 
         self.metrics = Metrics(self)
-        try:
-            from dbos_queue.queue import schedules as _scheduler
-        except ImportError:  # pragma: no cover - scheduler module not built yet
-            _scheduler = None  # type: ignore[assignment]
-        if _scheduler is not None:
-            self.engine.run(_scheduler.start(self))
+        from dbos_queue.queue import schedules as _scheduler
+
+        self.engine.run(_scheduler.start(self))
         self.admin = None
         if self.settings.run_admin_server:
             self.start_admin(self.settings.admin_host, self.settings.admin_port)
@@ -149,7 +152,7 @@ class Runtime:
         """Serve the admin API on ``host``:``port`` (options: ``AdminServer``'s keywords)."""
         from dbos_queue.ops.admin.server import AdminServer
 
-        if getattr(self, "admin", None) is not None:
+        if self.admin is not None:
             self.admin.stop()  # one server per runtime
             self.admin = None
         try:
@@ -219,7 +222,7 @@ class Runtime:
             self.engine.run(self.sysdb.unregister_executor(self.process_id), timeout=10)
         except Exception:
             logger.debug("unregistering at destroy failed", exc_info=True)
-        if getattr(self, "admin", None) is not None:
+        if self.admin is not None:
             self.admin.stop()
         self.engine.stop()
         self.threads.shutdown(wait=False, cancel_futures=True)
@@ -269,7 +272,8 @@ class Runtime:
 
     # --- executing -----------------------------------------------------------------
 
-    def call_args(self, s: Start) -> tuple:
+    def call_args(self, s: Start) -> tuple[Any, ...]:
+        """The body's positional arguments: self/cls of a method first."""
         return ((s.bound,) if s.bound is not None else ()) + tuple(s.args)
 
     def execute_sync(self, s: Start, ctx: WorkflowContext) -> Any:
@@ -397,12 +401,13 @@ class Runtime:
 
     # --- recovery ------------------------------------------------------------------
 
-    def start_from_row(self, wf_id: str, ctx: WorkflowContext, row: tuple) -> None:
+    def start_from_row(self, wf_id: str, ctx: WorkflowContext, row: Row) -> None:
         """Run an owned workflow from its stored row (recovery, dequeue)."""
         s = self.start_for_row(wf_id, row)
         self.submit(s, ctx)
 
-    def start_for_row(self, wf_id: str, row: tuple) -> Start:
+    def start_for_row(self, wf_id: str, row: Row) -> Start:
+        """The start of a stored workflow: its function, inputs and bound instance or class."""
         name, class_name, config_name, inputs = row[2], row[3], row[4], row[20]
         info = self.registry.workflows.get(name)
         if info is None:
