@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
-import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -26,10 +25,8 @@ APP = "tests.apps.reliability_app"
 class Proc:
     """One real process of the reliability app."""
 
-    def __init__(self, cmd: list[str], url: str, env: dict[str, str]) -> None:
-        self.err_file = tempfile.NamedTemporaryFile(  # closed (and removed) in kill()
-            prefix="reliability-", suffix=".log", delete=False
-        )
+    def __init__(self, cmd: list[str], url: str, env: dict[str, str], log: Path) -> None:
+        self.err_file = log.open("w")  # kept in the test's tmp_path for a post-mortem
         self.proc = subprocess.Popen(
             cmd,
             cwd=ROOT,
@@ -71,7 +68,6 @@ class Proc:
             self.proc.kill()
         self.proc.communicate(timeout=30)
         self.err_file.close()
-        os.unlink(self.err_file.name)
 
 
 def effects(url: str, wf_id: str) -> list[tuple[int, int, float, float | None]]:

@@ -16,6 +16,8 @@ import logging
 import secrets
 from typing import Any
 
+import psycopg
+
 from dbos_queue.api import drain as _drain
 from dbos_queue.db.leases import renew_lease
 from dbos_queue.engine.events import LeaseLost
@@ -26,17 +28,46 @@ RETRY_SEC = 0.25  # heartbeat cadence while the database is unreachable
 
 
 class LeaseKeeper:
-    """Renews one runtime's lease; one heartbeat at a time."""
+    """Renews one runtime's lease; one heartbeat at a time.
+
+    Heartbeats use a connection of their own, not the pool: a pool busy with
+    workflows (or reconnecting with backoff after an outage) must not delay the one
+    statement that keeps this process alive in the others' eyes.
+    """
 
     def __init__(self, rt: Any) -> None:  # the api.runtime.Runtime (no import: no cycle)
         self.rt = rt
         self._lock = asyncio.Lock()
+        self._conn: psycopg.AsyncConnection[Any] | None = None
 
-    async def beat(self) -> bool:
-        """Heartbeat once now; False when the lease had been lost (and is handled)."""
+    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is None or self._conn.closed:
+            engine = self.rt.engine
+            self._conn = await psycopg.AsyncConnection.connect(
+                engine.url,
+                autocommit=True,
+                prepare_threshold=engine.prepare_threshold,
+                connect_timeout=max(2, int(self.rt.lease_ms / 1000)),
+            )
+        return self._conn
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()
+
+    async def beat(self, only_if_stale: bool = False) -> bool:
+        """Heartbeat once now; False when the lease had been lost (and is handled).
+        With ``only_if_stale``, nothing is sent if another beat renewed it meanwhile."""
         rt = self.rt
         async with self._lock:
-            ok, sent = await renew_lease(rt.sysdb, rt.process_id, rt.lease_ms)
+            if only_if_stale and rt.lease.fresh():
+                return True
+            try:
+                ok, sent = await renew_lease(await self._connection(), rt.process_id, rt.lease_ms)
+            except Exception:
+                await self.close()  # reconnect at the next attempt
+                raise
             if ok:
                 rt.lease.renewed(sent)
                 return True
@@ -52,31 +83,40 @@ class LeaseKeeper:
         """
         while not self.rt.lease.fresh():
             try:
-                await self.beat()
+                await self.beat(only_if_stale=True)  # one statement for all waiting steps
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # the heartbeat loop logs the outage; steps just wait
                 self.rt.lease.failed()
-                logger.warning("cannot confirm this process's lease (%s); retrying", exc)
+                logger.debug("cannot confirm this process's lease (%s); retrying", exc)
                 await asyncio.sleep(RETRY_SEC)
 
     async def forever(self, interval: float, before_beat: object = None) -> None:
         """The heartbeat loop: every ``interval`` s, every ``RETRY_SEC`` s after a failure."""
         delay = interval
-        while True:
-            await asyncio.sleep(delay)
-            try:
+        try:
+            while True:
+                await asyncio.sleep(delay)
+                try:
+                    await self.beat()
+                    delay = interval
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self.rt.lease.failed()
+                    logger.warning("heartbeat failed: %s", exc)
+                    delay = min(interval, RETRY_SEC)
+                    continue
                 if callable(before_beat):
-                    await before_beat()
-                await self.beat()
-                delay = interval
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.rt.lease.failed()
-                logger.warning("heartbeat failed: %s", exc)
-                delay = min(interval, RETRY_SEC)
+                    try:
+                        await before_beat()
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as exc:
+                        logger.warning("after the heartbeat: %s", exc)
+        finally:
+            await self.close()
 
     async def _lost(self) -> None:
         rt = self.rt

@@ -14,41 +14,42 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from dbos_queue.db import sql as _sql
-from dbos_queue.db.sysdb import SystemDatabase, now_ms
+from dbos_queue.db.sysdb import Row, SystemDatabase, now_ms
 
 
-async def renew_lease(sysdb: SystemDatabase, process_id: str, lease_ms: int) -> tuple[bool, int]:
-    """One heartbeat attempt, stamped when it is sent: (lease held, sent at).
+async def renew_lease(
+    conn: AsyncConnection[Any], process_id: str, lease_ms: int
+) -> tuple[bool, int]:
+    """One heartbeat attempt on ``conn``, stamped when it is sent: (lease held, sent at).
 
     Not retried here: a retried statement would stamp a stale time, and the
     heartbeat loop wants to see every failure (it retries sooner than the backoff).
     """
     now = now_ms()
-    async with sysdb.engine.connection() as conn:
-        cur = await conn.execute(
-            _sql.HEARTBEAT, {"process_id": process_id, "now": now, "lease_ms": lease_ms}
-        )
-        return await cur.fetchone() is not None, now
+    cur = await conn.execute(
+        _sql.HEARTBEAT, {"process_id": process_id, "now": now, "lease_ms": lease_ms}
+    )
+    return await cur.fetchone() is not None, now
 
 
-async def mark_dead_executors(sysdb: SystemDatabase, process_id: str) -> list[tuple]:
+async def mark_dead_executors(sysdb: SystemDatabase, process_id: str) -> list[Row]:
     """Declare dead every other process whose lease lapsed (time read per attempt)."""
 
-    async def go(conn: AsyncConnection[Any]) -> list[tuple]:
+    async def go(conn: AsyncConnection[Any]) -> list[Row]:
         cur = await conn.execute(
             _sql.MARK_DEAD_EXECUTORS, {"now": now_ms(), "process_id": process_id}
         )
         return await cur.fetchall()
 
-    return await sysdb._with_retry(go)
+    return await sysdb.with_retry(go)
 
 
-async def held_since(sysdb: SystemDatabase, process_id: str, before_ms: int) -> list[tuple]:
+async def held_since(sysdb: SystemDatabase, process_id: str, before_ms: int) -> list[Row]:
     """(workflow id, owner token) of the PENDING rows this process has held since before."""
     return await sysdb.fetchall(_sql.HELD_SINCE, {"prefix": f"{process_id}:%", "before": before_ms})
 
 
-async def release_tokens(sysdb: SystemDatabase, tokens: Sequence[str]) -> list[tuple]:
+async def release_tokens(sysdb: SystemDatabase, tokens: Sequence[str]) -> list[Row]:
     """Hand back the PENDING rows held by exactly these owner tokens: (id, queue)."""
     if not tokens:
         return []

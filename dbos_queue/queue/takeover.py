@@ -5,8 +5,8 @@ loop. One pass:
 
 1. declares dead the processes whose lease lapsed (``MARK_DEAD_EXECUTORS``) — but
    only once this process's own heartbeats have succeeded without a break for a
-   heartbeat interval and a half: right after a database outage every lease looks
-   lapsed, and the others must get the chance to renew theirs first;
+   whole lease: right after a database outage every lease looks lapsed, and the
+   others must get the chance to reconnect and renew theirs first;
 2. hands the queued workflows of dead processes back to their queues;
 3. takes over (and runs here) the non-queued ones whose function it registers;
 4. releases the rows this process holds but does not execute — a claim or takeover
@@ -43,10 +43,11 @@ class TakeoverScan:
         self._suspects: set[str] = set()  # tokens held but not run at the last pass
 
     def judge_after_ms(self) -> int:
-        """How long heartbeats must have succeeded before this process judges others."""
+        """How long heartbeats must have succeeded before this process judges others: a
+        whole lease (after an outage the others need that long to reconnect and renew)."""
         s = self.rt.settings
         interval = s.heartbeat_interval_sec or s.executor_lease_sec / 3
-        return int((interval * 1.5 + 0.25) * 1000)
+        return int((max(s.executor_lease_sec, interval * 1.5) + 0.25) * 1000)
 
     async def scan(self) -> list[str]:
         """One pass; returns the ids handed back to queues or taken over here."""

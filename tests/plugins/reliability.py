@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -27,7 +28,7 @@ def effects_db(db_url: str) -> str:
 
 
 @pytest.fixture
-def spawn(effects_db: str) -> Iterator[Callable[..., Proc]]:
+def spawn(effects_db: str, tmp_path: Path) -> Iterator[Callable[..., Proc]]:
     """``spawn("worker", ...)`` or ``spawn("start", N, PREFIX, STEPS, SECONDS)``."""
     procs: list[Proc] = []
 
@@ -36,9 +37,9 @@ def spawn(effects_db: str) -> Iterator[Callable[..., Proc]]:
             cmd = [sys.executable, "-m", "dbos_queue.cli", "worker", APP, "--no-admin"]
         else:
             cmd = [sys.executable, "-m", APP, mode]
-        p = Proc(
-            cmd + [str(a) for a in args], effects_db, {k: str(v) for k, v in (env or {}).items()}
-        )
+        env_text = {k: str(v) for k, v in (env or {}).items()}
+        log = tmp_path / f"{mode}-{len(procs)}.log"
+        p = Proc(cmd + [str(a) for a in args], effects_db, env_text, log)
         procs.append(p)
         return p.ready() if wait_ready else p
 
