@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -92,7 +93,9 @@ class LeaseKeeper:
                 logger.debug("cannot confirm this process's lease (%s); retrying", exc)
                 await asyncio.sleep(RETRY_SEC)
 
-    async def forever(self, interval: float, before_beat: object = None) -> None:
+    async def forever(
+        self, interval: float, before_beat: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         """The heartbeat loop: every ``interval`` s, every ``RETRY_SEC`` s after a failure."""
         delay = interval
         try:
@@ -108,7 +111,7 @@ class LeaseKeeper:
                     logger.warning("heartbeat failed: %s", exc)
                     delay = min(interval, RETRY_SEC)
                     continue
-                if callable(before_beat):
+                if before_beat is not None:
                     try:
                         await before_beat()
                     except asyncio.CancelledError:

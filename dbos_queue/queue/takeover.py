@@ -81,7 +81,7 @@ class TakeoverScan:
             "app_version": rt.app_version,  # _sql.RUNS_HERE: only versions that run here
             "app_name": getattr(rt.settings, "name", None),
         }
-        taken = []
+        taken: list[str] = []
         for (wf_id,) in await rt.sysdb.fetchall(_sql.ORPHANED_DIRECT, params):
             row = await rt.sysdb.get_status_row(wf_id)
             if row is None:
