@@ -69,7 +69,7 @@ class DBOS(
         if FacadeState.instance is None:
             FacadeState.instance = super().__new__(cls)
             FacadeState.instance._initialized = False
-        return FacadeState.instance  # type: ignore[no-any-return]
+        return FacadeState.instance
 
     def __init__(self, *, config: dict[str, Any] | None = None, **kwargs: Any) -> None:
         from dbos_queue.model.config import resolve

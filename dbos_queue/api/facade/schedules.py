@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from dbos_queue.api.facade.recorded import arecorded, discarding, recorded
 from dbos_queue.api.handles import WorkflowHandle
@@ -89,7 +89,9 @@ class Schedules:
         """Stored schedules (``WorkflowSchedule`` dicts), oldest first."""
         filters = dict(locals())
         filters.pop("cls")
-        return require_runtime().engine.run(_manage.list_schedules(require_runtime(), **filters))  # type: ignore[return-value]
+        rt = require_runtime()
+        rows = rt.engine.run(_manage.list_schedules(rt, **filters))
+        return cast(list[WorkflowSchedule], rows)  # dicts with WorkflowSchedule's keys
 
     @classmethod
     async def list_schedules_async(
@@ -103,19 +105,22 @@ class Schedules:
         """``list_schedules`` from async code."""
         filters = dict(locals())
         filters.pop("cls")
-        return await require_runtime().engine.arun(
-            _manage.list_schedules(require_runtime(), **filters)
-        )  # type: ignore[return-value]
+        rt = require_runtime()
+        rows = await rt.engine.arun(_manage.list_schedules(rt, **filters))
+        return cast(list[WorkflowSchedule], rows)
 
     @classmethod
     def get_schedule(cls, name: str) -> WorkflowSchedule | None:
         """The schedule named ``name``, or None."""
-        return require_runtime().engine.run(_manage.get_schedule(require_runtime(), name))  # type: ignore[return-value]
+        rt = require_runtime()
+        return cast("WorkflowSchedule | None", rt.engine.run(_manage.get_schedule(rt, name)))
 
     @classmethod
     async def get_schedule_async(cls, name: str) -> WorkflowSchedule | None:
         """``get_schedule`` from async code."""
-        return await require_runtime().engine.arun(_manage.get_schedule(require_runtime(), name))  # type: ignore[return-value]
+        rt = require_runtime()
+        found = await rt.engine.arun(_manage.get_schedule(rt, name))
+        return cast("WorkflowSchedule | None", found)
 
     @classmethod
     def delete_schedule(cls, name: str) -> None:
