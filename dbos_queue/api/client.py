@@ -16,10 +16,11 @@ from dbos_queue.api.client_ops import ClientManagement
 from dbos_queue.api.client_schedules import ClientSchedules
 from dbos_queue.api.client_setup import FROM_ENV, client_setup
 from dbos_queue.api.client_versions import ClientVersions
-from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
+from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync, as_host
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.loop import Engine
-from dbos_queue.db.sysdb import SystemDatabase, now_ms
+from dbos_queue.db.sysdb import SystemDatabase, init_workflow_plan, now_ms
+from dbos_queue.db.threadconn import ThreadConnections
 from dbos_queue.engine import core as _core
 from dbos_queue.engine import tracing as _tracing
 from dbos_queue.engine.options import attributes_json
@@ -122,7 +123,9 @@ class DBOSClient(
             listen=use_listen_notify,
         )
         self.sysdb = SystemDatabase(self.engine, retry_for_sec=setup.retry_for_sec)
-        self._queue_rows: dict[str, tuple] = {}
+        self._queue_rows: dict[str, tuple[float, tuple[Any, ...]]] = {}  # name -> (when, row)
+        # Sync enqueues send their INIT from the caller's thread (db/threadconn.py).
+        self._threads = ThreadConnections(setup.url, setup.prepare_threshold, setup.retry_for_sec)
         try:
             self.engine.start(wait=not lazy)
         except BaseException:
@@ -130,6 +133,7 @@ class DBOSClient(
             raise
 
     def destroy(self) -> None:
+        self._threads.close()
         self.engine.stop()
 
     def __enter__(self) -> DBOSClient:
@@ -141,12 +145,15 @@ class DBOSClient(
     # --- enqueue ------------------------------------------------------------------
 
     @staticmethod
-    def _params(options: EnqueueOptions, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+    def enqueue_params(
+        options: EnqueueOptions, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The INIT_WORKFLOW parameters of an enqueue by name (checked ``EnqueueOptions``)."""
         for key in ("queue_name", "workflow_name"):
             if not options.get(key):
                 raise DBOSException(f"EnqueueOptions needs {key!r}")
         priority = options.get("priority") or 0
-        if not isinstance(priority, int) or not 0 <= priority <= 2**31 - 1:
+        if not _is_int(priority) or not 0 <= priority <= 2**31 - 1:
             raise DBOSException(f"priority must be an integer from 0 to 2**31-1, got {priority!r}")
         delay = options.get("delay_seconds")
         timeout = options.get("workflow_timeout")
@@ -154,7 +161,7 @@ class DBOSClient(
         return {
             "id": options.get("workflow_id") or str(uuid.uuid4()),
             "status": "DELAYED" if delay else "ENQUEUED",
-            "name": options["workflow_name"],
+            "name": options.get("workflow_name"),  # checked above
             "class_name": options.get("class_name") or options.get("workflow_class_name"),
             "config_name": options.get("instance_name") or options.get("workflow_config_name"),
             "user": options.get("authenticated_user"),
@@ -163,7 +170,7 @@ class DBOSClient(
             "executor_id": None,
             "app_version": options.get("app_version"),
             "app_id": None,
-            "queue": options["queue_name"],
+            "queue": options.get("queue_name"),
             "timeout_ms": int(timeout * 1000) if timeout else None,
             "deadline_ms": None,
             # inputs + serialization (0011): EnqueueOptions["serialization_type"]'s format
@@ -188,17 +195,29 @@ class DBOSClient(
             "shard_key": options.get("shard_key"),
         }
 
+    _params = enqueue_params  # the name the enqueue paths of this class use
+
+    def _cached_queue_row(self, name: str) -> tuple[Any, ...] | None:
+        """The queue's stored settings if looked up in the last 5 s (they rarely change)."""
+        import time
+
+        cached = self._queue_rows.get(name)
+        if cached is not None and time.monotonic() - cached[0] < 5.0:
+            return cached[1]
+        return None
+
     async def _check_queue(self, params: dict[str, Any]) -> None:
         """Refuse what a stored queue could never run (partition key rules)."""
         import time
 
-        cached = self._queue_rows.get(params["queue"])
-        if cached is not None and time.monotonic() - cached[0] < 5.0:
-            row = cached[1]
-        else:  # settings rarely change: look them up at most every 5 s per queue
+        row = self._cached_queue_row(params["queue"])
+        if row is None:  # settings rarely change: look them up at most every 5 s per queue
             row = await self.sysdb.fetchone(_sql.GET_QUEUE, (params["queue"],))
             if row is not None:  # an undeclared queue is looked up afresh next time
                 self._queue_rows[params["queue"]] = (time.monotonic(), row)
+        self._validate_queue(params, row)
+
+    def _validate_queue(self, params: dict[str, Any], row: tuple[Any, ...] | None) -> None:
         if row is None:
             from dbos_queue.model.status import INTERNAL_QUEUE
 
@@ -218,7 +237,8 @@ class DBOSClient(
                 f"Queue {params['queue']} is not partitioned; drop queue_partition_key"
             )
 
-    async def _enqueue(self, params: dict[str, Any]) -> str:
+    async def store_enqueued(self, params: dict[str, Any]) -> str:
+        """Store prepared enqueue parameters (engine loop); the workflow's id."""
         params["app_name"] = params.get("app_name") or getattr(self, "application_name", None)
         await self._check_queue(params)
         res = await self.sysdb.init_workflow(params)
@@ -231,15 +251,31 @@ class DBOSClient(
         return params["id"]
 
     def enqueue(self, options: EnqueueOptions, *args: Any, **kwargs: Any) -> WorkflowHandle[Any]:
-        """Enqueue one workflow by name; returns its handle once it is stored."""
-        wf_id = self.engine.run(self._enqueue(self._params(options, args, kwargs)))
-        return WorkflowHandle(self, wf_id)  # type: ignore[arg-type]
+        """Enqueue one workflow by name; returns its handle once it is stored.
+
+        One round trip, from this thread (no hop to the engine loop); the notification
+        that wakes a worker is sent after it returns, coalesced (db/notify.py)."""
+        params = self._params(options, args, kwargs)
+        params["app_name"] = params.get("app_name") or getattr(self, "application_name", None)
+        row = self._cached_queue_row(params["queue"])
+        if row is None:
+            self.engine.run(self._check_queue(params))
+        else:
+            self._validate_queue(params, row)
+        res = self._threads.run(lambda: init_workflow_plan(params))
+        if not res.inserted and res.name != params["name"]:
+            from dbos_queue.error import DBOSConflictingWorkflowError
+
+            raise DBOSConflictingWorkflowError(params["id"], f"already exists as {res.name}")
+        if res.inserted and self.engine.notifier.may_claim(params["queue"]):
+            self.engine.publish_threadsafe("queue", _signal_name(params))
+        return WorkflowHandle(self, params["id"])
 
     async def enqueue_async(
         self, options: EnqueueOptions, *args: Any, **kwargs: Any
     ) -> WorkflowHandleAsync[Any]:
-        wf_id = await self.engine.arun(self._enqueue(self._params(options, args, kwargs)))
-        return WorkflowHandleAsync(self, wf_id)  # type: ignore[arg-type]
+        wf_id = await self.engine.arun(self.store_enqueued(self._params(options, args, kwargs)))
+        return WorkflowHandleAsync(self, wf_id)
 
     def enqueue_many(
         self, options: EnqueueOptions, arguments: Sequence[Sequence[Any]]
@@ -298,7 +334,12 @@ class DBOSClient(
 
     def get_result(self, workflow_id: str, timeout: float | None = None) -> Any:
         """Wait for the workflow to end (up to ``timeout`` s); its output, or its error raised."""
-        return self.engine.run(_core.await_result(self, workflow_id, timeout))  # type: ignore[arg-type]
+        return self.engine.run(_core.await_result(as_host(self), workflow_id, timeout))
+
+
+def _is_int(value: object) -> bool:
+    """Whether an option given as anything is an int."""
+    return isinstance(value, int)
 
 
 def _signal_name(params: dict[str, Any]) -> str:

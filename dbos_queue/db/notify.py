@@ -14,6 +14,12 @@ LISTENing backend, and its process, wakes for it. So:
   workers as there is work (queue/wakeup.py) and a process can skip its own echo. A bare
   ``name`` (the SQL producer, ``enqueue_in_transaction``, older processes) means "an
   unknown amount": every listener of the queue claims.
+- Directed: a sender that knows a queue's claimers (``dbos.executors.queues``, read at
+  most every few seconds, or handed over by this process's own claim loops) notifies
+  just ``FANOUT`` x count of them, in turns, each on its own channel
+  (``dbos_q_<process id>``), instead of waking every listening backend and process of
+  the fleet for every job. Unknown fleet, or work for all of it: the shared channel; a
+  queue nobody claims from (no live listening worker): no notification at all.
 - "Workflow done" goes only to processes that wait for that workflow: a waiter
   registers in ``dbos.result_waiters`` (migration 0010) before it re-checks the
   status, and the notifier, after the completion committed, notifies the registered
@@ -27,12 +33,16 @@ import asyncio
 import itertools
 import logging
 import secrets
+import time
 from collections import Counter, defaultdict
 from typing import Any
 
 logger = logging.getLogger("dbos_queue")
 
 QUEUE_CHANNEL = "dbos_queue_channel"
+PERSONAL_PREFIX = "dbos_q_"
+FANOUT = 2  # workers woken per arrived workflow: one spare for a chosen one that is busy
+MEMBERS_TTL_SEC = 3.0  # how old a sender's view of a queue's claimers may get
 DONE_CHANNEL = "dbos_workflow_done_channel"
 SEP = "\x1f"
 MAX_PAYLOAD = 7000  # NOTIFY payloads are limited to 8000 bytes
@@ -41,6 +51,23 @@ MAX_PAYLOAD = 7000  # NOTIFY payloads are limited to 8000 bytes
 def queue_payload(name: str, count: int, seq: int, origin: str) -> str:
     """The text of one counted queue notification."""
     return f"{name}{SEP}{count}{SEP}{seq}{SEP}{origin}"
+
+
+def personal_channel(token: str) -> str:
+    """The LISTEN channel of one process (``token``: its process id, hex)."""
+    if not token or not all(c in "0123456789abcdef" for c in token):
+        raise ValueError(f"a personal channel token must be lower-case hex, got {token!r}")
+    return PERSONAL_PREFIX + token
+
+
+def chosen(members: list[str], count: int, seq: int) -> list[str] | None:
+    """The members a notification of ``count`` workflows goes to, starting at turn ``seq``;
+    None when that is every member (use the shared channel)."""
+    w = len(members)
+    k = min(w, count * FANOUT)
+    if w == 0 or k >= w:
+        return None
+    return [members[(seq + j) % w] for j in range(k)]
 
 
 def parse_queue_payload(payload: str) -> tuple[str, int | None, int, str | None]:
@@ -85,6 +112,8 @@ class Notifier:
         self.queue_all: set[str] = set()  # queues published with count 0: "everyone look"
         self.done: set[str] = set()  # finished workflows: notify their registered waiters
         self.event: asyncio.Event | None = None
+        # queue -> (monotonic time read, live claimers in rank order): whom to notify
+        self.members: dict[str, tuple[float, list[str]]] = {}
         self.sent = 0  # notifying statements sent (benchmarks, tests)
 
     def add(self, channel: str, payload: str, count: int = 1) -> None:
@@ -106,6 +135,7 @@ class Notifier:
         return f"{self.origin}:{next(self._waiter_seq)}"
 
     def pending(self) -> bool:
+        """Whether notifications are waiting to be sent (a stop flushes them first)."""
         return bool(self.outbox or self.queue_counts or self.queue_all or self.done)
 
     async def run_forever(self) -> None:
@@ -139,9 +169,19 @@ class Notifier:
         pairs: list[tuple[str, str]] = []
         for channel, items in batch.items():
             pairs += chunks(channel, sorted(items))
-        if counts:
-            items = [queue_payload(q, n, next(self._seq), self.origin) for q, n in counts.items()]
-            pairs += chunks(QUEUE_CHANNEL, items)
+        shared: list[str] = []
+        for q, n in counts.items():
+            seq = next(self._seq)
+            item = queue_payload(q, n, seq, self.origin)
+            known = self.members.get(q)
+            if known is not None and n > 0 and not known[1]:
+                continue  # nobody claims from it (a new worker's first tick finds the work)
+            targets = chosen(known[1], n, seq) if known is not None and n > 0 else None
+            if targets is None:
+                shared.append(item)
+            else:
+                pairs += [(PERSONAL_PREFIX + t, item) for t in targets]
+        pairs += chunks(QUEUE_CHANNEL, shared)
         return [c for c, _ in pairs], [p for _, p in pairs], sorted(done)
 
     async def flush(self) -> None:
@@ -150,7 +190,10 @@ class Notifier:
             return
         from dbos_queue.db import sql as _sql
 
+        await self._know_members()
         channels, payloads, done = self._take()
+        if not channels and not done:
+            return  # everything was for queues nobody claims from
         async with self.engine.connection() as conn:
             if done:
                 await conn.execute(
@@ -160,6 +203,40 @@ class Notifier:
             else:
                 await conn.execute(_sql.NOTIFY_MANY_ASYNC, (channels, payloads))
         self.sent += 1
+
+    def may_claim(self, queue: str) -> bool:
+        """False only when this process knows, freshly, that nobody claims from ``queue``
+        (any thread: a read of a dict the loop replaces whole)."""
+        known = self.members.get(queue)
+        return known is None or bool(known[1]) or time.monotonic() - known[0] > MEMBERS_TTL_SEC
+
+    def set_members(self, queue: str, members: list[str]) -> None:
+        """A fresh view of ``queue``'s claimers (from this process's own queue tick)."""
+        self.members[queue] = (time.monotonic(), members)
+
+    async def _know_members(self) -> None:
+        """Read the claimers of the queues about to be notified, when not known lately."""
+        now = time.monotonic()
+        stale = [
+            q
+            for q, n in self.queue_counts.items()
+            if n > 0 and (q not in self.members or now - self.members[q][0] > MEMBERS_TTL_SEC)
+        ]
+        if not stale:
+            return
+        from dbos_queue.db import sql as _sql
+
+        try:
+            async with self.engine.connection() as conn:
+                cur = await conn.execute(
+                    _sql.FLEET_MEMBERS, {"queues": stale, "now": int(time.time() * 1000)}
+                )
+                rows = {q: list(ids or []) for q, ids in await cur.fetchall()}
+        except Exception as exc:  # notify everyone rather than no one
+            logger.debug("could not read the fleet's claimers: %s", exc)
+            return
+        for q in stale:
+            self.members[q] = (now, rows.get(q, []))
 
     # --- waiting for a result in another process ---------------------------------
 
@@ -177,6 +254,7 @@ class Notifier:
         return token
 
     async def unregister_waiter(self, wf_id: str, token: str | None) -> None:
+        """Drop a result-waiter registration (best effort: a leftover row is purged later)."""
         if token is None or self.engine.pool is None:
             return
         from dbos_queue.db import sql as _sql

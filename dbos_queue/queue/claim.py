@@ -106,6 +106,10 @@ class QueueService:
         self.rt.engine.spawn(self._promote_delayed_forever(), "delayed")
         self._reaper = self.rt.engine.spawn(self._reap_forever(), "reaper")
         self.rt.engine.spawn(self._refresh_forever(), "queue-settings")
+        try:  # producers direct their notifications by this: publish it before "ready"
+            await self.wakeup.publish_queues()
+        except Exception as exc:
+            logger.warning("could not publish this process's queues: %s", exc)
         self.rt.engine.spawn(self.wakeup.run_forever(), "queue-fleet")
 
     def _start_loop(self, name: str) -> None:
@@ -410,7 +414,7 @@ async def set_queue_limits(
     Only the limits given change (None clears a limit); every worker applies them at
     its next settings refresh (within a second), and at once in this process.
     """
-    from dbos_queue.queue.settings import _check_limiter, _check_positive
+    from dbos_queue.queue.settings import check_limiter, check_positive
 
     for label, value in (
         ("concurrency", global_concurrency),
@@ -419,10 +423,10 @@ async def set_queue_limits(
         ("partition_worker_concurrency", partition_worker_concurrency),
     ):
         if value is not _UNSET:
-            _check_positive(f"{name} {label}", value)
+            check_positive(f"{name} {label}", value)
     for label, value in (("limiter", limiter), ("partition_limiter", partition_limiter)):
         if value is not _UNSET:
-            _check_limiter(f"{name} {label}", value)
+            check_limiter(f"{name} {label}", value)
     if polling_interval_sec is not None and not polling_interval_sec > 0:
         raise DBOSQueueSettingsError(f"Queue {name}: polling_interval_sec must be positive")
 

@@ -23,18 +23,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from dbos_queue.db import notify as _notify
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import now_ms
 from dbos_queue.queue.settings import QueueSettings
 
-if TYPE_CHECKING:
-    from dbos_queue.queue.claim import QueueService
-
 logger = logging.getLogger("dbos_queue")
 
-FANOUT = 2  # claimers per arrived workflow: one spare for a chosen worker that is busy
+FANOUT = _notify.FANOUT  # claimers per arrived workflow: one spare for a busy chosen one
 # A "queue" notification with this name says: a DELAYED workflow was stored, re-read
 # when the next one is due (nothing to claim yet).
 DELAYED_SIGNAL = "__dbos_delayed__"
@@ -75,15 +73,17 @@ def my_turn(members: list[str], me: str, count: int, seq: int) -> bool:
 class Wakeup:
     """Which notifications this process acts on, and the fleet it shares them with."""
 
-    def __init__(self, service: QueueService) -> None:
-        self.service = service
+    def __init__(self, service: Any) -> None:
+        self.service = service  # queue.claim.QueueService (not imported: it imports us)
         self.members: dict[str, list[str]] = {}  # queue -> live claimers, in rank order
         self._written: tuple[str, tuple[str, ...]] | None = None
         self.accepted = 0  # counters for tests and benchmarks
         self.skipped = 0
 
-    def accept(self, name: str, count: int | None, seq: int) -> bool:
-        """Engine.queue_filter: does this remote notification wake our claim loop?"""
+    def accept(self, name: str, count: int | None, seq: int, directed: bool = False) -> bool:
+        """Engine.queue_filter: does this remote notification wake our claim loop?
+
+        ``directed``: it came on our own channel, its sender chose us already."""
         svc = self.service
         if name == DELAYED_SIGNAL:
             svc.wake_delayed()
@@ -99,7 +99,7 @@ class Wakeup:
         if svc.room(name) <= 0:  # no free room: claim when some frees up (room() noted it)
             self.skipped += 1
             return False
-        if self.chosen(name, count, seq):
+        if directed or self.chosen(name, count, seq):
             self.accepted += 1
             return True
         self.skipped += 1
@@ -109,20 +109,33 @@ class Wakeup:
         """Whether this process's turn covers notification ``seq`` of ``count`` workflows."""
         return my_turn(self.members.get(name) or [], self.service.rt.process_id, count, seq)
 
-    async def tick(self) -> None:
-        """Publish the queues we claim from (when that changed), then one FLEET_TICK:
-        turns, settings, unannounced work, the next delayed workflow."""
+    async def publish_queues(self) -> tuple[str, ...]:
+        """Write the queues we claim from to our executor row, when that changed (at
+        start, before the process says it is ready, so producers see it at once)."""
         svc = self.service
         rt = svc.rt
         queues = tuple(sorted(svc._loops))
-        if not queues:
-            return
         me = rt.process_id
-        if self._written != (me, queues):
+        if queues and self._written != (me, queues):
+            # Only a listening process takes turns (a polling one would not hear its turn).
+            listening = getattr(rt.engine, "listen", True)
+            if listening:
+                rt.engine.listen_personal(me)  # before anyone can send to it
             await rt.sysdb.execute(
-                _sql.SET_EXECUTOR_QUEUES, {"queues": list(queues), "process_id": me}
+                _sql.SET_EXECUTOR_QUEUES,
+                {"queues": list(queues) if listening else [], "process_id": me},
             )
             self._written = (me, queues)
+        return queues
+
+    async def tick(self) -> None:
+        """Publish our queues if they changed, then one FLEET_TICK: turns, settings,
+        unannounced work, the next delayed workflow."""
+        rt = self.service.rt
+        svc = self.service
+        queues = await self.publish_queues()
+        if not queues:
+            return
         params = {
             "queues": list(queues),
             "now": now_ms(),
@@ -141,6 +154,8 @@ class Wakeup:
             elif has_work and svc.room(name) > 0:
                 svc.wake(name)  # work that no notification announced (or that we skipped)
         self.members = members
+        for q, ids in members.items():  # what this process sends goes to the same turns
+            rt.engine.notifier.set_members(q, ids)
         if next_delayed is not None and next_delayed <= now_ms() + tick_interval(rt) * 1000:
             svc.wake_delayed()
 

@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -44,7 +45,21 @@ class Worker:
             out, err = self.proc.communicate(timeout=10)
             raise AssertionError(f"worker did not start: {line}{out}{err}")
         self.pid = self.proc.pid
+        # Drain stderr as it comes: a worker that logs more than a pipe holds (retries while
+        # Postgres restarts) would otherwise block in write() and stall its engine thread.
+        self._err: list[str] = []
+        self._err_reader = threading.Thread(target=self._read_err, daemon=True)
+        self._err_reader.start()
         self.admin_port = int(line.split("admin_port=")[1]) if "admin_port=" in line else None
+
+    def _read_err(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._err.append(line)
+
+    def _stderr(self) -> str:
+        self._err_reader.join(timeout=10)
+        return "".join(self._err)
 
     def signal(self, sig: int) -> None:
         self.proc.send_signal(sig)
@@ -53,7 +68,7 @@ class Worker:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            out, err = self.proc.communicate(timeout=timeout)
+            out, _ = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             stacks = ""
             spy = shutil.which("py-spy")
@@ -62,11 +77,12 @@ class Worker:
                     [spy, "dump", "--pid", str(self.proc.pid)], capture_output=True, text=True
                 ).stdout
             self.proc.kill()
-            out, err = self.proc.communicate(timeout=10)
+            out, _ = self.proc.communicate(timeout=10)
+            err = self._stderr()
             raise AssertionError(
                 f"worker did not stop within {timeout}s\n{stacks}\n{err[-4000:]}"
             ) from exc
-        return self.proc.returncode, out, err
+        return self.proc.returncode, out, self._stderr()
 
 
 @pytest.fixture

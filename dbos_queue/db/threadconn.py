@@ -1,0 +1,105 @@
+"""Statements a sync caller sends from its own thread, on a connection of that thread.
+
+A ``DBOSClient.enqueue`` from sync code is one statement; handing it to the engine loop
+and waiting for the answer costs two thread switches and the loop's machinery, about
+as much again as the statement. So the client's sync enqueue runs the INIT on a plain
+psycopg connection owned by the calling thread (opened at first use, with the same
+``prepare_threshold`` as the pool, so the PgBouncer switch applies), retried on a lost
+connection like the engine's statements. Everything else still goes through the engine.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Generator
+from typing import Any, TypeVar
+
+import psycopg
+
+from dbos_queue.db.sysdb import _retryable
+
+logger = logging.getLogger("dbos_queue")
+T = TypeVar("T")
+
+
+class ThreadConnections:
+    """One autocommit connection per calling thread; all closed by :meth:`close`."""
+
+    def __init__(self, url: str, prepare_threshold: int | None, retry_for_sec: float) -> None:
+        self.url = url
+        self.prepare_threshold = prepare_threshold
+        self.retry_for_sec = retry_for_sec
+        self._local = threading.local()
+        self._all: list[psycopg.Connection[Any]] = []
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def _conn(self) -> psycopg.Connection[Any]:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = psycopg.connect(
+                self.url, autocommit=True, prepare_threshold=self.prepare_threshold
+            )
+            with self._lock:
+                if self.closed:
+                    conn.close()
+                    raise psycopg.OperationalError("the client was destroyed")
+                self._all.append(conn)
+            self._local.conn = conn
+        return conn
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with self._lock:
+                if conn in self._all:
+                    self._all.remove(conn)
+            try:
+                conn.close()
+            except Exception:  # already broken
+                pass
+
+    def run(self, plan: Any) -> Any:
+        """Drive a statement plan (a generator of (query, params), sent each row; see
+        ``sysdb.init_workflow_plan``); the whole plan is retried on a lost connection,
+        so it must be idempotent."""
+        make = plan if callable(plan) else None
+        delay, deadline = 0.05, time.monotonic() + self.retry_for_sec
+        while True:
+            gen: Generator[tuple[str, Any], Any, Any] = make() if make else plan
+            try:
+                return self._drive(gen)
+            except Exception as exc:
+                if make is None or not _retryable(exc) or time.monotonic() > deadline:
+                    raise
+                self._drop()
+                logger.warning("system database unavailable (%s); retrying", exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _drive(self, gen: Generator[tuple[str, Any], Any, T]) -> T:
+        conn = self._conn()
+        row: Any = None
+        try:
+            while True:
+                query, args = gen.send(row)
+                row = conn.execute(query, args).fetchone()  # type: ignore[arg-type]
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        except psycopg.OperationalError:
+            self._drop()
+            raise
+
+    def close(self) -> None:
+        """Close every thread's connection (the client is being destroyed)."""
+        with self._lock:
+            self.closed = True
+            conns, self._all = self._all, []
+        for conn in conns:
+            try:
+                conn.close()
+            except Exception:
+                pass
