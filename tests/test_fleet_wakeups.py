@@ -53,9 +53,9 @@ def test_turns_cover_every_notification_and_rotate_through_the_fleet():
     assert sum(my_turn(members[:3], "zz", 1, s) for s in range(4)) == 2
 
 
-def test_counted_notifications_start_every_job_at_once_across_a_fleet(start_worker, app_db):
+def test_directed_notifications_start_every_job_at_once_across_a_fleet(start_worker, app_db):
     # Polling every 60 s and a tick every ~10 s (lease 30): a job starting within a few
-    # seconds was woken by a notification, which only the chosen workers act on.
+    # seconds was woken by a notification, which went to two chosen workers only.
     workers = [start_worker("slowpoll", env={"QUEUE_APP_LEASE": "30"}) for _ in range(4)]
     _wait_until(
         lambda: _one(
@@ -66,6 +66,9 @@ def test_counted_notifications_start_every_job_at_once_across_a_fleet(start_work
         30,
         "every worker to publish the queues it claims from",
     )
+    listener = psycopg.connect(app_db, autocommit=True)
+    listener.execute("LISTEN dbos_queue_channel")
+    listener.execute("LISTEN dbos_streams_channel")
     with DBOSClient(app_db) as client:
         for i in range(12):
             t0 = time.time()
@@ -80,6 +83,18 @@ def test_counted_notifications_start_every_job_at_once_across_a_fleet(start_work
                 f"job {i} to run",
             )[0]
             assert started - t0 < 5.0, f"job {i} started {started - t0:.1f}s after its enqueue"
+        # The client knew the fleet: it notified two chosen workers on their own channels,
+        # never every listener on the shared one (the marker comes after all it sent).
+        client.engine.loop.call_soon_threadsafe(client.engine.publish, "stream", "marker::k")
+        shared = []
+        for n in listener.notifies(timeout=20):
+            if n.channel == "dbos_streams_channel" and n.payload == "marker::k":
+                break
+            shared += [parse_queue_payload(p)[0] for p in n.payload.split("\n")]
+        else:
+            raise AssertionError("the marker notification never arrived")
+        listener.close()
+        assert "slowpoll" not in shared
     runs = _one(app_db, "SELECT count(*), count(DISTINCT workflow_id) FROM runs")
     assert runs == (12, 12)
     for w in workers:

@@ -49,6 +49,7 @@ class EngineStopped(BaseException):
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
+    """A fresh event loop for the engine thread: uvloop's when installed (faster I/O)."""
     try:
         import uvloop
 
@@ -88,7 +89,11 @@ class Engine:
         self.notifier = Notifier(self, notify_coalesce_sec)
         # Decides whether a counted queue notification from another process wakes this
         # one's claim loop (queue/wakeup.py); None: every notification does.
-        self.queue_filter: Callable[[str, int | None, int], bool] | None = None
+        self.queue_filter: Callable[..., bool] | None = None
+        # A channel of this process alone (queue/wakeup.py): senders that know the fleet
+        # notify the chosen workers there instead of waking every listener.
+        self.personal_channel: str | None = None
+        self._listener: asyncio.Task[Any] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self.closed = False  # set once the loop is stopping for good: blocked callers give up
@@ -118,7 +123,7 @@ class Engine:
         )
         await self.pool.open(wait=wait, timeout=15)
         if self.listen:
-            self.spawn(self._listen_forever(), "listener")
+            self._listener = self.spawn(self._listen_forever(), "listener")
         else:
             # Nothing to listen on: being connected to the system database is the pool's.
             self.listener_connected.set()
@@ -134,9 +139,11 @@ class Engine:
         return task
 
     def spawn_threadsafe(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        """``spawn`` from any thread (the task starts on the engine loop's next turn)."""
         self.loop.call_soon_threadsafe(self.spawn, coro, name)
 
     def stop(self) -> None:
+        """Flush pending notifications, cancel every task, close the pool, end the thread."""
         if not self._thread.is_alive():
             return
         self._stopping = True
@@ -167,7 +174,13 @@ class Engine:
 
     # --- bridging -----------------------------------------------------------
 
+    @property
+    def stopping(self) -> bool:
+        """Whether ``stop`` has begun: new work should fail fast rather than wait."""
+        return self._stopping
+
     def on_loop(self) -> bool:
+        """Whether the caller runs on the engine loop (so it may await engine coroutines)."""
         try:
             return asyncio.get_running_loop() is self.loop
         except RuntimeError:
@@ -209,6 +222,7 @@ class Engine:
     # --- database helpers ----------------------------------------------------
 
     def connection(self):  # -> AsyncContextManager[AsyncConnection]
+        """A pooled connection, as ``async with engine.connection() as conn``."""
         assert self.pool is not None, "engine not started"
         return self.pool.connection()
 
@@ -220,6 +234,7 @@ class Engine:
             ev.set()
 
     def wake_all(self) -> None:
+        """Wake every local waiter (after missed notifications: all must re-check)."""
         for evs in self._waiters.values():
             for ev in evs:
                 ev.set()
@@ -237,6 +252,7 @@ class Engine:
         self.notifier.add(_KIND_TO_CHANNEL[kind], payload, count)
 
     def publish_threadsafe(self, kind: str, payload: str, count: int = 1) -> None:
+        """``publish`` from any thread (runs on the engine loop's next turn)."""
         self.loop.call_soon_threadsafe(self.publish, kind, payload, count)
 
     async def wait_for(
@@ -299,11 +315,18 @@ class Engine:
                 async with conn:
                     for channel in CHANNELS:
                         await conn.execute(f"LISTEN {channel}")  # type: ignore[arg-type]  # constant names
+                    personal = self.personal_channel
+                    if personal is not None:  # hex characters only (listen_personal)
+                        await conn.execute(f"LISTEN {personal}")  # type: ignore[arg-type]
                     self.listener_connected.set()
                     backoff = 0.05
                     # Anything published while we were disconnected was missed: re-check all.
                     self.wake_all()
                     async for n in conn.notifies():
+                        if n.channel == personal:
+                            for payload in n.payload.split("\n"):
+                                self._heard("queue", payload, directed=True)
+                            continue
                         kind = CHANNELS.get(n.channel)
                         if kind is None:
                             continue
@@ -319,13 +342,26 @@ class Engine:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 
-    def _heard(self, kind: str, payload: str) -> None:
-        """One notification from the LISTEN connection."""
+    def listen_personal(self, token: str) -> None:
+        """Also LISTEN on this process's own channel (engine loop; restarts the listener)."""
+        from dbos_queue.db.notify import personal_channel
+
+        channel = personal_channel(token)
+        if not self.listen or channel == self.personal_channel:
+            return
+        self.personal_channel = channel
+        if self._listener is not None:
+            self._listener.cancel()
+            self._listener = self.spawn(self._listen_forever(), "listener")
+
+    def _heard(self, kind: str, payload: str, directed: bool = False) -> None:
+        """One notification from the LISTEN connection (``directed``: on our own channel)."""
         if kind == "queue":
             payload, count, seq, origin = parse_queue_payload(payload)
             if origin == self.notifier.origin:
                 return  # our own, already acted on when published
-            if self.queue_filter is not None and not self.queue_filter(payload, count, seq):
+            f = self.queue_filter
+            if f is not None and not f(payload, count, seq, directed=directed):
                 return
         self.wake((kind, payload))
         for hook in self.hooks.get(kind, ()):
