@@ -259,7 +259,7 @@ UPDATE dbos.notifications SET consumed = true, consumed_by_function_id = %s
  WHERE message_uuid = (
     SELECT message_uuid FROM dbos.notifications
      WHERE destination_uuid = %s AND topic = %s AND NOT consumed
-     ORDER BY created_at_epoch_ms, message_uuid
+     ORDER BY created_at_epoch_ms, seq  -- seq: send order within one millisecond (0012)
      LIMIT 1 FOR UPDATE SKIP LOCKED)
 RETURNING message
 """
@@ -937,7 +937,9 @@ RETURNING queue_name
 SEND_MESSAGES: Final = """
 INSERT INTO dbos.notifications (destination_uuid, topic, message, message_uuid)
 SELECT t.dest, t.topic, t.message, coalesce(t.uuid, gen_random_uuid()::text)
-  FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS t(dest, topic, message, uuid)
+  FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])
+       WITH ORDINALITY AS t(dest, topic, message, uuid, ord)
+ ORDER BY t.ord  -- the seq column follows the order of the list
 ON CONFLICT (message_uuid) DO NOTHING
 """
 
