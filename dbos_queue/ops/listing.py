@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from dbos_queue.db import sql as _sql
 from dbos_queue.error import DBOSException
@@ -86,7 +86,7 @@ def list_params(
     """The statement parameters for these filters (plus ``sort_desc``/``load_*`` keys)."""
     if (limit is not None and limit < 0) or (offset is not None and offset < 0):
         raise DBOSException("limit and offset must not be negative")
-    if attributes is not None and not isinstance(attributes, dict):
+    if attributes is not None and not isinstance(cast(object, attributes), dict):  # as given
         raise DBOSException(f"attributes must be a dict, got {attributes!r}")
     statuses = _many(status)
     if queues_only and not statuses:

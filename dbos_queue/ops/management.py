@@ -13,7 +13,7 @@ import math
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import TERMINAL, now_ms
@@ -90,7 +90,7 @@ async def resume_many(
         missing = [i for i in ids if i not in found]
         if missing:
             raise DBOSNonExistentWorkflowError("target", ", ".join(missing))
-        resumed = []
+        resumed: list[tuple[str, str]] = []
         for wf_id in ids:
             cur = await conn.execute(
                 _sql.RESUME_WORKFLOW, {"id": wf_id, "queue": queue_name, "now": now_ms()}
@@ -124,7 +124,7 @@ async def fork(
     are copied; ``replacement_children`` maps a child id the copied steps name to the
     child the fork should use instead. The original is marked ``was_forked_from``.
     """
-    if not isinstance(start_step, int) or start_step < 1:
+    if not isinstance(cast(object, start_step), int) or start_step < 1:  # not type-checked
         raise DBOSException(f"start_step counts from 1, got {start_step!r}")
     if timeout_seconds is not None and not (timeout_seconds > 0 and math.isfinite(timeout_seconds)):
         raise DBOSException(
@@ -183,7 +183,7 @@ async def rewind(
     stream close marker written after it goes, the entries stay), its output is
     cleared, and it is enqueued again (``queue_name``, default the internal queue).
     """
-    if not isinstance(start_step, int) or start_step < 1:
+    if not isinstance(cast(object, start_step), int) or start_step < 1:  # not type-checked
         raise ValueError(f"start_step must be >= 1, got {start_step!r}")
     params = {
         "id": workflow_id,

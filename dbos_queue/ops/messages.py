@@ -10,13 +10,13 @@ step, written in that same transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.loop import NOT_YET
-from dbos_queue.db.sysdb import NULL_TOPIC, _Refused, now_ms
+from dbos_queue.db.sysdb import NULL_TOPIC, now_ms
 from dbos_queue.engine.context import WorkflowContext
 from dbos_queue.engine.core import explain_refusal
 from dbos_queue.error import DBOSException, DBOSNonExistentWorkflowError
@@ -24,11 +24,15 @@ from dbos_queue.model import serialization as ser
 from dbos_queue.model.records import SendMessage
 
 
+class _Refused(Exception):
+    """The step record of this send was refused (ownership lost): roll the messages back."""
+
+
 def _check(messages: Sequence[SendMessage]) -> None:
-    if not isinstance(messages, (list, tuple)):
+    if not isinstance(cast(object, messages), (list, tuple)):  # callers may not type-check
         raise DBOSException(f"send_bulk needs a list of SendMessage, got {messages!r}")
     for m in messages:
-        if not isinstance(m, SendMessage):
+        if not isinstance(cast(object, m), SendMessage):
             raise DBOSException(f"send_bulk needs SendMessage items, got {m!r}")
     keys = [m.idempotency_key for m in messages if m.idempotency_key]
     duplicates = sorted({k for k in keys if keys.count(k) > 1})

@@ -47,6 +47,8 @@ LATENCY_BUCKETS = (
     30,
 )
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+# One queue's labelled children: claims, claimed, claim duration, batch size, wait.
+_QueueChildren = tuple[Counter, Counter, Histogram, Histogram, Histogram]
 
 
 class _QueueStateCollector:
@@ -54,11 +56,11 @@ class _QueueStateCollector:
 
     def __init__(self, rt: OpsHost) -> None:
         self.rt = rt
-        self._cache: list[tuple] = []
+        self._cache: list[tuple[Any, ...]] = []
         self._at = 0.0
         self._lock = threading.Lock()
 
-    def _rows(self) -> list[tuple]:
+    def _rows(self) -> list[tuple[Any, ...]]:
         with self._lock:
             if time.monotonic() - self._at > 1.0:
                 try:
@@ -71,6 +73,7 @@ class _QueueStateCollector:
             return self._cache
 
     def collect(self) -> Iterator[Any]:
+        """Prometheus collector hook: the per-queue gauges, read at scrape time."""
         depth = GaugeMetricFamily(
             "dbos_queue_depth", "Workflows waiting (ENQUEUED) per queue", labels=["queue"]
         )
@@ -151,8 +154,8 @@ class Metrics:
         )
         self.executor_up.set(1)
         r.register(_QueueStateCollector(rt))
-        self._by_queue: dict = {}
-        self._completed: dict = {}
+        self._by_queue: dict[str, _QueueChildren] = {}
+        self._completed: dict[str, Counter] = {}
         self._rt = rt
         ev = rt.events
         ev.subscribe(Claimed, self._on_claim)
@@ -162,7 +165,7 @@ class Metrics:
         ev.subscribe(WriteRefused, lambda _e: self.fenced.inc())
         ev.subscribe(StepRecorded, lambda _e: self.steps.inc())
 
-    def _children(self, name: str) -> tuple:
+    def _children(self, name: str) -> _QueueChildren:
         # labels() costs a lock and a tuple build per call: resolve once per queue.
         kids = self._by_queue.get(name)
         if kids is None:
@@ -195,6 +198,7 @@ class Metrics:
         child.inc()
 
     def exposition(self) -> bytes:
+        """The text exposition of every metric (the /metrics body)."""
         for name, n in list(self._rt.queues.running.items()):
             self.local_running.labels(name).set(n)
         return generate_latest(self.registry)

@@ -21,12 +21,14 @@ def _many(value: str | Sequence[str] | None) -> list[str] | None:
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
-async def get_row(h: Any, name: str) -> tuple | None:
+async def get_row(h: Any, name: str) -> tuple[Any, ...] | None:
     """The stored row of queue ``name``, or None."""
     return await h.sysdb.fetchone(_sql.GET_QUEUE_OWNED, (name,))
 
 
-async def list_rows(h: Any, application_name: str | Sequence[str] | None = None) -> list[tuple]:
+async def list_rows(
+    h: Any, application_name: str | Sequence[str] | None = None
+) -> list[tuple[Any, ...]]:
     """Stored queues by name; with ``application_name``, its queues and unclaimed ones."""
     return await h.sysdb.fetchall(_sql.LIST_QUEUES_OF, {"apps": _many(application_name) or None})
 
