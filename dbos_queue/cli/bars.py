@@ -31,6 +31,7 @@ class RateColumn(TextColumn):
         super().__init__("")
 
     def render(self, task: Any) -> Any:
+        """The column's text for ``task``: completed items per elapsed second."""
         from rich.text import Text
 
         elapsed = task.elapsed or 0.0

@@ -24,6 +24,7 @@ STEP_SECONDS = 0.4
 
 @DBOS.step()
 def demo_step(n: int, order: str) -> str:
+    """One slow step of the demo order; reports when it starts so the demo can kill it."""
     print(f"    executing step {n}: {STEPS[n - 1]} for {order}", flush=True)
     print(f"EVENT started {n}", flush=True)
     time.sleep(STEP_SECONDS)
@@ -32,6 +33,7 @@ def demo_step(n: int, order: str) -> str:
 
 @DBOS.workflow()
 def order_workflow(order: str) -> list[str]:
+    """The demo workflow: the four steps of an order, each checkpointed."""
     results: list[str] = []
     for n in range(1, len(STEPS) + 1):
         results.append(demo_step(n, order))
@@ -74,6 +76,7 @@ def _follow(proc: subprocess.Popen[str], executed: Counter[int], stop_at: str | 
 
 
 def run_demo(url: str) -> int:
+    """Run a worker, kill it mid-step, restart it, and show that finished steps did not re-run."""
     from dbos_queue.model.pgurl import redact
 
     wf_id = f"demo-{uuid.uuid4().hex[:8]}"
@@ -110,6 +113,7 @@ def run_demo(url: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point: the demo itself, or (``--worker``) the worker process it spawns."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "--worker":
         _worker(argv[1], argv[2], resume="--resume" in argv)

@@ -21,6 +21,7 @@ logger = logging.getLogger("dbos_queue")
 
 
 def run_worker(args: argparse.Namespace) -> int:
+    """``dbos-queue worker``: import the app, launch DBOS, serve its queues until a signal."""
     from dbos_queue.api import dbos as _dbos
     from dbos_queue.api.dbos import DBOS
 

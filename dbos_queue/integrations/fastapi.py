@@ -169,6 +169,7 @@ class DBOSMiddleware:
         self.destroy = destroy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry: lifespan launches/destroys DBOS, HTTP requests get DBOS context."""
         kind = scope["type"]
         if kind == "lifespan":
             await self._lifespan(scope, receive, send)

@@ -49,6 +49,7 @@ class RawPathRouting:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry: hand the request on with its raw path as ``path``."""
         raw = scope.get("raw_path")
         if scope["type"] == "http" and raw:
             scope = {**scope, "decoded_path": scope["path"], "path": raw.decode("latin-1")}

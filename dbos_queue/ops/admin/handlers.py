@@ -82,12 +82,14 @@ Result = tuple[int, Any]
 
 
 async def healthz(ctx: Ctx, _call: Call) -> Result:
+    """GET /dbos-healthz: 200 while the engine's listening connection is up, else 503."""
     if not ctx.rt.engine.listener_connected.is_set():
         return 503, {"status": "unhealthy", "reason": "no connection to the system database"}
     return 200, {"status": "healthy"}
 
 
 async def metrics(ctx: Ctx, _call: Call) -> Result:
+    """GET /metrics: the Prometheus exposition of this process."""
     body = await run_in_threadpool(ctx.rt.metrics.exposition)
     return 200, Response(body, media_type=CONTENT_TYPE_LATEST)
 
@@ -108,6 +110,7 @@ async def perf(ctx: Ctx, _call: Call) -> Result:
 
 
 async def recovery(ctx: Ctx, call: Call) -> Result:
+    """POST /dbos-workflow-recovery: recover the pending workflows of these executors."""
     return 200, await run_in_threadpool(ctx.rt.recover_executors, call.body.root)
 
 
@@ -119,6 +122,7 @@ def _time(text: str | None) -> Any:
 
 
 async def list_workflows(ctx: Ctx, call: Call) -> Result:
+    """GET /workflows: workflows matching the query's filters."""
     q: m.WorkflowListQuery = call.query
     try:
         found = await ctx.db(
@@ -146,16 +150,19 @@ async def list_workflows(ctx: Ctx, call: Call) -> Result:
 
 
 async def get_workflow(ctx: Ctx, call: Call) -> Result:
+    """GET /workflows/{id}: one workflow's status (404 when unknown)."""
     return 200, workflow_json(status_from_row(await ctx.status_row(call.params["workflow_id"])))
 
 
 async def workflow_steps(ctx: Ctx, call: Call) -> Result:
+    """GET /workflows/{id}/steps: the steps a workflow recorded, in order."""
     wf_id = call.params["workflow_id"]
     await ctx.status_row(wf_id)
     return 200, [step_json(r) for r in await ctx.db(ctx.rt.sysdb.list_steps(wf_id))]
 
 
 async def cancel_workflow(ctx: Ctx, call: Call) -> Result:
+    """POST /workflows/{id}/cancel: cancel it (and its children when asked)."""
     wf_id = call.params["workflow_id"]
     await ctx.status_row(wf_id)
     cancelled = await ctx.db(mgmt.cancel(ctx.rt, [wf_id], call.body.cancel_children))
@@ -171,6 +178,7 @@ async def cancel_workflow(ctx: Ctx, call: Call) -> Result:
 
 
 async def resume_workflow(ctx: Ctx, call: Call) -> Result:
+    """POST /workflows/{id}/resume: put it back on a queue to run again."""
     wf_id = call.params["workflow_id"]
     try:
         resumed = await ctx.db(mgmt.resume(ctx.rt, wf_id, call.body.queue_name))
@@ -188,6 +196,7 @@ async def resume_workflow(ctx: Ctx, call: Call) -> Result:
 
 
 async def fork_workflow(ctx: Ctx, call: Call) -> Result:
+    """POST /workflows/{id}/fork: a new workflow re-running it from a step (409 on a taken id)."""
     wf_id, body = call.params["workflow_id"], call.body
     new_id = body.new_workflow_id
     if new_id is not None and await ctx.db(ctx.rt.sysdb.get_status_row(new_id)) is not None:
@@ -214,6 +223,7 @@ async def fork_workflow(ctx: Ctx, call: Call) -> Result:
 
 
 async def list_queues(ctx: Ctx, _call: Call) -> Result:
+    """GET /queues: every stored queue with its settings and counts."""
     return 200, await ctx.db(queue_rows(ctx.rt.sysdb))
 
 
@@ -225,6 +235,7 @@ async def _queue(ctx: Ctx, name: str) -> dict[str, Any]:
 
 
 async def get_queue(ctx: Ctx, call: Call) -> Result:
+    """GET /queues/{name}: one queue (404 when unknown)."""
     return 200, await _queue(ctx, call.params["queue_name"])
 
 
@@ -237,6 +248,7 @@ _PATCH_ARGS = {
 
 
 async def patch_queue(ctx: Ctx, call: Call) -> Result:
+    """PATCH /queues/{name}: change its limits or pause state at runtime."""
     name, body = call.params["queue_name"], call.body
     sent = body.model_dump(exclude_unset=True)
     if sent.get("paused", False) is None:
@@ -257,10 +269,12 @@ async def patch_queue(ctx: Ctx, call: Call) -> Result:
 
 
 async def openapi(ctx: Ctx, _call: Call) -> Result:
+    """GET /openapi.json: the admin API's description."""
     return 200, ctx.openapi
 
 
 async def dashboard(ctx: Ctx, call: Call) -> Result:
+    """GET /dashboard: the HTML dashboard page."""
     page = await _dashboard.render(ctx.rt, ctx.guard, ctx.samples, call.query, ctx.db)
     return 200, Response(
         page,
