@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 from dbos_queue.error import DBOSQueueSettingsError
 
@@ -18,22 +18,25 @@ class QueueRateLimit(TypedDict):
     period: float
 
 
-def _check_positive(name: str, value: int | None) -> None:
+def check_positive(name: str, value: object) -> None:
+    """Raise DBOSQueueSettingsError unless ``value`` is None or an integer of at least 1."""
     if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
         raise DBOSQueueSettingsError(
             f"Queue {name} must be a positive integer or None, got {value!r}"
         )
 
 
-def _check_limiter(name: str, limiter: QueueRateLimit | None) -> None:
+def check_limiter(name: str, limiter: object) -> None:
+    """Raise DBOSQueueSettingsError unless ``limiter`` is None or a ``QueueRateLimit``."""
     if limiter is None:
         return
-    if not isinstance(limiter, dict) or set(limiter) != {"limit", "period"}:
+    if not isinstance(limiter, dict) or set(cast(dict[str, Any], limiter)) != {"limit", "period"}:
         raise DBOSQueueSettingsError(
             f"Queue {name} must be {{'limit': int, 'period': seconds}}, got {limiter!r}"
         )
-    _check_positive(f"{name} limit", limiter["limit"])
-    period = limiter["period"]
+    given = cast(dict[str, Any], limiter)
+    check_positive(f"{name} limit", given["limit"])
+    period = given["period"]
     if not isinstance(period, (int, float)) or not math.isfinite(period) or period <= 0:
         raise DBOSQueueSettingsError(
             f"Queue {name} period must be a positive number of seconds, got {period!r}"
@@ -59,6 +62,7 @@ class QueueSettings:
 
     @property
     def partitioned(self) -> bool:
+        """Whether any limit applies per partition key (claims then go key by key)."""
         return (
             self.partition_concurrency is not None
             or self.partition_rate_limit_max is not None
@@ -66,6 +70,7 @@ class QueueSettings:
         )
 
     def as_params(self) -> dict[str, Any]:
+        """The columns ``UPSERT_QUEUE`` stores."""
         return {k: v for k, v in self.__dict__.items() if k not in ("paused", "source")}
 
 
@@ -86,7 +91,7 @@ def declared_settings(
 
     Raises ``DBOSQueueSettingsError`` (a ``ValueError``, as DBOS raises) naming the setting.
     """
-    if not isinstance(name, str) or not name:
+    if not isinstance(cast(object, name), str) or not name:  # callers may not type-check
         raise DBOSQueueSettingsError("Queue needs a non-empty string name")
     if concurrency is not None and global_concurrency is not None:
         raise DBOSQueueSettingsError(
@@ -104,9 +109,9 @@ def declared_settings(
         ("partition_concurrency", partition_concurrency),
         ("partition_worker_concurrency", partition_worker_concurrency),
     ):
-        _check_positive(f"{name} {label}", value)
-    _check_limiter(f"{name} limiter", limiter)
-    _check_limiter(f"{name} partition_limiter", partition_limiter)
+        check_positive(f"{name} {label}", value)
+    check_limiter(f"{name} limiter", limiter)
+    check_limiter(f"{name} partition_limiter", partition_limiter)
     if (
         worker_concurrency is not None
         and global_concurrency is not None
@@ -144,13 +149,13 @@ def check_limits(name: str, s: QueueSettings) -> None:
         ("partition_concurrency", s.partition_concurrency),
         ("partition_worker_concurrency", s.partition_worker_concurrency),
     ):
-        _check_positive(f"{name} {label}", value)
+        check_positive(f"{name} {label}", value)
     for label, limit, period in (
         ("limiter", s.rate_limit_max, s.rate_limit_period_sec),
         ("partition_limiter", s.partition_rate_limit_max, s.partition_rate_limit_period_sec),
     ):
         if limit is not None:
-            _check_limiter(f"{name} {label}", {"limit": limit, "period": period})  # type: ignore[typeddict-item]
+            check_limiter(f"{name} {label}", {"limit": limit, "period": period})
     pairs = (
         ("worker_concurrency", s.worker_concurrency, "concurrency", s.global_concurrency),
         ("partition_concurrency", s.partition_concurrency, "global_concurrency",
@@ -168,5 +173,6 @@ def check_limits(name: str, s: QueueSettings) -> None:
                 f"Queue {name}: {inner} ({inner_value}) must be less than or equal to "
                 f"{outer} ({outer_value})"
             )
-    if not (isinstance(s.polling_interval_sec, (int, float)) and s.polling_interval_sec > 0):
+    poll = cast(object, s.polling_interval_sec)  # as given: callers may not type-check
+    if not (isinstance(poll, (int, float)) and poll > 0):
         raise DBOSQueueSettingsError(f"Queue {name}: polling_interval_sec must be positive")
