@@ -1,0 +1,1 @@
+"""The public API layer: the DBOS facade, queues, handles, DBOSClient and the runtime."""

@@ -66,6 +66,7 @@ class DBOS(
     """The process-wide entry point (DBOS Python's API)."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> DBOS:
+        """The one process-wide instance: DBOS() again returns the configured one."""
         if FacadeState.instance is None:
             FacadeState.instance = super().__new__(cls)
             FacadeState.instance._initialized = False

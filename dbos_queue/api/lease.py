@@ -53,6 +53,7 @@ class LeaseKeeper:
         return self._conn
 
     async def close(self) -> None:
+        """Close the heartbeat's own connection (a new one opens at the next beat)."""
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await conn.close()

@@ -85,9 +85,11 @@ class Runtime:
     # --- declarations made after launch (engine.registry.DeclarationListener) ---------
 
     def queue_declared(self, queue: Any) -> None:
+        """A queue declared after launch: store its settings now (registry hook)."""
         self.engine.run(self.queues.declare(queue.settings))
 
     def schedules_changed(self) -> None:
+        """A schedule decorated after launch: let the scheduler pick it up (registry hook)."""
         from dbos_queue.queue import schedules
 
         schedules.declared_after_launch(self)
@@ -95,15 +97,19 @@ class Runtime:
     # --- ids -----------------------------------------------------------------------
 
     def new_owner(self) -> str:
+        """A fresh execution token of this process (which execution owns a workflow)."""
         return f"{self.process_id}:{next(self._owner_seq):x}"
 
     @staticmethod
     def new_workflow_id() -> str:
+        """A fresh workflow id (a UUID, as DBOS's)."""
         return str(uuid.uuid4())
 
     # --- lifecycle -----------------------------------------------------------------
 
     def launch(self) -> None:
+        """Migrate (if configured), start the engine, register this executor and its version,
+        start the heartbeat."""
         if self.settings.run_migrations:
             _migrate.ensure_database(self.url)
             _migrate.migrate(self.url)
@@ -266,6 +272,7 @@ class Runtime:
         self.engine.publish("wf", ctx.workflow_id)
 
     async def cancel_for_timeout(self, ctx: WorkflowContext) -> None:
+        """Cancel a workflow whose deadline passed and stop it (as DBOS's timeout does)."""
         await self.sysdb.cancel_owned(ctx.workflow_id, ctx.owner)
         self.engine.publish("wf", ctx.workflow_id)
         raise DBOSWorkflowCancelledError(f"Workflow {ctx.workflow_id} exceeded its timeout")

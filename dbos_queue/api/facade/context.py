@@ -21,34 +21,41 @@ class Context:
 
     @classproperty
     def workflow_id(cls) -> str | None:
+        """The id of the workflow running in this context (None outside one)."""
         ctx = current_workflow.get()
         return ctx.workflow_id if ctx is not None else None
 
     @classproperty
     def step_id(cls) -> int | None:
+        """The id of the step running in this context (None outside one)."""
         ctx = current_workflow.get()
         return ctx.step_id if ctx is not None else None
 
     @classproperty
     def logger(cls) -> logging.Logger:
+        """The library's logger (``dbos_queue``)."""
         return logger
 
     @classproperty
     def executor_id(cls) -> str:
+        """This process's executor id (the configured one before launch)."""
         return (
             require_runtime().executor_id if registry.process else configured_settings().executor_id
         )
 
     @classproperty
     def application_version(cls) -> str:
+        """The application version this launched process runs."""
         return require_runtime().app_version
 
     @classproperty
     def authenticated_user(cls) -> str | None:
+        """Who the running workflow (or request) runs as."""
         return _core.current_auth()[0]
 
     @classproperty
     def authenticated_roles(cls) -> list[str] | None:
+        """The roles the authenticated user holds."""
         return _core.current_auth()[1]
 
     @classproperty
@@ -60,5 +67,6 @@ class Context:
 
     @classproperty
     def assumed_role(cls) -> str | None:
+        """The role the running workflow was allowed to run under."""
         ctx = current_workflow.get()
         return ctx.assumed_role if ctx is not None else None

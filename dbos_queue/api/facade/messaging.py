@@ -100,6 +100,8 @@ class Messaging:
 
     @classmethod
     def recv(cls, topic: str | None = None, timeout_seconds: float = 60) -> Any:
+        """Inside a workflow: wait up to ``timeout_seconds`` for the next message on ``topic``
+        (None on timeout); the receipt is recorded."""
         ctx, fid = op_context(required=True, what="recv")
         return require_runtime().engine.run(
             _comm.recv(require_runtime(), ctx, fid, topic, timeout_seconds)
@@ -107,6 +109,7 @@ class Messaging:
 
     @classmethod
     async def recv_async(cls, topic: str | None = None, timeout_seconds: float = 60) -> Any:
+        """``recv`` from async code."""
         ctx, fid = op_context(required=True, what="recv")
         return await require_runtime().engine.arun(
             _comm.recv(require_runtime(), ctx, fid, topic, timeout_seconds)
@@ -120,6 +123,7 @@ class Messaging:
         *,
         serialization_type: Any = WorkflowSerializationFormat.DEFAULT,
     ) -> None:
+        """Inside a workflow or step: publish ``value`` under ``key`` for ``get_event`` readers."""
         ctx, fid = op_context(required=True, what="set_event", allow_step=True)
         value = ser.in_format(value, serialization_type, _fmt(ctx))
         require_runtime().engine.run(_comm.set_event(require_runtime(), ctx, fid, key, value))
@@ -132,6 +136,7 @@ class Messaging:
         *,
         serialization_type: Any = WorkflowSerializationFormat.DEFAULT,
     ) -> None:
+        """``set_event`` from async code."""
         ctx, fid = op_context(required=True, what="set_event", allow_step=True)
         value = ser.in_format(value, serialization_type, _fmt(ctx))
         await require_runtime().engine.arun(
@@ -197,6 +202,7 @@ class Messaging:
 
     @classmethod
     async def sleep_async(cls, seconds: float) -> None:
+        """``sleep`` from async code (asyncio.sleep outside a workflow)."""
         import asyncio
 
         ctx, fid = op_context(required=False)
@@ -213,6 +219,7 @@ class Messaging:
         *,
         serialization_type: Any = WorkflowSerializationFormat.DEFAULT,
     ) -> None:
+        """Inside a workflow or step: append ``value`` to the workflow's stream ``key``."""
         ctx, fid = op_context(required=True, what="write_stream", allow_step=True)
         value = ser.in_format(value, serialization_type, _fmt(ctx))
         require_runtime().engine.run(_comm.write_stream(require_runtime(), ctx, fid, key, value))
@@ -225,6 +232,7 @@ class Messaging:
         *,
         serialization_type: Any = WorkflowSerializationFormat.DEFAULT,
     ) -> None:
+        """``write_stream`` from async code."""
         ctx, fid = op_context(required=True, what="write_stream", allow_step=True)
         value = ser.in_format(value, serialization_type, _fmt(ctx))
         await require_runtime().engine.arun(
@@ -233,6 +241,7 @@ class Messaging:
 
     @classmethod
     def close_stream(cls, key: str) -> None:
+        """Mark the workflow's stream ``key`` closed: readers stop after its last value."""
         ctx, fid = op_context(required=True, what="close_stream", allow_step=True)
         require_runtime().engine.run(
             _comm.write_stream(require_runtime(), ctx, fid, key, None, closing=True)
@@ -240,6 +249,7 @@ class Messaging:
 
     @classmethod
     async def close_stream_async(cls, key: str) -> None:
+        """``close_stream`` from async code."""
         ctx, fid = op_context(required=True, what="close_stream", allow_step=True)
         await require_runtime().engine.arun(
             _comm.write_stream(require_runtime(), ctx, fid, key, None, closing=True)
