@@ -133,6 +133,7 @@ class DBOSClient(
             raise
 
     def destroy(self) -> None:
+        """Close the client's connections and stop its engine thread."""
         self._threads.close()
         self.engine.stop()
 
@@ -250,6 +251,8 @@ class DBOSClient(
             self.engine.publish("queue", _signal_name(params))
         return params["id"]
 
+    _enqueue = store_enqueued  # its former name
+
     def enqueue(self, options: EnqueueOptions, *args: Any, **kwargs: Any) -> WorkflowHandle[Any]:
         """Enqueue one workflow by name; returns its handle once it is stored.
 
@@ -274,6 +277,7 @@ class DBOSClient(
     async def enqueue_async(
         self, options: EnqueueOptions, *args: Any, **kwargs: Any
     ) -> WorkflowHandleAsync[Any]:
+        """``enqueue`` from async code (the insert runs on the client's engine loop)."""
         wf_id = await self.engine.arun(self.store_enqueued(self._params(options, args, kwargs)))
         return WorkflowHandleAsync(self, wf_id)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import types
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
 from dbos_queue.api.invoke import prepare_start, require_runtime, workflow_info
@@ -291,7 +291,7 @@ class DebouncerClient:
                 continue
             try:
                 wf_id = client.engine.run(
-                    client._enqueue(
+                    client.store_enqueued(
                         self._params(opts, queue, dedup, debounce_period_sec, args, kwargs)
                     )
                 )
@@ -309,7 +309,8 @@ class DebouncerClient:
         kwargs: dict[str, Any],
     ) -> dict[str, Any]:
         until, deadline = _start_times(period, self.debounce_timeout_sec)
-        params = self.client._params({**opts, "queue_name": queue}, args, kwargs)  # type: ignore[arg-type]
+        options = cast("EnqueueOptions", {**opts, "queue_name": queue})
+        params = self.client.enqueue_params(options, args, kwargs)
         params.update(
             status="DELAYED",
             dedup_id=dedup,

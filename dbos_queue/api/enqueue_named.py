@@ -8,7 +8,7 @@ an unset ``app_version`` stays unset: the latest application version runs it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from dbos_queue.api.runtime import Runtime
 from dbos_queue.engine import core as _core
@@ -22,9 +22,9 @@ def prepare(
     (it consumes SetWorkflowID and the parent's next step id)."""
     import json
 
-    from dbos_queue.api.client import DBOSClient
+    from dbos_queue.api.client import DBOSClient, EnqueueOptions
 
-    params = DBOSClient._params(options, args, kwargs)  # type: ignore[arg-type]
+    params = DBOSClient.enqueue_params(cast("EnqueueOptions", options), args, kwargs)
     wf_id, parent, pfid = _core.resolve_workflow_id(rt)
     replayed = parent is not None and not parent.fresh and pfid in parent.recorded
     if options.get("workflow_id") and not replayed:
