@@ -12,7 +12,7 @@ import asyncio
 import collections
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from dbos_queue.db.loop import Engine, EngineStopped
 
@@ -20,6 +20,9 @@ logger = logging.getLogger("dbos_queue")
 
 # What a writer is told once its batch is written: (accepted, error or None).
 Done = Callable[[bool, "BaseException | None"], None]
+# One queued write: (item, key, waiter); the waiter is a blocked thread's slot
+# [lock, accepted, error], an engine-loop future, or a submit_nowait ``Done`` callback.
+_Entry = tuple[dict[str, Any], Any, Any]
 
 
 class Batcher:
@@ -35,19 +38,19 @@ class Batcher:
     MAX = 256
 
     def __init__(
-        self, engine: Engine, flush: Callable[[list[dict[str, Any]]], Awaitable[set]]
+        self, engine: Engine, flush: Callable[[list[dict[str, Any]]], Awaitable[set[Any]]]
     ) -> None:
         self.engine = engine
         self.flush = flush
-        self.items: list[tuple] = []
+        self.items: list[_Entry] = []
         self.running = False
         self._task: asyncio.Task[None] | None = None  # keep a reference (asyncio docs)
-        self._inbox: collections.deque[tuple] = collections.deque()
+        self._inbox: collections.deque[_Entry] = collections.deque()
         self._scheduled = False
 
     async def submit(self, item: dict[str, Any], key: Any) -> bool:
         """From the engine loop."""
-        fut = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self.items.append((item, key, fut))
         self._kick()
         return await fut
@@ -56,7 +59,7 @@ class Batcher:
         """From any other thread: block this thread until the batch containing it is written."""
         lock = _thread.allocate_lock()
         lock.acquire()
-        slot = [lock, False, None]
+        slot: list[Any] = [lock, False, None]
         self._inbox.append((item, key, slot))  # append first, then check: see _pull
         if self.engine.closed:
             raise EngineStopped()
@@ -101,7 +104,7 @@ class Batcher:
         self._scheduled = False  # reset before draining, so a late append schedules again
         while self._inbox:
             self.items.append(self._inbox.popleft())
-        if self.engine._stopping:  # shutting down: fail fast rather than strand a task
+        if self.engine.stopping:  # shutting down: fail fast rather than strand a task
             items, self.items = self.items, []
             for _i, _k, waiter in items:
                 self._deliver(waiter, False, EngineStopped())
@@ -116,18 +119,23 @@ class Batcher:
     @staticmethod
     def _deliver(waiter: Any, result: bool, exc: BaseException | None) -> None:
         if isinstance(waiter, list):
-            waiter[1], waiter[2] = result, exc
-            waiter[0].release()
-        elif not isinstance(waiter, asyncio.Future):  # submit_nowait's callback
+            slot = cast("list[Any]", waiter)
+            slot[1], slot[2] = result, exc
+            slot[0].release()
+            return
+        if not isinstance(waiter, asyncio.Future):  # submit_nowait's callback
             try:
                 waiter(result, exc)
             except Exception:
                 logger.exception("a write's completion callback failed")
-        elif not waiter.done():
-            if exc is not None:
-                waiter.set_exception(exc)
-            else:
-                waiter.set_result(result)
+            return
+        fut = cast("asyncio.Future[bool]", waiter)
+        if fut.done():
+            return
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(result)
 
     async def _drain(self) -> None:
         try:
