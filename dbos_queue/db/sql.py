@@ -175,16 +175,20 @@ RETURNING ws.recovery_attempts, ws.name
 # PENDING workflows of this executor id whose owning process was declared dead (or
 # that have no owner). Ownership is the process lease, not the executor id: a live
 # process sharing the id (rolling restart, one DBOS__VMID for every pod) keeps its own.
-RECOVERABLE_FOR_EXECUTOR: Final = """
+RECOVERABLE_FOR_EXECUTOR: Final = (
+    """
 SELECT ws.workflow_uuid FROM dbos.workflow_status ws
  WHERE ws.status = 'PENDING' AND ws.executor_id = ANY(%(executor_ids)s)
-   AND """ + _runs_here("ws.application_version") + """
+   AND """
+    + _runs_here("ws.application_version")
+    + """
    AND (ws.owner_xid IS NULL OR NOT EXISTS (
         SELECT 1 FROM dbos.executors e
          WHERE e.process_id = split_part(ws.owner_xid, ':', 1)
            AND e.lease_expires_at_epoch_ms > 0))
  ORDER BY ws.created_at
 """
+)
 
 MARK_MAX_RECOVERY: Final = """
 UPDATE dbos.workflow_status
@@ -414,7 +418,8 @@ WITH q AS (
 
 # Flip the picked rows to PENDING, stamped with this claim's owner token; a
 # timeout starts counting at the first claim.
-_CLAIM_UPDATE = """
+_CLAIM_UPDATE = (
+    """
 UPDATE dbos.workflow_status ws
    SET status = 'PENDING', owner_xid = %(owner)s, executor_id = %(executor_id)s,
        application_version = coalesce(ws.application_version, %(app_version)s),
@@ -427,8 +432,12 @@ UPDATE dbos.workflow_status ws
 -- guesses about the LIMIT (a join could hash over the whole table).
  WHERE ws.workflow_uuid = ANY(ARRAY(SELECT workflow_uuid FROM picked))
 -- the exact version rule (0011): %(is_latest)s in picked may be up to a second old
-   AND """ + _runs_here("ws.application_version") + """
-RETURNING """ + STATUS_COLUMNS.replace("workflow_uuid,", "ws.workflow_uuid,", 1)
+   AND """
+    + _runs_here("ws.application_version")
+    + """
+RETURNING """
+    + STATUS_COLUMNS.replace("workflow_uuid,", "ws.workflow_uuid,", 1)
+)
 
 # THE claim: up to %(limit)s ENQUEUED workflows of one queue (%(limit)s is the
 # claimer's local room: worker concurrency, batch size), within the queue's global
@@ -535,10 +544,13 @@ RETURNING ws.queue_name, ws.workflow_uuid
 # Non-queued PENDING workflows whose owner was declared dead (any executor id), of
 # the functions this process can run (%(names)s): rows no process here can run must
 # not fill the page and hide the ones it can.
-ORPHANED_DIRECT: Final = """
+ORPHANED_DIRECT: Final = (
+    """
 SELECT ws.workflow_uuid FROM dbos.workflow_status ws
  WHERE ws.status = 'PENDING' AND ws.queue_name IS NULL AND ws.name = ANY(%(names)s)
-   AND """ + _runs_here("ws.application_version") + """
+   AND """
+    + _runs_here("ws.application_version")
+    + """
    AND (ws.owner_xid IS NULL OR NOT EXISTS (
         SELECT 1 FROM dbos.executors e
          WHERE e.process_id = split_part(ws.owner_xid, ':', 1)
@@ -546,6 +558,7 @@ SELECT ws.workflow_uuid FROM dbos.workflow_status ws
  ORDER BY ws.created_at
  LIMIT 100
 """
+)
 
 # Drain: hand this process's unfinished work back; its late writes are then fenced.
 RELEASE_OWNED: Final = """
@@ -1479,4 +1492,39 @@ WITH t AS (
   RETURNING workflow_uuid
 )
 SELECT workflow_uuid FROM done
+"""
+
+# --- history at scale: retention in bounded batches (queue/retention.py) -------------
+
+_FINISHED = "status IN ('SUCCESS', 'ERROR', 'CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')"
+
+# (created_at, id) of the keep-th newest workflow: everything finished before it goes.
+# Read once per purge (an OFFSET over the created_at index), not once per batch.
+GC_KEEP_THRESHOLD: Final = """
+SELECT created_at, workflow_uuid FROM dbos.workflow_status
+ ORDER BY created_at DESC, workflow_uuid DESC OFFSET %(keep)s - 1 LIMIT 1
+"""
+
+# One bounded batch of finished workflows created before (%(created)s, %(id)s), oldest
+# first along the created_at index; their steps, messages, events and streams go by
+# ON DELETE CASCADE. Each batch is its own short transaction: only the deleted rows are
+# locked, and claims (which touch ENQUEUED rows) never wait for it.
+GC_BATCH_BEFORE: Final = (
+    """
+DELETE FROM dbos.workflow_status WHERE workflow_uuid = ANY(ARRAY(
+    SELECT workflow_uuid FROM dbos.workflow_status
+     WHERE """
+    + _FINISHED
+    + """ AND created_at <= %(created)s
+       AND (created_at, workflow_uuid) < (%(created)s, %(id)s)
+     ORDER BY created_at LIMIT %(batch)s))
+"""
+)
+
+# This process's turn at a fleet-wide duty (dbos.maintenance, 0010): a row comes back
+# for exactly one process per interval.
+MAINTENANCE_TURN: Final = """
+UPDATE dbos.maintenance SET last_run_epoch_ms = %(now)s, run_by = %(by)s
+ WHERE task = %(task)s AND last_run_epoch_ms <= %(now)s - %(interval_ms)s
+RETURNING task
 """
