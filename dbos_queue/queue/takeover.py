@@ -66,6 +66,7 @@ class TakeoverScan:
         return taken
 
     async def requeue_dead(self) -> list[str]:
+        """Hand the queued workflows of dead processes back to their queues."""
         rows = await self.rt.sysdb.fetchall(_sql.REQUEUE_DEAD_OWNERS, {"now": now_ms()})
         for q in {r[0] for r in rows}:
             self.rt.engine.publish("queue", q)

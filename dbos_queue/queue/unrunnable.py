@@ -62,8 +62,7 @@ async def leave_or_fail(
         "id": wf_id,
         "app_name": getattr(rt.settings, "name", None),
     }
-    got = cast("tuple[Any, ...] | None", await rt.sysdb.fetchone(_sql.UNRUNNABLE_STATE, params))
-    row = got or (False, None, None)
+    row = await rt.sysdb.fetchone(_sql.UNRUNNABLE_STATE, params) or (False, None, None)
     someone, version, since = bool(row[0]), cast("str | None", row[1]), cast("int | None", row[2])
     wait_ms = int(rt.settings.unknown_workflow_wait_sec * 1000)
     if someone:
