@@ -37,7 +37,8 @@ def now_ms() -> int:
     return _clock.now_ms()
 
 
-def _retryable(exc: BaseException) -> bool:
+def retryable(exc: BaseException) -> bool:
+    """Whether a failed statement may be sent again: connection loss or a lost race."""
     if isinstance(exc, psycopg.OperationalError):
         sqlstate = getattr(exc, "sqlstate", None)
         # Class 08 (connection exception), 57P01..03 (server shutting down / restarting),
@@ -104,7 +105,7 @@ class SystemDatabase:
                 async with self.engine.connection() as conn:
                     return await fn(conn)
             except Exception as exc:
-                if not _retryable(exc) or time.monotonic() > deadline:
+                if not retryable(exc) or time.monotonic() > deadline:
                     raise
                 logger.warning("system database unavailable (%s); retrying", exc)
                 await asyncio.sleep(delay)

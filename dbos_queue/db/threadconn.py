@@ -13,15 +13,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Generator
-from typing import Any, TypeVar
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar, cast
 
 import psycopg
 
-from dbos_queue.db.sysdb import _retryable
+from dbos_queue.db.sysdb import retryable
 
 logger = logging.getLogger("dbos_queue")
 T = TypeVar("T")
+# A statement plan: yields (query, params), is sent each statement's first row, returns T.
+Plan = Generator[tuple[str, Any], Any, T]
 
 
 class ThreadConnections:
@@ -62,25 +64,25 @@ class ThreadConnections:
             except Exception:  # already broken
                 pass
 
-    def run(self, plan: Any) -> Any:
+    def run(self, plan: Callable[[], Plan[T]] | Plan[T]) -> T:
         """Drive a statement plan (a generator of (query, params), sent each row; see
         ``sysdb.init_workflow_plan``); the whole plan is retried on a lost connection,
         so it must be idempotent."""
-        make = plan if callable(plan) else None
+        make: Callable[[], Plan[T]] | None = plan if callable(plan) else None
         delay, deadline = 0.05, time.monotonic() + self.retry_for_sec
         while True:
-            gen: Generator[tuple[str, Any], Any, Any] = make() if make else plan
+            gen = make() if make is not None else cast("Plan[T]", plan)
             try:
                 return self._drive(gen)
             except Exception as exc:
-                if make is None or not _retryable(exc) or time.monotonic() > deadline:
+                if make is None or not retryable(exc) or time.monotonic() > deadline:
                     raise
                 self._drop()
                 logger.warning("system database unavailable (%s); retrying", exc)
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    def _drive(self, gen: Generator[tuple[str, Any], Any, T]) -> T:
+    def _drive(self, gen: Plan[T]) -> T:
         conn = self._conn()
         row: Any = None
         try:
