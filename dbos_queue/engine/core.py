@@ -513,6 +513,13 @@ class _Retries:
         return e, delay
 
 
+def _write_deferred(rt: Host, ctx: WorkflowContext) -> None:
+    """Write the record an earlier step deferred to the completion (engine/tail.py)."""
+    earlier = _tail.take(ctx)
+    if earlier is not None and not rt.sysdb.record_operation_blocking(earlier):
+        rt.engine.run(explain_refusal(rt, ctx))
+
+
 def run_step_sync(
     rt: Host, info: FunctionInfo, opts: StepOptions, call: Callable[[], Any], fid: int | None = None
 ) -> Any:
@@ -530,9 +537,7 @@ def run_step_sync(
     if not rt.lease.fresh():  # paused or cut off past the lease: confirm it first
         rt.engine.run(rt.confirm_lease())
     if _tail.pending(ctx):  # a step after a "last" step: its record must be durable first
-        earlier = _tail.take(ctx)
-        if earlier is not None and not rt.sysdb.record_operation_blocking(earlier):
-            rt.engine.run(explain_refusal(rt, ctx))
+        _write_deferred(rt, ctx)
     ctx.begin_step(fid)  # raises WorkflowStopped once stopped; atomic with ctx.stop()
     result, exc = None, None
     deferred = False
