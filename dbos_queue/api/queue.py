@@ -9,7 +9,7 @@ and, when DBOS is launched, writes them to the table.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
 from dbos_queue.api.handles import SystemHost as StoreHost
 from dbos_queue.db import sql as _sql
@@ -302,14 +302,23 @@ class Queue:
         handle: WorkflowHandle[R] = enqueue_sync(self, func, args, kwargs)
         return handle
 
+    @overload
     async def enqueue_async(
         self, func: Callable[P, Coroutine[Any, Any, R]], *args: P.args, **kwargs: P.kwargs
-    ) -> WorkflowHandleAsync[R]:
-        """Add a run of async workflow ``func`` to this queue without blocking the loop."""
+    ) -> WorkflowHandleAsync[R]: ...
+
+    @overload  # a sync workflow may be enqueued from async code too
+    async def enqueue_async(
+        self, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs
+    ) -> WorkflowHandleAsync[R]: ...
+
+    async def enqueue_async(
+        self, func: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> WorkflowHandleAsync[Any]:
+        """Add a run of workflow ``func`` to this queue without blocking the event loop."""
         from dbos_queue.api.invoke import enqueue_async
 
-        handle: WorkflowHandleAsync[R] = await enqueue_async(self, func, args, kwargs)
-        return handle
+        return await enqueue_async(self, func, args, kwargs)
 
     def __repr__(self) -> str:
         return f"Queue({self.name!r})"

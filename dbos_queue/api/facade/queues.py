@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from dbos_queue.api.facade.base import FacadeState
 from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
@@ -177,6 +177,7 @@ class Queues:
             )
         return queue.enqueue(func, *args, **kwargs)
 
+    @overload
     @classmethod
     async def enqueue_workflow_async(
         cls,
@@ -184,7 +185,18 @@ class Queues:
         func: Callable[P, Coroutine[Any, Any, R]],
         *args: P.args,
         **kwargs: P.kwargs,
-    ) -> WorkflowHandleAsync[R]:
+    ) -> WorkflowHandleAsync[R]: ...
+
+    @overload  # a sync workflow may be enqueued from async code too
+    @classmethod
+    async def enqueue_workflow_async(
+        cls, queue_name: str, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs
+    ) -> WorkflowHandleAsync[R]: ...
+
+    @classmethod
+    async def enqueue_workflow_async(
+        cls, queue_name: str, func: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> WorkflowHandleAsync[Any]:
         """``enqueue_workflow`` from async code."""
         from dbos_queue.api.queue import named_queue
 
