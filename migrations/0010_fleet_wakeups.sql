@@ -38,3 +38,23 @@ DROP INDEX dbos.idx_workflow_status_queue_status_started;
 CREATE INDEX idx_workflow_status_queue_status_started
     ON dbos.workflow_status (queue_name, status, started_at_epoch_ms)
     WHERE status IN ('ENQUEUED', 'PENDING', 'DELAYED');
+
+-- Fleet-wide periodic duties that must run once per interval, not once per process:
+-- the process whose conditional UPDATE moves last_run_epoch_ms wins the turn
+-- (queue/retention.py: automatic retention, workflow_retention_sec / _rows).
+CREATE TABLE dbos.maintenance (
+    task text PRIMARY KEY,
+    last_run_epoch_ms bigint NOT NULL DEFAULT 0,
+    run_by text
+);
+INSERT INTO dbos.maintenance (task) VALUES ('retention');
+
+-- The status index also orders each status's rows by queue, priority and age, as a claim
+-- reads them: beside a large history, and with statistics taken while the backlog was
+-- small, the planner preferred "every ENQUEUED row through the status index, then sort"
+-- to the ordered partial index - a claim that read the whole backlog once it grew. With
+-- this order available both paths read only the rows claimed (tests/test_queue_plans.py).
+-- It still serves every lookup by status (its first column).
+DROP INDEX dbos.workflow_status_status_index;
+CREATE INDEX workflow_status_status_index
+    ON dbos.workflow_status (status, queue_name, priority, created_at);

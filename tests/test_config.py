@@ -107,6 +107,9 @@ OWN_KEYS = [
     "schedule_catchup",
     "listen_database_url",
     "unknown_workflow_wait_sec",
+    "workflow_retention_sec",
+    "workflow_retention_rows",
+    "workflow_retention_interval_sec",
 ]
 URL = "postgresql://app:secret@db.example:5432/appdb"
 
@@ -149,6 +152,8 @@ SAMPLE: dict[str, Any] = {
     "max_recovery_attempts": 7, "admin_host": "127.0.0.1", "admin_token": "tok",
     "metrics_enabled": False, "prepare_threshold": None, "queue_polling_interval_sec": 0.25,
     "schedule_catchup": True, "listen_database_url": URL, "unknown_workflow_wait_sec": 5.0,
+    "workflow_retention_sec": 86400.0, "workflow_retention_rows": 1000,
+    "workflow_retention_interval_sec": 600.0,
 }  # fmt: skip
 
 

@@ -1528,3 +1528,30 @@ UPDATE dbos.maintenance SET last_run_epoch_ms = %(now)s, run_by = %(by)s
  WHERE task = %(task)s AND last_run_epoch_ms <= %(now)s - %(interval_ms)s
 RETURNING task
 """
+
+# --- the claim of a queue without fleet-wide limits (queue/claim.py) -------------------
+
+# CLAIM for a queue this worker knows has no global, rate or partition limit: the same
+# rows in the same order, with a plain LIMIT (so the plan is the ordered scan of the
+# ENQUEUED partial index whatever the statistics say: with LIMIT (SELECT n FROM budget)
+# the planner cannot see the limit is small and, beside a large history, may fetch and
+# sort every ENQUEUED row through the status index), and nothing to plan for limits. It
+# claims nothing while the queue is paused - or has gained a limit this worker has not
+# read yet: then the worker refreshes its settings and uses CLAIM.
+CLAIM_FREE: Final = (
+    """
+WITH picked AS (
+  SELECT workflow_uuid FROM dbos.workflow_status
+   WHERE status = 'ENQUEUED' AND queue_name = %(queue)s AND """
+    + _claimable_here("application_version")
+    + """
+     AND NOT EXISTS (SELECT 1 FROM dbos.queues q WHERE q.name = %(queue)s
+                      AND (q.paused OR q.global_concurrency IS NOT NULL
+                           OR q.rate_limit_max IS NOT NULL OR q.partition_concurrency IS NOT NULL
+                           OR q.partition_rate_limit_max IS NOT NULL))
+   ORDER BY priority, created_at
+   LIMIT %(limit)s
+   FOR UPDATE SKIP LOCKED
+)"""
+    + _CLAIM_UPDATE
+)

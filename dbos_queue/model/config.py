@@ -66,7 +66,9 @@ class DBOSConfig(TypedDict, total=False):
     where the one LISTEN connection goes: straight to Postgres when the system URL is a
     pooler's), ``unknown_workflow_wait_sec`` 60 (how long a dequeued workflow whose function
     no live worker registers waits for one before it ends ERROR; env
-    ``DBOS_QUEUE_UNKNOWN_WORKFLOW_WAIT_SEC``). DBOS's
+    ``DBOS_QUEUE_UNKNOWN_WORKFLOW_WAIT_SEC``), ``workflow_retention_sec`` /
+    ``workflow_retention_rows`` None (automatic retention, off; once per
+    ``workflow_retention_interval_sec``, 3600, fleet-wide). DBOS's
     ``use_listen_notify`` False (env ``DBOS_QUEUE_USE_LISTEN_NOTIFY``) opens no LISTEN
     connection: the process polls. ``admin_token`` may come from ``DBOS_QUEUE_ADMIN_TOKEN``.
     """
@@ -124,6 +126,9 @@ class DBOSConfig(TypedDict, total=False):
     schedule_catchup: bool | None
     listen_database_url: str | None
     unknown_workflow_wait_sec: float | None
+    workflow_retention_sec: float | None
+    workflow_retention_rows: int | None
+    workflow_retention_interval_sec: float | None
 
 
 KNOWN_KEYS: frozenset[str] = frozenset(DBOSConfig.__optional_keys__)
@@ -237,6 +242,12 @@ class Settings(BaseModel):
     otlp_log_level: LogLevel | None = None
     listen_database_url: str | None = None  # None: the system database URL
     unknown_workflow_wait_sec: Annotated[Float, Field(ge=0)] = 60.0
+    # Automatic retention (queue/retention.py), off unless one of the first two is set:
+    # finished workflows older than workflow_retention_sec, and beyond the newest
+    # workflow_retention_rows, are deleted by one process of the fleet per interval.
+    workflow_retention_sec: Annotated[Float, Field(gt=0)] | None = None
+    workflow_retention_rows: Annotated[Int, Field(ge=1)] | None = None
+    workflow_retention_interval_sec: PosFloat = 3600.0
 
     @model_validator(mode="before")
     @classmethod

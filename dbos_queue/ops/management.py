@@ -288,14 +288,9 @@ async def garbage_collect(
     """Delete finished workflows older than a cutoff and/or beyond the newest ``keep_rows``."""
     if older_than_sec is None and keep_rows is None:
         raise DBOSException("garbage_collect needs older_than_sec or keep_rows")
-    deleted = 0
-    if older_than_sec is not None:
-        cutoff = now_ms() - int(older_than_sec * 1000)
-        while n := await h.sysdb.execute(_sql.GC_OLDER_THAN, {"cutoff": cutoff, "batch": batch}):
-            deleted += n
     if keep_rows is not None and keep_rows < 1:
         raise DBOSException("keep_rows must be at least 1 (use older_than_sec=0 to delete all)")
-    if keep_rows is not None:
-        while n := await h.sysdb.execute(_sql.GC_KEEP_NEWEST, {"keep": keep_rows, "batch": batch}):
-            deleted += n
-    return deleted
+    from dbos_queue.queue.retention import purge
+
+    # Bounded batches, oldest first, pausing between them (queue/retention.py).
+    return await purge(h.sysdb, older_than_sec=older_than_sec, keep_rows=keep_rows, batch=batch)
