@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from dbos_queue.queue.claim import QueueService
@@ -14,7 +13,6 @@ class OpsHost(QueueHost, Protocol):
 
     queues: QueueService
     running: dict[str, Any]
-    listeners: dict[str, list[Callable[[Any], None]]]
     metrics: Any
 
     def recover_executors(self, executor_ids: list[str]) -> list[str]:
