@@ -28,7 +28,8 @@ class _Refused(Exception):
     """The step record of this send was refused (ownership lost): roll the messages back."""
 
 
-def _check(messages: Sequence[SendMessage]) -> None:
+def check_messages(messages: Sequence[SendMessage]) -> None:
+    """Refuse (DBOSException) anything but a list or tuple of SendMessage with distinct keys."""
     if not isinstance(cast(object, messages), (list, tuple)):  # callers may not type-check
         raise DBOSException(f"send_bulk needs a list of SendMessage, got {messages!r}")
     for m in messages:
@@ -40,6 +41,9 @@ def _check(messages: Sequence[SendMessage]) -> None:
         raise DBOSException(
             f"send_bulk received duplicate idempotency keys: {', '.join(duplicates)}"
         )
+
+
+_check = check_messages  # the older name, still used by api/client_messages.py
 
 
 async def _rows(conn: Any, messages: Sequence[SendMessage], to_forks: bool) -> list[list[Any]]:
@@ -70,7 +74,7 @@ async def send_bulk(
     name: str = "DBOS.send_bulk",
 ) -> None:
     """Deliver ``messages`` in one transaction (recorded as step ``name`` in a workflow)."""
-    _check(messages)
+    check_messages(messages)
     if ctx is not None and fid and not ctx.fresh and fid in ctx.recorded:
         return  # replay: sent by an earlier execution
     record = (
