@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 from dbos_queue.engine import core as _core
 
 if TYPE_CHECKING:
-    from dbos_queue.queue.claim import QueueService
+    from dbos_queue.queue.claimer import Claimer
 
 # Columns of a claimed row (``_sql.STATUS_COLUMNS`` order).
 _NAME, _ATTEMPTS = 2, 16
 
 
-def dispatch_fast(svc: QueueService, name: str, key: str | None, row: tuple) -> bool:
+def dispatch_fast(svc: Claimer, name: str, key: str | None, row: tuple[Any, ...]) -> bool:
     """Start ``row`` on the thread pool if it is the common case; False otherwise."""
     rt = svc.rt
     info = rt.registry.workflows.get(row[_NAME])
@@ -39,7 +39,7 @@ def dispatch_fast(svc: QueueService, name: str, key: str | None, row: tuple) -> 
     except Exception:
         return False  # e.g. the pool is shutting down: the general path logs it
     loop = rt.engine.loop
-    release = svc._release
+    release = svc.release
 
     def done(_f: Any) -> None:
         try:

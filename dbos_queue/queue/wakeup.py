@@ -23,12 +23,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbos_queue.db import notify as _notify
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import now_ms
 from dbos_queue.queue.settings import QueueSettings
+
+if TYPE_CHECKING:
+    from dbos_queue.queue.claimer import Claimer
 
 logger = logging.getLogger("dbos_queue")
 
@@ -73,8 +76,8 @@ def my_turn(members: list[str], me: str, count: int, seq: int) -> bool:
 class Wakeup:
     """Which notifications this process acts on, and the fleet it shares them with."""
 
-    def __init__(self, service: Any) -> None:
-        self.service = service  # queue.claim.QueueService (not imported: it imports us)
+    def __init__(self, service: Claimer) -> None:
+        self.service = service  # queue.claim.QueueService, which imports this module
         self.members: dict[str, list[str]] = {}  # queue -> live claimers, in rank order
         self._written: tuple[str, tuple[str, ...]] | None = None
         self.accepted = 0  # counters for tests and benchmarks
@@ -88,7 +91,7 @@ class Wakeup:
         if name == DELAYED_SIGNAL:
             svc.wake_delayed()
             return False
-        if name not in svc._loops:
+        if name not in svc.claimed_queues:
             return True  # not a claim loop (e.g. the scheduler's wake-up): pass it on
         if count is None:  # an unknown amount (the SQL producer): everyone looks
             svc.wake_delayed()  # it may have stored delayed work too
@@ -114,7 +117,7 @@ class Wakeup:
         start, before the process says it is ready, so producers see it at once)."""
         svc = self.service
         rt = svc.rt
-        queues = tuple(sorted(svc._loops))
+        queues = tuple(sorted(svc.claimed_queues))
         me = rt.process_id
         if queues and self._written != (me, queues):
             # Only a listening process takes turns (a polling one would not hear its turn).
