@@ -125,7 +125,9 @@ def herd(b: Bench, workers: int, rate: float, seconds: float) -> dict[str, Any]:
         "started": len(lat),
         "achieved_rate": round(n / produced, 1),
         "from_enqueue_call": C.latency_ms(lat) if lat else None,
-        "claims_per_job": round(counts.get("CLAIM", 0) / n, 3),
+        "claims_per_job": round(
+            sum(counts.get(k, 0) for k in ("CLAIM", "CLAIM_FREE", "CLAIM_PARTITIONED")) / n, 3
+        ),
         "worker_statements_per_job": round(sum(counts.values()) / n, 3),
         "worker_statements_by_kind_per_job": {k: round(v / n, 3) for k, v in counts.items()},
         "server_cpu_us_per_job": split.get("server_cpu_us_per_wf"),

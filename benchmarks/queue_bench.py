@@ -611,9 +611,7 @@ def drain(
         fetch=True,
     )
     body_start = [ser.deserialize(o) for o, _ in starts]
-    claim_to_start = [
-        max(0.0, s - c / 1000) for s, (_, c) in zip(body_start, starts, strict=True)
-    ]
+    claim_to_start = [max(0.0, s - c / 1000) for s, (_, c) in zip(body_start, starts, strict=True)]
     b.wait_idle()
     srv1 = b.server.snapshot()
     deltas = [stats_delta(a, z) for a, z in zip(st0, st1, strict=True)]
@@ -769,9 +767,7 @@ def latency(b: Bench, rate: float, seconds: float, warmup_s: float = 1.0) -> dic
         opts = {"queue_name": queue, "workflow_name": "bench_q_one"}
         with DBOSClient(b.url) as client:
 
-            def pace(
-                count: int, record: list[tuple] | None, progress: C.Progress | None
-            ) -> None:
+            def pace(count: int, record: list[tuple] | None, progress: C.Progress | None) -> None:
                 t0 = time.perf_counter()
                 for i in range(count):
                     delay = t0 + i / rate - time.perf_counter()
@@ -1008,14 +1004,17 @@ def claim_cost(b: Bench, finished: int, claims: int, batch: int = 64) -> dict[st
         "now": now_ms(),
     }
     with psycopg.connect(b.url, autocommit=True) as conn:
+        # CLAIM_FREE: what the library runs for a queue without fleet-wide limits.
         with conn.transaction(force_rollback=True):
             plan = _first(
-                conn.execute(_q("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + _sql.CLAIM), params)
+                conn.execute(
+                    _q("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + _sql.CLAIM_FREE), params
+                )
             )[0][0]
         for i in range(warm + claims):
             params["now"] = now_ms()
             t = time.perf_counter()
-            rows = conn.execute(_q(_sql.CLAIM), params, prepare=True).fetchall()
+            rows = conn.execute(_q(_sql.CLAIM_FREE), params, prepare=True).fetchall()
             if i >= warm:
                 bare.append(time.perf_counter() - t)
             if len(rows) != batch:
@@ -1074,6 +1073,76 @@ def claim_cost(b: Bench, finished: int, claims: int, batch: int = 64) -> dict[st
     }
 
 
+def purge_impact(b: Bench, claims: int, batch: int = 64) -> dict[str, Any]:
+    """Claims (bare CLAIM_FREE) beside W4's large history, alone and while a retention
+    purge (queue/retention.py's batches and pauses, on another connection) deletes half
+    of the finished rows: how much a purge slows the claims (issue 12: at most 20%)."""
+    import threading
+
+    from dbos_queue.db.sysdb import now_ms
+
+    queue = "w4"
+    enqueue_bulk(b.url, queue, "bench_q_one", 2 * (claims + 10) * batch)
+    row = b.sql(
+        "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY created_at)"
+        " FROM dbos.workflow_status WHERE status = 'SUCCESS'",
+        fetch=True,
+    )[0][0]
+    params = {
+        "queue": queue,
+        "limit": batch,
+        "owner": "bench:p",
+        "executor_id": "bench",
+        "app_version": "bench",
+        "app_name": None,
+        "is_latest": True,
+        "now": now_ms(),
+    }
+
+    def series(conn: psycopg.Connection) -> list[float]:
+        out = []
+        for i in range(claims + 10):
+            params["now"] = now_ms()
+            t = time.perf_counter()
+            conn.execute(_q(_sql.CLAIM_FREE), params, prepare=True).fetchall()
+            if i >= 10:
+                out.append(time.perf_counter() - t)
+        return out
+
+    deleted = [0]
+    stop = threading.Event()
+
+    def purge() -> None:
+        with psycopg.connect(b.url, autocommit=True) as gc:
+            gc_params = {"created": row, "id": "", "batch": 2000}
+            while not stop.is_set():
+                t0 = time.monotonic()
+                n = gc.execute(_q(_sql.GC_BATCH_BEFORE), gc_params).rowcount
+                deleted[0] += n
+                if n < 2000:
+                    return
+                time.sleep(min(1.0, time.monotonic() - t0))  # retention's pause
+
+    with psycopg.connect(b.url, autocommit=True) as conn:
+        alone = series(conn)
+        worker = threading.Thread(target=purge, daemon=True)
+        t_purge = time.perf_counter()
+        worker.start()
+        during = series(conn)
+        stop.set()
+        worker.join(600)
+        purge_s = time.perf_counter() - t_purge
+    a, d = C.median_us(alone), C.median_us(during)
+    return {
+        "claims": claims,
+        "alone": C.latency_ms(alone),
+        "during_purge": C.latency_ms(during),
+        "ratio_median": round(d / a, 3) if a else None,
+        "deleted_during": deleted[0],
+        "purge_s": round(purge_s, 2),
+    }
+
+
 def _plan_nodes(node: dict[str, Any], depth: int = 0) -> list[str]:
     """A compact text of a JSON plan: node type, relation/index, actual rows and loops."""
     label = node.get("Node Type", "?")
@@ -1094,6 +1163,8 @@ def _plan_nodes(node: dict[str, Any], depth: int = 0) -> list[str]:
 
 
 def size(args: Any, key: str) -> Any:
+    if key == "w4_large" and getattr(args, "w4_large", 0):
+        return args.w4_large
     full, quick = SIZES[key]
     return quick if args.quick else full
 
@@ -1133,6 +1204,7 @@ def run_workloads(b: Bench, args: Any, only: list[str], results: dict[str, Any])
         ]
         # The 1M table as W4 left it (analyzed): a W1 drain beside it.
         large = size(args, "w4_large")
+        results["W4_purge"] = purge_impact(b, size(args, "w4_claims"))
         results["W4_drain"] = drain(
             b,
             f"W1 1-step beside {large:,} finished rows",
@@ -1151,8 +1223,7 @@ def fleet_workloads(b: Bench, args: Any, only: list[str], results: dict[str, Any
         results["IDLE"] = F.idle_fleet(b, args.idle_workers, args.idle_seconds)
     if "HERD" in only:
         results["HERD"] = [
-            F.herd(b, int(w), args.w2_rate, args.herd_seconds)
-            for w in args.herd_workers.split(",")
+            F.herd(b, int(w), args.w2_rate, args.herd_seconds) for w in args.herd_workers.split(",")
         ]
     if "PRODUCERS" in only:
         results["PRODUCERS"] = F.producers(
@@ -1196,6 +1267,13 @@ def main() -> None:
         "--pgqueuer-python",
         help="PRODUCERS: also run pgqueuer's producers with this interpreter (one that has "
         "pgqueuer and asyncpg, e.g. /tmp/peers-venvs/pgqueuer/bin/python)",
+    )
+    p.add_argument(
+        "--w4-large",
+        type=int,
+        default=0,
+        help="W4: finished rows of the large case (default 1,000,000; 10,000,000 for the "
+        "issue-12 figure: several minutes and ~5 GB)",
     )
     p.add_argument("--idle-workers", type=int, default=16, help="IDLE: worker processes")
     p.add_argument("--idle-seconds", type=float, default=20.0)
@@ -1466,8 +1544,7 @@ def summarize(r: dict[str, Any]) -> list[dict[str, Any]]:
                 "W4",
                 "diagnostic: ratio, bare SQL with hash/merge joins off",
                 round(
-                    big["bare_claim_nested_loop_median_us"]
-                    / s["bare_claim_nested_loop_median_us"],
+                    big["bare_claim_nested_loop_median_us"] / s["bare_claim_nested_loop_median_us"],
                     3,
                 ),
                 "x",
@@ -1662,6 +1739,13 @@ def _report_w3_w4_profile(r: dict[str, Any]) -> None:
                 f"{x.get('engine_thread_cpu_us_per_enqueue')}), server CPU "
                 f"{x.get('server_cpu_us_per_enqueue')} µs/enq"
             )
+    if "W4_purge" in r:
+        x = r["W4_purge"]
+        print(
+            f"\nW4 claims during a retention purge: alone {x['alone']}, during {x['during_purge']}"
+            f" (median ratio {x['ratio_median']}, target <= 1.2; {x['deleted_during']:,} rows"
+            f" deleted in {x['purge_s']} s)"
+        )
     if "W4" in r:
         for x in r["W4"]:
             print(
@@ -1681,6 +1765,7 @@ def _report_w3_w4_profile(r: dict[str, Any]) -> None:
                 print(f"  top {kind}:")
                 for e in prof[kind][:12]:
                     print(f"    {e['pct']:5.1f}%  {e['frame']}")
+
 
 if __name__ == "__main__":
     main()
