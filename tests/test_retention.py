@@ -3,15 +3,15 @@ fleet-wide when configured."""
 
 from __future__ import annotations
 
-import time
-
 import psycopg
 
 from dbos_queue import DBOS
+from dbos_queue.api.dbos import _rt
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import now_ms
-from dbos_queue.engine.registry import registry
 from dbos_queue.queue.retention import purge
+from tests.plugins.checks import must
+from tests.plugins.waiting import wait_until
 
 
 def _fill(url: str) -> None:
@@ -50,13 +50,13 @@ def _ids(url: str) -> list[str]:
 
 def test_purge_by_age_then_by_count_in_small_batches(dbos, db_url):
     _fill(db_url)
-    sysdb = registry.process.sysdb
+    sysdb = _rt().sysdb
     # Older than 10.5 minutes: done-00 .. done-10 (11 rows), in batches of 3.
-    n = registry.process.engine.run(purge(sysdb, older_than_sec=630, batch=3, pause=False))
+    n = _rt().engine.run(purge(sysdb, older_than_sec=630, batch=3, pause=False))
     assert n == 11
     assert _ids(db_url) == ["old-queued", "old-running"] + [f"done-{i:02d}" for i in range(11, 20)]
     # Keep the newest 4 rows of the table: the finished ones before them go.
-    n = registry.process.engine.run(purge(sysdb, keep_rows=4, batch=2, pause=False))
+    n = _rt().engine.run(purge(sysdb, keep_rows=4, batch=2, pause=False))
     assert n == 5
     assert _ids(db_url) == ["old-queued", "old-running"] + [f"done-{i:02d}" for i in range(16, 20)]
     with psycopg.connect(db_url) as conn:  # their steps went with them
@@ -98,15 +98,15 @@ def test_automatic_retention_keeps_the_newest_rows(db_url, configured):
     DBOS.launch()
     for i in range(12):
         w(i)
-    deadline = time.monotonic() + 30
     with psycopg.connect(db_url, autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            n = conn.execute("SELECT count(*) FROM dbos.workflow_status").fetchone()[0]
-            if n <= 5:
-                break
-            time.sleep(0.05)
-        by = conn.execute(
-            "SELECT run_by FROM dbos.maintenance WHERE task = 'retention'"
-        ).fetchone()[0]
+
+        def rows() -> int:
+            return must(conn.execute("SELECT count(*) FROM dbos.workflow_status").fetchone())[0]
+
+        wait_until(lambda: rows() <= 5, 30, "retention to leave at most 5 rows", every=0.05)
+        n = rows()
+        by = must(
+            conn.execute("SELECT run_by FROM dbos.maintenance WHERE task = 'retention'").fetchone()
+        )[0]
     assert n == 5
-    assert by == registry.process.process_id
+    assert by == _rt().process_id
