@@ -41,7 +41,7 @@ def caller_cursor(conn_or_session: Any) -> Any:
 
 def insert_messages(cur: Any, messages: list[SendMessage], send_to_forks: bool) -> None:
     """``send_bulk``'s insert, on the caller's cursor (no retry, no commit)."""
-    _msgs._check(messages)
+    _msgs.check_messages(messages)
     forks: dict[str, list[str]] = {}
     if send_to_forks:
         cur.execute(_sql.FORK_DESCENDANTS, ([m.destination_id for m in messages],))

@@ -443,12 +443,12 @@ class SystemDatabase:
             record["output"] = row[0] if row is not None else None
             cur = await conn.execute(_sql.RECORD_OPERATION, record)
             if await cur.fetchone() is None:
-                raise _Refused()
+                raise Refused()
             return True, record["output"]
 
         try:
             return await self.transaction(go)
-        except _Refused:
+        except Refused:
             return False, None
 
     async def set_event(
@@ -501,5 +501,5 @@ class SystemDatabase:
         return await self.fetchall(_sql.READ_STREAM, (wf_id, key, offset))
 
 
-class _Refused(Exception):
+class Refused(Exception):
     """Internal: a fenced write inside a transaction was refused; roll back."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from dbos_queue.db.loop import NOT_YET
-from dbos_queue.db.sysdb import NULL_TOPIC, TERMINAL, _Refused, now_ms
+from dbos_queue.db.sysdb import NULL_TOPIC, TERMINAL, Refused, now_ms
 from dbos_queue.engine.context import WorkflowContext
 from dbos_queue.engine.core import explain_refusal
 from dbos_queue.error import DBOSNonExistentWorkflowError, DBOSWorkflowCancelledError
@@ -79,7 +79,7 @@ async def recv(rt: Host, ctx: WorkflowContext, fid: int, topic: str | None, time
         record = _record(rt, ctx, fid, "DBOS.recv")
         try:
             got, msg = await rt.sysdb.consume_message(ctx.workflow_id, topic, record, timed_out)
-        except _Refused:
+        except Refused:
             got, msg = False, None
         if not got:
             await explain_refusal(rt, ctx)

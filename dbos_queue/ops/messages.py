@@ -43,7 +43,6 @@ def check_messages(messages: Sequence[SendMessage]) -> None:
         )
 
 
-_check = check_messages  # the older name, still used by api/client_messages.py
 
 
 async def _rows(conn: Any, messages: Sequence[SendMessage], to_forks: bool) -> list[list[Any]]:
