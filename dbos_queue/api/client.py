@@ -265,13 +265,21 @@ class DBOSClient(
             self.engine.run(self._check_queue(params))
         else:
             self._validate_queue(params, row)
-        res = self._threads.run(lambda: init_workflow_plan(params))
+        notifier = self.engine.notifier
+        name = _signal_name(params)
+        direct = None
+        if name == params["queue"] and notifier.idle():
+            direct = notifier.direct(name)
+        # Idle: the NOTIFY rides with the INIT (one round trip, one commit; no other
+        # notifying commit to queue behind). Busy: the notifier coalesces it, after.
+        also = (_sql.NOTIFY_MANY, direct) if direct else None
+        res = self._threads.run(lambda: init_workflow_plan(params), also=also)
         if not res.inserted and res.name != params["name"]:
             from dbos_queue.error import DBOSConflictingWorkflowError
 
             raise DBOSConflictingWorkflowError(params["id"], f"already exists as {res.name}")
-        if res.inserted and self.engine.notifier.may_claim(params["queue"]):
-            self.engine.publish_threadsafe("queue", _signal_name(params))
+        if res.inserted and also is None and notifier.may_claim(params["queue"]):
+            self.engine.publish_threadsafe("queue", name)
         return WorkflowHandle(self, params["id"])
 
     async def enqueue_async(

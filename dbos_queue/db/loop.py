@@ -67,7 +67,7 @@ class Engine:
         *,
         pool_size: int = 20,
         prepare_threshold: int | None = 5,
-        notify_coalesce_sec: float = 0.001,
+        notify_coalesce_sec: float = 0.005,  # at once when idle, then at most every 5 ms
         poll_fallback_sec: float = 1.0,
         listen_url: str | None = None,
         listen: bool = True,

@@ -43,6 +43,7 @@ QUEUE_CHANNEL = "dbos_queue_channel"
 PERSONAL_PREFIX = "dbos_q_"
 FANOUT = 2  # workers woken per arrived workflow: one spare for a chosen one that is busy
 MEMBERS_TTL_SEC = 3.0  # how old a sender's view of a queue's claimers may get
+EMPTY_TTL_SEC = 0.5  # ... when it says nobody claims (notifications are skipped on it)
 DONE_CHANNEL = "dbos_workflow_done_channel"
 SEP = "\x1f"
 MAX_PAYLOAD = 7000  # NOTIFY payloads are limited to 8000 bytes
@@ -115,6 +116,7 @@ class Notifier:
         # queue -> (monotonic time read, live claimers in rank order): whom to notify
         self.members: dict[str, tuple[float, list[str]]] = {}
         self.sent = 0  # notifying statements sent (benchmarks, tests)
+        self.last_sent = 0.0  # time.monotonic() of the last notification sent, either way
 
     def add(self, channel: str, payload: str, count: int = 1) -> None:
         """Queue one notification (engine loop only)."""
@@ -203,25 +205,55 @@ class Notifier:
             else:
                 await conn.execute(_sql.NOTIFY_MANY_ASYNC, (channels, payloads))
         self.sent += 1
+        self.last_sent = time.monotonic()
 
     def may_claim(self, queue: str) -> bool:
         """False only when this process knows, freshly, that nobody claims from ``queue``
         (any thread: a read of a dict the loop replaces whole)."""
         known = self.members.get(queue)
-        return known is None or bool(known[1]) or time.monotonic() - known[0] > MEMBERS_TTL_SEC
+        return known is None or bool(known[1]) or time.monotonic() - known[0] > EMPTY_TTL_SEC
+
+    def idle(self) -> bool:
+        """No notification went out within the coalescing interval: the next one may go
+        at once, with the write that causes it (any thread)."""
+        return time.monotonic() - self.last_sent >= self.coalesce_sec and not self.pending()
+
+    def direct(self, queue: str) -> tuple[list[str], list[str]] | None:
+        """(channels, payloads) announcing one workflow on ``queue``, for a caller that
+        sends them itself, in the same round trip as its write (an idle producer: what
+        the notifier would send at once anyway); None: leave it to the notifier (which
+        reads the fleet first, or sends nothing when nobody claims). Marks them sent, so
+        a burst that follows is coalesced by the notifier."""
+        known = self.members.get(queue)
+        if known is None or self.stale(queue) or not known[1]:
+            return None  # unknown or nobody: the notifier reads the fleet (or sends nothing)
+        seq = next(self._seq)
+        item = queue_payload(queue, 1, seq, self.origin)
+        targets = chosen(known[1], 1, seq)
+        self.last_sent = time.monotonic()
+        self.sent += 1
+        if targets is None:
+            return [QUEUE_CHANNEL], [item]
+        return [PERSONAL_PREFIX + t for t in targets], [item] * len(targets)
 
     def set_members(self, queue: str, members: list[str]) -> None:
         """A fresh view of ``queue``'s claimers (from this process's own queue tick)."""
         self.members[queue] = (time.monotonic(), members)
 
-    async def _know_members(self) -> None:
+    def stale(self, queue: str) -> bool:
+        """Whether this process's view of ``queue``'s claimers is missing or too old."""
+        known = self.members.get(queue)
+        if known is None:
+            return True
+        age = time.monotonic() - known[0]
+        return age > (MEMBERS_TTL_SEC if known[1] else EMPTY_TTL_SEC)
+
+    async def _know_members(self, queues: list[str] | None = None) -> None:
         """Read the claimers of the queues about to be notified, when not known lately."""
         now = time.monotonic()
-        stale = [
-            q
-            for q, n in self.queue_counts.items()
-            if n > 0 and (q not in self.members or now - self.members[q][0] > MEMBERS_TTL_SEC)
-        ]
+        if queues is None:
+            queues = [q for q, n in self.queue_counts.items() if n > 0]
+        stale = [q for q in queues if self.stale(q)]
         if not stale:
             return
         from dbos_queue.db import sql as _sql

@@ -64,16 +64,17 @@ class ThreadConnections:
             except Exception:  # already broken
                 pass
 
-    def run(self, plan: Callable[[], Plan[T]] | Plan[T]) -> T:
+    def run(self, plan: Callable[[], Plan[T]] | Plan[T], also: tuple[str, Any] | None = None) -> T:
         """Drive a statement plan (a generator of (query, params), sent each row; see
         ``sysdb.init_workflow_plan``); the whole plan is retried on a lost connection,
-        so it must be idempotent."""
+        so it must be idempotent. ``also``: a statement pipelined with the plan's first
+        one - same round trip, same transaction (e.g. the NOTIFY of an idle producer)."""
         make: Callable[[], Plan[T]] | None = plan if callable(plan) else None
         delay, deadline = 0.05, time.monotonic() + self.retry_for_sec
         while True:
             gen = make() if make is not None else cast("Plan[T]", plan)
             try:
-                return self._drive(gen)
+                return self._drive(gen, also)
             except Exception as exc:
                 if make is None or not retryable(exc) or time.monotonic() > deadline:
                     raise
@@ -82,12 +83,19 @@ class ThreadConnections:
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    def _drive(self, gen: Plan[T]) -> T:
+    def _drive(self, gen: Plan[T], also: tuple[str, Any] | None) -> T:
         conn = self._conn()
         row: Any = None
         try:
             while True:
                 query, args = gen.send(row)
+                if also is not None:
+                    with conn.pipeline():
+                        cur = conn.execute(query, args)  # type: ignore[arg-type]
+                        conn.execute(also[0], also[1])  # type: ignore[arg-type]
+                    also = None
+                    row = cur.fetchone()
+                    continue
                 row = conn.execute(query, args).fetchone()  # type: ignore[arg-type]
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]

@@ -17,6 +17,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from dbos_queue.db import sql as _sql
+from dbos_queue.db.notify import EMPTY_TTL_SEC
 from dbos_queue.db.sysdb import now_ms
 from dbos_queue.engine import core as _core
 from dbos_queue.engine.events import Claimed, Dequeued, WorkflowFinished
@@ -66,6 +67,7 @@ class QueueService:
         self._reaper: asyncio.Task[Any] | None = None
         self.takeover = TakeoverScan(rt)
         self.wakeup = Wakeup(self)
+        self._catch_up_until = 0.0  # claim loops poll quickly until then (just started)
 
     # --- declaration and settings ----------------------------------------------------
 
@@ -112,6 +114,7 @@ class QueueService:
         self.rt.engine.spawn(self._refresh_forever(), "queue-settings")
         try:  # producers direct their notifications by this: publish it before "ready"
             await self.wakeup.publish_queues()
+            self._catch_up_until = time.monotonic() + 2 * EMPTY_TTL_SEC + 0.5
         except Exception as exc:
             logger.warning("could not publish this process's queues: %s", exc)
         self.rt.engine.spawn(self.wakeup.run_forever(), "queue-fleet")
@@ -190,6 +193,10 @@ class QueueService:
                 continue  # there may be more waiting
             poll = (self.settings.get(name) or QueueSettings(name=name)).polling_interval_sec
             poll = backstop_sec(self.rt, poll)  # notifications wake us; this is a safety net
+            if time.monotonic() < self._catch_up_until:
+                # Just started: producers that read the fleet before we joined it skip
+                # their notifications for a moment (db/notify.py EMPTY_TTL_SEC).
+                poll = min(poll, 0.25)
             try:
                 await asyncio.wait_for(ev.wait(), poll * random.uniform(0.8, 1.2))
             except TimeoutError:
