@@ -108,7 +108,7 @@ def process_id_of(url: str, pid: int) -> str:
 def wait_steps(url: str, wf_id: str, count: int, timeout: float = 60) -> list:
     """Wait until ``count`` step bodies of ``wf_id`` have started; returns the rows."""
     return wait_until(
-        lambda: (rows := effects(url, wf_id)) and len(rows) >= count and rows,
+        lambda: rows if len(rows := effects(url, wf_id)) >= count and rows else None,
         timeout,
         f"{count} step bodies of {wf_id}",
     )
@@ -116,7 +116,7 @@ def wait_steps(url: str, wf_id: str, count: int, timeout: float = 60) -> list:
 
 def wait_status(url: str, wf_id: str, want: str, timeout: float = 60) -> tuple:
     return wait_until(
-        lambda: (row := status(url, wf_id)) is not None and row[0] == want and row,
+        lambda: row if (row := status(url, wf_id)) is not None and row[0] == want else None,
         timeout,
         f"{wf_id} to be {want}",
     )

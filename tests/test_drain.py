@@ -16,11 +16,12 @@ import time
 import psycopg
 import pytest
 
-from dbos_queue import DBOS, DBOSClient, SetWorkflowID
+from dbos_queue import DBOS, DBOSClient, EnqueueOptions, SetWorkflowID
 from dbos_queue.api.dbos import _rt
 from dbos_queue.engine.context import WorkflowStopped, current_workflow
 from dbos_queue.engine.events import HandedBack, LeaseLost, WriteRefused
 from dbos_queue.error import DBOSOwnershipLostError
+from tests.plugins.checks import must
 from tests.plugins.waiting import EventWaiter, wait_until
 from tests.reliability_support import (
     check_bookkeeping,
@@ -44,7 +45,11 @@ def test_sigterm_hands_back_and_the_terminated_worker_runs_no_further_step(spawn
     a = spawn("worker", "--drain-timeout", "1")
     b = spawn("worker", "--drain-timeout", "1")
     with DBOSClient(effects_db) as client:
-        opts = {"queue_name": "work", "workflow_name": "many", "workflow_id": "drain24"}
+        opts: EnqueueOptions = {
+            "queue_name": "work",
+            "workflow_name": "many",
+            "workflow_id": "drain24",
+        }
         h = client.enqueue(opts, 24, 0.25)
         first = wait_steps(effects_db, "drain24", 5)  # 4 steps done, the 5th running
         victim, other = (a, b) if first[0][1] == a.pid else (b, a)
@@ -61,14 +66,18 @@ def test_sigterm_hands_back_and_the_terminated_worker_runs_no_further_step(spawn
     theirs = [r for r in rows if r[1] == other.pid]
     assert len(mine) >= 6, "the drain let it keep running until its timeout"
     assert theirs and {r[0] for r in theirs} == set(range(len(mine) + 1, 25))
-    assert status(effects_db, "drain24")[2] == 2  # claimed twice: once by each worker
+    assert must(status(effects_db, "drain24"))[2] == 2  # claimed twice: once by each worker
 
 
 def test_a_paused_worker_whose_work_was_taken_over_starts_no_further_step(spawn, effects_db):
     env = {"RELIABILITY_LEASE": "2"}
     a = spawn("worker", env=env)
     with DBOSClient(effects_db) as client:
-        opts = {"queue_name": "work", "workflow_name": "many", "workflow_id": "paused"}
+        opts: EnqueueOptions = {
+            "queue_name": "work",
+            "workflow_name": "many",
+            "workflow_id": "paused",
+        }
         h = client.enqueue(opts, 20, 0.25)
         wait_steps(effects_db, "paused", 4)
         a.signal(signal.SIGSTOP)
@@ -93,7 +102,11 @@ def test_a_paused_worker_whose_work_was_taken_over_starts_no_further_step(spawn,
 def test_a_paused_worker_nobody_declared_dead_renews_its_lease_and_goes_on(spawn, effects_db):
     a = spawn("worker", env={"RELIABILITY_LEASE": "1"})
     with DBOSClient(effects_db) as client:
-        opts = {"queue_name": "work", "workflow_name": "many", "workflow_id": "napping"}
+        opts: EnqueueOptions = {
+            "queue_name": "work",
+            "workflow_name": "many",
+            "workflow_id": "napping",
+        }
         h = client.enqueue(opts, 12, 0.25)
         wait_steps(effects_db, "napping", 3)
         a.signal(signal.SIGSTOP)
@@ -111,7 +124,7 @@ def test_a_paused_worker_nobody_declared_dead_renews_its_lease_and_goes_on(spawn
         assert h.get_result(timeout=60) == sum(range(1, 13))
     rows = effects(effects_db, "napping")
     check_bookkeeping(rows, 12, max_twice=0)
-    assert status(effects_db, "napping")[2] == 1, "never taken over"
+    assert must(status(effects_db, "napping"))[2] == 1, "never taken over"
 
 
 # --- in-process: the exception a stopped execution ends with --------------------------
@@ -122,11 +135,13 @@ def _tick(url: str, step: int, seconds: float = 0.0) -> int:
     ctx = current_workflow.get()
     execution = hash(ctx.owner) % 2**31 if ctx is not None else os.getpid()
     with psycopg.connect(url, autocommit=True) as conn:
-        rid = conn.execute(
-            "INSERT INTO effects (workflow_id, step, pid, started) VALUES (%s, %s, %s, %s)"
-            " RETURNING id",
-            (DBOS.workflow_id, step, execution, time.time()),
-        ).fetchone()[0]
+        rid = must(
+            conn.execute(
+                "INSERT INTO effects (workflow_id, step, pid, started) VALUES (%s, %s, %s, %s)"
+                " RETURNING id",
+                (DBOS.workflow_id, step, execution, time.time()),
+            ).fetchone()
+        )[0]
         time.sleep(seconds)
         conn.execute("UPDATE effects SET ended = %s WHERE id = %s", (time.time(), rid))
     return step
@@ -162,7 +177,7 @@ def test_destroy_with_a_timeout_hands_back_and_a_relaunch_finishes(configured, e
     wait_until(lambda: stopped, 10, "the old execution to stop")
     assert isinstance(stopped[0], WorkflowStopped), stopped
     assert "drain timeout" in str(stopped[0])
-    st = status(effects_db, "dx")
+    st = must(status(effects_db, "dx"))
     assert st[0] == "PENDING" and st[1] is None, "handed back: unowned, left for takeover"
     _relaunch(config)
     assert DBOS.retrieve_workflow("dx").get_result(timeout=60) == sum(range(1, 41))
@@ -199,7 +214,7 @@ def test_a_workflow_thread_that_outlives_its_runtime_stops_at_its_next_step(conf
     assert isinstance(stopped[0], WorkflowStopped), stopped
     assert "g1" in str(stopped[0])
     assert [r[0] for r in effects(effects_db, "g1")] == [1], "step 2 never ran unrecorded"
-    st = status(effects_db, "g1")
+    st = must(status(effects_db, "g1"))
     assert st[0] == "PENDING" and st[1] is None
 
 
@@ -228,7 +243,7 @@ def test_a_step_still_running_after_the_grace_period_is_not_recorded(configured,
         DBOS.start_workflow(three)
     assert inside.wait(10)
     DBOS.destroy()  # waits the grace period for step 2, then hands back anyway
-    assert status(effects_db, "s1")[1] is None
+    assert must(status(effects_db, "s1"))[1] is None
     gate.set()
     wait_until(lambda: stopped, 10, "the execution to stop after its step returned")
     assert isinstance(stopped[0], WorkflowStopped)
@@ -257,7 +272,7 @@ def test_dbos_sleep_during_a_drain_finishes_in_time(configured, effects_db):
         DBOS.start_workflow(napper)
     wait_steps(effects_db, "n1", 1)
     DBOS.destroy(workflow_completion_timeout_sec=20)
-    st = status(effects_db, "n1")
+    st = must(status(effects_db, "n1"))
     assert st[0] == "SUCCESS", st
     assert [r[0] for r in effects(effects_db, "n1")] == [1, 2]
 
@@ -289,7 +304,7 @@ def test_dbos_sleep_past_the_drain_timeout_is_handed_back_not_failed(
     DBOS.destroy(workflow_completion_timeout_sec=0.3)
     wait_until(lambda: stopped, 10, "the sleeping execution to stop")
     assert isinstance(stopped[0], WorkflowStopped), stopped
-    st = status(effects_db, "n2")
+    st = must(status(effects_db, "n2"))
     assert st[0] == "PENDING" and st[1] is None, st  # not ERROR "DBOS is not launched"
     _relaunch(config)
     assert DBOS.retrieve_workflow("n2").get_result(timeout=30) == "rested"
@@ -342,7 +357,7 @@ def test_a_refused_write_stops_the_execution_even_when_the_code_swallows_it(dbos
     assert all(isinstance(e, WorkflowStopped) for e in seen[1:]), seen
     assert [r[0] for r in effects(effects_db, "r1")] == [1], "steps 2 and 3 never ran"
     wait_status(effects_db, "r1", "PENDING")
-    assert status(effects_db, "r1")[1] == "rival:1", "nothing was written over the rival"
+    assert must(status(effects_db, "r1"))[1] == "rival:1", "nothing was written over the rival"
 
 
 def test_an_async_workflow_is_stopped_and_handed_back_too(configured, effects_db, config):
@@ -370,7 +385,7 @@ def test_an_async_workflow_is_stopped_and_handed_back_too(configured, effects_db
     DBOS.destroy(workflow_completion_timeout_sec=0.3)
     wait_until(lambda: stopped, 10, "the async execution to stop")
     assert isinstance(stopped[0], WorkflowStopped), stopped
-    assert status(effects_db, "ax")[:2] == ("PENDING", None)
+    assert must(status(effects_db, "ax"))[:2] == ("PENDING", None)
     _relaunch(config)
     assert DBOS.retrieve_workflow("ax").get_result(timeout=60) == sum(range(1, 31))
     check_bookkeeping(effects(effects_db, "ax"), 30, max_twice=0)

@@ -10,16 +10,18 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from typing import LiteralString, cast
 
 import psycopg
 import pytest
 
-from dbos_queue import DBOS, DBOSClient, Queue, SetWorkflowID
+from dbos_queue import DBOS, DBOSClient, EnqueueOptions, Queue, SetWorkflowID
 from dbos_queue.api.dbos import _rt
 from dbos_queue.db import sql as _sql
 from dbos_queue.engine import core as _core
 from dbos_queue.engine.context import WorkflowContext
 from dbos_queue.queue.takeover import TakeoverScan
+from tests.plugins.checks import must
 from tests.plugins.waiting import wait_until
 from tests.reliability_support import check_bookkeeping, effects, status
 
@@ -29,9 +31,11 @@ pytest_plugins = ["tests.plugins.reliability"]  # fixtures: effects_db, spawn
 
 def _unfinished(url: str) -> int:
     with psycopg.connect(url) as conn:
-        return conn.execute(
-            "SELECT count(*) FROM dbos.workflow_status WHERE status <> 'SUCCESS'"
-        ).fetchone()[0]
+        return must(
+            conn.execute(
+                "SELECT count(*) FROM dbos.workflow_status WHERE status <> 'SUCCESS'"
+            ).fetchone()
+        )[0]
 
 
 def _ran_after(rows: list, t: float) -> set[int]:
@@ -47,7 +51,7 @@ def test_a_worker_killed_while_postgres_restarts(spawn, effects_db, pg_restart):
     b = spawn("worker", "--concurrency", "3", env=env)
     ids = [f"pk{i}" for i in range(6)]
     with DBOSClient(effects_db) as client:
-        opts = {"queue_name": "work", "workflow_name": "many"}
+        opts: EnqueueOptions = {"queue_name": "work", "workflow_name": "many"}
         handles = [client.enqueue({**opts, "workflow_id": i}, 16, 0.2) for i in ids]
         wait_until(lambda: all(len(effects(effects_db, i)) >= 2 for i in ids), 60, "6 running")
         on_a = {i for i in ids if effects(effects_db, i)[-1][1] == a.pid}
@@ -85,7 +89,7 @@ def test_two_rescuers_see_the_same_dead_process_at_the_same_moment(spawn, effect
         rows = effects(effects_db, wf_id)
         check_bookkeeping(rows, 6, max_twice=1)
         assert len(_ran_after(rows, killed_at)) == 1, f"two executors ran {wf_id}: {rows}"
-        assert status(effects_db, wf_id)[2] == 2, "taken over exactly once"
+        assert must(status(effects_db, wf_id))[2] == 2, "taken over exactly once"
     assert _unfinished(effects_db) == 0
 
 
@@ -100,7 +104,7 @@ def test_recovery_survives_connections_dropped_under_it(spawn, effects_db):
 
     def drop_connections() -> None:  # every backend of the test's database, repeatedly
         with psycopg.connect(effects_db, autocommit=True) as conn:
-            me = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+            me = must(conn.execute("SELECT pg_backend_pid()").fetchone())[0]
             end = time.monotonic() + 4
             while not stop.is_set() and time.monotonic() < end:
                 conn.execute(
@@ -159,15 +163,19 @@ def _late_owner_then_race(url: str, first_sql: str, first: dict, second) -> obje
             " lease_expires_at_epoch_ms) VALUES ('late', 'local', 'h', 2, 'v', 0, 0,"
             " 9000000000000)"
         )
-        assert c1.execute(first_sql, first).fetchall(), "the first taker wins"
+        # first_sql is a literal or a sql.py constant (typed str), never input.
+        assert c1.execute(cast(LiteralString, first_sql), first).fetchall(), "the first taker wins"
         c2 = psycopg.connect(url, autocommit=True)
         t = threading.Thread(target=lambda: got.append(second(c2)))
         t.start()
         wait_until(
-            lambda: c1.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'",
-                (c2.info.backend_pid,),
-            ).fetchone()[0],
+            lambda: must(
+                c1.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE pid = %s AND wait_event_type = 'Lock'",
+                    (c2.info.backend_pid,),
+                ).fetchone()
+            )[0],
             10,
             "the second taker to wait for the row",
         )
@@ -257,6 +265,6 @@ def test_a_row_held_but_not_run_is_released_and_runs(dbos, db_url):
     scan = TakeoverScan(rt)
     assert rt.engine.run(scan.release_stranded()) == [], "the first pass only suspects it"
     assert rt.engine.run(scan.release_stranded()) == ["held1"]
-    assert status(db_url, "held1")[:2] == ("ENQUEUED", None)
+    assert must(status(db_url, "held1"))[:2] == ("ENQUEUED", None)
     assert rt.engine.run(rt.queues.set_limits("held", paused=False))
     assert h.get_result(timeout=30) == 15

@@ -13,13 +13,15 @@ import sys
 import threading
 import time
 from collections import Counter
+from typing import LiteralString
 
 import psycopg
 
 from dbos_queue import DBOS, DBOSClient, SetWorkflowID
+from dbos_queue.api.dbos import _rt
 from dbos_queue.db.notify import parse_queue_payload
-from dbos_queue.engine.registry import registry
 from dbos_queue.queue.wakeup import FANOUT, my_turn
+from tests.plugins.checks import must
 from tests.plugins.workers import ROOT
 
 
@@ -33,7 +35,7 @@ def _wait_until(check, timeout: float, what: str):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def _one(url: str, query: str, params=None):
+def _one(url: str, query: LiteralString, params=None):
     with psycopg.connect(url, autocommit=True) as conn:
         return conn.execute(query, params).fetchone()
 
@@ -58,10 +60,12 @@ def test_directed_notifications_start_every_job_at_once_across_a_fleet(start_wor
     # seconds was woken by a notification, which went to two chosen workers only.
     workers = [start_worker("slowpoll", env={"QUEUE_APP_LEASE": "30"}) for _ in range(4)]
     _wait_until(
-        lambda: _one(
-            app_db,
-            "SELECT count(*) = 4 FROM dbos.executors WHERE 'slowpoll' = ANY(queues)"
-            " AND lease_expires_at_epoch_ms > 0",
+        lambda: must(
+            _one(
+                app_db,
+                "SELECT count(*) = 4 FROM dbos.executors WHERE 'slowpoll' = ANY(queues)"
+                " AND lease_expires_at_epoch_ms > 0",
+            )
         )[0],
         30,
         "every worker to publish the queues it claims from",
@@ -132,9 +136,11 @@ def test_several_producers_announce_exactly_what_they_stored(start_worker, app_d
     assert sum(announced.values()) == producers * per  # every enqueue counted, once
     assert len(announced) == producers  # each producer announced its own
     _wait_until(
-        lambda: _one(app_db, "SELECT count(*) FROM runs")[0] == producers * per, 60, "the runs"
+        lambda: must(_one(app_db, "SELECT count(*) FROM runs"))[0] == producers * per,
+        60,
+        "the runs",
     )
-    assert _one(app_db, "SELECT count(DISTINCT workflow_id) FROM runs")[0] == producers * per
+    assert must(_one(app_db, "SELECT count(DISTINCT workflow_id) FROM runs"))[0] == producers * per
 
 
 def test_a_listening_client_is_woken_when_the_workflow_it_awaits_finishes(dbos, db_url):
@@ -153,8 +159,11 @@ def test_a_listening_client_is_woken_when_the_workflow_it_awaits_finishes(dbos, 
         t = threading.Thread(target=lambda: got.update(r=client.get_result("awaited", 45)))
         t.start()
         _wait_until(
-            lambda: _one(
-                db_url, "SELECT count(*) FROM dbos.result_waiters WHERE workflow_uuid = 'awaited'"
+            lambda: must(
+                _one(
+                    db_url,
+                    "SELECT count(*) FROM dbos.result_waiters WHERE workflow_uuid = 'awaited'",
+                )
             )[0],
             20,
             "the client to register as a waiter",
@@ -173,7 +182,7 @@ def test_finished_workflows_nobody_awaits_send_no_notification(dbos, db_url):
     def quick(i: int) -> int:
         return i
 
-    rt = registry.process
+    rt = _rt()
     with psycopg.connect(db_url, autocommit=True) as listener:
         listener.execute("LISTEN dbos_workflow_done_channel")
         listener.execute("LISTEN dbos_streams_channel")
@@ -182,10 +191,12 @@ def test_finished_workflows_nobody_awaits_send_no_notification(dbos, db_url):
                 DBOS.start_workflow(quick, i)
         # Read the table, not get_result (which would register as a waiter).
         _wait_until(
-            lambda: _one(
-                db_url,
-                "SELECT count(*) = 20 FROM dbos.workflow_status"
-                " WHERE workflow_uuid LIKE 'unawaited-%%' AND status = 'SUCCESS'",
+            lambda: must(
+                _one(
+                    db_url,
+                    "SELECT count(*) = 20 FROM dbos.workflow_status"
+                    " WHERE workflow_uuid LIKE 'unawaited-%%' AND status = 'SUCCESS'",
+                )
             )[0],
             30,
             "the workflows to finish",

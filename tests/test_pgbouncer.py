@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from dbos_queue import DBOS, DBOSClient
+from dbos_queue import DBOS, DBOSClient, EnqueueOptions
 from dbos_queue.db import migrate as _migrate
 from tests.plugins.pgbouncer import PgBouncer
 from tests.plugins.workers import Worker
@@ -246,7 +246,7 @@ def test_client_prepared_statements_break_in_transaction_mode_unless_off(
 ) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("INSERT INTO dbos.queues (name) VALUES ('pgb')")
-    opts = {"queue_name": "pgb", "workflow_name": "steps"}
+    opts: EnqueueOptions = {"queue_name": "pgb", "workflow_name": "steps"}
 
     def enqueue_alternately(a: DBOSClient, b: DBOSClient, n: int) -> None:
         for i in range(n):

@@ -15,7 +15,8 @@ import signal
 import psycopg
 import pytest
 
-from dbos_queue import DBOSClient
+from dbos_queue import DBOSClient, EnqueueOptions
+from tests.plugins.checks import must
 from tests.plugins.waiting import wait_until
 from tests.reliability_support import check_bookkeeping, effects, process_id_of
 
@@ -46,9 +47,11 @@ def _check_finished_once(url: str, ids: list[str]) -> None:
             " WHERE workflow_uuid = ANY(%s)",
             (ids,),
         ).fetchall()
-        stranded = conn.execute(
-            "SELECT count(*) FROM dbos.workflow_status WHERE status <> 'SUCCESS'"
-        ).fetchone()[0]
+        stranded = must(
+            conn.execute(
+                "SELECT count(*) FROM dbos.workflow_status WHERE status <> 'SUCCESS'"
+            ).fetchone()
+        )[0]
     assert rows == [("SUCCESS", True)] * len(ids)
     assert stranded == 0, "nothing left PENDING or ENQUEUED"
     for wf_id in ids:
@@ -64,7 +67,7 @@ def test_queued_workflows_survive_two_overlapping_restarts(spawn, effects_db, vm
     a = spawn("worker", *drain, env=env)
     ids = [f"roll-{vmid}-{i}" for i in range(6)]
     with DBOSClient(effects_db) as client:
-        opts = {"queue_name": "work", "workflow_name": "many"}
+        opts: EnqueueOptions = {"queue_name": "work", "workflow_name": "many"}
         handles = [client.enqueue({**opts, "workflow_id": i}, STEPS, SECONDS) for i in ids]
         wait_until(lambda: _all_started(effects_db, ids), 60, "every workflow to start on A")
         a_proc = process_id_of(effects_db, a.pid)

@@ -9,10 +9,11 @@ import time
 import psycopg
 
 from dbos_queue import DBOS, Queue, SetWorkflowID
+from dbos_queue.api.dbos import _rt
 from dbos_queue.engine import tail
 from dbos_queue.engine.events import StepRecorded
-from dbos_queue.engine.registry import registry
 from dbos_queue.model import serialization as ser
+from tests.plugins.checks import must
 
 _seen: dict[str, object] = {}
 
@@ -83,7 +84,7 @@ def _steps(url: str, wf_id: str) -> list[tuple]:
 
 def test_a_queued_workflow_ending_in_a_step_stores_both(dbos, db_url):
     recorded: list[StepRecorded] = []
-    registry.process.events.subscribe(StepRecorded, recorded.append)
+    _rt().events.subscribe(StepRecorded, recorded.append)
     q = Queue("tailq")
 
     @DBOS.step()
@@ -115,7 +116,7 @@ def test_a_step_that_is_not_last_is_durable_before_the_workflow_goes_on(dbos, db
     def two_phase() -> str:
         out = first()
         # Not the last act: the record must be in the table already, seen from outside.
-        seen_inside.extend(_steps(db_url, DBOS.workflow_id))
+        seen_inside.extend(_steps(db_url, must(DBOS.workflow_id)))
         return out + "!"
 
     with SetWorkflowID("not-tail"):
@@ -124,7 +125,7 @@ def test_a_step_that_is_not_last_is_durable_before_the_workflow_goes_on(dbos, db
 
 
 def test_the_joint_write_is_fenced_on_the_owner(dbos, db_url):
-    rt = registry.process
+    rt = _rt()
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO dbos.workflow_status (workflow_uuid, status, name, owner_xid,"
