@@ -18,8 +18,8 @@ LISTENing backend, and its process, wakes for it. So:
   most every few seconds, or handed over by this process's own claim loops) notifies
   just ``FANOUT`` x count of them, in turns, each on its own channel
   (``dbos_q_<process id>``), instead of waking every listening backend and process of
-  the fleet for every job. Unknown fleet, or work for all of it: the shared channel; a
-  queue nobody claims from (no live listening worker): no notification at all.
+  the fleet for every job. Unknown fleet, nobody known, or work for all of it: the
+  shared channel.
 - "Workflow done" goes only to processes that wait for that workflow: a waiter
   registers in ``dbos.result_waiters`` (migration 0010) before it re-checks the
   status, and the notifier, after the completion committed, notifies the registered
@@ -176,8 +176,6 @@ class Notifier:
             seq = next(self._seq)
             item = queue_payload(q, n, seq, self.origin)
             known = self.members.get(q)
-            if known is not None and n > 0 and not known[1]:
-                continue  # nobody claims from it (a new worker's first tick finds the work)
             targets = chosen(known[1], n, seq) if known is not None and n > 0 else None
             if targets is None:
                 shared.append(item)
@@ -208,10 +206,10 @@ class Notifier:
         self.last_sent = time.monotonic()
 
     def may_claim(self, queue: str) -> bool:
-        """False only when this process knows, freshly, that nobody claims from ``queue``
-        (any thread: a read of a dict the loop replaces whole)."""
-        known = self.members.get(queue)
-        return known is None or bool(known[1]) or time.monotonic() - known[0] > EMPTY_TTL_SEC
+        """Whether to announce work on ``queue``: always. (Skipping queues nobody claims
+        from saved a statement per enqueue with no workers at all, but a worker that had
+        just joined missed what producers enqueued before they saw it: tail latency.)"""
+        return True
 
     def idle(self) -> bool:
         """No notification went out within the coalescing interval: the next one may go
