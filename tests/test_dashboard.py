@@ -358,9 +358,10 @@ def test_dashboard_in_chromium(dbos: Any, browser: Browser) -> None:
 
     # A failed workflow is not resumable (DBOS's rule) but can be forked: the fork runs
     # the workflow again under a new id and succeeds.
-    assert browser.evaluate(
-        f'document.querySelector("{failed_row} form[data-action=\'resume\']")'
-    ) is None
+    assert (
+        browser.evaluate(f"document.querySelector(\"{failed_row} form[data-action='resume']\")")
+        is None
+    )
     browser.click(f"{failed_row} form[data-action='fork'] button")
     browser.wait_load()
     notice = browser.evaluate("document.getElementById('notice').textContent")

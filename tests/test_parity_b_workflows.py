@@ -166,7 +166,7 @@ def test_sql_producer_enqueues_portable_args_and_reads_a_portable_result(dbos, d
         wf_id = must(
             conn.execute(
                 "SELECT dbos.enqueue_workflow('sqlq', %s,"
-                " '[\"2024-01-01\", \"2024-01-31T00:00:00Z\"]', '{\"label\": \"jan\"}')",
+                ' \'["2024-01-01", "2024-01-31T00:00:00Z"]\', \'{"label": "jan"}\')',
                 (days_until.__qualname__,),
             ).fetchone()
         )[0]

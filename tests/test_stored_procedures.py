@@ -125,8 +125,7 @@ def app_db(pg_server_url: str) -> Iterator[tuple[str, RoundTripProxy]]:
         socket_dir, port, dbname, user = info.host, info.port, info.dbname, info.user
     proxy = RoundTripProxy(socket_dir, port)
     proxied = (
-        f"postgresql://{user}@127.0.0.1:{proxy.port}/{dbname}"
-        "?sslmode=disable&gssencmode=disable"
+        f"postgresql://{user}@127.0.0.1:{proxy.port}/{dbname}?sslmode=disable&gssencmode=disable"
     )
     yield proxied, proxy
     proxy.close()

@@ -43,8 +43,6 @@ def check_messages(messages: Sequence[SendMessage]) -> None:
         )
 
 
-
-
 async def _rows(conn: Any, messages: Sequence[SendMessage], to_forks: bool) -> list[list[Any]]:
     """Columns (destinations, topics, messages, uuids) with forks fanned out."""
     forks: dict[str, list[str]] = {}
