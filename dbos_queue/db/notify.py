@@ -33,6 +33,7 @@ import asyncio
 import itertools
 import logging
 import secrets
+import threading
 import time
 from collections import Counter, defaultdict
 from typing import Any
@@ -117,6 +118,11 @@ class Notifier:
         self.members: dict[str, tuple[float, list[str]]] = {}
         self.sent = 0  # notifying statements sent (benchmarks, tests)
         self.last_sent = 0.0  # time.monotonic() of the last notification sent, either way
+        # Notifications queued from other threads (add_threadsafe): the loop is woken only
+        # when the sender task waits idle, not once per enqueue of a busy producer.
+        self._lock = threading.Lock()
+        self._inbox: list[tuple[str, str, int]] = []
+        self._armed = False  # the sender task is awake or already asked to wake
 
     def add(self, channel: str, payload: str, count: int = 1) -> None:
         """Queue one notification (engine loop only)."""
@@ -132,13 +138,28 @@ class Notifier:
         if self.event is not None:
             self.event.set()
 
+    def add_threadsafe(self, channel: str, payload: str, count: int = 1) -> None:
+        """``add`` from any thread; wakes the engine loop only if the sender sleeps."""
+        with self._lock:
+            self._inbox.append((channel, payload, count))
+            wake = not self._armed
+            self._armed = True
+        if wake and self.event is not None:
+            self.engine.loop.call_soon_threadsafe(self.event.set)
+
+    def _drain_inbox(self) -> None:
+        with self._lock:
+            inbox, self._inbox = self._inbox, []
+        for channel, payload, count in inbox:
+            self.add(channel, payload, count)
+
     def new_waiter(self) -> str:
         """A token for one ``result_waiters`` registration."""
         return f"{self.origin}:{next(self._waiter_seq)}"
 
     def pending(self) -> bool:
         """Whether notifications are waiting to be sent (a stop flushes them first)."""
-        return bool(self.outbox or self.queue_counts or self.queue_all or self.done)
+        return bool(self.outbox or self.queue_counts or self.queue_all or self.done or self._inbox)
 
     async def run_forever(self) -> None:
         """Send at once when idle, at most once per coalesce interval under load."""
@@ -148,11 +169,18 @@ class Notifier:
         loop = asyncio.get_running_loop()
         last = 0.0
         while True:
-            await self.event.wait()
+            with self._lock:
+                self._armed = False
+                queued = bool(self._inbox)
+            if not queued:
+                await self.event.wait()
+            with self._lock:
+                self._armed = True  # producers append without waking us until we sleep
             gap = self.coalesce_sec - (loop.time() - last)
             if gap > 0:
                 await asyncio.sleep(gap)  # let the burst accumulate into one statement
             self.event.clear()
+            self._drain_inbox()
             last = loop.time()
             try:
                 await self.flush()
@@ -190,6 +218,7 @@ class Notifier:
             return
         from dbos_queue.db import sql as _sql
 
+        self._drain_inbox()
         await self._know_members()
         channels, payloads, done = self._take()
         if not channels and not done:
