@@ -19,6 +19,7 @@ from dbos_queue.api.client_versions import ClientVersions
 from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync, as_host
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.loop import Engine
+from dbos_queue.db.notify import QUEUE_CHANNEL
 from dbos_queue.db.sysdb import SystemDatabase, init_workflow_plan, now_ms
 from dbos_queue.db.threadconn import ThreadConnections
 from dbos_queue.engine import core as _core
@@ -279,7 +280,7 @@ class DBOSClient(
 
             raise DBOSConflictingWorkflowError(params["id"], f"already exists as {res.name}")
         if res.inserted and also is None and notifier.may_claim(params["queue"]):
-            self.engine.publish_threadsafe("queue", name)
+            notifier.add_threadsafe(QUEUE_CHANNEL, name)  # coalesced; wakes the loop if idle
         return WorkflowHandle(self, params["id"])
 
     async def enqueue_async(

@@ -116,6 +116,8 @@ class Notifier:
         self.event: asyncio.Event | None = None
         # queue -> (monotonic time read, live claimers in rank order): whom to notify
         self.members: dict[str, tuple[float, list[str]]] = {}
+        # queue -> since when (monotonic) every read found no claimer
+        self.empty_since: dict[str, float] = {}
         self.sent = 0  # notifying statements sent (benchmarks, tests)
         self.last_sent = 0.0  # time.monotonic() of the last notification sent, either way
         # Notifications queued from other threads (add_threadsafe): the loop is woken only
@@ -204,6 +206,8 @@ class Notifier:
             seq = next(self._seq)
             item = queue_payload(q, n, seq, self.origin)
             known = self.members.get(q)
+            if n > 0 and not self.may_claim(q):
+                continue  # nobody claims from it (see may_claim)
             targets = chosen(known[1], n, seq) if known is not None and n > 0 else None
             if targets is None:
                 shared.append(item)
@@ -235,10 +239,17 @@ class Notifier:
         self.last_sent = time.monotonic()
 
     def may_claim(self, queue: str) -> bool:
-        """Whether to announce work on ``queue``: always. (Skipping queues nobody claims
-        from saved a statement per enqueue with no workers at all, but a worker that had
-        just joined missed what producers enqueued before they saw it: tail latency.)"""
-        return True
+        """False when nobody has claimed from ``queue`` for a while, as far as this process
+        has read lately: then its work is not announced at all (a queue with no worker
+        running costs one statement per enqueue, not two). A worker that joins is seen
+        within EMPTY_TTL_SEC; what was enqueued meanwhile its first claims pick up (it
+        polls every 0.25 s while it starts). "A while": two reads apart, so a producer
+        that started together with its workers does not skip their first jobs."""
+        known = self.members.get(queue)
+        if known is None or known[1] or time.monotonic() - known[0] > EMPTY_TTL_SEC:
+            return True
+        since = self.empty_since.get(queue)
+        return since is None or time.monotonic() - since < EMPTY_TTL_SEC
 
     def idle(self) -> bool:
         """No notification went out within the coalescing interval: the next one may go
@@ -266,6 +277,8 @@ class Notifier:
     def set_members(self, queue: str, members: list[str]) -> None:
         """A fresh view of ``queue``'s claimers (from this process's own queue tick)."""
         self.members[queue] = (time.monotonic(), members)
+        if members:
+            self.empty_since.pop(queue, None)
 
     def stale(self, queue: str) -> bool:
         """Whether this process's view of ``queue``'s claimers is missing or too old."""
@@ -295,7 +308,12 @@ class Notifier:
             logger.debug("could not read the fleet's claimers: %s", exc)
             return
         for q in stale:
-            self.members[q] = (now, rows.get(q, []))
+            ids = rows.get(q, [])
+            self.members[q] = (now, ids)
+            if ids:
+                self.empty_since.pop(q, None)
+            else:
+                self.empty_since.setdefault(q, now)
 
     # --- waiting for a result in another process ---------------------------------
 
