@@ -637,7 +637,7 @@ def drain(
         "statements_per_wf": round(sum(counts.values()) / n, 3),
         "statements_by_kind_per_wf": {k: round(v / n, 3) for k, v in counts.items()},
         "statements": statement_table(deltas, n),
-        "claims": counts.get("CLAIM", 0),
+        "claims": sum(counts.get(k, 0) for k in ("CLAIM", "CLAIM_FREE", "CLAIM_PARTITIONED")),
         "worker_threads_cpu_s": [d["threads_cpu_s"] for d in deltas],
         "cpu": b.cpu_split(cpu0, cpu1, n),
         "autovacuum_during_run": {k: (av0[k], av1[k]) for k in av0 if av0[k] != av1[k]},
