@@ -23,7 +23,7 @@ MARKERS: list[tuple[str, tuple[str, ...]]] = [
     ("claim", ("QueueService.claim ", "QueueService._claim_forever", "_claim_once")),
     ("checkpoint", ("_flush_records", "record_operation_blocking", "step_params")),
     ("completion", ("_flush_completions", "complete_blocking", "outcome_of", "_finish_sync")),
-    ("notify", ("_flush_outbox", "_listen_forever", "Engine.publish", "_notify_")),
+    ("notify", ("_flush_outbox", "_listen_forever", "Engine.publish", "Notifier.")),
     ("hand-off", ("Batcher._pull", "Batcher._deliver", "Batcher._kick", "submit_blocking")),
     ("batch write", ("Batcher._drain", "Batcher._flush", "_GroupWriter")),
     (
