@@ -1,7 +1,7 @@
 # Developer shortcuts; each target uses the project's virtualenv (.venv).
 PY ?= .venv/bin/python
 
-.PHONY: venv lint format typecheck test bench ci
+.PHONY: venv lint format typecheck test bench chart ci
 
 venv:
 	python3 -m venv .venv && .venv/bin/pip install -q -e '.[test,dev]'
@@ -24,6 +24,10 @@ test:
 
 bench:
 	$(PY) -m benchmarks.peers --rounds 2
+
+chart:
+	$(PY) -m benchmarks.peers --quick --peers dbos_queue,pgqueuer --workloads W1,W2,W3,bulk --workers 2 --out benchmarks/out/peers/chart
+	cp benchmarks/out/peers/chart/peers.png docs/img/peers.png
 
 ci:
 	bash .ci/run
