@@ -14,6 +14,7 @@ from typing import Any, cast
 import psycopg
 
 from dbos_queue.api.handles import as_host
+from dbos_queue.db import rows as _rows
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.loop import Engine
 from dbos_queue.db.sysdb import NULL_TOPIC, SystemDatabase
@@ -35,8 +36,9 @@ def caller_cursor(conn_or_session: Any) -> Any:
     raw = getattr(conn, "connection", None)
     if raw is not None and not isinstance(conn, psycopg.Connection):
         conn = getattr(raw, "dbapi_connection", None) or getattr(raw, "driver_connection", raw)
-    # psycopg's connection, or the driver's under SQLAlchemy: duck-typed.
-    return cast(Any, conn).cursor()
+    if isinstance(conn, (psycopg.Connection, psycopg.AsyncConnection)):
+        return _rows.named_cursor(conn)  # the caller's default row factory is left alone
+    return cast(Any, conn).cursor()  # another DB-API driver: duck-typed, rows by position
 
 
 def insert_messages(cur: Any, messages: list[SendMessage], send_to_forks: bool) -> None:

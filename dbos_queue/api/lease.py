@@ -21,6 +21,7 @@ import psycopg
 
 from dbos_queue.api import drain as _drain
 from dbos_queue.db.leases import renew_lease
+from dbos_queue.db.rows import ROW_FACTORY
 from dbos_queue.engine.events import LeaseLost
 
 logger = logging.getLogger("dbos_queue")
@@ -48,6 +49,7 @@ class LeaseKeeper:
                 engine.url,
                 autocommit=True,
                 prepare_threshold=engine.prepare_threshold,
+                row_factory=ROW_FACTORY,
                 connect_timeout=max(2, int(self.rt.lease_ms / 1000)),
             )
         return self._conn

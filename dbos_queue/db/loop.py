@@ -23,6 +23,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from dbos_queue.db.notify import Notifier, parse_queue_payload
+from dbos_queue.db.rows import ROW_FACTORY
 
 logger = logging.getLogger("dbos_queue")
 T = TypeVar("T")
@@ -117,7 +118,11 @@ class Engine:
             self.url,
             min_size=min(2, self.pool_size),
             max_size=self.pool_size,
-            kwargs={"autocommit": True, "prepare_threshold": self.prepare_threshold},
+            kwargs={
+                "autocommit": True,
+                "prepare_threshold": self.prepare_threshold,
+                "row_factory": ROW_FACTORY,
+            },
             open=False,
             name="dbos-system",
         )

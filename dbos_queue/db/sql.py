@@ -21,7 +21,7 @@ MIGRATIONS_TABLE: Final = (
 )
 MIGRATIONS_APPLIED: Final = "SELECT version FROM dbos.dbos_migrations"
 MIGRATION_RECORD: Final = "INSERT INTO dbos.dbos_migrations (version) VALUES (%s)"
-MIGRATIONS_CURRENT: Final = "SELECT max(version) FROM dbos.dbos_migrations"
+MIGRATIONS_CURRENT: Final = "SELECT max(version) AS version FROM dbos.dbos_migrations"
 
 # --- notifications -------------------------------------------------------------
 
@@ -133,7 +133,8 @@ WITH ins AS (
   ON CONFLICT DO NOTHING
   RETURNING workflow_uuid
 )
-SELECT true, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text FROM ins
+SELECT true AS inserted, NULL::text AS status, NULL::text AS name, NULL::text AS owner,
+       NULL::text AS output, NULL::text AS error, NULL::text AS queue_name FROM ins
 UNION ALL
 SELECT false, ws.status, ws.name, ws.owner_xid, ws.output, ws.error, ws.queue_name
   FROM dbos.workflow_status ws
@@ -384,7 +385,7 @@ SELECT queue_name,
 # Serialises the claimers of one queue only when it has fleet-wide limits, so the
 # counts the claim reads next (in a fresh READ COMMITTED snapshot) are exact.
 LOCK_LIMITED_QUEUE: Final = """
-SELECT 1 FROM dbos.queues
+SELECT 1 AS locked FROM dbos.queues
  WHERE name = %s
    AND (global_concurrency IS NOT NULL OR rate_limit_max IS NOT NULL
         OR partition_concurrency IS NOT NULL OR partition_rate_limit_max IS NOT NULL)
@@ -518,9 +519,9 @@ UPDATE dbos.workflow_status SET status = 'ENQUEUED', updated_at = %(now)s,
 RETURNING queue_name
 """
 
-NEXT_DELAYED: Final = (
-    "SELECT min(delay_until_epoch_ms) FROM dbos.workflow_status WHERE status = 'DELAYED'"
-)
+NEXT_DELAYED: Final = """
+SELECT min(delay_until_epoch_ms) AS next_delayed FROM dbos.workflow_status WHERE status = 'DELAYED'
+"""
 
 # Queued PENDING workflows of processes declared dead go back to their queue. Fenced
 # on the owner seen in the statement's snapshot (``dead``): a row that another reaper
@@ -840,7 +841,7 @@ SELECT workflow_uuid, function_id, function_name, error, child_workflow_id,
 # (names, since, until): workflows of each named queue started (dequeued) in the window
 # (since, until] epoch ms; an index range scan per name on workflow_status_queue_started_index.
 QUEUE_STARTS_BETWEEN: Final = """
-SELECT queue_name, count(*) FROM dbos.workflow_status
+SELECT queue_name, count(*) AS n FROM dbos.workflow_status
  WHERE queue_name = ANY(%(names)s::text[])
    AND started_at_epoch_ms > %(since)s AND started_at_epoch_ms <= %(until)s
  GROUP BY queue_name
@@ -1001,7 +1002,7 @@ ON CONFLICT (schedule_name) DO UPDATE
 """
 
 # DBOSClient.check_connection: one round trip, no retry.
-CHECK_CONNECTION: Final = "SELECT 1"
+CHECK_CONNECTION: Final = "SELECT 1 AS ok"
 
 # A queue's settings (QUEUE_COLUMNS) and its owner (0008), for Queue objects.
 GET_QUEUE_OWNED: Final = (
@@ -1113,7 +1114,7 @@ RETURNING schedule_name
 # When the longest-running live process started (this one included): a tick due before
 # that, when no process that is still alive was running, was missed.
 FLEET_UP_SINCE: Final = """
-SELECT min(started_at_epoch_ms) FROM dbos.executors WHERE lease_expires_at_epoch_ms > %s
+SELECT min(started_at_epoch_ms) AS since FROM dbos.executors WHERE lease_expires_at_epoch_ms > %s
 """
 
 
@@ -1146,7 +1147,7 @@ DEMO_EFFECTS: Final = (
 DEMO_DELETE_EFFECTS: Final = "DELETE FROM dbos_queue_demo_effects WHERE run = %s"
 # (queue): how many workflows of the queue are in each status, per executor.
 QUEUE_COUNTS_BY_EXECUTOR: Final = """
-SELECT status, executor_id, count(*) FROM dbos.workflow_status
+SELECT status, executor_id, count(*) AS n FROM dbos.workflow_status
  WHERE queue_name = %s GROUP BY status, executor_id
 """
 # (queue, executor_id): the workflows an executor holds (PENDING) on a queue.
@@ -1166,8 +1167,9 @@ SELECT workflow_uuid, status, executor_id, created_at, updated_at FROM dbos.work
 """
 # (queue): finished successfully, finished otherwise.
 QUEUE_FINISHED_COUNTS: Final = """
-SELECT count(*) FILTER (WHERE status = 'SUCCESS'),
+SELECT count(*) FILTER (WHERE status = 'SUCCESS') AS succeeded,
        count(*) FILTER (WHERE status IN ('ERROR', 'CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED'))
+         AS failed
   FROM dbos.workflow_status WHERE queue_name = %s
 """
 # (queue): a temporary queue's workflows and the queue itself, when the bench/demo ends.
@@ -1254,10 +1256,11 @@ WITH latest AS (
    WHERE e.lease_expires_at_epoch_ms > %(now)s AND e.process_id <> %(process_id)s
      AND %(name)s = ANY(e.workflow_names)
 )
-SELECT EXISTS (SELECT 1 FROM capable),
+SELECT EXISTS (SELECT 1 FROM capable) AS runnable_elsewhere,
        (SELECT CASE WHEN c.latest THEN NULL ELSE c.application_version END FROM capable c
-         ORDER BY c.latest DESC, c.started_at_epoch_ms DESC LIMIT 1),
+         ORDER BY c.latest DESC, c.started_at_epoch_ms DESC LIMIT 1) AS application_version,
        (SELECT no_executor_since_epoch_ms FROM dbos.workflow_status WHERE workflow_uuid = %(id)s)
+         AS no_executor_since_epoch_ms
 """
 
 # Undo a claim of a workflow this process cannot run: back to the queue, invisible until
@@ -1275,7 +1278,7 @@ RETURNING queue_name
 """
 
 # Whether a queue name is stored (declared by some worker, or created in the table).
-QUEUE_EXISTS: Final = "SELECT EXISTS (SELECT 1 FROM dbos.queues WHERE name = %s)"
+QUEUE_EXISTS: Final = "SELECT EXISTS (SELECT 1 FROM dbos.queues WHERE name = %s) AS found"
 
 
 # --- DBOS parity part B (0011): application versions, debounce ---------------------------
@@ -1401,14 +1404,15 @@ UPDATE dbos.executors SET queues = %(queues)s::text[]
 # the row is gone); and when the next DELAYED workflow is due.
 FLEET_TICK: Final = (
     """
-SELECT n.name,
+SELECT n.name AS queue,
        (SELECT array_agg(e.process_id ORDER BY e.process_id) FROM dbos.executors e
-         WHERE e.lease_expires_at_epoch_ms > %(now)s AND n.name = ANY(e.queues)),
+         WHERE e.lease_expires_at_epoch_ms > %(now)s AND n.name = ANY(e.queues)) AS members,
        EXISTS (SELECT 1 FROM dbos.workflow_status w
                 WHERE w.status = 'ENQUEUED' AND w.queue_name = n.name AND """
     + _runs_here("w.application_version")
-    + """),
-       (SELECT min(delay_until_epoch_ms) FROM dbos.workflow_status WHERE status = 'DELAYED'),
+    + """) AS has_work,
+       (SELECT min(delay_until_epoch_ms) FROM dbos.workflow_status WHERE status = 'DELAYED')
+         AS next_delayed,
        """
     + ", ".join("qs." + c.strip() for c in QUEUE_COLUMNS.split(","))
     + """
@@ -1451,12 +1455,12 @@ RETURNING step_id
 
 # Whether a database exists (asked on the maintenance database, before connecting to
 # it: behind PgBouncer a missing database shows as a connect timeout, not an error).
-DATABASE_EXISTS: Final = "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = %s)"
+DATABASE_EXISTS: Final = "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = %s) AS found"
 
 # (queues, now): each queue's live claimers in rank order, for a sender that directs its
 # notifications to a few of them (db/notify.py; the claim loops' FLEET_TICK reads the same).
 FLEET_MEMBERS: Final = """
-SELECT q, array_agg(e.process_id ORDER BY e.process_id)
+SELECT q AS queue, array_agg(e.process_id ORDER BY e.process_id) AS members
   FROM dbos.executors e, unnest(e.queues) AS q
  WHERE e.lease_expires_at_epoch_ms > %(now)s AND q = ANY(%(queues)s::text[])
  GROUP BY q

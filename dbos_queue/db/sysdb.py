@@ -20,11 +20,11 @@ from dbos_queue.db import sql as _sql
 from dbos_queue.db.batcher import Batcher
 from dbos_queue.db.loop import Engine
 from dbos_queue.model import clock as _clock
+from dbos_queue.model.records import Row
 from dbos_queue.model.status import TERMINAL_STATUSES
 
 logger = logging.getLogger("dbos_queue")
 T = TypeVar("T")
-Row = tuple[Any, ...]  # one result row, as psycopg returns it
 
 NULL_TOPIC = "__null__topic__"
 # INIT_WORKFLOW parameters that default to NULL (parent, owner, attributes, schedule, key).

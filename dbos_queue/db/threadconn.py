@@ -18,6 +18,7 @@ from typing import Any, TypeVar, cast
 
 import psycopg
 
+from dbos_queue.db.rows import ROW_FACTORY
 from dbos_queue.db.sysdb import retryable
 
 logger = logging.getLogger("dbos_queue")
@@ -42,7 +43,10 @@ class ThreadConnections:
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
             conn = psycopg.connect(
-                self.url, autocommit=True, prepare_threshold=self.prepare_threshold
+                self.url,
+                autocommit=True,
+                prepare_threshold=self.prepare_threshold,
+                row_factory=ROW_FACTORY,
             )
             with self._lock:
                 if self.closed:

@@ -19,6 +19,7 @@ from typing import Any, TypedDict
 from psycopg import sql as pgsql
 
 from dbos_queue.db import migrate as _migrate
+from dbos_queue.db import rows as _rows
 from dbos_queue.db import sql as _sql
 from dbos_queue.engine import tx_once as _once
 from dbos_queue.engine.registry import registry
@@ -193,10 +194,10 @@ class SQLAlchemyDatasource(_Base):
                     session.close()
 
     def _read(self, pg: Any, wf_id: str, fid: int) -> Any:
-        return pg.execute(self._get, (wf_id, fid)).fetchone()
+        return _rows.run(pg, self._get, (wf_id, fid)).fetchone()
 
     def _write(self, pg: Any, wf_id: str, fid: int, output: str, _name: str, fmt: str) -> bool:
-        return pg.execute(self._put, (wf_id, fid, output, None, fmt)).fetchone() is not None
+        return _rows.run(pg, self._put, (wf_id, fid, output, None, fmt)).fetchone() is not None
 
     def run_tx_step(
         self, ds_options: DatasourceOptions | None, func: Callable[..., Any], *args: Any, **kw: Any
@@ -315,12 +316,12 @@ class AsyncSQLAlchemyDatasource(_Base):
                     await session.close()
 
     async def _read(self, pg: Any, wf_id: str, fid: int) -> Any:
-        return await (await pg.execute(self._get, (wf_id, fid))).fetchone()
+        return await (await _rows.run_async(pg, self._get, (wf_id, fid))).fetchone()
 
     async def _write(
         self, pg: Any, wf_id: str, fid: int, output: str, _name: str, fmt: str
     ) -> bool:
-        cur = await pg.execute(self._put, (wf_id, fid, output, None, fmt))
+        cur = await _rows.run_async(pg, self._put, (wf_id, fid, output, None, fmt))
         return await cur.fetchone() is not None
 
     async def run_tx_step_async(

@@ -28,6 +28,7 @@ from psycopg import ClientCursor, pq
 from psycopg import sql as pgsql
 from psycopg.types.json import Jsonb
 
+from dbos_queue.db import rows as _rows
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import now_ms
 from dbos_queue.engine import tracing as _tracing
@@ -192,7 +193,7 @@ def _call_once(
             except psycopg.errors.UniqueViolation as exc:
                 if ctx is None or not _is_own_checkpoint(exc):
                     raise
-                prior = conn.execute(_sql.APP_TX_OUTPUT_GET, (ctx.workflow_id, fid)).fetchone()
+                prior = _rows.run(conn, _sql.APP_TX_OUTPUT_GET, (ctx.workflow_id, fid)).fetchone()
                 assert prior is not None
                 return (json.loads(prior[0]) if prior[0] is not None else None), True
         finally:

@@ -20,6 +20,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from dbos_queue.db import migrate as _migrate
+from dbos_queue.db import rows as _rows
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import now_ms
 from dbos_queue.engine import tracing as _tracing
@@ -138,13 +139,13 @@ def _begin_sqlalchemy(engine: Any, level: str) -> Generator[_once.Active, None, 
 
 
 def _read(pg: Any, wf_id: str, fid: int) -> Any:
-    row = pg.execute(_sql.APP_TX_OUTPUT_GET, (wf_id, fid)).fetchone()
+    row = _rows.run(pg, _sql.APP_TX_OUTPUT_GET, (wf_id, fid)).fetchone()
     return None if row is None else (row[0], row[1], None)
 
 
 def _write(pg: Any, wf_id: str, fid: int, output: str, name: str, _fmt: str) -> bool:
     params = (wf_id, fid, output, None, name, now_ms())
-    return pg.execute(_sql.APP_TX_OUTPUT_PUT_ONCE, params).fetchone() is not None
+    return _rows.run(pg, _sql.APP_TX_OUTPUT_PUT_ONCE, params).fetchone() is not None
 
 
 OUTPUTS = _once.Outputs(read=_read, write=_write)

@@ -8,7 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any, TypeAlias, TypedDict
+
+# One result row of a system-database statement: a psycopg named tuple whose fields are
+# the statement's column names (db/rows.py), read as ``row.status``, never ``row[1]``.
+# Typed loosely because each statement has its own fields; tests/test_sql_rows.py checks
+# that every statement names its columns.
+Row: TypeAlias = Any
 
 
 class StepInfo(TypedDict):
