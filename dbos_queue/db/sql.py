@@ -120,7 +120,7 @@ WITH ins AS (
       deduplication_id, priority, queue_partition_key, owner_xid, recovery_attempts,
       created_at, updated_at, delay_until_epoch_ms, parent_workflow_id, application_name,
       attributes, schedule_name, shard_key, parent_shard_key,
-      serialization, is_debounced, debounce_deadline_epoch_ms)
+      serialization, is_debounced, debounce_deadline_epoch_ms, creator_xid)
   VALUES (%(id)s, %(status)s, %(name)s, %(class_name)s, %(config_name)s, %(user)s,
       %(assumed_role)s, %(roles)s, %(executor_id)s, %(app_version)s, %(app_id)s, %(queue)s,
       %(timeout_ms)s, %(deadline_ms)s, %(inputs)s, %(started_ms)s, %(dedup_id)s, %(priority)s,
@@ -129,7 +129,9 @@ WITH ins AS (
       -- a child records its parent's shard key (0008): read it from the parent's row
       (SELECT p.shard_key FROM dbos.workflow_status p WHERE p.workflow_uuid = %(parent_id)s),
       -- 0011: the inputs' format; a debounced workflow's flag and deadline
-      %(serialization)s, %(is_debounced)s, %(debounce_deadline)s)
+      %(serialization)s, %(is_debounced)s, %(debounce_deadline)s,
+      -- 0013: the creating call's token (set under workflow_id_reuse_policy "reject")
+      %(creator)s)
   ON CONFLICT DO NOTHING
   RETURNING workflow_uuid
 )
@@ -139,6 +141,12 @@ UNION ALL
 SELECT false, ws.status, ws.name, ws.owner_xid, ws.output, ws.error, ws.queue_name
   FROM dbos.workflow_status ws
  WHERE ws.workflow_uuid = %(id)s AND NOT EXISTS (SELECT 1 FROM ins)
+"""
+
+# The token of the call that created a workflow's row (0013), to tell a retried insert
+# of our own from a workflow id already in use (workflow_id_reuse_policy "reject").
+WORKFLOW_CREATOR: Final = """
+SELECT creator_xid FROM dbos.workflow_status WHERE workflow_uuid = %s
 """
 
 # Which unique constraint an INIT conflict hit when the id itself is free.
@@ -1203,7 +1211,7 @@ WITH prior AS MATERIALIZED (
       FROM res
     RETURNING output
 )
-SELECT true, output, error FROM prior
+SELECT true AS replayed, output, error FROM prior
 UNION ALL
 SELECT false, output, NULL FROM ins;
 COMMIT"""
@@ -1221,7 +1229,7 @@ COMMIT"""
 # Outside a workflow (nothing to checkpoint): the bare call in its transaction.
 PROCEDURE_CALL_FUNCTION_UNRECORDED: Final = """BEGIN ISOLATION LEVEL {level};
 SELECT (CASE WHEN pg_typeof(r.v) = 'void'::regtype THEN 'null'::jsonb
-             ELSE to_jsonb(r.v) END)::text
+             ELSE to_jsonb(r.v) END)::text AS output
   FROM (SELECT {fn}({args}) AS v) r;
 COMMIT"""
 PROCEDURE_CALL_PROCEDURE_UNRECORDED: Final = """BEGIN ISOLATION LEVEL {level};
@@ -1531,6 +1539,17 @@ MAINTENANCE_TURN: Final = """
 UPDATE dbos.maintenance SET last_run_epoch_ms = %(now)s, run_by = %(by)s
  WHERE task = %(task)s AND last_run_epoch_ms <= %(now)s - %(interval_ms)s
 RETURNING task
+"""
+
+# (task, now, by, interval_ms): MAINTENANCE_TURN for a duty whose row may not exist yet
+# (queue/maintenance.py: the takeover scan's fleet-wide half); the first caller creates it.
+TAKE_MAINTENANCE_TURN: Final = """
+INSERT INTO dbos.maintenance AS m (task, last_run_epoch_ms, run_by)
+VALUES (%(task)s, %(now)s, %(by)s)
+ON CONFLICT (task) DO UPDATE SET last_run_epoch_ms = EXCLUDED.last_run_epoch_ms,
+                                 run_by = EXCLUDED.run_by
+ WHERE m.last_run_epoch_ms <= EXCLUDED.last_run_epoch_ms - %(interval_ms)s
+RETURNING m.task
 """
 
 # --- the claim of a queue without fleet-wide limits (queue/claim.py) -------------------

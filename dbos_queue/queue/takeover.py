@@ -1,7 +1,9 @@
 """The takeover scan: dead processes' work back into play, and nothing held but unrun.
 
 Every live process runs it every ``executor_lease_sec / 2`` (jittered), on the engine
-loop. One pass:
+loop; steps 1 and 2 only when it has the fleet's turn (queue/maintenance.py), so a
+fleet does them about once per fifth of a lease however many processes it has. One
+pass:
 
 1. declares dead the processes whose lease lapsed (``MARK_DEAD_EXECUTORS``) — but
    only once this process's own heartbeats have succeeded without a break for a
@@ -49,18 +51,22 @@ class TakeoverScan:
         interval = s.heartbeat_interval_sec or s.executor_lease_sec / 3
         return int((max(s.executor_lease_sec, interval * 1.5) + 0.25) * 1000)
 
-    async def scan(self) -> list[str]:
-        """One pass; returns the ids handed back to queues or taken over here."""
+    async def scan(self, *, fleet: bool = True) -> list[str]:
+        """One pass; returns the ids handed back to queues or taken over here. Steps 1
+        and 2 are the fleet's (``fleet=False`` leaves them to the process that has the
+        fleet's turn, queue/maintenance.py); 3 and 4 are this process's own."""
         rt = self.rt
         # Judge nobody, take nothing while this process itself may have been declared
         # dead: a stale lease is confirmed first (a lost one re-registers us).
         if not rt.lease.fresh():
             await rt.confirm_lease()
-        if rt.lease.steady_for(self.judge_after_ms()):
-            dead = await mark_dead_executors(rt.sysdb, rt.process_id)
-            if dead:
-                logger.info("declared %d process(es) dead (lease lapsed): %s", len(dead), dead)
-        taken = await self.requeue_dead()
+        taken: list[str] = []
+        if fleet:
+            if rt.lease.steady_for(self.judge_after_ms()):
+                dead = await mark_dead_executors(rt.sysdb, rt.process_id)
+                if dead:
+                    logger.info("declared %d process(es) dead (lease lapsed): %s", len(dead), dead)
+            taken += await self.requeue_dead()
         taken += await self.take_orphans()
         await self.release_stranded()
         return taken
@@ -68,11 +74,11 @@ class TakeoverScan:
     async def requeue_dead(self) -> list[str]:
         """Hand the queued workflows of dead processes back to their queues."""
         rows = await self.rt.sysdb.fetchall(_sql.REQUEUE_DEAD_OWNERS, {"now": now_ms()})
-        for q in {r[0] for r in rows}:
+        for q in {r.queue_name for r in rows}:
             self.rt.engine.publish("queue", q)
         for r in rows:
-            self.rt.events.emit(TakenOver(r[1], requeued=True))
-        return [r[1] for r in rows]
+            self.rt.events.emit(TakenOver(r.workflow_uuid, requeued=True))
+        return [r.workflow_uuid for r in rows]
 
     async def take_orphans(self) -> list[str]:
         """Non-queued workflows of dead processes whose function runs here."""
@@ -83,7 +89,8 @@ class TakeoverScan:
             "app_name": getattr(rt.settings, "name", None),
         }
         taken: list[str] = []
-        for (wf_id,) in await rt.sysdb.fetchall(_sql.ORPHANED_DIRECT, params):
+        for orphan in await rt.sysdb.fetchall(_sql.ORPHANED_DIRECT, params):
+            wf_id = orphan.workflow_uuid
             row = await rt.sysdb.get_status_row(wf_id)
             if row is None:
                 continue
@@ -104,14 +111,14 @@ class TakeoverScan:
         held_ms = max(STRANDED_MIN_MS, int(rt.settings.executor_lease_sec * 2000))
         rows = await held_since(rt.sysdb, rt.process_id, now_ms() - held_ms)
         running = {c.owner for c in list(rt.local.values())}
-        suspects = {owner for _wf, owner in rows if owner not in running}
+        suspects = {r.owner_xid for r in rows if r.owner_xid not in running}
         stale, self._suspects = suspects & self._suspects, suspects - self._suspects
         if not stale:
             return []
         released = await release_tokens(rt.sysdb, sorted(stale))
-        for q in {r[1] for r in released if r[1]}:
+        for q in {r.queue_name for r in released if r.queue_name}:
             rt.engine.publish("queue", q)
-        ids = [r[0] for r in released]
+        ids = [r.workflow_uuid for r in released]
         if ids:
             logger.warning(
                 "released %d workflow(s) this process held but did not run (a claim or "

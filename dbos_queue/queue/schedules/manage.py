@@ -155,7 +155,7 @@ async def get_schedule(rt: Any, name: str) -> dict[str, Any] | None:
 async def delete_schedule(rt: Any, name: str) -> bool:
     """Delete a schedule; False when there was none. No tick of it fires after this returns."""
     row = await rt.sysdb.fetchone(_sql.DELETE_SCHEDULE, (name,))
-    if row is not None and row[0] == "decorator":
+    if row is not None and row.kind == "decorator":
         sched = scheduler_of(rt)
         if sched is not None and name in sched.declared:
             logger.info(

@@ -103,6 +103,7 @@ class Scheduler:
                     )
                     continue
                 self.declared[info.name] = info
+                self.event.set()  # a new schedule to fire: the next pass reads it now
 
     def warn_unresolved(self) -> None:
         """Log, once each, decorated functions that are not registered workflows (yet)."""
@@ -144,8 +145,7 @@ class Scheduler:
     async def pass_once(self) -> float:
         """Fire every due tick this process may fire; seconds until the next is due."""
         rows = [ScheduleRow(*r) for r in await self.rt.sysdb.fetchall(_sql.ACTIVE_SCHEDULES)]
-        poll = min(POLL_SEC, self.rt.settings.scheduler_polling_interval_sec or POLL_SEC)
-        delay = poll * random.uniform(0.9, 1.1)
+        delay = poll_sec(self.rt) * random.uniform(0.9, 1.1)
         for row in rows:
             if not self._fires(row):
                 continue
@@ -157,6 +157,7 @@ class Scheduler:
                 if row.name not in self.broken:
                     self.broken.add(row.name)
                     logger.error("schedule %s cannot fire: %s", row.name, exc)
+                delay = min(delay, POLL_SEC)  # try it again soon
                 continue
             if nxt is not None:
                 # Wake just after the next tick (a little jitter spreads the fleet's claims).
@@ -175,7 +176,7 @@ class Scheduler:
         skipped: datetime | None = None
         if start > row.watermark:
             first, _ = cron_ticks(row.cron, tz, row.watermark, start, 1)
-            skipped = first[0] if first else None
+            skipped = first[0] if first else None  # the first tick not run
         due, nxt = cron_ticks(row.cron, tz, start, now, MAX_TICKS_PER_PASS)
         if not due and skipped is None:
             return nxt
@@ -200,6 +201,19 @@ class Scheduler:
             )
             self.rt.engine.publish("queue", row.queue)
         return nxt
+
+
+def poll_sec(rt: QueueHost) -> float:
+    """How long a pass may sleep when no tick it fires is due sooner. Changes to schedules
+    (create, pause, delete, apply, a decorated one stored) are announced to every process
+    (``notify_schedules``), so while this process listens, the table is re-read only every
+    ``scheduler_polling_interval_sec`` (DBOS's key, default 30 s) as a backstop; without
+    LISTEN (``use_listen_notify: false``, or while the listener reconnects) every second."""
+    setting = rt.settings.scheduler_polling_interval_sec
+    engine = rt.engine
+    if getattr(engine, "listen", True) and engine.listener_connected.is_set():
+        return setting or POLL_SEC
+    return min(POLL_SEC, setting or POLL_SEC)
 
 
 async def _claim_and_enqueue(
@@ -266,8 +280,8 @@ async def start(rt: QueueHost) -> None:
     sched.floor_ms = launched
     try:
         row = await rt.sysdb.fetchone(_sql.FLEET_UP_SINCE, (launched,))
-        if row is not None and row[0] is not None:
-            sched.floor_ms = min(launched, row[0])
+        if row is not None and row.since is not None:
+            sched.floor_ms = min(launched, row.since)
         await sched.sync_declared()
     except Exception as exc:
         logger.warning("could not store decorated schedules at launch (retrying): %s", exc)
