@@ -62,10 +62,14 @@ async def extend(
     async def go(conn: AsyncConnection[Any]) -> Bounce:
         row = await (await conn.execute(_sql.DEBOUNCE_EXTEND, params)).fetchone()
         if row is not None:
-            result = Bounce(row[0])
+            result = Bounce(row.workflow_uuid)
         else:
             holder = await (await conn.execute(_sql.DEBOUNCE_HOLDER, (queue, dedup_id))).fetchone()
-            result = Bounce(None, holder[0], bool(holder[1]), holder[2]) if holder else Bounce(None)
+            result = (
+                Bounce(None, holder.workflow_uuid, bool(holder.is_debounced), holder.name)
+                if holder
+                else Bounce(None)
+            )
         if record is not None:
             from dbos_queue.model import serialization as ser
 

@@ -17,6 +17,7 @@ import psycopg
 from psycopg import sql
 
 from dbos_queue.db import sql as _sql
+from dbos_queue.db.rows import ROW_FACTORY, Row
 from dbos_queue.model.pgurl import database_name, maintenance_url
 
 _FILE_RE = re.compile(r"^(\d{4})_[A-Za-z0-9_]+\.sql$")
@@ -59,10 +60,14 @@ def ensure_database(url: str) -> None:
     name = database_name(url)
     try:
         with psycopg.connect(
-            maintenance_url(url), autocommit=True, connect_timeout=10, prepare_threshold=None
+            maintenance_url(url),
+            autocommit=True,
+            connect_timeout=10,
+            prepare_threshold=None,
+            row_factory=ROW_FACTORY,
         ) as conn:
-            row = conn.execute(_sql.DATABASE_EXISTS, (name,)).fetchone()
-            if row is not None and row[0]:
+            row: Row | None = conn.execute(_sql.DATABASE_EXISTS, (name,)).fetchone()
+            if row is not None and row.found:
                 return
             _create(conn, name)
             return
@@ -90,11 +95,14 @@ def migrate(url: str) -> list[int]:
     applied_now: list[int] = []
     # One transaction: the lock is transaction-scoped, so this also holds through PgBouncer
     # in transaction pooling mode (a session lock would stay on a pooled server connection).
-    with psycopg.connect(url, connect_timeout=10, prepare_threshold=None) as conn:
+    with psycopg.connect(
+        url, connect_timeout=10, prepare_threshold=None, row_factory=ROW_FACTORY
+    ) as conn:
         with conn.transaction():
             conn.execute(_sql.MIGRATION_LOCK)
             conn.execute(_sql.MIGRATIONS_TABLE)
-            done = {r[0] for r in conn.execute(_sql.MIGRATIONS_APPLIED).fetchall()}
+            applied: list[Row] = conn.execute(_sql.MIGRATIONS_APPLIED).fetchall()
+            done = {r.version for r in applied}
             for version, path in available():
                 if version in done:
                     continue
@@ -106,9 +114,9 @@ def migrate(url: str) -> list[int]:
 
 def current_version(url: str) -> int:
     """Highest applied version, 0 for an empty database."""
-    with psycopg.connect(url, connect_timeout=10) as conn:
+    with psycopg.connect(url, connect_timeout=10, row_factory=ROW_FACTORY) as conn:
         try:
-            row = conn.execute(_sql.MIGRATIONS_CURRENT).fetchone()
+            row: Row | None = conn.execute(_sql.MIGRATIONS_CURRENT).fetchone()
         except psycopg.errors.UndefinedTable:
             return 0
-        return int(row[0]) if row and row[0] is not None else 0
+        return int(row.version) if row and row.version is not None else 0

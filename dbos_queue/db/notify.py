@@ -303,7 +303,7 @@ class Notifier:
                 cur = await conn.execute(
                     _sql.FLEET_MEMBERS, {"queues": stale, "now": int(time.time() * 1000)}
                 )
-                rows = {q: list(ids or []) for q, ids in await cur.fetchall()}
+                rows = {r.queue: list(r.members or []) for r in await cur.fetchall()}
         except Exception as exc:  # notify everyone rather than no one
             logger.debug("could not read the fleet's claimers: %s", exc)
             return

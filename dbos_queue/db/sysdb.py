@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection
@@ -27,8 +28,9 @@ logger = logging.getLogger("dbos_queue")
 T = TypeVar("T")
 
 NULL_TOPIC = "__null__topic__"
-# INIT_WORKFLOW parameters that default to NULL (parent, owner, attributes, schedule, key).
-INIT_OPTIONAL = ("parent_id", "app_name", "attributes", "schedule_name", "shard_key")
+# INIT_WORKFLOW parameters that default to NULL (parent, owner, attributes, schedule, key,
+# creator token).
+INIT_OPTIONAL = ("parent_id", "app_name", "attributes", "schedule_name", "shard_key", "creator")
 TERMINAL = TERMINAL_STATUSES  # the statuses a workflow never leaves
 
 
@@ -48,6 +50,15 @@ def retryable(exc: BaseException) -> bool:
     return isinstance(exc, (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected))
 
 
+class RecordedOp(NamedTuple):
+    """One recorded step of a workflow, as a replay reads it (``load_operations``)."""
+
+    function_name: str | None
+    output: str | None
+    error: str | None
+    child_workflow_id: str | None
+
+
 @dataclass
 class InitResult:
     """What an INIT did: inserted a new row, or found this workflow's existing one."""
@@ -59,6 +70,9 @@ class InitResult:
     output: str | None = None
     error: str | None = None
     queue_name: str | None = None
+    # duplication_policy "return-existing": the workflow holding the deduplication id,
+    # attached to instead of inserting this one (nothing was written)
+    holder: str | None = None
 
 
 def init_workflow_plan(params: dict[str, Any]) -> Generator[tuple[str, Any], Any, InitResult]:
@@ -70,6 +84,11 @@ def init_workflow_plan(params: dict[str, Any]) -> Generator[tuple[str, Any], Any
     for key in ("serialization", "debounce_deadline"):  # 0011 columns, unset by most starts
         params.setdefault(key, None)
     params.setdefault("is_debounced", False)
+    # DBOS 3.4's policies (engine/context.py): on an id in use, and on a deduplication id
+    # held by another workflow of the queue.
+    reject = params.get("reuse_policy") == "reject"
+    if reject and not params.get("creator"):
+        params["creator"] = str(uuid.uuid4())  # kept in params: a replanned retry reuses it
     for _ in range(5):
         row = yield _sql.INIT_WORKFLOW, params
         if row is not None:
@@ -77,13 +96,23 @@ def init_workflow_plan(params: dict[str, Any]) -> Generator[tuple[str, Any], Any
             if not res.inserted and params.get("owner") and res.owner == params["owner"]:
                 # Our own insert, retried after its reply was lost: we own it.
                 return InitResult(True)
+            if not res.inserted and reject:
+                made = yield _sql.WORKFLOW_CREATOR, (params["id"],)
+                if made is None or made.creator_xid != params["creator"]:
+                    from dbos_queue.error import DBOSWorkflowIDInUseError
+
+                    raise DBOSWorkflowIDInUseError(params["id"], res.status or "", res.name or "")
+                return InitResult(True)  # our own insert, retried
             return res
         if params.get("dedup_id") is not None:
             holder = yield _sql.DEDUP_HOLDER, (params["queue"], params["dedup_id"])
             if holder is not None:
+                if params.get("duplication_policy") == "return-existing":
+                    return InitResult(False, holder=holder.workflow_uuid)
                 from dbos_queue.error import DBOSQueueDeduplicatedError
 
                 raise DBOSQueueDeduplicatedError(params["id"], params["queue"], params["dedup_id"])
+            # The holder released the id since the insert collided: insert again.
     raise RuntimeError(f"could not insert or read workflow {params['id']}")
 
 
@@ -201,7 +230,7 @@ class SystemDatabase:
         """PENDING workflows of dead processes of these executors that this version runs."""
         params = {"executor_ids": executor_ids, "app_version": app_version, "app_name": app_name}
         rows = await self.fetchall(_sql.RECOVERABLE_FOR_EXECUTOR, params)
-        return [r[0] for r in rows]
+        return [r.workflow_uuid for r in rows]
 
     async def mark_max_recovery(self, wf_id: str, owner: str) -> None:
         """Dead-letter a workflow that exceeded its recovery attempts (fenced by ``owner``)."""
@@ -302,7 +331,7 @@ class SystemDatabase:
             "nows": [i["now"] for i in items],
         }
         rows = await self.fetchall(_sql.RECORD_AND_COMPLETE_WORKFLOWS, params)
-        accepted: set[str] = {r[0] for r in rows}
+        accepted: set[str] = {r.workflow_uuid for r in rows}
         for wf_id in accepted:
             self.engine.publish("wf", wf_id)
         return accepted
@@ -322,7 +351,7 @@ class SystemDatabase:
             "errors": [i["error"] for i in items],
             "nows": [i["now"] for i in items],
         }
-        return {r[0] for r in await self.fetchall(_sql.COMPLETE_WORKFLOWS, params)}
+        return {r.workflow_uuid for r in await self.fetchall(_sql.COMPLETE_WORKFLOWS, params)}
 
     async def cancel_owned(self, wf_id: str, owner: str) -> None:
         """Mark a workflow this owner runs as CANCELLED (fenced by ``owner``)."""
@@ -342,10 +371,13 @@ class SystemDatabase:
 
     # --- operations ----------------------------------------------------------------
 
-    async def load_operations(self, wf_id: str) -> dict[int, Row]:
+    async def load_operations(self, wf_id: str) -> dict[int, RecordedOp]:
         """A workflow's recorded steps by function id, for replay."""
         rows = await self.fetchall(_sql.LOAD_OPERATIONS, (wf_id,))
-        return {r[0]: r[1:] for r in rows}
+        return {
+            r.function_id: RecordedOp(r.function_name, r.output, r.error, r.child_workflow_id)
+            for r in rows
+        }
 
     @staticmethod
     def operation_params(
@@ -394,7 +426,8 @@ class SystemDatabase:
             "starteds": [i["started"] for i in items],
             "nows": [i["now"] for i in items],
         }
-        return {(r[0], r[1]) for r in await self.fetchall(_sql.RECORD_OPERATIONS, params)}
+        rows = await self.fetchall(_sql.RECORD_OPERATIONS, params)
+        return {(r.workflow_uuid, r.function_id) for r in rows}
 
     async def list_steps(self, wf_id: str) -> list[Row]:
         """A workflow's steps in ``_sql.LIST_STEPS`` order (see ``model.status.step_dict``)."""
@@ -440,7 +473,7 @@ class SystemDatabase:
             row = await cur.fetchone()
             if row is None and not timed_out:
                 return True, None
-            record["output"] = row[0] if row is not None else None
+            record["output"] = row.message if row is not None else None
             cur = await conn.execute(_sql.RECORD_OPERATION, record)
             if await cur.fetchone() is None:
                 raise Refused()

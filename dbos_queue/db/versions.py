@@ -48,6 +48,7 @@ async def set_latest(sysdb: SystemDatabase, version: str, app: str | None) -> No
             "application launches with it (see list_application_versions())"
         )
     raise DBOSException(
-        f"Application version {version!r} is registered by application {row[4]!r}, not "
-        f"{app!r}: act as that application (application_name=...) to promote it"
+        f"Application version {version!r} is registered by application "
+        f"{row.application_name!r}, not {app!r}: act as that application "
+        "(application_name=...) to promote it"
     )

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.notify import EMPTY_TTL_SEC
-from dbos_queue.db.sysdb import now_ms
+from dbos_queue.db.sysdb import Row, now_ms
 from dbos_queue.engine import core as _core
 from dbos_queue.engine.events import Claimed, Dequeued, WorkflowFinished
 from dbos_queue.error import (
@@ -85,7 +85,7 @@ class QueueService:
     async def refresh(self, name: str) -> QueueSettings:
         """Re-read ``name``'s stored settings (and whether its row was deleted)."""
         row = await self.rt.sysdb.fetchone(_sql.GET_QUEUE, (name,))
-        s = QueueSettings(*row) if row is not None else QueueSettings(name=name)
+        s = QueueSettings.from_row(row) if row is not None else QueueSettings(name=name)
         self.settings[name] = s
         if row is None and name in self.rt.registry.queues:
             self.deleted.add(name)
@@ -178,7 +178,7 @@ class QueueService:
         while self.claiming:
             ev.clear()
             room = self.room(name) if name not in self.deleted else 0
-            claimed: list[tuple[Any, ...]] = []
+            claimed: list[Row] = []
             if room > 0:
                 try:
                     claimed = await self.claim(name, room)
@@ -202,7 +202,7 @@ class QueueService:
             except TimeoutError:
                 pass
 
-    async def claim(self, name: str, limit: int) -> list[tuple[Any, ...]]:
+    async def claim(self, name: str, limit: int) -> list[Row]:
         """Run the claim for ``name``; returns the claimed status rows."""
         s = self.settings.get(name) or QueueSettings(name=name)
         owner = self.rt.new_owner()
@@ -236,7 +236,7 @@ class QueueService:
         started = time.perf_counter()
         attempts = 0
 
-        async def go(conn: Any) -> list[tuple[Any, ...]]:
+        async def go(conn: Any) -> list[Row]:
             nonlocal attempts
             attempts += 1
             if attempts > 1:  # retried after a dropped connection: the first may have landed
@@ -253,29 +253,27 @@ class QueueService:
             rows = await self.rt.sysdb.transaction(go)
         else:
             rows = await self.rt.sysdb.with_retry(go)
-        rows.sort(key=lambda r: (r[23], r[14]))  # priority, created_at
+        rows.sort(key=lambda r: (r.priority, r.created_at))
         if s.partitioned and rows:
-            self.cursor[name] = max(r[24] or "" for r in rows)
+            self.cursor[name] = max(r.queue_partition_key or "" for r in rows)
         self.rt.events.emit(Claimed(name, len(rows), time.perf_counter() - started))
         return rows
 
-    def dispatch(self, name: str, row: tuple[Any, ...]) -> None:
+    def dispatch(self, name: str, row: Row) -> None:
         """Run a claimed row: on the fast path when it is the common case, else as a task."""
-        wf_id, owner = row[0], row[26]
-        key = row[24]
+        wf_id, owner = row.workflow_uuid, row.owner_xid
+        key = row.queue_partition_key
         self.running[name] += 1
         self.total_running += 1
         if key is not None:
             self.partition_running[name][key] += 1
         self.idle.clear()
         if self.rt.events.wants(Dequeued):
-            self.rt.events.emit(Dequeued(name, wf_id, now_ms() - (row[14] or now_ms())))
+            self.rt.events.emit(Dequeued(name, wf_id, now_ms() - (row.created_at or now_ms())))
         if not dispatch_fast(self, name, key, row):
             self.rt.engine.spawn(self._run(name, key, wf_id, owner, row), f"wf-{wf_id}")
 
-    async def _run(
-        self, name: str, key: str | None, wf_id: str, owner: str, row: tuple[Any, ...]
-    ) -> None:
+    async def _run(self, name: str, key: str | None, wf_id: str, owner: str, row: Row) -> None:
         try:
             limit = self.rt.settings.max_recovery_attempts
             try:
@@ -286,17 +284,17 @@ class QueueService:
                 # once none has shown up for unknown_workflow_wait_sec.
                 from dbos_queue.queue.unrunnable import leave_or_fail
 
-                outcome = await leave_or_fail(self.rt, wf_id, owner, row[2], exc, self)
+                outcome = await leave_or_fail(self.rt, wf_id, owner, row.name, exc, self)
                 (logger.error if outcome == "error" else logger.info)("%s (%s)", exc, outcome)
                 return
-            if row[16] > limit + 1:
+            if row.recovery_attempts > limit + 1:
                 await self.rt.sysdb.mark_max_recovery(wf_id, owner)
                 self.rt.engine.publish("wf", wf_id)
                 self.rt.events.emit(WorkflowFinished(wf_id, "MAX_RECOVERY_ATTEMPTS_EXCEEDED"))
                 logger.error("%s", MaxRecoveryAttemptsExceededError(wf_id, limit))
                 return
             ctx = _core.fresh_context_from_row(row, owner)
-            if row[16] > 1:  # ran before (taken over or drained): replay recorded steps
+            if row.recovery_attempts > 1:  # ran before (taken over, drained): replay its steps
                 ctx.fresh = False
                 ctx.recorded = await self.rt.sysdb.load_operations(wf_id)
             fut = self.rt.submit(s, ctx)
@@ -350,11 +348,11 @@ class QueueService:
             wait = backstop_sec(self.rt, 1.0)
             try:
                 rows = await self.rt.sysdb.fetchall(_sql.PROMOTE_DELAYED, {"now": now_ms()})
-                for q in {r[0] for r in rows}:
+                for q in {r.queue_name for r in rows}:
                     self.rt.engine.publish("queue", q)
                 nxt = await self.rt.sysdb.fetchone(_sql.NEXT_DELAYED)
-                if nxt is not None and nxt[0] is not None:
-                    wait = min(wait, max(0.0, (nxt[0] - now_ms()) / 1000))
+                if nxt is not None and nxt.next_delayed is not None:
+                    wait = min(wait, max(0.0, (nxt.next_delayed - now_ms()) / 1000))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -419,9 +417,9 @@ class QueueService:
         rows = await self.rt.sysdb.fetchall(
             _sql.RELEASE_OWNED, {"now": now_ms(), "prefix": f"{self.rt.process_id}:%"}
         )
-        for q in {r[1] for r in rows if r[1]}:
+        for q in {r.queue_name for r in rows if r.queue_name}:
             self.rt.engine.publish("queue", q)
-        return [r[0] for r in rows]
+        return [r.workflow_uuid for r in rows]
 
 
 _UNSET: Any = object()

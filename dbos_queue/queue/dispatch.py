@@ -13,22 +13,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from dbos_queue.db.sysdb import Row
 from dbos_queue.engine import core as _core
 
 if TYPE_CHECKING:
     from dbos_queue.queue.claimer import Claimer
 
-# Columns of a claimed row (``_sql.STATUS_COLUMNS`` order).
-_NAME, _ATTEMPTS = 2, 16
 
-
-def dispatch_fast(svc: Claimer, name: str, key: str | None, row: tuple[Any, ...]) -> bool:
-    """Start ``row`` on the thread pool if it is the common case; False otherwise."""
+def dispatch_fast(svc: Claimer, name: str, key: str | None, row: Row) -> bool:
+    """Start ``row`` (a claimed ``_sql.STATUS_COLUMNS`` row) on the thread pool if it is
+    the common case; False otherwise."""
     rt = svc.rt
-    info = rt.registry.workflows.get(row[_NAME])
-    if info is None or info.is_async or row[_ATTEMPTS] != 1:
+    info = rt.registry.workflows.get(row.name)
+    if info is None or info.is_async or row.recovery_attempts != 1:
         return False
-    wf_id, owner = row[0], row[26]
+    wf_id, owner = row.workflow_uuid, row.owner_xid
     try:
         s = rt.start_for_row(wf_id, row)
     except Exception:

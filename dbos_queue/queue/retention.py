@@ -46,7 +46,7 @@ async def purge(
     if keep_rows is not None:
         row = await sysdb.fetchone(_sql.GC_KEEP_THRESHOLD, {"keep": keep_rows})
         if row is not None:
-            deleted += await _before(sysdb, row[0], row[1], batch, pause)
+            deleted += await _before(sysdb, row.created_at, row.workflow_uuid, batch, pause)
     return deleted
 
 

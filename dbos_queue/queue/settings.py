@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, TypedDict, cast
 
 from dbos_queue.error import DBOSQueueSettingsError
+from dbos_queue.model.records import Row
 
 MAX_PRIORITY = 2**31 - 1
 
@@ -68,6 +69,11 @@ class QueueSettings:
             or self.partition_rate_limit_max is not None
             or self.partition_worker_concurrency is not None
         )
+
+    @classmethod
+    def from_row(cls, row: Row) -> QueueSettings:
+        """The settings a row holds by name (``_sql.QUEUE_COLUMNS``, among other columns)."""
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
 
     def as_params(self) -> dict[str, Any]:
         """The columns ``UPSERT_QUEUE`` stores."""

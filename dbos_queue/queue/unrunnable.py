@@ -18,7 +18,7 @@ under a capable process's own version, so that process may claim it.
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import now_ms
@@ -62,8 +62,10 @@ async def leave_or_fail(
         "id": wf_id,
         "app_name": getattr(rt.settings, "name", None),
     }
-    row = await rt.sysdb.fetchone(_sql.UNRUNNABLE_STATE, params) or (False, None, None)
-    someone, version, since = bool(row[0]), cast("str | None", row[1]), cast("int | None", row[2])
+    row = await rt.sysdb.fetchone(_sql.UNRUNNABLE_STATE, params)
+    someone = row is not None and bool(row.runnable_elsewhere)
+    version: str | None = row.application_version if row is not None else None
+    since: int | None = row.no_executor_since_epoch_ms if row is not None else None
     wait_ms = int(rt.settings.unknown_workflow_wait_sec * 1000)
     if someone:
         until = now + int(HAND_BACK_MS * random.uniform(0.5, 1.5))

@@ -25,7 +25,7 @@ async def is_latest(rt: Any) -> bool:
     if cached is not None and now - cached[0] < TTL_SEC:
         return cached[1]
     row = await rt.sysdb.fetchone(_sql.LATEST_VERSION, {"app": getattr(rt.settings, "name", None)})
-    answer = row is None or row[1] == rt.app_version
+    answer = row is None or row.version_name == rt.app_version
     _cache[rt] = (now, answer)
     return answer
 

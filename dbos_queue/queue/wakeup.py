@@ -147,14 +147,16 @@ class Wakeup:
         }
         members: dict[str, list[str]] = {}
         next_delayed = None
-        for name, ids, has_work, nxt, *stored in await rt.sysdb.fetchall(_sql.FLEET_TICK, params):
-            members[name] = list(ids or [])
-            next_delayed = nxt
-            found = QueueSettings(*stored) if stored[0] is not None else QueueSettings(name=name)
-            gone = stored[0] is None and name in rt.registry.queues  # see QueueService.refresh
+        for r in await rt.sysdb.fetchall(_sql.FLEET_TICK, params):
+            name = r.queue
+            members[name] = list(r.members or [])
+            next_delayed = r.next_delayed
+            stored = r.name is not None  # the queue's dbos.queues row (QUEUE_COLUMNS)
+            found = QueueSettings.from_row(r) if stored else QueueSettings(name=name)
+            gone = not stored and name in rt.registry.queues  # see QueueService.refresh
             if svc.settings.get(name) != found or gone != (name in svc.deleted):
                 await svc.refresh_and_wake(name)  # changed without a notification reaching us
-            elif has_work and svc.room(name) > 0:
+            elif r.has_work and svc.room(name) > 0:
                 svc.wake(name)  # work that no notification announced (or that we skipped)
         self.members = members
         for q, ids in members.items():  # what this process sends goes to the same turns
