@@ -31,7 +31,7 @@ async def poll_cancellations_forever(rt: Any, interval: float) -> None:
         except Exception as exc:
             logger.warning("polling for cancellations failed: %s", exc)
             continue
-        for (wf_id,) in rows:
+        for wf_id in (r.workflow_uuid for r in rows):
             rt.engine.wake(("cancel", wf_id))
             for hook in list(rt.engine.hooks.get("cancel", ())):
                 hook(wf_id)

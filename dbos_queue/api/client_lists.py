@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from dbos_queue.db.loop import Engine
 from dbos_queue.db.sysdb import SystemDatabase
+from dbos_queue.model.records import Row
 from dbos_queue.model.status import WorkflowStatus
 from dbos_queue.ops import listing
 from dbos_queue.ops import queues as _queues
@@ -212,12 +213,12 @@ class ClientQueues:
     engine: Engine
     sysdb: SystemDatabase
 
-    def _queue(self, row: tuple[Any, ...] | None) -> Queue | None:
+    def _queue(self, row: Row | None) -> Queue | None:
         from dbos_queue.api.queue import queue_from_row
 
         return queue_from_row(row, host=self) if row is not None else None
 
-    def _queues(self, rows: list[tuple[Any, ...]]) -> list[Queue]:
+    def _queues(self, rows: list[Row]) -> list[Queue]:
         from dbos_queue.api.queue import queue_from_row
 
         return [queue_from_row(r, host=self) for r in rows]

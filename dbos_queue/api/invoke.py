@@ -10,7 +10,8 @@ from typing import Any, Literal, Protocol, cast, overload
 from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
 from dbos_queue.api.runtime import Runtime
 from dbos_queue.engine import core as _core
-from dbos_queue.engine.context import WorkflowContext, current_workflow
+from dbos_queue.engine import start_policy as _policy
+from dbos_queue.engine.context import WorkflowContext, current_workflow, pending_reuse_policy
 from dbos_queue.engine.core import Start
 from dbos_queue.engine.registry import FunctionInfo, method_kind, registry
 from dbos_queue.error import (
@@ -90,6 +91,7 @@ def prepare_start(info: FunctionInfo, args: tuple[Any, ...], kwargs: dict[str, A
     rt = require_runtime()
     role = _core.check_roles(info)
     bound, rest, class_name, config_name = _bind(info, args)
+    reuse = pending_reuse_policy()  # SetWorkflowID's, taken with its id just below
     wf_id, parent, pfid = _core.resolve_workflow_id(rt)
     s = Start(
         info=info,
@@ -101,15 +103,26 @@ def prepare_start(info: FunctionInfo, args: tuple[Any, ...], kwargs: dict[str, A
         config_name=config_name,
     )
     params = _core.init_params(rt, s, rt.new_owner(), role)
+    params["reuse_policy"] = reuse
     return rt, s, params, parent, pfid
+
+
+def _not_enqueued() -> None:
+    """Refuse SetEnqueueOptions(duplication_policy="return-existing") on a direct start."""
+    from dbos_queue.engine.context import check_duplication_policy, next_enqueue
+
+    opts = next_enqueue.get()
+    if opts is not None and opts.duplication_policy is not None:
+        check_duplication_policy(opts.duplication_policy, None, opts.deduplication_id)
 
 
 def invoke_sync(
     info: FunctionInfo, args: tuple[Any, ...], kwargs: dict[str, Any], background: bool
 ) -> Any:
     """Call a sync workflow: run it here, or (``background``) start it and return a handle."""
+    _not_enqueued()
     rt, s, params, parent, pfid = prepare_start(info, args, kwargs)
-    owned, ctx = rt.engine.run(_core.init_workflow(rt, params, parent, pfid, info.name))
+    owned, ctx = rt.engine.run(_policy.init_workflow(rt, params, parent, pfid, info.name))
     if owned:
         ctx = ctx or _core.fresh_context(params)
         if background:
@@ -129,8 +142,9 @@ async def invoke_async(
     info: FunctionInfo, args: tuple[Any, ...], kwargs: dict[str, Any], background: bool
 ) -> Any:
     """Call a workflow from async code: await it, or (``background``) start it."""
+    _not_enqueued()
     rt, s, params, parent, pfid = prepare_start(info, args, kwargs)
-    owned, ctx = await rt.engine.arun(_core.init_workflow(rt, params, parent, pfid, info.name))
+    owned, ctx = await rt.engine.arun(_policy.init_workflow(rt, params, parent, pfid, info.name))
     if owned:
         ctx = ctx or _core.fresh_context(params)
         if background:
@@ -150,10 +164,12 @@ def enqueue_start(
 ) -> Prepared:
     """Check the enqueue options against the queue and build the queued start."""
     from dbos_queue.db.sysdb import now_ms
-    from dbos_queue.engine.context import next_enqueue
+    from dbos_queue.engine.context import check_duplication_policy, next_enqueue
 
     info = workflow_info(func)
     opts = next_enqueue.get()
+    if opts is not None:
+        check_duplication_policy(opts.duplication_policy, queue.name, opts.deduplication_id)
     settings = queue.settings
     key = opts.queue_partition_key if opts else None
     if settings.partitioned and key is None:
@@ -179,6 +195,8 @@ def enqueue_start(
         "delay_until": now_ms() + int(delay * 1000) if delay else None,
     }
     params = _core.init_params(rt, s, None, _params["assumed_role"])
+    params["reuse_policy"] = _params["reuse_policy"]
+    params["duplication_policy"] = opts.duplication_policy if opts else None
     return rt, s, params, parent, pfid
 
 
@@ -206,7 +224,7 @@ async def require_stored_queue(rt: Runtime, name: str) -> None:
     from dbos_queue.error import DBOSQueueNotDeclaredError
 
     row = await rt.sysdb.fetchone(_sql.QUEUE_EXISTS, (name,))
-    if row is None or not row[0]:
+    if row is None or not row.found:
         raise DBOSQueueNotDeclaredError(name)
 
 
@@ -217,9 +235,9 @@ def enqueue_sync(
     rt, s, params, parent, pfid = enqueue_start(queue, func, args, kwargs)
     if named_only(queue.name):
         rt.engine.run(require_stored_queue(rt, queue.name))
-    rt.engine.run(_core.init_workflow(rt, params, parent, pfid, s.info.name))
+    rt.engine.run(_policy.init_workflow(rt, params, parent, pfid, s.info.name))
     after_enqueue(rt, s, True)
-    return WorkflowHandle[Any](rt, s.wf_id)
+    return WorkflowHandle[Any](rt, params["id"])  # the holder, when attached by deduplication
 
 
 async def enqueue_async(
@@ -229,9 +247,9 @@ async def enqueue_async(
     rt, s, params, parent, pfid = enqueue_start(queue, func, args, kwargs)
     if named_only(queue.name):
         await rt.engine.arun(require_stored_queue(rt, queue.name))
-    await rt.engine.arun(_core.init_workflow(rt, params, parent, pfid, s.info.name))
+    await rt.engine.arun(_policy.init_workflow(rt, params, parent, pfid, s.info.name))
     after_enqueue(rt, s, True)
-    return WorkflowHandleAsync[Any](rt, s.wf_id)
+    return WorkflowHandleAsync[Any](rt, params["id"])
 
 
 def register_function(

@@ -8,13 +8,16 @@ and, when DBOS is launched, writes them to the table.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Coroutine
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
 from dbos_queue.api.handles import SystemHost as StoreHost
 from dbos_queue.db import sql as _sql
 from dbos_queue.engine.registry import registry
 from dbos_queue.error import DBOSException
+from dbos_queue.model.records import Row
 from dbos_queue.queue.settings import QueueRateLimit, QueueSettings, declared_settings
 
 if TYPE_CHECKING:
@@ -22,7 +25,13 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
-Row = tuple[Any, ...]
+
+
+def _settings_of(row: Row) -> QueueSettings:
+    """The ``QueueSettings`` of a ``dbos.queues`` row (``_sql.QUEUE_COLUMNS``, by name)."""
+    return QueueSettings(
+        **{f.name: getattr(row, f.name) for f in dataclasses.fields(QueueSettings)}
+    )
 
 
 class Queue:
@@ -76,10 +85,10 @@ class Queue:
     def from_row(cls, row: Row, host: StoreHost | None = None) -> Queue:
         """A Queue for a ``dbos.queues`` row, not re-declared (see ``queue_from_row``)."""
         q = cls.__new__(cls)
-        q.name = row[0]
+        q.settings = _settings_of(row)
+        q.name = q.settings.name
         q.priority_enabled = True
-        q.settings = QueueSettings(*row[:12])
-        q.application_name = row[12] if len(row) > 12 else None
+        q.application_name = row.application_name
         q._host = host
         return q
 
@@ -90,8 +99,8 @@ class Queue:
 
     def _adopt(self, row: Row | None) -> QueueSettings:
         if row is not None:
-            self.settings = QueueSettings(*row[:12])
-            self.application_name = row[12]
+            self.settings = _settings_of(row)
+            self.application_name = row.application_name
         return self.settings
 
     def _read(self) -> QueueSettings:
@@ -340,7 +349,11 @@ def named_queue(name: str, row: Row | None = None) -> Queue:
     declared = cast("Queue | None", registry.queues.get(name))
     if declared is not None:
         return declared
-    return queue_from_row(row if row is not None else (name,))
+    if row is not None:
+        return queue_from_row(row)
+    # Not stored either: a row of default settings, owned by nobody.
+    default = SimpleNamespace(**dataclasses.asdict(QueueSettings(name)), application_name=None)
+    return queue_from_row(default)
 
 
 def _rate(limit: int | None, period: float | None) -> QueueRateLimit | None:

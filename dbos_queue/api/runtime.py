@@ -32,11 +32,10 @@ from dbos_queue.error import (
     DBOSWorkflowFunctionNotFoundError,
 )
 from dbos_queue.model import serialization as ser
+from dbos_queue.model.records import Row
 
 if TYPE_CHECKING:
     from dbos_queue.ops.admin.server import AdminServer
-
-Row = tuple[Any, ...]  # a workflow_status row
 
 logger = logging.getLogger("dbos_queue")
 
@@ -415,7 +414,12 @@ class Runtime:
 
     def start_for_row(self, wf_id: str, row: Row) -> Start:
         """The start of a stored workflow: its function, inputs and bound instance or class."""
-        name, class_name, config_name, inputs = row[2], row[3], row[4], row[20]
+        name, class_name, config_name, inputs = (
+            row.name,
+            row.class_name,
+            row.config_name,
+            row.inputs,
+        )
         info = self.registry.workflows.get(name)
         if info is None:
             raise DBOSWorkflowFunctionNotFoundError(

@@ -116,7 +116,7 @@ class Run:
                 row = client.engine.run(
                     client.sysdb.fetchone(_sql.QUEUE_FINISHED_COUNTS, (self.queue,))
                 )
-                done, failed = row
+                done, failed = row.succeeded, row.failed
                 bar.update(done + failed)
                 if done + failed != last_done:
                     last_change, last_done = time.monotonic(), done + failed

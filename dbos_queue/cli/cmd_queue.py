@@ -37,23 +37,26 @@ def _queue_rows(client: Any) -> list[dict[str, Any]]:
     from dbos_queue.db import sql as _sql
 
     run = client.engine.run
-    stats = {r[0]: r for r in run(client.sysdb.fetchall(_sql.QUEUE_STATS))}
+    stats = {r.queue_name: r for r in run(client.sysdb.fetchall(_sql.QUEUE_STATS))}
     rows: list[dict[str, Any]] = []
     for q in run(client.sysdb.fetchall(_sql.LIST_QUEUES)):
-        st = stats.get(q[0], (q[0], 0, 0, 0, None))
+        st = stats.get(q.name)
+        oldest = st.oldest if st is not None else None
         rows.append(
             {
-                "name": q[0],
-                "concurrency": q[1],
-                "worker_concurrency": q[2],
-                "rate": f"{q[3]}/{q[4]:g}s" if q[3] else None,
-                "partition_concurrency": q[5],
-                "paused": q[10],
-                "source": q[11],
-                "depth": st[1],
-                "running": st[2],
-                "delayed": st[3],
-                "oldest_age_s": round(time.time() - st[4] / 1000, 3) if st[4] else None,
+                "name": q.name,
+                "concurrency": q.global_concurrency,
+                "worker_concurrency": q.worker_concurrency,
+                "rate": (
+                    f"{q.rate_limit_max}/{q.rate_limit_period_sec:g}s" if q.rate_limit_max else None
+                ),
+                "partition_concurrency": q.partition_concurrency,
+                "paused": q.paused,
+                "source": q.source,
+                "depth": st.depth if st is not None else 0,
+                "running": st.running if st is not None else 0,
+                "delayed": st.delayed if st is not None else 0,
+                "oldest_age_s": round(time.time() - oldest / 1000, 3) if oldest else None,
             }
         )
     return rows

@@ -200,9 +200,13 @@ def _resumed(resumed_at: Counter[int]) -> str:
 def _connect(url: str) -> Any:
     import psycopg
 
+    from dbos_queue.db.rows import ROW_FACTORY
     from dbos_queue.model.pgurl import normalize
 
-    return psycopg.connect(normalize(url), autocommit=True, connect_timeout=10)
+    # Rows by name (demo_stats reads ``row.status``), as on the package's own connections.
+    return psycopg.connect(
+        normalize(url), autocommit=True, connect_timeout=10, row_factory=ROW_FACTORY
+    )
 
 
 def run_demo(url: str, workflows: int, keep: bool) -> int:

@@ -2,7 +2,8 @@
 
 Nothing here is assumed from what the demo did: every count comes from
 ``dbos.workflow_status`` (status, and the executor that last ran each workflow)
-or from the demo's side-effect table (one row per step-body run).
+or from the demo's side-effect table (one row per step-body run). Rows are read by
+column name: the demo's connection returns named tuples (``db.rows.ROW_FACTORY``).
 """
 
 from __future__ import annotations
@@ -44,26 +45,27 @@ class Snapshot:
 def snapshot(conn: Any, queue: str) -> Snapshot:
     """Counts by status and, for running and finished workflows, by executor."""
     snap = Snapshot()
-    for status, executor, count in conn.execute(_sql.QUEUE_COUNTS_BY_EXECUTOR, (queue,)):
-        snap.by_status[status] += count
-        if status == "SUCCESS":
-            snap.finished[executor] += count
-        elif status == "PENDING":
-            snap.running[executor] += count
+    for r in conn.execute(_sql.QUEUE_COUNTS_BY_EXECUTOR, (queue,)):
+        snap.by_status[r.status] += r.n
+        if r.status == "SUCCESS":
+            snap.finished[r.executor_id] += r.n
+        elif r.status == "PENDING":
+            snap.running[r.executor_id] += r.n
     return snap
 
 
 def held_by(conn: Any, queue: str, executor: str) -> list[str]:
     """The workflows ``executor`` holds (PENDING) on ``queue``."""
-    return [r[0] for r in conn.execute(_sql.QUEUE_PENDING_OF_EXECUTOR, (queue, executor))]
+    rows = conn.execute(_sql.QUEUE_PENDING_OF_EXECUTOR, (queue, executor))
+    return [r.workflow_uuid for r in rows]
 
 
 def taken_over(conn: Any, held: set[str], victim: str) -> Counter[str]:
     """Of the ``held`` workflows, how many each other executor has claimed or finished."""
     takers: Counter[str] = Counter()
-    for _id, status, executor in conn.execute(_sql.WORKFLOW_STATES, (list(held),)):
-        if executor not in (None, victim) and status in ("PENDING", "SUCCESS"):
-            takers[executor] += 1
+    for r in conn.execute(_sql.WORKFLOW_STATES, (list(held),)):
+        if r.executor_id not in (None, victim) and r.status in ("PENDING", "SUCCESS"):
+            takers[r.executor_id] += 1
     return takers
 
 
@@ -98,8 +100,8 @@ class Outcome:
 def _step_runs(conn: Any, run: str) -> dict[str, dict[int, list[str]]]:
     """workflow id -> step -> the executors whose body run left a row, in order."""
     runs: dict[str, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for wf_id, step, executor in conn.execute(_sql.DEMO_EFFECTS, (run,)):
-        runs[wf_id][step].append(executor)
+    for r in conn.execute(_sql.DEMO_EFFECTS, (run,)):
+        runs[r.workflow_id][r.step].append(r.executor)
     return runs
 
 
@@ -130,17 +132,17 @@ def outcome(
     complete = 0
     takers: Counter[str] = Counter()
     resumed_at: Counter[int] = Counter()
-    for wf_id, status, executor, _created, _updated in rows:
-        steps = runs.get(wf_id, {})
-        if status == "SUCCESS" and all(steps.get(k) for k in range(1, STEPS + 1)):
+    for r in rows:
+        steps = runs.get(r.workflow_uuid, {})
+        if r.status == "SUCCESS" and all(steps.get(k) for k in range(1, STEPS + 1)):
             complete += 1
-        if wf_id in held and status == "SUCCESS" and executor != victim:
-            takers[executor] += 1
+        if r.workflow_uuid in held and r.status == "SUCCESS" and r.executor_id != victim:
+            takers[r.executor_id] += 1
             # Steps the killed worker ran that no one ran again were recorded before the kill.
             recorded = sum(1 for execs in steps.values() if execs == [victim])
             resumed_at[recorded + 1] += 1
-    first = min((r[3] for r in rows), default=0)
-    last = max((r[4] for r in rows), default=0)
+    first = min((r.created_at for r in rows), default=0)
+    last = max((r.updated_at for r in rows), default=0)
     seconds = (last - first) / 1000
     return Outcome(
         workflows=len(rows),

@@ -48,8 +48,8 @@ async def _rows(conn: Any, messages: Sequence[SendMessage], to_forks: bool) -> l
     forks: dict[str, list[str]] = {}
     if to_forks:
         cur = await conn.execute(_sql.FORK_DESCENDANTS, ([m.destination_id for m in messages],))
-        for root, fork_id in await cur.fetchall():
-            forks.setdefault(root, []).append(fork_id)
+        for r in await cur.fetchall():
+            forks.setdefault(r.root, []).append(r.id)
     cols: list[list[Any]] = [[], [], [], []]
     for m in messages:
         text = ser.serialize(m.message, "message")
@@ -109,7 +109,7 @@ async def wait_first(h: Any, workflow_ids: Sequence[str], polling_interval_sec: 
 
     async def check() -> Any:
         row = await h.sysdb.fetchone(_sql.FIRST_FINISHED, (ids,))
-        return row[0] if row is not None else NOT_YET
+        return row.workflow_uuid if row is not None else NOT_YET
 
     # Woken at once when one of the first two finishes; otherwise polled at DBOS's interval.
     poll = max(0.01, float(polling_interval_sec))

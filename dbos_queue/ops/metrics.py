@@ -25,6 +25,7 @@ from dbos_queue.engine.events import (
     WorkflowFinished,
     WriteRefused,
 )
+from dbos_queue.model.records import Row
 
 if TYPE_CHECKING:
     from dbos_queue.ops.host import OpsHost
@@ -56,11 +57,11 @@ class _QueueStateCollector:
 
     def __init__(self, rt: OpsHost) -> None:
         self.rt = rt
-        self._cache: list[tuple[Any, ...]] = []
+        self._cache: list[Row] = []
         self._at = 0.0
         self._lock = threading.Lock()
 
-    def _rows(self) -> list[tuple[Any, ...]]:
+    def _rows(self) -> list[Row]:
         with self._lock:
             if time.monotonic() - self._at > 1.0:
                 try:
@@ -91,10 +92,11 @@ class _QueueStateCollector:
             "dbos_queue_delayed", "DELAYED workflows per queue", labels=["queue"]
         )
         now_ms = time.time() * 1000
-        for name, d, r, dl, oldest in self._rows():
-            depth.add_metric([name], d)
-            running.add_metric([name], r)
-            delayed.add_metric([name], dl)
+        for row in self._rows():
+            name, oldest = row.queue_name, row.oldest
+            depth.add_metric([name], row.depth)
+            running.add_metric([name], row.running)
+            delayed.add_metric([name], row.delayed)
             age.add_metric([name], max(0.0, (now_ms - oldest) / 1000) if oldest else 0.0)
         yield depth
         yield age

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dbos_queue.db import sql as _sql
+from dbos_queue.model.records import Row
 
 # register_queue(on_conflict=...): DBOS's three policies.
 CONFLICT_POLICIES = ("update_if_latest_version", "always_update", "never_update")
@@ -21,14 +22,12 @@ def _many(value: str | Sequence[str] | None) -> list[str] | None:
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
-async def get_row(h: Any, name: str) -> tuple[Any, ...] | None:
+async def get_row(h: Any, name: str) -> Row | None:
     """The stored row of queue ``name``, or None."""
     return await h.sysdb.fetchone(_sql.GET_QUEUE_OWNED, (name,))
 
 
-async def list_rows(
-    h: Any, application_name: str | Sequence[str] | None = None
-) -> list[tuple[Any, ...]]:
+async def list_rows(h: Any, application_name: str | Sequence[str] | None = None) -> list[Row]:
     """Stored queues by name; with ``application_name``, its queues and unclaimed ones."""
     return await h.sysdb.fetchall(_sql.LIST_QUEUES_OF, {"apps": _many(application_name) or None})
 

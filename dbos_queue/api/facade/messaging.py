@@ -177,7 +177,7 @@ class Messaging:
     def get_all_events(cls, workflow_id: str, *, shard_key: str | None = None) -> dict[str, Any]:
         """Every event the workflow has set, key -> latest value."""
         rows = require_runtime().engine.run(require_runtime().sysdb.get_all_events(workflow_id))
-        return {k: ser.deserialize(v) for k, v in rows}
+        return {r.key: ser.deserialize(r.value) for r in rows}
 
     @classmethod
     async def get_all_events_async(
@@ -187,7 +187,7 @@ class Messaging:
         rows = await require_runtime().engine.arun(
             require_runtime().sysdb.get_all_events(workflow_id)
         )
-        return {k: ser.deserialize(v) for k, v in rows}
+        return {r.key: ser.deserialize(r.value) for r in rows}
 
     @classmethod
     def sleep(cls, seconds: float) -> None:

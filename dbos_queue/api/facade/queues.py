@@ -12,6 +12,7 @@ from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
 from dbos_queue.api.invoke import require_runtime
 from dbos_queue.engine.registry import registry
 from dbos_queue.error import DBOSException
+from dbos_queue.model.records import Row
 from dbos_queue.ops import queues as _queues
 from dbos_queue.queue.settings import QueueRateLimit
 
@@ -25,13 +26,13 @@ RESERVED_PREFIX = "_dbos_"  # DBOS's internal queues
 CONFLICT_POLICIES = _queues.CONFLICT_POLICIES
 
 
-def _queue_of(row: tuple[Any, ...] | None) -> Queue | None:
+def _queue_of(row: Row | None) -> Queue | None:
     from dbos_queue.api.queue import queue_from_row
 
     return queue_from_row(row) if row is not None else None
 
 
-def _queues_of(rows: list[tuple[Any, ...]]) -> list[Queue]:
+def _queues_of(rows: list[Row]) -> list[Queue]:
     from dbos_queue.api.queue import queue_from_row
 
     return [queue_from_row(r) for r in rows]

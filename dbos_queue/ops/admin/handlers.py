@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dbos_queue.error import DBOSException, DBOSNonExistentWorkflowError
+from dbos_queue.model.records import Row
 from dbos_queue.model.status import status_from_row
 from dbos_queue.ops import management as mgmt
 from dbos_queue.ops.admin import dashboard as _dashboard
@@ -56,9 +57,9 @@ class Ctx:
         """Run ``coro`` on the engine loop and await it here."""
         return await asyncio.wait_for(self.rt.engine.arun(coro), timeout)
 
-    async def status_row(self, workflow_id: str) -> tuple[Any, ...]:
+    async def status_row(self, workflow_id: str) -> Row:
         """The workflow's row, or a 404."""
-        row: tuple[Any, ...] | None = await self.db(self.rt.sysdb.get_status_row(workflow_id))
+        row: Row | None = await self.db(self.rt.sysdb.get_status_row(workflow_id))
         if row is None:
             raise ApiError(404, f"no workflow {workflow_id!r}")
         return row
@@ -166,7 +167,7 @@ async def cancel_workflow(ctx: Ctx, call: Call) -> Result:
     wf_id = call.params["workflow_id"]
     await ctx.status_row(wf_id)
     cancelled = await ctx.db(mgmt.cancel(ctx.rt, [wf_id], call.body.cancel_children))
-    status = (await ctx.status_row(wf_id))[1]
+    status = (await ctx.status_row(wf_id)).status
     if wf_id not in cancelled and status != "CANCELLED":
         raise ApiError(
             409,
@@ -184,7 +185,7 @@ async def resume_workflow(ctx: Ctx, call: Call) -> Result:
         resumed = await ctx.db(mgmt.resume(ctx.rt, wf_id, call.body.queue_name))
     except DBOSNonExistentWorkflowError:
         raise ApiError(404, f"no workflow {wf_id!r}") from None
-    status = (await ctx.status_row(wf_id))[1]
+    status = (await ctx.status_row(wf_id)).status
     if not resumed:
         raise ApiError(
             409,

@@ -65,14 +65,14 @@ class SampleRing:
 
 async def take_sample(sysdb: Any, since_ms: int, until_ms: int) -> Sample:
     """Depth per queue now, and starts per queue in ``(since_ms, until_ms]``."""
-    depth = {r[0]: int(r[1]) for r in await sysdb.fetchall(_sql.QUEUE_STATS)}
-    names = sorted(set(depth) | {r[0] for r in await sysdb.fetchall(_sql.LIST_QUEUES)})
+    depth = {r.queue_name: int(r.depth) for r in await sysdb.fetchall(_sql.QUEUE_STATS)}
+    names = sorted(set(depth) | {r.name for r in await sysdb.fetchall(_sql.LIST_QUEUES)})
     started: dict[str, int] = {}
     if names:
         rows = await sysdb.fetchall(
             _sql.QUEUE_STARTS_BETWEEN, {"names": names, "since": since_ms, "until": until_ms}
         )
-        started = {r[0]: int(r[1]) for r in rows}
+        started = {r.queue_name: int(r.n) for r in rows}
     for name in names:
         depth.setdefault(name, 0)
     return Sample(until_ms, until_ms - since_ms, depth, started)

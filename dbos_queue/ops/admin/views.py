@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from dbos_queue.db import sql as _sql
 from dbos_queue.model import serialization as ser
+from dbos_queue.model.records import Row
 from dbos_queue.model.status import step_dict
 
 
@@ -106,19 +107,19 @@ _WORKFLOW_FIELDS = (
 )
 
 
-def step_json(row: tuple[Any, ...]) -> dict[str, Any]:
+def step_json(row: Row) -> dict[str, Any]:
     """One ``sql.LIST_STEPS`` row as JSON; an undecodable output or error reads as null."""
     try:
         d: dict[str, Any] = step_dict(row)
     except Exception:
         d = {
-            "function_id": row[0],
-            "function_name": row[1],
+            "function_id": row.function_id,
+            "function_name": row.function_name,
             "output": None,
             "error": None,
-            "child_workflow_id": row[4],
-            "started_at_epoch_ms": row[5],
-            "completed_at_epoch_ms": row[6],
+            "child_workflow_id": row.child_workflow_id,
+            "started_at_epoch_ms": row.started_at_epoch_ms,
+            "completed_at_epoch_ms": row.completed_at_epoch_ms,
         }
     d["output"] = jsonable(d["output"])
     d["error"] = error_json(d["error"])
@@ -132,34 +133,40 @@ def _rate(limit: Any, period: Any) -> dict[str, Any] | None:
 async def queue_rows(sysdb: Any) -> list[dict[str, Any]]:
     """Declared queues (limits) joined with live counts; undeclared queues that hold
     workflows (such as the internal queue of resumed and forked ones) are listed too."""
-    stats: dict[str, tuple[Any, ...]] = {r[0]: r for r in await sysdb.fetchall(_sql.QUEUE_STATS)}
-    declared: list[tuple[Any, ...]] = await sysdb.fetchall(_sql.LIST_QUEUES)
+    stats: dict[str, Row] = {r.queue_name: r for r in await sysdb.fetchall(_sql.QUEUE_STATS)}
+    declared: list[Row] = await sysdb.fetchall(_sql.LIST_QUEUES)
     now = time.time()
-    undeclared = sorted(set(stats) - {q[0] for q in declared})
-    return [
-        _queue_json(q, stats.get(q[0], (q[0], 0, 0, 0, None)), now)
-        for q in list(declared) + [(n,) + (None,) * 11 for n in undeclared]
+    undeclared = sorted(set(stats) - {q.name for q in declared})
+    return [_queue_json(q.name, q, stats.get(q.name), now) for q in declared] + [
+        _queue_json(n, None, stats[n], now) for n in undeclared
     ]
 
 
-def _queue_json(q: tuple[Any, ...], st: tuple[Any, ...], now: float) -> dict[str, Any]:
+def _queue_json(name: str, q: Row | None, st: Row | None, now: float) -> dict[str, Any]:
+    """One queue: ``q`` its ``LIST_QUEUES`` row (None: not declared), ``st`` its
+    ``QUEUE_STATS`` row (None: it holds no live workflow)."""
+    oldest = st.oldest if st is not None else None
     return {
-        "name": q[0],
-        "declared": q[11] is not None,
-        "concurrency": q[1],
-        "worker_concurrency": q[2],
-        "rate": _rate(q[3], q[4]),
-        "partition_concurrency": q[5],
-        "partition_worker_concurrency": q[6],
-        "partition_rate": _rate(q[7], q[8]),
-        "polling_interval_sec": q[9],
-        "paused": bool(q[10]),
-        "source": q[11],
-        "depth": st[1],
-        "running": st[2],
-        "delayed": st[3],
-        "oldest_enqueued_at": st[4],
-        "oldest_age_s": round(max(0.0, now - st[4] / 1000), 3) if st[4] else None,
+        "name": name,
+        "declared": q is not None and q.source is not None,
+        "concurrency": q.global_concurrency if q is not None else None,
+        "worker_concurrency": q.worker_concurrency if q is not None else None,
+        "rate": _rate(q.rate_limit_max, q.rate_limit_period_sec) if q is not None else None,
+        "partition_concurrency": q.partition_concurrency if q is not None else None,
+        "partition_worker_concurrency": q.partition_worker_concurrency if q is not None else None,
+        "partition_rate": (
+            _rate(q.partition_rate_limit_max, q.partition_rate_limit_period_sec)
+            if q is not None
+            else None
+        ),
+        "polling_interval_sec": q.polling_interval_sec if q is not None else None,
+        "paused": bool(q.paused) if q is not None else False,
+        "source": q.source if q is not None else None,
+        "depth": st.depth if st is not None else 0,
+        "running": st.running if st is not None else 0,
+        "delayed": st.delayed if st is not None else 0,
+        "oldest_enqueued_at": oldest,
+        "oldest_age_s": round(max(0.0, now - oldest / 1000), 3) if oldest else None,
     }
 
 
@@ -171,26 +178,24 @@ async def recent_steps(sysdb: Any, ids: list[str], per: int) -> Steps:
     out: Steps = {}
     if not ids:
         return out
-    rows: list[tuple[Any, ...]] = await sysdb.fetchall(
-        _sql.LIST_RECENT_STEPS_MANY, {"ids": ids, "per": per}
-    )
-    for wf_id, fid, fname, error, child, started, completed, total in rows:
+    rows: list[Row] = await sysdb.fetchall(_sql.LIST_RECENT_STEPS_MANY, {"ids": ids, "per": per})
+    for r in rows:
         err = None
-        if error is not None:
+        if r.error is not None:
             try:
-                exc = ser.deserialize_exception(error)
+                exc = ser.deserialize_exception(r.error)
                 err = f"{type(exc).__name__}: {exc}"
             except Exception:
                 err = "(undecodable error)"
-        steps, _ = out.setdefault(wf_id, ([], total))
+        steps, _ = out.setdefault(r.workflow_uuid, ([], r.total))
         steps.append(
             {
-                "function_id": fid,
-                "function_name": fname,
+                "function_id": r.function_id,
+                "function_name": r.function_name,
                 "error": err,
-                "child_workflow_id": child,
-                "started_at_epoch_ms": started,
-                "completed_at_epoch_ms": completed,
+                "child_workflow_id": r.child_workflow_id,
+                "started_at_epoch_ms": r.started_at_epoch_ms,
+                "completed_at_epoch_ms": r.completed_at_epoch_ms,
             }
         )
     return out
