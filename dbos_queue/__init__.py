@@ -15,9 +15,11 @@ from dbos_queue.api.steps import StepOptions, StepReservation  # DBOS's StepOpti
 from dbos_queue.engine.context import (
     DBOSContextEnsure,
     DBOSContextSetAuth,
+    DuplicationPolicy,
     SetEnqueueOptions,
     SetWorkflowID,
     SetWorkflowTimeout,
+    WorkflowIDReusePolicy,
 )
 from dbos_queue.engine.datasource import AsyncSQLAlchemyDatasource, SQLAlchemyDatasource
 from dbos_queue.engine.options import SetShardKey, SetWorkflowAttributes
@@ -53,6 +55,7 @@ __all__ = [
     "DBOSPortableJSONSerializer",
     "Debouncer",
     "DebouncerClient",
+    "DuplicationPolicy",
     "EnqueueOptions",
     "PortableWorkflowError",
     "PropagateOtelContext",
@@ -74,6 +77,7 @@ __all__ = [
     "VersionInfo",
     "WorkflowHandle",
     "WorkflowHandleAsync",
+    "WorkflowIDReusePolicy",
     "WorkflowSchedule",
     "WorkflowSerializationFormat",
     "WorkflowStatus",

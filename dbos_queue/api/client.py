@@ -24,6 +24,12 @@ from dbos_queue.db.sysdb import SystemDatabase, init_workflow_plan, now_ms
 from dbos_queue.db.threadconn import ThreadConnections
 from dbos_queue.engine import core as _core
 from dbos_queue.engine import tracing as _tracing
+from dbos_queue.engine.context import (
+    DuplicationPolicy,
+    WorkflowIDReusePolicy,
+    check_duplication_policy,
+    check_reuse_policy,
+)
 from dbos_queue.engine.options import attributes_json
 from dbos_queue.error import DBOSException
 from dbos_queue.model import serialization as ser
@@ -36,11 +42,17 @@ class EnqueueOptions(TypedDict, total=False):
     queue_name: str
     workflow_name: str
     workflow_id: str
+    # On a workflow_id already in use: "return-existing" (default) attaches to it,
+    # "reject" raises DBOSWorkflowIDInUseError.
+    workflow_id_reuse_policy: WorkflowIDReusePolicy
     workflow_class_name: str
     workflow_config_name: str
     app_version: str
     workflow_timeout: float
     deduplication_id: str
+    # On a deduplication_id another workflow of the queue holds: "reject" (default) raises
+    # DBOSQueueDeduplicatedError, "return-existing" returns that workflow's handle.
+    duplication_policy: DuplicationPolicy
     priority: int
     queue_partition_key: str
     delay_seconds: float
@@ -159,6 +171,12 @@ class DBOSClient(
             raise DBOSException(f"priority must be an integer from 0 to 2**31-1, got {priority!r}")
         delay = options.get("delay_seconds")
         timeout = options.get("workflow_timeout")
+        check_reuse_policy(options.get("workflow_id_reuse_policy"))
+        check_duplication_policy(
+            options.get("duplication_policy"),
+            options.get("queue_name"),
+            options.get("deduplication_id"),
+        )
         now = now_ms()
         return {
             "id": options.get("workflow_id") or str(uuid.uuid4()),
@@ -195,6 +213,10 @@ class DBOSClient(
             "app_name": options.get("application_name"),
             "schedule_name": None,
             "shard_key": options.get("shard_key"),
+            # DBOS 3.4's policies, applied by db.sysdb.init_workflow_plan
+            "reuse_policy": options.get("workflow_id_reuse_policy"),
+            "duplication_policy": options.get("duplication_policy"),
+            "creator": None,
         }
 
     _params = enqueue_params  # the name the enqueue paths of this class use
@@ -231,7 +253,7 @@ class DBOSClient(
             raise DBOSQueueNotDeclaredError(params["queue"])
         from dbos_queue.queue.settings import QueueSettings
 
-        partitioned = QueueSettings(*row).partitioned
+        partitioned = QueueSettings.from_row(row).partitioned
         if partitioned and params["partition_key"] is None:
             raise DBOSException(f"Queue {params['queue']} is partitioned: pass queue_partition_key")
         if not partitioned and params["partition_key"] is not None:
@@ -244,6 +266,8 @@ class DBOSClient(
         params["app_name"] = params.get("app_name") or getattr(self, "application_name", None)
         await self._check_queue(params)
         res = await self.sysdb.init_workflow(params)
+        if res.holder is not None:  # duplication_policy "return-existing"
+            return res.holder
         if not res.inserted and res.name != params["name"]:
             from dbos_queue.error import DBOSConflictingWorkflowError
 
@@ -275,6 +299,8 @@ class DBOSClient(
         # notifying commit to queue behind). Busy: the notifier coalesces it, after.
         also = (_sql.NOTIFY_MANY, direct) if direct else None
         res = self._threads.run(lambda: init_workflow_plan(params), also=also)
+        if res.holder is not None:  # duplication_policy "return-existing"
+            return WorkflowHandle(self, res.holder)
         if not res.inserted and res.name != params["name"]:
             from dbos_queue.error import DBOSConflictingWorkflowError
 
@@ -323,8 +349,15 @@ class DBOSClient(
         """Enqueue inside the caller's own transaction (a psycopg connection, or an SQLAlchemy
         Connection or Session on the system database): it commits or rolls back with it."""
         from dbos_queue.api.client_messages import caller_cursor
-        from dbos_queue.db.sysdb import INIT_OPTIONAL
+        from dbos_queue.db.sysdb import INIT_OPTIONAL, InitResult
+        from dbos_queue.error import DBOSQueueDeduplicatedError, DBOSWorkflowIDInUseError
 
+        if options.get("duplication_policy") == "return-existing":
+            # Attaching retries the insert, which the caller's transaction cannot survive.
+            raise DBOSException(
+                "duplication_policy 'return-existing' is not supported by "
+                "enqueue_in_transaction. Use enqueue instead."
+            )
         params = self._params(options, args, kwargs)
         params["app_name"] = params.get("app_name") or self.application_name
         for key in INIT_OPTIONAL:
@@ -332,8 +365,14 @@ class DBOSClient(
         self.engine.run(self._check_queue(params))
         cur = caller_cursor(conn_or_session)
         cur.execute(_sql.INIT_WORKFLOW, params)
-        if cur.fetchone() is None:
-            raise DBOSException(f"workflow id {params['id']} or its deduplication id is taken")
+        row = cur.fetchone()
+        if row is None:
+            if params["dedup_id"] is not None:
+                raise DBOSQueueDeduplicatedError(params["id"], params["queue"], params["dedup_id"])
+            raise DBOSException(f"workflow id {params['id']} is being inserted concurrently")
+        res = InitResult(*row)  # by position: the cursor may be another driver's
+        if not res.inserted and params["reuse_policy"] == "reject":
+            raise DBOSWorkflowIDInUseError(params["id"], res.status or "", res.name or "")
         cur.execute(_sql.NOTIFY_QUEUE, (params["queue"],))  # delivered at commit
         return params["id"]
 

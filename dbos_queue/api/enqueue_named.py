@@ -12,7 +12,8 @@ from typing import Any, cast
 
 from dbos_queue.api.runtime import Runtime
 from dbos_queue.engine import core as _core
-from dbos_queue.engine.context import WorkflowContext
+from dbos_queue.engine import start_policy as _policy
+from dbos_queue.engine.context import WorkflowContext, next_enqueue, pending_reuse_policy
 
 
 def prepare(
@@ -24,11 +25,19 @@ def prepare(
 
     from dbos_queue.api.client import DBOSClient, EnqueueOptions
 
+    ambient = next_enqueue.get()  # SetEnqueueOptions: what the options leave unset
+    if ambient is not None and options.get("deduplication_id") is None:
+        options = {**options, "deduplication_id": ambient.deduplication_id}
+        if options.get("duplication_policy") is None:
+            options["duplication_policy"] = ambient.duplication_policy
     params = DBOSClient.enqueue_params(cast("EnqueueOptions", options), args, kwargs)
+    reuse = pending_reuse_policy()  # SetWorkflowID's: it goes with that block's id
     wf_id, parent, pfid = _core.resolve_workflow_id(rt)
     replayed = parent is not None and not parent.fresh and pfid in parent.recorded
     if options.get("workflow_id") and not replayed:
         wf_id = options["workflow_id"]
+    elif params["reuse_policy"] is None:
+        params["reuse_policy"] = reuse
     params["id"] = wf_id
     params["parent_id"] = parent.workflow_id if parent is not None else None
     params["app_name"] = options.get("application_name") or getattr(rt.settings, "name", None)
@@ -47,7 +56,7 @@ async def insert(
 
     if named_only(params["queue"]):  # refuse a queue no worker declared: nothing is written
         await require_stored_queue(rt, params["queue"])
-    await _core.init_workflow(rt, params, parent, pfid, params["name"])
+    await _policy.init_workflow(rt, params, parent, pfid, params["name"])
     if params["status"] == "DELAYED":
         rt.queues.wake_delayed()
     else:

@@ -11,10 +11,17 @@ import contextvars
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Self, cast
+from typing import Any, Literal, Self, cast
 
-from dbos_queue.error import DBOSOwnershipLostError
+from dbos_queue.error import DBOSException, DBOSOwnershipLostError
 from dbos_queue.model.clock import now_ms
+
+# A collision on a queue's deduplication id: "reject" (the default) raises
+# DBOSQueueDeduplicatedError; "return-existing" hands back the workflow holding the id.
+DuplicationPolicy = Literal["reject", "return-existing"]
+# A workflow id already in use: "return-existing" (the default) attaches to that
+# workflow; "reject" raises DBOSWorkflowIDInUseError.
+WorkflowIDReusePolicy = Literal["return-existing", "reject"]
 
 
 class WorkflowStopped(DBOSOwnershipLostError):
@@ -178,6 +185,7 @@ class EnqueueOptions:
     queue_partition_key: str | None = None
     delay_seconds: float | None = None
     app_version: str | None = None
+    duplication_policy: DuplicationPolicy | None = None
 
 
 current_workflow: contextvars.ContextVar[WorkflowContext | None] = contextvars.ContextVar(
@@ -185,6 +193,10 @@ current_workflow: contextvars.ContextVar[WorkflowContext | None] = contextvars.C
 )
 next_workflow_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "dbos_queue_next_workflow_id", default=None
+)
+# The reuse policy of the SetWorkflowID id above; it goes with that id.
+next_reuse_policy: contextvars.ContextVar[WorkflowIDReusePolicy | None] = contextvars.ContextVar(
+    "dbos_queue_next_reuse_policy", default=None
 )
 next_timeout: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "dbos_queue_next_timeout", default=None
@@ -203,6 +215,38 @@ def take_workflow_id() -> str | None:
     if wid is not None:
         next_workflow_id.set(None)
     return wid
+
+
+def pending_reuse_policy() -> WorkflowIDReusePolicy | None:
+    """The reuse policy of a ``SetWorkflowID`` id not yet taken by a start (else None)."""
+    return next_reuse_policy.get() if next_workflow_id.get() is not None else None
+
+
+def check_reuse_policy(policy: object) -> None:
+    """Refuse a ``workflow_id_reuse_policy`` that is neither DBOS value."""
+    if policy is not None and policy not in ("return-existing", "reject"):
+        raise DBOSException(
+            f"Invalid workflow_id_reuse_policy {policy}. "
+            "Must be either 'return-existing' or 'reject'."
+        )
+
+
+def check_duplication_policy(policy: object, queue: str | None, dedup_id: str | None) -> None:
+    """Refuse a ``duplication_policy`` that is not DBOS's, or "return-existing" without a
+    queue and a deduplication id to attach by."""
+    if policy is None or policy == "reject":
+        return
+    if policy != "return-existing":
+        raise DBOSException(
+            f"Invalid duplication_policy {policy}. Must be either 'reject' or 'return-existing'."
+        )
+    if queue is None:
+        raise DBOSException(
+            "duplication_policy 'return-existing' requires a queue. It is only "
+            "supported when enqueueing a workflow onto a queue."
+        )
+    if dedup_id is None:
+        raise DBOSException("duplication_policy 'return-existing' requires a deduplication_id.")
 
 
 class VarBlock:
@@ -232,10 +276,24 @@ class SetWorkflowID(VarBlock):
 
     _var = next_workflow_id
 
-    def __init__(self, wfid: str) -> None:
+    def __init__(
+        self, wfid: str, *, workflow_id_reuse_policy: WorkflowIDReusePolicy | None = None
+    ) -> None:
         if not isinstance(cast(object, wfid), str) or not wfid:  # callers may not type-check
             raise ValueError("SetWorkflowID needs a non-empty string id")
+        check_reuse_policy(workflow_id_reuse_policy)
         super().__init__(wfid)
+        self.workflow_id_reuse_policy: WorkflowIDReusePolicy | None = workflow_id_reuse_policy
+        self._policy_token: contextvars.Token[WorkflowIDReusePolicy | None] | None = None
+
+    def __enter__(self) -> Self:
+        self._policy_token = next_reuse_policy.set(self.workflow_id_reuse_policy)
+        return super().__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        if self._policy_token is not None:
+            next_reuse_policy.reset(self._policy_token)
 
 
 class SetWorkflowTimeout(VarBlock):
@@ -262,6 +320,7 @@ class SetEnqueueOptions(VarBlock):
         queue_partition_key: str | None = None,
         delay_seconds: float | None = None,
         app_version: str | None = None,
+        duplication_policy: DuplicationPolicy | None = None,
     ) -> None:
         if priority is not None and not (
             isinstance(cast(object, priority), int) and 0 <= priority <= 2**31 - 1
@@ -271,7 +330,12 @@ class SetEnqueueOptions(VarBlock):
             raise ValueError(f"delay_seconds must not be negative, got {delay_seconds}")
         super().__init__(
             EnqueueOptions(
-                deduplication_id, priority, queue_partition_key, delay_seconds, app_version
+                deduplication_id,
+                priority,
+                queue_partition_key,
+                delay_seconds,
+                app_version,
+                duplication_policy,
             )
         )
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dbos_queue.db.loop import NOT_YET
-from dbos_queue.db.sysdb import TERMINAL, now_ms
+from dbos_queue.db.sysdb import TERMINAL, InitResult, now_ms
 from dbos_queue.engine import tail as _tail
 from dbos_queue.engine import tracing as _tracing
 from dbos_queue.engine.context import (
@@ -188,6 +188,7 @@ def _status_fields(rt: Host, s: Start, parent: WorkflowContext | None) -> dict[s
         "attributes": attributes_json(attributes),
         "schedule_name": s.extra.get("schedule_name"),
         "shard_key": s.extra.get("shard_key") or pending_shard_key(),
+        "creator": None,  # 0013: set by a start under workflow_id_reuse_policy "reject"
     }
 
 
@@ -205,7 +206,17 @@ async def init_workflow(
             parent.workflow_id, parent.owner, parent_fid, name, child=wf_id
         )
         await rt.sysdb.record_operation(rec)  # refused => parent fenced; it finds out next write
-    res = await rt.sysdb.init_workflow(params)
+    return await attach(rt, params, await rt.sysdb.init_workflow(params), name)
+
+
+async def attach(
+    rt: Host, params: dict[str, Any], res: InitResult, name: str
+) -> tuple[bool, WorkflowContext | None]:
+    """What an INIT's result means for its caller: (owned, context to run it under)."""
+    wf_id = params["id"]
+    if res.holder is not None:  # duplication_policy "return-existing": attached to it
+        params["id"] = res.holder
+        return False, None
     if res.inserted:
         return params["status"] == "PENDING", None
     if res.name != name:

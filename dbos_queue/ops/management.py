@@ -53,10 +53,10 @@ async def cancel(h: Any, workflow_ids: Sequence[str], children: bool = False) ->
     rows = await h.sysdb.fetchall(
         _sql.CANCEL_WORKFLOWS, {"ids": list(workflow_ids), "children": children, "now": now_ms()}
     )
-    for (wf_id,) in rows:
-        h.engine.publish("cancel", wf_id)
-        h.engine.publish("wf", wf_id)
-    return [r[0] for r in rows]
+    for r in rows:
+        h.engine.publish("cancel", r.workflow_uuid)
+        h.engine.publish("wf", r.workflow_uuid)
+    return [r.workflow_uuid for r in rows]
 
 
 async def resume(h: Any, workflow_id: str, queue_name: str | None = None) -> bool:
@@ -73,7 +73,7 @@ async def resume(h: Any, workflow_id: str, queue_name: str | None = None) -> boo
         if await h.sysdb.get_status_row(workflow_id) is None:
             raise DBOSNonExistentWorkflowError("target", workflow_id)
         return False
-    h.engine.publish("queue", row[0])
+    h.engine.publish("queue", row.queue_name)
     return True
 
 
@@ -86,7 +86,7 @@ async def resume_many(
 
     async def go(conn: Any) -> list[tuple[str, str]]:
         cur = await conn.execute(_sql.EXISTING_WORKFLOWS, (ids,))
-        found = {r[0] for r in await cur.fetchall()}
+        found = {r.workflow_uuid for r in await cur.fetchall()}
         missing = [i for i in ids if i not in found]
         if missing:
             raise DBOSNonExistentWorkflowError("target", ", ".join(missing))
@@ -97,7 +97,7 @@ async def resume_many(
             )
             row = await cur.fetchone()
             if row is not None:
-                resumed.append((wf_id, row[0]))
+                resumed.append((wf_id, row.queue_name))
         return resumed
 
     resumed = await h.sysdb.transaction(go)
@@ -157,7 +157,7 @@ async def fork(
             _sql.FORK_COPY_STREAMS,
         ):
             await conn.execute(statement, params)
-        return row[0]
+        return row.queue_name
 
     queue = await h.sysdb.transaction(go)
     if queue is None:
@@ -200,12 +200,12 @@ async def rewind(
         row = await cur.fetchone()
         if row is None:
             raise DBOSNonExistentWorkflowError("target", workflow_id)
-        if row[0] not in TERMINAL:
+        if row.status not in TERMINAL:
             raise DBOSException(
-                f"Cannot rewind {workflow_id} ({row[0]}): only a workflow in a "
+                f"Cannot rewind {workflow_id} ({row.status}): only a workflow in a "
                 "terminal state can be rewound, so cancel it first"
             )
-        params["status"] = row[0]
+        params["status"] = row.status
         for statement in (
             _sql.REWIND_DELETE_EVENTS,
             _sql.REWIND_RESTORE_EVENTS,
@@ -218,7 +218,7 @@ async def rewind(
         cur = await conn.execute(_sql.REWIND_REQUEUE, params)
         queued = await cur.fetchone()
         assert queued is not None  # the row is locked and its status was just read
-        return queued[0]
+        return queued.queue_name
 
     queue = await h.sysdb.transaction(go)
     h.engine.publish("queue", queue)
@@ -230,7 +230,7 @@ async def delete(h: Any, workflow_ids: Sequence[str], children: bool = False) ->
     rows = await h.sysdb.fetchall(
         _sql.DELETE_WORKFLOWS, {"ids": list(workflow_ids), "children": bool(children)}
     )
-    return [r[0] for r in rows]
+    return [r.workflow_uuid for r in rows]
 
 
 async def set_delay(
