@@ -32,7 +32,7 @@ def _replay(ctx: WorkflowContext | None, fid: int) -> tuple[bool, Any]:
     rec = ctx.recorded.get(fid)
     if rec is None:
         return False, None
-    return True, rec[1]
+    return True, rec.output
 
 
 def _record(rt: Host, ctx: WorkflowContext, fid: int, name: str, output: str | None = None):
@@ -122,7 +122,7 @@ async def get_event(
         if ctx is not None:
             ctx.check_stop()
         row = await rt.sysdb.get_event(wf_id, key)
-        return row[0] if row is not None else NOT_YET
+        return row.value if row is not None else NOT_YET
 
     text = await rt.engine.wait_for(
         ("evt", f"{wf_id}::{key}"),
@@ -163,7 +163,7 @@ async def sleep(rt: Host, ctx: WorkflowContext, fid: int, seconds: float) -> Non
     ctx.check_stop()
     if now_ms() < end_ms:  # woken early: only a cancellation does that
         row = await rt.sysdb.fence_state(ctx.workflow_id)
-        if row is not None and row[0] == "CANCELLED":
+        if row is not None and row.status == "CANCELLED":
             raise DBOSWorkflowCancelledError(f"Workflow {ctx.workflow_id} was cancelled")
 
 
@@ -194,7 +194,7 @@ async def read_stream_chunk(rt: Host, wf_id: str, key: str, offset: int) -> tupl
         if rows:
             return rows
         status = await rt.sysdb.get_result_row(wf_id)
-        if status is None or status[0] in TERMINAL:
+        if status is None or status.status in TERMINAL:
             rows = await rt.sysdb.read_stream(wf_id, key, offset)  # written just before the end
             return rows or "END"
         return NOT_YET
@@ -203,10 +203,10 @@ async def read_stream_chunk(rt: Host, wf_id: str, key: str, offset: int) -> tupl
     if rows == "END":
         return [], True
     values: list[Any] = []
-    for text, _off in rows:
-        if text == STREAM_CLOSED:
+    for row in rows:
+        if row.value == STREAM_CLOSED:
             return values, True
-        values.append(ser.deserialize(text))
+        values.append(ser.deserialize(row.value))
     return values, False
 
 

@@ -40,6 +40,7 @@ from dbos_queue.error import (
     MaxRecoveryAttemptsExceededError,
 )
 from dbos_queue.model import serialization as ser
+from dbos_queue.model.records import Row
 
 if TYPE_CHECKING:
     from dbos_queue.engine.host import Host
@@ -117,8 +118,8 @@ def resolve_workflow_id(rt: Host) -> tuple[str, WorkflowContext | None, int]:
         return assigned or rt.new_workflow_id(), None, 0
     fid = parent.next_function_id()
     recorded = parent.recorded.get(fid) if not parent.fresh else None
-    if recorded is not None and recorded[3]:
-        return recorded[3], parent, fid
+    if recorded is not None and recorded.child_workflow_id:
+        return recorded.child_workflow_id, parent, fid
     return assigned or f"{parent.workflow_id}-{fid}", parent, fid
 
 
@@ -236,8 +237,8 @@ async def try_takeover(rt: Host, wf_id: str) -> tuple[bool, WorkflowContext | No
     row = await rt.sysdb.takeover(wf_id, owner, rt.executor_id)
     if row is None:
         return False, None
-    attempts, name = row
-    info = rt.registry.workflows.get(name)
+    attempts = row.recovery_attempts
+    info = rt.registry.workflows.get(row.name)
     limit = (info.max_recovery_attempts if info else None) or rt.settings.max_recovery_attempts
     if attempts > limit + 1:
         await rt.sysdb.mark_max_recovery(wf_id, owner)
@@ -252,38 +253,28 @@ async def recovery_context(rt: Host, wf_id: str, owner: str) -> WorkflowContext:
     """Context to re-run a stored workflow: its row's auth and format, its recorded steps."""
     status = await rt.sysdb.get_status_row(wf_id)
     assert status is not None
-    ctx = WorkflowContext(workflow_id=wf_id, owner=owner, name=status[2] or "", fresh=False)
+    ctx = fresh_context_from_row(status, owner)
+    ctx.fresh = False
     ctx.recorded = await rt.sysdb.load_operations(wf_id)
-    ctx.authenticated_user = status[5]
-    ctx.assumed_role = status[6]
-    ctx.authenticated_roles = json.loads(status[7]) if status[7] else None
-    ctx.deadline_ms = status[19]
-    ctx.queue_name = status[17]
-    ctx.shard_key = _column(status, 34)
-    ctx.otel_carrier = _tracing.carrier_of(_column(status, 31))
-    ctx.serialization = ser.args_format(status[20])
     return ctx
 
 
-def _column(row: tuple[Any, ...], i: int) -> Any:
-    """Column ``i`` of a status row, None when the row was read without it."""
-    return row[i] if len(row) > i else None
-
-
-def fresh_context_from_row(row: tuple[Any, ...], owner: str) -> WorkflowContext:
-    """Context for a claimed queue row (``_sql.STATUS_COLUMNS`` order)."""
+def fresh_context_from_row(row: Row, owner: str) -> WorkflowContext:
+    """Context for a workflow's status row (``_sql.STATUS_COLUMNS``): a claimed queue row."""
     return WorkflowContext(
-        workflow_id=row[0],
+        workflow_id=row.workflow_uuid,
         owner=owner,
-        name=row[2] or "",
-        authenticated_user=row[5],
-        assumed_role=row[6],
-        authenticated_roles=json.loads(row[7]) if row[7] else None,
-        deadline_ms=row[19],
-        queue_name=row[17],
-        shard_key=_column(row, 34),
-        otel_carrier=_tracing.carrier_of(_column(row, 31)),
-        serialization=ser.args_format(row[20]),
+        name=row.name or "",
+        authenticated_user=row.authenticated_user,
+        assumed_role=row.assumed_role,
+        authenticated_roles=json.loads(row.authenticated_roles)
+        if row.authenticated_roles
+        else None,
+        deadline_ms=row.workflow_deadline_epoch_ms,
+        queue_name=row.queue_name,
+        shard_key=row.shard_key,
+        otel_carrier=_tracing.carrier_of(row.attributes),
+        serialization=ser.args_format(row.inputs),
     )
 
 
@@ -326,7 +317,7 @@ async def await_result(rt: Host, wf_id: str, timeout: float | None = None) -> An
 
     async def check() -> Any:
         row = await rt.sysdb.get_result_row(wf_id)
-        if row is not None and row[0] in TERMINAL:
+        if row is not None and row.status in TERMINAL:
             return row
         return NOT_YET
 
@@ -343,7 +334,7 @@ async def await_result(rt: Host, wf_id: str, timeout: float | None = None) -> An
             await rt.engine.notifier.unregister_waiter(wf_id, token)
     if row is NOT_YET:
         raise TimeoutError(f"workflow {wf_id} did not finish within {timeout}s")
-    return result_from_row(wf_id, *row)
+    return result_from_row(wf_id, row.status, row.output, row.error)
 
 
 def complete_blocking(
@@ -420,9 +411,9 @@ async def explain_refusal(rt: Host, ctx: WorkflowContext) -> None:
     holds the owner token: that write landed, so it is not refused.
     """
     row = await rt.sysdb.fence_state(ctx.workflow_id)
-    if row is not None and row[0] == "CANCELLED":
+    if row is not None and row.status == "CANCELLED":
         raise DBOSWorkflowCancelledError(f"Workflow {ctx.workflow_id} was cancelled")
-    if row is not None and row[1] == ctx.owner and not ctx.handed_back:
+    if row is not None and row.owner_xid == ctx.owner and not ctx.handed_back:
         return
     ctx.stop("a write was refused: another execution owns the workflow now")
     rt.events.emit(WriteRefused(ctx.workflow_id))
@@ -479,13 +470,13 @@ def step_replay(ctx: WorkflowContext, fid: int, name: str) -> tuple[bool, Any]:
     rec = ctx.recorded.get(fid)
     if rec is None:
         return False, None
-    fname, output, error, _child = rec
+    fname = rec.function_name
     if fname and name and fname != name:
         raise DBOSUnexpectedStepError(ctx.workflow_id, fid, name, fname)
-    if error is not None:
-        exc = ser.deserialize_exception(error)
-        raise exc if exc is not None else RuntimeError(error)
-    return True, ser.deserialize(output)
+    if rec.error is not None:
+        exc = ser.deserialize_exception(rec.error)
+        raise exc if exc is not None else RuntimeError(rec.error)
+    return True, ser.deserialize(rec.output)
 
 
 def retry_delays(opts: StepOptions) -> Iterator[float]:

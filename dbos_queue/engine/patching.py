@@ -54,7 +54,7 @@ def _recorded_name(ctx: WorkflowContext, fid: int) -> str | None:
     if ctx.fresh:
         return None
     rec = ctx.recorded.get(fid)
-    return rec[0] if rec is not None else None
+    return rec.function_name if rec is not None else None
 
 
 def patch(rt: Host, name: str) -> bool:
@@ -97,7 +97,7 @@ async def _probe(rt: Host, ctx: WorkflowContext, what: str, marker: str) -> tupl
             "workflow, so the position of its marker would depend on task scheduling; call "
             "it from sequential workflow code",
         )
-    return fid, (row[0] if row is not None else None)
+    return fid, (row.function_name if row is not None else None)
 
 
 async def patch_async(rt: Host, name: str) -> bool:

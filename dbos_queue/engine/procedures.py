@@ -26,6 +26,7 @@ from typing import Any, LiteralString, cast
 import psycopg
 from psycopg import ClientCursor, pq
 from psycopg import sql as pgsql
+from psycopg.rows import namedtuple_row, tuple_row
 from psycopg.types.json import Jsonb
 
 from dbos_queue.db import rows as _rows
@@ -113,21 +114,27 @@ def _adapt(value: Any) -> Any:
     return Jsonb(value) if isinstance(value, dict) else value
 
 
-def _results(cur: ClientCursor[Any]) -> list[Any]:
-    """The rows of the one result set in the message that has any (BEGIN/COMMIT have none)."""
+def _results(cur: ClientCursor[Any]) -> tuple[list[str], list[Any]]:
+    """The column names and rows of the one result set in the message that has any
+    (BEGIN/COMMIT have none)."""
+    names: list[str] = []
     rows: list[Any] = []
     while True:
         if cur.description is not None:
             rows = cur.fetchall()
             names = [c.name for c in cur.description]
-            rows = [(names, r) for r in rows]
         if not cur.nextset():
-            return rows
+            return names, rows
 
 
-def _send(conn: psycopg.Connection[Any], query: Any, params: dict[str, Any]) -> list[Any]:
-    """Send one message; on an error leave the connection idle again (ROLLBACK)."""
-    cur = ClientCursor(conn)
+def _send(
+    conn: psycopg.Connection[Any], query: Any, params: dict[str, Any], named: bool
+) -> tuple[list[str], list[Any]]:
+    """Send one message; on an error leave the connection idle again (ROLLBACK).
+
+    ``named``: rows by column name (our statements); else plain tuples (a CALL's OUT
+    parameters, named by the user's procedure, possibly not at all)."""
+    cur = ClientCursor(conn, row_factory=namedtuple_row if named else tuple_row)
     try:
         cur.execute(query, params)
         return _results(cur)
@@ -153,14 +160,14 @@ def _is_own_checkpoint(exc: psycopg.errors.UniqueViolation) -> bool:
     return exc.diag.table_name == "transaction_outputs" and exc.diag.schema_name == "dbos"
 
 
-def _decode_output(target: _Target, rows: list[Any]) -> Any:
+def _decode_output(target: _Target, names: list[str], rows: list[Any]) -> Any:
     """The Python value of a call's result rows."""
     if not rows:
         return None
-    names, row = rows[0]
-    if target.procedure:  # the OUT / INOUT parameters of the CALL, if any
+    row = rows[0]
+    if target.procedure:  # the OUT / INOUT parameters of the CALL, if any (user-named)
         return row[0] if len(row) == 1 else dict(zip(names, row, strict=True))
-    return json.loads(row[0]) if row[0] is not None else None
+    return json.loads(row.output) if row.output is not None else None
 
 
 def _call_once(
@@ -189,19 +196,19 @@ def _call_once(
         conn.autocommit = True  # the message carries its own BEGIN/COMMIT
         try:
             try:
-                rows = _send(conn, query, params)
+                names, rows = _send(conn, query, params, named=not target.procedure)
             except psycopg.errors.UniqueViolation as exc:
                 if ctx is None or not _is_own_checkpoint(exc):
                     raise
                 prior = _rows.run(conn, _sql.APP_TX_OUTPUT_GET, (ctx.workflow_id, fid)).fetchone()
                 assert prior is not None
-                return (json.loads(prior[0]) if prior[0] is not None else None), True
+                return (json.loads(prior.output) if prior.output is not None else None), True
         finally:
             conn.autocommit = False
     if ctx is None or target.procedure:
-        return _decode_output(target, rows), False
-    _names, (replayed, output, _error) = rows[0]
-    return (json.loads(output) if output is not None else None), replayed
+        return _decode_output(target, names, rows), False
+    row = rows[0]
+    return (json.loads(row.output) if row.output is not None else None), row.replayed
 
 
 def _attempts(

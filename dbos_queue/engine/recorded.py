@@ -31,13 +31,13 @@ def replayed_output(ctx: WorkflowContext, fid: int, name: str) -> tuple[bool, st
     rec = ctx.recorded.get(fid)
     if rec is None:
         return False, None
-    fname, output, error, _child = rec
+    fname = rec.function_name
     if fname and fname != name:
         raise DBOSUnexpectedStepError(ctx.workflow_id, fid, name, fname)
-    if error is not None:
-        exc = ser.deserialize_exception(error)
-        raise exc if exc is not None else RuntimeError(error)
-    return True, output
+    if rec.error is not None:
+        exc = ser.deserialize_exception(rec.error)
+        raise exc if exc is not None else RuntimeError(rec.error)
+    return True, rec.output
 
 
 async def as_step(

@@ -29,6 +29,7 @@ from dbos_queue.error import (
     DBOSStreamTimeoutError,
 )
 from dbos_queue.model import serialization as ser
+from dbos_queue.model.records import Row
 
 if TYPE_CHECKING:
     from dbos_queue.engine.host import Host
@@ -64,7 +65,7 @@ async def wait_rows(
     """Stream rows from ``offset`` (only the one at ``offset`` when ``exact``), ``_END``
     once the stream or its workflow is finished without them, ``NOT_YET`` on timeout."""
 
-    async def read() -> list[tuple[Any, ...]]:
+    async def read() -> list[Row]:
         if exact:
             params = {"id": wf_id, "key": key, "offset": offset, "closed": STREAM_CLOSED}
             row = await rt.sysdb.fetchone(_sql.READ_STREAM_AT, params)
@@ -78,7 +79,7 @@ async def wait_rows(
         status = await rt.sysdb.get_result_row(wf_id)
         if status is None:
             raise DBOSNonExistentWorkflowError("target", wf_id)
-        if status[0] in TERMINAL:
+        if status.status in TERMINAL:
             return await read() or _END  # a value may have landed just before the end
         return NOT_YET
 
@@ -143,7 +144,7 @@ async def _next(
         if rows is _END:
             await r.record(None)
             return _END
-        pending.extend(text for text, _off in rows)
+        pending.extend(row.value for row in rows)
     text = pending.popleft()
     if text == STREAM_CLOSED:
         pending.clear()
@@ -219,13 +220,13 @@ async def read_offset(r: _Reader, offset: int, timeout: float | None, poll: floa
     error: DBOSStreamTimeoutError | None = None
     if rows is NOT_YET:
         error = DBOSStreamTimeoutError(r.wf_id, r.key, timeout)
-    elif rows is _END or rows[0][0] == STREAM_CLOSED:
+    elif rows is _END or rows[0].value == STREAM_CLOSED:
         error = DBOSStreamTimeoutError(r.wf_id, r.key)
     if error is not None:
         await r.record(None, error)
         raise error
-    await r.record(rows[0][0])
-    return ser.deserialize(rows[0][0])
+    await r.record(rows[0].value)
+    return ser.deserialize(rows[0].value)
 
 
 def reader(

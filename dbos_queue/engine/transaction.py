@@ -140,7 +140,7 @@ def _begin_sqlalchemy(engine: Any, level: str) -> Generator[_once.Active, None, 
 
 def _read(pg: Any, wf_id: str, fid: int) -> Any:
     row = _rows.run(pg, _sql.APP_TX_OUTPUT_GET, (wf_id, fid)).fetchone()
-    return None if row is None else (row[0], row[1], None)
+    return None if row is None else _once.Stored(row.output, row.error)
 
 
 def _write(pg: Any, wf_id: str, fid: int, output: str, name: str, _fmt: str) -> bool:

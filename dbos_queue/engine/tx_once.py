@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 
@@ -27,6 +27,7 @@ from dbos_queue.engine.context import WorkflowContext, current_workflow
 from dbos_queue.engine.core import explain_refusal, step_replay
 from dbos_queue.error import DBOSException
 from dbos_queue.model import serialization as ser
+from dbos_queue.model.records import Row
 
 LEVELS = ("SERIALIZABLE", "REPEATABLE READ", "READ COMMITTED")
 _FIRST_WAIT, _BACKOFF, _MAX_WAIT = 0.001, 1.5, 2.0
@@ -60,10 +61,20 @@ DEFAULT_CODEC = Codec(
 )
 
 
+class Stored(NamedTuple):
+    """An outputs-table row as ``Outputs.read`` gives it, for a table without a format
+    column (a datasource's DATASOURCE_OUTPUT_GET row has the same fields)."""
+
+    output: str | None
+    error: str | None
+    serialization: str | None = None
+
+
 @dataclass
 class Outputs:
-    """A backend's outputs table: ``read(pg, wf, fid)`` -> (output, error, format) or None;
-    ``write(pg, wf, fid, output, name, format)`` -> False when a row was there already."""
+    """A backend's outputs table: ``read(pg, wf, fid)`` -> a row with ``output``, ``error``
+    and ``serialization`` (format) or None; ``write(pg, wf, fid, output, name, format)``
+    -> False when a row was there already."""
 
     read: Callable[..., Any]
     write: Callable[..., Any]
@@ -104,8 +115,8 @@ def workflow_here() -> WorkflowContext | None:
     return None if ctx is None or ctx.in_step else ctx
 
 
-def _replayed(row: tuple[Any, ...], codec: Codec) -> Outcome:
-    output, error, fmt = row[0], row[1], row[2] if len(row) > 2 else None
+def _replayed(row: Row, codec: Codec) -> Outcome:
+    output, error, fmt = row.output, row.error, row.serialization
     if error is not None:
         exc = ser.deserialize_exception(error)
         return Outcome(None, error, exc)
@@ -118,8 +129,8 @@ def _stored(codec: Codec, result: Any, text: str) -> tuple[str, str]:
     return (text, ser.current_format()) if codec is DEFAULT_CODEC else codec.dumps(result)
 
 
-def _owned(state: tuple[Any, ...] | None, ctx: WorkflowContext) -> bool:
-    return state is not None and state[0] == "PENDING" and state[1] == ctx.owner
+def _owned(state: Row | None, ctx: WorkflowContext) -> bool:
+    return state is not None and state.status == "PENDING" and state.owner_xid == ctx.owner
 
 
 def _mirror(

@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Any
 
 from dbos_queue.model import serialization as ser
+from dbos_queue.model.records import Row
 
 # The queue that resume, fork and schedules use when the caller names none.
 INTERNAL_QUEUE = "_dbos_internal_queue"
@@ -80,89 +81,75 @@ class WorkflowStatus:
     parent_shard_key: str | None = None
 
 
-def status_from_row(
-    row: tuple[Any, ...], load_input: bool = True, load_output: bool = True
-) -> WorkflowStatus:
-    """Build a WorkflowStatus from ``_sql.STATUS_COLUMNS`` order."""
+def status_from_row(row: Row, load_input: bool = True, load_output: bool = True) -> WorkflowStatus:
+    """Build a WorkflowStatus from a row of ``_sql.STATUS_COLUMNS``."""
     inputs = None
-    if load_input and row[20] is not None:
+    if load_input and row.inputs is not None:
         try:
-            args, kwargs = ser.deserialize_args(row[20])
+            args, kwargs = ser.deserialize_args(row.inputs)
             inputs = {"args": args, "kwargs": kwargs}
         except Exception:
             inputs = None
     output = error = None
     if load_output:
         try:
-            output = ser.deserialize(row[9]) if row[9] is not None else None
+            output = ser.deserialize(row.output) if row.output is not None else None
         except Exception:
             output = None
-        error = ser.deserialize_exception(row[10]) if row[10] is not None else None
+        error = ser.deserialize_exception(row.error) if row.error is not None else None
     return WorkflowStatus(
-        workflow_id=row[0],
-        status=row[1],
-        name=row[2],
-        class_name=row[3],
-        config_name=row[4],
-        authenticated_user=row[5],
-        assumed_role=row[6],
-        authenticated_roles=json.loads(row[7]) if row[7] else None,
+        workflow_id=row.workflow_uuid,
+        status=row.status,
+        name=row.name,
+        class_name=row.class_name,
+        config_name=row.config_name,
+        authenticated_user=row.authenticated_user,
+        assumed_role=row.assumed_role,
+        authenticated_roles=json.loads(row.authenticated_roles)
+        if row.authenticated_roles
+        else None,
         input=inputs,
         output=output,
         error=error,
-        executor_id=row[11],
-        app_version=row[12],
-        app_id=row[13],
-        created_at=row[14],
-        updated_at=row[15],
-        recovery_attempts=row[16],
-        queue_name=row[17],
-        workflow_timeout_ms=row[18],
-        workflow_deadline_epoch_ms=row[19],
-        dequeued_at=row[21],
-        deduplication_id=row[22],
-        priority=row[23],
-        queue_partition_key=row[24],
-        forked_from=row[25],
-        owner_xid=row[26],
-        **_later_fields(row),
+        executor_id=row.executor_id,
+        app_version=row.application_version,
+        app_id=row.application_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        recovery_attempts=row.recovery_attempts,
+        queue_name=row.queue_name,
+        workflow_timeout_ms=row.workflow_timeout_ms,
+        workflow_deadline_epoch_ms=row.workflow_deadline_epoch_ms,
+        dequeued_at=row.started_at_epoch_ms,
+        deduplication_id=row.deduplication_id,
+        priority=row.priority,
+        queue_partition_key=row.queue_partition_key,
+        forked_from=row.forked_from,
+        owner_xid=row.owner_xid,
+        delay_until_epoch_ms=row.delay_until_epoch_ms,
+        parent_workflow_id=row.parent_workflow_id,
+        was_forked_from=bool(row.was_forked_from),
+        completed_at=row.completed_at,
+        attributes=row.attributes,
+        schedule_name=row.schedule_name,
+        application_name=row.application_name,
+        shard_key=row.shard_key,
+        parent_shard_key=row.parent_shard_key,
     )
 
 
-# Columns after owner_xid in ``_sql.STATUS_COLUMNS`` (0008), in order.
-_LATER: tuple[str, ...] = (
-    "delay_until_epoch_ms",
-    "parent_workflow_id",
-    "was_forked_from",
-    "completed_at",
-    "attributes",
-    "schedule_name",
-    "application_name",
-    "shard_key",
-    "parent_shard_key",
-)
-
-
-def _later_fields(row: tuple[Any, ...]) -> dict[str, Any]:
-    """The 0008 fields of a status row; rows of a shorter column list (e.g. a claim's
-    RETURNING list built before them) leave the defaults."""
-    out: dict[str, Any] = dict(zip(_LATER, row[27:], strict=False))
-    out["was_forked_from"] = bool(out.get("was_forked_from"))
-    return out
-
-
-def step_dict(r: tuple[Any, ...], load_output: bool = True) -> dict[str, Any]:
-    """A ``StepInfo`` dict from ``_sql.LIST_STEPS`` order (output and error left out
+def step_dict(r: Row, load_output: bool = True) -> dict[str, Any]:
+    """A ``StepInfo`` dict from a ``_sql.LIST_STEPS`` row (output and error left out
     unless ``load_output``)."""
-    output = ser.deserialize(r[2]) if load_output and r[2] is not None else None
-    error = ser.deserialize_exception(r[3]) if load_output and r[3] is not None else None
+    output = ser.deserialize(r.output) if load_output and r.output is not None else None
+    error = ser.deserialize_exception(r.error) if load_output and r.error is not None else None
     return {
-        "function_id": r[0],
-        "function_name": r[1],
+        "function_id": r.function_id,
+        "function_name": r.function_name,
         "output": output,
         "error": error,
-        "child_workflow_id": r[4],
+        "child_workflow_id": r.child_workflow_id,
         "child_shard_key": None,  # unsharded database
-        "started_at_epoch_ms": r[5],
-        "completed_at_epoch_ms": r[6],
+        "started_at_epoch_ms": r.started_at_epoch_ms,
+        "completed_at_epoch_ms": r.completed_at_epoch_ms,
     }

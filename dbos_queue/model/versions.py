@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import TypedDict
+
+from dbos_queue.model.records import Row
 
 
 class VersionInfo(TypedDict):
@@ -15,12 +17,12 @@ class VersionInfo(TypedDict):
     application_name: str | None  # owning application (DBOSConfig "name"); None: unclaimed
 
 
-def version_from_row(row: tuple[Any, ...]) -> VersionInfo:
-    """A VersionInfo from ``_sql.VERSION_COLUMNS`` order."""
+def version_from_row(row: Row) -> VersionInfo:
+    """A VersionInfo from a row of ``_sql.VERSION_COLUMNS``."""
     return VersionInfo(
-        version_id=row[0],
-        version_name=row[1],
-        version_timestamp=row[2],
-        created_at=row[3],
-        application_name=row[4],
+        version_id=row.version_id,
+        version_name=row.version_name,
+        version_timestamp=row.version_timestamp,
+        created_at=row.created_at,
+        application_name=row.application_name,
     )
