@@ -80,3 +80,34 @@ def test_a_dead_processes_lease_expires_when_the_clock_passes_it(db_url, configu
         assert rt.engine.run(rt.queues.reap()) == [h.workflow_id]
         assert h.get_result(timeout=30) == 70
         wait_until(lambda: _status(db_url, h.workflow_id) == "SUCCESS", 10, "the status row")
+
+
+def test_the_fleet_wide_half_of_the_takeover_pass_runs_once_per_interval(db_url, configured):
+    from dbos_queue.queue.maintenance import REAP_TASK, reap_turn_ms, take_turn
+
+    with use_clock(ManualClock()) as clock:
+        assert isinstance(clock, ManualClock)
+        configured()
+        rt = _rt()
+        interval = reap_turn_ms(rt.settings.executor_lease_sec)
+        assert interval > 0
+        # Another process of the fleet takes the turn first: this one's pass gets none.
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO dbos.maintenance (task, last_run_epoch_ms, run_by)"
+                " VALUES (%s, %s, 'elsewhere') ON CONFLICT (task) DO UPDATE"
+                " SET last_run_epoch_ms = EXCLUDED.last_run_epoch_ms, run_by = 'elsewhere'",
+                (REAP_TASK, clock.now_ms()),
+            )
+        assert rt.engine.run(take_turn(rt, REAP_TASK, interval)) is False
+        clock.advance((interval - 1) / 1000)
+        assert rt.engine.run(take_turn(rt, REAP_TASK, interval)) is False
+        clock.advance(0.001)
+        assert rt.engine.run(take_turn(rt, REAP_TASK, interval)) is True  # the interval passed
+        assert rt.engine.run(take_turn(rt, REAP_TASK, interval)) is False  # once per interval
+        with psycopg.connect(db_url) as conn:
+            row = conn.execute(
+                "SELECT run_by, last_run_epoch_ms FROM dbos.maintenance WHERE task = %s",
+                (REAP_TASK,),
+            ).fetchone()
+        assert row == (rt.process_id, clock.now_ms())
