@@ -10,6 +10,7 @@ from dbos_queue.api.client import DBOSClient, EnqueueOptions
 from dbos_queue.api.dbos import DBOS, DBOSConfiguredInstance
 from dbos_queue.api.debouncer import Debouncer, DebouncerClient
 from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
+from dbos_queue.api.migrations import run_dbos_database_migrations
 from dbos_queue.api.queue import Queue, QueueRateLimit
 from dbos_queue.api.steps import StepOptions, StepReservation  # DBOS's StepOptions TypedDict
 from dbos_queue.engine.context import (
@@ -85,4 +86,5 @@ __all__ = [
     "error",
     "make_pydantic_args_validator",
     "pydantic_args_validator",
+    "run_dbos_database_migrations",
 ]

@@ -23,6 +23,18 @@ MIGRATIONS_APPLIED: Final = "SELECT version FROM dbos.dbos_migrations"
 MIGRATION_RECORD: Final = "INSERT INTO dbos.dbos_migrations (version) VALUES (%s)"
 MIGRATIONS_CURRENT: Final = "SELECT max(version) AS version FROM dbos.dbos_migrations"
 
+# DBOS.migrate(url, application_role=...): what an application role needs on the system
+# schema, now and for objects later migrations create ({role} composed as an identifier).
+SYSTEM_SCHEMA_GRANTS: Final = (
+    "GRANT USAGE ON SCHEMA dbos TO {role}",
+    "GRANT ALL PRIVILEGES ON ALL TABLES IN SCHEMA dbos TO {role}",
+    "GRANT ALL PRIVILEGES ON ALL SEQUENCES IN SCHEMA dbos TO {role}",
+    "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA dbos TO {role}",
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA dbos GRANT ALL ON TABLES TO {role}",
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA dbos GRANT ALL ON SEQUENCES TO {role}",
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA dbos GRANT EXECUTE ON FUNCTIONS TO {role}",
+)
+
 # --- notifications -------------------------------------------------------------
 
 # (channels text[], payloads text[]) - one notifying statement for a whole batch.

@@ -28,6 +28,25 @@ class Lifecycle:
     def _settings(cls) -> Settings:
         return configured_settings()
 
+    @staticmethod
+    def migrate(
+        system_database_url: str,
+        *,
+        schema: str = "dbos",
+        application_role: str | None = None,
+        sharding: bool = False,
+    ) -> None:
+        """Create or migrate the system database (run it as a privileged role), and with
+        ``application_role`` grant that role the use of the system schema."""
+        from dbos_queue.api.migrations import migrate_system_database
+
+        migrate_system_database(
+            system_database_url,
+            schema=schema,
+            application_role=application_role,
+            sharding=sharding,
+        )
+
     @classmethod
     def system_database_url(cls) -> str:
         """The configured system database's URL (the embedded Postgres's when none is set)."""
