@@ -1,5 +1,5 @@
 """``DBOSClient``'s management methods (DBOS 3.4.0's): cancel, resume, fork, rewind, delete,
-delay, attributes, ``wait_first`` and ``check_connection``.
+delay, attributes, ``wait_first``, ``check_connection`` and ``rename_application``.
 
 Each is the facade's operation (``ops.management`` / ``ops.messages``) run on the
 client's own engine against its system database; nothing is recorded as a step (a
@@ -17,6 +17,7 @@ from dbos_queue.db.sysdb import SystemDatabase
 from dbos_queue.error import DBOSNonExistentWorkflowError
 from dbos_queue.ops import management as mgmt
 from dbos_queue.ops import messages as _messages
+from dbos_queue.ops import rename as _rename
 
 
 class ClientManagement:
@@ -331,3 +332,44 @@ class ClientManagement:
     ) -> None:
         """``update_workflow_attributes`` from async code."""
         await self._arun(mgmt.update_attributes(self, workflow_id, attributes, merge=merge))
+
+    def rename_application(
+        self,
+        old_name: str | None,
+        new_name: str,
+        *,
+        batch_size: int | None = _rename.DEFAULT_RENAME_BATCH_SIZE,
+        adopt_unclaimed_rows: bool = False,
+    ) -> _rename.ApplicationRowCounts:
+        """Give ``new_name`` the rows ``old_name`` owns, and with ``adopt_unclaimed_rows``
+        the rows nobody owns (``old_name=None``: only those). Do not run it while the
+        renamed application runs. Finished workflows move ``batch_size`` at a time (None:
+        in one transaction). Returns the rows moved, by table."""
+        return self._run(
+            _rename.rename_application(
+                self,
+                old_name,
+                new_name,
+                batch_size=batch_size,
+                adopt_unclaimed_rows=adopt_unclaimed_rows,
+            )
+        )
+
+    async def rename_application_async(
+        self,
+        old_name: str | None,
+        new_name: str,
+        *,
+        batch_size: int | None = _rename.DEFAULT_RENAME_BATCH_SIZE,
+        adopt_unclaimed_rows: bool = False,
+    ) -> _rename.ApplicationRowCounts:
+        """``rename_application`` from async code."""
+        return await self._arun(
+            _rename.rename_application(
+                self,
+                old_name,
+                new_name,
+                batch_size=batch_size,
+                adopt_unclaimed_rows=adopt_unclaimed_rows,
+            )
+        )

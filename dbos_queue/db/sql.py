@@ -1042,6 +1042,36 @@ LIST_QUEUES_OF: Final = (
 # DBOSClient.register_queue(application_name=): who owns the queue (NULL: unclaimed).
 SET_QUEUE_OWNER: Final = "UPDATE dbos.queues SET application_name = %s WHERE name = %s"
 
+# --- rename_application (ops/rename.py): rows another name holds, or nobody ------------
+
+# The rows a rename moves: %(old)s's, and with %(adopt)s the unclaimed ones too.
+_RENAME_SOURCE = "(application_name = %(old)s OR (%(adopt)s AND application_name IS NULL))"
+RENAME_APP_QUEUES: Final = (
+    "UPDATE dbos.queues SET application_name = %(new)s WHERE " + _RENAME_SOURCE
+)
+RENAME_APP_VERSIONS: Final = (
+    "UPDATE dbos.application_versions SET application_name = %(new)s WHERE " + _RENAME_SOURCE
+)
+# Workflows a worker may still claim or run move with the queues, in one transaction.
+RENAME_APP_IN_FLIGHT: Final = (
+    "UPDATE dbos.workflow_status SET application_name = %(new)s"
+    " WHERE status IN ('PENDING', 'ENQUEUED', 'DELAYED') AND " + _RENAME_SOURCE
+)
+# Finished workflows move in key ranges: the batch's last key (NULL: fewer remain)...
+RENAME_APP_BATCH_END: Final = (
+    "SELECT workflow_uuid FROM dbos.workflow_status WHERE "
+    + _RENAME_SOURCE
+    + " AND (%(after)s::text IS NULL OR workflow_uuid > %(after)s)"
+    " ORDER BY workflow_uuid OFFSET %(skip)s LIMIT 1"
+)
+# ... then the range after the previous batch up to it (both NULL: everything left).
+RENAME_APP_BATCH: Final = (
+    "UPDATE dbos.workflow_status SET application_name = %(new)s WHERE "
+    + _RENAME_SOURCE
+    + " AND (%(after)s::text IS NULL OR workflow_uuid > %(after)s)"
+    " AND (%(upto)s::text IS NULL OR workflow_uuid <= %(upto)s)"
+)
+
 # --- schedules (queue/schedules.py) ---------------------------------------------------
 
 SCHEDULE_COLUMNS: Final = """schedule_name, schedule_id, workflow_name, workflow_class_name,
