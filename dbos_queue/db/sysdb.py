@@ -1,53 +1,47 @@
 """Typed coroutines over the system database, one per statement in ``_sql``.
 
 Each runs on the engine loop. Connection-class failures (a dropped connection,
-a restarting server) are retried with backoff; everything else propagates.
+a restarting server) are retried with backoff; everything else propagates
+(db/runner.py). ``SystemDatabase`` holds the workflow and step writes (batched: many
+workflows' writes in one statement); its executor statements are in db/leases.py,
+its messages, events and streams in db/messaging.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Generator, Sequence
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeVar
-
-import psycopg
-from psycopg import AsyncConnection
+from typing import Any, NamedTuple
 
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.batcher import Batcher
+from dbos_queue.db.leases import ExecutorStatements
 from dbos_queue.db.loop import Engine
-from dbos_queue.model import clock as _clock
+from dbos_queue.db.messaging import NULL_TOPIC, MessageStatements, Refused
+from dbos_queue.db.runner import now_ms, retryable
 from dbos_queue.model.records import Row
 from dbos_queue.model.status import TERMINAL_STATUSES
 
-logger = logging.getLogger("dbos_queue")
-T = TypeVar("T")
+# Names other modules import from here.
+__all__ = [
+    "INIT_OPTIONAL",
+    "NULL_TOPIC",
+    "TERMINAL",
+    "InitResult",
+    "RecordedOp",
+    "Refused",
+    "Row",
+    "SystemDatabase",
+    "init_workflow_plan",
+    "now_ms",
+    "retryable",
+]
 
-NULL_TOPIC = "__null__topic__"
 # INIT_WORKFLOW parameters that default to NULL (parent, owner, attributes, schedule, key,
 # creator token).
 INIT_OPTIONAL = ("parent_id", "app_name", "attributes", "schedule_name", "shard_key", "creator")
 TERMINAL = TERMINAL_STATUSES  # the statuses a workflow never leaves
-
-
-def now_ms() -> int:
-    """The installed clock's time in ms (model.clock; tests may install a manual one)."""
-    return _clock.now_ms()
-
-
-def retryable(exc: BaseException) -> bool:
-    """Whether a failed statement may be sent again: connection loss or a lost race."""
-    if isinstance(exc, psycopg.OperationalError):
-        sqlstate = getattr(exc, "sqlstate", None)
-        # Class 08 (connection exception), 57P01..03 (server shutting down / restarting),
-        # or no SQLSTATE at all (the socket died).
-        return sqlstate is None or sqlstate.startswith("08") or sqlstate.startswith("57P")
-    # Batched fenced writes may rarely deadlock with a takeover; both are safe to retry.
-    return isinstance(exc, (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected))
 
 
 class RecordedOp(NamedTuple):
@@ -116,93 +110,14 @@ def init_workflow_plan(params: dict[str, Any]) -> Generator[tuple[str, Any], Any
     raise RuntimeError(f"could not insert or read workflow {params['id']}")
 
 
-class SystemDatabase:
+class SystemDatabase(ExecutorStatements, MessageStatements):
     """The system database operations of one process."""
 
     def __init__(self, engine: Engine, *, retry_for_sec: float = 60.0) -> None:
-        self.engine = engine
-        self.retry_for_sec = retry_for_sec
+        super().__init__(engine, retry_for_sec=retry_for_sec)
         self._records = Batcher(engine, self._flush_records)
         self._completions = Batcher(engine, self._flush_completions)
         self._tails = Batcher(engine, self._flush_tails)  # last step + completion together
-
-    async def with_retry(self, fn: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
-        """Run ``fn`` on a pooled connection, again on connection loss until the deadline."""
-        delay, deadline = 0.05, time.monotonic() + self.retry_for_sec
-        while True:
-            try:
-                async with self.engine.connection() as conn:
-                    return await fn(conn)
-            except Exception as exc:
-                if not retryable(exc) or time.monotonic() > deadline:
-                    raise
-                logger.warning("system database unavailable (%s); retrying", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-
-    _with_retry = with_retry  # the older name, still used by queue/claim.py
-
-    async def execute(self, query: str, params: Any = None) -> int:
-        """Run one statement (retried on connection loss); returns its row count."""
-
-        async def go(conn: AsyncConnection[Any]) -> int:
-            cur = await conn.execute(query, params)  # type: ignore[arg-type]
-            return cur.rowcount
-
-        return await self.with_retry(go)
-
-    async def fetchone(self, query: str, params: Any = None) -> Row | None:
-        """The first row of one statement, or None (retried on connection loss)."""
-
-        async def go(conn: AsyncConnection[Any]) -> Row | None:
-            cur = await conn.execute(query, params)  # type: ignore[arg-type]
-            return await cur.fetchone()
-
-        return await self.with_retry(go)
-
-    async def fetchall(self, query: str, params: Any = None) -> list[Row]:
-        """Every row of one statement (retried on connection loss)."""
-
-        async def go(conn: AsyncConnection[Any]) -> list[Row]:
-            cur = await conn.execute(query, params)  # type: ignore[arg-type]
-            return await cur.fetchall()
-
-        return await self.with_retry(go)
-
-    async def transaction(self, fn: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
-        """Run ``fn(conn)`` inside one transaction, retried as a whole on connection loss."""
-
-        async def go(conn: AsyncConnection[Any]) -> T:
-            async with conn.transaction():
-                return await fn(conn)
-
-        return await self.with_retry(go)
-
-    # --- executors ---------------------------------------------------------------
-
-    async def register_executor(self, **params: Any) -> None:
-        """Insert (or refresh) this process's row in ``dbos.executors``."""
-        await self.execute(_sql.REGISTER_EXECUTOR, params)
-
-    async def heartbeat(self, process_id: str, now: int, lease_ms: int) -> bool:
-        """Extend this process's lease; False when it was declared dead meanwhile."""
-        row = await self.fetchone(
-            _sql.HEARTBEAT, {"process_id": process_id, "now": now, "lease_ms": lease_ms}
-        )
-        return row is not None
-
-    async def unregister_executor(self, process_id: str) -> None:
-        """Remove this process's executor row at a clean shutdown."""
-        await self.execute(_sql.UNREGISTER_EXECUTOR, (process_id,))
-
-    async def local_executors(self, hostname: str, process_id: str) -> list[Row]:
-        """The other executor rows registered from this host."""
-        return await self.fetchall(_sql.LOCAL_EXECUTORS, (hostname, process_id))
-
-    async def expire_executors(self, process_ids: Sequence[str]) -> None:
-        """End the leases of these processes (known gone), so their work can be taken."""
-        if process_ids:
-            await self.execute(_sql.EXPIRE_EXECUTORS, (list(process_ids),))
 
     # --- workflows ---------------------------------------------------------------
 
@@ -432,107 +347,3 @@ class SystemDatabase:
     async def list_steps(self, wf_id: str) -> list[Row]:
         """A workflow's steps in ``_sql.LIST_STEPS`` order (see ``model.status.step_dict``)."""
         return await self.fetchall(_sql.LIST_STEPS, (wf_id,))
-
-    # --- messages, events, streams ---------------------------------------------------
-
-    async def send(
-        self,
-        dest: str,
-        topic: str | None,
-        message: str,
-        record: dict[str, Any] | None = None,
-        idempotency_key: str | None = None,
-    ) -> bool:
-        """Insert a message; with ``record``, atomically with the sender's step record.
-        A repeated ``idempotency_key`` to the same destination inserts nothing."""
-
-        async def go(conn: AsyncConnection[Any]) -> bool:
-            if record is not None:
-                cur = await conn.execute(_sql.RECORD_OPERATION, record)
-                if await cur.fetchone() is None:
-                    return False
-            # An idempotency key is scoped to its destination, as in DBOS.
-            uuid = f"{idempotency_key}::{dest}" if idempotency_key is not None else None
-            await conn.execute(_sql.SEND_MESSAGE, (dest, topic or NULL_TOPIC, message, uuid))
-            return True
-
-        return await self.transaction(go)
-
-    async def consume_message(
-        self, wf_id: str, topic: str | None, record: dict[str, Any], timed_out: bool
-    ) -> tuple[bool, str | None]:
-        """Take the oldest message and record it as the recv's output, in one transaction.
-
-        Returns (recorded, message). With ``timed_out`` and no message, records None.
-        """
-
-        async def go(conn: AsyncConnection[Any]) -> tuple[bool, str | None]:
-            cur = await conn.execute(
-                _sql.CONSUME_MESSAGE, (record["fid"], wf_id, topic or NULL_TOPIC)
-            )
-            row = await cur.fetchone()
-            if row is None and not timed_out:
-                return True, None
-            record["output"] = row.message if row is not None else None
-            cur = await conn.execute(_sql.RECORD_OPERATION, record)
-            if await cur.fetchone() is None:
-                raise Refused()
-            return True, record["output"]
-
-        try:
-            return await self.transaction(go)
-        except Refused:
-            return False, None
-
-    async def set_event(
-        self, wf_id: str, key: str, value: str, record: dict[str, Any] | None, step_fid: int = 0
-    ) -> bool:
-        """Set an event (and its history entry), with the step record if given, atomically."""
-
-        async def go(conn: AsyncConnection[Any]) -> bool:
-            if record is not None:
-                cur = await conn.execute(_sql.RECORD_OPERATION, record)
-                if await cur.fetchone() is None:
-                    return False
-            await conn.execute(_sql.SET_EVENT, (wf_id, key, value))
-            fid = record["fid"] if record is not None else step_fid
-            await conn.execute(_sql.SET_EVENT_HISTORY, (wf_id, fid, key, value))
-            return True
-
-        return await self.transaction(go)
-
-    async def get_event(self, wf_id: str, key: str) -> Row | None:
-        """The current value row of one workflow event, or None when unset."""
-        return await self.fetchone(_sql.GET_EVENT, (wf_id, key))
-
-    async def get_all_events(self, wf_id: str) -> list[Row]:
-        """Every event key and value a workflow has set."""
-        return await self.fetchall(_sql.GET_ALL_EVENTS, (wf_id,))
-
-    async def write_stream(
-        self, wf_id: str, key: str, value: str, fid: int, record: dict[str, Any] | None
-    ) -> bool:
-        """Append a stream value, with the step record if given, atomically; wakes readers."""
-
-        async def go(conn: AsyncConnection[Any]) -> bool:
-            if record is not None:
-                cur = await conn.execute(_sql.RECORD_OPERATION, record)
-                if await cur.fetchone() is None:
-                    return False
-            await conn.execute(
-                _sql.WRITE_STREAM, {"id": wf_id, "key": key, "value": value, "fid": fid}
-            )
-            return True
-
-        ok = await self.transaction(go)
-        if ok:
-            self.engine.publish("stream", f"{wf_id}::{key}")
-        return ok
-
-    async def read_stream(self, wf_id: str, key: str, offset: int) -> list[Row]:
-        """The values of a workflow's stream from ``offset`` on, in order."""
-        return await self.fetchall(_sql.READ_STREAM, (wf_id, key, offset))
-
-
-class Refused(Exception):
-    """Internal: a fenced write inside a transaction was refused; roll back."""
