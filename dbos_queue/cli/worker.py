@@ -15,13 +15,43 @@ import os
 import signal
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dbos_queue.api.runtime import Runtime
 
 logger = logging.getLogger("dbos_queue")
 
 
 def run_worker(args: argparse.Namespace) -> int:
     """``dbos-queue worker``: import the app, launch DBOS, serve its queues until a signal."""
+    from dbos_queue.api.dbos import DBOS
+
+    failed = _load_app(args)
+    if failed is not None:
+        return failed
+    rt = _launch(args)
+    drain_timeout = (
+        args.drain_timeout if args.drain_timeout is not None else rt.settings.drain_timeout_sec
+    )
+    _serve_until_signal(rt, args.queues, drain_timeout)
+    # The drain hands a workflow back only once no step of it runs here any more (at
+    # most the step running when the timeout hit runs again elsewhere).
+    try:
+        released = rt.drain(drain_timeout)
+    except Exception as exc:  # database unreachable: the lease lapses and others take over
+        logger.warning("drain failed (%s); unfinished work is taken over after the lease", exc)
+        released = []
+    DBOS.destroy()
+    print(f"dbos-queue worker stopped; handed back {len(released)} workflow(s)", flush=True)
+    sys.stderr.flush()
+    # Threads still inside user code own nothing now (their writes are fenced off);
+    # do not let the interpreter wait for them at exit.
+    os._exit(0)
+
+
+def _load_app(args: argparse.Namespace) -> int | None:
+    """Import the app module and configure DBOS for it; the exit code when that fails."""
     from dbos_queue.api import dbos as _dbos
     from dbos_queue.api.dbos import DBOS
 
@@ -48,6 +78,14 @@ def run_worker(args: argparse.Namespace) -> int:
             )
             return 2
         DBOS.listen_queues(args.queues)
+    return None
+
+
+def _launch(args: argparse.Namespace) -> Runtime:
+    """Launch DBOS (unless the app did), with the worker's concurrency cap and admin server."""
+    from dbos_queue.api import dbos as _dbos
+    from dbos_queue.api.dbos import DBOS
+
     if _dbos.registry.process is None:
         DBOS.launch()
     rt = _dbos._rt()
@@ -56,9 +94,13 @@ def run_worker(args: argparse.Namespace) -> int:
     if rt.admin is None and not args.no_admin:
         port = args.admin_port if args.admin_port is not None else rt.settings.admin_port
         rt.start_admin(rt.settings.admin_host, port)
-    drain_timeout = (
-        args.drain_timeout if args.drain_timeout is not None else rt.settings.drain_timeout_sec
-    )
+    return rt
+
+
+def _serve_until_signal(rt: Runtime, queues: list[str] | None, drain_timeout: float) -> None:
+    """Say the worker is ready, then wait for SIGTERM or SIGINT (the queues run meanwhile)."""
+    from dbos_queue.api import dbos as _dbos
+
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -73,22 +115,9 @@ def run_worker(args: argparse.Namespace) -> int:
         "worker %s (executor %s) listening to %s",
         rt.process_id,
         rt.executor_id,
-        args.queues or sorted(_dbos.registry.queues),
+        queues or sorted(_dbos.registry.queues),
     )
     admin = f" admin_port={rt.admin.port}" if rt.admin is not None else ""
     print(f"dbos-queue worker ready pid={os.getpid()}{admin}", flush=True)
     while not stop.wait(1.0):
         pass
-    # The drain hands a workflow back only once no step of it runs here any more (at
-    # most the step running when the timeout hit runs again elsewhere).
-    try:
-        released = rt.drain(drain_timeout)
-    except Exception as exc:  # database unreachable: the lease lapses and others take over
-        logger.warning("drain failed (%s); unfinished work is taken over after the lease", exc)
-        released = []
-    DBOS.destroy()
-    print(f"dbos-queue worker stopped; handed back {len(released)} workflow(s)", flush=True)
-    sys.stderr.flush()
-    # Threads still inside user code own nothing now (their writes are fenced off);
-    # do not let the interpreter wait for them at exit.
-    os._exit(0)

@@ -50,6 +50,31 @@ def _flag(value: bool | None) -> bool | None:
     return None if value is None else bool(value)
 
 
+# Statement parameter <- the filter it comes from: filters of one name or many (None or
+# an empty list: no condition) ...
+_MANY_PARAMS = {
+    "names": "name",
+    "queues": "queue_name",
+    "executors": "executor_id",
+    "versions": "app_version",
+    "users": "user",
+    "forked_from": "forked_from",
+    "parents": "parent_workflow_id",
+    "schedules": "schedule_name",
+    "apps": "application_name",
+    "prefixes": "workflow_id_prefix",
+}
+# ... and times (ISO-8601 text, datetime or epoch ms), to epoch ms.
+_TIME_PARAMS = {
+    "start": "start_time",
+    "end": "end_time",
+    "completed_after": "completed_after",
+    "completed_before": "completed_before",
+    "dequeued_after": "dequeued_after",
+    "dequeued_before": "dequeued_before",
+}
+
+
 def list_params(
     *,
     workflow_ids: Sequence[str] | None = None,
@@ -84,6 +109,7 @@ def list_params(
     parent_shard_key: Many = None,
 ) -> dict[str, Any]:
     """The statement parameters for these filters (plus ``sort_desc``/``load_*`` keys)."""
+    given = locals()  # every filter by name, read before another local is bound
     if (limit is not None and limit < 0) or (offset is not None and offset < 0):
         raise DBOSException("limit and offset must not be negative")
     if attributes is not None and not isinstance(cast(object, attributes), dict):  # as given
@@ -91,27 +117,13 @@ def list_params(
     statuses = _many(status)
     if queues_only and not statuses:
         statuses = list(QUEUED_STATUSES)  # DBOS: a queue listing shows live work by default
-    return {
+    params: dict[str, Any] = {k: _many(given[arg]) or None for k, arg in _MANY_PARAMS.items()}
+    params.update({k: _epoch_ms(given[arg]) for k, arg in _TIME_PARAMS.items()})
+    return params | {
         "ids": list(workflow_ids) if workflow_ids else None,
         "statuses": statuses or None,
-        "names": _many(name) or None,
-        "queues": _many(queue_name) or None,
-        "executors": _many(executor_id) or None,
-        "versions": _many(app_version) or None,
-        "users": _many(user) or None,
-        "forked_from": _many(forked_from) or None,
-        "parents": _many(parent_workflow_id) or None,
-        "schedules": _many(schedule_name) or None,
         "shard_keys": _many(shard_key),
         "parent_shard_keys": _many(parent_shard_key),
-        "apps": _many(application_name) or None,
-        "prefixes": _many(workflow_id_prefix) or None,
-        "start": _epoch_ms(start_time),
-        "end": _epoch_ms(end_time),
-        "completed_after": _epoch_ms(completed_after),
-        "completed_before": _epoch_ms(completed_before),
-        "dequeued_after": _epoch_ms(dequeued_after),
-        "dequeued_before": _epoch_ms(dequeued_before),
         "was_forked_from": _flag(was_forked_from),
         "is_fork": _flag(is_fork),
         "has_parent": _flag(has_parent),

@@ -128,43 +128,8 @@ class Decorators:
             _steps.check_options(name or func.__qualname__, inspect.iscoroutinefunction(func), opts)
             info = register_function(func, "step", name)
             if info.is_async:
-
-                @functools.wraps(func)
-                async def awrapper(*args: Any, **kwargs: Any) -> Any:
-                    _core.check_roles(info)
-                    rt = launched_runtime()
-                    if rt is None:
-                        _core.step_outside_runtime()  # inside a workflow whose runtime is gone
-                        return await func(*args, **kwargs)
-                    call = _steps.wrap_async(info.name, opts, lambda: func(*args, **kwargs))
-                    ctx = current_workflow.get()
-                    if ctx is None or ctx.in_step:
-                        with _tracing.step_span(info.name):
-                            return await _core.run_step_async(rt, info, opts, call)
-                    # Concurrent steps of one workflow: the id now, in call order, and a
-                    # context view of this step's own (engine/steps.py step_view).
-                    fid = ctx.next_function_id()
-                    token = current_workflow.set(_steps.step_view(ctx))
-                    try:
-                        with _tracing.step_span(info.name):
-                            return await _core.run_step_async(rt, info, opts, call, fid)
-                    finally:
-                        current_workflow.reset(token)
-
-                return finish_wrapper(info, awrapper)
-
-            @functools.wraps(func)
-            def wrapper(*args: Any, **kwargs: Any) -> Any:
-                _core.check_roles(info)
-                rt = launched_runtime()
-                if rt is None:
-                    _core.step_outside_runtime()  # inside a workflow whose runtime is gone
-                    return func(*args, **kwargs)
-                call = _steps.wrap_sync(opts, lambda: func(*args, **kwargs))
-                with _tracing.step_span(info.name):
-                    return _core.run_step_sync(rt, info, opts, call)
-
-            return finish_wrapper(info, wrapper)
+                return finish_wrapper(info, _async_step(func, info, opts))
+            return finish_wrapper(info, _sync_step(func, info, opts))
 
         return deco
 
@@ -222,3 +187,54 @@ class Decorators:
             return klass
 
         return deco
+
+
+def _async_step(
+    func: Callable[..., Any], info: FunctionInfo, opts: StepOptions
+) -> Callable[..., Any]:
+    """The wrapper ``DBOS.step`` puts around an async step function."""
+    from dbos_queue.engine import steps as _steps
+
+    @functools.wraps(func)
+    async def awrapper(*args: Any, **kwargs: Any) -> Any:
+        _core.check_roles(info)
+        rt = launched_runtime()
+        if rt is None:
+            _core.step_outside_runtime()  # inside a workflow whose runtime is gone
+            return await func(*args, **kwargs)
+        call = _steps.wrap_async(info.name, opts, lambda: func(*args, **kwargs))
+        ctx = current_workflow.get()
+        if ctx is None or ctx.in_step:
+            with _tracing.step_span(info.name):
+                return await _core.run_step_async(rt, info, opts, call)
+        # Concurrent steps of one workflow: the id now, in call order, and a
+        # context view of this step's own (engine/steps.py step_view).
+        fid = ctx.next_function_id()
+        token = current_workflow.set(_steps.step_view(ctx))
+        try:
+            with _tracing.step_span(info.name):
+                return await _core.run_step_async(rt, info, opts, call, fid)
+        finally:
+            current_workflow.reset(token)
+
+    return awrapper
+
+
+def _sync_step(
+    func: Callable[..., Any], info: FunctionInfo, opts: StepOptions
+) -> Callable[..., Any]:
+    """The wrapper ``DBOS.step`` puts around a sync step function."""
+    from dbos_queue.engine import steps as _steps
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _core.check_roles(info)
+        rt = launched_runtime()
+        if rt is None:
+            _core.step_outside_runtime()  # inside a workflow whose runtime is gone
+            return func(*args, **kwargs)
+        call = _steps.wrap_sync(opts, lambda: func(*args, **kwargs))
+        with _tracing.step_span(info.name):
+            return _core.run_step_sync(rt, info, opts, call)
+
+    return wrapper
