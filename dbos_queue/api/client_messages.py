@@ -8,8 +8,9 @@ transaction and become visible (and wake their readers) when it commits.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, cast
+from typing import Any
 
 import psycopg
 
@@ -38,7 +39,17 @@ def caller_cursor(conn_or_session: Any) -> Any:
         conn = getattr(raw, "dbapi_connection", None) or getattr(raw, "driver_connection", raw)
     if isinstance(conn, (psycopg.Connection, psycopg.AsyncConnection)):
         return _rows.named_cursor(conn)  # the caller's default row factory is left alone
-    return cast(Any, conn).cursor()  # another DB-API driver: duck-typed, rows by position
+    return conn.cursor()  # another DB-API driver: duck-typed, rows by position
+
+
+def in_format(messages: list[SendMessage], serialization_type: Any) -> list[SendMessage]:
+    """The messages marked for ``serialization_type`` (PORTABLE: plain JSON, as DBOS writes
+    it; DEFAULT: the configured serializer, a client has no workflow to inherit from)."""
+    out: list[SendMessage] = []
+    for m in messages:
+        value = ser.in_format(m.message, serialization_type)
+        out.append(m if value is m.message else dataclasses.replace(m, message=value))
+    return out
 
 
 def insert_messages(cur: Any, messages: list[SendMessage], send_to_forks: bool) -> None:
@@ -82,7 +93,9 @@ class ClientMessaging:
         send_to_forks: bool = False,
         shard_key: str | None = None,
     ) -> None:
-        """Send a message to a workflow (delivered once per ``idempotency_key``)."""
+        """Send a message to a workflow (delivered once per ``idempotency_key``), written in
+        ``serialization_type``'s format."""
+        message = ser.in_format(message, serialization_type)
         self.engine.run(self._send(destination_id, message, topic, idempotency_key, send_to_forks))
 
     async def send_async(
@@ -97,6 +110,7 @@ class ClientMessaging:
         shard_key: str | None = None,
     ) -> None:
         """``send`` from async code."""
+        message = ser.in_format(message, serialization_type)
         await self.engine.arun(
             self._send(destination_id, message, topic, idempotency_key, send_to_forks)
         )
@@ -124,7 +138,8 @@ class ClientMessaging:
     ) -> None:
         """``send`` in the caller's transaction: delivered when it commits, never if not."""
         msg = SendMessage(destination_id, message, topic, idempotency_key)
-        insert_messages(caller_cursor(conn_or_session), [msg], send_to_forks)
+        msgs = in_format([msg], serialization_type)
+        insert_messages(caller_cursor(conn_or_session), msgs, send_to_forks)
 
     def send_bulk(
         self,
@@ -134,7 +149,9 @@ class ClientMessaging:
         send_to_forks: bool = False,
     ) -> None:
         """Send many messages in one transaction (all, or none if a destination is missing)."""
-        self.engine.run(_msgs.send_bulk(self, messages, send_to_forks=send_to_forks))
+        _msgs.check_messages(messages)
+        msgs = in_format(list(messages), serialization_type)
+        self.engine.run(_msgs.send_bulk(self, msgs, send_to_forks=send_to_forks))
 
     async def send_bulk_async(
         self,
@@ -144,7 +161,9 @@ class ClientMessaging:
         send_to_forks: bool = False,
     ) -> None:
         """``send_bulk`` from async code."""
-        await self.engine.arun(_msgs.send_bulk(self, messages, send_to_forks=send_to_forks))
+        _msgs.check_messages(messages)
+        msgs = in_format(list(messages), serialization_type)
+        await self.engine.arun(_msgs.send_bulk(self, msgs, send_to_forks=send_to_forks))
 
     def send_bulk_in_transaction(
         self,
@@ -155,7 +174,9 @@ class ClientMessaging:
         send_to_forks: bool = False,
     ) -> None:
         """``send_bulk`` in the caller's transaction."""
-        insert_messages(caller_cursor(conn_or_session), list(messages), send_to_forks)
+        _msgs.check_messages(messages)
+        msgs = in_format(list(messages), serialization_type)
+        insert_messages(caller_cursor(conn_or_session), msgs, send_to_forks)
 
     def get_event(
         self,

@@ -333,6 +333,16 @@ INSERT INTO dbos.transaction_outputs (workflow_uuid, function_id, output, error,
 VALUES (%s, %s, %s, %s, %s, %s)
 """
 
+# rewind_workflow: the outputs of the transactions it re-runs (step ids from %s on) go,
+# or their re-run would replay the old output instead of running (DBOS 3.4).
+APP_TX_OUTPUTS_DELETE_FROM: Final = """
+DELETE FROM dbos.transaction_outputs WHERE workflow_uuid = %s AND function_id >= %s
+"""
+# The same for a datasource's outputs table ({schema} composed as an identifier).
+DATASOURCE_OUTPUTS_DELETE_FROM: Final = """
+DELETE FROM {schema}.datasource_outputs WHERE workflow_id = %s AND step_id >= %s
+"""
+
 # --- queues -------------------------------------------------------------------------
 
 QUEUE_COLUMNS: Final = """name, global_concurrency, worker_concurrency, rate_limit_max,

@@ -21,6 +21,7 @@ from psycopg import sql as pgsql
 from dbos_queue.db import migrate as _migrate
 from dbos_queue.db import rows as _rows
 from dbos_queue.db import sql as _sql
+from dbos_queue.engine import app_outputs as _app_outputs
 from dbos_queue.engine import tx_once as _once
 from dbos_queue.engine.registry import registry
 from dbos_queue.error import DBOSException
@@ -115,6 +116,7 @@ class _Base:
         ident = pgsql.Identifier(self.schema)
         self._get = pgsql.SQL(_sql.DATASOURCE_OUTPUT_GET).format(schema=ident)  # type: ignore[arg-type]
         self._put = pgsql.SQL(_sql.DATASOURCE_OUTPUT_PUT).format(schema=ident)  # type: ignore[arg-type]
+        _app_outputs.register(self)  # a rewind clears its checkpoints of the re-run steps
 
     def _name(self, options: DatasourceOptions | None, func: Callable[..., Any]) -> str:
         return (options or {}).get("name") or func.__qualname__

@@ -8,6 +8,7 @@ here for the callers that know it under this module).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
@@ -17,6 +18,7 @@ from typing import Any, cast
 
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import TERMINAL, now_ms
+from dbos_queue.engine import app_outputs as _app_outputs
 from dbos_queue.error import DBOSException, DBOSNonExistentWorkflowError
 from dbos_queue.ops.listing import list_params, list_queued_workflows, list_workflows
 
@@ -174,6 +176,7 @@ async def rewind(
     app_version: str | None = None,
     queue_name: str | None = None,
     queue_partition_key: str | None = None,
+    app_outputs: bool = False,
 ) -> None:
     """Re-run a finished workflow in place (same id) from ``start_step``.
 
@@ -182,9 +185,19 @@ async def rewind(
     their value before the cut; messages read after it and unread ones are deleted; a
     stream close marker written after it goes, the entries stay), its output is
     cleared, and it is enqueued again (``queue_name``, default the internal queue).
+    With ``app_outputs`` (a launched runtime: DBOS.rewind_workflow) the application
+    database's checkpoints of the transactions it re-runs go first (engine/app_outputs.py).
     """
     if not isinstance(cast(object, start_step), int) or start_step < 1:  # not type-checked
         raise ValueError(f"start_step must be >= 1, got {start_step!r}")
+    if app_outputs and _app_outputs.present(h):
+        # Checked first, so a running workflow keeps its checkpoints; the system database
+        # is touched last, so a failure here leaves the workflow as it was (retry is safe).
+        status = await h.sysdb.get_status_row(workflow_id)
+        if status is None:
+            raise DBOSNonExistentWorkflowError("target", workflow_id)
+        _check_rewindable(workflow_id, status.status)
+        await asyncio.to_thread(_app_outputs.clear_from, h, workflow_id, start_step)
     params = {
         "id": workflow_id,
         "start_step": start_step,
@@ -200,11 +213,7 @@ async def rewind(
         row = await cur.fetchone()
         if row is None:
             raise DBOSNonExistentWorkflowError("target", workflow_id)
-        if row.status not in TERMINAL:
-            raise DBOSException(
-                f"Cannot rewind {workflow_id} ({row.status}): only a workflow in a "
-                "terminal state can be rewound, so cancel it first"
-            )
+        _check_rewindable(workflow_id, row.status)
         params["status"] = row.status
         for statement in (
             _sql.REWIND_DELETE_EVENTS,
@@ -222,6 +231,14 @@ async def rewind(
 
     queue = await h.sysdb.transaction(go)
     h.engine.publish("queue", queue)
+
+
+def _check_rewindable(workflow_id: str, status: str) -> None:
+    if status not in TERMINAL:
+        raise DBOSException(
+            f"Cannot rewind {workflow_id} ({status}): only a workflow in a "
+            "terminal state can be rewound, so cancel it first"
+        )
 
 
 async def delete(h: Any, workflow_ids: Sequence[str], children: bool = False) -> list[str]:

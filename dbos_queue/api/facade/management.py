@@ -24,7 +24,8 @@ def _fork_op(workflow_id: str, start_step: int, **options: Any) -> Op:
 
 def _rewind_op(workflow_id: str, start_step: int | None, **options: Any) -> Op:
     step = 1 if start_step is None else start_step
-    return lambda rt: discarding(mgmt.rewind(rt, workflow_id, step, **options))
+    # A runtime's rewind also clears its application database's checkpoints (DBOS 3.4).
+    return lambda rt: discarding(mgmt.rewind(rt, workflow_id, step, app_outputs=True, **options))
 
 
 class Management:
