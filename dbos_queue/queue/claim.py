@@ -8,7 +8,6 @@ elsewhere), a local completion, or the polling fallback (with jitter).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
@@ -19,15 +18,10 @@ from typing import TYPE_CHECKING, Any
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.notify import EMPTY_TTL_SEC
 from dbos_queue.db.sysdb import Row, now_ms
-from dbos_queue.engine import core as _core
-from dbos_queue.engine.events import Claimed, Dequeued, WorkflowFinished
-from dbos_queue.error import (
-    DBOSQueueSettingsError,
-    DBOSWorkflowFunctionNotFoundError,
-    MaxRecoveryAttemptsExceededError,
-)
-from dbos_queue.queue import version_gate as _version_gate
-from dbos_queue.queue.dispatch import dispatch_fast
+from dbos_queue.engine.events import Claimed, Dequeued
+from dbos_queue.queue.claim_batch import claim_params, run_claim
+from dbos_queue.queue.dispatch import dispatch_fast, run_claimed
+from dbos_queue.queue.limits import set_queue_limits
 from dbos_queue.queue.settings import QueueSettings
 from dbos_queue.queue.takeover import TakeoverScan
 from dbos_queue.queue.wakeup import Wakeup, backstop_sec
@@ -35,12 +29,13 @@ from dbos_queue.queue.wakeup import Wakeup, backstop_sec
 if TYPE_CHECKING:
     from dbos_queue.queue.host import QueueHost
 
+__all__ = ["CLAIM_BATCH", "PREFETCH_FRACTION", "QueueService", "set_queue_limits"]
+
 logger = logging.getLogger("dbos_queue")
 CLAIM_BATCH = 64
 # Claimed beyond the free threads, queued in the pool: a thread that finishes takes the
 # next workflow without waiting for a claim round trip or being woken for it.
 PREFETCH_FRACTION = 0.25
-MAX_PARTITION_KEYS = 64
 
 
 class QueueService:
@@ -203,57 +198,13 @@ class QueueService:
                 pass
 
     async def claim(self, name: str, limit: int) -> list[Row]:
-        """Run the claim for ``name``; returns the claimed status rows."""
+        """Run the claim for ``name`` (queue/claim_batch.py); returns the claimed status rows."""
         s = self.settings.get(name) or QueueSettings(name=name)
         owner = self.rt.new_owner()
-        params: dict[str, Any] = {
-            "queue": name,
-            "limit": limit,
-            "owner": owner,
-            "executor_id": self.rt.executor_id,
-            "app_version": self.rt.app_version,
-            "app_name": getattr(self.rt.settings, "name", None),  # _sql.RUNS_HERE
-            "is_latest": await _version_gate.is_latest(self.rt),  # _sql._claimable_here
-            "now": now_ms(),
-        }
-        query = _sql.CLAIM
-        if s.partitioned:
-            query = _sql.CLAIM_PARTITIONED
-            params.update(
-                cursor=self.cursor.get(name, ""),
-                max_keys=MAX_PARTITION_KEYS,
-                partition_worker_limit=s.partition_worker_concurrency,
-                local=json.dumps(dict(self.partition_running[name])),
-            )
-        limited = (
-            s.global_concurrency is not None
-            or s.rate_limit_max is not None
-            or s.partition_concurrency is not None
-            or s.partition_rate_limit_max is not None
-        )
-        if not limited and not s.partitioned:
-            query = _sql.CLAIM_FREE  # plan-stable, nothing to compute for limits
+        cursor, local = self.cursor.get(name, ""), self.partition_running.get(name)
+        params = await claim_params(self.rt, name, s, limit, owner, cursor, local)
         started = time.perf_counter()
-        attempts = 0
-
-        async def go(conn: Any) -> list[Row]:
-            nonlocal attempts
-            attempts += 1
-            if attempts > 1:  # retried after a dropped connection: the first may have landed
-                cur = await conn.execute(_sql.CLAIMED_BY_OWNER, (owner,))
-                held = await cur.fetchall()
-                if held:
-                    return held
-            if limited:
-                await conn.execute(_sql.LOCK_LIMITED_QUEUE, (name,))
-            cur = await conn.execute(query, params)
-            return await cur.fetchall()
-
-        if limited:
-            rows = await self.rt.sysdb.transaction(go)
-        else:
-            rows = await self.rt.sysdb.with_retry(go)
-        rows.sort(key=lambda r: (r.priority, r.created_at))
+        rows = await run_claim(self.rt, name, s, owner, params)
         if s.partitioned and rows:
             self.cursor[name] = max(r.queue_partition_key or "" for r in rows)
         self.rt.events.emit(Claimed(name, len(rows), time.perf_counter() - started))
@@ -274,35 +225,8 @@ class QueueService:
             self.rt.engine.spawn(self._run(name, key, wf_id, owner, row), f"wf-{wf_id}")
 
     async def _run(self, name: str, key: str | None, wf_id: str, owner: str, row: Row) -> None:
-        try:
-            limit = self.rt.settings.max_recovery_attempts
-            try:
-                s = self.rt.start_for_row(wf_id, row)
-                limit = s.info.max_recovery_attempts or limit
-            except DBOSWorkflowFunctionNotFoundError as exc:
-                # Mixed fleet: leave it for a process that has the function; ERROR only
-                # once none has shown up for unknown_workflow_wait_sec.
-                from dbos_queue.queue.unrunnable import leave_or_fail
-
-                outcome = await leave_or_fail(self.rt, wf_id, owner, row.name, exc, self)
-                (logger.error if outcome == "error" else logger.info)("%s (%s)", exc, outcome)
-                return
-            if row.recovery_attempts > limit + 1:
-                await self.rt.sysdb.mark_max_recovery(wf_id, owner)
-                self.rt.engine.publish("wf", wf_id)
-                self.rt.events.emit(WorkflowFinished(wf_id, "MAX_RECOVERY_ATTEMPTS_EXCEEDED"))
-                logger.error("%s", MaxRecoveryAttemptsExceededError(wf_id, limit))
-                return
-            ctx = _core.fresh_context_from_row(row, owner)
-            if row.recovery_attempts > 1:  # ran before (taken over, drained): replay its steps
-                ctx.fresh = False
-                ctx.recorded = await self.rt.sysdb.load_operations(wf_id)
-            fut = self.rt.submit(s, ctx)
-            await asyncio.wrap_future(fut)
-        except Exception:
-            logger.exception("queued workflow %s failed to run", wf_id)
-        finally:
-            self._release(name, key)
+        # The general path (queue/dispatch.py); by this name benchmarks/_phases.py finds it.
+        await run_claimed(self, name, key, wf_id, owner, row)
 
     def _release(self, name: str, key: str | None) -> None:
         self.running[name] -= 1
@@ -420,74 +344,3 @@ class QueueService:
         for q in {r.queue_name for r in rows if r.queue_name}:
             self.rt.engine.publish("queue", q)
         return [r.workflow_uuid for r in rows]
-
-
-_UNSET: Any = object()
-
-
-async def set_queue_limits(
-    sysdb: Any,
-    name: str,
-    *,
-    global_concurrency: Any = _UNSET,
-    worker_concurrency: Any = _UNSET,
-    limiter: Any = _UNSET,
-    partition_concurrency: Any = _UNSET,
-    partition_worker_concurrency: Any = _UNSET,
-    partition_limiter: Any = _UNSET,
-    polling_interval_sec: float | None = None,
-    paused: bool | None = None,
-) -> bool:
-    """Store new limits for ``name`` (marked as set at runtime); False if no such queue.
-
-    Only the limits given change (None clears a limit); every worker applies them at
-    its next settings refresh (within a second), and at once in this process.
-    """
-    from dbos_queue.queue.settings import check_limiter, check_positive
-
-    for label, value in (
-        ("concurrency", global_concurrency),
-        ("worker_concurrency", worker_concurrency),
-        ("partition_concurrency", partition_concurrency),
-        ("partition_worker_concurrency", partition_worker_concurrency),
-    ):
-        if value is not _UNSET:
-            check_positive(f"{name} {label}", value)
-    for label, value in (("limiter", limiter), ("partition_limiter", partition_limiter)):
-        if value is not _UNSET:
-            check_limiter(f"{name} {label}", value)
-    if polling_interval_sec is not None and not polling_interval_sec > 0:
-        raise DBOSQueueSettingsError(f"Queue {name}: polling_interval_sec must be positive")
-
-    def given(value: Any) -> Any:
-        return None if value is _UNSET else value
-
-    def rate(value: Any, key: str) -> Any:
-        return None if value in (_UNSET, None) else value[key]
-
-    params: dict[str, Any] = {
-        "name": name,
-        "set_global": global_concurrency is not _UNSET,
-        "global_concurrency": given(global_concurrency),
-        "set_worker": worker_concurrency is not _UNSET,
-        "worker_concurrency": given(worker_concurrency),
-        "set_rate": limiter is not _UNSET,
-        "rate_limit_max": rate(limiter, "limit"),
-        "rate_limit_period_sec": rate(limiter, "period"),
-        "set_pconc": partition_concurrency is not _UNSET,
-        "partition_concurrency": given(partition_concurrency),
-        "set_pworker": partition_worker_concurrency is not _UNSET,
-        "partition_worker_concurrency": given(partition_worker_concurrency),
-        "set_prate": partition_limiter is not _UNSET,
-        "partition_rate_limit_max": rate(partition_limiter, "limit"),
-        "partition_rate_limit_period_sec": rate(partition_limiter, "period"),
-        "polling_interval_sec": polling_interval_sec,
-        "paused": paused,
-    }
-    for key in ("rate_limit_period_sec", "partition_rate_limit_period_sec"):
-        if params[key] is not None:
-            params[key] = float(params[key])
-    row = await sysdb.fetchone(_sql.SET_QUEUE_LIMITS, params)
-    if row is not None:
-        sysdb.engine.publish("queue", name, count=0)  # count 0: every worker re-reads them
-    return row is not None

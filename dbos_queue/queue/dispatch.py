@@ -6,18 +6,24 @@ decoded and its context built on the loop, the pool's queue holds it until a thr
 is free (a bounded prefetch, see ``QueueService.room``), and the thread's end releases
 its slot with one callback. No task, coroutine or asyncio future per workflow. Anything
 else (an async workflow, a replay after a takeover or drain, an unknown function, the
-recovery-attempt limit) takes the general path, ``QueueService._run``.
+recovery-attempt limit) takes the general path, ``run_claimed``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import TYPE_CHECKING, Any
 
 from dbos_queue.db.sysdb import Row
 from dbos_queue.engine import core as _core
+from dbos_queue.engine.events import WorkflowFinished
+from dbos_queue.error import DBOSWorkflowFunctionNotFoundError, MaxRecoveryAttemptsExceededError
 
 if TYPE_CHECKING:
     from dbos_queue.queue.claimer import Claimer
+
+logger = logging.getLogger("dbos_queue")
 
 
 def dispatch_fast(svc: Claimer, name: str, key: str | None, row: Row) -> bool:
@@ -48,3 +54,41 @@ def dispatch_fast(svc: Claimer, name: str, key: str | None, row: Row) -> bool:
 
     fut.add_done_callback(done)
     return True
+
+
+async def run_claimed(
+    svc: Claimer, name: str, key: str | None, wf_id: str, owner: str, row: Row
+) -> None:
+    """The general path: run a claimed ``row`` as a task (an async workflow, a replay after
+    a takeover or drain, an unknown function, the recovery-attempt limit), then free its
+    slot."""
+    rt = svc.rt
+    try:
+        limit = rt.settings.max_recovery_attempts
+        try:
+            s = rt.start_for_row(wf_id, row)
+            limit = s.info.max_recovery_attempts or limit
+        except DBOSWorkflowFunctionNotFoundError as exc:
+            # Mixed fleet: leave it for a process that has the function; ERROR only
+            # once none has shown up for unknown_workflow_wait_sec.
+            from dbos_queue.queue.unrunnable import leave_or_fail
+
+            outcome = await leave_or_fail(rt, wf_id, owner, row.name, exc, svc)
+            (logger.error if outcome == "error" else logger.info)("%s (%s)", exc, outcome)
+            return
+        if row.recovery_attempts > limit + 1:
+            await rt.sysdb.mark_max_recovery(wf_id, owner)
+            rt.engine.publish("wf", wf_id)
+            rt.events.emit(WorkflowFinished(wf_id, "MAX_RECOVERY_ATTEMPTS_EXCEEDED"))
+            logger.error("%s", MaxRecoveryAttemptsExceededError(wf_id, limit))
+            return
+        ctx = _core.fresh_context_from_row(row, owner)
+        if row.recovery_attempts > 1:  # ran before (taken over, drained): replay its steps
+            ctx.fresh = False
+            ctx.recorded = await rt.sysdb.load_operations(wf_id)
+        fut = rt.submit(s, ctx)
+        await asyncio.wrap_future(fut)
+    except Exception:
+        logger.exception("queued workflow %s failed to run", wf_id)
+    finally:
+        svc.release(name, key)
