@@ -12,6 +12,24 @@ from dbos_queue.queue.settings import check_limiter, check_positive
 
 _UNSET: Any = object()
 
+# The counts a caller may change: (keyword, its name in errors, SET_QUEUE_LIMITS's flag).
+_COUNTS = (
+    ("global_concurrency", "concurrency", "set_global"),
+    ("worker_concurrency", "worker_concurrency", "set_worker"),
+    ("partition_concurrency", "partition_concurrency", "set_pconc"),
+    ("partition_worker_concurrency", "partition_worker_concurrency", "set_pworker"),
+)
+# The rate limits: (keyword, SET_QUEUE_LIMITS's flag, its limit and period columns).
+_RATES = (
+    ("limiter", "set_rate", "rate_limit_max", "rate_limit_period_sec"),
+    (
+        "partition_limiter",
+        "set_prate",
+        "partition_rate_limit_max",
+        "partition_rate_limit_period_sec",
+    ),
+)
+
 
 async def set_queue_limits(
     sysdb: Any,
@@ -31,49 +49,49 @@ async def set_queue_limits(
     Only the limits given change (None clears a limit); every worker applies them at
     its next settings refresh (within a second), and at once in this process.
     """
-    for label, value in (
-        ("concurrency", global_concurrency),
-        ("worker_concurrency", worker_concurrency),
-        ("partition_concurrency", partition_concurrency),
-        ("partition_worker_concurrency", partition_worker_concurrency),
-    ):
-        if value is not _UNSET:
-            check_positive(f"{name} {label}", value)
-    for label, value in (("limiter", limiter), ("partition_limiter", partition_limiter)):
-        if value is not _UNSET:
-            check_limiter(f"{name} {label}", value)
-    if polling_interval_sec is not None and not polling_interval_sec > 0:
-        raise DBOSQueueSettingsError(f"Queue {name}: polling_interval_sec must be positive")
-
-    def given(value: Any) -> Any:
-        return None if value is _UNSET else value
-
-    def rate(value: Any, key: str) -> Any:
-        return None if value in (_UNSET, None) else value[key]
-
-    params: dict[str, Any] = {
-        "name": name,
-        "set_global": global_concurrency is not _UNSET,
-        "global_concurrency": given(global_concurrency),
-        "set_worker": worker_concurrency is not _UNSET,
-        "worker_concurrency": given(worker_concurrency),
-        "set_rate": limiter is not _UNSET,
-        "rate_limit_max": rate(limiter, "limit"),
-        "rate_limit_period_sec": rate(limiter, "period"),
-        "set_pconc": partition_concurrency is not _UNSET,
-        "partition_concurrency": given(partition_concurrency),
-        "set_pworker": partition_worker_concurrency is not _UNSET,
-        "partition_worker_concurrency": given(partition_worker_concurrency),
-        "set_prate": partition_limiter is not _UNSET,
-        "partition_rate_limit_max": rate(partition_limiter, "limit"),
-        "partition_rate_limit_period_sec": rate(partition_limiter, "period"),
-        "polling_interval_sec": polling_interval_sec,
-        "paused": paused,
+    given = {
+        "global_concurrency": global_concurrency,
+        "worker_concurrency": worker_concurrency,
+        "limiter": limiter,
+        "partition_concurrency": partition_concurrency,
+        "partition_worker_concurrency": partition_worker_concurrency,
+        "partition_limiter": partition_limiter,
     }
-    for key in ("rate_limit_period_sec", "partition_rate_limit_period_sec"):
-        if params[key] is not None:
-            params[key] = float(params[key])
+    changes = {key: value for key, value in given.items() if value is not _UNSET}
+    params = limit_params(name, changes, polling_interval_sec, paused)
     row = await sysdb.fetchone(_sql.SET_QUEUE_LIMITS, params)
     if row is not None:
         sysdb.engine.publish("queue", name, count=0)  # count 0: every worker re-reads them
     return row is not None
+
+
+def limit_params(
+    name: str, changes: dict[str, Any], polling_interval_sec: float | None, paused: bool | None
+) -> dict[str, Any]:
+    """``SET_QUEUE_LIMITS``'s parameters for ``changes`` (``set_queue_limits``'s keyword ->
+    new value; a limit not in it is left as stored), after checking every value given.
+
+    Raises ``DBOSQueueSettingsError`` naming the first setting that is not valid.
+    """
+    for key, label, _flag in _COUNTS:
+        if key in changes:
+            check_positive(f"{name} {label}", changes[key])
+    for key, _flag, _limit, _period in _RATES:
+        if key in changes:
+            check_limiter(f"{name} {key}", changes[key])
+    if polling_interval_sec is not None and not polling_interval_sec > 0:
+        raise DBOSQueueSettingsError(f"Queue {name}: polling_interval_sec must be positive")
+    params: dict[str, Any] = {
+        "name": name,
+        "polling_interval_sec": polling_interval_sec,
+        "paused": paused,
+    }
+    for key, _label, flag in _COUNTS:
+        params[flag] = key in changes
+        params[key] = changes.get(key)
+    for key, flag, limit_column, period_column in _RATES:
+        rate = changes.get(key)
+        params[flag] = key in changes
+        params[limit_column] = rate["limit"] if rate is not None else None
+        params[period_column] = float(rate["period"]) if rate is not None else None
+    return params

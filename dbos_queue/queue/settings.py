@@ -109,6 +109,36 @@ def declared_settings(
         partition_concurrency = partition_concurrency or global_concurrency
         partition_limiter = partition_limiter or limiter
         global_concurrency, limiter = None, None
+    counts = (global_concurrency, worker_concurrency, partition_concurrency)
+    _check_declared(name, counts, partition_worker_concurrency, limiter, partition_limiter)
+    if polling_interval_sec <= 0:
+        raise DBOSQueueSettingsError(f"Queue {name}: polling_interval_sec must be positive")
+    return QueueSettings(
+        name=name,
+        global_concurrency=global_concurrency,
+        worker_concurrency=worker_concurrency,
+        rate_limit_max=limiter["limit"] if limiter else None,
+        rate_limit_period_sec=float(limiter["period"]) if limiter else None,
+        partition_concurrency=partition_concurrency,
+        partition_worker_concurrency=partition_worker_concurrency,
+        partition_rate_limit_max=partition_limiter["limit"] if partition_limiter else None,
+        partition_rate_limit_period_sec=(
+            float(partition_limiter["period"]) if partition_limiter else None
+        ),
+        polling_interval_sec=polling_interval_sec,
+    )
+
+
+def _check_declared(
+    name: str,
+    counts: tuple[int | None, int | None, int | None],
+    partition_worker_concurrency: int | None,
+    limiter: QueueRateLimit | None,
+    partition_limiter: QueueRateLimit | None,
+) -> None:
+    """``declared_settings``' checks of the limits: ``counts`` are the (global, worker,
+    partition) concurrency. Raises ``DBOSQueueSettingsError`` naming the first bad one."""
+    global_concurrency, worker_concurrency, partition_concurrency = counts
     for label, value in (
         ("concurrency", global_concurrency),
         ("worker_concurrency", worker_concurrency),
@@ -127,22 +157,6 @@ def declared_settings(
             f"Queue {name}: worker_concurrency ({worker_concurrency}) cannot exceed "
             f"concurrency ({global_concurrency}); workers could never use the extra slots"
         )
-    if polling_interval_sec <= 0:
-        raise DBOSQueueSettingsError(f"Queue {name}: polling_interval_sec must be positive")
-    return QueueSettings(
-        name=name,
-        global_concurrency=global_concurrency,
-        worker_concurrency=worker_concurrency,
-        rate_limit_max=limiter["limit"] if limiter else None,
-        rate_limit_period_sec=float(limiter["period"]) if limiter else None,
-        partition_concurrency=partition_concurrency,
-        partition_worker_concurrency=partition_worker_concurrency,
-        partition_rate_limit_max=partition_limiter["limit"] if partition_limiter else None,
-        partition_rate_limit_period_sec=(
-            float(partition_limiter["period"]) if partition_limiter else None
-        ),
-        polling_interval_sec=polling_interval_sec,
-    )
 
 
 def check_limits(name: str, s: QueueSettings) -> None:
