@@ -19,7 +19,7 @@ from dbos_queue.db.sysdb import now_ms
 from dbos_queue.engine import core as _core
 from dbos_queue.engine import tracing as _tracing
 from dbos_queue.engine import validation as _validation
-from dbos_queue.engine.context import WorkflowContext, current_workflow
+from dbos_queue.engine.context import BodyScope, WorkflowContext, enter_body, leave_body
 from dbos_queue.engine.core import Start
 from dbos_queue.engine.host import Host
 from dbos_queue.error import (
@@ -98,7 +98,7 @@ class WorkflowRunner(Host):
             return self._execute_sync(s, ctx)
 
     def _execute_sync(self, s: Start, ctx: WorkflowContext) -> Any:
-        token = current_workflow.set(ctx)
+        scope = enter_body(ctx)
         self._track(ctx)
         result, exc = None, None
         try:  # tracked until its outcome is written: a drain waits for that
@@ -113,7 +113,7 @@ class WorkflowRunner(Host):
             except Exception as e:
                 exc = e
             finally:
-                current_workflow.reset(token)
+                leave_body(scope)
             return self._finish_sync(ctx, result, exc)
         finally:
             self._untrack(ctx)
@@ -144,10 +144,10 @@ class WorkflowRunner(Host):
             return await self._execute_async(s, ctx)
 
     async def _execute_async(self, s: Start, ctx: WorkflowContext) -> Any:
-        token = current_workflow.set(ctx)
+        scope = enter_body(ctx)
         self._track(ctx)
         try:
-            return await self._run_async(s, ctx, token)
+            return await self._run_async(s, ctx, scope)
         finally:
             self._untrack(ctx)
 
@@ -157,7 +157,7 @@ class WorkflowRunner(Host):
             raise lost
         return await self.engine.arun(_core.await_result(self, ctx.workflow_id))
 
-    async def _run_async(self, s: Start, ctx: WorkflowContext, token: Any) -> Any:
+    async def _run_async(self, s: Start, ctx: WorkflowContext, scope: BodyScope) -> Any:
         result, exc = None, None
         try:
             ctx.check_stop()
@@ -170,7 +170,7 @@ class WorkflowRunner(Host):
         except Exception as e:
             exc = e
         finally:
-            current_workflow.reset(token)
+            leave_body(scope)
         status, out, err = _core.outcome_of(result, exc, ctx.serialization)
         try:
             await self.engine.arun(_core.complete(self, ctx, status, out, err))

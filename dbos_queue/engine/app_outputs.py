@@ -29,6 +29,11 @@ def register(datasource: Any) -> None:
     _datasources.add(datasource)
 
 
+def forget_all() -> None:
+    """Forget every datasource (``DBOS.destroy(destroy_registry=True)``)."""
+    _datasources.clear()
+
+
 def present(rt: Any) -> bool:
     """Whether a rewind by ``rt`` has application-database checkpoints to clear."""
     return _transaction.app_pool(rt) is not None or len(_datasources) > 0

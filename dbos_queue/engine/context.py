@@ -209,6 +209,29 @@ auth: contextvars.ContextVar[tuple[str | None, list[str] | None] | None] = conte
 )
 
 
+BodyScope = tuple[
+    contextvars.Token[WorkflowContext | None],
+    contextvars.Token[float | None],
+    contextvars.Token[EnqueueOptions | None],
+]
+
+
+def enter_body(ctx: WorkflowContext) -> BodyScope:
+    """The scope a workflow body runs in: as ``ctx``, and without the caller's
+    ``SetWorkflowTimeout``/``SetEnqueueOptions`` (they applied to this workflow, not to
+    the children its body starts: those inherit its deadline, as in DBOS, whose
+    workflow entry clears the caller's start options the same way)."""
+    return current_workflow.set(ctx), next_timeout.set(None), next_enqueue.set(None)
+
+
+def leave_body(scope: BodyScope) -> None:
+    """Back to the caller's scope (the same thread or task that entered it)."""
+    wf, timeout, enqueue = scope
+    next_enqueue.reset(enqueue)
+    next_timeout.reset(timeout)
+    current_workflow.reset(wf)
+
+
 def take_workflow_id() -> str | None:
     """The id set by ``SetWorkflowID`` for the next start, consumed by that start."""
     wid = next_workflow_id.get()

@@ -19,6 +19,7 @@ from dbos_queue.db import sql as _sql
 from dbos_queue.db.notify import EMPTY_TTL_SEC
 from dbos_queue.db.sysdb import Row, now_ms
 from dbos_queue.engine.events import Claimed, Dequeued
+from dbos_queue.queue import maintenance as _maintenance
 from dbos_queue.queue.claim_batch import claim_params, run_claim
 from dbos_queue.queue.dispatch import dispatch_fast, run_claimed
 from dbos_queue.queue.limits import set_queue_limits
@@ -307,19 +308,24 @@ class QueueService:
         while True:
             await asyncio.sleep(interval * random.uniform(0.5, 1.0))
             try:
-                await self.reap()
+                await self.reap(shared=True)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 logger.warning("takeover scan failed: %s", exc)
 
-    async def reap(self) -> list[str]:
-        """One takeover pass (queue/takeover.py), then deadlines and old leases."""
-        taken = await self.takeover.scan()
-        from dbos_queue.queue.maintenance import expire_deadlines
-
-        await expire_deadlines(self.rt)
-        await self.rt.sysdb.execute(_sql.PURGE_OLD_EXECUTORS, (now_ms() - 86_400_000,))
+    async def reap(self, *, shared: bool = False) -> list[str]:
+        """One takeover pass (queue/takeover.py), then deadlines and old leases. With
+        ``shared`` (the background pass) the fleet-wide duties are done only on the
+        fleet's turn (queue/maintenance.py); a direct call does them all."""
+        rt = self.rt
+        fleet = not shared or await _maintenance.take_turn(
+            rt, _maintenance.REAP_TASK, _maintenance.reap_turn_ms(rt.settings.executor_lease_sec)
+        )
+        taken = await self.takeover.scan(fleet=fleet)
+        if fleet:
+            await _maintenance.expire_deadlines(rt)
+            await _maintenance.purge_old_executors(rt)
         return taken
 
     async def stop_claiming(self) -> None:

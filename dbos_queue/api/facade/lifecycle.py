@@ -12,6 +12,7 @@ from dbos_queue.api.facade.base import FacadeState, configured_settings
 from dbos_queue.api.facade.tracing import destroy_tracing, launch_tracing
 from dbos_queue.api.runtime import Runtime
 from dbos_queue.db import sql as _sql
+from dbos_queue.engine import app_outputs as _app_outputs
 from dbos_queue.engine import transaction as _transaction
 from dbos_queue.engine.registry import registry
 from dbos_queue.error import DBOSException
@@ -101,6 +102,7 @@ class Lifecycle:
         FacadeState.instance = None
         if destroy_registry:
             registry.clear()
+            _app_outputs.forget_all()  # DBOS's registry holds its datasources too
             FacadeState.pending_listen = None
 
     @classmethod
