@@ -14,6 +14,7 @@ import re
 
 import psycopg
 from psycopg._queries import PostgresQuery
+from psycopg.adapt import Transformer
 
 from dbos_queue.db import sql as _sql
 
@@ -47,7 +48,7 @@ def _statements() -> dict[str, str]:
 def _columns(conn: psycopg.Connection[object], query: str) -> list[str] | None:
     names = re.findall(r"%\((\w+)\)s", query)
     params: object = {n: None for n in names} if names else [None] * query.count("%s")
-    pq = PostgresQuery(psycopg.adapt.Transformer(conn))
+    pq = PostgresQuery(Transformer(conn))
     pq.convert(query, params)  # type: ignore[arg-type]
     prepared = conn.pgconn.prepare(b"", pq.query)
     if prepared.error_message:
