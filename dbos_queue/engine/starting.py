@@ -118,7 +118,7 @@ def init_params(rt: Host, s: Start, owner: str | None, role: str | None) -> dict
         "queue": s.queue_name,
         "timeout_ms": int(timeout * 1000) if timeout is not None else None,
         "deadline_ms": deadline,
-        **_format_fields(s, parent),  # serializes the inputs: refuses bad input before any write
+        **_format_fields(s),  # serializes the inputs: refuses bad input before any write
         "started_ms": now if s.status == "PENDING" else None,
         "dedup_id": s.extra.get("deduplication_id"),
         "priority": s.extra.get("priority") or 0,
@@ -131,12 +131,16 @@ def init_params(rt: Host, s: Start, owner: str | None, role: str | None) -> dict
     }
 
 
-def _format_fields(s: Start, parent: WorkflowContext | None) -> dict[str, Any]:
-    """The inputs in the workflow's format (0011): its own serialization type, else its
-    parent's; and the debounce columns a Debouncer sets."""
+def _format_fields(s: Start) -> dict[str, Any]:
+    """The inputs in the workflow's format (0011): its own serialization type, else the
+    configured serializer's; and the debounce columns a Debouncer sets.
+
+    A child does not take its parent's format (as in DBOS, whose context for a new
+    workflow starts at DEFAULT); the parent's own events, messages and streams (also
+    from its steps) do take it.
+    """
     kind = s.extra.get("serialization_type") or s.info.serialization_type
-    inherited = parent.serialization if parent is not None and not parent.in_step else None
-    fmt = ser.format_for(kind, inherited)
+    fmt = ser.format_for(kind)
     return {
         "inputs": ser.serialize_args(s.args, s.kwargs, fmt),
         "serialization": fmt or ser.current_format(),

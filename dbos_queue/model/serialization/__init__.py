@@ -72,8 +72,9 @@ def current_format() -> str:
 
 
 def format_for(serialization_type: Any, inherited: str | None = None) -> str | None:
-    """The format name a workflow writes in: PORTABLE, NATIVE, or (DEFAULT/None) the
-    ``inherited`` one (the parent workflow's); None means the configured serializer."""
+    """The format name a value is written in: PORTABLE, NATIVE, or (DEFAULT/None) the
+    ``inherited`` one (an event's, message's or stream value's calling workflow's format;
+    a workflow's inputs inherit nothing); None means the configured serializer."""
     if serialization_type is None or serialization_type == WorkflowSerializationFormat.DEFAULT:
         return inherited
     kind = WorkflowSerializationFormat(serialization_type)

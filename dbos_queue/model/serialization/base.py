@@ -39,13 +39,16 @@ class WorkflowSerializationFormat(str, Enum):  # noqa: UP042  # StrEnum refuses 
     """Which format a workflow's inputs, output and error are stored in (DBOS's enum).
 
     ``PORTABLE`` is plain JSON any language can read and write (DBOS's portable JSON);
-    ``NATIVE`` is this process's Python format; ``DEFAULT`` (None) inherits: the
-    parent workflow's format, else the configured serializer.
+    ``NATIVE`` is this process's Python format; ``DEFAULT`` leaves the choice to the
+    context: a workflow's inputs (a child's too) take the configured serializer, an
+    event, message or stream value the calling workflow's format (else the configured
+    serializer). Passing None means the same as ``DEFAULT``.
     """
 
     PORTABLE = "portable"
     NATIVE = "native"
-    DEFAULT = None  # type: ignore[assignment]  # as DBOS spells it (its value reads "None")
+    # Spelt as DBOS spells it: the str mixin makes the value str(None), "None", in DBOS too.
+    DEFAULT = None  # type: ignore[assignment]
 
 
 class PortableWorkflowError(Exception):
