@@ -10,6 +10,7 @@ import asyncio
 import contextvars
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self, cast
 
@@ -119,6 +120,10 @@ class WorkflowContext:
     stop_reason: str | None = None
     handed_back: bool = False
     background: bool = False  # started with submit(): nobody waits for this execution
+    # Called on the engine loop once a background completion is written (queue/dispatch.py:
+    # a fleet-wide slot is free only then, so the wake-up for it waits for the write).
+    on_durable: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    completion_queued: bool = False  # its completion went to the background writer
     _guard: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _quiet: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
     _stopping: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)

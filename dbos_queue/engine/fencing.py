@@ -80,6 +80,7 @@ def complete_blocking(
     tail = _tail.take(ctx)  # its last step's record, written with the completion
     if ctx.background:
         done = _completed_later(rt, ctx, status, tail)
+        ctx.completion_queued = True  # on_durable (if any) runs when it is written
         if tail is not None:
             rt.sysdb.complete_with_record(tail, status, output, error, done)
         else:
@@ -102,6 +103,8 @@ def _completed_later(
     """The engine-loop callback of a background completion (with its last step's record)."""
 
     def done(ok: bool, exc: BaseException | None) -> None:
+        if ctx.on_durable is not None:
+            ctx.on_durable()  # written (or refused): whatever slot it held is settled
         if exc is not None:
             rt.logger.error("completing workflow %s failed: %s", ctx.workflow_id, exc)
             return

@@ -229,7 +229,9 @@ class QueueService:
         # The general path (queue/dispatch.py); by this name benchmarks/_phases.py finds it.
         await run_claimed(self, name, key, wf_id, owner, row)
 
-    def _release(self, name: str, key: str | None) -> None:
+    def _release(self, name: str, key: str | None, fleet_wake: bool = True) -> None:
+        """Free a finished workflow's local slot. ``fleet_wake=False``: its completion's
+        write wakes the fleet once it lands (queue/dispatch.py ``wake_when_durable``)."""
         self.running[name] -= 1
         self.total_running -= 1
         if key is not None:
@@ -237,8 +239,10 @@ class QueueService:
         if self.total_running == 0:
             self.idle.set()
         s = self.settings.get(name)
-        if s is not None and (
-            s.global_concurrency is not None or s.partition_concurrency is not None
+        if (
+            fleet_wake
+            and s is not None
+            and (s.global_concurrency is not None or s.partition_concurrency is not None)
         ):
             self.rt.engine.publish("queue", name)  # a fleet-wide slot is free
         # Wake only loops that stopped claiming for lack of local room (not every loop

@@ -43,6 +43,7 @@ class Claimer(Protocol):
         """Re-read ``name``'s stored settings, then wake its claim loop."""
         ...
 
-    def release(self, name: str, key: str | None) -> None:
-        """A workflow claimed from ``name`` (partition ``key``) ended: free its slot."""
+    def release(self, name: str, key: str | None, fleet_wake: bool = True) -> None:
+        """A workflow claimed from ``name`` (partition ``key``) ended: free its slot (and,
+        unless its completion's write will, wake the fleet for a fleet-wide slot)."""
         ...

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbos_queue.db.sysdb import Row
 from dbos_queue.engine import core as _core
+from dbos_queue.engine.context import WorkflowContext
 from dbos_queue.engine.events import WorkflowFinished
 from dbos_queue.error import DBOSWorkflowFunctionNotFoundError, MaxRecoveryAttemptsExceededError
 
@@ -39,6 +40,7 @@ def dispatch_fast(svc: Claimer, name: str, key: str | None, row: Row) -> bool:
     except Exception:
         return False  # the general path reports it (and knows what to do with it)
     ctx = _core.fresh_context_from_row(row, owner)
+    wake_when_durable(svc, name, ctx)
     try:
         fut = rt.submit(s, ctx)
     except Exception:
@@ -48,12 +50,31 @@ def dispatch_fast(svc: Claimer, name: str, key: str | None, row: Row) -> bool:
 
     def done(_f: Any) -> None:
         try:
-            loop.call_soon_threadsafe(release, name, key)
+            loop.call_soon_threadsafe(release, name, key, not woken_later(ctx))
         except RuntimeError:  # the engine loop is closed: nothing left to account
             pass
 
     fut.add_done_callback(done)
     return True
+
+
+def wake_when_durable(svc: Claimer, name: str, ctx: WorkflowContext) -> None:
+    """On a queue with a fleet-wide limit (global or partition concurrency), a finished
+    workflow frees its slot for every worker only once its completion is written: the
+    thread's end (``release``) comes first, and a claim made then still counts the row
+    as running. So the fleet is woken again when the background write lands."""
+    s = svc.settings.get(name)
+    if s is not None and (s.global_concurrency is not None or s.partition_concurrency is not None):
+        publish = svc.rt.engine.publish
+        ctx.on_durable = lambda: publish("queue", name)
+
+
+def woken_later(ctx: WorkflowContext) -> bool:
+    """Whether the fleet is woken when this execution's completion is written (so its
+    ``release`` need not): the completion went to the background writer with an
+    ``on_durable`` wake-up. Otherwise (it stopped, was cancelled or lost its row) the
+    release wakes the fleet itself."""
+    return ctx.on_durable is not None and ctx.completion_queued
 
 
 async def run_claimed(
@@ -63,6 +84,7 @@ async def run_claimed(
     a takeover or drain, an unknown function, the recovery-attempt limit), then free its
     slot."""
     rt = svc.rt
+    ctx: WorkflowContext | None = None
     try:
         limit = rt.settings.max_recovery_attempts
         try:
@@ -83,6 +105,7 @@ async def run_claimed(
             logger.error("%s", MaxRecoveryAttemptsExceededError(wf_id, limit))
             return
         ctx = _core.fresh_context_from_row(row, owner)
+        wake_when_durable(svc, name, ctx)
         if row.recovery_attempts > 1:  # ran before (taken over, drained): replay its steps
             ctx.fresh = False
             ctx.recorded = await rt.sysdb.load_operations(wf_id)
@@ -91,4 +114,4 @@ async def run_claimed(
     except Exception:
         logger.exception("queued workflow %s failed to run", wf_id)
     finally:
-        svc.release(name, key)
+        svc.release(name, key, ctx is None or not woken_later(ctx))
