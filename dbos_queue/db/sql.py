@@ -1180,8 +1180,19 @@ SELECT min(started_at_epoch_ms) AS since FROM dbos.executors WHERE lease_expires
 
 # --- administration --------------------------------------------------------------------
 
-# DBOS.reset_system_database and `dbos-queue db reset`: every dbos_queue table at once.
+# `dbos-queue db reset`, and DBOS.reset_system_database without the maintenance
+# database (db/reset.py): every dbos_queue table at once.
 DROP_SYSTEM_SCHEMA: Final = "DROP SCHEMA IF EXISTS dbos CASCADE"
+
+# DBOS.reset_system_database(truncate=True) (db/reset.py): the other sessions of the
+# database, ended before the deletes; (schema): the tables whose rows go.
+TERMINATE_OTHER_BACKENDS: Final = """
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+ WHERE datname = current_database() AND pid <> pg_backend_pid()
+"""
+SCHEMA_TABLES: Final = "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY tablename"
+# {table}: dbos.maintenance's seeded turns (0010), kept as a fresh migration leaves them.
+MAINTENANCE_RESET: Final = "UPDATE {} SET last_run_epoch_ms = 0, run_by = NULL"
 
 # Serialises creation of the application database's transaction_outputs table (launch).
 APP_SCHEMA_LOCK: Final = "SELECT pg_advisory_xact_lock(4735032143901386)"

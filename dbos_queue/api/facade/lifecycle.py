@@ -11,11 +11,10 @@ from typing import Any, TypeVar
 from dbos_queue.api.facade.base import FacadeState, configured_settings
 from dbos_queue.api.facade.tracing import destroy_tracing, launch_tracing
 from dbos_queue.api.runtime import Runtime
-from dbos_queue.db import sql as _sql
 from dbos_queue.engine import app_outputs as _app_outputs
 from dbos_queue.engine import transaction as _transaction
 from dbos_queue.engine.registry import registry
-from dbos_queue.error import DBOSException
+from dbos_queue.error import DBOSException, DBOSInitializationError
 from dbos_queue.model.config import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -106,19 +105,67 @@ class Lifecycle:
             FacadeState.pending_listen = None
 
     @classmethod
-    def reset_system_database(cls) -> None:
-        """Drop every dbos_queue table in the system database (not while launched)."""
+    def reset_system_database(
+        cls,
+        *,
+        system_database_url: str | None = None,
+        schema: str | None = None,
+        truncate: bool = False,
+    ) -> None:
+        """Destroy the system database (for tests; never while launched), or with
+        ``truncate=True`` empty its tables and keep the migrated schema (much faster).
+
+        ``system_database_url`` defaults to the configured one, ``schema`` (what
+        ``truncate`` empties) to the configured ``dbos_system_schema``. Without a
+        configured ``DBOS`` and without ``system_database_url`` nothing happens but a
+        warning, as in DBOS.
+        """
         import psycopg
 
+        from dbos_queue.db import reset as _reset
+
         if registry.process is not None:
-            raise DBOSException("reset_system_database() must be called before DBOS.launch()")
-        url = cls.system_database_url()
+            raise _ResetWhileLaunchedError(
+                "The system database cannot be reset after DBOS is launched: call "
+                "reset_system_database() before DBOS.launch() (it is a destructive "
+                "operation for test environments)"
+            )
+        settings = _settings_or_none()
+        if settings is not None:
+            url = (
+                system_database_url
+                if system_database_url is not None
+                else cls.system_database_url()
+            )
+            schema = schema if schema is not None else settings.dbos_system_schema
+        elif system_database_url is not None:
+            url = system_database_url
+        else:
+            logger.warning(
+                "reset_system_database has no effect: DBOS is not configured and no "
+                "system_database_url was given"
+            )
+            return
+        if truncate:
+            _reset.empty_schema(url, schema or "dbos")
+            return
         try:
-            with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-                conn.execute(_sql.DROP_SYSTEM_SCHEMA)
+            _reset.drop_database(url)
         except psycopg.OperationalError as exc:
-            if "does not exist" not in str(exc):
-                raise _launch_error(exc, url) from exc
+            raise _launch_error(exc, url) from exc
+
+
+class _ResetWhileLaunchedError(DBOSException, AssertionError):
+    """``reset_system_database`` after ``launch``: a DBOSException here, and the
+    AssertionError DBOS raises."""
+
+
+def _settings_or_none() -> Settings | None:
+    """The configured instance's settings, or None before ``DBOS(config=...)``."""
+    try:
+        return configured_settings()
+    except DBOSInitializationError:
+        return None
 
 
 def _configure_logging(level: str) -> None:
