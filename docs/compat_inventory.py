@@ -427,15 +427,20 @@ def typeddict_keys(info: ClassInfo) -> dict[str, tuple[bool, str | None]]:
 
 
 def enum_values(info: ClassInfo) -> dict[str, Any]:
+    """The members' values as DBOS's enum holds them at run time: a ``str`` mixin turns
+    a non-string literal into its ``str()`` (``DEFAULT = None`` is ``"None"``)."""
     values: dict[str, Any] = {}
+    str_mixin = "str" in info.base_names
     for stmt in info.node.body:
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
             t = stmt.targets[0]
             if isinstance(t, ast.Name) and not t.id.startswith("_"):
                 try:
-                    values[t.id] = ast.literal_eval(stmt.value)
+                    value = ast.literal_eval(stmt.value)
                 except ValueError:
                     values[t.id] = ast.unparse(stmt.value)
+                    continue
+                values[t.id] = str(value) if str_mixin and not isinstance(value, str) else value
     return values
 
 

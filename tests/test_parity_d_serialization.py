@@ -5,7 +5,12 @@ or its steps, stay portable; WorkflowSerializationFormat.DEFAULT as DBOS defines
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import json
+import sys
+from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -85,3 +90,50 @@ def test_children_of_a_portable_workflow_use_the_configured_format(dbos: Any, db
     assert "$dbq" in events["d-called/child"]  # the tuple kept: not portable JSON
     assert DBOS.get_event("d-called", "child") == (1, 2)
     assert DBOS.retrieve_workflow("d-enqueued").get_result() == (4,)
+
+
+def test_default_is_dbos_none_member_and_means_the_configured_format(
+    dbos: Any, db_url: str
+) -> None:
+    # DBOS declares DEFAULT = None on a (str, Enum): the str mixin makes its value "None".
+    class Reference(str, Enum):  # noqa: UP042  # as DBOS declares it
+        PORTABLE = "portable"
+        NATIVE = "native"
+        DEFAULT = None  # type: ignore[assignment]
+
+    assert {m.name: m.value for m in WorkflowSerializationFormat} == {
+        m.name: m.value for m in Reference
+    }
+    assert WorkflowSerializationFormat.DEFAULT.value == "None"
+    assert WorkflowSerializationFormat("None") is WorkflowSerializationFormat.DEFAULT
+    assert ser.format_for(WorkflowSerializationFormat.DEFAULT) is None
+    assert ser.format_for(None) is None
+
+    @DBOS.workflow(serialization_type=WorkflowSerializationFormat.DEFAULT)
+    def by_default(x: Any) -> Any:
+        return x
+
+    with SetWorkflowID("d-default"):
+        DBOS.start_workflow(by_default, (1,)).get_result()
+    # The row names a format, never the enum's value; it reads back as written.
+    assert _formats(db_url, ["d-default"]) == {"d-default": ser.current_format()}
+    assert DBOS.retrieve_workflow("d-default").get_result() == (1,)
+
+
+def test_compat_inventory_reads_a_str_enum_value_as_dbos_holds_it() -> None:
+    path = Path(__file__).resolve().parents[1] / "docs" / "compat_inventory.py"
+    spec = importlib.util.spec_from_file_location("compat_inventory_under_test", path)
+    assert spec is not None and spec.loader is not None
+    inventory: Any = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = inventory  # dataclasses look their module up while building
+    try:
+        spec.loader.exec_module(inventory)
+        source = 'class F(str, Enum):\n    PORTABLE = "portable"\n    NATIVE = "native"\n'
+        node = ast.parse(source + "    DEFAULT = None\n").body[0]
+        info = inventory.ClassInfo("F", "m", node, [], ["str", "Enum"], None)
+        values = inventory.enum_values(info)
+        assert values == {"PORTABLE": "portable", "NATIVE": "native", "DEFAULT": "None"}
+        entry = inventory._enum_entry("g", "F", values, True, WorkflowSerializationFormat)
+        assert entry.diffs == []
+    finally:
+        del sys.modules[spec.name]
