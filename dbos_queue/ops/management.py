@@ -9,6 +9,7 @@ here for the callers that know it under this module).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 import time
@@ -191,13 +192,7 @@ async def rewind(
     if not isinstance(cast(object, start_step), int) or start_step < 1:  # not type-checked
         raise ValueError(f"start_step must be >= 1, got {start_step!r}")
     if app_outputs and _app_outputs.present(h):
-        # Checked first, so a running workflow keeps its checkpoints; the system database
-        # is touched last, so a failure here leaves the workflow as it was (retry is safe).
-        status = await h.sysdb.get_status_row(workflow_id)
-        if status is None:
-            raise DBOSNonExistentWorkflowError("target", workflow_id)
-        _check_rewindable(workflow_id, status.status)
-        await asyncio.to_thread(_app_outputs.clear_from, h, workflow_id, start_step)
+        await _clear_app_outputs(h, workflow_id, start_step)
     params = {
         "id": workflow_id,
         "start_step": start_step,
@@ -207,30 +202,45 @@ async def rewind(
         "partition_key": queue_partition_key,
         "now": now_ms(),
     }
-
-    async def go(conn: Any) -> str:
-        cur = await conn.execute(_sql.REWIND_LOCK, params)
-        row = await cur.fetchone()
-        if row is None:
-            raise DBOSNonExistentWorkflowError("target", workflow_id)
-        _check_rewindable(workflow_id, row.status)
-        params["status"] = row.status
-        for statement in (
-            _sql.REWIND_DELETE_EVENTS,
-            _sql.REWIND_RESTORE_EVENTS,
-            _sql.REWIND_DELETE_STREAM_CLOSE,
-            _sql.REWIND_DELETE_STEPS,
-            _sql.REWIND_DELETE_EVENT_HISTORY,
-            _sql.REWIND_DELETE_MESSAGES,
-        ):
-            await conn.execute(statement, params)
-        cur = await conn.execute(_sql.REWIND_REQUEUE, params)
-        queued = await cur.fetchone()
-        assert queued is not None  # the row is locked and its status was just read
-        return queued.queue_name
-
+    go = functools.partial(_rewind_in, workflow_id=workflow_id, params=params)
     queue = await h.sysdb.transaction(go)
     h.engine.publish("queue", queue)
+
+
+async def _clear_app_outputs(h: Any, workflow_id: str, start_step: int) -> None:
+    """Delete the application database's checkpoints a rewind from ``start_step`` re-runs.
+
+    Checked first, so a running workflow keeps its checkpoints; the system database is
+    touched last, so a failure here leaves the workflow as it was (retry is safe)."""
+    status = await h.sysdb.get_status_row(workflow_id)
+    if status is None:
+        raise DBOSNonExistentWorkflowError("target", workflow_id)
+    _check_rewindable(workflow_id, status.status)
+    await asyncio.to_thread(_app_outputs.clear_from, h, workflow_id, start_step)
+
+
+async def _rewind_in(conn: Any, workflow_id: str, params: dict[str, Any]) -> str:
+    """The rewind's transaction: lock and check the workflow, drop what it recorded from
+    the cut on, requeue it; the queue it went back on."""
+    cur = await conn.execute(_sql.REWIND_LOCK, params)
+    row = await cur.fetchone()
+    if row is None:
+        raise DBOSNonExistentWorkflowError("target", workflow_id)
+    _check_rewindable(workflow_id, row.status)
+    params["status"] = row.status
+    for statement in (
+        _sql.REWIND_DELETE_EVENTS,
+        _sql.REWIND_RESTORE_EVENTS,
+        _sql.REWIND_DELETE_STREAM_CLOSE,
+        _sql.REWIND_DELETE_STEPS,
+        _sql.REWIND_DELETE_EVENT_HISTORY,
+        _sql.REWIND_DELETE_MESSAGES,
+    ):
+        await conn.execute(statement, params)
+    cur = await conn.execute(_sql.REWIND_REQUEUE, params)
+    queued = await cur.fetchone()
+    assert queued is not None  # the row is locked and its status was just read
+    return queued.queue_name
 
 
 def _check_rewindable(workflow_id: str, status: str) -> None:
