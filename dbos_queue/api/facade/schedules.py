@@ -2,26 +2,29 @@
 
 Creating, deleting, pausing and resuming a schedule from a workflow is one recorded
 step; ``apply_schedules``, ``backfill_schedule`` and ``trigger_schedule`` refuse to run
-in a workflow, as in DBOS.
+in a workflow, as in DBOS. The methods with an async twin are built (``api.twin``) from
+``api.specs`` (shared with ``DBOSClient``) and ``api/facade/dbos_specs.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from dbos_queue.api.facade.recorded import arecorded, discarding, recorded
+from dbos_queue.api import specs
+from dbos_queue.api.facade import dbos_specs
+from dbos_queue.api.facade.recorded import ON_RUNTIME, as_step_named, recorded
 from dbos_queue.api.handles import WorkflowHandle
 from dbos_queue.api.invoke import require_runtime
+from dbos_queue.api.twin import twins
 from dbos_queue.engine.context import current_workflow
 from dbos_queue.error import DBOSException
-from dbos_queue.model.records import ScheduleInput, WorkflowSchedule
+from dbos_queue.model.records import ScheduleInput
 from dbos_queue.ops import schedules as _ops
 from dbos_queue.queue.schedules import manage as _manage
 
 F = TypeVar("F", bound=Callable[..., Any])
-Many = str | list[str] | None
 
 
 def _not_in_workflow(what: str) -> None:
@@ -41,98 +44,14 @@ class Schedules:
 
         return _scheduler.scheduled(cron)
 
-    @classmethod
-    def create_schedule(
-        cls,
-        *,
-        schedule_name: str,
-        workflow_fn: Callable[..., Any],
-        schedule: str,
-        context: Any = None,
-        automatic_backfill: bool = False,
-        cron_timezone: str | None = None,
-        queue_name: str | None = None,
-        shard_key: str | None = None,
-    ) -> None:
-        """Store a schedule; ``workflow_fn`` receives ``(scheduled_time, context)``."""
-        options = dict(locals())
-        options.pop("cls")
-        recorded("DBOS.createSchedule", lambda rt: _manage.create_schedule(rt, **options))
-
-    @classmethod
-    async def create_schedule_async(
-        cls,
-        *,
-        schedule_name: str,
-        workflow_fn: Callable[..., Any],
-        schedule: str,
-        context: Any = None,
-        automatic_backfill: bool = False,
-        cron_timezone: str | None = None,
-        queue_name: str | None = None,
-        shard_key: str | None = None,
-    ) -> None:
-        """``create_schedule`` from async code."""
-        options = dict(locals())
-        options.pop("cls")
-        await arecorded("DBOS.createSchedule", lambda rt: _manage.create_schedule(rt, **options))
-
-    @classmethod
-    def list_schedules(
-        cls,
-        *,
-        status: Many = None,
-        workflow_name: Many = None,
-        schedule_name_prefix: Many = None,
-        application_name: Many = None,
-    ) -> list[WorkflowSchedule]:
-        """Stored schedules (``WorkflowSchedule`` dicts), oldest first."""
-        filters = dict(locals())
-        filters.pop("cls")
-        rt = require_runtime()
-        rows = rt.engine.run(_manage.list_schedules(rt, **filters))
-        return cast(list[WorkflowSchedule], rows)  # dicts with WorkflowSchedule's keys
-
-    @classmethod
-    async def list_schedules_async(
-        cls,
-        *,
-        status: Many = None,
-        workflow_name: Many = None,
-        schedule_name_prefix: Many = None,
-        application_name: Many = None,
-    ) -> list[WorkflowSchedule]:
-        """``list_schedules`` from async code."""
-        filters = dict(locals())
-        filters.pop("cls")
-        rt = require_runtime()
-        rows = await rt.engine.arun(_manage.list_schedules(rt, **filters))
-        return cast(list[WorkflowSchedule], rows)
-
-    @classmethod
-    def get_schedule(cls, name: str) -> WorkflowSchedule | None:
-        """The schedule named ``name``, or None."""
-        rt = require_runtime()
-        return cast("WorkflowSchedule | None", rt.engine.run(_manage.get_schedule(rt, name)))
-
-    @classmethod
-    async def get_schedule_async(cls, name: str) -> WorkflowSchedule | None:
-        """``get_schedule`` from async code."""
-        rt = require_runtime()
-        found = await rt.engine.arun(_manage.get_schedule(rt, name))
-        return cast("WorkflowSchedule | None", found)
-
-    @classmethod
-    def delete_schedule(cls, name: str) -> None:
-        """Delete a schedule (no tick of it fires afterwards)."""
-        recorded("DBOS.deleteSchedule", lambda rt: discarding(_manage.delete_schedule(rt, name)))
-
-    @classmethod
-    async def delete_schedule_async(cls, name: str) -> None:
-        """``delete_schedule`` from async code."""
-        await arecorded(
-            "DBOS.deleteSchedule", lambda rt: discarding(_manage.delete_schedule(rt, name))
-        )
+    create_schedule, create_schedule_async = twins(
+        dbos_specs.create_schedule, as_step_named("DBOS.createSchedule")
+    )
+    list_schedules, list_schedules_async = twins(specs.list_schedules, ON_RUNTIME)
+    get_schedule, get_schedule_async = twins(specs.get_schedule, ON_RUNTIME)
+    delete_schedule, delete_schedule_async = twins(
+        specs.delete_schedule, as_step_named("DBOS.deleteSchedule")
+    )
 
     @classmethod
     def pause_schedule(cls, name: str) -> None:
