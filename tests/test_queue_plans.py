@@ -103,6 +103,15 @@ def test_the_claims_read_no_history(big):
         assert ("Index Scan", "workflow_status_enqueued_index") in used, str(used)
         # A limited queue's claim: index scans only.
         assert _seq_scans(_explain(conn, _sql.CLAIM, params)) == []
+        # A partitioned queue's claim (the other claim statement): index scans only too.
+        partitioned = {
+            **params,
+            "cursor": "",
+            "max_keys": 64,
+            "partition_worker_limit": None,
+            "local": "{}",
+        }
+        assert _seq_scans(_explain(conn, _sql.CLAIM_PARTITIONED, partitioned)) == []
 
 
 def test_batched_completions_and_last_steps_use_primary_keys(big):
