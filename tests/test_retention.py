@@ -72,10 +72,10 @@ def test_one_process_per_interval_takes_the_retention_turn(db_url, dbos):
         psycopg.connect(db_url, autocommit=True) as b,
     ):
         args = {"task": "retention", "now": now, "interval_ms": 60_000}
-        first = a.execute(_sql.MAINTENANCE_TURN, {**args, "by": "a"}).fetchone()
-        second = b.execute(_sql.MAINTENANCE_TURN, {**args, "by": "b"}).fetchone()
+        first = a.execute(_sql.TAKE_MAINTENANCE_TURN, {**args, "by": "a"}).fetchone()
+        second = b.execute(_sql.TAKE_MAINTENANCE_TURN, {**args, "by": "b"}).fetchone()
         later = b.execute(
-            _sql.MAINTENANCE_TURN, {**args, "now": now + 60_000, "by": "b"}
+            _sql.TAKE_MAINTENANCE_TURN, {**args, "now": now + 60_000, "by": "b"}
         ).fetchone()
     assert (first, second, later) == (("retention",), None, ("retention",))
 

@@ -1596,16 +1596,9 @@ DELETE FROM dbos.workflow_status WHERE workflow_uuid = ANY(ARRAY(
 """
 )
 
-# This process's turn at a fleet-wide duty (dbos.maintenance, 0010): a row comes back
-# for exactly one process per interval.
-MAINTENANCE_TURN: Final = """
-UPDATE dbos.maintenance SET last_run_epoch_ms = %(now)s, run_by = %(by)s
- WHERE task = %(task)s AND last_run_epoch_ms <= %(now)s - %(interval_ms)s
-RETURNING task
-"""
-
-# (task, now, by, interval_ms): MAINTENANCE_TURN for a duty whose row may not exist yet
-# (queue/maintenance.py: the takeover scan's fleet-wide half); the first caller creates it.
+# (task, now, by, interval_ms): this process's turn at a fleet-wide duty (dbos.maintenance,
+# 0010; queue/maintenance.py): a row comes back for exactly one process per interval; the
+# first caller creates a duty's row.
 TAKE_MAINTENANCE_TURN: Final = """
 INSERT INTO dbos.maintenance AS m (task, last_run_epoch_ms, run_by)
 VALUES (%(task)s, %(now)s, %(by)s)

@@ -22,6 +22,7 @@ from typing import Any
 
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import now_ms
+from dbos_queue.queue import maintenance as _maintenance
 
 logger = logging.getLogger("dbos_queue")
 
@@ -78,16 +79,7 @@ async def run_forever(rt: Any) -> None:
     while True:
         await asyncio.sleep(interval / 4 * random.uniform(0.5, 1.0))
         try:
-            turn = await rt.sysdb.fetchone(
-                _sql.MAINTENANCE_TURN,
-                {
-                    "task": TASK,
-                    "now": now_ms(),
-                    "interval_ms": int(interval * 1000),
-                    "by": rt.process_id,
-                },
-            )
-            if turn is None:
+            if not await _maintenance.take_turn(rt, TASK, int(interval * 1000)):
                 continue  # another process has it this interval
             n = await purge(
                 rt.sysdb,
