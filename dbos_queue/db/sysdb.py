@@ -110,6 +110,20 @@ def init_workflow_plan(params: dict[str, Any]) -> Generator[tuple[str, Any], Any
     raise RuntimeError(f"could not insert or read workflow {params['id']}")
 
 
+def _completion(
+    wf_id: str, owner: str, status: str, output: str | None, error: str | None
+) -> dict[str, Any]:
+    """One fenced completion for the completions batcher (COMPLETE_WORKFLOWS' columns)."""
+    return {
+        "id": wf_id,
+        "owner": owner,
+        "status": status,
+        "output": output,
+        "error": error,
+        "now": now_ms(),
+    }
+
+
 class SystemDatabase(ExecutorStatements, MessageStatements):
     """The system database operations of one process."""
 
@@ -155,28 +169,14 @@ class SystemDatabase(ExecutorStatements, MessageStatements):
         self, wf_id: str, owner: str, status: str, output: str | None, error: str | None
     ) -> bool:
         """Fenced final status (batched with other workflows finishing at the same time)."""
-        item = {
-            "id": wf_id,
-            "owner": owner,
-            "status": status,
-            "output": output,
-            "error": error,
-            "now": now_ms(),
-        }
+        item = _completion(wf_id, owner, status, output, error)
         return await self._completions.submit(item, wf_id)  # "wf" published by the flush
 
     def complete_blocking(
         self, wf_id: str, owner: str, status: str, output: str | None, error: str | None
     ) -> bool:
         """``complete`` for a workflow thread (not the engine loop)."""
-        item = {
-            "id": wf_id,
-            "owner": owner,
-            "status": status,
-            "output": output,
-            "error": error,
-            "now": now_ms(),
-        }
+        item = _completion(wf_id, owner, status, output, error)
         return self._completions.submit_blocking(item, wf_id)
 
     def complete_nowait(
@@ -191,14 +191,7 @@ class SystemDatabase(ExecutorStatements, MessageStatements):
         """``complete`` without waiting (from any thread): ``done(accepted, error)`` runs
         on the engine loop once it is written. For executions nobody waits for; a drain
         waits for these with :meth:`writes_settled` before it hands anything back."""
-        item = {
-            "id": wf_id,
-            "owner": owner,
-            "status": status,
-            "output": output,
-            "error": error,
-            "now": now_ms(),
-        }
+        item = _completion(wf_id, owner, status, output, error)
         self._completions.submit_nowait(item, wf_id, done)
 
     async def writes_settled(self, timeout: float = 30.0) -> bool:

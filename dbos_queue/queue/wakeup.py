@@ -44,12 +44,17 @@ DELAYED_SIGNAL = "__dbos_delayed__"
 LAST_RESORT_SEC = 60.0
 
 
+def listening(rt: Any) -> bool:
+    """Whether notifications reach this process now: LISTEN is on and connected."""
+    engine = rt.engine
+    return getattr(engine, "listen", True) and engine.listener_connected.is_set()
+
+
 def backstop_sec(rt: Any, polling_interval: float) -> float:
     """How long a claim loop sleeps without a notification: the queue's polling
     interval without LISTEN (or while it reconnects), else a minute (the tick finds
     unannounced work sooner; this only guards against a stuck tick)."""
-    engine = rt.engine
-    if not getattr(engine, "listen", True) or not engine.listener_connected.is_set():
+    if not listening(rt):
         return polling_interval
     return max(polling_interval, LAST_RESORT_SEC)
 

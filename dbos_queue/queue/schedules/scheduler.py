@@ -35,6 +35,7 @@ from dbos_queue.queue.schedules.crons import (
 )
 from dbos_queue.queue.schedules.declare import declarations, resolve
 from dbos_queue.queue.schedules.rows import ScheduleRow
+from dbos_queue.queue.wakeup import listening
 
 logger = logging.getLogger("dbos_queue")
 
@@ -210,8 +211,7 @@ def poll_sec(rt: QueueHost) -> float:
     ``scheduler_polling_interval_sec`` (DBOS's key, default 30 s) as a backstop; without
     LISTEN (``use_listen_notify: false``, or while the listener reconnects) every second."""
     setting = rt.settings.scheduler_polling_interval_sec
-    engine = rt.engine
-    if getattr(engine, "listen", True) and engine.listener_connected.is_set():
+    if listening(rt):
         return setting or POLL_SEC
     return min(POLL_SEC, setting or POLL_SEC)
 
