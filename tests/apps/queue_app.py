@@ -31,6 +31,7 @@ Queue("ordered", concurrency=1)
 Queue("prio", concurrency=1, priority_enabled=True)
 Queue("free")
 Queue("slowpoll", polling_interval_sec=60.0)  # only a NOTIFY wakes its workers in time
+Queue("wide", concurrency=50)  # many fleet-wide slots, turned over fast
 
 
 def _record(queue: str, tag: str, start: float, end: float) -> None:
@@ -74,3 +75,13 @@ def mark(step: int) -> int:
 @DBOS.workflow()
 def three(x: int) -> list:
     return [mark(1), mark(2), mark(3), x]
+
+
+@DBOS.step()
+def noop(i: int) -> int:
+    return i
+
+
+@DBOS.workflow()
+def quick(i: int) -> int:
+    return noop(i)
