@@ -3,19 +3,22 @@
 The app module declares workflows and queues (and may call ``DBOS(config=...)``;
 otherwise dbos-config.yaml / the environment configure it). SIGTERM or SIGINT
 starts a drain: stop claiming, wait up to the drain timeout for running
-workflows, hand the rest back to their queues, exit 0.
+workflows, hand the rest back to their queues, exit 0. SIGUSR1 prints every
+thread's stack to stderr (a stuck worker shows where it waits) and goes on.
 """
 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import importlib
 import logging
 import os
 import signal
 import sys
-import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from dbos_queue.cli.signals import StopSignals
 
 if TYPE_CHECKING:
     from dbos_queue.api.runtime import Runtime
@@ -101,16 +104,9 @@ def _serve_until_signal(rt: Runtime, queues: list[str] | None, drain_timeout: fl
     """Say the worker is ready, then wait for SIGTERM or SIGINT (the queues run meanwhile)."""
     from dbos_queue.api import dbos as _dbos
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        logger.info(
-            "received %s: draining (up to %.0fs)", signal.Signals(signum).name, drain_timeout
-        )
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = StopSignals(signal.SIGTERM, signal.SIGINT)
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>`: where is each thread now?
+        faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
     logger.info(
         "worker %s (executor %s) listening to %s",
         rt.process_id,
@@ -119,5 +115,5 @@ def _serve_until_signal(rt: Runtime, queues: list[str] | None, drain_timeout: fl
     )
     admin = f" admin_port={rt.admin.port}" if rt.admin is not None else ""
     print(f"dbos-queue worker ready pid={os.getpid()}{admin}", flush=True)
-    while not stop.wait(1.0):
-        pass
+    signum = stop.wait()
+    logger.info("received %s: draining (up to %.0fs)", signum.name, drain_timeout)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 import time
 import uuid
 from typing import LiteralString
@@ -23,6 +22,7 @@ from typing import LiteralString
 import psycopg
 
 from dbos_queue import DBOS, Queue, SetWorkflowID
+from dbos_queue.cli.signals import StopSignals
 
 URL = os.environ["RELIABILITY_URL"]
 
@@ -83,8 +83,7 @@ def _start(count: int, prefix: str, steps: int, seconds: float) -> None:
     for i in range(count):
         with SetWorkflowID(f"{prefix}{i}"):
             DBOS.start_workflow(many, steps, seconds)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = StopSignals(signal.SIGTERM)  # no lock in the handler (see dbos_queue/cli/signals.py)
     print("ready", flush=True)
     stop.wait()
     from dbos_queue.api.dbos import _rt

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -70,17 +70,14 @@ class Worker:
         try:
             out, _ = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired as exc:
-            stacks = ""
-            spy = shutil.which("py-spy")
-            if spy:  # where it is installed, show where the worker is stuck
-                stacks = subprocess.run(
-                    [spy, "dump", "--pid", str(self.proc.pid)], capture_output=True, text=True
-                ).stdout
+            # The worker prints its threads' stacks on SIGUSR1 (cli/worker.py): where is it stuck?
+            self.proc.send_signal(signal.SIGUSR1)
+            time.sleep(1)  # no event to await: faulthandler writes straight to stderr
             self.proc.kill()
             out, _ = self.proc.communicate(timeout=10)
             err = self._stderr()
             raise AssertionError(
-                f"worker did not stop within {timeout}s\n{stacks}\n{err[-4000:]}"
+                f"worker did not stop within {timeout}s\n{err[-12000:]}"
             ) from exc
         return self.proc.returncode, out, self._stderr()
 
