@@ -16,6 +16,7 @@ from dbos_queue.api.invoke import (
     start_async_on_engine,
     workflow_info,
 )
+from dbos_queue.api.runtime import Runtime
 from dbos_queue.engine import core as _core
 from dbos_queue.error import (
     DBOSNonExistentWorkflowError,
@@ -27,6 +28,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")
 R = TypeVar("R")
 logger = logging.getLogger("dbos_queue")
+
+
+async def _status(rt: Runtime, workflow_id: str) -> WorkflowStatus | None:
+    row = await rt.sysdb.get_status_row(workflow_id)
+    return status_from_row(row) if row is not None else None
 
 
 class Running:
@@ -78,19 +84,16 @@ class Running:
     def get_workflow_status(
         cls, workflow_id: str, *, shard_key: str | None = None
     ) -> WorkflowStatus | None:
-        """The workflow's status row, or None for an unknown id."""
-        rt = require_runtime()
-        row = rt.engine.run(rt.sysdb.get_status_row(workflow_id))
-        return status_from_row(row) if row is not None else None
+        """The workflow's status row, or None for an unknown id. From a workflow the read
+        is a recorded step ("DBOS.getStatus"): a replay returns the status first read."""
+        return recorded("DBOS.getStatus", lambda rt: _status(rt, workflow_id))
 
     @classmethod
     async def get_workflow_status_async(
         cls, workflow_id: str, *, shard_key: str | None = None
     ) -> WorkflowStatus | None:
         """``get_workflow_status`` from async code."""
-        rt = require_runtime()
-        row = await rt.engine.arun(rt.sysdb.get_status_row(workflow_id))
-        return status_from_row(row) if row is not None else None
+        return await arecorded("DBOS.getStatus", lambda rt: _status(rt, workflow_id))
 
     @classmethod
     def get_result(
