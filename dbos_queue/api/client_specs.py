@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 from dbos_queue.api.handles import as_host
 from dbos_queue.api.twin import Op
 from dbos_queue.engine import comm as _comm
+from dbos_queue.error import DBOSException
 from dbos_queue.model import serialization as ser
 from dbos_queue.model.records import SendMessage
 from dbos_queue.ops import messages as _msgs
@@ -111,20 +112,23 @@ async def _register(
     client: Any, name: str, on_conflict: str, app: str | None, limits: dict[str, Any]
 ) -> Queue:
     from dbos_queue.api.queue import queue_from_row
+    from dbos_queue.queue.limits import register_queue_row
     from dbos_queue.queue.settings import declared_settings
 
     if on_conflict not in _queues.CONFLICT_POLICIES:
         raise ValueError(
             f"on_conflict must be one of {_queues.CONFLICT_POLICIES}, got {on_conflict!r}"
         )
+    if on_conflict == "update_if_latest_version":  # as DBOS: a client has no version
+        raise DBOSException(
+            "DBOSClient.register_queue does not support on_conflict='update_if_latest_version': "
+            "a client runs no application version. Use 'always_update' or 'never_update'."
+        )
     s = declared_settings(name, partition_queue=False, **limits)
-    row = await _queues.get_row(client, name)
-    if row is None or on_conflict != "never_update":
-        await _queues.store(client, s, overwrite=on_conflict != "never_update")
     owner = app if app is not None else getattr(client, "application_name", None)
-    if owner is not None:
-        await _queues.set_owner(client, name, owner)
-    row = await _queues.get_row(client, name)
+    row = await register_queue_row(
+        client.sysdb, s, on_conflict=on_conflict, owner=owner, app_version=None
+    )
     return cast("Queue", queue_from_row(row, host=client) if row is not None else None)
 
 

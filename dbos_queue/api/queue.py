@@ -55,9 +55,12 @@ class Queue:
         polling_interval_sec: float = 1.0,
         priority_enabled: bool = False,
         partition_queue: bool = False,
+        on_conflict: str | None = None,
         **_ignored: Any,
     ) -> None:
         self.name = name
+        # DBOS.register_queue's policy for a stored row (None: ``Queue(...)``'s own rule).
+        self.on_conflict = on_conflict
         self.priority_enabled = priority_enabled
         self.settings = declared_settings(
             name,
@@ -78,6 +81,7 @@ class Queue:
     # the new value against the other stored limits, then changes that one column.
 
     database_backed_queue = True  # every dbos_queue queue lives in dbos.queues
+    on_conflict: str | None = None
     application_name: str | None = None  # the owning application (None: unclaimed)
     _host: StoreHost | None = None  # the DBOSClient a queue from a client is bound to
 

@@ -78,7 +78,7 @@ class Runtime(WorkflowRunner):
 
     def queue_declared(self, queue: Any) -> None:
         """A queue declared after launch: store its settings now (registry hook)."""
-        self.engine.run(self.queues.declare(queue.settings))
+        self.engine.run(self.queues.declare(queue.settings, queue.on_conflict))
 
     def schedules_changed(self) -> None:
         """A schedule decorated after launch: let the scheduler pick it up (registry hook)."""
@@ -133,7 +133,7 @@ class Runtime(WorkflowRunner):
     def start_background(self) -> None:
         """Start dequeuing and serving (after the facade knows this runtime)."""
         for q in list(self.registry.queues.values()):
-            self.engine.run(self.queues.declare(q.settings))
+            self.engine.run(self.queues.declare(q.settings, q.on_conflict))
         self.engine.run(self.queues.start(list(self.registry.queues)))
         from dbos_queue.ops.metrics import Metrics
 

@@ -371,6 +371,38 @@ ON CONFLICT (name) DO UPDATE SET
 WHERE dbos.queues.source = 'code'
 """
 
+# register_queue(on_conflict=...), DBOS 3.x: %(overwrite)s ("always_update", or
+# "update_if_latest_version" from the latest version) replaces every limit, runtime
+# changes included; otherwise ("never_update") only a missing row is inserted. The owner
+# %(owner)s claims an unclaimed row; a row another application owns is left untouched
+# (the caller reads it back and refuses the name, as DBOS does).
+REGISTER_QUEUE: Final = """
+INSERT INTO dbos.queues (name, global_concurrency, worker_concurrency, rate_limit_max,
+    rate_limit_period_sec, partition_concurrency, partition_worker_concurrency,
+    partition_rate_limit_max, partition_rate_limit_period_sec, polling_interval_sec,
+    application_name)
+VALUES (%(name)s, %(global_concurrency)s, %(worker_concurrency)s, %(rate_limit_max)s,
+    %(rate_limit_period_sec)s, %(partition_concurrency)s, %(partition_worker_concurrency)s,
+    %(partition_rate_limit_max)s, %(partition_rate_limit_period_sec)s, %(polling_interval_sec)s,
+    %(owner)s)
+ON CONFLICT (name) DO UPDATE SET
+    global_concurrency = EXCLUDED.global_concurrency,
+    worker_concurrency = EXCLUDED.worker_concurrency,
+    rate_limit_max = EXCLUDED.rate_limit_max,
+    rate_limit_period_sec = EXCLUDED.rate_limit_period_sec,
+    partition_concurrency = EXCLUDED.partition_concurrency,
+    partition_worker_concurrency = EXCLUDED.partition_worker_concurrency,
+    partition_rate_limit_max = EXCLUDED.partition_rate_limit_max,
+    partition_rate_limit_period_sec = EXCLUDED.partition_rate_limit_period_sec,
+    polling_interval_sec = EXCLUDED.polling_interval_sec,
+    source = 'code',
+    application_name = coalesce(dbos.queues.application_name, EXCLUDED.application_name),
+    updated_at_epoch_ms = (EXTRACT(EPOCH FROM now()) * 1000)::bigint
+WHERE %(overwrite)s AND (dbos.queues.application_name IS NULL
+    OR EXCLUDED.application_name IS NULL
+    OR dbos.queues.application_name = EXCLUDED.application_name)
+"""
+
 # An operator's change at runtime; workers pick it up on their next claim/refresh.
 SET_QUEUE_LIMITS: Final = """
 UPDATE dbos.queues SET
@@ -1050,8 +1082,6 @@ LIST_QUEUES_OF: Final = (
 )
 
 # DBOSClient.register_queue(application_name=): who owns the queue (NULL: unclaimed).
-SET_QUEUE_OWNER: Final = "UPDATE dbos.queues SET application_name = %s WHERE name = %s"
-
 # --- rename_application (ops/rename.py): rows another name holds, or nobody ------------
 
 # The rows a rename moves: %(old)s's, and with %(adopt)s the unclaimed ones too.

@@ -64,10 +64,19 @@ class Registry:
         self.process = None
 
     def declare_queue(self, queue: Any) -> None:
-        """Record a queue; a launched process stores its settings at once."""
+        """Record a queue; a launched process stores its settings at once (a refused
+        store leaves the earlier declaration in place)."""
+        previous = self.queues.get(queue.name)
         self.queues[queue.name] = queue
         if self.process is not None:
-            self.process.queue_declared(queue)
+            try:
+                self.process.queue_declared(queue)
+            except BaseException:
+                if previous is None:
+                    del self.queues[queue.name]
+                else:
+                    self.queues[queue.name] = previous
+                raise
 
     def schedules_changed(self) -> None:
         """Tell a launched process that the declared schedules changed."""

@@ -137,9 +137,25 @@ def list_params(
     }
 
 
+def app_name_of(h: Any) -> str | None:
+    """The application a runtime or client acts for (None: unclaimed)."""
+    name = getattr(h, "application_name", None)
+    if name is None:
+        name = getattr(getattr(h, "settings", None), "name", None)
+    return name
+
+
+def _own_app_by_default(h: Any, filters: dict[str, Any]) -> dict[str, Any]:
+    """DBOS: a listing without ``application_name`` shows the caller's application (and
+    unclaimed rows), except one by workflow ids, which are global addresses."""
+    if filters.get("application_name") is None and not filters.get("workflow_ids"):
+        filters["application_name"] = app_name_of(h)
+    return filters
+
+
 async def list_workflows(h: Any, **filters: Any) -> list[WorkflowStatus]:
     """Workflows matching DBOS's ``list_workflows`` filters (``h``: runtime or client)."""
-    params = list_params(**filters)
+    params = list_params(**_own_app_by_default(h, filters))
     query = _sql.LIST_WORKFLOWS_DESC if params["sort_desc"] else _sql.LIST_WORKFLOWS_ASC
     rows = await h.sysdb.fetchall(query, params)
     return [status_from_row(r, params["load_input"], params["load_output"]) for r in rows]

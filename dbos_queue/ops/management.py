@@ -21,7 +21,12 @@ from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import TERMINAL, now_ms
 from dbos_queue.engine import app_outputs as _app_outputs
 from dbos_queue.error import DBOSException, DBOSNonExistentWorkflowError
-from dbos_queue.ops.listing import list_params, list_queued_workflows, list_workflows
+from dbos_queue.ops.listing import (
+    app_name_of,
+    list_params,
+    list_queued_workflows,
+    list_workflows,
+)
 
 __all__ = [
     "app_name_of",
@@ -41,14 +46,6 @@ __all__ = [
 
 # The close marker of a stream (engine/comm.py STREAM_CLOSED): rewind deletes it.
 _STREAM_CLOSED = "__DBOS_STREAM_CLOSED__"
-
-
-def app_name_of(h: Any) -> str | None:
-    """The application a runtime or client acts for (None: unclaimed)."""
-    name = getattr(h, "application_name", None)
-    if name is None:
-        name = getattr(getattr(h, "settings", None), "name", None)
-    return name
 
 
 async def cancel(h: Any, workflow_ids: Sequence[str], children: bool = False) -> list[str]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from dbos_queue.db import sql as _sql
 from dbos_queue.model.records import Row
+from dbos_queue.ops.listing import app_name_of
 
 # register_queue(on_conflict=...): DBOS's three policies.
 CONFLICT_POLICIES = ("update_if_latest_version", "always_update", "never_update")
@@ -28,8 +29,10 @@ async def get_row(h: Any, name: str) -> Row | None:
 
 
 async def list_rows(h: Any, application_name: str | Sequence[str] | None = None) -> list[Row]:
-    """Stored queues by name; with ``application_name``, its queues and unclaimed ones."""
-    return await h.sysdb.fetchall(_sql.LIST_QUEUES_OF, {"apps": _many(application_name) or None})
+    """Stored queues by name: ``application_name``'s (by default the caller's own, as in
+    DBOS) and unclaimed ones."""
+    apps = _many(application_name if application_name is not None else app_name_of(h))
+    return await h.sysdb.fetchall(_sql.LIST_QUEUES_OF, {"apps": apps or None})
 
 
 async def delete(h: Any, name: str) -> bool:
@@ -37,16 +40,3 @@ async def delete(h: Any, name: str) -> bool:
     deleted = await h.sysdb.execute(_sql.DELETE_QUEUE, (name,))
     h.engine.publish("queue", name, count=0)  # claim loops re-read their settings
     return bool(deleted)
-
-
-async def set_owner(h: Any, name: str, application_name: str | None) -> None:
-    """Record which application owns the queue."""
-    await h.sysdb.execute(_sql.SET_QUEUE_OWNER, (application_name, name))
-
-
-async def store(h: Any, settings: Any, *, overwrite: bool = True) -> None:
-    """Insert a queue's settings, or refresh them (unless changed at runtime; ``overwrite``
-    False: only when absent)."""
-    if overwrite or await get_row(h, settings.name) is None:
-        await h.sysdb.execute(_sql.UPSERT_QUEUE, settings.as_params())
-        h.engine.publish("queue", settings.name)

@@ -22,7 +22,7 @@ from dbos_queue.engine.events import Claimed, Dequeued
 from dbos_queue.queue import maintenance as _maintenance
 from dbos_queue.queue.claim_batch import claim_params, run_claim
 from dbos_queue.queue.dispatch import dispatch_fast, run_claimed
-from dbos_queue.queue.limits import set_queue_limits
+from dbos_queue.queue.limits import register_queue_row, set_queue_limits
 from dbos_queue.queue.settings import QueueSettings
 from dbos_queue.queue.takeover import TakeoverScan
 from dbos_queue.queue.wakeup import Wakeup, backstop_sec
@@ -67,9 +67,22 @@ class QueueService:
 
     # --- declaration and settings ----------------------------------------------------
 
-    async def declare(self, s: QueueSettings) -> None:
-        """Store a declared queue's settings; start its claim loop if we claim already."""
-        await self.rt.sysdb.execute(_sql.UPSERT_QUEUE, s.as_params())
+    async def declare(self, s: QueueSettings, on_conflict: str | None = None) -> None:
+        """Store a declared queue's settings; start its claim loop if we claim already.
+
+        ``on_conflict`` None (``Queue(...)``): insert, or refresh what no runtime change
+        overrode; else DBOS's ``register_queue`` policy, under this application's name.
+        """
+        if on_conflict is None:
+            await self.rt.sysdb.execute(_sql.UPSERT_QUEUE, s.as_params())
+        else:
+            await register_queue_row(
+                self.rt.sysdb,
+                s,
+                on_conflict=on_conflict,
+                owner=getattr(self.rt.settings, "name", None),
+                app_version=self.rt.app_version,
+            )
         await self.refresh(s.name)
         if self.claiming and self._listens(s.name):
             self._start_loop(s.name)

@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from dbos_queue.db import sql as _sql
-from dbos_queue.error import DBOSQueueSettingsError
+from dbos_queue.db import versions as _versions
+from dbos_queue.error import DBOSException, DBOSQueueSettingsError
 from dbos_queue.queue.settings import check_limiter, check_positive
 
 _UNSET: Any = object()
@@ -95,3 +96,38 @@ def limit_params(
         params[limit_column] = rate["limit"] if rate is not None else None
         params[period_column] = float(rate["period"]) if rate is not None else None
     return params
+
+
+async def register_queue_row(
+    sysdb: Any, settings: Any, *, on_conflict: str, owner: str | None, app_version: str | None
+) -> Any:
+    """``register_queue``'s write, DBOS 3.x: store ``settings`` by ``on_conflict`` and
+    return the stored row (``GET_QUEUE_OWNED``).
+
+    "always_update" replaces the stored limits (runtime changes included);
+    "never_update" only inserts a missing row; "update_if_latest_version" replaces them
+    when ``app_version`` is the application's latest version, else acts as
+    "never_update" (an older version in a rolling deploy leaves the newer settings).
+    ``owner`` claims an unclaimed row; a name another application owns raises
+    ``DBOSException`` and changes nothing.
+    """
+    overwrite = on_conflict == "always_update"
+    if on_conflict == "update_if_latest_version":
+        try:
+            latest = await _versions.latest(sysdb, owner)
+            overwrite = latest["version_name"] == app_version
+        except DBOSException:  # no version recorded yet: nobody newer to defer to
+            overwrite = True
+    params = {**settings.as_params(), "overwrite": overwrite, "owner": owner}
+    await sysdb.execute(_sql.REGISTER_QUEUE, params)
+    row = await sysdb.fetchone(_sql.GET_QUEUE_OWNED, (settings.name,))
+    if row is not None and owner is not None and row.application_name not in (None, owner):
+        raise DBOSException(
+            f"Queue '{settings.name}' is already registered by application "
+            f"'{row.application_name}' in this system database. Queue names must be unique "
+            f"across applications sharing a system database: give '{owner}' a different "
+            "queue name, or, if the application was renamed, move its rows with "
+            "rename_application first"
+        )
+    sysdb.engine.publish("queue", settings.name, count=0)  # claim loops re-read the row
+    return row

@@ -69,8 +69,11 @@ class Queues:
     ) -> Queue:
         """Declare (or update) a database-backed queue; the DBOS 3.x spelling of ``Queue``.
 
-        ``on_conflict`` is checked; a queue changed at runtime (``set_*``) keeps the stored
-        values whatever it says, and otherwise the declaration is stored.
+        Its row is stored (now, or at launch) under this application's name by DBOS's
+        ``on_conflict`` policy: "update_if_latest_version" replaces the stored settings
+        only when this process runs the application's latest version, "always_update"
+        always, "never_update" never (only a missing row is inserted). A name another
+        application registered raises ``DBOSException``.
         """
         from dbos_queue.api.queue import Queue
 
@@ -92,6 +95,7 @@ class Queues:
             partition_limiter=partition_limiter,
             polling_interval_sec=polling_interval_sec,
             priority_enabled=True,
+            on_conflict=on_conflict,
         )
 
     @classmethod
