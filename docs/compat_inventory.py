@@ -48,8 +48,12 @@ from typing import Any
 # --------------------------------------------------------------------------------------
 
 # Public DBOS names left out of the inventory on purpose (see docs/compat.md,
-# "Left out and why"): DBOS Conductor, the alert handler and Kafka.
-LEFT_OUT = re.compile(r"conductor|alert_handler|kafka", re.IGNORECASE)
+# "Left out and why"): DBOS Conductor, the alert handler, Kafka, and the enterprise-only
+# config keys (auto-upgrade, the enterprise key, a sharded system database).
+LEFT_OUT = re.compile(
+    r'conductor|alert_handler|kafka|auto_upgrade|transact_enterprise_key|\["sharding"\]',
+    re.IGNORECASE,
+)
 # Names that exist only for a sharded system database: kept in the tables but
 # tagged, and a missing sharding parameter does not make a signature "partial".
 SHARDING = re.compile(r"shard", re.IGNORECASE)

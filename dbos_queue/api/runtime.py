@@ -26,6 +26,7 @@ from dbos_queue.db.sysdb import SystemDatabase, now_ms
 from dbos_queue.engine.context import Lease, WorkflowContext
 from dbos_queue.engine.events import EventBus
 from dbos_queue.engine.registry import Registry
+from dbos_queue.model.engine_kwargs import with_connect_args
 
 if TYPE_CHECKING:
     from dbos_queue.ops.admin.server import AdminServer
@@ -46,13 +47,18 @@ class Runtime(WorkflowRunner):
         self.hostname = socket.gethostname()
         self.logger = logger
         self._owner_seq = itertools.count(1)
+        # DBOS's SQLAlchemy keywords, as they apply to our pool (model/engine_kwargs.py)
+        kwargs: dict[str, Any] = settings.db_engine_kwargs or {}
+        listen_url = settings.listen_database_url
         self.engine = Engine(
-            url,
+            with_connect_args(url, kwargs),
             pool_size=settings.sys_db_pool_size or 20,
             prepare_threshold=settings.prepare_threshold,
             poll_fallback_sec=settings.notification_listener_polling_interval_sec or 1.0,
-            listen_url=settings.listen_database_url,
+            listen_url=with_connect_args(listen_url, kwargs) if listen_url else None,
             listen=settings.use_listen_notify,
+            pool_timeout=float(kwargs.get("pool_timeout") or 30.0),
+            max_lifetime=float(max(0, kwargs.get("pool_recycle") or 0)) or None,
         )
         self.sysdb = SystemDatabase(self.engine)
         self.lease_ms = int(settings.executor_lease_sec * 1000)

@@ -72,8 +72,12 @@ class Engine:
         poll_fallback_sec: float = 1.0,
         listen_url: str | None = None,
         listen: bool = True,
+        pool_timeout: float = 30.0,
+        max_lifetime: float | None = None,
     ) -> None:
         self.url = url
+        self.pool_timeout = pool_timeout  # how long a checkout waits for a free connection
+        self.max_lifetime = max_lifetime  # a pooled connection is replaced after this long
         # LISTEN needs a session of its own, so behind a transaction-mode pooler it must
         # go straight to Postgres (listen_url); listen=False opens no LISTEN connection at
         # all and every waiter finds its answer by polling (use_listen_notify: false).
@@ -125,6 +129,8 @@ class Engine:
             },
             open=False,
             name="dbos-system",
+            timeout=self.pool_timeout,
+            max_lifetime=self.max_lifetime or 3600.0,  # psycopg_pool's default
         )
         await self.pool.open(wait=wait, timeout=15)
         if self.listen:

@@ -23,6 +23,7 @@ from typing import Any, cast
 from pydantic import ValidationError
 
 from dbos_queue.error import DBOSConfigError
+from dbos_queue.model import engine_kwargs as _engine_kwargs
 from dbos_queue.model.config_yaml import load_yaml
 from dbos_queue.model.pgurl import database_name, with_database
 from dbos_queue.model.settings import (
@@ -99,6 +100,16 @@ def resolve(
     ):  # fmt: skip
         # DBOS: enable_patching pins one version for every deployment, over the env's
         raw["application_version"] = "PATCHING_ENABLED"
+    try:
+        _engine_kwargs.fold_into(raw)
+    except ValueError as exc:
+        raise DBOSConfigError(f"{exc} (from {sources.get('db_engine_kwargs')})") from None
+    if raw.get("auto_upgrade") is True:
+        logger.warning(
+            "auto_upgrade is a DBOS enterprise feature that dbos_queue does not provide: "
+            "workflows of older application versions are not moved to the latest one "
+            "(fork_workflow(..., application_version=...) moves one)"
+        )
     ignored = sorted(IGNORED_KEYS & raw.keys())
     if ignored:
         logger.debug("Config keys accepted for DBOS compatibility but unused: %s", ignored)

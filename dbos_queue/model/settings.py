@@ -119,7 +119,7 @@ class DBOSConfig(TypedDict, total=False):
 
 KNOWN_KEYS: frozenset[str] = frozenset(DBOSConfig.__optional_keys__)
 IGNORED_KEYS = frozenset({
-    "db_engine_kwargs", "conductor_key", "conductor_url",
+    "conductor_key", "conductor_url",
     "conductor_executor_metadata", "conductor_metadata_only_mode", "transact_enterprise_key",
     "auto_upgrade", "auto_upgrade_interval_sec", "auto_upgrade_grace_sec", "sharding",
     "kafka_queue_polling_interval_sec",
@@ -192,6 +192,8 @@ class Settings(BaseModel):
     sys_db_pool_size: Int = Field(20, ge=1)
     sys_db_polling_concurrency: Int = 10  # non-positive turns the limiter off, as in DBOS
     sys_db_idle_transaction_timeout_sec: Float = 60.0
+    # SQLAlchemy keywords as DBOS takes them, applied to our pool (model/engine_kwargs.py)
+    db_engine_kwargs: dict[str, Any] | None = None
     log_level: LogLevel = "INFO"
     console_log_level: LogLevel = "INFO"
     admin_port: Int = Field(3001, ge=0, le=65535)  # 0: any free port

@@ -1,0 +1,85 @@
+"""DBOS's ``db_engine_kwargs`` applied to the system database pool: pool size, checkout
+timeout, connection lifetime, libpq ``connect_args`` and the prepare switch — against a
+real Postgres; bad keys refused before anything connects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+
+from dbos_queue import DBOS
+from dbos_queue.api.dbos import _rt
+from dbos_queue.error import DBOSConfigError
+
+
+@pytest.fixture
+def launched():
+    def launch(config: dict[str, Any]) -> Any:
+        DBOS.destroy(destroy_registry=True)
+        DBOS(config=config)  # pyright: ignore[reportArgumentType]
+        DBOS.launch()
+        return _rt()
+
+    yield launch
+    DBOS.destroy(destroy_registry=True)
+
+
+def test_engine_kwargs_shape_the_pool(launched, db_url: str) -> None:
+    kwargs = {
+        "pool_size": 3,
+        "pool_timeout": 7,
+        "pool_recycle": 600,
+        "pool_pre_ping": True,  # SQLAlchemy's; accepted, no effect on a psycopg pool
+        "connect_args": {"application_name": "billing-sysdb", "prepare_threshold": None},
+    }
+    rt = launched({"name": "ek", "system_database_url": db_url, "db_engine_kwargs": kwargs})
+    pool = rt.engine.pool
+    assert (pool.max_size, pool.timeout, pool.max_lifetime) == (3, 7.0, 600.0)
+    assert rt.engine.prepare_threshold is None
+
+    @DBOS.workflow()
+    def ping() -> int:
+        return 1
+
+    assert DBOS.start_workflow(ping).get_result() == 1
+    with psycopg.connect(db_url) as conn:
+        names = conn.execute(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'billing-sysdb'"
+        ).fetchone()
+    assert names is not None and names[0] >= 1  # the pool's connections carry the name
+
+
+def test_sys_db_pool_size_wins_over_the_engine_kwargs(launched, db_url: str) -> None:
+    rt = launched(
+        {
+            "name": "ek",
+            "system_database_url": db_url,
+            "sys_db_pool_size": 4,
+            "db_engine_kwargs": {"pool_size": 9},
+        }
+    )
+    assert rt.engine.pool.max_size == 4
+    assert rt.engine.prepare_threshold == 5  # untouched without connect_args
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"pool_sise": 3}, "unknown key"),
+        ({"pool_size": 0}, "pool_size"),
+        ({"pool_timeout": "soon"}, "pool_timeout"),
+        ({"connect_args": ["application_name"]}, "connect_args"),
+        ({"connect_args": {"options": {"a": 1}}}, "options"),
+        ("pool_size=3", "must be a dict"),
+    ],
+)
+def test_bad_engine_kwargs_are_refused_before_connecting(
+    kwargs: Any, message: str, db_url: str
+) -> None:
+    DBOS.destroy(destroy_registry=True)
+    with pytest.raises(DBOSConfigError, match=message):
+        DBOS(config={"name": "ek", "system_database_url": db_url, "db_engine_kwargs": kwargs})  # pyright: ignore[reportArgumentType]
+        DBOS.launch()
+    DBOS.destroy(destroy_registry=True)
