@@ -19,6 +19,7 @@ from dbos_queue.api.twin import (
     TARGET_HANDLE,
     TARGET_HANDLES,
     twins,
+    with_options,
 )
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.loop import Engine
@@ -88,7 +89,9 @@ class ClientManagement:
     resume_workflows, resume_workflows_async = twins(
         specs.resume_workflows, ON_CLIENT, TARGET_HANDLES
     )
-    fork_workflow, fork_workflow_async = twins(specs.fork_workflow, ON_CLIENT, RESULT_HANDLE)
+    fork_workflow, fork_workflow_async = twins(
+        with_options(specs.fork_workflow, specs.fork_options), ON_CLIENT, RESULT_HANDLE
+    )
     rewind_workflow, rewind_workflow_async = twins(specs.rewind_workflow, ON_CLIENT, TARGET_HANDLE)
     delete_workflow, delete_workflow_async = twins(specs.delete_workflow, ON_CLIENT)
     delete_workflows, delete_workflows_async = twins(specs.delete_workflows, ON_CLIENT)

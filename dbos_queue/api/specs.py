@@ -186,6 +186,14 @@ def fork_workflow(
     )
 
 
+def fork_options() -> dict[str, Any]:
+    """What a fork takes from the caller's context: the id ``SetWorkflowID`` gives it (as
+    in DBOS, for ``DBOS.fork_workflow`` and ``DBOSClient.fork_workflow`` alike)."""
+    from dbos_queue.engine.context import take_workflow_id
+
+    return {"new_id": take_workflow_id()}
+
+
 def rewind_workflow(
     workflow_id: str,
     *,

@@ -20,8 +20,9 @@ A generated method has, for type checkers, the spec's parameters (``ParamSpec``)
 ``inspect.signature``, the spec's signature after ``cls``/``self`` (``__signature__``);
 and for tools that read source through ``__wrapped__`` (``inspect.getsource``,
 docs/compat_inventory.py), the spec, marked with the method's own kind (def or async
-def, generator or not). The methods keep their kind: an async twin is an ``async def``,
-so its arguments are checked when it is awaited.
+def, generator or not). The methods keep their kind: an async twin is an ``async def``
+whose parameters are the spec's, so its arguments are checked when it is called, as a
+DBOS ``async def`` method's are.
 """
 
 from __future__ import annotations
@@ -190,8 +191,64 @@ def as_method(
     if returns is inspect.Parameter.empty:
         returns = inspect.signature(face).return_annotation
     first = "cls" if on.classmethod else "self"
+    if face.__code__.co_flags & (inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR):
+        face = _checked_at_call(face, spec)
     _shape(face, spec, first, name, doc if doc is not None else spec.__doc__, returns)
     return classmethod(face) if on.classmethod else face
+
+
+def _checked_at_call(face: Callable[..., Any], spec: Callable[..., Any]) -> Callable[..., Any]:
+    """``face`` (an ``async def`` or async generator taking ``(first, /, *args,
+    **kwargs)``) as a function of the same kind whose parameters are ``spec``'s, so that
+    Python checks a call's arguments when the call is made (a misspelt keyword raises
+    ``TypeError`` there, as DBOS's ``async def`` methods do) rather than at the first
+    ``await``; it forwards them to ``face`` unchanged."""
+    params, forward, env = _parameter_source(inspect.signature(spec))
+    head = ", ".join(["__first", *params])
+    call = ", ".join(["__first", *forward])
+    if face.__code__.co_flags & inspect.CO_ASYNC_GENERATOR:
+        body = f"    async for __item in __face({call}):\n        yield __item\n"
+    else:
+        body = f"    return await __face({call})\n"
+    namespace: dict[str, Any] = {"__face": face, **env}
+    exec(f"async def checked({head}):\n{body}", namespace)  # the names come from a spec
+    return namespace["checked"]
+
+
+def _parameter_source(sig: inspect.Signature) -> tuple[list[str], list[str], dict[str, Any]]:
+    """(parameter list, forwarding arguments, defaults by name) for ``sig``'s parameters
+    after a positional-only first one."""
+    kinds = inspect.Parameter
+    params: list[str] = []
+    forward: list[str] = []
+    env: dict[str, Any] = {}
+    star_done = False
+    values = list(sig.parameters.values())
+    positional_only = [p for p in values if p.kind is kinds.POSITIONAL_ONLY]
+    for i, p in enumerate(values):
+        default = ""
+        if p.default is not kinds.empty:
+            env[f"__default{i}"] = p.default
+            default = f"=__default{i}"
+        if p.kind is kinds.VAR_POSITIONAL:
+            params.append(f"*{p.name}")
+            forward.append(f"*{p.name}")
+            star_done = True
+            continue
+        if p.kind is kinds.VAR_KEYWORD:
+            params.append(f"**{p.name}")
+            forward.append(f"**{p.name}")
+            continue
+        if p.kind is kinds.KEYWORD_ONLY and not star_done:
+            params.append("*")
+            star_done = True
+        params.append(f"{p.name}{default}")
+        forward.append(p.name if p.kind is kinds.POSITIONAL_ONLY else f"{p.name}={p.name}")
+        if positional_only and p is positional_only[-1]:
+            params.append("/")
+    if not positional_only:
+        params.insert(0, "/")
+    return params, forward, env
 
 
 def with_options(

@@ -17,12 +17,6 @@ from dbos_queue.api.twin import RESULT_HANDLE, TARGET_HANDLE, TARGET_HANDLES, tw
 from dbos_queue.ops import management as mgmt
 
 
-def _fork_options() -> dict[str, Any]:
-    from dbos_queue.engine.context import take_workflow_id
-
-    return {"new_id": take_workflow_id()}  # SetWorkflowID names the fork
-
-
 def _rewind_options() -> dict[str, Any]:
     # A runtime's rewind also clears its application database's checkpoints (DBOS 3.4).
     return {"app_outputs": True}
@@ -42,7 +36,7 @@ class Management:
         specs.resume_workflows, _RESUME, TARGET_HANDLES
     )
     fork_workflow, fork_workflow_async = twins(
-        with_options(specs.fork_workflow, _fork_options),
+        with_options(specs.fork_workflow, specs.fork_options),
         as_step_named("DBOS.forkWorkflow"),
         RESULT_HANDLE,
     )
