@@ -154,14 +154,14 @@ def test_fork_with_queue_partition_timeout_and_replacement(dbos: type[DBOS]) -> 
     with SetWorkflowID("forked"):
         h = DBOS.fork_workflow(
             "orig",
-            3,  # steps 1-2 (start child 1, call child 2) come from the original
+            2,  # step 1 (start child 1) comes from the original; 2 (its getResult) re-runs
             queue_name="forks",
             queue_partition_key="k",
             timeout_seconds=30,
             replacement_children={"orig-1": "other-child"},
         )
-    # The fork's first child is the replacement (its result is read afresh); the second
-    # child's call was recorded before the cut, so its result is reused.
+    # The fork's first child is the replacement, and the handle's get_result (a recorded
+    # "DBOS.getResult" step, as in DBOS) is past the cut, so its result is read afresh.
     assert h.get_result() == [70, 20]
     s = h.get_status()
     assert (s.forked_from, s.queue_name, s.queue_partition_key) == ("orig", "forks", "k")

@@ -132,7 +132,9 @@ def test_child_workflows_get_deterministic_ids(dbos):
     assert cid == "par-2"
     assert must(DBOS.get_workflow_status("par-1")).status == "SUCCESS"
     steps = DBOS.list_workflow_steps("par")
-    assert [s["child_workflow_id"] for s in steps] == ["par-1", "par-2"]
+    # As in DBOS, the handle's get_result is a step too, recorded with the child it read.
+    assert [s["child_workflow_id"] for s in steps] == ["par-1", "par-2", "par-2"]
+    assert steps[2]["function_name"] == "DBOS.getResult"
 
 
 def test_step_retries_then_raises_max_retries(dbos):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, cast
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
 from dbos_queue.db.loop import Engine
 from dbos_queue.db.sysdb import SystemDatabase
@@ -33,6 +34,29 @@ def as_host(host: SystemHost) -> Host:
     return cast("Host", host)
 
 
+# How a handle of the launched process reads its status, as DBOS's handles do: through
+# ``DBOS.get_workflow_status`` (a recorded "DBOS.getStatus" step when called from a
+# workflow). The facade sets these (api/facade/running.py); a DBOSClient's handles, whose
+# host does not record steps, read the row directly.
+recorded_status: Callable[[str], WorkflowStatus | None] | None = None
+recorded_status_async: Callable[[str], Awaitable[WorkflowStatus | None]] | None = None
+# ... and waits for its result through ``DBOS.get_result`` (a "DBOS.getResult" step).
+recorded_result: Callable[[str], Any] | None = None
+recorded_result_async: Callable[[str], Awaitable[Any]] | None = None
+
+
+def _records(host: object) -> bool:
+    return bool(getattr(host, "records_steps", False))
+
+
+def _existing(workflow_id: str, status: WorkflowStatus | None) -> WorkflowStatus:
+    if status is None:
+        from dbos_queue.error import DBOSNonExistentWorkflowError
+
+        raise DBOSNonExistentWorkflowError(workflow_id)
+    return status
+
+
 __all__ = [
     "SystemHost",
     "WorkflowHandle",
@@ -61,16 +85,16 @@ class WorkflowHandle(Generic[R]):
 
     def get_result(self, *, polling_interval_sec: float = 1.0, timeout: float | None = None) -> R:
         """Block until the workflow ends; return its output or re-raise its exception."""
+        if timeout is None and recorded_result is not None and _records(self._rt):
+            return cast(R, recorded_result(self.workflow_id))
         return self._rt.engine.run(_core.await_result(as_host(self._rt), self.workflow_id, timeout))
 
     def get_status(self) -> WorkflowStatus:
         """Read the workflow's current status record (raises if no such workflow)."""
+        if recorded_status is not None and _records(self._rt):
+            return _existing(self.workflow_id, recorded_status(self.workflow_id))
         row = self._rt.engine.run(self._rt.sysdb.get_status_row(self.workflow_id))
-        if row is None:
-            from dbos_queue.error import DBOSNonExistentWorkflowError
-
-            raise DBOSNonExistentWorkflowError(self.workflow_id)
-        return status_from_row(row)
+        return _existing(self.workflow_id, status_from_row(row) if row is not None else None)
 
     def __repr__(self) -> str:
         return f"WorkflowHandle({self.workflow_id!r})"
@@ -93,15 +117,15 @@ class WorkflowHandleAsync(Generic[R]):
         self, *, polling_interval_sec: float = 1.0, timeout: float | None = None
     ) -> R:
         """Wait for the workflow to end; return its output or re-raise its exception."""
+        if timeout is None and recorded_result_async is not None and _records(self._rt):
+            return cast(R, await recorded_result_async(self.workflow_id))
         return await self._rt.engine.arun(
             _core.await_result(as_host(self._rt), self.workflow_id, timeout)
         )
 
     async def get_status(self) -> WorkflowStatus:
         """Read the workflow's current status record (raises if no such workflow)."""
+        if recorded_status_async is not None and _records(self._rt):
+            return _existing(self.workflow_id, await recorded_status_async(self.workflow_id))
         row = await self._rt.engine.arun(self._rt.sysdb.get_status_row(self.workflow_id))
-        if row is None:
-            from dbos_queue.error import DBOSNonExistentWorkflowError
-
-            raise DBOSNonExistentWorkflowError(self.workflow_id)
-        return status_from_row(row)
+        return _existing(self.workflow_id, status_from_row(row) if row is not None else None)

@@ -37,6 +37,8 @@ logger = logging.getLogger("dbos_queue")
 class Runtime(WorkflowRunner):
     """One per launched ``DBOS`` instance."""
 
+    records_steps = True  # its handles' status reads are DBOS.getStatus steps (api/handles.py)
+
     def __init__(self, settings: Any, registry: Registry, url: str, app_version: str) -> None:
         self.settings = settings
         self.registry = registry

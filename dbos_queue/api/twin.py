@@ -159,7 +159,10 @@ def twins(spec: Any, on: On, then: Then[Any, Any, Any] | None = None) -> tuple[A
         op = spec(*args, **kwargs)
         host = on.host(first)
         result = await host.engine.arun(on.start(host, op))
-        return result if then is None else then.async_(host, result, args, kwargs)
+        if then is None:
+            return result
+        shaped = then.async_(host, result, args, kwargs)
+        return await shaped if inspect.isawaitable(shaped) else shaped  # a shape may read
 
     name: str = spec.__name__
     returns = _op_result(inspect.signature(spec).return_annotation)

@@ -46,8 +46,10 @@ async def as_step(
     fid: int,
     name: str,
     op: Callable[[], Awaitable[T]],
+    child: str | None = None,
 ) -> T:
-    """Run ``op`` once per workflow step (engine loop); its result must be serializable."""
+    """Run ``op`` once per workflow step (engine loop); its result must be serializable.
+    ``child``: the workflow the step refers to (DBOS records a getResult's target so)."""
     if ctx is None or not fid:
         return await op()
     done, text = replayed_output(ctx, fid, name)
@@ -60,14 +62,14 @@ async def as_step(
         # The operation's own answer (a missing workflow, a bad argument) is its outcome.
         error = ser.serialize_exception(exc)
         params = rt.sysdb.operation_params(
-            ctx.workflow_id, ctx.owner, fid, name, None, error, started=started
+            ctx.workflow_id, ctx.owner, fid, name, None, error, child=child, started=started
         )
         if not await rt.sysdb.record_operation(params):
             await explain_refusal(rt, ctx)
         raise
     output = ser.serialize(result, f"result of {name}") if result is not None else None
     params = rt.sysdb.operation_params(
-        ctx.workflow_id, ctx.owner, fid, name, output, started=started
+        ctx.workflow_id, ctx.owner, fid, name, output, child=child, started=started
     )
     if not await rt.sysdb.record_operation(params):
         await explain_refusal(rt, ctx)

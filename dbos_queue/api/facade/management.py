@@ -12,8 +12,9 @@ from typing import Any
 
 from dbos_queue.api import specs
 from dbos_queue.api.facade.recorded import as_step_named
+from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
 from dbos_queue.api.invoke import require_runtime
-from dbos_queue.api.twin import RESULT_HANDLE, TARGET_HANDLE, TARGET_HANDLES, twins, with_options
+from dbos_queue.api.twin import TARGET_HANDLE, TARGET_HANDLES, Then, twins, with_options
 from dbos_queue.ops import management as mgmt
 
 
@@ -22,6 +23,21 @@ def _rewind_options() -> dict[str, Any]:
     return {"app_outputs": True}
 
 
+def _fork_handle(_host: Any, new_id: str, _a: Any, _k: Any) -> WorkflowHandle[Any]:
+    # As DBOS: the fork's handle comes from retrieve_workflow, whose status read is a
+    # second recorded step ("DBOS.getStatus") when the fork is made from a workflow.
+    from dbos_queue.api.facade.running import Running
+
+    return Running.retrieve_workflow(new_id)
+
+
+async def _fork_handle_async(_host: Any, new_id: str, _a: Any, _k: Any) -> WorkflowHandleAsync[Any]:
+    from dbos_queue.api.facade.running import Running
+
+    return await Running.retrieve_workflow_async(new_id)
+
+
+_FORK_HANDLE = Then(_fork_handle, _fork_handle_async)
 _CANCEL = as_step_named("DBOS.cancelWorkflow")
 _RESUME = as_step_named("DBOS.resumeWorkflow")
 
@@ -38,7 +54,7 @@ class Management:
     fork_workflow, fork_workflow_async = twins(
         with_options(specs.fork_workflow, specs.fork_options),
         as_step_named("DBOS.forkWorkflow"),
-        RESULT_HANDLE,
+        _FORK_HANDLE,
     )
     rewind_workflow, rewind_workflow_async = twins(
         with_options(specs.rewind_workflow, _rewind_options),

@@ -25,12 +25,12 @@ def _runtime(_cls: Any) -> Runtime:
     return require_runtime()
 
 
-def _as_step(name: str) -> Callable[[Any, Op], Coroutine[Any, Any, Any]]:
+def _as_step(name: str, child: str | None = None) -> Callable[[Any, Op], Coroutine[Any, Any, Any]]:
     """Start ``op`` as the calling workflow's next step ``name`` (in the caller's thread)."""
 
     def start(rt: Runtime, op: Op) -> Coroutine[Any, Any, Any]:
         ctx, fid = op_context(required=False)
-        return as_step(rt, ctx, fid, name, lambda: op(rt))
+        return as_step(rt, ctx, fid, name, lambda: op(rt), child)
 
     return start
 
@@ -44,13 +44,14 @@ def as_step_named(name: str) -> On:
     return On(host=_runtime, classmethod=True, start=_as_step(name))
 
 
-def recorded(name: str, op: Op) -> Any:
-    """Run ``op`` from synchronous code (a workflow thread or any other thread)."""
+def recorded(name: str, op: Op, child: str | None = None) -> Any:
+    """Run ``op`` from synchronous code (a workflow thread or any other thread); ``child``
+    is the workflow the step refers to, if any."""
     rt = require_runtime()
-    return rt.engine.run(_as_step(name)(rt, op))
+    return rt.engine.run(_as_step(name, child)(rt, op))
 
 
-async def arecorded(name: str, op: Op) -> Any:
+async def arecorded(name: str, op: Op, child: str | None = None) -> Any:
     """Run ``op`` from async code (any event loop)."""
     rt = require_runtime()
-    return await rt.engine.arun(_as_step(name)(rt, op))
+    return await rt.engine.arun(_as_step(name, child)(rt, op))

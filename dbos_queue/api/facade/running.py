@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
+from dbos_queue.api import handles as _handles
 from dbos_queue.api.facade.recorded import arecorded, recorded
 from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
 from dbos_queue.api.invoke import (
@@ -64,9 +65,11 @@ class Running:
     def retrieve_workflow(
         cls, workflow_id: str, existing_workflow: bool = True, *, shard_key: str | None = None
     ) -> WorkflowHandle[Any]:
-        """A handle to a workflow (raises for an unknown id unless ``existing_workflow=False``)."""
+        """A handle to a workflow (raises for an unknown id unless ``existing_workflow=False``).
+        The existence check is ``get_workflow_status``: from a workflow, a recorded step
+        ("DBOS.getStatus"), as in DBOS."""
         rt = require_runtime()
-        if existing_workflow and rt.engine.run(rt.sysdb.get_status_row(workflow_id)) is None:
+        if existing_workflow and cls.get_workflow_status(workflow_id) is None:
             raise DBOSNonExistentWorkflowError("target", workflow_id)
         return WorkflowHandle(rt, workflow_id)
 
@@ -76,7 +79,7 @@ class Running:
     ) -> WorkflowHandleAsync[Any]:
         """``retrieve_workflow`` from async code."""
         rt = require_runtime()
-        if existing_workflow and await rt.engine.arun(rt.sysdb.get_status_row(workflow_id)) is None:
+        if existing_workflow and await cls.get_workflow_status_async(workflow_id) is None:
             raise DBOSNonExistentWorkflowError("target", workflow_id)
         return WorkflowHandleAsync(rt, workflow_id)
 
@@ -104,12 +107,16 @@ class Running:
         if timeout is not None:
             rt = require_runtime()
             return rt.engine.run(_core.await_result(rt, workflow_id, timeout))
-        return recorded("DBOS.getResult", lambda rt: _core.await_result(rt, workflow_id))
+        return recorded(
+            "DBOS.getResult", lambda rt: _core.await_result(rt, workflow_id), workflow_id
+        )
 
     @classmethod
     async def get_result_async(cls, workflow_id: str, *, shard_key: str | None = None) -> Any:
         """``get_result`` from async code."""
-        return await arecorded("DBOS.getResult", lambda rt: _core.await_result(rt, workflow_id))
+        return await arecorded(
+            "DBOS.getResult", lambda rt: _core.await_result(rt, workflow_id), workflow_id
+        )
 
     @classmethod
     def wait_first(
@@ -133,3 +140,10 @@ class Running:
             "DBOS.waitFirst", lambda rt: _messages.wait_first(rt, ids, polling_interval_sec)
         )
         return handles[ids.index(done)]
+
+
+# The launched process's handles read their status as DBOS's do (api/handles.py).
+_handles.recorded_status = Running.get_workflow_status
+_handles.recorded_status_async = Running.get_workflow_status_async
+_handles.recorded_result = Running.get_result
+_handles.recorded_result_async = Running.get_result_async
