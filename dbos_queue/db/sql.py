@@ -498,6 +498,12 @@ UPDATE dbos.workflow_status ws
    AND """
     + _runs_here("ws.application_version")
     + """
+-- A claim's commit need not wait for its WAL flush (evaluated once, as an InitPlan):
+-- every durable write its worker makes next (a step, the completion) flushes the WAL up
+-- to and past this commit, and a claim lost with a crash of Postgres leaves its rows
+-- ENQUEUED under their old owner token, so the worker's later writes are refused and
+-- the rows are claimed again (DESIGN-NOTES.md 17).
+   AND (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL
 RETURNING """
     + STATUS_COLUMNS.replace("workflow_uuid,", "ws.workflow_uuid,", 1)
 )
