@@ -105,7 +105,8 @@ def _serve_until_signal(rt: Runtime, queues: list[str] | None, drain_timeout: fl
     from dbos_queue.api import dbos as _dbos
 
     stop = StopSignals(signal.SIGTERM, signal.SIGINT)
-    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>`: where is each thread now?
+    # `kill -USR1 <pid>`: where is each thread now? (unless the app handles SIGUSR1 itself)
+    if hasattr(signal, "SIGUSR1") and signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL:
         faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
     logger.info(
         "worker %s (executor %s) listening to %s",
