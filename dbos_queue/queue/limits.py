@@ -119,6 +119,7 @@ async def register_queue_row(
         except DBOSException:  # no version recorded yet: nobody newer to defer to
             overwrite = True
     params = {**settings.as_params(), "overwrite": overwrite, "owner": owner}
+    before = await sysdb.fetchone(_sql.GET_QUEUE_OWNED, (settings.name,))
     await sysdb.execute(_sql.REGISTER_QUEUE, params)
     row = await sysdb.fetchone(_sql.GET_QUEUE_OWNED, (settings.name,))
     if row is not None and owner is not None and row.application_name not in (None, owner):
@@ -129,5 +130,6 @@ async def register_queue_row(
             "queue name, or, if the application was renamed, move its rows with "
             "rename_application first"
         )
-    sysdb.engine.publish("queue", settings.name, count=0)  # claim loops re-read the row
+    if before is not None and row != before:  # changed: every claim loop re-reads it
+        sysdb.engine.publish("queue", settings.name, count=0)
     return row
