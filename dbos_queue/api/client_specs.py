@@ -147,8 +147,7 @@ def create_schedule(
 ) -> Op[None]:
     """Store a schedule of the workflow named ``workflow_name`` (a deploy tool can manage
     the schedules of an application it does not import)."""
-    # create_named's arguments; ``application_name`` names the owner (not stored here)
-    options = {k: v for k, v in locals().items() if k != "application_name"}
+    options = dict(locals())  # create_named's arguments; application_name: the owner
     return lambda client: _schedules.create_named(_schedules.ClientHost(client), **options)
 
 

@@ -1062,15 +1062,19 @@ APPLY_SCHEDULE: Final = """
 INSERT INTO dbos.workflow_schedules AS s (
     schedule_name, schedule_id, workflow_name, workflow_class_name, schedule, cron_timezone,
     context, status, queue_name, kind, automatic_backfill, watermark_epoch_ms,
-    created_at_epoch_ms, updated_at_epoch_ms)
+    created_at_epoch_ms, updated_at_epoch_ms, application_name)
 VALUES (%(name)s, %(id)s, %(workflow_name)s, %(class_name)s, %(cron)s, %(tz)s, %(context)s,
-        'ACTIVE', %(queue)s, 'api', %(backfill)s, %(now)s, %(now)s, %(now)s)
+        'ACTIVE', %(queue)s, 'api', %(backfill)s, %(now)s, %(now)s, %(now)s, %(app)s)
 ON CONFLICT (schedule_name) DO UPDATE
    SET workflow_name = EXCLUDED.workflow_name, workflow_class_name = EXCLUDED.workflow_class_name,
        schedule = EXCLUDED.schedule, cron_timezone = EXCLUDED.cron_timezone,
        context = EXCLUDED.context, queue_name = EXCLUDED.queue_name, kind = 'api',
        automatic_backfill = EXCLUDED.automatic_backfill,
-       updated_at_epoch_ms = EXCLUDED.updated_at_epoch_ms
+       updated_at_epoch_ms = EXCLUDED.updated_at_epoch_ms,
+       application_name = coalesce(s.application_name, EXCLUDED.application_name)
+ WHERE s.application_name IS NULL OR EXCLUDED.application_name IS NULL
+    OR s.application_name = EXCLUDED.application_name
+RETURNING s.schedule_name
 """
 
 # DBOSClient.check_connection: one round trip, no retry.
@@ -1099,6 +1103,9 @@ _RENAME_SOURCE = "(application_name = %(old)s OR (%(adopt)s AND application_name
 RENAME_APP_QUEUES: Final = (
     "UPDATE dbos.queues SET application_name = %(new)s WHERE " + _RENAME_SOURCE
 )
+RENAME_APP_SCHEDULES: Final = (
+    "UPDATE dbos.workflow_schedules SET application_name = %(new)s WHERE " + _RENAME_SOURCE
+)
 RENAME_APP_VERSIONS: Final = (
     "UPDATE dbos.application_versions SET application_name = %(new)s WHERE " + _RENAME_SOURCE
 )
@@ -1126,7 +1133,7 @@ RENAME_APP_BATCH: Final = (
 
 SCHEDULE_COLUMNS: Final = """schedule_name, schedule_id, workflow_name, workflow_class_name,
  schedule, cron_timezone, context, status, queue_name, kind, automatic_backfill, watermark_epoch_ms,
- last_fired_at_epoch_ms, created_at_epoch_ms, updated_at_epoch_ms"""
+ last_fired_at_epoch_ms, created_at_epoch_ms, updated_at_epoch_ms, application_name"""
 
 # A decorated schedule, (re)declared by a launching process. Keeps status and watermark;
 # updated_at moves only when the definition changed. Returns nothing when an 'api'
@@ -1134,19 +1141,21 @@ SCHEDULE_COLUMNS: Final = """schedule_name, schedule_id, workflow_name, workflow
 UPSERT_DECORATED_SCHEDULE: Final = """
 INSERT INTO dbos.workflow_schedules AS s (
     schedule_name, schedule_id, workflow_name, workflow_class_name, schedule, context, status,
-    kind, watermark_epoch_ms, created_at_epoch_ms, updated_at_epoch_ms)
+    kind, watermark_epoch_ms, created_at_epoch_ms, updated_at_epoch_ms, application_name)
 VALUES (%(name)s, %(id)s, %(workflow_name)s, %(class_name)s, %(cron)s, %(context)s, 'ACTIVE',
-        'decorator', %(now)s, %(now)s, %(now)s)
+        'decorator', %(now)s, %(now)s, %(now)s, %(app)s)
 ON CONFLICT (schedule_name) DO UPDATE
    SET workflow_name = EXCLUDED.workflow_name,
        workflow_class_name = EXCLUDED.workflow_class_name,
        schedule = EXCLUDED.schedule,
+       application_name = coalesce(s.application_name, EXCLUDED.application_name),
        updated_at_epoch_ms = CASE
            WHEN (s.workflow_name, s.workflow_class_name, s.schedule)
                 IS DISTINCT FROM (EXCLUDED.workflow_name, EXCLUDED.workflow_class_name,
                                   EXCLUDED.schedule)
            THEN EXCLUDED.updated_at_epoch_ms ELSE s.updated_at_epoch_ms END
- WHERE s.kind = 'decorator'
+ WHERE s.kind = 'decorator' AND (s.application_name IS NULL OR EXCLUDED.application_name IS NULL
+    OR s.application_name = EXCLUDED.application_name)
 RETURNING s.kind
 """
 
@@ -1155,9 +1164,9 @@ CREATE_SCHEDULE: Final = """
 INSERT INTO dbos.workflow_schedules (
     schedule_name, schedule_id, workflow_name, workflow_class_name, schedule, cron_timezone,
     context, status, queue_name, kind, automatic_backfill, watermark_epoch_ms,
-    created_at_epoch_ms, updated_at_epoch_ms)
+    created_at_epoch_ms, updated_at_epoch_ms, application_name)
 VALUES (%(name)s, %(id)s, %(workflow_name)s, %(class_name)s, %(cron)s, %(tz)s, %(context)s,
-        'ACTIVE', %(queue)s, 'api', %(backfill)s, %(now)s, %(now)s, %(now)s)
+        'ACTIVE', %(queue)s, 'api', %(backfill)s, %(now)s, %(now)s, %(now)s, %(app)s)
 ON CONFLICT (schedule_name) DO NOTHING
 RETURNING schedule_id
 """
@@ -1176,12 +1185,18 @@ LIST_SCHEDULES: Final = (
    AND (%(prefixes)s::text[] IS NULL
         OR EXISTS (SELECT 1 FROM unnest(%(prefixes)s::text[]) p
                     WHERE starts_with(schedule_name, p)))
+   AND (%(apps)s::text[] IS NULL OR application_name IS NULL
+        OR application_name = ANY(%(apps)s::text[]))
  ORDER BY created_at_epoch_ms, schedule_name"""
 )
 
-# What every scheduler pass reads.
+# What every scheduler pass reads: the active schedules of this application (%(app)s;
+# NULL: every application's) and the unclaimed ones.
 ACTIVE_SCHEDULES: Final = (
-    "SELECT " + SCHEDULE_COLUMNS + " FROM dbos.workflow_schedules WHERE status = 'ACTIVE'"
+    "SELECT "
+    + SCHEDULE_COLUMNS
+    + """ FROM dbos.workflow_schedules WHERE status = 'ACTIVE'
+   AND (%(app)s::text IS NULL OR application_name IS NULL OR application_name = %(app)s)"""
 )
 
 DELETE_SCHEDULE: Final = (

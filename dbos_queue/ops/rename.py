@@ -62,13 +62,14 @@ async def rename_application(
     check_rename(old_name, new_name, batch_size, adopt_unclaimed_rows)
     params: dict[str, Any] = {"old": old_name, "new": new_name, "adopt": adopt_unclaimed_rows}
 
-    async def at_once(conn: Any) -> tuple[int, int, int]:
+    async def at_once(conn: Any) -> tuple[int, int, int, int]:
         queues = (await conn.execute(_sql.RENAME_APP_QUEUES, params)).rowcount
+        schedules = (await conn.execute(_sql.RENAME_APP_SCHEDULES, params)).rowcount
         versions = (await conn.execute(_sql.RENAME_APP_VERSIONS, params)).rowcount
         in_flight = (await conn.execute(_sql.RENAME_APP_IN_FLIGHT, params)).rowcount
-        return queues, versions, in_flight
+        return queues, schedules, versions, in_flight
 
-    queues, versions, in_flight = await h.sysdb.transaction(at_once)
+    queues, schedules, versions, in_flight = await h.sysdb.transaction(at_once)
     finished = 0
     after: str | None = None
     while True:
@@ -87,5 +88,9 @@ async def rename_application(
             break
         after = upto
     return ApplicationRowCounts(
-        queues=queues, schedules=0, versions=versions, workflows=in_flight + finished, steps=0
+        queues=queues,
+        schedules=schedules,
+        versions=versions,
+        workflows=in_flight + finished,
+        steps=0,
     )

@@ -22,6 +22,7 @@ from dbos_queue.error import DBOSException
 from dbos_queue.model import serialization as ser
 from dbos_queue.queue.schedules import manage as _manage
 from dbos_queue.queue.schedules.crons import check_cron, zone_of
+from dbos_queue.queue.schedules.rows import owner_of
 from dbos_queue.queue.schedules.scheduler import notify_schedules
 
 
@@ -95,9 +96,18 @@ async def apply(h: Any, schedules: Sequence[Any], *, by_name: bool = False) -> N
             rows.append(_row(entry, i, info.name, class_name))
         await _manage.check_queue(h, entry.get("queue_name"))
 
+    owner = owner_of(h)
+
     async def go(conn: Any) -> None:
         for params in rows:
-            await conn.execute(_sql.APPLY_SCHEDULE, params)
+            cur = await conn.execute(_sql.APPLY_SCHEDULE, {**params, "app": owner})
+            if await cur.fetchone() is None:  # the name is another application's: undo all
+                raise DBOSException(
+                    f"Schedule '{params['name']}' is already registered by another "
+                    "application in this system database. Schedule names must be unique "
+                    f"across applications sharing a system database: give '{owner}' a "
+                    "different schedule name"
+                )
 
     await h.sysdb.transaction(go)
     notify_schedules(h)
@@ -115,8 +125,10 @@ async def create_named(
     cron_timezone: str | None = None,
     queue_name: str | None = None,
     shard_key: str | None = None,
+    application_name: str | None = None,
 ) -> None:
-    """``DBOSClient.create_schedule``: the workflow is named, not passed."""
+    """``DBOSClient.create_schedule``: the workflow is named, not passed; owned by
+    ``application_name``, else by the client's application (None: unclaimed)."""
     if shard_key is not None:
         raise DBOSException("Scheduling under a shard key requires a sharded system database")
     if not isinstance(cast(object, schedule_name), str) or not schedule_name:  # not type-checked
@@ -130,6 +142,7 @@ async def create_named(
         "queue_name": queue_name,
     }
     params = _row(entry, 0, workflow_name, workflow_class_name)
+    params["app"] = application_name if application_name is not None else owner_of(h)
     await _manage.check_queue(h, queue_name)
     if await h.sysdb.fetchone(_sql.CREATE_SCHEDULE, params) is None:
         raise DBOSException(

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from dbos_queue.queue.host import QueueHost
 
 from dbos_queue.queue.schedules.crons import check_cron, cron_ticks, to_ms, zone_of
-from dbos_queue.queue.schedules.rows import ScheduleRow, as_dict
+from dbos_queue.queue.schedules.rows import ScheduleRow, as_dict, owner_of
 from dbos_queue.queue.schedules.scheduler import notify_schedules, scheduler_of, tick_params
 
 logger = logging.getLogger("dbos_queue")
@@ -105,6 +105,7 @@ async def create_schedule(
             "queue": queue_name,
             "backfill": bool(automatic_backfill),
             "now": now_ms(),
+            "app": owner_of(rt),
         },
     )
     if row is None:
@@ -130,8 +131,8 @@ async def list_schedules(
     application_name: Any = None,
     **unknown: Any,
 ) -> list[dict[str, Any]]:
-    """Schedules as DBOS ``WorkflowSchedule`` dicts, oldest first. ``application_name`` is
-    accepted for DBOS compatibility and ignored (one application per system database)."""
+    """Schedules as DBOS ``WorkflowSchedule`` dicts, oldest first: those of
+    ``application_name`` (by default the caller's own, as in DBOS) and unclaimed ones."""
     if unknown:
         raise DBOSException(f"list_schedules() got unexpected filters {sorted(unknown)}")
     rows = await rt.sysdb.fetchall(
@@ -141,6 +142,7 @@ async def list_schedules(
             "workflows": _many(workflow_name),
             "kinds": _many(kind),
             "prefixes": _many(schedule_name_prefix),
+            "apps": _many(application_name if application_name is not None else owner_of(rt)),
         },
     )
     return [as_dict(ScheduleRow(*r)) for r in rows]

@@ -38,6 +38,7 @@ class ScheduleRow:
     last_fired: int | None
     created_at: int
     updated_at: int
+    application_name: str | None = None  # the owning application (None: unclaimed)
 
     @property
     def tz(self) -> tzinfo:
@@ -51,6 +52,13 @@ class ScheduleRow:
     def queue(self) -> str:
         """The queue its ticks are enqueued on (DBOS's internal queue by default)."""
         return self.queue_name or INTERNAL_QUEUE
+
+
+def owner_of(rt: Any) -> str | None:
+    """The application a runtime (or a client's schedule host) acts for: the owner its
+    new schedules get, whose schedules it fires and lists by default (None: all)."""
+    name = getattr(rt, "application_name", None)  # a DBOSClient's
+    return name if name is not None else getattr(getattr(rt, "settings", None), "name", None)
 
 
 def as_dict(row: ScheduleRow) -> dict[str, Any]:
@@ -73,7 +81,7 @@ def as_dict(row: ScheduleRow) -> dict[str, Any]:
         "automatic_backfill": row.automatic_backfill,
         "cron_timezone": row.cron_timezone,
         "queue_name": row.queue_name,
-        "application_name": None,
+        "application_name": row.application_name,
         "shard_key": None,
         "kind": row.kind,
     }

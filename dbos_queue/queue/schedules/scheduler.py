@@ -34,7 +34,7 @@ from dbos_queue.queue.schedules.crons import (
     to_ms,
 )
 from dbos_queue.queue.schedules.declare import declarations, resolve
-from dbos_queue.queue.schedules.rows import ScheduleRow
+from dbos_queue.queue.schedules.rows import ScheduleRow, owner_of
 from dbos_queue.queue.wakeup import listening
 
 logger = logging.getLogger("dbos_queue")
@@ -93,6 +93,7 @@ class Scheduler:
                         "cron": d.cron,
                         "context": ser.serialize(None),
                         "now": now_ms(),
+                        "app": owner_of(self.rt),
                     },
                 )
                 self.handled.add(id(d))
@@ -145,7 +146,8 @@ class Scheduler:
 
     async def pass_once(self) -> float:
         """Fire every due tick this process may fire; seconds until the next is due."""
-        rows = [ScheduleRow(*r) for r in await self.rt.sysdb.fetchall(_sql.ACTIVE_SCHEDULES)]
+        active = await self.rt.sysdb.fetchall(_sql.ACTIVE_SCHEDULES, {"app": owner_of(self.rt)})
+        rows = [ScheduleRow(*r) for r in active]
         delay = poll_sec(self.rt) * random.uniform(0.9, 1.1)
         for row in rows:
             if not self._fires(row):
