@@ -15,7 +15,7 @@ from dbos_queue.error import DBOSConfigError
 
 
 @pytest.fixture
-def launched():
+def launched(db_url: str):  # torn down before the database it uses is dropped
     def launch(config: dict[str, Any]) -> Any:
         DBOS.destroy(destroy_registry=True)
         DBOS(config=config)  # pyright: ignore[reportArgumentType]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections import Counter, defaultdict
 from collections.abc import Collection
@@ -19,6 +18,7 @@ from dbos_queue.db import sql as _sql
 from dbos_queue.db.notify import EMPTY_TTL_SEC
 from dbos_queue.db.sysdb import Row, now_ms
 from dbos_queue.engine.events import Claimed, Dequeued
+from dbos_queue.model.jitter import jitter
 from dbos_queue.queue import maintenance as _maintenance
 from dbos_queue.queue.claim_batch import claim_params, run_claim
 from dbos_queue.queue.dispatch import dispatch_fast, run_claimed
@@ -209,7 +209,7 @@ class QueueService:
                 # their notifications for a moment (db/notify.py EMPTY_TTL_SEC).
                 poll = min(poll, 0.25)
             try:
-                await asyncio.wait_for(ev.wait(), poll * random.uniform(0.8, 1.2))
+                await asyncio.wait_for(ev.wait(), poll * jitter(0.8, 1.2))
             except TimeoutError:
                 pass
 
@@ -326,7 +326,7 @@ class QueueService:
     async def _reap_forever(self) -> None:
         interval = self.rt.settings.executor_lease_sec / 2
         while True:
-            await asyncio.sleep(interval * random.uniform(0.5, 1.0))
+            await asyncio.sleep(interval * jitter(0.5, 1.0))
             try:
                 await self.reap(shared=True)
             except asyncio.CancelledError:

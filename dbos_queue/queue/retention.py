@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from typing import Any
 
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import now_ms
+from dbos_queue.model.jitter import jitter
 from dbos_queue.queue import maintenance as _maintenance
 
 logger = logging.getLogger("dbos_queue")
@@ -77,7 +77,7 @@ async def run_forever(rt: Any) -> None:
     s = rt.settings
     interval = float(s.workflow_retention_interval_sec)
     while True:
-        await asyncio.sleep(interval / 4 * random.uniform(0.5, 1.0))
+        await asyncio.sleep(interval / 4 * jitter(0.5, 1.0))
         try:
             if not await _maintenance.take_turn(rt, TASK, int(interval * 1000)):
                 continue  # another process has it this interval

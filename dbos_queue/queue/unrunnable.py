@@ -17,7 +17,6 @@ under a capable process's own version, so that process may claim it.
 
 from __future__ import annotations
 
-import random
 from typing import TYPE_CHECKING, Any
 
 from dbos_queue.db import sql as _sql
@@ -26,6 +25,7 @@ from dbos_queue.engine import core as _core
 from dbos_queue.engine.context import WorkflowContext
 from dbos_queue.error import DBOSWorkflowFunctionNotFoundError
 from dbos_queue.model import serialization as ser
+from dbos_queue.model.jitter import jitter
 from dbos_queue.queue.wakeup import DELAYED_SIGNAL
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ async def leave_or_fail(
     since: int | None = row.no_executor_since_epoch_ms if row is not None else None
     wait_ms = int(rt.settings.unknown_workflow_wait_sec * 1000)
     if someone:
-        until = now + int(HAND_BACK_MS * random.uniform(0.5, 1.5))
+        until = now + int(HAND_BACK_MS * jitter(0.5, 1.5))
         await _hand_back(rt, wf_id, owner, now, until, None, version)
         # Only the others' timers: ours would promote it here first and take it back.
         rt.engine.publish("queue", DELAYED_SIGNAL)

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from typing import TYPE_CHECKING, Any
 
 from dbos_queue.db import notify as _notify
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import now_ms
+from dbos_queue.model.jitter import jitter
 from dbos_queue.queue.settings import QueueSettings
 
 if TYPE_CHECKING:
@@ -178,4 +178,4 @@ class Wakeup:
                 raise
             except Exception as exc:
                 logger.warning("the queue tick failed: %s", exc)
-            await asyncio.sleep(tick_interval(self.service.rt) * random.uniform(0.8, 1.2))
+            await asyncio.sleep(tick_interval(self.service.rt) * jitter(0.8, 1.2))

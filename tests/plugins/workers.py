@@ -76,9 +76,7 @@ class Worker:
             self.proc.kill()
             out, _ = self.proc.communicate(timeout=10)
             err = self._stderr()
-            raise AssertionError(
-                f"worker did not stop within {timeout}s\n{err[-12000:]}"
-            ) from exc
+            raise AssertionError(f"worker did not stop within {timeout}s\n{err[-12000:]}") from exc
         return self.proc.returncode, out, self._stderr()
 
 

@@ -8,7 +8,7 @@ with ``DBOSClient``); ``shard_key`` is accepted for DBOS's signatures and routes
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from dbos_queue.api import specs
 from dbos_queue.api.facade.recorded import as_step_named
@@ -37,7 +37,10 @@ async def _fork_handle_async(_host: Any, new_id: str, _a: Any, _k: Any) -> Workf
     return await Running.retrieve_workflow_async(new_id)
 
 
-_FORK_HANDLE = Then(_fork_handle, _fork_handle_async)
+# The async shape is awaited by the twin (api/twin.py): typed as the handle it gives.
+_FORK_HANDLE: Then[str, WorkflowHandle[Any], WorkflowHandleAsync[Any]] = Then(
+    _fork_handle, cast(Any, _fork_handle_async)
+)
 _CANCEL = as_step_named("DBOS.cancelWorkflow")
 _RESUME = as_step_named("DBOS.resumeWorkflow")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import random
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from dbos_queue.engine.core import Start
 from dbos_queue.engine.registry import FunctionInfo, class_name_of
 from dbos_queue.model import clock as _clock
 from dbos_queue.model import serialization as ser
+from dbos_queue.model.jitter import jitter
 
 if TYPE_CHECKING:
     from dbos_queue.queue.host import QueueHost
@@ -148,7 +148,7 @@ class Scheduler:
         """Fire every due tick this process may fire; seconds until the next is due."""
         active = await self.rt.sysdb.fetchall(_sql.ACTIVE_SCHEDULES, {"app": owner_of(self.rt)})
         rows = [ScheduleRow(*r) for r in active]
-        delay = poll_sec(self.rt) * random.uniform(0.9, 1.1)
+        delay = poll_sec(self.rt) * jitter(0.9, 1.1)
         for row in rows:
             if not self._fires(row):
                 continue
@@ -164,9 +164,7 @@ class Scheduler:
                 continue
             if nxt is not None:
                 # Wake just after the next tick (a little jitter spreads the fleet's claims).
-                delay = min(
-                    delay, max(0.0, (to_ms(nxt) - now_ms()) / 1000) + random.uniform(0.005, 0.03)
-                )
+                delay = min(delay, max(0.0, (to_ms(nxt) - now_ms()) / 1000) + jitter(0.005, 0.03))
         return delay
 
     async def _fire(self, row: ScheduleRow) -> datetime | None:
