@@ -13,6 +13,7 @@ from typing import Any
 
 from dbos_queue.api import client_specs, specs
 from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
+from dbos_queue.api.invoke import fork_options
 from dbos_queue.api.twin import (
     ON_CLIENT,
     RESULT_HANDLE,
@@ -90,7 +91,7 @@ class ClientManagement:
         specs.resume_workflows, ON_CLIENT, TARGET_HANDLES
     )
     fork_workflow, fork_workflow_async = twins(
-        with_options(specs.fork_workflow, specs.fork_options), ON_CLIENT, RESULT_HANDLE
+        with_options(specs.fork_workflow, fork_options), ON_CLIENT, RESULT_HANDLE
     )
     rewind_workflow, rewind_workflow_async = twins(specs.rewind_workflow, ON_CLIENT, TARGET_HANDLE)
     delete_workflow, delete_workflow_async = twins(specs.delete_workflow, ON_CLIENT)

@@ -354,3 +354,11 @@ async def start_async_on_engine(
 
 
 _rt = require_runtime  # the name tests reach the launched process by
+
+
+def fork_options() -> dict[str, Any]:
+    """What a fork takes from the caller's context: the id ``SetWorkflowID`` gives it (as
+    in DBOS, for ``DBOS.fork_workflow`` and ``DBOSClient.fork_workflow`` alike)."""
+    from dbos_queue.engine.context import take_workflow_id
+
+    return {"new_id": take_workflow_id()}

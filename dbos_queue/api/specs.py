@@ -5,11 +5,9 @@ to run on a host — the launched runtime or a client: listing workflows and ste
 cancelling, resuming, forking, rewinding, deleting, delaying and labelling workflows;
 waiting for an event; listing, reading and deleting schedules. Stream reads are
 generators, or a read with a cleanup: their specs return the read's arguments, and
-``stream_twins`` / ``offset_twins`` build them.
-
-``DBOS`` runs the management ones as recorded steps (``api/facade/management.py``);
-a client runs them as they are (``api/client_ops.py``). ``shard_key`` is accepted for
-DBOS's signatures and routes nothing (the system database is not sharded).
+``stream_twins`` / ``offset_twins`` build them. ``DBOS`` runs the management ones as
+recorded steps (``api/facade/management.py``), a client as they are (``api/client_ops.py``);
+``shard_key`` is accepted for DBOS's signatures and routes nothing (no sharding).
 """
 
 from __future__ import annotations
@@ -184,14 +182,6 @@ def fork_workflow(
         replacement_children=replacement_children,
         timeout_seconds=timeout_seconds,
     )
-
-
-def fork_options() -> dict[str, Any]:
-    """What a fork takes from the caller's context: the id ``SetWorkflowID`` gives it (as
-    in DBOS, for ``DBOS.fork_workflow`` and ``DBOSClient.fork_workflow`` alike)."""
-    from dbos_queue.engine.context import take_workflow_id
-
-    return {"new_id": take_workflow_id()}
 
 
 def rewind_workflow(

@@ -13,7 +13,7 @@ from typing import Any, cast
 from dbos_queue.api import specs
 from dbos_queue.api.facade.recorded import as_step_named
 from dbos_queue.api.handles import WorkflowHandle, WorkflowHandleAsync
-from dbos_queue.api.invoke import require_runtime
+from dbos_queue.api.invoke import fork_options, require_runtime
 from dbos_queue.api.twin import TARGET_HANDLE, TARGET_HANDLES, Then, twins, with_options
 from dbos_queue.ops import management as mgmt
 
@@ -55,7 +55,7 @@ class Management:
         specs.resume_workflows, _RESUME, TARGET_HANDLES
     )
     fork_workflow, fork_workflow_async = twins(
-        with_options(specs.fork_workflow, specs.fork_options),
+        with_options(specs.fork_workflow, fork_options),
         as_step_named("DBOS.forkWorkflow"),
         _FORK_HANDLE,
     )
