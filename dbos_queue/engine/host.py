@@ -16,6 +16,15 @@ from dbos_queue.engine.events import EventBus
 from dbos_queue.engine.registry import Registry
 
 
+def app_name_of(h: object) -> str | None:
+    """The application a runtime or a client acts for: the owner of the rows it creates,
+    whose rows it lists (and whose schedules it fires) by default. None: unclaimed/all."""
+    name = getattr(h, "application_name", None)  # a DBOSClient's
+    if name is None:
+        name = getattr(getattr(h, "settings", None), "name", None)  # a runtime's config name
+    return name
+
+
 class Host(Protocol):
     """The launched process as workflow and step execution sees it."""
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from dbos_queue.db import sql as _sql
+from dbos_queue.engine.host import app_name_of
 from dbos_queue.error import DBOSException
 from dbos_queue.model.status import WorkflowStatus, status_from_row, step_dict
 
@@ -135,14 +136,6 @@ def list_params(
         "load_input": bool(load_input),
         "load_output": bool(load_output),
     }
-
-
-def app_name_of(h: Any) -> str | None:
-    """The application a runtime or client acts for (None: unclaimed)."""
-    name = getattr(h, "application_name", None)
-    if name is None:
-        name = getattr(getattr(h, "settings", None), "name", None)
-    return name
 
 
 def _own_app_by_default(h: Any, filters: dict[str, Any]) -> dict[str, Any]:

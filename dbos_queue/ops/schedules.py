@@ -17,12 +17,12 @@ from typing import Any, cast
 
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import now_ms
+from dbos_queue.engine.host import app_name_of
 from dbos_queue.engine.registry import Registry, class_name_of
 from dbos_queue.error import DBOSException
 from dbos_queue.model import serialization as ser
 from dbos_queue.queue.schedules import manage as _manage
 from dbos_queue.queue.schedules.crons import check_cron, zone_of
-from dbos_queue.queue.schedules.rows import owner_of
 from dbos_queue.queue.schedules.scheduler import notify_schedules
 
 
@@ -96,7 +96,7 @@ async def apply(h: Any, schedules: Sequence[Any], *, by_name: bool = False) -> N
             rows.append(_row(entry, i, info.name, class_name))
         await _manage.check_queue(h, entry.get("queue_name"))
 
-    owner = owner_of(h)
+    owner = app_name_of(h)
 
     async def go(conn: Any) -> None:
         for params in rows:
@@ -142,7 +142,7 @@ async def create_named(
         "queue_name": queue_name,
     }
     params = _row(entry, 0, workflow_name, workflow_class_name)
-    params["app"] = application_name if application_name is not None else owner_of(h)
+    params["app"] = application_name if application_name is not None else app_name_of(h)
     await _manage.check_queue(h, queue_name)
     if await h.sysdb.fetchone(_sql.CREATE_SCHEDULE, params) is None:
         raise DBOSException(

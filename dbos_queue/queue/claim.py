@@ -18,6 +18,7 @@ from dbos_queue.db import sql as _sql
 from dbos_queue.db.notify import EMPTY_TTL_SEC
 from dbos_queue.db.sysdb import Row, now_ms
 from dbos_queue.engine.events import Claimed, Dequeued
+from dbos_queue.engine.host import app_name_of
 from dbos_queue.model.jitter import jitter
 from dbos_queue.queue import maintenance as _maintenance
 from dbos_queue.queue.claim_batch import claim_params, run_claim
@@ -82,7 +83,7 @@ class QueueService:
                 self.rt.sysdb,
                 s,
                 on_conflict=on_conflict,
-                owner=getattr(self.rt.settings, "name", None),
+                owner=app_name_of(self.rt),
                 app_version=self.rt.app_version,
             )
         await self.refresh(s.name)

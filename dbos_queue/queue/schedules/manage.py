@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import now_ms
+from dbos_queue.engine.host import app_name_of
 from dbos_queue.engine.registry import FunctionInfo, class_name_of
 from dbos_queue.error import DBOSException
 from dbos_queue.model import clock as _clock
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from dbos_queue.queue.host import QueueHost
 
 from dbos_queue.queue.schedules.crons import check_cron, cron_ticks, to_ms, zone_of
-from dbos_queue.queue.schedules.rows import ScheduleRow, as_dict, owner_of
+from dbos_queue.queue.schedules.rows import ScheduleRow, as_dict
 from dbos_queue.queue.schedules.scheduler import notify_schedules, scheduler_of, tick_params
 
 logger = logging.getLogger("dbos_queue")
@@ -105,7 +106,7 @@ async def create_schedule(
             "queue": queue_name,
             "backfill": bool(automatic_backfill),
             "now": now_ms(),
-            "app": owner_of(rt),
+            "app": app_name_of(rt),
         },
     )
     if row is None:
@@ -142,7 +143,7 @@ async def list_schedules(
             "workflows": _many(workflow_name),
             "kinds": _many(kind),
             "prefixes": _many(schedule_name_prefix),
-            "apps": _many(application_name if application_name is not None else owner_of(rt)),
+            "apps": _many(application_name if application_name is not None else app_name_of(rt)),
         },
     )
     return [as_dict(ScheduleRow(*r)) for r in rows]

@@ -54,13 +54,6 @@ class ScheduleRow:
         return self.queue_name or INTERNAL_QUEUE
 
 
-def owner_of(rt: Any) -> str | None:
-    """The application a runtime (or a client's schedule host) acts for: the owner its
-    new schedules get, whose schedules it fires and lists by default (None: all)."""
-    name = getattr(rt, "application_name", None)  # a DBOSClient's
-    return name if name is not None else getattr(getattr(rt, "settings", None), "name", None)
-
-
 def as_dict(row: ScheduleRow) -> dict[str, Any]:
     """A ``WorkflowSchedule`` as DBOS returns it (plus ``kind``)."""
     try:

@@ -15,6 +15,7 @@ from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import now_ms
 from dbos_queue.engine import core as _core
 from dbos_queue.engine.core import Start
+from dbos_queue.engine.host import app_name_of
 from dbos_queue.engine.registry import FunctionInfo, class_name_of
 from dbos_queue.model import clock as _clock
 from dbos_queue.model import serialization as ser
@@ -34,7 +35,7 @@ from dbos_queue.queue.schedules.crons import (
     to_ms,
 )
 from dbos_queue.queue.schedules.declare import declarations, resolve
-from dbos_queue.queue.schedules.rows import ScheduleRow, owner_of
+from dbos_queue.queue.schedules.rows import ScheduleRow
 from dbos_queue.queue.wakeup import listening
 
 logger = logging.getLogger("dbos_queue")
@@ -93,7 +94,7 @@ class Scheduler:
                         "cron": d.cron,
                         "context": ser.serialize(None),
                         "now": now_ms(),
-                        "app": owner_of(self.rt),
+                        "app": app_name_of(self.rt),
                     },
                 )
                 self.handled.add(id(d))
@@ -146,7 +147,7 @@ class Scheduler:
 
     async def pass_once(self) -> float:
         """Fire every due tick this process may fire; seconds until the next is due."""
-        active = await self.rt.sysdb.fetchall(_sql.ACTIVE_SCHEDULES, {"app": owner_of(self.rt)})
+        active = await self.rt.sysdb.fetchall(_sql.ACTIVE_SCHEDULES, {"app": app_name_of(self.rt)})
         rows = [ScheduleRow(*r) for r in active]
         delay = poll_sec(self.rt) * jitter(0.9, 1.1)
         for row in rows:
