@@ -349,15 +349,15 @@ QUEUE_COLUMNS: Final = """name, global_concurrency, worker_concurrency, rate_lim
  rate_limit_period_sec, partition_concurrency, partition_worker_concurrency,
  partition_rate_limit_max, partition_rate_limit_period_sec, polling_interval_sec, paused, source"""
 
-# Declared in code: insert, or refresh values an operator has not overridden.
-UPSERT_QUEUE: Final = """
-INSERT INTO dbos.queues (name, global_concurrency, worker_concurrency, rate_limit_max,
+# The limits a declaration stores (the insert's columns after name, then its values, then
+# the SET list that refreshes them), shared by UPSERT_QUEUE and REGISTER_QUEUE.
+_QUEUE_DECLARED_COLUMNS = """global_concurrency, worker_concurrency, rate_limit_max,
     rate_limit_period_sec, partition_concurrency, partition_worker_concurrency,
-    partition_rate_limit_max, partition_rate_limit_period_sec, polling_interval_sec)
-VALUES (%(name)s, %(global_concurrency)s, %(worker_concurrency)s, %(rate_limit_max)s,
+    partition_rate_limit_max, partition_rate_limit_period_sec, polling_interval_sec"""
+_QUEUE_DECLARED_VALUES = """%(global_concurrency)s, %(worker_concurrency)s, %(rate_limit_max)s,
     %(rate_limit_period_sec)s, %(partition_concurrency)s, %(partition_worker_concurrency)s,
-    %(partition_rate_limit_max)s, %(partition_rate_limit_period_sec)s, %(polling_interval_sec)s)
-ON CONFLICT (name) DO UPDATE SET
+    %(partition_rate_limit_max)s, %(partition_rate_limit_period_sec)s, %(polling_interval_sec)s"""
+_QUEUE_DECLARED_SET = """
     global_concurrency = EXCLUDED.global_concurrency,
     worker_concurrency = EXCLUDED.worker_concurrency,
     rate_limit_max = EXCLUDED.rate_limit_max,
@@ -367,41 +367,39 @@ ON CONFLICT (name) DO UPDATE SET
     partition_rate_limit_max = EXCLUDED.partition_rate_limit_max,
     partition_rate_limit_period_sec = EXCLUDED.partition_rate_limit_period_sec,
     polling_interval_sec = EXCLUDED.polling_interval_sec,
-    updated_at_epoch_ms = (EXTRACT(EPOCH FROM now()) * 1000)::bigint
-WHERE dbos.queues.source = 'code'
-"""
+    updated_at_epoch_ms = (EXTRACT(EPOCH FROM now()) * 1000)::bigint"""
+
+# Declared in code: insert, or refresh values an operator has not overridden.
+UPSERT_QUEUE: Final = (
+    "\nINSERT INTO dbos.queues (name, "
+    + _QUEUE_DECLARED_COLUMNS
+    + ")\nVALUES (%(name)s, "
+    + _QUEUE_DECLARED_VALUES
+    + ")\nON CONFLICT (name) DO UPDATE SET"
+    + _QUEUE_DECLARED_SET
+    + "\nWHERE dbos.queues.source = 'code'\n"
+)
 
 # register_queue(on_conflict=...), DBOS 3.x: %(overwrite)s ("always_update", or
 # "update_if_latest_version" from the latest version) replaces every limit, runtime
 # changes included; otherwise ("never_update") only a missing row is inserted. The owner
 # %(owner)s claims an unclaimed row; a row another application owns is left untouched
 # (the caller reads it back and refuses the name, as DBOS does).
-REGISTER_QUEUE: Final = """
-INSERT INTO dbos.queues (name, global_concurrency, worker_concurrency, rate_limit_max,
-    rate_limit_period_sec, partition_concurrency, partition_worker_concurrency,
-    partition_rate_limit_max, partition_rate_limit_period_sec, polling_interval_sec,
-    application_name)
-VALUES (%(name)s, %(global_concurrency)s, %(worker_concurrency)s, %(rate_limit_max)s,
-    %(rate_limit_period_sec)s, %(partition_concurrency)s, %(partition_worker_concurrency)s,
-    %(partition_rate_limit_max)s, %(partition_rate_limit_period_sec)s, %(polling_interval_sec)s,
-    %(owner)s)
-ON CONFLICT (name) DO UPDATE SET
-    global_concurrency = EXCLUDED.global_concurrency,
-    worker_concurrency = EXCLUDED.worker_concurrency,
-    rate_limit_max = EXCLUDED.rate_limit_max,
-    rate_limit_period_sec = EXCLUDED.rate_limit_period_sec,
-    partition_concurrency = EXCLUDED.partition_concurrency,
-    partition_worker_concurrency = EXCLUDED.partition_worker_concurrency,
-    partition_rate_limit_max = EXCLUDED.partition_rate_limit_max,
-    partition_rate_limit_period_sec = EXCLUDED.partition_rate_limit_period_sec,
-    polling_interval_sec = EXCLUDED.polling_interval_sec,
+REGISTER_QUEUE: Final = (
+    "\nINSERT INTO dbos.queues (name, "
+    + _QUEUE_DECLARED_COLUMNS
+    + ", application_name)\nVALUES (%(name)s, "
+    + _QUEUE_DECLARED_VALUES
+    + ", %(owner)s)\nON CONFLICT (name) DO UPDATE SET"
+    + _QUEUE_DECLARED_SET
+    + """,
     source = 'code',
-    application_name = coalesce(dbos.queues.application_name, EXCLUDED.application_name),
-    updated_at_epoch_ms = (EXTRACT(EPOCH FROM now()) * 1000)::bigint
+    application_name = coalesce(dbos.queues.application_name, EXCLUDED.application_name)
 WHERE %(overwrite)s AND (dbos.queues.application_name IS NULL
     OR EXCLUDED.application_name IS NULL
     OR dbos.queues.application_name = EXCLUDED.application_name)
 """
+)
 
 # An operator's change at runtime; workers pick it up on their next claim/refresh.
 SET_QUEUE_LIMITS: Final = """
