@@ -704,7 +704,6 @@ def write_plans(b: Bench, n: int, batch: int = 64) -> dict[str, Any]:
         "app_version": "bench",
         "app_name": None,
         "is_latest": True,
-        "finishing": [],  # _sql.CLAIM: none of ours is being completed
         "now": now_ms(),
     }
     with psycopg.connect(b.url, autocommit=True) as conn:
@@ -1002,7 +1001,6 @@ def claim_cost(b: Bench, finished: int, claims: int, batch: int = 64) -> dict[st
         "app_version": "bench",
         "app_name": None,
         "is_latest": True,
-        "finishing": [],  # _sql.CLAIM: none of ours is being completed
         "now": now_ms(),
     }
     with psycopg.connect(b.url, autocommit=True) as conn:
@@ -1098,7 +1096,6 @@ def purge_impact(b: Bench, claims: int, batch: int = 64) -> dict[str, Any]:
         "app_version": "bench",
         "app_name": None,
         "is_latest": True,
-        "finishing": [],  # _sql.CLAIM: none of ours is being completed
         "now": now_ms(),
     }
 

@@ -189,7 +189,6 @@ def test_claim_uses_the_partial_index(db_url):
                     "app_name": None,
                     "is_latest": True,
                     "now": 0,
-                    "finishing": [],
                 },
             ).fetchone()
         )[0]

@@ -94,7 +94,6 @@ def test_the_claims_read_no_history(big):
         "app_name": None,
         "is_latest": True,
         "now": NOW,
-        "finishing": ["done-1", "done-2"],
     }
     with psycopg.connect(big) as conn:
         # An unlimited queue's claim: the ordered scan of the ENQUEUED partial index.

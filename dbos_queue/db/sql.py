@@ -462,11 +462,8 @@ WITH q AS (
          partition_concurrency, partition_rate_limit_max, partition_rate_limit_period_sec
     FROM dbos.queues WHERE name = %(queue)s
 ), running AS (
-  -- %(finishing)s: the claimer's own workflows whose body has ended and whose completion
-  -- is being written; they run no more, so they hold no slot (queue/dispatch.py).
   SELECT count(*) AS n FROM dbos.workflow_status
    WHERE queue_name = %(queue)s AND status = 'PENDING'
-     AND workflow_uuid <> ALL(%(finishing)s::text[])
      AND EXISTS (SELECT 1 FROM q WHERE global_concurrency IS NOT NULL)
 ), recent AS (
   SELECT count(*) AS n FROM dbos.workflow_status, q
@@ -546,8 +543,7 @@ CLAIM_PARTITIONED: Final = (
       coalesce(q.partition_concurrency - (
           SELECT count(*) FROM dbos.workflow_status r
            WHERE r.queue_name = %(queue)s AND r.status = 'PENDING'
-             AND r.queue_partition_key = keys.key
-             AND r.workflow_uuid <> ALL(%(finishing)s::text[])), %(limit)s),
+             AND r.queue_partition_key = keys.key), %(limit)s),
       coalesce(q.partition_rate_limit_max - (
           SELECT count(*) FROM dbos.workflow_status r
            WHERE r.queue_name = %(queue)s AND r.queue_partition_key = keys.key

@@ -61,8 +61,6 @@ class QueueService:
         # Declared queues whose dbos.queues row was deleted (DBOS.delete_queue): as in DBOS,
         # nothing is dequeued from them any more (until a declaration stores them again).
         self.deleted: set[str] = set()
-        self.finishing: dict[str, set[str]] = {}  # see queue/dispatch.py body_ended
-        self.settled_early: set[str] = set()
         self._reaper: asyncio.Task[Any] | None = None
         self.takeover = TakeoverScan(rt)
         self.wakeup = Wakeup(self)
@@ -219,8 +217,7 @@ class QueueService:
         s = self.settings.get(name) or QueueSettings(name=name)
         owner = self.rt.new_owner()
         cursor, local = self.cursor.get(name, ""), self.partition_running.get(name)
-        finishing = self.finishing.get(name, ())
-        params = await claim_params(self.rt, name, s, limit, owner, cursor, local, finishing)
+        params = await claim_params(self.rt, name, s, limit, owner, cursor, local)
         started = time.perf_counter()
         rows = await run_claim(self.rt, name, s, owner, params)
         if s.partitioned and rows:

@@ -11,7 +11,7 @@ so nothing is claimed twice or stranded.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from dbos_queue.db import sql as _sql
@@ -52,13 +52,10 @@ async def claim_params(
     owner: str,
     cursor: str,
     local: Mapping[str, int] | None,
-    finishing: Collection[str] = (),
 ) -> dict[str, Any]:
     """The parameters of ``claim_query(s)``: up to ``limit`` rows of queue ``name`` for the
     owner token ``owner``; partitioned, from after key ``cursor``, with ``local`` (partition
-    key -> workflows this process runs) against the per-worker partition limit;
-    ``finishing``: this process's workflows of the queue whose completion is being
-    written (they hold no fleet-wide slot any more)."""
+    key -> workflows this process runs) against the per-worker partition limit."""
     params: dict[str, Any] = {
         "queue": name,
         "limit": limit,
@@ -68,7 +65,6 @@ async def claim_params(
         "app_name": getattr(rt.settings, "name", None),  # _sql.RUNS_HERE
         "is_latest": await _version_gate.is_latest(rt),  # _sql._claimable_here
         "now": now_ms(),
-        "finishing": list(finishing),  # ended here, completion being written: no slot
     }
     if s.partitioned:
         params.update(
@@ -96,19 +92,14 @@ async def run_claim(
             held = await cur.fetchall()
             if held:
                 return held
-        if not limited:
-            cur = await conn.execute(query, params)
-            return await cur.fetchall()
-        # BEGIN, the queue row's lock, the claim and COMMIT in one round trip (pipeline
-        # mode; Postgres still runs them in order, the claim with a snapshot taken after
-        # the lock): the row is locked for the claim's own run time only, not for two
-        # more round trips, so the other claimers of the queue wait less for it.
-        async with conn.pipeline():
-            async with conn.transaction():
-                await conn.execute(_sql.LOCK_LIMITED_QUEUE, (name,))
-                cur = await conn.execute(query, params)
+        if limited:
+            await conn.execute(_sql.LOCK_LIMITED_QUEUE, (name,))
+        cur = await conn.execute(query, params)
         return await cur.fetchall()
 
-    rows = await rt.sysdb.with_retry(go)
+    if limited:
+        rows = await rt.sysdb.transaction(go)
+    else:
+        rows = await rt.sysdb.with_retry(go)
     rows.sort(key=lambda r: (r.priority, r.created_at))
     return rows

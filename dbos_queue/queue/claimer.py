@@ -21,10 +21,6 @@ class Claimer(Protocol):
     rt: QueueHost
     settings: dict[str, QueueSettings]  # queue name -> stored settings, as last read
     deleted: set[str]  # declared queues whose stored row was deleted
-    # queue name -> ids of workflows whose body ended here and whose completion is being
-    # written (queue/dispatch.py): this process's claims give their slots out already.
-    finishing: dict[str, set[str]]
-    settled_early: set[str]  # completions written before their thread's end was seen
 
     @property
     def claimed_queues(self) -> Collection[str]:

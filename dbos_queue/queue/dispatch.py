@@ -46,10 +46,11 @@ def dispatch_fast(svc: Claimer, name: str, key: str | None, row: Row) -> bool:
     except Exception:
         return False  # e.g. the pool is shutting down: the general path logs it
     loop = rt.engine.loop
+    release = svc.release
 
     def done(_f: Any) -> None:
         try:
-            loop.call_soon_threadsafe(body_ended, svc, name, key, ctx)
+            loop.call_soon_threadsafe(release, name, key, not woken_later(ctx))
         except RuntimeError:  # the engine loop is closed: nothing left to account
             pass
 
@@ -59,40 +60,13 @@ def dispatch_fast(svc: Claimer, name: str, key: str | None, row: Row) -> bool:
 
 def wake_when_durable(svc: Claimer, name: str, ctx: WorkflowContext) -> None:
     """On a queue with a fleet-wide limit (global or partition concurrency), a finished
-    workflow frees its slot for the other workers only once its completion is written:
-    the thread's end comes first, and their claims count the row as running until then.
-    So the fleet is woken again when the background write lands. This process's own
-    claims do not wait for the write: from the thread's end until it lands the workflow
-    is in ``svc.finishing``, which its claims leave out of the count (``body_ended``)."""
+    workflow frees its slot for every worker only once its completion is written: the
+    thread's end (``release``) comes first, and a claim made then still counts the row
+    as running. So the fleet is woken again when the background write lands."""
     s = svc.settings.get(name)
     if s is not None and (s.global_concurrency is not None or s.partition_concurrency is not None):
         publish = svc.rt.engine.publish
-        wf_id = ctx.workflow_id
-
-        def durable() -> None:
-            waiting = svc.finishing.get(name)
-            if waiting is not None and wf_id in waiting:
-                waiting.discard(wf_id)
-            else:  # written before the thread's end reached the loop
-                svc.settled_early.add(wf_id)
-            publish("queue", name)
-
-        ctx.on_durable = durable
-
-
-def body_ended(svc: Claimer, name: str, key: str | None, ctx: WorkflowContext | None) -> None:
-    """On the engine loop: a workflow's thread (or task) ended. Free its local slot; if its
-    completion is still being written with a wake-up to follow, its fleet-wide slot is
-    free for this process's claims now (``svc.finishing``), so look at the queue again."""
-    later = ctx is not None and woken_later(ctx)
-    if ctx is not None and later:
-        if ctx.workflow_id in svc.settled_early:
-            svc.settled_early.discard(ctx.workflow_id)
-        else:
-            svc.finishing.setdefault(name, set()).add(ctx.workflow_id)
-    svc.release(name, key, not later)
-    if later:
-        svc.wake(name)
+        ctx.on_durable = lambda: publish("queue", name)
 
 
 def woken_later(ctx: WorkflowContext) -> bool:
@@ -140,4 +114,4 @@ async def run_claimed(
     except Exception:
         logger.exception("queued workflow %s failed to run", wf_id)
     finally:
-        body_ended(svc, name, key, ctx)
+        svc.release(name, key, ctx is None or not woken_later(ctx))
