@@ -151,7 +151,19 @@ def _cancel_and_resume(client: DBOSClient, direct_url: str) -> None:
     step (whose body never runs there), the resumed one finishes; each step body runs once."""
     sleeper = client.enqueue({"queue_name": "pgb", "workflow_name": "sleeper"}, 3.0)
     sid = sleeper.get_workflow_id()
-    wait_until(lambda: count(direct_url, "step", f"{sid}:%") == 1, "the sleeper's first step")
+    # Cancel once the sleep is recorded: its first step's checkpoint is then written (a
+    # cancel between that step's body and its checkpoint refuses the checkpoint instead,
+    # outside the try that writes "cancel seen").
+    wait_until(
+        lambda: q1(
+            direct_url,
+            "SELECT count(*) FROM dbos.operation_outputs WHERE workflow_uuid = %s"
+            " AND function_name = 'DBOS.sleep'",
+            (sid,),
+        ),
+        "the sleeper's sleep to be recorded",
+    )
+    assert count(direct_url, "step", f"{sid}:%") == 1
     client.cancel_workflow(sid)
     wait_until(lambda: statuses(direct_url, [sid]) == {sid: "CANCELLED"}, "the cancel")
     # The sleeping execution hears of it (NOTIFY, or the cancellation poll) and stops
