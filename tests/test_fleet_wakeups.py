@@ -105,6 +105,36 @@ def test_directed_notifications_start_every_job_at_once_across_a_fleet(start_wor
         assert w.stop()[0] == 0
 
 
+def test_a_producer_that_saw_no_claimer_finds_a_joined_worker_at_its_next_announcement(
+    start_worker, app_db
+):
+    # A producer started together with its workers may read the fleet before any worker
+    # published its queues. Its empty view is read again at the next announcement made on
+    # it, so the worker is told directly from then on (W2's first half second, issue 11).
+    with DBOSClient(app_db) as client:
+        notifier = client.engine.notifier
+        w = start_worker("free")
+        (pid,) = must(
+            _wait_until(
+                lambda: _one(
+                    app_db,
+                    "SELECT process_id FROM dbos.executors WHERE 'free' = ANY(queues)"
+                    " AND lease_expires_at_epoch_ms > 0",
+                ),
+                30,
+                "the worker to publish its queues",
+            )
+        )
+        notifier.members["free"] = (time.monotonic(), [])  # a fresh read that found nobody
+        sent = notifier.sent
+        h = client.enqueue({"queue_name": "free", "workflow_name": "timed"}, "free", "j0", 0.0)
+        _wait_until(lambda: notifier.sent > sent, 10, "the announcement")
+        assert notifier.members["free"][1] == [pid]  # read again, not kept for EMPTY_TTL_SEC
+        assert notifier.direct("free") is not None  # the next enqueue notifies it directly
+        assert isinstance(h.get_result(), str)  # and the job ran
+    assert w.stop()[0] == 0
+
+
 def test_several_producers_announce_exactly_what_they_stored(start_worker, app_db):
     start_worker("free")
     producers, per = 4, 25

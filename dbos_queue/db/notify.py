@@ -293,7 +293,11 @@ class Notifier:
         now = time.monotonic()
         if queues is None:
             queues = [q for q, n in self.queue_counts.items() if n > 0]
-        stale = [q for q in queues if self.stale(q)]
+        # An empty view is read again before every announcement made on it: a worker
+        # that joined since (often started together with this producer) is then told
+        # directly from the next enqueue on, not after EMPTY_TTL_SEC of shared-channel
+        # notifications sent one round trip after each commit.
+        stale = [q for q in queues if self.stale(q) or not self.members[q][1]]
         if not stale:
             return
         from dbos_queue.db import sql as _sql
