@@ -10,9 +10,11 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections import Counter
 from typing import LiteralString, cast
 
 import psycopg
+import psycopg.sql
 import pytest
 
 from dbos_queue import DBOS, DBOSClient, EnqueueOptions, Queue, SetWorkflowID
@@ -67,6 +69,53 @@ def test_a_worker_killed_while_postgres_restarts(spawn, effects_db, pg_restart):
         check_bookkeeping(rows, 16, max_twice=1 if wf_id in on_a else 0)
     assert _unfinished(effects_db) == 0
     assert b.proc.poll() is None
+
+
+def test_postgres_crashing_between_claims_and_their_first_write(
+    spawn, effects_db, pg_restart, pg_server_url, tmp_path
+):
+    # A claim commits without waiting for its WAL flush (DESIGN-NOTES.md 17), so a crash
+    # of Postgres right after it may undo it while the worker already runs the workflow's
+    # first step. The WAL writer is slowed down for the test so that window stays open;
+    # the first step writes nothing to the database until the test has crashed Postgres.
+    # Either way, every workflow finishes once, the first step runs at most twice (again
+    # only when its claim was lost and the workflow claimed anew) and no later step twice.
+    def set_wal_writer_delay(value: str | None) -> None:
+        with psycopg.connect(pg_server_url, autocommit=True) as conn:
+            if value is None:
+                conn.execute("ALTER SYSTEM RESET wal_writer_delay")
+            else:
+                query = psycopg.sql.SQL("ALTER SYSTEM SET wal_writer_delay = {}")
+                conn.execute(query.format(psycopg.sql.Literal(value)))
+            conn.execute("SELECT pg_reload_conf()")
+
+    env = {"RELIABILITY_LEASE": "30", "RELIABILITY_GATE": str(tmp_path)}
+    ids = [f"crash{i}" for i in range(3)]
+    set_wal_writer_delay("10s")
+    try:
+        worker = spawn("worker", "--concurrency", "4", env=env)
+        with DBOSClient(effects_db) as client:
+            opts: EnqueueOptions = {"queue_name": "work", "workflow_name": "gated"}
+            handles = [client.enqueue({**opts, "workflow_id": i}, 3) for i in ids]
+            started = tmp_path / "started"
+            wait_until(
+                lambda: started.exists() and len(started.read_text().split("\n")) > len(ids),
+                60,
+                "every workflow claimed and in its first step",
+            )
+            pg_restart("immediate")
+            (tmp_path / "go").touch()
+            results = [h.get_result(timeout=120) for h in handles]
+    finally:
+        set_wal_writer_delay(None)
+    assert results == [1 + 2 + 3] * len(ids)
+    gate_runs = Counter(line.split()[0] for line in started.read_text().split("\n") if line)
+    assert set(gate_runs) == set(ids)
+    assert all(n <= 2 for n in gate_runs.values()), gate_runs
+    for wf_id in ids:
+        check_bookkeeping(effects(effects_db, wf_id), 3, max_twice=0)
+    assert _unfinished(effects_db) == 0
+    assert worker.proc.poll() is None  # the worker rode out the crash
 
 
 def test_two_rescuers_see_the_same_dead_process_at_the_same_moment(spawn, effects_db):

@@ -78,6 +78,24 @@ def napper(seconds: float) -> str:
     return "rested"
 
 
+@DBOS.step()
+def gate() -> None:
+    """A first step that touches no database: it notes its run in a file, then waits
+    for the test's "go" file (the fault tests crash Postgres meanwhile)."""
+    gate_dir = os.environ["RELIABILITY_GATE"]
+    with open(os.path.join(gate_dir, "started"), "a") as f:
+        f.write(f"{DBOS.workflow_id} {os.getpid()}\n")
+    while not os.path.exists(os.path.join(gate_dir, "go")):
+        time.sleep(0.02)
+
+
+@DBOS.workflow()
+def gated(steps: int) -> int:
+    """``gate``, then ``steps`` instant steps; returns the sum of their numbers."""
+    gate()
+    return sum(tick(i, 0.0) for i in range(1, steps + 1))
+
+
 def _start(count: int, prefix: str, steps: int, seconds: float) -> None:
     DBOS.launch()
     for i in range(count):

