@@ -246,8 +246,7 @@ class ClientEnqueue:
         if base["dedup_id"] or base["delay_until"]:
             raise DBOSException("enqueue_many does not take deduplication_id or delay_seconds")
         self.engine.run(self._check_queue(base))
-        ids = [str(uuid.uuid4()) for _ in arguments]
-        inputs = [ser.serialize_args(tuple(a), {}) for a in arguments]
+        inputs = ser.serialize_many_args(arguments)  # ids are made by the statement
         params = {
             "name": base["name"],
             "class_name": base["class_name"],
@@ -258,10 +257,12 @@ class ClientEnqueue:
             "app_version": base["app_version"],
             "timeout_ms": base["timeout_ms"],
             "now": base["now"],
-            "ids": ids,
             "inputs": inputs,
         }
-        self.engine.run(self.sysdb.execute(_sql.ENQUEUE_MANY, params))
+        if not inputs:
+            return []
+        row = self.engine.run(self.sysdb.fetchone(_sql.ENQUEUE_MANY, params))
+        ids: list[str] = list(row.ids) if row is not None else []
         self.engine.publish_threadsafe("queue", base["queue"], len(ids))
         return ids
 

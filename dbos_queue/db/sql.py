@@ -680,16 +680,22 @@ RETURNING workflow_uuid, queue_name
 
 # Many workflows of one function onto one queue in a single round trip.
 ENQUEUE_MANY: Final = """
-INSERT INTO dbos.workflow_status (
-    workflow_uuid, status, name, class_name, config_name, queue_name, inputs, priority,
-    queue_partition_key, application_version, workflow_timeout_ms, created_at, updated_at,
-    recovery_attempts)
-SELECT t.id, 'ENQUEUED', %(name)s, %(class_name)s, %(config_name)s, %(queue)s, t.inputs,
-       %(priority)s, %(partition_key)s, %(app_version)s, %(timeout_ms)s,
-       %(now)s, %(now)s, 0
-  FROM unnest(%(ids)s::text[], %(inputs)s::text[]) AS t(id, inputs)
-ON CONFLICT DO NOTHING
-RETURNING workflow_uuid
+WITH t AS MATERIALIZED (  -- ids made here, once each, in the inputs' order
+  SELECT gen_random_uuid()::text AS id, u.inputs, u.ord
+    FROM unnest(%(inputs)s::text[]) WITH ORDINALITY AS u(inputs, ord)
+), ins AS (
+  INSERT INTO dbos.workflow_status (
+      workflow_uuid, status, name, class_name, config_name, queue_name, inputs, priority,
+      queue_partition_key, application_version, workflow_timeout_ms, created_at, updated_at,
+      recovery_attempts)
+  SELECT t.id, 'ENQUEUED', %(name)s, %(class_name)s, %(config_name)s, %(queue)s, t.inputs,
+         %(priority)s, %(partition_key)s, %(app_version)s, %(timeout_ms)s,
+         %(now)s, %(now)s, 0
+    FROM t
+  RETURNING 1
+)
+SELECT coalesce((SELECT array_agg(t.id ORDER BY t.ord) FROM t), '{}') AS ids,
+       (SELECT count(*) FROM ins) AS inserted
 """
 
 # Same as the coalesced engine NOTIFY, for a caller's own transaction.

@@ -20,6 +20,7 @@ Formats (the name each one is stored under in a row's ``serialization`` column):
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 from dbos_queue.error import DBOSConfigError, DBOSSerializationError
@@ -191,6 +192,15 @@ def serialize_args(
     if writer is not _SAFE:
         return serialize({"args": tuple(args), "kwargs": dict(kwargs)}, "inputs", writer.name())
     return _enc.dumps_args(tuple(args), dict(kwargs))
+
+
+def serialize_many_args(
+    arguments: Iterable[Sequence[Any]], serialization: str | None = None
+) -> list[str]:
+    """``serialize_args(tuple(a), {})`` for each positional-argument tuple (bulk enqueue)."""
+    if _writer(serialization) is not _SAFE:
+        return [serialize_args(tuple(a), {}, serialization) for a in arguments]
+    return _enc.dumps_many_args(arguments)
 
 
 def deserialize_args(

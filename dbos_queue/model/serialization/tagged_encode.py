@@ -14,7 +14,7 @@ import json
 import sys
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
@@ -237,6 +237,19 @@ def dumps_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     enc_args = [_encode(a, f"args[{i}]") for i, a in enumerate(args)]
     enc_kwargs = {k: _encode(x, f"kwargs[{k!r}]") for k, x in kwargs.items()}
     return _dumps({"args": enc_args, "kwargs": _escape_keys(enc_kwargs)})
+
+
+def dumps_many_args(arguments: Iterable[Sequence[Any]]) -> list[str]:
+    """``dumps_args(tuple(a), {})`` for each positional-argument tuple, in order: a tuple
+    of plain values (most bulk enqueues) is written without walking it twice."""
+    out: list[str] = []
+    for a in arguments:
+        args = list(a)
+        if _is_plain(args):
+            out.append('{"args":' + _dumps(args) + ',"kwargs":{}}')
+        else:
+            out.append(dumps_args(tuple(args), {}))
+    return out
 
 
 def dumps_exception(exc: BaseException) -> str:
