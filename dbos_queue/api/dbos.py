@@ -86,6 +86,9 @@ class DBOS(
 
             setup_fastapi(kwargs["fastapi"], launch=DBOS.launch, destroy=DBOS.destroy)
         ser.configure(self.settings.serializer)
+        from dbos_queue.api.preload import preload
+
+        preload()  # what launch() imports, paid for here (api/preload.py)
         self._initialized = True
 
 
