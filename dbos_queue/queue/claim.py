@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 
 __all__ = ["CLAIM_BATCH", "PREFETCH_FRACTION", "QueueService", "set_queue_limits"]
 
+# After the start, one more claim this long after a producer's view of the fleet goes
+# stale (its clock and scheduling, with room to spare).
+CATCH_UP_MARGIN_SEC = 0.2
+
 logger = logging.getLogger("dbos_queue")
 CLAIM_BATCH = 64
 # Claimed beyond the free threads, queued in the pool: a thread that finishes takes the
@@ -64,7 +68,7 @@ class QueueService:
         self._reaper: asyncio.Task[Any] | None = None
         self.takeover = TakeoverScan(rt)
         self.wakeup = Wakeup(self)
-        self._catch_up_until = 0.0  # claim loops poll quickly until then (just started)
+        self._catch_up_at = 0.0  # when the claim loops look once more after the start
 
     # --- declaration and settings ----------------------------------------------------
 
@@ -124,7 +128,7 @@ class QueueService:
         self.rt.engine.spawn(self._refresh_forever(), "queue-settings")
         try:  # producers direct their notifications by this: publish it before "ready"
             await self.wakeup.publish_queues()
-            self._catch_up_until = time.monotonic() + 2 * EMPTY_TTL_SEC + 0.5
+            self._catch_up_at = time.monotonic() + EMPTY_TTL_SEC + CATCH_UP_MARGIN_SEC
         except Exception as exc:
             logger.warning("could not publish this process's queues: %s", exc)
         self.rt.engine.spawn(self.wakeup.run_forever(), "queue-fleet")
@@ -203,12 +207,16 @@ class QueueService:
                 continue  # there may be more waiting
             poll = (self.settings.get(name) or QueueSettings(name=name)).polling_interval_sec
             poll = backstop_sec(self.rt, poll)  # notifications wake us; this is a safety net
-            if time.monotonic() < self._catch_up_until:
-                # Just started: producers that read the fleet before we joined it skip
-                # their notifications for a moment (db/notify.py EMPTY_TTL_SEC).
-                poll = min(poll, 0.25)
+            timeout = poll * jitter(0.8, 1.2)
+            until_catch_up = self._catch_up_at - time.monotonic()
+            if until_catch_up > 0:
+                # Just started: a producer that read the fleet before we published our
+                # queues skips its notifications until that read is EMPTY_TTL_SEC old
+                # (db/notify.py), then reads again and notifies us. What it skipped was
+                # committed before then: one claim after it picks all of it up.
+                timeout = min(timeout, until_catch_up)
             try:
-                await asyncio.wait_for(ev.wait(), poll * jitter(0.8, 1.2))
+                await asyncio.wait_for(ev.wait(), timeout)
             except TimeoutError:
                 pass
 
