@@ -1,9 +1,11 @@
-"""DBOS's ``db_engine_kwargs`` applied to the system database pool: pool size, checkout
+"""DBOS's ``db_engine_kwargs`` applied to the system database pool: pool size (a limit the
+pool widens to on demand), checkout
 timeout, connection lifetime, libpq ``connect_args`` and the prepare switch — against a
 real Postgres; bad keys refused before anything connects."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import psycopg
@@ -36,7 +38,9 @@ def test_engine_kwargs_shape_the_pool(launched, db_url: str) -> None:
     }
     rt = launched({"name": "ek", "system_database_url": db_url, "db_engine_kwargs": kwargs})
     pool = rt.engine.pool
-    assert (pool.max_size, pool.timeout, pool.max_lifetime) == (3, 7.0, 600.0)
+    # The configured size is the pool's limit; it widens to it on demand (db/pool_growth.py).
+    assert (rt.engine.pool_size, pool.timeout, pool.max_lifetime) == (3, 7.0, 600.0)
+    assert pool.max_size <= 3
     assert rt.engine.prepare_threshold is None
 
     @DBOS.workflow()
@@ -60,7 +64,7 @@ def test_sys_db_pool_size_wins_over_the_engine_kwargs(launched, db_url: str) -> 
             "db_engine_kwargs": {"pool_size": 9},
         }
     )
-    assert rt.engine.pool.max_size == 4
+    assert rt.engine.pool_size == 4 and rt.engine.pool.max_size <= 4
     assert rt.engine.prepare_threshold == 5  # untouched without connect_args
 
 
@@ -83,3 +87,28 @@ def test_bad_engine_kwargs_are_refused_before_connecting(
         DBOS(config={"name": "ek", "system_database_url": db_url, "db_engine_kwargs": kwargs})  # pyright: ignore[reportArgumentType]
         DBOS.launch()
     DBOS.destroy(destroy_registry=True)
+
+
+def test_the_pool_stays_small_until_checkouts_wait_then_widens_to_its_limit(
+    launched, db_url: str
+) -> None:
+    rt = launched({"name": "pg", "system_database_url": db_url, "sys_db_pool_size": 6})
+    engine = rt.engine
+    # The launch's dozen background tasks overlap only briefly: no widening for them.
+    assert engine.pool.max_size == 2
+
+    async def hold() -> None:
+        async with engine.connection() as conn:
+            await conn.execute("SELECT pg_sleep(0.05)")
+
+    async def burst() -> None:
+        await asyncio.gather(*(hold() for _ in range(24)))
+
+    for _ in range(6):  # each burst makes checkouts wait; each long wait allows one more
+        engine.run(burst())
+        if engine.pool.max_size == 6:
+            break
+    assert engine.pool.max_size == 6  # the configured sys_db_pool_size, and no further
+    engine.run(burst())
+    assert engine.pool.max_size == 6
+    assert engine.pool.get_stats()["pool_size"] <= 6

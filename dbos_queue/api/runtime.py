@@ -61,6 +61,7 @@ class Runtime(WorkflowRunner):
             listen=settings.use_listen_notify,
             pool_timeout=float(kwargs.get("pool_timeout") or 30.0),
             max_lifetime=float(max(0, kwargs.get("pool_recycle") or 0)) or None,
+            grow_on_demand=True,
         )
         self.sysdb = SystemDatabase(self.engine)
         self.lease_ms = int(settings.executor_lease_sec * 1000)

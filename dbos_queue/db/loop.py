@@ -23,6 +23,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from dbos_queue.db.notify import Notifier, parse_queue_payload
+from dbos_queue.db.pool_growth import GrowingPool
 from dbos_queue.db.rows import ROW_FACTORY
 
 logger = logging.getLogger("dbos_queue")
@@ -74,8 +75,12 @@ class Engine:
         listen: bool = True,
         pool_timeout: float = 30.0,
         max_lifetime: float | None = None,
+        grow_on_demand: bool = False,
     ) -> None:
         self.url = url
+        # A worker's pool widens only after checkouts waited (db/pool_growth.py).
+        self.grow_on_demand = grow_on_demand
+        self._growing: GrowingPool | None = None
         self.pool_timeout = pool_timeout  # how long a checkout waits for a free connection
         self.max_lifetime = max_lifetime  # a pooled connection is replaced after this long
         # LISTEN needs a session of its own, so behind a transaction-mode pooler it must
@@ -118,10 +123,11 @@ class Engine:
         self.run(self._open(wait))
 
     async def _open(self, wait: bool = True) -> None:
+        min_size = min(2, self.pool_size)
         self.pool = AsyncConnectionPool(
             self.url,
-            min_size=min(2, self.pool_size),
-            max_size=self.pool_size,
+            min_size=min_size,
+            max_size=min_size if self.grow_on_demand else self.pool_size,
             kwargs={
                 "autocommit": True,
                 "prepare_threshold": self.prepare_threshold,
@@ -132,6 +138,8 @@ class Engine:
             timeout=self.pool_timeout,
             max_lifetime=self.max_lifetime or 3600.0,  # psycopg_pool's default
         )
+        if self.grow_on_demand:
+            self._growing = GrowingPool(self.pool, self.pool_size)
         await self.pool.open(wait=wait, timeout=15)
         if self.listen:
             self._listener = self.spawn(self._listen_forever(), "listener")
@@ -235,6 +243,9 @@ class Engine:
     def connection(self):  # -> AsyncContextManager[AsyncConnection]
         """A pooled connection, as ``async with engine.connection() as conn``."""
         assert self.pool is not None, "engine not started"
+        growing = self._growing
+        if growing is not None and not growing.full:
+            return growing.connection()
         return self.pool.connection()
 
     # --- waiting and waking --------------------------------------------------

@@ -1,0 +1,75 @@
+"""A worker's pool grows when its checkouts keep waiting, not at every brief overlap.
+
+psycopg_pool opens another connection as soon as one checkout has to wait. A launching
+worker starts a dozen background tasks at once, and a light steady load sometimes
+overlaps a claim, a batched write and a tick: either grows the pool to four or five
+connections that it never needed and never gives back (checkouts rotate through all
+of them, so none stays idle long enough to be closed). Each Postgres backend costs a
+fork, its catalog caches, and its own plans and prepared statements for every
+statement the worker runs (the first executions on each are planned in full): at 16
+workers on one machine that was a sixth of Postgres's CPU per job (issue 12).
+
+So the pool opens at its minimum with the maximum held there, and one more connection
+is allowed each time a checkout waited longer than ``GROW_AFTER_WAIT_SEC`` — real
+demand (a drain with many workflows at once) widens it within milliseconds, up to the
+configured ``sys_db_pool_size``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+GROW_AFTER_WAIT_SEC = 0.005
+
+
+class GrowingPool:
+    """Checkouts from ``pool`` that raise its ``max_size`` by one after a long wait."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any], limit: int) -> None:
+        self.pool = pool
+        self.limit = limit  # the configured maximum
+        self.grown = 0  # widenings so far (tests, benchmarks)
+        self._resizing = False
+
+    @property
+    def full(self) -> bool:
+        """Whether the maximum has reached the configured size (nothing left to gate)."""
+        return self.pool.max_size >= self.limit
+
+    def connection(self) -> _Checkout:
+        """``async with growing.connection() as conn`` (as ``pool.connection()``)."""
+        return _Checkout(self)
+
+    async def widen(self) -> None:
+        """Allow one more connection (one resize at a time)."""
+        if self._resizing or self.full:
+            return
+        self._resizing = True
+        try:
+            await self.pool.resize(self.pool.min_size, self.pool.max_size + 1)
+            self.grown += 1
+        finally:
+            self._resizing = False
+
+
+class _Checkout:
+    __slots__ = ("_cm", "_owner")
+
+    def __init__(self, owner: GrowingPool) -> None:
+        self._owner = owner
+        self._cm: Any = None
+
+    async def __aenter__(self) -> Any:
+        owner = self._owner
+        started = time.monotonic()
+        self._cm = owner.pool.connection()
+        conn = await self._cm.__aenter__()
+        if time.monotonic() - started > GROW_AFTER_WAIT_SEC and not owner.full:
+            await owner.widen()  # the next checkout that waits opens the new connection
+        return conn
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await self._cm.__aexit__(*exc)
