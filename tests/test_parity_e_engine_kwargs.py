@@ -1,7 +1,7 @@
-"""DBOS's ``db_engine_kwargs`` applied to the system database pool: pool size (a limit the
-pool widens to on demand), checkout
-timeout, connection lifetime, libpq ``connect_args`` and the prepare switch — against a
-real Postgres; bad keys refused before anything connects."""
+"""DBOS's ``db_engine_kwargs`` applied to the system database pool: pool size (a limit
+the pool widens to on demand), checkout timeout, connection lifetime, libpq
+``connect_args`` and the prepare switch — against a real Postgres; bad keys refused
+before anything connects."""
 
 from __future__ import annotations
 
