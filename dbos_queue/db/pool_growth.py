@@ -31,7 +31,6 @@ class GrowingPool:
     def __init__(self, pool: AsyncConnectionPool[Any], limit: int) -> None:
         self.pool = pool
         self.limit = limit  # the configured maximum
-        self.grown = 0  # widenings so far (tests, benchmarks)
         self._resizing = False
 
     @property
@@ -50,7 +49,6 @@ class GrowingPool:
         self._resizing = True
         try:
             await self.pool.resize(self.pool.min_size, self.pool.max_size + 1)
-            self.grown += 1
         finally:
             self._resizing = False
 
@@ -67,7 +65,7 @@ class _Checkout:
         started = time.monotonic()
         self._cm = owner.pool.connection()
         conn = await self._cm.__aenter__()
-        if time.monotonic() - started > GROW_AFTER_WAIT_SEC and not owner.full:
+        if time.monotonic() - started > GROW_AFTER_WAIT_SEC:
             await owner.widen()  # the next checkout that waits opens the new connection
         return conn
 

@@ -692,10 +692,8 @@ WITH t AS MATERIALIZED (  -- ids made here, once each, in the inputs' order
          %(priority)s, %(partition_key)s, %(app_version)s, %(timeout_ms)s,
          %(now)s, %(now)s, 0
     FROM t
-  RETURNING 1
 )
-SELECT coalesce((SELECT array_agg(t.id ORDER BY t.ord) FROM t), '{}') AS ids,
-       (SELECT count(*) FROM ins) AS inserted
+SELECT coalesce((SELECT array_agg(t.id ORDER BY t.ord) FROM t), '{}') AS ids
 """
 
 # Same as the coalesced engine NOTIFY, for a caller's own transaction.
