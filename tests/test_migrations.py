@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
 
 import psycopg
 import pytest
 
 from dbos_queue.db import migrate as _migrate
+from tests.plugins.waiting import wait_until
 
 SEED_COLUMNS = {
     "dbos_migrations": ["version"],
@@ -181,4 +183,47 @@ def test_eight_processes_migrate_an_empty_database_at_once(empty_db_url: str) ->
     assert all(kind == "ok" for kind, _ in results), results
     applied = sorted(v for _, vs in results for v in vs)
     assert applied == [v for v, _ in _migrate.available()], "each migration applied exactly once"
+    assert _migrate.current_version(empty_db_url) == _migrate.latest_version()
+
+
+def test_a_current_schema_is_recognised_without_the_migration_lock(db_url: str) -> None:
+    # A fleet launching together must not take turns behind the lock just to find the
+    # schema up to date: with the lock held elsewhere, migrate() still returns at once.
+    with psycopg.connect(db_url) as holder:
+        holder.execute("SELECT pg_advisory_xact_lock(4735032143901385)")
+        done: list[list[int]] = []
+        t = threading.Thread(target=lambda: done.append(_migrate.migrate(db_url)), daemon=True)
+        t.start()
+        t.join(timeout=20)
+        finished = not t.is_alive()
+        holder.rollback()  # releases the lock: a blocked call (the bug) finishes now
+    t.join(timeout=20)
+    assert finished, "migrate() waited for the migration lock on a current schema"
+    assert done == [[]]
+
+
+def test_an_empty_database_is_still_migrated_under_the_lock(empty_db_url: str) -> None:
+    with psycopg.connect(empty_db_url) as holder:
+        holder.execute("SELECT pg_advisory_xact_lock(4735032143901385)")
+        result: list[object] = []
+
+        def run() -> None:
+            try:
+                result.append(_migrate.migrate(empty_db_url))
+            except Exception as exc:
+                result.append(exc)
+
+        m = threading.Thread(target=run, daemon=True)
+        m.start()
+        with psycopg.connect(empty_db_url, autocommit=True) as probe:
+            wait_until(
+                lambda: probe.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                ).fetchone()[0],  # type: ignore[index]
+                what="migrate() to queue behind the migration lock",
+            )
+        assert m.is_alive()
+        holder.rollback()
+    m.join(timeout=60)
+    assert result == [[v for v, _ in _migrate.available()]]
     assert _migrate.current_version(empty_db_url) == _migrate.latest_version()

@@ -9,7 +9,6 @@ that wakes a worker is sent after the insert, coalesced (db/notify.py).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Any, TypedDict
 
@@ -29,6 +28,7 @@ from dbos_queue.engine.context import (
 from dbos_queue.engine.options import attributes_json
 from dbos_queue.error import DBOSException
 from dbos_queue.model import serialization as ser
+from dbos_queue.model.ids import new_workflow_id
 
 
 class EnqueueOptions(TypedDict, total=False):
@@ -101,7 +101,7 @@ class ClientEnqueue:
         )
         now = now_ms()
         return {
-            "id": options.get("workflow_id") or str(uuid.uuid4()),
+            "id": options.get("workflow_id") or new_workflow_id(),
             "status": "DELAYED" if delay else "ENQUEUED",
             "name": options.get("workflow_name"),  # checked above
             "class_name": options.get("class_name") or options.get("workflow_class_name"),

@@ -13,7 +13,6 @@ import logging
 import os
 import secrets
 import socket
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from dbos_queue.api import drain as _drain
@@ -27,6 +26,7 @@ from dbos_queue.engine.context import Lease, WorkflowContext
 from dbos_queue.engine.events import EventBus
 from dbos_queue.engine.registry import Registry
 from dbos_queue.model.engine_kwargs import with_connect_args
+from dbos_queue.model.ids import new_workflow_id
 
 if TYPE_CHECKING:
     from dbos_queue.ops.admin.server import AdminServer
@@ -103,7 +103,7 @@ class Runtime(WorkflowRunner):
 
     def new_workflow_id(self) -> str:
         """A fresh workflow id (a UUID, as DBOS's)."""
-        return str(uuid.uuid4())
+        return new_workflow_id()
 
     # --- lifecycle -----------------------------------------------------------------
 

@@ -681,8 +681,11 @@ RETURNING workflow_uuid, queue_name
 # Many workflows of one function onto one queue in a single round trip.
 ENQUEUE_MANY: Final = """
 WITH t AS MATERIALIZED (  -- ids made here, once each, in the inputs' order
-  SELECT gen_random_uuid()::text AS id, u.inputs, u.ord
-    FROM unnest(%(inputs)s::text[]) WITH ORDINALITY AS u(inputs, ord)
+  -- version-7 UUIDs (model/ids.py): %(now)s's milliseconds, then the random uuid's bits
+  SELECT substr(h.ms, 1, 8) || '-' || substr(h.ms, 9, 4) || '-7'
+         || substr(gen_random_uuid()::text, 16) AS id, u.inputs, u.ord
+    FROM unnest(%(inputs)s::text[]) WITH ORDINALITY AS u(inputs, ord),
+         (SELECT lpad(to_hex(%(now)s::bigint), 12, '0') AS ms) AS h
 ), ins AS (
   INSERT INTO dbos.workflow_status (
       workflow_uuid, status, name, class_name, config_name, queue_name, inputs, priority,
@@ -1414,7 +1417,11 @@ VERSION_COLUMNS: Final = "version_id, version_name, version_timestamp, created_a
 # claimed by this application if nobody owned it.
 REGISTER_VERSION: Final = """
 INSERT INTO dbos.application_versions (version_id, version_name, application_name)
-VALUES (%(id)s, %(name)s, %(app)s)
+SELECT %(id)s::text, %(name)s::text, %(app)s::text
+-- nothing to do (the usual relaunch): no row lock for a fleet launching together to queue on
+ WHERE NOT EXISTS (SELECT 1 FROM dbos.application_versions v
+                    WHERE v.version_name = %(name)s
+                      AND (v.application_name IS NOT NULL OR %(app)s::text IS NULL))
 ON CONFLICT (version_name) DO UPDATE
    SET application_name = coalesce(dbos.application_versions.application_name,
                                    EXCLUDED.application_name)

@@ -13,7 +13,6 @@ import functools
 import json
 import math
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -21,6 +20,7 @@ from dbos_queue.db import sql as _sql
 from dbos_queue.db.sysdb import TERMINAL, now_ms
 from dbos_queue.engine import app_outputs as _app_outputs
 from dbos_queue.error import DBOSException, DBOSNonExistentWorkflowError
+from dbos_queue.model.ids import new_workflow_id
 from dbos_queue.ops.listing import (
     app_name_of,
     list_params,
@@ -130,7 +130,7 @@ async def fork(
         raise DBOSException(
             f"Invalid workflow timeout {timeout_seconds}. Timeouts must be positive."
         )
-    new_id = new_id or str(uuid.uuid4())
+    new_id = new_id or new_workflow_id()
     params = {
         "id": workflow_id,
         "new_id": new_id,

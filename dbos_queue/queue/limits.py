@@ -98,6 +98,19 @@ def limit_params(
     return params
 
 
+def _stored_as_declared(row: Any, params: dict[str, Any]) -> bool:
+    """Whether ``REGISTER_QUEUE`` with ``params`` would leave ``row`` as it is (declared
+    settings in force, owned by this application or by nobody who could claim it)."""
+    if row.source != "code":
+        return False  # a runtime change: the declaration may restore it (overwrite)
+    if params["owner"] is not None and row.application_name != params["owner"]:
+        return False  # unclaimed (the write claims it) or another's (the write refuses)
+    if not params["overwrite"]:
+        return True
+    declared = {k: v for k, v in params.items() if k not in ("name", "overwrite", "owner")}
+    return all(getattr(row, k) == v for k, v in declared.items())
+
+
 async def register_queue_row(
     sysdb: Any, settings: Any, *, on_conflict: str, owner: str | None, app_version: str | None
 ) -> Any:
@@ -120,8 +133,11 @@ async def register_queue_row(
             overwrite = True
     params = {**settings.as_params(), "overwrite": overwrite, "owner": owner}
     before = await sysdb.fetchone(_sql.GET_QUEUE_OWNED, (settings.name,))
-    await sysdb.execute(_sql.REGISTER_QUEUE, params)
-    row = await sysdb.fetchone(_sql.GET_QUEUE_OWNED, (settings.name,))
+    if before is not None and _stored_as_declared(before, params):
+        row = before  # a fleet launching together would queue on the row's lock to rewrite it
+    else:
+        await sysdb.execute(_sql.REGISTER_QUEUE, params)
+        row = await sysdb.fetchone(_sql.GET_QUEUE_OWNED, (settings.name,))
     if row is not None and owner is not None and row.application_name not in (None, owner):
         raise DBOSException(
             f"Queue '{settings.name}' is already registered by application "
