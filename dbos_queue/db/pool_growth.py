@@ -9,10 +9,13 @@ fork, its catalog caches, and its own plans and prepared statements for every
 statement the worker runs (the first executions on each are planned in full): at 16
 workers on one machine that was a sixth of Postgres's CPU per job (issue 12).
 
-So the pool opens at its minimum with the maximum held there, and one more connection
-is allowed each time a checkout waited longer than ``GROW_AFTER_WAIT_SEC`` — real
-demand (a drain with many workflows at once) widens it within milliseconds, up to the
-configured ``sys_db_pool_size``.
+So the pool opens with one connection and its maximum held there, and one more
+connection is allowed when a checkout waited longer than ``GROW_AFTER_WAIT_SEC``, at
+most once per ``GROW_GAP_SEC``: when 16 workers launch together on two cores every
+checkout is slow for half a second, and each slow checkout used to widen again while the
+last new connection was still being opened (pools of 5 to 10 right after launch). Real
+demand (a drain with many workflows at once) still widens it by four connections a
+second, up to the configured ``sys_db_pool_size``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 GROW_AFTER_WAIT_SEC = 0.005
+GROW_GAP_SEC = 0.25  # at most one more connection per this interval
 
 
 class GrowingPool:
@@ -32,6 +36,7 @@ class GrowingPool:
         self.pool = pool
         self.limit = limit  # the configured maximum
         self._resizing = False
+        self._last_widened = 0.0  # time.monotonic() of the last widening
 
     @property
     def full(self) -> bool:
@@ -46,6 +51,10 @@ class GrowingPool:
         """Allow one more connection (one resize at a time)."""
         if self._resizing or self.full:
             return
+        now = time.monotonic()
+        if now - self._last_widened < GROW_GAP_SEC:
+            return  # the last one may still be connecting: slow checkouts then prove nothing
+        self._last_widened = now
         self._resizing = True
         try:
             await self.pool.resize(self.pool.min_size, self.pool.max_size + 1)
