@@ -67,7 +67,9 @@ def test_redeclaring_a_queue_as_stored_does_not_wait_for_its_row(
     with psycopg.connect(db_url) as holder:
         holder.execute("SELECT * FROM dbos.queues WHERE name = 'steady' FOR UPDATE")
         t = threading.Thread(
-            target=lambda: DBOS.register_queue("steady", global_concurrency=4, worker_concurrency=2),
+            target=lambda: DBOS.register_queue(
+                "steady", global_concurrency=4, worker_concurrency=2
+            ),
             daemon=True,
         )
         t.start()
