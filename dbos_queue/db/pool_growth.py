@@ -13,7 +13,9 @@ So the pool opens with one connection and its maximum held there, and one more
 connection is allowed when a checkout waited longer than ``GROW_AFTER_WAIT_SEC``, at
 most once per ``GROW_GAP_SEC``: when 16 workers launch together on two cores every
 checkout is slow for half a second, and each slow checkout used to widen again while the
-last new connection was still being opened (pools of 5 to 10 right after launch). Real
+last new connection was still being opened (pools of 5 to 10 right after launch); and
+nothing widens in the pool's first second (``GROW_SETTLE_SEC``), when a launch's own
+background tasks overlap, or for a wait on a connection still being opened. Real
 demand (a drain with many workflows at once) still widens it by four connections a
 second, up to the configured ``sys_db_pool_size``.
 """
@@ -27,6 +29,7 @@ from psycopg_pool import AsyncConnectionPool
 
 GROW_AFTER_WAIT_SEC = 0.005
 GROW_GAP_SEC = 0.25  # at most one more connection per this interval
+GROW_SETTLE_SEC = 1.0  # none in the first second: a launch's background tasks overlap
 
 
 class GrowingPool:
@@ -36,7 +39,9 @@ class GrowingPool:
         self.pool = pool
         self.limit = limit  # the configured maximum
         self._resizing = False
+        self._opened = time.monotonic()
         self._last_widened = 0.0  # time.monotonic() of the last widening
+        self.in_use = 0  # connections checked out through this wrapper now
 
     @property
     def full(self) -> bool:
@@ -52,6 +57,8 @@ class GrowingPool:
         if self._resizing or self.full:
             return
         now = time.monotonic()
+        if now - self._opened < GROW_SETTLE_SEC:
+            return  # the launch's own tasks (claims, recovery, the fleet's first reads)
         if now - self._last_widened < GROW_GAP_SEC:
             return  # the last one may still be connecting: slow checkouts then prove nothing
         self._last_widened = now
@@ -72,11 +79,17 @@ class _Checkout:
     async def __aenter__(self) -> Any:
         owner = self._owner
         started = time.monotonic()
+        # A wait counts only when every allowed connection was in use when we asked: one
+        # for a connection still being opened (the first, or the last widening's) says
+        # nothing about demand.
+        all_busy = owner.in_use >= owner.pool.max_size
         self._cm = owner.pool.connection()
         conn = await self._cm.__aenter__()
-        if time.monotonic() - started > GROW_AFTER_WAIT_SEC:
+        owner.in_use += 1
+        if all_busy and time.monotonic() - started > GROW_AFTER_WAIT_SEC:
             await owner.widen()  # the next checkout that waits opens the new connection
         return conn
 
     async def __aexit__(self, *exc: Any) -> Any:
+        self._owner.in_use -= 1
         return await self._cm.__aexit__(*exc)
