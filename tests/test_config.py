@@ -212,7 +212,7 @@ def test_defaults() -> None:
     assert s.max_recovery_attempts == 100
     assert s.metrics_enabled is True and s.schedule_catchup is False
     assert s.queue_polling_interval_sec == 1.0
-    assert s.prepare_threshold == 0  # prepared at the first execution (DESIGN-NOTES 23)
+    assert s.prepare_threshold == 5
     assert s.serializer == "json"
     assert (s.sys_db_pool_size, s.sys_db_polling_concurrency) == (20, 10)
     assert s.dbos_system_schema == "dbos"

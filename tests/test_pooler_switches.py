@@ -35,7 +35,7 @@ def test_the_four_environment_variables_the_chart_sets() -> None:
 def test_defaults_and_code_over_environment() -> None:
     s = resolve({}, environ={})
     assert s.listen_database_url is None  # the runtime then LISTENs on the system URL
-    assert s.prepare_threshold == 0 and s.use_listen_notify is True
+    assert s.prepare_threshold == 5 and s.use_listen_notify is True
     assert s.unknown_workflow_wait_sec == 60.0
     code = {"prepare_threshold": 3, "use_listen_notify": True}
     env = {"DBOS_QUEUE_PREPARE_THRESHOLD": "off", "DBOS_QUEUE_USE_LISTEN_NOTIFY": "false"}

@@ -34,6 +34,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger("dbos_queue")
 
 
+
+def system_prepare_threshold(configured: int | None) -> int | None:
+    """The worker's system pool prepares every statement at its first execution while
+    prepared statements are on at all (DESIGN-NOTES 23): it runs a dozen single statements
+    of its own over and over, and with psycopg's 5 each new backend planned each of them
+    eleven times. ``None`` (the PgBouncer switch) stays off; user-facing connections (the
+    application datasource, ``DBOSClient``) keep the configured value."""
+    return None if configured is None else 0
+
 class Runtime(WorkflowRunner):
     """One per launched ``DBOS`` instance."""
 
@@ -55,7 +64,7 @@ class Runtime(WorkflowRunner):
         self.engine = Engine(
             with_connect_args(url, kwargs),
             pool_size=settings.sys_db_pool_size or 20,
-            prepare_threshold=settings.prepare_threshold,
+            prepare_threshold=system_prepare_threshold(settings.prepare_threshold),
             poll_fallback_sec=settings.notification_listener_polling_interval_sec or 1.0,
             listen_url=with_connect_args(listen_url, kwargs) if listen_url else None,
             listen=settings.use_listen_notify,

@@ -123,7 +123,7 @@ class Engine:
         self.run(self._open(wait))
 
     async def _open(self, wait: bool = True) -> None:
-        min_size = min(1 if self.grow_on_demand else 2, self.pool_size)
+        min_size = min(2, self.pool_size)
         self.pool = AsyncConnectionPool(
             self.url,
             min_size=min_size,

@@ -9,8 +9,9 @@ fork, its catalog caches, and its own plans and prepared statements for every
 statement the worker runs (the first executions on each are planned in full): at 16
 workers on one machine that was a sixth of Postgres's CPU per job (issue 12).
 
-So the pool opens with one connection and its maximum held there, and one more
-connection is allowed when a checkout waited longer than ``GROW_AFTER_WAIT_SEC``, at
+So the pool opens at two connections with its maximum held there (two: a task holding
+one may need another), and one more connection is allowed when a checkout waited longer
+than ``GROW_AFTER_WAIT_SEC`` with every connection in use, at
 most once per ``GROW_GAP_SEC``: when 16 workers launch together on two cores every
 checkout is slow for half a second, and each slow checkout used to widen again while the
 last new connection was still being opened (pools of 5 to 10 right after launch); and
@@ -22,10 +23,14 @@ second, up to the configured ``sys_db_pool_size``.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
+
+logger = logging.getLogger("dbos_queue")
 
 GROW_AFTER_WAIT_SEC = 0.005
 GROW_GAP_SEC = 0.25  # at most one more connection per this interval
@@ -42,6 +47,7 @@ class GrowingPool:
         self._opened = time.monotonic()
         self._last_widened = 0.0  # time.monotonic() of the last widening
         self.in_use = 0  # connections checked out through this wrapper now
+        self._task: asyncio.Task[None] | None = None  # a widening under way
 
     @property
     def full(self) -> bool:
@@ -51,6 +57,18 @@ class GrowingPool:
     def connection(self) -> _Checkout:
         """``async with growing.connection() as conn`` (as ``pool.connection()``)."""
         return _Checkout(self)
+
+    def widen_soon(self) -> None:
+        """``widen`` in a task of its own (a reference is kept until it is done)."""
+        if self._resizing or self.full or self._task is not None:
+            return
+        self._task = asyncio.get_running_loop().create_task(self.widen())
+        self._task.add_done_callback(self._widened)
+
+    def _widened(self, task: asyncio.Task[None]) -> None:
+        self._task = None
+        if not task.cancelled() and task.exception() is not None:
+            logger.debug("widening the pool failed: %s", task.exception())
 
     async def widen(self) -> None:
         """Allow one more connection (one resize at a time)."""
@@ -87,7 +105,9 @@ class _Checkout:
         conn = await self._cm.__aenter__()
         owner.in_use += 1
         if all_busy and time.monotonic() - started > GROW_AFTER_WAIT_SEC:
-            await owner.widen()  # the next checkout that waits opens the new connection
+            # In a task of its own: a cancellation here (a drain stopping its claim loops)
+            # must not leave this connection checked out with no __aexit__ to return it.
+            owner.widen_soon()  # the next checkout that waits opens the new connection
         return conn
 
     async def __aexit__(self, *exc: Any) -> Any:

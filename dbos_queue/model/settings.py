@@ -45,10 +45,9 @@ class DBOSConfig(TypedDict, total=False):
     ``drain_timeout_sec`` 30 (env ``DBOS_QUEUE_DRAIN_TIMEOUT_S``), ``executor_lease_sec``
     10, ``heartbeat_interval_sec`` lease/3, ``max_recovery_attempts`` 100, ``admin_host``
     "0.0.0.0", ``admin_token`` (admin server bearer token) None, ``metrics_enabled`` True,
-    ``prepare_threshold`` 0 (a worker prepares each statement at its first execution: every
-    backend then plans it about 6 times instead of 11, DESIGN-NOTES 23; None, or
-    "off"/"none" from env ``DBOS_QUEUE_PREPARE_THRESHOLD``: no server-side prepared
-    statements, for PgBouncer in transaction mode),
+    ``prepare_threshold`` 5 (None, or "off"/"none" from env ``DBOS_QUEUE_PREPARE_THRESHOLD``:
+    no server-side prepared statements, for PgBouncer in transaction mode; while it is on,
+    a worker's own system-database pool prepares at the first execution, DESIGN-NOTES 23),
     ``queue_polling_interval_sec`` 1.0 (fallback poll), ``schedule_catchup`` False,
     ``listen_database_url`` the system database URL (env ``DBOS_QUEUE_LISTEN_DATABASE_URL``;
     where the one LISTEN connection goes: straight to Postgres when the system URL is a
@@ -221,7 +220,7 @@ class Settings(BaseModel):
     heartbeat_interval_sec: PosFloat = 10.0 / 3
     max_recovery_attempts: Int = Field(100, ge=1)
     metrics_enabled: bool = True
-    prepare_threshold: Annotated[Int | None, BeforeValidator(_prepare_switch)] = Field(0, ge=0)
+    prepare_threshold: Annotated[Int | None, BeforeValidator(_prepare_switch)] = Field(5, ge=0)
     schedule_catchup: bool = False
     # OpenTelemetry (engine/tracing.py, engine/otlp.py): spans only with enable_otlp, as in DBOS
     enable_otlp: bool = False
