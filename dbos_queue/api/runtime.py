@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("dbos_queue")
 
 
-
 def system_prepare_threshold(configured: int | None) -> int | None:
     """The worker's system pool prepares every statement at its first execution while
     prepared statements are on at all (DESIGN-NOTES 23): it runs a dozen single statements
@@ -42,6 +41,7 @@ def system_prepare_threshold(configured: int | None) -> int | None:
     eleven times. ``None`` (the PgBouncer switch) stays off; user-facing connections (the
     application datasource, ``DBOSClient``) keep the configured value."""
     return None if configured is None else 0
+
 
 class Runtime(WorkflowRunner):
     """One per launched ``DBOS`` instance."""
