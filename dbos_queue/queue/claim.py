@@ -44,6 +44,8 @@ CLAIM_BATCH = 64
 PREFETCH_FRACTION = 0.25
 
 
+STOP_LOOPS_SEC = 5.0  # how long a drain waits for its cancelled claim loops
+
 class QueueService:
     """Everything queue-related one process does."""
 
@@ -361,7 +363,17 @@ class QueueService:
         tasks = [*self._loops.values(), *([self._reaper] if self._reaper else [])]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            # Bounded: a loop stuck in a statement that does not answer its cancellation
+            # must not hold the drain (and the process) forever; with claiming off it
+            # claims nothing more once it resumes.
+            _done, stuck = await asyncio.wait(tasks, timeout=STOP_LOOPS_SEC)
+            if stuck:
+                logger.warning(
+                    "%d claim loop(s) did not stop within %gs; draining without them",
+                    len(stuck),
+                    STOP_LOOPS_SEC,
+                )
         self._loops.clear()
         self._reaper = None
 
