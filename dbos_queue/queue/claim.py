@@ -46,6 +46,7 @@ PREFETCH_FRACTION = 0.25
 
 STOP_LOOPS_SEC = 5.0  # how long a drain waits for its cancelled claim loops
 
+
 class QueueService:
     """Everything queue-related one process does."""
 
