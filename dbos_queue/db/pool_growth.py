@@ -43,7 +43,6 @@ class GrowingPool:
     def __init__(self, pool: AsyncConnectionPool[Any], limit: int) -> None:
         self.pool = pool
         self.limit = limit  # the configured maximum
-        self._resizing = False
         self._opened = time.monotonic()
         self._last_widened = 0.0  # time.monotonic() of the last widening
         self.in_use = 0  # connections checked out through this wrapper now
@@ -60,8 +59,8 @@ class GrowingPool:
 
     def widen_soon(self) -> None:
         """``widen`` in a task of its own (a reference is kept until it is done)."""
-        if self._resizing or self.full or self._task is not None:
-            return
+        if self.full or self._task is not None:
+            return  # full, or one widening at a time
         self._task = asyncio.get_running_loop().create_task(self.widen())
         self._task.add_done_callback(self._widened)
 
@@ -71,8 +70,8 @@ class GrowingPool:
             logger.debug("widening the pool failed: %s", task.exception())
 
     async def widen(self) -> None:
-        """Allow one more connection (one resize at a time)."""
-        if self._resizing or self.full:
+        """Allow one more connection (run by ``widen_soon``, one at a time)."""
+        if self.full:
             return
         now = time.monotonic()
         if now - self._opened < GROW_SETTLE_SEC:
@@ -80,11 +79,7 @@ class GrowingPool:
         if now - self._last_widened < GROW_GAP_SEC:
             return  # the last one may still be connecting: slow checkouts then prove nothing
         self._last_widened = now
-        self._resizing = True
-        try:
-            await self.pool.resize(self.pool.min_size, self.pool.max_size + 1)
-        finally:
-            self._resizing = False
+        await self.pool.resize(self.pool.min_size, self.pool.max_size + 1)
 
 
 class _Checkout:

@@ -42,8 +42,6 @@ CLAIM_BATCH = 64
 # Claimed beyond the free threads, queued in the pool: a thread that finishes takes the
 # next workflow without waiting for a claim round trip or being woken for it.
 PREFETCH_FRACTION = 0.25
-
-
 STOP_LOOPS_SEC = 5.0  # how long a drain waits for its cancelled claim loops
 
 
