@@ -1,0 +1,125 @@
+"""What launching K worker processes together costs Postgres (issue 12's herd window).
+
+The herd benchmark (``../shared/peers``, W2 with 16 workers) starts its CPU clock before
+the workers call ``DBOS.launch()``, so every launch's backend starts, catalog caches and
+first plans are paid per job there. This probe launches K workers like the peers adapter
+does, on a fresh database, and prints the Postgres CPU and the new sessions of the launch
+and of the idle seconds after it.
+
+Postgres CPU is that of the OS user ``postgres``: live processes plus what the postmaster
+has reaped from backends that exited. Run it on a server of your own (the peers' cluster:
+``../shared/peers/pg.sh start``), never beside a test suite or another benchmark::
+
+    python -m benchmarks.launch_probe --workers 16 --hold 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pwd
+import subprocess
+import sys
+import time
+
+import psycopg
+
+DB = "launch_probe"
+
+WORKER = r"""
+import sys
+from dbos_queue import DBOS
+DBOS(config={"name": "bench", "system_database_url": sys.argv[1],
+              "application_version": "v1", "executor_id": "w" + sys.argv[2],
+              "log_level": "WARNING"})
+DBOS.register_queue("bench", polling_interval_sec=1.0)
+DBOS.launch()
+print("up", flush=True)
+sys.stdin.readline()
+DBOS.destroy(workflow_completion_timeout_sec=5)
+"""
+
+
+def postgres_cpu_sec() -> float:
+    """CPU seconds of the postgres user's live processes plus the postmaster's reaped
+    children (backends that already exited)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    uid = pwd.getpwnam("postgres").pw_uid
+    total = 0.0
+    reaped: dict[int, float] = {}  # pid -> CPU of its reaped children
+    parents: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{d}").st_uid != uid:
+                continue
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            parents[int(d)] = int(fields[1])
+            reaped[int(d)] = (int(fields[13]) + int(fields[14])) / tick
+        except (OSError, ValueError, IndexError):
+            continue
+    # the postmaster: the postgres process whose parent is not one
+    total += sum(cpu for pid, cpu in reaped.items() if parents[pid] not in parents)
+    return total
+
+
+def sessions(conn: psycopg.Connection[tuple[int]]) -> int:
+    row = conn.execute("select sessions from pg_stat_database where datname = %s", (DB,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def start(url: str, name: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER, url, name],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stop(procs: list[subprocess.Popen[str]]) -> None:
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("\n")
+        p.stdin.flush()
+    for p in procs:
+        p.wait(60)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("--url", default="postgresql://postgres@127.0.0.1:55432/postgres")
+    ap.add_argument("--workers", type=int, default=16)
+    ap.add_argument("--hold", type=float, default=3.0, help="idle seconds measured after")
+    a = ap.parse_args()
+    base = a.url.rsplit("/", 1)[0]
+    with psycopg.connect(a.url, autocommit=True) as c:
+        c.execute(f"drop database if exists {DB} with (force)")
+        c.execute(f"create database {DB}")
+    url = f"{base}/{DB}"
+    setup = start(url, "setup")  # migrates the fresh database, outside the measurement
+    assert setup.stdout is not None
+    setup.stdout.readline()
+    stop([setup])
+    with psycopg.connect(a.url, autocommit=True) as mon:
+        s0, c0, t0 = sessions(mon), postgres_cpu_sec(), time.monotonic()
+        procs = [start(url, str(i)) for i in range(a.workers)]
+        for p in procs:
+            assert p.stdout is not None
+            p.stdout.readline()
+        t1, c1, s1 = time.monotonic(), postgres_cpu_sec(), sessions(mon)
+        time.sleep(a.hold)
+        c2, s2 = postgres_cpu_sec(), sessions(mon)
+        stop(procs)
+    print(
+        f"workers={a.workers} launch {t1 - t0:.2f} s: Postgres CPU {1000 * (c1 - c0):.0f} ms, "
+        f"{s1 - s0} sessions; the next {a.hold:g} s idle: {1000 * (c2 - c1):.0f} ms, "
+        f"{s2 - s1} sessions"
+    )
+
+
+if __name__ == "__main__":
+    main()
