@@ -6,9 +6,10 @@ first plans are paid per job there. This probe launches K workers like the peers
 does, on a fresh database, and prints the Postgres CPU and the new sessions of the launch
 and of the idle seconds after it.
 
-Postgres CPU is that of the OS user ``postgres``: live processes plus what the postmaster
-has reaped from backends that exited. Run it on a server of your own (the peers' cluster:
-``../shared/peers/pg.sh start``), never beside a test suite or another benchmark::
+Postgres CPU is the postmaster's and its backends', exited ones included (measured as the
+peers runner does, ``benchmarks/peers/drivers/measure.py``). Run it on a server of your
+own (the peers' cluster: ``../shared/peers/pg.sh start``), never beside a test suite or
+another benchmark::
 
     python -m benchmarks.launch_probe --workers 16 --hold 3
 """
@@ -16,13 +17,13 @@ has reaped from backends that exited. Run it on a server of your own (the peers'
 from __future__ import annotations
 
 import argparse
-import os
-import pwd
 import subprocess
 import sys
 import time
 
 import psycopg
+
+from benchmarks.peers.drivers import measure
 
 DB = "launch_probe"
 
@@ -40,30 +41,17 @@ DBOS.destroy(workflow_completion_timeout_sec=5)
 """
 
 
-def postgres_cpu_sec() -> float:
-    """CPU seconds of the postgres user's live processes plus the postmaster's reaped
-    children (backends that already exited)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    uid = pwd.getpwnam("postgres").pw_uid
-    total = 0.0
-    reaped: dict[int, float] = {}  # pid -> CPU of its reaped children
-    parents: dict[int, int] = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            if os.stat(f"/proc/{d}").st_uid != uid:
-                continue
-            with open(f"/proc/{d}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-            parents[int(d)] = int(fields[1])
-            reaped[int(d)] = (int(fields[13]) + int(fields[14])) / tick
-        except (OSError, ValueError, IndexError):
-            continue
-    # the postmaster: the postgres process whose parent is not one
-    total += sum(cpu for pid, cpu in reaped.items() if parents[pid] not in parents)
-    return total
+def postmaster_pid(conn: psycopg.Connection[tuple[int]]) -> int:
+    """The postmaster's PID: the parent of this connection's backend."""
+    row = conn.execute("select pg_backend_pid()").fetchone()
+    assert row is not None
+    with open(f"/proc/{row[0]}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def postgres_cpu_sec(pg_pid: int) -> float:
+    """CPU seconds of the postmaster and all its backends, exited ones included."""
+    return measure.cpu_snapshot(pg_pid)["postgres"]
 
 
 def sessions(conn: psycopg.Connection[tuple[int]]) -> int:
@@ -105,14 +93,15 @@ def main() -> None:
     setup.stdout.readline()
     stop([setup])
     with psycopg.connect(a.url, autocommit=True) as mon:
-        s0, c0, t0 = sessions(mon), postgres_cpu_sec(), time.monotonic()
+        pg_pid = postmaster_pid(mon)
+        s0, c0, t0 = sessions(mon), postgres_cpu_sec(pg_pid), time.monotonic()
         procs = [start(url, str(i)) for i in range(a.workers)]
         for p in procs:
             assert p.stdout is not None
             p.stdout.readline()
-        t1, c1, s1 = time.monotonic(), postgres_cpu_sec(), sessions(mon)
+        t1, c1, s1 = time.monotonic(), postgres_cpu_sec(pg_pid), sessions(mon)
         time.sleep(a.hold)
-        c2, s2 = postgres_cpu_sec(), sessions(mon)
+        c2, s2 = postgres_cpu_sec(pg_pid), sessions(mon)
         stop(procs)
     print(
         f"workers={a.workers} launch {t1 - t0:.2f} s: Postgres CPU {1000 * (c1 - c0):.0f} ms, "
