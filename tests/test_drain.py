@@ -431,3 +431,18 @@ def test_a_process_declared_dead_stops_its_execution_and_it_finishes_anew(dbos, 
     rows = effects(effects_db, "ll1")
     check_bookkeeping(rows, 2, max_twice=1, strict_handoff=False)
     assert [r[0] for r in rows].count(2) == 1, "the old execution never started step 2"
+
+
+def test_a_heartbeat_after_shutdown_removed_the_row_does_not_register_again(dbos, effects_db):
+    """A beat that lands after destroy deleted this process's row is not a lost lease."""
+    rt = _rt()
+    lost = EventWaiter(rt.events, LeaseLost)
+    pid = rt.process_id
+    rt.engine.run(rt.lease_keeper.retire())  # what DBOS.destroy() does
+    assert rt.engine.run(rt.lease_keeper.beat()) is True
+    assert rt.process_id == pid and not lost.seen
+    with psycopg.connect(effects_db, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT count(*) FROM dbos.executors WHERE pid = %s", (os.getpid(),)
+        ).fetchone()
+    assert must(rows)[0] == 0, "the departing process registered itself again"

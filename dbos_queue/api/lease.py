@@ -41,6 +41,7 @@ class LeaseKeeper:
         self.rt = rt
         self._lock = asyncio.Lock()
         self._conn: psycopg.AsyncConnection[Any] | None = None
+        self.retired = False  # the row was removed at shutdown: nothing renews it again
 
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None or self._conn.closed:
@@ -65,7 +66,7 @@ class LeaseKeeper:
         With ``only_if_stale``, nothing is sent if another beat renewed it meanwhile."""
         rt = self.rt
         async with self._lock:
-            if only_if_stale and rt.lease.fresh():
+            if self.retired or (only_if_stale and rt.lease.fresh()):
                 return True
             try:
                 ok, sent = await renew_lease(await self._connection(), rt.process_id, rt.lease_ms)
@@ -77,6 +78,17 @@ class LeaseKeeper:
                 return True
             await self._lost()
             return False
+
+    async def retire(self) -> None:
+        """Remove this process's row at a clean shutdown, after any heartbeat in flight.
+
+        A heartbeat that ran after the row was gone would read as "declared dead" and
+        register the departing process again, a row nobody renews (issue 12's launch
+        probe saw it in 16-worker shutdowns).
+        """
+        async with self._lock:
+            self.retired = True
+            await self.rt.sysdb.unregister_executor(self.rt.process_id)
 
     async def confirm(self) -> None:
         """Before a step starts on a stale lease: renew it, or stop what it no longer owns.

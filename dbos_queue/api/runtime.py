@@ -234,7 +234,7 @@ class Runtime(WorkflowRunner):
         reason = "DBOS.destroy() shut down the runtime it ran under"
         _drain.stop_local(self, reason, list(self.local.values()), handed_back=True)
         try:
-            self.engine.run(self.sysdb.unregister_executor(self.process_id), timeout=10)
+            self.engine.run(self.lease_keeper.retire(), timeout=10)
         except Exception:
             logger.debug("unregistering at destroy failed", exc_info=True)
         if self.admin is not None:
