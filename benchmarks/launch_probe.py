@@ -59,6 +59,13 @@ def sessions(conn: psycopg.Connection[tuple[int]]) -> int:
     return int(row[0]) if row else 0
 
 
+# What each open session of the probe's database last ran, grouped.
+OPEN_SESSIONS = """
+SELECT count(*), state, left(regexp_replace(query, '\\s+', ' ', 'g'), 70)
+  FROM pg_stat_activity WHERE datname = %s GROUP BY 2, 3 ORDER BY 1 DESC
+"""
+
+
 def start(url: str, name: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", WORKER, url, name],
@@ -82,6 +89,7 @@ def main() -> None:
     ap.add_argument("--url", default="postgresql://postgres@127.0.0.1:55432/postgres")
     ap.add_argument("--workers", type=int, default=16)
     ap.add_argument("--hold", type=float, default=3.0, help="idle seconds measured after")
+    ap.add_argument("--list", action="store_true", help="print the open sessions at the end")
     a = ap.parse_args()
     base = a.url.rsplit("/", 1)[0]
     with psycopg.connect(a.url, autocommit=True) as c:
@@ -102,6 +110,9 @@ def main() -> None:
         t1, c1, s1 = time.monotonic(), postgres_cpu_sec(pg_pid), sessions(mon)
         time.sleep(a.hold)
         c2, s2 = postgres_cpu_sec(pg_pid), sessions(mon)
+        if a.list:
+            for row in mon.execute(OPEN_SESSIONS, (DB,)).fetchall():
+                print(*row, sep="  ")
         stop(procs)
     print(
         f"workers={a.workers} launch {t1 - t0:.2f} s: Postgres CPU {1000 * (c1 - c0):.0f} ms, "

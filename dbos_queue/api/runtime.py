@@ -21,6 +21,7 @@ from dbos_queue.api.execution import WorkflowRunner
 from dbos_queue.api.lease import LeaseKeeper
 from dbos_queue.db import migrate as _migrate
 from dbos_queue.db.loop import Engine
+from dbos_queue.db.notify import personal_channel
 from dbos_queue.db.sysdb import SystemDatabase, now_ms
 from dbos_queue.engine.context import Lease, WorkflowContext
 from dbos_queue.engine.events import EventBus
@@ -120,8 +121,10 @@ class Runtime(WorkflowRunner):
         """Migrate (if configured), start the engine, register this executor and its version,
         start the heartbeat."""
         if self.settings.run_migrations:
-            _migrate.ensure_database(self.url)
-            _migrate.migrate(self.url)
+            listen_url = self.settings.listen_database_url
+            _migrate.prepare(self.url, pooled=bool(listen_url) and listen_url != self.url)
+        if self.settings.use_listen_notify:  # LISTEN on our own channel from the start
+            self.engine.personal_channel = personal_channel(self.process_id)
         self.engine.start()
         self.engine.run(self._register())
         self.engine.run(self._register_version())

@@ -90,22 +90,59 @@ def _create(conn: psycopg.Connection[Any], name: str) -> None:
         pass  # created by a concurrent launch
 
 
+def prepare(url: str, *, pooled: bool) -> list[int]:
+    """``ensure_database`` and ``migrate`` for a launch; returns the versions applied.
+
+    Connected straight to Postgres (``pooled=False``), one session decides it when the
+    database exists and its schema is current, as at every launch but the first: a
+    fleet of 16 launching together paid a maintenance-database session and a second
+    session each for this (issue 12's launch probe). A missing database is then a
+    "does not exist" error, and only that case asks the maintenance database. Through
+    a pooler (``pooled=True``) a missing database hangs instead of failing, so the
+    maintenance database is asked first, as ``ensure_database`` does.
+    """
+    if pooled:
+        ensure_database(url)
+        return migrate(url)
+    try:
+        with _connect(url) as conn:
+            if _current(conn):
+                return []
+    except psycopg.OperationalError as exc:
+        if "does not exist" not in str(exc):
+            raise
+        ensure_database(url)
+    return _migrate_locked(url)
+
+
+def _connect(url: str) -> psycopg.Connection[Any]:
+    return psycopg.connect(
+        url, autocommit=True, connect_timeout=10, prepare_threshold=None, row_factory=ROW_FACTORY
+    )
+
+
+def _current(conn: psycopg.Connection[Any]) -> bool:
+    """Whether every shipped migration is recorded as applied (asked without the lock)."""
+    try:
+        rows: list[Row] = conn.execute(_sql.MIGRATIONS_APPLIED).fetchall()
+    except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
+        return False
+    return {v for v, _ in available()} <= {r.version for r in rows}
+
+
 def migrate(url: str) -> list[int]:
     """Apply every pending migration; returns the versions applied by this call."""
-    applied_now: list[int] = []
-    wanted = available()
     # Asked first without the lock: a fleet launching together would otherwise take
     # turns behind it (16 workers waited 35 ms each, issue 12) only to find the schema
     # current. Anything missing (or no table yet) is decided under the lock below.
-    with psycopg.connect(
-        url, autocommit=True, connect_timeout=10, prepare_threshold=None, row_factory=ROW_FACTORY
-    ) as conn:
-        try:
-            rows: list[Row] = conn.execute(_sql.MIGRATIONS_APPLIED).fetchall()
-        except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
-            rows = []
-        if {v for v, _ in wanted} <= {r.version for r in rows}:
-            return applied_now
+    with _connect(url) as conn:
+        if _current(conn):
+            return []
+    return _migrate_locked(url)
+
+
+def _migrate_locked(url: str) -> list[int]:
+    applied_now: list[int] = []
     # One transaction: the lock is transaction-scoped, so this also holds through PgBouncer
     # in transaction pooling mode (a session lock would stay on a pooled server connection).
     with psycopg.connect(
@@ -116,7 +153,7 @@ def migrate(url: str) -> list[int]:
             conn.execute(_sql.MIGRATIONS_TABLE)
             applied: list[Row] = conn.execute(_sql.MIGRATIONS_APPLIED).fetchall()
             done = {r.version for r in applied}
-            for version, path in wanted:
+            for version, path in available():
                 if version in done:
                     continue
                 conn.execute(path.read_text())  # type: ignore[arg-type]  # trusted file shipped with the package
