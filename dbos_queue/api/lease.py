@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
+from psycopg_pool import PoolTimeout
 
 from dbos_queue.api import drain as _drain
 from dbos_queue.db.leases import renew_lease
@@ -27,14 +28,16 @@ from dbos_queue.engine.events import LeaseLost
 logger = logging.getLogger("dbos_queue")
 
 RETRY_SEC = 0.25  # heartbeat cadence while the database is unreachable
+POOL_WAIT_SEC = 0.5  # a beat waits this long for a pooled connection, then uses its own
 
 
 class LeaseKeeper:
     """Renews one runtime's lease; one heartbeat at a time.
 
-    Heartbeats use a connection of their own, not the pool: a pool busy with
-    workflows (or reconnecting with backoff after an outage) must not delay the one
-    statement that keeps this process alive in the others' eyes.
+    Heartbeats use a pooled connection when one is free at once, else a connection of
+    their own: a pool busy with workflows (or reconnecting with backoff after an
+    outage) must not delay the one statement that keeps this process alive in the
+    others' eyes.
     """
 
     def __init__(self, rt: Any) -> None:  # the api.runtime.Runtime (no import: no cycle)
@@ -69,7 +72,7 @@ class LeaseKeeper:
             if self.retired or (only_if_stale and rt.lease.fresh()):
                 return True
             try:
-                ok, sent = await renew_lease(await self._connection(), rt.process_id, rt.lease_ms)
+                ok, sent = await self._renew()
             except Exception:
                 await self.close()  # reconnect at the next attempt
                 raise
@@ -78,6 +81,21 @@ class LeaseKeeper:
                 return True
             await self._lost()
             return False
+
+    async def _renew(self) -> tuple[bool, int]:
+        """One renewal: on a pooled connection when one is free within ``POOL_WAIT_SEC``,
+        else on this keeper's own connection (opened then, closed again once the pool
+        serves a beat): a fleet of 16 had 16 backends open for one statement every three
+        seconds, and a busy or reconnecting pool still cannot hold the beat up."""
+        rt = self.rt
+        try:
+            async with rt.engine.connection(timeout=POOL_WAIT_SEC) as conn:
+                renewed = await renew_lease(conn, rt.process_id, rt.lease_ms)
+        except PoolTimeout:
+            return await renew_lease(await self._connection(), rt.process_id, rt.lease_ms)
+        if self._conn is not None:
+            await self.close()
+        return renewed
 
     async def retire(self) -> None:
         """Remove this process's row at a clean shutdown, after any heartbeat in flight.

@@ -243,13 +243,14 @@ class Engine:
 
     # --- database helpers ----------------------------------------------------
 
-    def connection(self):  # -> AsyncContextManager[AsyncConnection]
-        """A pooled connection, as ``async with engine.connection() as conn``."""
+    def connection(self, timeout: float | None = None):  # -> AsyncContextManager[AsyncConnection]
+        """A pooled connection, as ``async with engine.connection() as conn``; ``timeout``:
+        raise ``psycopg_pool.PoolTimeout`` after waiting that long (default: the pool's)."""
         assert self.pool is not None, "engine not started"
         growing = self._growing
         if growing is not None and not growing.full:
-            return growing.connection()
-        return self.pool.connection()
+            return growing.connection(timeout)
+        return self.pool.connection(timeout)
 
     # --- waiting and waking --------------------------------------------------
 

@@ -53,9 +53,9 @@ class GrowingPool:
         """Whether the maximum has reached the configured size (nothing left to gate)."""
         return self.pool.max_size >= self.limit
 
-    def connection(self) -> _Checkout:
-        """``async with growing.connection() as conn`` (as ``pool.connection()``)."""
-        return _Checkout(self)
+    def connection(self, timeout: float | None = None) -> _Checkout:
+        """``async with growing.connection() as conn`` (as ``pool.connection(timeout)``)."""
+        return _Checkout(self, timeout)
 
     def widen_soon(self) -> None:
         """``widen`` in a task of its own (a reference is kept until it is done)."""
@@ -83,11 +83,12 @@ class GrowingPool:
 
 
 class _Checkout:
-    __slots__ = ("_cm", "_owner")
+    __slots__ = ("_cm", "_owner", "_timeout")
 
-    def __init__(self, owner: GrowingPool) -> None:
+    def __init__(self, owner: GrowingPool, timeout: float | None = None) -> None:
         self._owner = owner
         self._cm: Any = None
+        self._timeout = timeout
 
     async def __aenter__(self) -> Any:
         owner = self._owner
@@ -96,7 +97,7 @@ class _Checkout:
         # for a connection still being opened (the first, or the last widening's) says
         # nothing about demand.
         all_busy = owner.in_use >= owner.pool.max_size
-        self._cm = owner.pool.connection()
+        self._cm = owner.pool.connection(self._timeout)
         conn = await self._cm.__aenter__()
         owner.in_use += 1
         if all_busy and time.monotonic() - started > GROW_AFTER_WAIT_SEC:
