@@ -123,14 +123,14 @@ class Engine:
         self.run(self._open(wait))
 
     async def _open(self, wait: bool = True) -> None:
-        # A worker's pool (grow_on_demand) opens one connection, a second when two
-        # checkouts overlap (db/pool_growth.py): a fleet launching together opened two
-        # sessions per process that its light load mostly never used (issue 12's probe).
+        # A worker's pool (grow_on_demand) opens one connection and widens on demand
+        # (db/pool_growth.py): a fleet launching together opened two or more sessions
+        # per process that its light load never used (issue 12's launch probe).
         min_size = 1 if self.grow_on_demand else min(2, self.pool_size)
         self.pool = AsyncConnectionPool(
             self.url,
             min_size=min_size,
-            max_size=min(2, self.pool_size) if self.grow_on_demand else self.pool_size,
+            max_size=min_size if self.grow_on_demand else self.pool_size,
             kwargs={
                 "autocommit": True,
                 "prepare_threshold": self.prepare_threshold,

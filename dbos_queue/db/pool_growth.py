@@ -9,16 +9,20 @@ fork, its catalog caches, and its own plans and prepared statements for every
 statement the worker runs (the first executions on each are planned in full): at 16
 workers on one machine that was a sixth of Postgres's CPU per job (issue 12).
 
-So the pool opens at two connections with its maximum held there (two: a task holding
-one may need another), and one more connection is allowed when a checkout waited longer
-than ``GROW_AFTER_WAIT_SEC`` with every connection in use, at
-most once per ``GROW_GAP_SEC``: when 16 workers launch together on two cores every
-checkout is slow for half a second, and each slow checkout used to widen again while the
-last new connection was still being opened (pools of 5 to 10 right after launch); and
-nothing widens in the pool's first second (``GROW_SETTLE_SEC``), when a launch's own
-background tasks overlap, or for a wait on a connection still being opened. Real
-demand (a drain with many workflows at once) still widens it by four connections a
-second, up to the configured ``sys_db_pool_size``.
+So the pool opens at one connection with its maximum held there, and one more
+connection is allowed when a checkout waited longer than ``GROW_AFTER_WAIT_SEC`` with
+every connection in use, at most once per ``GROW_GAP_SEC``: when 16 workers launch
+together on two cores every checkout is slow for half a second, and each slow checkout
+used to widen again while the last new connection was still being opened (pools of 5
+to 10 right after launch); and nothing widens in the pool's first second
+(``GROW_SETTLE_SEC``), when a launch's own background tasks overlap, or for a wait on a
+connection still being opened. A checkout still waiting after ``STUCK_SEC`` with every
+connection in use (a task holding the only connection and asking for another) opens one
+more at once, whatever those rules say. Real demand (a drain with many workflows at
+once) still widens it by four connections a second, up to the configured
+``sys_db_pool_size``. One connection per idle or lightly loaded worker, as pgqueuer's
+one asyncpg connection per process: a 16-worker fleet had 32 pool backends where 16
+serve (issue 12's launch probe: 64 -> 48 sessions for 16 launches).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ logger = logging.getLogger("dbos_queue")
 GROW_AFTER_WAIT_SEC = 0.005
 GROW_GAP_SEC = 0.25  # at most one more connection per this interval
 GROW_SETTLE_SEC = 1.0  # none in the first second: a launch's background tasks overlap
+STUCK_SEC = 0.05  # a checkout still waiting this long with all in use widens at once
 
 
 class GrowingPool:
@@ -57,29 +62,44 @@ class GrowingPool:
         """``async with growing.connection() as conn`` (as ``pool.connection(timeout)``)."""
         return _Checkout(self, timeout)
 
-    def widen_soon(self) -> None:
-        """``widen`` in a task of its own (a reference is kept until it is done)."""
+    def widen_soon(self, *, stuck: bool = False) -> None:
+        """``widen`` in a task of its own (a reference is kept until it is done).
+        ``stuck``: a checkout is still waiting after ``STUCK_SEC`` (widen whatever the
+        time since the start or the last widening)."""
         if self.full or self._task is not None:
             return  # full, or one widening at a time
-        self._task = asyncio.get_running_loop().create_task(self.widen())
+        self._task = asyncio.get_running_loop().create_task(self.widen(stuck=stuck))
         self._task.add_done_callback(self._widened)
+
+    def widen_stuck(self) -> None:
+        """``widen_soon(stuck=True)`` (a timer's callback)."""
+        self.widen_soon(stuck=True)
 
     def _widened(self, task: asyncio.Task[None]) -> None:
         self._task = None
         if not task.cancelled() and task.exception() is not None:
             logger.debug("widening the pool failed: %s", task.exception())
 
-    async def widen(self) -> None:
+    async def widen(self, *, stuck: bool = False) -> None:
         """Allow one more connection (run by ``widen_soon``, one at a time)."""
         if self.full:
             return
         now = time.monotonic()
-        if now - self._opened < GROW_SETTLE_SEC:
+        if not stuck and now - self._opened < GROW_SETTLE_SEC:
             return  # the launch's own tasks (claims, recovery, the fleet's first reads)
-        if now - self._last_widened < GROW_GAP_SEC:
+        if not stuck and now - self._last_widened < GROW_GAP_SEC:
             return  # the last one may still be connecting: slow checkouts then prove nothing
         self._last_widened = now
-        await self.pool.resize(self.pool.min_size, self.pool.max_size + 1)
+        pool = self.pool
+        if not stuck:  # the next checkout that waits opens the new connection
+            await pool.resize(pool.min_size, pool.max_size + 1)
+            return
+        # A checkout already waiting is not served by a larger maximum alone (the pool
+        # grows when a checkout starts waiting): one more connection is opened now, for
+        # it, by raising the minimum for a moment (the extra one may idle out later).
+        low = pool.min_size
+        await pool.resize(low + 1, pool.max_size + 1)
+        await pool.resize(low, pool.max_size)
 
 
 class _Checkout:
@@ -98,7 +118,19 @@ class _Checkout:
         # nothing about demand.
         all_busy = owner.in_use >= owner.pool.max_size
         self._cm = owner.pool.connection(self._timeout)
-        conn = await self._cm.__aenter__()
+        # A checkout still waiting after STUCK_SEC with every connection in use widens
+        # the pool from a timer: a task that holds the only connection and asks for a
+        # second would otherwise wait for the pool's timeout.
+        stuck = (
+            asyncio.get_running_loop().call_later(STUCK_SEC, owner.widen_stuck)
+            if all_busy and not owner.full
+            else None
+        )
+        try:
+            conn = await self._cm.__aenter__()
+        finally:
+            if stuck is not None:
+                stuck.cancel()
         owner.in_use += 1
         if all_busy and time.monotonic() - started > GROW_AFTER_WAIT_SEC:
             # In a task of its own: a cancellation here (a drain stopping its claim loops)
