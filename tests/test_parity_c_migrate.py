@@ -59,6 +59,40 @@ def test_migrate_creates_and_migrates_the_system_database(missing_db_url: str) -
     assert _migrate.migrate(missing_db_url) == []
 
 
+def test_launch_creates_a_missing_database_and_a_relaunch_asks_only_it(
+    missing_db_url: str, pg_server_url: str
+) -> None:
+    """Connected straight to Postgres, a launch finds out in the database itself whether it
+    exists and is current; the maintenance database is asked only when it is missing."""
+    from dbos_queue.model.pgurl import maintenance_url
+
+    def maintenance_sessions() -> int:
+        with psycopg.connect(pg_server_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT sessions FROM pg_stat_database WHERE datname = %s",
+                (database_name(maintenance_url(missing_db_url)),),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    for attempt in range(2):
+        DBOS.destroy(destroy_registry=True)
+        DBOS(config={"name": "m-launch", "system_database_url": missing_db_url})
+        before = maintenance_sessions()
+        try:
+
+            @DBOS.workflow()
+            def hello(x: int) -> int:
+                return x + 1
+
+            DBOS.launch()
+            assert hello(attempt) == attempt + 1
+        finally:
+            DBOS.destroy(destroy_registry=True)
+        assert _migrate.current_version(missing_db_url) == _migrate.latest_version()
+        if attempt == 1:  # the database exists now: nothing asked elsewhere
+            assert maintenance_sessions() - before <= 1  # (the count above is one)
+
+
 def test_migrate_grants_the_application_role(missing_db_url: str, app_role: str) -> None:
     DBOS.migrate(missing_db_url, application_role=app_role)
     assert _privileges(missing_db_url, app_role) == (True, True, True, True)

@@ -108,9 +108,10 @@ def prepare(url: str, *, pooled: bool) -> list[int]:
         with _connect(url) as conn:
             if _current(conn):
                 return []
-    except psycopg.OperationalError as exc:
-        if "does not exist" not in str(exc):
-            raise
+    except psycopg.OperationalError:
+        # Missing ("does not exist"), or a pooler nobody told us about timing out on a
+        # missing database: the maintenance database decides (and an unreachable
+        # server raises from there).
         ensure_database(url)
     return _migrate_locked(url)
 
