@@ -14,6 +14,7 @@ import pytest
 from dbos_queue import DBOS
 from dbos_queue.api.dbos import _rt
 from dbos_queue.error import DBOSConfigError
+from tests.plugins.checks import must
 
 
 @pytest.fixture
@@ -131,7 +132,7 @@ def test_a_checkout_nested_in_another_gets_a_second_connection_soon(db_url: str)
                 async with engine.connection(timeout=5.0) as b:  # PoolTimeout if stuck
                     pa = await (await a.execute("SELECT pg_backend_pid()")).fetchone()
                     pb = await (await b.execute("SELECT pg_backend_pid()")).fetchone()
-                    return pa[0], pb[0]
+                    return must(pa)[0], must(pb)[0]
 
         first, second = engine.run(nested())
         assert first != second and engine.pool.max_size == 2
