@@ -24,6 +24,8 @@ DBOS(
 )
 
 Queue("glob", concurrency=3)
+# At most 2 per worker under a fleet-wide 3: three at once needs two workers.
+Queue("globspread", concurrency=3, worker_concurrency=2)
 Queue("perworker", worker_concurrency=2)
 Queue("rate", limiter={"limit": 4, "period": 1.0})
 DBOS.register_queue("part", partition_concurrency=1)
