@@ -123,10 +123,10 @@ class Engine:
         self.run(self._open(wait))
 
     async def _open(self, wait: bool = True) -> None:
-        # A worker's pool (grow_on_demand) opens one connection and widens on demand
-        # (db/pool_growth.py): a fleet launching together opened two or more sessions
-        # per process that its light load never used (issue 12's launch probe).
-        min_size = 1 if self.grow_on_demand else min(2, self.pool_size)
+        # A worker's pool (grow_on_demand) opens two connections and widens on demand
+        # (db/pool_growth.py). One was tried (ninth session): pools were then left open
+        # on a closed loop now and then at shutdown (RESULTS.md).
+        min_size = min(2, self.pool_size)
         self.pool = AsyncConnectionPool(
             self.url,
             min_size=min_size,

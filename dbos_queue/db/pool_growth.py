@@ -9,7 +9,7 @@ fork, its catalog caches, and its own plans and prepared statements for every
 statement the worker runs (the first executions on each are planned in full): at 16
 workers on one machine that was a sixth of Postgres's CPU per job (issue 12).
 
-So the pool opens at one connection with its maximum held there, and one more
+So the pool opens at two connections with its maximum held there, and one more
 connection is allowed when a checkout waited longer than ``GROW_AFTER_WAIT_SEC`` with
 every connection in use, at most once per ``GROW_GAP_SEC``: when 16 workers launch
 together on two cores every checkout is slow for half a second, and each slow checkout
@@ -17,12 +17,10 @@ used to widen again while the last new connection was still being opened (pools 
 to 10 right after launch); and nothing widens in the pool's first second
 (``GROW_SETTLE_SEC``), when a launch's own background tasks overlap, or for a wait on a
 connection still being opened. A checkout still waiting after ``STUCK_SEC`` with every
-connection in use (a task holding the only connection and asking for another) opens one
-more at once, whatever those rules say. Real demand (a drain with many workflows at
+connection in use (a task holding connections and asking for another) opens one more
+at once, whatever those rules say. Real demand (a drain with many workflows at
 once) still widens it by four connections a second, up to the configured
-``sys_db_pool_size``. One connection per idle or lightly loaded worker, as pgqueuer's
-one asyncpg connection per process: a 16-worker fleet had 32 pool backends where 16
-serve (issue 12's launch probe: 64 -> 48 sessions for 16 launches).
+``sys_db_pool_size``.
 """
 
 from __future__ import annotations
