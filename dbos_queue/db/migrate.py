@@ -59,13 +59,7 @@ def ensure_database(url: str) -> None:
     """
     name = database_name(url)
     try:
-        with psycopg.connect(
-            maintenance_url(url),
-            autocommit=True,
-            connect_timeout=10,
-            prepare_threshold=None,
-            row_factory=ROW_FACTORY,
-        ) as conn:
+        with _connect(maintenance_url(url)) as conn:
             row: Row | None = conn.execute(_sql.DATABASE_EXISTS, (name,)).fetchone()
             if row is not None and row.found:
                 return
@@ -117,6 +111,7 @@ def prepare(url: str, *, pooled: bool) -> list[int]:
 
 
 def _connect(url: str) -> psycopg.Connection[Any]:
+    """An autocommit connection for the one-statement questions asked before migrating."""
     return psycopg.connect(
         url, autocommit=True, connect_timeout=10, prepare_threshold=None, row_factory=ROW_FACTORY
     )

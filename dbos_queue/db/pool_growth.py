@@ -117,8 +117,8 @@ class _Checkout:
         all_busy = owner.in_use >= owner.pool.max_size
         self._cm = owner.pool.connection(self._timeout)
         # A checkout still waiting after STUCK_SEC with every connection in use widens
-        # the pool from a timer: a task that holds the only connection and asks for a
-        # second would otherwise wait for the pool's timeout.
+        # the pool from a timer: a task that holds every connection and asks for one
+        # more would otherwise wait for the pool's timeout.
         stuck = (
             asyncio.get_running_loop().call_later(STUCK_SEC, owner.widen_stuck)
             if all_busy and not owner.full
