@@ -46,8 +46,9 @@ def _statements() -> dict[str, str]:
 
 
 def _columns(conn: psycopg.Connection[object], query: str) -> list[str] | None:
-    names = re.findall(r"%\((\w+)\)s", query)
-    params: object = {n: None for n in names} if names else [None] * query.count("%s")
+    names = re.findall(r"%\((\w+)\)[sb]", query)  # %b: a binary parameter (arrays)
+    positional = len(re.findall(r"%[sb]", query))
+    params: object = {n: None for n in names} if names else [None] * positional
     pq = PostgresQuery(Transformer(conn))
     pq.convert(query, params)  # type: ignore[arg-type]
     prepared = conn.pgconn.prepare(b"", pq.query)

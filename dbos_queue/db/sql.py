@@ -38,7 +38,7 @@ SYSTEM_SCHEMA_GRANTS: Final = (
 # --- notifications -------------------------------------------------------------
 
 # (channels text[], payloads text[]) - one notifying statement for a whole batch.
-NOTIFY_MANY: Final = "SELECT pg_notify(c, p) FROM unnest(%s::text[], %s::text[]) AS t(c, p)"
+NOTIFY_MANY: Final = "SELECT pg_notify(c, p) FROM unnest(%b::text[], %b::text[]) AS t(c, p)"
 
 # --- executors (leases) --------------------------------------------------------
 
@@ -684,7 +684,7 @@ WITH t AS MATERIALIZED (  -- ids made here, once each, in the inputs' order
   -- version-7 UUIDs (model/ids.py): %(now)s's milliseconds, then the random uuid's bits
   SELECT substr(h.ms, 1, 8) || '-' || substr(h.ms, 9, 4) || '-7'
          || substr(gen_random_uuid()::text, 16) AS id, u.inputs, u.ord
-    FROM unnest(%(inputs)s::text[]) WITH ORDINALITY AS u(inputs, ord),
+    FROM unnest(%(inputs)b::text[]) WITH ORDINALITY AS u(inputs, ord),
          (SELECT lpad(to_hex(%(now)s::bigint), 12, '0') AS ms) AS h
 ), ins AS (
   INSERT INTO dbos.workflow_status (
@@ -709,13 +709,13 @@ RECORD_OPERATIONS: Final = """
 INSERT INTO dbos.operation_outputs (workflow_uuid, function_id, function_name, output, error,
                                     child_workflow_id, started_at_epoch_ms, completed_at_epoch_ms)
 SELECT ws.workflow_uuid, t.fid, t.fname, t.output, t.error, t.child, t.started, t.now
-  FROM unnest(%(ids)s::text[], %(owners)s::text[], %(fids)s::int[], %(fnames)s::text[],
-              %(outputs)s::text[], %(errors)s::text[], %(children)s::text[],
-              %(starteds)s::bigint[], %(nows)s::bigint[])
+  FROM unnest(%(ids)b::text[], %(owners)b::text[], %(fids)b::int[], %(fnames)b::text[],
+              %(outputs)b::text[], %(errors)b::text[], %(children)b::text[],
+              %(starteds)b::bigint[], %(nows)b::bigint[])
        AS t(id, owner, fid, fname, output, error, child, started, now)
   JOIN dbos.workflow_status ws
     ON ws.workflow_uuid = t.id AND ws.owner_xid = t.owner AND ws.status = 'PENDING'
- WHERE ws.workflow_uuid = ANY(%(ids)s::text[])  -- primary-key lookups, not a scan of PENDING
+ WHERE ws.workflow_uuid = ANY(%(ids)b::text[])  -- primary-key lookups, not a scan of PENDING
    FOR SHARE OF ws
 ON CONFLICT DO NOTHING
 RETURNING workflow_uuid, function_id
@@ -726,10 +726,10 @@ COMPLETE_WORKFLOWS: Final = """
 UPDATE dbos.workflow_status ws
    SET status = t.status, output = t.output, error = t.error, updated_at = t.now,
        deduplication_id = NULL, completed_at = t.now
-  FROM unnest(%(ids)s::text[], %(owners)s::text[], %(statuses)s::text[], %(outputs)s::text[],
-              %(errors)s::text[], %(nows)s::bigint[]) AS t(id, owner, status, output, error, now)
+  FROM unnest(%(ids)b::text[], %(owners)b::text[], %(statuses)b::text[], %(outputs)b::text[],
+              %(errors)b::text[], %(nows)b::bigint[]) AS t(id, owner, status, output, error, now)
  WHERE ws.workflow_uuid = t.id AND ws.owner_xid = t.owner AND ws.status = 'PENDING'
-   AND ws.workflow_uuid = ANY(%(ids)s::text[])  -- primary-key lookups, not a scan of PENDING
+   AND ws.workflow_uuid = ANY(%(ids)b::text[])  -- primary-key lookups, not a scan of PENDING
 RETURNING ws.workflow_uuid
 """
 
@@ -737,24 +737,24 @@ RETURNING ws.workflow_uuid
 
 # One filter for every list call: a NULL parameter disables its condition.
 _LIST_WHERE = """
- WHERE (%(ids)s::text[] IS NULL OR workflow_uuid = ANY(%(ids)s::text[]))
-   AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
-   AND (%(names)s::text[] IS NULL OR name = ANY(%(names)s::text[]))
-   AND (%(queues)s::text[] IS NULL OR queue_name = ANY(%(queues)s::text[]))
-   AND (%(executors)s::text[] IS NULL OR executor_id = ANY(%(executors)s::text[]))
-   AND (%(versions)s::text[] IS NULL OR application_version = ANY(%(versions)s::text[]))
-   AND (%(users)s::text[] IS NULL OR authenticated_user = ANY(%(users)s::text[]))
-   AND (%(forked_from)s::text[] IS NULL OR forked_from = ANY(%(forked_from)s::text[]))
-   AND (%(parents)s::text[] IS NULL OR parent_workflow_id = ANY(%(parents)s::text[]))
-   AND (%(schedules)s::text[] IS NULL OR schedule_name = ANY(%(schedules)s::text[]))
-   AND (%(shard_keys)s::text[] IS NULL OR shard_key = ANY(%(shard_keys)s::text[]))
-   AND (%(parent_shard_keys)s::text[] IS NULL
-        OR parent_shard_key = ANY(%(parent_shard_keys)s::text[]))
+ WHERE (%(ids)b::text[] IS NULL OR workflow_uuid = ANY(%(ids)b::text[]))
+   AND (%(statuses)b::text[] IS NULL OR status = ANY(%(statuses)b::text[]))
+   AND (%(names)b::text[] IS NULL OR name = ANY(%(names)b::text[]))
+   AND (%(queues)b::text[] IS NULL OR queue_name = ANY(%(queues)b::text[]))
+   AND (%(executors)b::text[] IS NULL OR executor_id = ANY(%(executors)b::text[]))
+   AND (%(versions)b::text[] IS NULL OR application_version = ANY(%(versions)b::text[]))
+   AND (%(users)b::text[] IS NULL OR authenticated_user = ANY(%(users)b::text[]))
+   AND (%(forked_from)b::text[] IS NULL OR forked_from = ANY(%(forked_from)b::text[]))
+   AND (%(parents)b::text[] IS NULL OR parent_workflow_id = ANY(%(parents)b::text[]))
+   AND (%(schedules)b::text[] IS NULL OR schedule_name = ANY(%(schedules)b::text[]))
+   AND (%(shard_keys)b::text[] IS NULL OR shard_key = ANY(%(shard_keys)b::text[]))
+   AND (%(parent_shard_keys)b::text[] IS NULL
+        OR parent_shard_key = ANY(%(parent_shard_keys)b::text[]))
    -- an application sees its own rows and unclaimed ones (DBOS's ownership rule)
-   AND (%(apps)s::text[] IS NULL OR application_name IS NULL
-        OR application_name = ANY(%(apps)s::text[]))
-   AND (%(prefixes)s::text[] IS NULL OR EXISTS (
-        SELECT 1 FROM unnest(%(prefixes)s::text[]) p WHERE starts_with(workflow_uuid, p)))
+   AND (%(apps)b::text[] IS NULL OR application_name IS NULL
+        OR application_name = ANY(%(apps)b::text[]))
+   AND (%(prefixes)b::text[] IS NULL OR EXISTS (
+        SELECT 1 FROM unnest(%(prefixes)b::text[]) p WHERE starts_with(workflow_uuid, p)))
    AND (%(start)s::bigint IS NULL OR created_at >= %(start)s::bigint)
    AND (%(end)s::bigint IS NULL OR created_at <= %(end)s::bigint)
    AND (%(completed_after)s::bigint IS NULL OR completed_at >= %(completed_after)s::bigint)
@@ -783,7 +783,7 @@ LIST_WORKFLOWS_DESC: Final = (
 # Cancel workflows (and, with %(children)s, every descendant) that have not finished.
 CANCEL_WORKFLOWS: Final = """
 WITH RECURSIVE tree(id) AS (
-    SELECT unnest(%(ids)s::text[])
+    SELECT unnest(%(ids)b::text[])
   UNION
     SELECT oo.child_workflow_id FROM dbos.operation_outputs oo
       JOIN tree ON oo.workflow_uuid = tree.id
@@ -905,7 +905,7 @@ SELECT workflow_uuid, function_id, function_name, error, child_workflow_id,
                row_number() OVER (PARTITION BY workflow_uuid ORDER BY function_id DESC) AS rn,
                count(*) OVER (PARTITION BY workflow_uuid) AS total
           FROM dbos.operation_outputs
-         WHERE workflow_uuid = ANY(%(ids)s::text[])) s
+         WHERE workflow_uuid = ANY(%(ids)b::text[])) s
  WHERE rn <= %(per)s
  ORDER BY workflow_uuid, function_id
 """
@@ -915,7 +915,7 @@ SELECT workflow_uuid, function_id, function_name, error, child_workflow_id,
 # (since, until] epoch ms; an index range scan per name on workflow_status_queue_started_index.
 QUEUE_STARTS_BETWEEN: Final = """
 SELECT queue_name, count(*) AS n FROM dbos.workflow_status
- WHERE queue_name = ANY(%(names)s::text[])
+ WHERE queue_name = ANY(%(names)b::text[])
    AND started_at_epoch_ms > %(since)s AND started_at_epoch_ms <= %(until)s
  GROUP BY queue_name
 """
@@ -927,7 +927,7 @@ SELECT queue_name, count(*) AS n FROM dbos.workflow_status
 # as DBOS finds them); inputs, steps, messages, events and streams go by ON DELETE CASCADE.
 DELETE_WORKFLOWS: Final = """
 WITH RECURSIVE tree(id) AS (
-    SELECT unnest(%(ids)s::text[])
+    SELECT unnest(%(ids)b::text[])
   UNION
     SELECT ws.workflow_uuid FROM dbos.workflow_status ws
       JOIN tree ON ws.parent_workflow_id = tree.id
@@ -939,7 +939,7 @@ RETURNING ws.workflow_uuid
 
 # Which of these ids exist (resume_workflows names the missing ones).
 EXISTING_WORKFLOWS: Final = (
-    "SELECT workflow_uuid FROM dbos.workflow_status WHERE workflow_uuid = ANY(%s::text[])"
+    "SELECT workflow_uuid FROM dbos.workflow_status WHERE workflow_uuid = ANY(%b::text[])"
 )
 
 # Move a DELAYED workflow's start; any other status is left alone.
@@ -963,7 +963,7 @@ UPDATE dbos.workflow_status
 # wait_first: one of these workflows that is no longer PENDING/ENQUEUED/DELAYED.
 FIRST_FINISHED: Final = """
 SELECT workflow_uuid FROM dbos.workflow_status
- WHERE workflow_uuid = ANY(%s::text[]) AND status NOT IN ('PENDING', 'ENQUEUED', 'DELAYED')
+ WHERE workflow_uuid = ANY(%b::text[]) AND status NOT IN ('PENDING', 'ENQUEUED', 'DELAYED')
  ORDER BY completed_at NULLS LAST LIMIT 1
 """
 
@@ -1024,7 +1024,7 @@ RETURNING queue_name
 SEND_MESSAGES: Final = """
 INSERT INTO dbos.notifications (destination_uuid, topic, message, message_uuid)
 SELECT t.dest, t.topic, t.message, coalesce(t.uuid, gen_random_uuid()::text)
-  FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])
+  FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[])
        WITH ORDINALITY AS t(dest, topic, message, uuid, ord)
  ORDER BY t.ord  -- the seq column follows the order of the list
 ON CONFLICT (message_uuid) DO NOTHING
@@ -1034,7 +1034,7 @@ ON CONFLICT (message_uuid) DO NOTHING
 FORK_DESCENDANTS: Final = """
 WITH RECURSIVE d(root, id) AS (
     SELECT r.root, ws.workflow_uuid
-      FROM unnest(%s::text[]) AS r(root) JOIN dbos.workflow_status ws ON ws.forked_from = r.root
+      FROM unnest(%b::text[]) AS r(root) JOIN dbos.workflow_status ws ON ws.forked_from = r.root
   UNION
     SELECT d.root, ws.workflow_uuid FROM d JOIN dbos.workflow_status ws ON ws.forked_from = d.id
 )
@@ -1091,8 +1091,8 @@ LIST_QUEUES_OF: Final = (
     "SELECT "
     + QUEUE_COLUMNS
     + """, application_name FROM dbos.queues
- WHERE (%(apps)s::text[] IS NULL OR application_name IS NULL
-        OR application_name = ANY(%(apps)s::text[]))
+ WHERE (%(apps)b::text[] IS NULL OR application_name IS NULL
+        OR application_name = ANY(%(apps)b::text[]))
  ORDER BY name"""
 )
 
@@ -1180,14 +1180,14 @@ LIST_SCHEDULES: Final = (
     "SELECT "
     + SCHEDULE_COLUMNS
     + """ FROM dbos.workflow_schedules
- WHERE (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
-   AND (%(workflows)s::text[] IS NULL OR workflow_name = ANY(%(workflows)s::text[]))
-   AND (%(kinds)s::text[] IS NULL OR kind = ANY(%(kinds)s::text[]))
-   AND (%(prefixes)s::text[] IS NULL
-        OR EXISTS (SELECT 1 FROM unnest(%(prefixes)s::text[]) p
+ WHERE (%(statuses)b::text[] IS NULL OR status = ANY(%(statuses)b::text[]))
+   AND (%(workflows)b::text[] IS NULL OR workflow_name = ANY(%(workflows)b::text[]))
+   AND (%(kinds)b::text[] IS NULL OR kind = ANY(%(kinds)b::text[]))
+   AND (%(prefixes)b::text[] IS NULL
+        OR EXISTS (SELECT 1 FROM unnest(%(prefixes)b::text[]) p
                     WHERE starts_with(schedule_name, p)))
-   AND (%(apps)s::text[] IS NULL OR application_name IS NULL
-        OR application_name = ANY(%(apps)s::text[]))
+   AND (%(apps)b::text[] IS NULL OR application_name IS NULL
+        OR application_name = ANY(%(apps)b::text[]))
  ORDER BY created_at_epoch_ms, schedule_name"""
 )
 
@@ -1485,7 +1485,7 @@ SELECT function_name FROM dbos.operation_outputs WHERE workflow_uuid = %s AND fu
 # (set_config(..., true) is SET LOCAL: this transaction only, pooler-safe).
 NOTIFY_MANY_ASYNC: Final = """
 SELECT set_config('synchronous_commit', 'off', true), pg_notify(c, p)
-  FROM unnest(%s::text[], %s::text[]) AS t(c, p)
+  FROM unnest(%b::text[], %b::text[]) AS t(c, p)
 """
 
 # The same, plus "workflow done" for the finished ids %(done)s that someone waits for
@@ -1494,14 +1494,14 @@ SELECT set_config('synchronous_commit', 'off', true), pg_notify(c, p)
 # status final when it re-checks (db/notify.py).
 NOTIFY_MANY_AND_WAITERS: Final = """
 WITH gone AS (
-  DELETE FROM dbos.result_waiters WHERE workflow_uuid = ANY(%(done)s::text[])
+  DELETE FROM dbos.result_waiters WHERE workflow_uuid = ANY(%(done)b::text[])
   RETURNING workflow_uuid
 ), chunked AS (
   SELECT id, (row_number() OVER (ORDER BY id) - 1) / 100 AS chunk
     FROM (SELECT DISTINCT workflow_uuid AS id FROM gone) d
 )
 SELECT set_config('synchronous_commit', 'off', true), pg_notify(c, p)
-  FROM unnest(%(channels)s::text[], %(payloads)s::text[]) AS t(c, p)
+  FROM unnest(%(channels)b::text[], %(payloads)b::text[]) AS t(c, p)
 UNION ALL
 SELECT set_config('synchronous_commit', 'off', true),
        pg_notify('dbos_workflow_done_channel', string_agg(id, E'\\n'))
@@ -1524,8 +1524,8 @@ PURGE_OLD_RESULT_WAITERS: Final = "DELETE FROM dbos.result_waiters WHERE since_e
 
 # (queues, process_id): the queues this process claims from, written when they change.
 SET_EXECUTOR_QUEUES: Final = """
-UPDATE dbos.executors SET queues = %(queues)s::text[]
- WHERE process_id = %(process_id)s AND queues IS DISTINCT FROM %(queues)s::text[]
+UPDATE dbos.executors SET queues = %(queues)b::text[]
+ WHERE process_id = %(process_id)s AND queues IS DISTINCT FROM %(queues)b::text[]
 """
 
 # One idle worker's whole periodic read, at the heartbeat's pace (queue/wakeup.py): for
@@ -1547,7 +1547,7 @@ SELECT n.name AS queue,
        """
     + ", ".join("qs." + c.strip() for c in QUEUE_COLUMNS.split(","))
     + """
-  FROM unnest(%(queues)s::text[]) AS n(name)
+  FROM unnest(%(queues)b::text[]) AS n(name)
   LEFT JOIN dbos.queues qs ON qs.name = n.name
 """
 )
@@ -1556,7 +1556,7 @@ SELECT n.name AS queue,
 # cancelled elsewhere (no NOTIFY arrives to say so).
 CANCELLED_AMONG: Final = (
     "SELECT workflow_uuid FROM dbos.workflow_status"
-    " WHERE workflow_uuid = ANY(%s::text[]) AND status = 'CANCELLED'"
+    " WHERE workflow_uuid = ANY(%b::text[]) AND status = 'CANCELLED'"
 )
 
 # (workflow id, function id, output, error, function name, created at): a transaction's
@@ -1593,7 +1593,7 @@ DATABASE_EXISTS: Final = "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname
 FLEET_MEMBERS: Final = """
 SELECT q AS queue, array_agg(e.process_id ORDER BY e.process_id) AS members
   FROM dbos.executors e, unnest(e.queues) AS q
- WHERE e.lease_expires_at_epoch_ms > %(now)s AND q = ANY(%(queues)s::text[])
+ WHERE e.lease_expires_at_epoch_ms > %(now)s AND q = ANY(%(queues)b::text[])
  GROUP BY q
 """
 
@@ -1605,10 +1605,10 @@ SELECT q AS queue, array_agg(e.process_id ORDER BY e.process_id) AS members
 # the SET list in step with COMPLETE_WORKFLOWS.
 RECORD_AND_COMPLETE_WORKFLOWS: Final = """
 WITH t AS (
-  SELECT * FROM unnest(%(ids)s::text[], %(owners)s::text[], %(fids)s::int[], %(fnames)s::text[],
-                       %(step_outputs)s::text[], %(starteds)s::bigint[], %(step_nows)s::bigint[],
-                       %(statuses)s::text[], %(outputs)s::text[], %(errors)s::text[],
-                       %(nows)s::bigint[])
+  SELECT * FROM unnest(%(ids)b::text[], %(owners)b::text[], %(fids)b::int[], %(fnames)b::text[],
+                       %(step_outputs)b::text[], %(starteds)b::bigint[], %(step_nows)b::bigint[],
+                       %(statuses)b::text[], %(outputs)b::text[], %(errors)b::text[],
+                       %(nows)b::bigint[])
       AS t(id, owner, fid, fname, step_output, started, step_now, status, output, error, now)
 ), done AS (
   UPDATE dbos.workflow_status ws
@@ -1616,7 +1616,7 @@ WITH t AS (
          deduplication_id = NULL, completed_at = t.now
     FROM t
    WHERE ws.workflow_uuid = t.id AND ws.owner_xid = t.owner AND ws.status = 'PENDING'
-     AND ws.workflow_uuid = ANY(%(ids)s::text[])
+     AND ws.workflow_uuid = ANY(%(ids)b::text[])
   RETURNING ws.workflow_uuid
 ), rec AS (
   INSERT INTO dbos.operation_outputs (workflow_uuid, function_id, function_name, output,

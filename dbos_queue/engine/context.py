@@ -87,6 +87,13 @@ class Lease:
         return self.steady_since_ms is not None and now_ms() - self.steady_since_ms >= ms
 
 
+_BUSY, _QUIET, _STOP = 0, 1, 2  # WorkflowContext._stop_state: busy, quiet and stop Events
+
+
+def _new_stop_state() -> list[Any]:
+    return [False, None, None]
+
+
 @dataclass
 class WorkflowContext:
     """State of one workflow execution in this process."""
@@ -125,11 +132,11 @@ class WorkflowContext:
     on_durable: Callable[[], None] | None = field(default=None, repr=False, compare=False)
     completion_queued: bool = False  # its completion went to the background writer
     _guard: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-    _quiet: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
-    _stopping: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        self._quiet.set()
+    # Shared by the copies a step or concurrent task makes (engine/steps.py): whether a
+    # step body or its record is in progress (under ``_guard``), and the Events a waiter
+    # needs (a drain waiting for quiet, a retry pause cut short by stop), made only when
+    # one waits: two Events per workflow cost more than a whole claim's share of it.
+    _stop_state: list[Any] = field(default_factory=_new_stop_state, repr=False, compare=False)
 
     def next_function_id(self) -> int:
         """The id of the next operation; raises ``WorkflowStopped`` once stopped."""
@@ -147,7 +154,7 @@ class WorkflowContext:
         with self._guard:
             self.check_stop()
             self.in_step, self.step_id = True, fid
-            self._quiet.clear()
+            self._stop_state[_BUSY] = True
 
     def end_body(self) -> None:
         """The step body returned (its record may still be in flight)."""
@@ -156,19 +163,35 @@ class WorkflowContext:
     def end_step(self) -> None:
         """The step body and its record are over (or abandoned)."""
         self.end_body()
-        self._quiet.set()
+        st = self._stop_state
+        with self._guard:
+            st[_BUSY] = False
+            ev, st[_QUIET] = st[_QUIET], None
+        if ev is not None:
+            ev.set()
 
     def stop(self, reason: str) -> bool:
         """Start no further step; True when no step body or record is in progress now."""
         with self._guard:
             if self.stop_reason is None:
                 self.stop_reason = reason
-            self._stopping.set()
-            return self._quiet.is_set()
+            st = self._stop_state
+            if st[_STOP] is None:  # stopping is rare: the Event stays set for every copy
+                st[_STOP] = threading.Event()
+            ev, quiet = st[_STOP], not st[_BUSY]
+        ev.set()
+        return quiet
 
     def pause(self, seconds: float) -> None:
         """Sleep between step attempts; cut short by stop() (the retry then raises)."""
-        self._stopping.wait(seconds)
+        with self._guard:
+            if self.stop_reason is not None:
+                return
+            st = self._stop_state
+            if st[_STOP] is None:
+                st[_STOP] = threading.Event()
+            ev = st[_STOP]
+        ev.wait(seconds)
 
     async def apause(self, seconds: float) -> None:
         """``pause`` for an async step on the engine loop."""
@@ -178,7 +201,14 @@ class WorkflowContext:
 
     def wait_quiet(self, timeout: float) -> bool:
         """Wait until the step in progress (if any) has returned and been recorded."""
-        return self._quiet.wait(timeout)
+        st = self._stop_state
+        with self._guard:
+            if not st[_BUSY]:
+                return True
+            if st[_QUIET] is None:
+                st[_QUIET] = threading.Event()
+            ev = st[_QUIET]
+        return ev.wait(timeout)
 
 
 @dataclass
