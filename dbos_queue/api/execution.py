@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from dbos_queue.api import drain as _drain
@@ -22,6 +23,7 @@ from dbos_queue.engine import validation as _validation
 from dbos_queue.engine.context import BodyScope, WorkflowContext, enter_body, leave_body
 from dbos_queue.engine.core import Start
 from dbos_queue.engine.host import Host
+from dbos_queue.engine.threads import WorkflowThreads
 from dbos_queue.error import (
     DBOSOwnershipLostError,
     DBOSWorkflowCancelledError,
@@ -36,7 +38,7 @@ logger = logging.getLogger("dbos_queue")
 class WorkflowRunner(Host):
     """Executions of this process (the runtime's base class; it sets these attributes)."""
 
-    threads: concurrent.futures.ThreadPoolExecutor  # sync bodies run in the background
+    threads: WorkflowThreads  # sync bodies run in the background (engine/threads.py)
     running: dict[str, Any]  # workflow id -> Future executing here
     local: dict[str, WorkflowContext]  # workflow id -> context executing here
     draining: bool  # drain began: claim and take over nothing more
@@ -200,6 +202,30 @@ class WorkflowRunner(Host):
         self.running[wf_id] = fut
         fut.add_done_callback(lambda _f: self.running.pop(wf_id, None))
         return fut
+
+    def run_background(self, s: Start, ctx: WorkflowContext, done: Callable[[], None]) -> None:
+        """``submit`` for a sync workflow when nobody needs its Future (the claim loop's
+        fast path): ``done()`` runs on the workflow's thread once it has ended."""
+        wf_id = ctx.workflow_id
+        ctx.otel_parent = _tracing.capture()
+        ctx.background = True
+        self._track(ctx)
+        running, guarded = self.running, self._guarded_sync
+
+        def work() -> None:
+            try:
+                contextvars.Context().run(guarded, s, ctx)
+            finally:
+                running.pop(wf_id, None)
+                done()
+
+        running[wf_id] = ctx
+        try:
+            self.threads.run(work)
+        except BaseException:
+            running.pop(wf_id, None)
+            self._untrack(ctx)
+            raise
 
     def _guarded_sync(self, s: Start, ctx: WorkflowContext) -> Any:
         try:

@@ -7,7 +7,6 @@ background tasks, and tears it down; executing workflow bodies is its base class
 
 from __future__ import annotations
 
-import concurrent.futures
 import itertools
 import logging
 import os
@@ -26,6 +25,7 @@ from dbos_queue.db.sysdb import SystemDatabase, now_ms
 from dbos_queue.engine.context import Lease, WorkflowContext
 from dbos_queue.engine.events import EventBus
 from dbos_queue.engine.registry import Registry
+from dbos_queue.engine.threads import WorkflowThreads
 from dbos_queue.model.engine_kwargs import with_connect_args
 from dbos_queue.model.ids import new_workflow_id
 
@@ -75,10 +75,8 @@ class Runtime(WorkflowRunner):
         )
         self.sysdb = SystemDatabase(self.engine)
         self.lease_ms = int(settings.executor_lease_sec * 1000)
-        self.threads = concurrent.futures.ThreadPoolExecutor(
-            max_workers=settings.max_executor_threads or 64, thread_name_prefix="dbos-wf"
-        )
-        self.running: dict[str, Any] = {}  # workflow id -> Future executing here
+        self.threads = WorkflowThreads(settings.max_executor_threads or 64, "dbos-wf")
+        self.running: dict[str, Any] = {}  # workflow id -> its Future (or context) here
         self.local: dict[str, WorkflowContext] = {}  # workflow id -> context executing here
         from dbos_queue.queue.claim import QueueService
 

@@ -185,7 +185,7 @@ class QueueService:
 
     def cap(self) -> int:
         """How many workflows this process runs at once."""
-        return self.process_cap if self.process_cap is not None else self.rt.threads._max_workers
+        return self.process_cap if self.process_cap is not None else self.rt.threads.max_workers
 
     async def _claim_forever(self, name: str) -> None:
         ev = self._wake[name]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dbos_queue.db.sysdb import Row
 from dbos_queue.engine import core as _core
@@ -41,20 +41,19 @@ def dispatch_fast(svc: Claimer, name: str, key: str | None, row: Row) -> bool:
         return False  # the general path reports it (and knows what to do with it)
     ctx = _core.fresh_context_from_row(row, owner)
     wake_when_durable(svc, name, ctx)
-    try:
-        fut = rt.submit(s, ctx)
-    except Exception:
-        return False  # e.g. the pool is shutting down: the general path logs it
     loop = rt.engine.loop
     release = svc.release
 
-    def done(_f: Any) -> None:
+    def done() -> None:
         try:
             loop.call_soon_threadsafe(release, name, key, not woken_later(ctx))
         except RuntimeError:  # the engine loop is closed: nothing left to account
             pass
 
-    fut.add_done_callback(done)
+    try:
+        rt.run_background(s, ctx, done)
+    except Exception:
+        return False  # e.g. the pool is shutting down: the general path logs it
     return True
 
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import concurrent.futures
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from dbos_queue.engine.context import WorkflowContext
 from dbos_queue.engine.core import Start
 from dbos_queue.engine.host import Host
+from dbos_queue.engine.threads import WorkflowThreads
 
 
 class QueueHost(Host, Protocol):
     """The launched process as claims, takeover and schedules see it."""
 
-    threads: concurrent.futures.ThreadPoolExecutor
+    threads: WorkflowThreads
     local: dict[str, WorkflowContext]  # workflow id -> execution running here
 
     def start_for_row(self, wf_id: str, row: Any) -> Start:
@@ -26,4 +28,8 @@ class QueueHost(Host, Protocol):
 
     def submit(self, s: Start, ctx: WorkflowContext) -> concurrent.futures.Future[Any]:
         """Run an owned workflow in the background."""
+        ...
+
+    def run_background(self, s: Start, ctx: WorkflowContext, done: Callable[[], None]) -> None:
+        """``submit`` for a sync workflow without a Future: ``done()`` once it ended."""
         ...
