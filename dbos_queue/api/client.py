@@ -89,7 +89,7 @@ class DBOSClient(
             listen=use_listen_notify,
         )
         self.sysdb = SystemDatabase(self.engine, retry_for_sec=setup.retry_for_sec)
-        self._queue_rows: dict[str, tuple[float, tuple[Any, ...]]] = {}  # name -> (when, row)
+        self._queue_rows: dict[str, tuple[float, bool]] = {}  # name -> (when, partitioned)
         # Sync enqueues send their INIT from the caller's thread (db/threadconn.py).
         self._threads = ThreadConnections(setup.url, setup.prepare_threshold, setup.retry_for_sec)
         try:

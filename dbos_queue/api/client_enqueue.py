@@ -9,6 +9,7 @@ that wakes a worker is sent after the insert, coalesced (db/notify.py).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any, TypedDict
 
@@ -77,7 +78,7 @@ class ClientEnqueue:
     engine: Engine
     sysdb: SystemDatabase
     application_name: str | None
-    _queue_rows: dict[str, tuple[float, tuple[Any, ...]]]  # name -> (when, row)
+    _queue_rows: dict[str, tuple[float, bool]]  # name -> (when read, partitioned)
     _threads: ThreadConnections
 
     @staticmethod
@@ -143,10 +144,9 @@ class ClientEnqueue:
 
     _params = enqueue_params  # the name the enqueue paths of this class use
 
-    def _cached_queue_row(self, name: str) -> tuple[Any, ...] | None:
-        """The queue's stored settings if looked up in the last 5 s (they rarely change)."""
-        import time
-
+    def _cached_queue_row(self, name: str) -> bool | None:
+        """Whether the queue is partitioned, if its stored settings were looked up in the
+        last 5 s (they rarely change); None when not looked up lately."""
         cached = self._queue_rows.get(name)
         if cached is not None and time.monotonic() - cached[0] < 5.0:
             return cached[1]
@@ -154,17 +154,19 @@ class ClientEnqueue:
 
     async def _check_queue(self, params: dict[str, Any]) -> None:
         """Refuse what a stored queue could never run (partition key rules)."""
-        import time
-
-        row = self._cached_queue_row(params["queue"])
-        if row is None:  # settings rarely change: look them up at most every 5 s per queue
+        partitioned = self._cached_queue_row(params["queue"])
+        if partitioned is None:  # settings rarely change: look them up at most every 5 s
             row = await self.sysdb.fetchone(_sql.GET_QUEUE, (params["queue"],))
             if row is not None:  # an undeclared queue is looked up afresh next time
-                self._queue_rows[params["queue"]] = (time.monotonic(), row)
-        self._validate_queue(params, row)
+                from dbos_queue.queue.settings import QueueSettings
 
-    def _validate_queue(self, params: dict[str, Any], row: tuple[Any, ...] | None) -> None:
-        if row is None:
+                partitioned = QueueSettings.from_row(row).partitioned
+                self._queue_rows[params["queue"]] = (time.monotonic(), partitioned)
+        self._validate_queue(params, partitioned)
+
+    def _validate_queue(self, params: dict[str, Any], partitioned: bool | None) -> None:
+        """``partitioned``: the stored queue's; None when no such queue is stored."""
+        if partitioned is None:
             from dbos_queue.model.status import INTERNAL_QUEUE
 
             if params["queue"] == INTERNAL_QUEUE:
@@ -173,9 +175,6 @@ class ClientEnqueue:
             from dbos_queue.error import DBOSQueueNotDeclaredError
 
             raise DBOSQueueNotDeclaredError(params["queue"])
-        from dbos_queue.queue.settings import QueueSettings
-
-        partitioned = QueueSettings.from_row(row).partitioned
         if partitioned and params["partition_key"] is None:
             raise DBOSException(f"Queue {params['queue']} is partitioned: pass queue_partition_key")
         if not partitioned and params["partition_key"] is not None:
@@ -207,11 +206,11 @@ class ClientEnqueue:
         that wakes a worker is sent after it returns, coalesced (db/notify.py)."""
         params = self._params(options, args, kwargs)
         params["app_name"] = params.get("app_name") or getattr(self, "application_name", None)
-        row = self._cached_queue_row(params["queue"])
-        if row is None:
+        partitioned = self._cached_queue_row(params["queue"])
+        if partitioned is None:
             self.engine.run(self._check_queue(params))
         else:
-            self._validate_queue(params, row)
+            self._validate_queue(params, partitioned)
         notifier = self.engine.notifier
         name = _signal_name(params)
         direct = None
