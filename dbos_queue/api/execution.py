@@ -187,9 +187,7 @@ class WorkflowRunner(Host):
     def submit(self, s: Start, ctx: WorkflowContext) -> concurrent.futures.Future[Any]:
         """Run an owned workflow in the background (thread pool or engine loop)."""
         wf_id = ctx.workflow_id
-        ctx.otel_parent = _tracing.capture()  # the body's thread/task would not inherit it
-        ctx.background = True
-        self._track(ctx)  # from now on, not only once a thread picks it up: a drain sees it
+        self._begin_background(ctx)
         try:
             if s.info.is_async:
                 coro = self._guarded_async(s, ctx)
@@ -207,9 +205,7 @@ class WorkflowRunner(Host):
         """``submit`` for a sync workflow when nobody needs its Future (the claim loop's
         fast path): ``done()`` runs on the workflow's thread once it has ended."""
         wf_id = ctx.workflow_id
-        ctx.otel_parent = _tracing.capture()
-        ctx.background = True
-        self._track(ctx)
+        self._begin_background(ctx)
         running, guarded = self.running, self._guarded_sync
 
         def work() -> None:
@@ -226,6 +222,12 @@ class WorkflowRunner(Host):
             running.pop(wf_id, None)
             self._untrack(ctx)
             raise
+
+    def _begin_background(self, ctx: WorkflowContext) -> None:
+        """What ``submit`` and ``run_background`` do before handing ``ctx`` on."""
+        ctx.otel_parent = _tracing.capture()  # the body's thread/task would not inherit it
+        ctx.background = True
+        self._track(ctx)  # from now on, not only once a thread picks it up: a drain sees it
 
     def _guarded_sync(self, s: Start, ctx: WorkflowContext) -> Any:
         try:

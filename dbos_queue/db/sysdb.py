@@ -72,7 +72,8 @@ class InitResult:
 def init_workflow_plan(params: dict[str, Any]) -> Generator[tuple[str, Any], Any, InitResult]:
     """The statements of an INIT, as a generator: it yields (query, parameters) and is sent
     each one's row, so an async caller (the engine) and a sync one (a client's own thread,
-    db/threadconn.py) run the same logic."""
+    db/threadconn.py) run the same logic. Rows are read by position: the sync caller's
+    are plain tuples."""
     for key in INIT_OPTIONAL:  # 0008 columns a producer may not set
         params.setdefault(key, None)
     for key in ("serialization", "debounce_deadline"):  # 0011 columns, unset by most starts
@@ -92,7 +93,7 @@ def init_workflow_plan(params: dict[str, Any]) -> Generator[tuple[str, Any], Any
                 return InitResult(True)
             if not res.inserted and reject:
                 made = yield _sql.WORKFLOW_CREATOR, (params["id"],)
-                if made is None or made.creator_xid != params["creator"]:
+                if made is None or made[0] != params["creator"]:  # (creator_xid,)
                     from dbos_queue.error import DBOSWorkflowIDInUseError
 
                     raise DBOSWorkflowIDInUseError(params["id"], res.status or "", res.name or "")
@@ -102,7 +103,7 @@ def init_workflow_plan(params: dict[str, Any]) -> Generator[tuple[str, Any], Any
             holder = yield _sql.DEDUP_HOLDER, (params["queue"], params["dedup_id"])
             if holder is not None:
                 if params.get("duplication_policy") == "return-existing":
-                    return InitResult(False, holder=holder.workflow_uuid)
+                    return InitResult(False, holder=holder[0])  # (workflow_uuid,)
                 from dbos_queue.error import DBOSQueueDeduplicatedError
 
                 raise DBOSQueueDeduplicatedError(params["id"], params["queue"], params["dedup_id"])

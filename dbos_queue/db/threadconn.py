@@ -19,8 +19,6 @@ from typing import Any, TypeVar, cast
 import psycopg
 from psycopg.rows import tuple_row
 
-from dbos_queue.db import sql as _sql
-from dbos_queue.db.rows import ROW_FACTORY
 from dbos_queue.db.sysdb import retryable
 
 logger = logging.getLogger("dbos_queue")
@@ -48,7 +46,9 @@ class ThreadConnections:
                 self.url,
                 autocommit=True,
                 prepare_threshold=self.prepare_threshold,
-                row_factory=ROW_FACTORY,
+                # Plans read rows by position (sysdb.init_workflow_plan): plain tuples,
+                # not a named row class looked up for every result.
+                row_factory=tuple_row,
             )
             with self._lock:
                 if self.closed:
@@ -61,7 +61,7 @@ class ThreadConnections:
     def _drop(self) -> None:
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
-        self._local.cur = self._local.tcur = None
+        self._local.cur = None
         if conn is not None:
             with self._lock:
                 if conn in self._all:
@@ -90,18 +90,14 @@ class ThreadConnections:
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    def _cursor(self, conn: psycopg.Connection[Any], query: str) -> psycopg.Cursor[Any]:
-        """This thread's cursor on ``conn`` for ``query``, kept between statements: a new
-        cursor per statement (``conn.execute``) also makes a new adapter context, which
-        finds and builds every parameter's dumper and every column's loader again, a
-        fifth of a single enqueue's CPU. The INIT's row is read by position
-        (``InitResult(*row)``): a plain tuple, not a named row built per result."""
-        positional = query is _sql.INIT_WORKFLOW
-        attr = "tcur" if positional else "cur"
-        cur = getattr(self._local, attr, None)
+    def _cursor(self, conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
+        """This thread's cursor on ``conn``, kept between statements: a new cursor per
+        statement (``conn.execute``) also makes a new adapter context, which finds and
+        builds every parameter's dumper and every column's loader again, a fifth of a
+        single enqueue's CPU."""
+        cur = getattr(self._local, "cur", None)
         if cur is None or cur.connection is not conn or cur.closed:
-            cur = conn.cursor(row_factory=tuple_row) if positional else conn.cursor()
-            setattr(self._local, attr, cur)
+            cur = self._local.cur = conn.cursor()
         return cur
 
     def _drive(self, gen: Plan[T], also: tuple[str, Any] | None) -> T:
@@ -110,7 +106,7 @@ class ThreadConnections:
         try:
             while True:
                 query, args = gen.send(row)
-                cur = self._cursor(conn, query)
+                cur = self._cursor(conn)
                 if also is not None:
                     with conn.pipeline():
                         cur.execute(query, args)  # type: ignore[arg-type]

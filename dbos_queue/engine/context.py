@@ -94,6 +94,14 @@ def _new_stop_state() -> list[Any]:
     return [False, None, None]
 
 
+def _event(st: list[Any], slot: int) -> threading.Event:
+    """``st[slot]``'s Event, made at its first use (call under the context's ``_guard``)."""
+    ev = st[slot]
+    if ev is None:
+        ev = st[slot] = threading.Event()
+    return ev
+
+
 @dataclass
 class WorkflowContext:
     """State of one workflow execution in this process."""
@@ -176,9 +184,7 @@ class WorkflowContext:
             if self.stop_reason is None:
                 self.stop_reason = reason
             st = self._stop_state
-            if st[_STOP] is None:  # stopping is rare: the Event stays set for every copy
-                st[_STOP] = threading.Event()
-            ev, quiet = st[_STOP], not st[_BUSY]
+            ev, quiet = _event(st, _STOP), not st[_BUSY]  # stays set for every copy
         ev.set()
         return quiet
 
@@ -187,10 +193,7 @@ class WorkflowContext:
         with self._guard:
             if self.stop_reason is not None:
                 return
-            st = self._stop_state
-            if st[_STOP] is None:
-                st[_STOP] = threading.Event()
-            ev = st[_STOP]
+            ev = _event(self._stop_state, _STOP)
         ev.wait(seconds)
 
     async def apause(self, seconds: float) -> None:
@@ -205,9 +208,7 @@ class WorkflowContext:
         with self._guard:
             if not st[_BUSY]:
                 return True
-            if st[_QUIET] is None:
-                st[_QUIET] = threading.Event()
-            ev = st[_QUIET]
+            ev = _event(st, _QUIET)
         return ev.wait(timeout)
 
 
