@@ -13,7 +13,11 @@ import psycopg
 import pytest
 
 from dbos_queue import DBOS, DBOSClient, Queue
-from dbos_queue.error import DBOSQueueNotDeclaredError, DBOSWorkflowFunctionNotFoundError
+from dbos_queue.error import (
+    DBOSQueueNotDeclaredError,
+    DBOSSchemaMissingError,
+    DBOSWorkflowFunctionNotFoundError,
+)
 from tests.plugins.workers import Worker
 
 WAIT_ENV = "DBOS_QUEUE_UNKNOWN_WORKFLOW_WAIT_SEC"
@@ -74,6 +78,28 @@ def test_client_enqueue_to_undeclared_queue_is_refused(db_url: str) -> None:
         client.enqueue(opts, 1)  # type: ignore[arg-type]
         assert len(client.enqueue_many(opts, [(1,), (2,)])) == 2  # type: ignore[arg-type]
     assert workflow_rows(db_url) == 3
+
+
+def test_a_client_on_a_database_without_the_schema_says_what_to_do(empty_db_url: str) -> None:
+    """A client never creates the schema (DBOS's does not either); on an empty database
+    each call says so and names the fix, instead of "relation dbos.queues does not
+    exist", and writes nothing."""
+    opts = {"queue_name": "q", "workflow_name": "wf"}
+    with DBOSClient(empty_db_url) as client:
+        calls: list[Callable[[], Any]] = [
+            lambda: client.enqueue(opts, 1),  # type: ignore[arg-type]  # the caller's thread
+            lambda: client.list_workflows(),  # the engine loop
+            lambda: client.send("some-workflow", "hello"),
+            lambda: asyncio.run(client.list_workflows_async()),  # from another event loop
+        ]
+        for call in calls:
+            with pytest.raises(DBOSSchemaMissingError) as exc:
+                call()
+            text = str(exc.value)
+            assert "dbos schema" in text and "dbos-queue migrate" in text, text
+            assert "DBOS.launch()" in text and '"dbos.' in text, text
+    tables = rows(empty_db_url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'dbos'")
+    assert tables == [(0,)]
 
 
 def test_sql_function_refuses_undeclared_queue(db_url: str) -> None:

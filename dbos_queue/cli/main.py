@@ -29,7 +29,12 @@ from dbos_queue.cli.common import (
     resolve_url,
 )
 from dbos_queue.cli.values import UsageError
-from dbos_queue.error import DBOSConfigError, DBOSDatabaseUnavailableError, DBOSException
+from dbos_queue.error import (
+    DBOSConfigError,
+    DBOSDatabaseUnavailableError,
+    DBOSException,
+    DBOSSchemaMissingError,
+)
 
 HELP = """Durable workflows on Postgres, run by a horizontally scaled pool of workers.
 
@@ -327,6 +332,9 @@ def _exit_code(exc: Exception) -> int:
     if isinstance(exc, DBOSDatabaseUnavailableError):
         print(f"dbos-queue: {exc.message}", file=sys.stderr)
         return EXIT_DB
+    if isinstance(exc, DBOSSchemaMissingError):
+        print(f"dbos-queue: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
     if isinstance(exc, DBOSException):
         print(f"dbos-queue: {exc}", file=sys.stderr)
         return EXIT_FAILED

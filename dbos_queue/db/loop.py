@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from dbos_queue.db.missing import schema_missing
 from dbos_queue.db.notify import Notifier, parse_queue_payload
 from dbos_queue.db.pool_growth import GrowingPool
 from dbos_queue.db.rows import ROW_FACTORY
@@ -234,12 +235,23 @@ class Engine:
                     raise EngineStopped() from None
                 if deadline is not None and time.monotonic() >= deadline:
                     raise
+            except psycopg.ProgrammingError as exc:
+                missing = schema_missing(exc)  # no dbos schema: say so (db/missing.py)
+                if missing is None:
+                    raise
+                raise missing from exc
 
     async def arun(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` on the engine loop from any event loop."""
-        if self.on_loop():
-            return await coro
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+        try:
+            if self.on_loop():
+                return await coro
+            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+        except psycopg.ProgrammingError as exc:
+            missing = schema_missing(exc)
+            if missing is None:
+                raise
+            raise missing from exc
 
     # --- database helpers ----------------------------------------------------
 

@@ -19,6 +19,7 @@ from typing import Any, TypeVar, cast
 import psycopg
 from psycopg.rows import tuple_row
 
+from dbos_queue.db.missing import schema_missing
 from dbos_queue.db.sysdb import retryable
 
 logger = logging.getLogger("dbos_queue")
@@ -83,6 +84,9 @@ class ThreadConnections:
             try:
                 return self._drive(gen, also)
             except Exception as exc:
+                missing = schema_missing(exc)  # no dbos schema: say so (db/missing.py)
+                if missing is not None:
+                    raise missing from exc
                 if make is None or not retryable(exc) or time.monotonic() > deadline:
                     raise
                 self._drop()

@@ -30,6 +30,7 @@ from dbos_queue.error.startup import (
     DBOSQueryTimeoutError,
     DBOSQueueNotDeclaredError,
     DBOSQueueSettingsError,
+    DBOSSchemaMissingError,
     DBOSSerializationError,
 )
 from dbos_queue.error.steps import (
@@ -81,6 +82,7 @@ __all__ = [
     "DBOSQueueNotDeclaredError",
     "DBOSQueueSettingsError",
     "DBOSRecoveryError",
+    "DBOSSchemaMissingError",
     "DBOSSerializationError",
     "DBOSStepNondeterminismError",
     "DBOSStepTimeoutError",

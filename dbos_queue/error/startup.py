@@ -24,6 +24,18 @@ class DBOSDatabaseUnavailableError(DBOSInitializationError):
     """The system database could not be reached."""
 
 
+class DBOSSchemaMissingError(DBOSException):
+    """The system database lacks the ``dbos`` schema, or holds an older one: nothing has
+    created or migrated it yet (a ``DBOSClient`` never does; ``DBOS.launch()`` does)."""
+
+    def __init__(self, detail: str):
+        super().__init__(
+            f"The system database has no dbos schema, or an older one ({detail}). A client "
+            "never creates it: launch a DBOS application on this database once "
+            "(DBOS.launch() creates and migrates it), or run `dbos-queue migrate --db-url URL`."
+        )
+
+
 class DBOSSerializationError(DBOSException, TypeError):
     """A value cannot be stored: its type is not supported by the configured format."""
 
