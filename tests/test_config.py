@@ -110,6 +110,7 @@ OWN_KEYS = [
     "workflow_retention_sec",
     "workflow_retention_rows",
     "workflow_retention_interval_sec",
+    "max_listening_workers",
 ]
 URL = "postgresql://app:secret@db.example:5432/appdb"
 
@@ -154,6 +155,7 @@ SAMPLE: dict[str, Any] = {
     "schedule_catchup": True, "listen_database_url": URL, "unknown_workflow_wait_sec": 5.0,
     "workflow_retention_sec": 86400.0, "workflow_retention_rows": 1000,
     "workflow_retention_interval_sec": 600.0,
+    "max_listening_workers": 2,
 }  # fmt: skip
 
 
@@ -198,6 +200,7 @@ def test_full_config_resolves_to_given_values() -> None:
     assert s.prepare_threshold is None  # None is meaningful here: no prepared statements
     assert s.metrics_enabled is False and s.schedule_catchup is True
     assert s.queue_polling_interval_sec == 0.25
+    assert s.max_listening_workers == 2
 
 
 def test_defaults() -> None:
@@ -277,6 +280,8 @@ def test_unknown_key_without_a_close_match() -> None:
         ("dbos_system_schema", "dbos; drop", "match pattern"),
         ("system_database_url", "sqlite:///app.sqlite", "Postgres URL"),
         ("use_listen_notify", "perhaps", "valid boolean"),
+        ("max_listening_workers", -1, "greater than or equal to 0"),
+        ("max_listening_workers", "few", "valid integer"),
     ],
 )
 def test_bad_value_names_key_value_and_expectation(key: str, value: Any, expected: str) -> None:

@@ -20,7 +20,7 @@ import psycopg
 from dbos_queue import DBOS, DBOSClient, SetWorkflowID
 from dbos_queue.api.dbos import _rt
 from dbos_queue.db.notify import parse_queue_payload
-from dbos_queue.queue.wakeup import FANOUT, my_turn
+from dbos_queue.queue.wakeup import FANOUT, my_turn, on_duty
 from tests.plugins.checks import must
 from tests.plugins.workers import ROOT
 
@@ -242,3 +242,85 @@ def test_finished_workflows_nobody_awaits_send_no_notification(dbos, db_url):
         else:
             raise AssertionError("the marker notification never arrived")
     assert [h for h in heard if h[0] == "dbos_workflow_done_channel"] == []
+
+
+# ---- listening duty (max_listening_workers) ------------------------------------------
+
+
+def test_listening_duty_settles_on_the_limit_and_replaces_a_listener_that_leaves():
+    fleet = {"q": ["a", "b", "c"]}
+    assert on_duty(fleet, "a", 2, True) and on_duty(fleet, "b", 2, True)
+    assert not on_duty(fleet, "c", 2, True)  # ranks past the first two: leaves
+    assert on_duty({"q": ["a", "b"]}, "b", 2, True)  # at the limit: nobody leaves
+    assert not on_duty({"q": ["a", "b"]}, "c", 2, False)  # full: an idle one stays off
+    assert on_duty({"q": ["a"]}, "c", 2, False)  # one gone: an idle one joins
+    assert on_duty({"q": []}, "c", 1, False) and on_duty({}, "c", 1, False)
+    # Not yet listed by the fleet (its row is being written): it keeps listening.
+    assert on_duty({"q": ["a", "b", "c"]}, "zz", 2, True)
+    # Several queues: a process leaves only when no queue needs it.
+    two = {"q": ["a", "b", "c"], "r": ["c"]}
+    assert on_duty(two, "c", 2, True)
+    assert not on_duty({"q": ["a", "b", "c"], "r": ["a", "b", "c"]}, "c", 2, True)
+    assert on_duty({"q": ["a", "b"], "r": ["a"]}, "c", 2, False)
+
+
+def _listening_backends(url: str) -> int:
+    """LISTEN sessions on this database (a listener's last statement is a LISTEN)."""
+    return int(
+        must(
+            _one(
+                url,
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND query LIKE 'LISTEN %%'",
+            )
+        )[0]
+    )
+
+
+def _listed(url: str, queue: str) -> list[int]:
+    """Worker pids whose executor row lists ``queue`` (the listening claimers)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM dbos.executors WHERE %s = ANY(queues)"
+            " AND lease_expires_at_epoch_ms > (EXTRACT(EPOCH FROM now()) * 1000)",
+            (queue,),
+        ).fetchall()
+    return sorted(r[0] for r in rows)
+
+
+def test_only_the_listening_limit_of_a_fleet_keeps_a_listen_session(start_worker, app_db):
+    """Three workers, max_listening_workers 1: one keeps its LISTEN session and takes the
+    fleet's turns, the other two close theirs and poll (1 s); every job still runs once;
+    when the listener is killed, one of the others takes over listening."""
+    env = {"DBOS_QUEUE_MAX_LISTENING_WORKERS": "1", "QUEUE_APP_LEASE": "1.5"}
+    workers = {w.pid: w for w in (start_worker("free", env=env) for _ in range(3))}
+    _wait_until(
+        lambda: len(_listed(app_db, "free")) == 1 and _listening_backends(app_db) == 1,
+        30,
+        "the fleet to settle on one listener",
+    )
+    (listener,) = _listed(app_db, "free")
+    with DBOSClient(app_db) as client:
+        handles = [
+            client.enqueue({"queue_name": "free", "workflow_name": "timed"}, "free", f"a{i}", 0.0)
+            for i in range(20)
+        ]
+        assert [h.get_result() for h in handles] == [f"a{i}" for i in range(20)]
+        workers[listener].proc.kill()  # SIGKILL: no goodbye, its lease runs out
+        workers[listener].proc.communicate(timeout=30)
+        _wait_until(
+            lambda: (got := _listed(app_db, "free")) and listener not in got,
+            30,
+            "another worker to take over listening",
+        )
+        _wait_until(lambda: _listening_backends(app_db) == 1, 30, "one listener again")
+        later = [
+            client.enqueue({"queue_name": "free", "workflow_name": "timed"}, "free", f"b{i}", 0.0)
+            for i in range(10)
+        ]
+        assert [h.get_result() for h in later] == [f"b{i}" for i in range(10)]
+    runs = _one(app_db, "SELECT count(*), count(DISTINCT workflow_id) FROM runs")
+    assert runs == (30, 30)
+    for pid, w in workers.items():
+        if pid != listener:
+            assert w.stop()[0] == 0

@@ -128,11 +128,12 @@ class Runtime(WorkflowRunner):
         self.engine.run(self._register_version())
         self.engine.spawn_threadsafe(self._heartbeat_forever(), "heartbeat")
         self.engine.hooks["cancel"].append(self._on_cancel)
-        if not self.settings.use_listen_notify:  # no NOTIFY will say "cancelled": look
-            from dbos_queue.api.cancel_poll import poll_cancellations_forever
+        # While no NOTIFY can say "cancelled" (use_listen_notify: false, off listening
+        # duty, or the LISTEN connection reconnecting), look instead.
+        from dbos_queue.api.cancel_poll import poll_cancellations_forever
 
-            interval = self.settings.notification_listener_polling_interval_sec
-            self.engine.spawn_threadsafe(poll_cancellations_forever(self, interval), "cancel-poll")
+        interval = self.settings.notification_listener_polling_interval_sec
+        self.engine.spawn_threadsafe(poll_cancellations_forever(self, interval), "cancel-poll")
 
     async def _register_version(self) -> None:
         """Record this application version (a new one becomes the latest), as DBOS does."""

@@ -322,7 +322,7 @@ class Engine:
                 if result is not NOT_YET:
                     return result
                 wait = poll
-                if not self.listen:
+                if not self.listen or self._listener is None:  # polling, or off duty
                     wait, step = min(poll, step), step * 2
                 if deadline is not None:
                     remaining = deadline - self.loop.time()
@@ -379,6 +379,28 @@ class Engine:
                 logger.warning("LISTEN connection lost (%s); reconnecting", exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
+
+    def hears(self) -> bool:
+        """Whether notifications from other processes reach this one now: it listens
+        (``use_listen_notify``, on duty) and the LISTEN connection is up."""
+        return self.listen and self._listener is not None and self.listener_connected.is_set()
+
+    @property
+    def standby(self) -> bool:
+        """Listening is configured but this process is off duty (queue/wakeup.py): it polls."""
+        return self.listen and self._listener is None and self.pool is not None
+
+    def set_listening(self, on: bool) -> None:
+        """Open (``on``) or close the LISTEN connection (engine loop). Off duty, the backend
+        is gone: no NOTIFY of the fleet signals it, and every waiter polls."""
+        if not self.listen or self._stopping or on == (self._listener is not None):
+            return
+        if on:
+            self._listener = self.spawn(self._listen_forever(), "listener")
+            return
+        self._listener.cancel()  # type: ignore[union-attr]  # not None (checked above)
+        self._listener = None
+        self.listener_connected.clear()
 
     def listen_personal(self, token: str) -> None:
         """Also LISTEN on this process's own channel (engine loop; restarts the listener)."""

@@ -324,8 +324,8 @@ class Notifier:
     async def register_waiter(self, wf_id: str) -> str | None:
         """Ask to be told when ``wf_id`` finishes; the token to unregister with.
 
-        None when this engine does not listen (nothing would hear it)."""
-        if not self.engine.listen:
+        None when this engine does not listen (nothing would hear it), or not now."""
+        if not self.engine.listen or self.engine.standby:
             return None
         from dbos_queue.db import sql as _sql
 

@@ -55,7 +55,10 @@ class DBOSConfig(TypedDict, total=False):
     no live worker registers waits for one before it ends ERROR; env
     ``DBOS_QUEUE_UNKNOWN_WORKFLOW_WAIT_SEC``), ``workflow_retention_sec`` /
     ``workflow_retention_rows`` None (automatic retention, off; once per
-    ``workflow_retention_interval_sec``, 3600, fleet-wide). DBOS's
+    ``workflow_retention_interval_sec``, 3600, fleet-wide), ``max_listening_workers`` 4
+    (env ``DBOS_QUEUE_MAX_LISTENING_WORKERS``; how many worker processes of a queue keep a
+    LISTEN connection, the others poll it every ``polling_interval_sec`` until one leaves;
+    0: all listen; queue/wakeup.py). DBOS's
     ``use_listen_notify`` False (env ``DBOS_QUEUE_USE_LISTEN_NOTIFY``) opens no LISTEN
     connection: the process polls. ``admin_token`` may come from ``DBOS_QUEUE_ADMIN_TOKEN``.
     """
@@ -116,6 +119,7 @@ class DBOSConfig(TypedDict, total=False):
     workflow_retention_sec: float | None
     workflow_retention_rows: int | None
     workflow_retention_interval_sec: float | None
+    max_listening_workers: int | None
 
 
 KNOWN_KEYS: frozenset[str] = frozenset(DBOSConfig.__optional_keys__)
@@ -135,6 +139,7 @@ ENV_VARS = {  # key -> the environment variable that supplies it when the code c
     "prepare_threshold": "DBOS_QUEUE_PREPARE_THRESHOLD",
     "admin_token": "DBOS_QUEUE_ADMIN_TOKEN",
     "unknown_workflow_wait_sec": "DBOS_QUEUE_UNKNOWN_WORKFLOW_WAIT_SEC",
+    "max_listening_workers": "DBOS_QUEUE_MAX_LISTENING_WORKERS",
 }  # fmt: skip
 DB_KEYS = (
     "system_database_url", "database_url", "application_database_url", "system_database_engine",
@@ -237,6 +242,8 @@ class Settings(BaseModel):
     workflow_retention_sec: Annotated[Float, Field(gt=0)] | None = None
     workflow_retention_rows: Annotated[Int, Field(ge=1)] | None = None
     workflow_retention_interval_sec: PosFloat = 3600.0
+    # Listening duty (queue/wakeup.py): 0 lets every worker process listen.
+    max_listening_workers: Int = Field(4, ge=0)
 
     @model_validator(mode="before")
     @classmethod

@@ -20,13 +20,14 @@ from dbos_queue.db.sysdb import Row, now_ms
 from dbos_queue.engine.events import Claimed, Dequeued
 from dbos_queue.engine.host import app_name_of
 from dbos_queue.model.jitter import jitter
+from dbos_queue.model.status import INTERNAL_QUEUE
 from dbos_queue.queue import maintenance as _maintenance
 from dbos_queue.queue.claim_batch import claim_params, run_claim
 from dbos_queue.queue.dispatch import dispatch_fast, run_claimed
 from dbos_queue.queue.limits import register_queue_row, set_queue_limits
 from dbos_queue.queue.settings import QueueSettings
 from dbos_queue.queue.takeover import TakeoverScan
-from dbos_queue.queue.wakeup import Wakeup, backstop_sec
+from dbos_queue.queue.wakeup import Wakeup, backstop_sec, duty_backstop_sec, off_duty
 
 if TYPE_CHECKING:
     from dbos_queue.queue.host import QueueHost
@@ -119,7 +120,6 @@ class QueueService:
         self.rt.engine.hooks["queue"].append(self.wake)
         self.rt.engine.queue_filter = self.wakeup.accept  # damped wake-up (queue/wakeup.py)
         self.claiming = True
-        from dbos_queue.model.status import INTERNAL_QUEUE
 
         for name in [*names, INTERNAL_QUEUE]:  # resumed and forked workflows run everywhere
             if name == INTERNAL_QUEUE or self._listens(name):
@@ -208,6 +208,8 @@ class QueueService:
                 continue  # there may be more waiting
             poll = (self.settings.get(name) or QueueSettings(name=name)).polling_interval_sec
             poll = backstop_sec(self.rt, poll)  # notifications wake us; this is a safety net
+            if name == INTERNAL_QUEUE and off_duty(self.rt):
+                poll = max(poll, duty_backstop_sec(self.rt))  # listeners run it; the tick looks
             timeout = poll * jitter(0.8, 1.2)
             until_catch_up = self._catch_up_at - time.monotonic()
             if until_catch_up > 0:
@@ -297,7 +299,7 @@ class QueueService:
             self._delayed_wake.clear()
             # Woken when delayed work is stored (here, or DELAYED_SIGNAL from elsewhere),
             # else at the next due time; the backstop only guards against a lost signal.
-            wait = backstop_sec(self.rt, 1.0)
+            wait = duty_backstop_sec(self.rt)
             try:
                 rows = await self.rt.sysdb.fetchall(_sql.PROMOTE_DELAYED, {"now": now_ms()})
                 for q in {r.queue_name for r in rows}:
@@ -318,7 +320,7 @@ class QueueService:
         while True:
             # Changes made through set_queue_limits/delete_queue are notified (count 0);
             # this catches the rest (a declaration elsewhere, a lost notification).
-            await asyncio.sleep(backstop_sec(self.rt, 1.0))
+            await asyncio.sleep(duty_backstop_sec(self.rt))
             for name in list(self._loops):
                 try:
                     before = self.settings.get(name)

@@ -42,12 +42,29 @@ DELAYED_SIGNAL = "__dbos_delayed__"
 
 
 LAST_RESORT_SEC = 60.0
+# How long a process that left the listening duty keeps listening: past the age at which
+# a sender reads the fleet's turns again (db/notify.py MEMBERS_TTL_SEC).
+LEAVE_GRACE_SEC = _notify.MEMBERS_TTL_SEC + 1.0
 
 
 def listening(rt: Any) -> bool:
     """Whether notifications reach this process now: LISTEN is on and connected."""
     engine = rt.engine
     return getattr(engine, "listen", True) and engine.listener_connected.is_set()
+
+
+def off_duty(rt: Any) -> bool:
+    """Whether this process left the listening duty (it polls its queues; the tick, at
+    the heartbeat's pace, finds changed settings, unannounced and delayed work)."""
+    return bool(getattr(rt.engine, "standby", False))
+
+
+def duty_backstop_sec(rt: Any) -> float:
+    """How long a background loop that the tick also covers (settings, delayed work, the
+    internal queue) sleeps: the tick's pace off duty, else ``backstop_sec(rt, 1.0)``."""
+    if off_duty(rt):
+        return max(1.0, tick_interval(rt))
+    return backstop_sec(rt, 1.0)
 
 
 def backstop_sec(rt: Any, polling_interval: float) -> float:
@@ -78,13 +95,33 @@ def my_turn(members: list[str], me: str, count: int, seq: int) -> bool:
     return k >= w or (members.index(me) - seq) % w < k
 
 
+def on_duty(members: dict[str, list[str]], me: str, limit: int, now_on: bool) -> bool:
+    """Whether this process should listen, given each of its queues' listening claimers
+    (``members``, rank order) and at most ``limit`` listeners per queue.
+
+    A listener leaves only when every queue it claims from has more than ``limit``
+    listeners and it ranks past the first ``limit`` of each; a process off duty joins
+    as soon as one of its queues has fewer than ``limit``. So a fleet settles on
+    ``limit`` listeners per queue (all of them when it is smaller), and one that dies
+    is replaced within a tick of its lease expiring."""
+    if now_on:
+        return not members or any(
+            me not in m or len(m) <= limit or m.index(me) < limit for m in members.values()
+        )
+    return not members or any(len(m) < limit for m in members.values())
+
+
 class Wakeup:
     """Which notifications this process acts on, and the fleet it shares them with."""
 
     def __init__(self, service: Claimer) -> None:
         self.service = service  # queue.claim.QueueService, which imports this module
         self.members: dict[str, list[str]] = {}  # queue -> live claimers, in rank order
-        self._written: tuple[str, tuple[str, ...]] | None = None
+        self._written: tuple[str, tuple[str, ...], bool] | None = None
+        # Listening duty (max_listening_workers): whether this process keeps its LISTEN
+        # connection. Every LISTEN backend of the database is signalled by every NOTIFY,
+        # whatever its channel, so a fleet where all listen pays per job for its size.
+        self.on_duty = True
         self.accepted = 0  # counters for tests and benchmarks
         self.skipped = 0
 
@@ -124,17 +161,55 @@ class Wakeup:
         rt = svc.rt
         queues = tuple(sorted(svc.claimed_queues))
         me = rt.process_id
-        if queues and self._written != (me, queues):
-            # Only a listening process takes turns (a polling one would not hear its turn).
-            listening = getattr(rt.engine, "listen", True)
+        # Only a listening process takes turns (a polling one would not hear its turn).
+        listening = getattr(rt.engine, "listen", True) and self.on_duty
+        if queues and self._written != (me, queues, listening):
             if listening:
                 rt.engine.listen_personal(me)  # before anyone can send to it
             await rt.sysdb.execute(
                 _sql.SET_EXECUTOR_QUEUES,
                 {"queues": list(queues) if listening else [], "process_id": me},
             )
-            self._written = (me, queues)
+            self._written = (me, queues, listening)
         return queues
+
+    def _stop_listening(self) -> None:
+        """Close the LISTEN connection if still off duty; then look at each queue once
+        (a turn sent to us meanwhile would otherwise wait for the poll)."""
+        if self.on_duty:
+            return
+        self.service.rt.engine.set_listening(False)
+        for q in self.service.claimed_queues:
+            self.service.wake(q)
+
+    async def _take_duty(self, members: dict[str, list[str]]) -> None:
+        """Join or leave the listening claimers (``max_listening_workers``; on_duty)."""
+        rt = self.service.rt
+        limit = getattr(rt.settings, "max_listening_workers", 0) or 0
+        engine = rt.engine
+        if not limit or not getattr(engine, "listen", False):
+            return
+        duty = on_duty(members, rt.process_id, limit, self.on_duty)
+        if duty == self.on_duty:
+            return
+        self.on_duty = duty
+        if duty:  # say so once the LISTEN connection is up, so no turn goes unheard
+            engine.set_listening(True)
+            for _ in range(100):
+                if engine.hears():
+                    break
+                await asyncio.sleep(0.02)
+            await self.publish_queues()
+        else:
+            # Leave the turns first, and stop listening only once every sender's view of
+            # the fleet (refreshed every MEMBERS_TTL_SEC) no longer names us.
+            await self.publish_queues()
+            engine.loop.call_later(LEAVE_GRACE_SEC, self._stop_listening)
+        logger.info(
+            "%s listening for queue notifications (max_listening_workers=%d)",
+            "resumed" if duty else "stopped",
+            limit,
+        )
 
     async def tick(self) -> None:
         """Publish our queues if they changed, then one FLEET_TICK: turns, settings,
@@ -166,6 +241,7 @@ class Wakeup:
         self.members = members
         for q, ids in members.items():  # what this process sends goes to the same turns
             rt.engine.notifier.set_members(q, ids)
+        await self._take_duty(members)
         if next_delayed is not None and next_delayed <= now_ms() + tick_interval(rt) * 1000:
             svc.wake_delayed()
 
