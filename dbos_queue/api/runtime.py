@@ -69,6 +69,8 @@ class Runtime(WorkflowRunner):
             poll_fallback_sec=settings.notification_listener_polling_interval_sec or 1.0,
             listen_url=with_connect_args(listen_url, kwargs) if listen_url else None,
             listen=settings.use_listen_notify,
+            # A worker opens LISTEN once it knows its listening duty (queue/wakeup.py).
+            defer_listen=bool(settings.max_listening_workers),
             pool_timeout=float(kwargs.get("pool_timeout") or 30.0),
             max_lifetime=float(max(0, kwargs.get("pool_recycle") or 0)) or None,
             grow_on_demand=True,

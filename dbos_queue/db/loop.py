@@ -74,6 +74,7 @@ class Engine:
         poll_fallback_sec: float = 1.0,
         listen_url: str | None = None,
         listen: bool = True,
+        defer_listen: bool = False,
         pool_timeout: float = 30.0,
         max_lifetime: float | None = None,
         grow_on_demand: bool = False,
@@ -89,6 +90,9 @@ class Engine:
         # all and every waiter finds its answer by polling (use_listen_notify: false).
         self.listen_url = listen_url or url
         self.listen = listen
+        # The LISTEN connection opens only when set_listening(True) says so (a worker
+        # that decides its listening duty first, queue/wakeup.py).
+        self.defer_listen = defer_listen
         self.pool_size = pool_size
         self.prepare_threshold = prepare_threshold
         self.notify_coalesce_sec = notify_coalesce_sec
@@ -146,7 +150,8 @@ class Engine:
             self._growing = GrowingPool(self.pool, self.pool_size)
         await self.pool.open(wait=wait, timeout=15)
         if self.listen:
-            self._listener = self.spawn(self._listen_forever(), "listener")
+            if not self.defer_listen:
+                self._listener = self.spawn(self._listen_forever(), "listener")
         else:
             # Nothing to listen on: being connected to the system database is the pool's.
             self.listener_connected.set()

@@ -117,6 +117,7 @@ class QueueService:
     async def start(self, names: list[str]) -> None:
         """Start claiming from ``names`` (and the internal queue), plus background duties."""
         self._delayed_wake = asyncio.Event()
+        await self.wakeup.first_duty([*names, INTERNAL_QUEUE])
         self.rt.engine.hooks["queue"].append(self.wake)
         self.rt.engine.queue_filter = self.wakeup.accept  # damped wake-up (queue/wakeup.py)
         self.claiming = True

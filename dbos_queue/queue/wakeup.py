@@ -173,6 +173,35 @@ class Wakeup:
             self._written = (me, queues, listening)
         return queues
 
+    async def _until_heard(self) -> None:
+        """Wait (up to 2 s) for the LISTEN connection to be up."""
+        engine = self.service.rt.engine
+        for _ in range(100):
+            if engine.hears():
+                return
+            await asyncio.sleep(0.02)
+
+    async def first_duty(self, queues: list[str]) -> None:
+        """At start, before anything else: listen only if the fleet's listening claimers
+        of ``queues`` are short of ``max_listening_workers`` (a worker that joins a full
+        fleet never opens its LISTEN connection); on any doubt, listen."""
+        rt = self.service.rt
+        engine = rt.engine
+        if not getattr(engine, "listen", False) or not getattr(engine, "defer_listen", False):
+            return
+        limit = getattr(rt.settings, "max_listening_workers", 0) or 0
+        try:
+            rows = await rt.sysdb.fetchall(_sql.FLEET_MEMBERS, {"queues": queues, "now": now_ms()})
+            members: dict[str, list[str]] = {q: [] for q in queues}
+            members.update({r.queue: list(r.members or []) for r in rows})
+            self.on_duty = not limit or on_duty(members, rt.process_id, limit, False)
+        except Exception as exc:
+            logger.warning("could not read the fleet's listeners (%s); listening", exc)
+            self.on_duty = True
+        if self.on_duty:
+            engine.set_listening(True)
+            await self._until_heard()
+
     def _stop_listening(self) -> None:
         """Close the LISTEN connection if still off duty; then look at each queue once
         (a turn sent to us meanwhile would otherwise wait for the poll)."""
@@ -195,10 +224,7 @@ class Wakeup:
         self.on_duty = duty
         if duty:  # say so once the LISTEN connection is up, so no turn goes unheard
             engine.set_listening(True)
-            for _ in range(100):
-                if engine.hears():
-                    break
-                await asyncio.sleep(0.02)
+            await self._until_heard()
             await self.publish_queues()
         else:
             # Leave the turns first, and stop listening only once every sender's view of
