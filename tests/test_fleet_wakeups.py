@@ -324,3 +324,43 @@ def test_only_the_listening_limit_of_a_fleet_keeps_a_listen_session(start_worker
     for pid, w in workers.items():
         if pid != listener:
             assert w.stop()[0] == 0
+
+
+def test_a_fleet_started_all_at_once_opens_only_the_listening_limit_of_listen_sessions(
+    start_worker, app_db
+):
+    """Three workers, max_listening_workers 1, let through their registration together
+    (the test holds dbos.executors until all three wait on it): each decides in turn
+    whether to listen, so exactly one ever opens a LISTEN session; every job runs once."""
+    env = {"DBOS_QUEUE_MAX_LISTENING_WORKERS": "1"}
+    gate = psycopg.connect(app_db)
+    gate.execute("LOCK TABLE dbos.executors IN EXCLUSIVE MODE")
+    started: list = []
+    threads = [
+        threading.Thread(target=lambda: started.append(start_worker("free", env=env)))
+        for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    waiting = (
+        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+        " WHERE c.relname = 'executors' AND NOT l.granted"
+    )
+    _wait_until(lambda: must(_one(app_db, waiting))[0] == 3, 60, "three registrations waiting")
+    gate.rollback()
+    gate.close()
+    for t in threads:
+        t.join(60)
+    assert len(started) == 3
+    assert _listening_backends(app_db) == 1
+    assert len(_listed(app_db, "free")) == 1
+    with DBOSClient(app_db) as client:
+        handles = [
+            client.enqueue({"queue_name": "free", "workflow_name": "timed"}, "free", f"c{i}", 0.0)
+            for i in range(12)
+        ]
+        assert [h.get_result() for h in handles] == [f"c{i}" for i in range(12)]
+    assert _listening_backends(app_db) == 1
+    assert _one(app_db, "SELECT count(*), count(DISTINCT workflow_id) FROM runs") == (12, 12)
+    for w in started:
+        assert w.stop()[0] == 0

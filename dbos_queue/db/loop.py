@@ -113,6 +113,7 @@ class Engine:
         self._stopping = False
         self.closed = False  # set once the loop is stopping for good: blocked callers give up
         self.listener_connected = threading.Event()
+        self._heard_up: asyncio.Event | None = None  # the same, for the loop (until_heard)
         self.hooks: dict[str, list[Callable[..., None]]] = defaultdict(list)
 
     # --- lifecycle ----------------------------------------------------------
@@ -362,6 +363,8 @@ class Engine:
                     if personal is not None:  # hex characters only (listen_personal)
                         await conn.execute(f"LISTEN {personal}")  # type: ignore[arg-type]
                     self.listener_connected.set()
+                    if self._heard_up is not None:
+                        self._heard_up.set()
                     backoff = 0.05
                     # Anything published while we were disconnected was missed: re-check all.
                     self.wake_all()
@@ -378,12 +381,29 @@ class Engine:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self.listener_connected.clear()
+                self._connection_down()
                 if self._stopping:
                     return
                 logger.warning("LISTEN connection lost (%s); reconnecting", exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
+
+    def _connection_down(self) -> None:
+        self.listener_connected.clear()
+        if self._heard_up is not None:
+            self._heard_up.clear()
+
+    async def until_heard(self, timeout: float) -> bool:
+        """Wait (engine loop, up to ``timeout`` s) until ``hears()``; whether it does."""
+        if self.hears():
+            return True
+        if self._heard_up is None:
+            self._heard_up = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._heard_up.wait(), timeout)
+        except TimeoutError:
+            pass
+        return self.hears()
 
     def hears(self) -> bool:
         """Whether notifications from other processes reach this one now: it listens
@@ -405,7 +425,7 @@ class Engine:
             return
         self._listener.cancel()  # type: ignore[union-attr]  # not None (checked above)
         self._listener = None
-        self.listener_connected.clear()
+        self._connection_down()
 
     def listen_personal(self, token: str) -> None:
         """Also LISTEN on this process's own channel (engine loop; restarts the listener)."""

@@ -27,7 +27,13 @@ from dbos_queue.queue.dispatch import dispatch_fast, run_claimed
 from dbos_queue.queue.limits import register_queue_row, set_queue_limits
 from dbos_queue.queue.settings import QueueSettings
 from dbos_queue.queue.takeover import TakeoverScan
-from dbos_queue.queue.wakeup import Wakeup, backstop_sec, duty_backstop_sec, off_duty
+from dbos_queue.queue.wakeup import (
+    LAST_RESORT_SEC,
+    Wakeup,
+    backstop_sec,
+    duty_backstop_sec,
+    off_duty,
+)
 
 if TYPE_CHECKING:
     from dbos_queue.queue.host import QueueHost
@@ -117,14 +123,14 @@ class QueueService:
     async def start(self, names: list[str]) -> None:
         """Start claiming from ``names`` (and the internal queue), plus background duties."""
         self._delayed_wake = asyncio.Event()
-        await self.wakeup.first_duty([*names, INTERNAL_QUEUE])
+        claimed = [*(n for n in names if self._listens(n)), INTERNAL_QUEUE]  # the loops below
+        await self.wakeup.first_duty(claimed)
         self.rt.engine.hooks["queue"].append(self.wake)
         self.rt.engine.queue_filter = self.wakeup.accept  # damped wake-up (queue/wakeup.py)
         self.claiming = True
 
-        for name in [*names, INTERNAL_QUEUE]:  # resumed and forked workflows run everywhere
-            if name == INTERNAL_QUEUE or self._listens(name):
-                self._start_loop(name)
+        for name in claimed:  # the internal queue: resumed and forked workflows run everywhere
+            self._start_loop(name)
         self.rt.engine.spawn(self._promote_delayed_forever(), "delayed")
         self._reaper = self.rt.engine.spawn(self._reap_forever(), "reaper")
         self.rt.engine.spawn(self._refresh_forever(), "queue-settings")
@@ -300,7 +306,8 @@ class QueueService:
             self._delayed_wake.clear()
             # Woken when delayed work is stored (here, or DELAYED_SIGNAL from elsewhere),
             # else at the next due time; the backstop only guards against a lost signal.
-            wait = duty_backstop_sec(self.rt)
+            # Off the listening duty the tick sees when the next one is due and wakes us.
+            wait = LAST_RESORT_SEC if off_duty(self.rt) else duty_backstop_sec(self.rt)
             try:
                 rows = await self.rt.sysdb.fetchall(_sql.PROMOTE_DELAYED, {"now": now_ms()})
                 for q in {r.queue_name for r in rows}:
@@ -322,6 +329,8 @@ class QueueService:
             # Changes made through set_queue_limits/delete_queue are notified (count 0);
             # this catches the rest (a declaration elsewhere, a lost notification).
             await asyncio.sleep(duty_backstop_sec(self.rt))
+            if off_duty(self.rt):
+                continue  # the tick reads every claimed queue's settings (queue/wakeup.py)
             for name in list(self._loops):
                 try:
                     before = self.settings.get(name)

@@ -175,26 +175,43 @@ class Wakeup:
 
     async def _until_heard(self) -> None:
         """Wait (up to 2 s) for the LISTEN connection to be up."""
-        engine = self.service.rt.engine
-        for _ in range(100):
-            if engine.hears():
-                return
-            await asyncio.sleep(0.02)
+        until = getattr(self.service.rt.engine, "until_heard", None)
+        if until is not None:
+            await until(2.0)
 
     async def first_duty(self, queues: list[str]) -> None:
         """At start, before anything else: listen only if the fleet's listening claimers
-        of ``queues`` are short of ``max_listening_workers`` (a worker that joins a full
-        fleet never opens its LISTEN connection); on any doubt, listen."""
+        of ``queues`` (the claim loops about to start) are short of
+        ``max_listening_workers`` (a worker that joins a full fleet never opens its
+        LISTEN connection); on any doubt, listen.
+
+        Starting workers decide one at a time (``DUTY_LOCK``), and one that takes a
+        place writes its queues in the same transaction, so the next one counts it: a
+        fleet started all at once opens ``max_listening_workers`` LISTEN connections,
+        not one per process. A turn sent to us before our LISTEN is up is not lost: its
+        work was committed before the notification, and the first claim finds it."""
         rt = self.service.rt
         engine = rt.engine
         if not getattr(engine, "listen", False) or not getattr(engine, "defer_listen", False):
             return
         limit = getattr(rt.settings, "max_listening_workers", 0) or 0
+        me = rt.process_id
+        claimed = sorted(set(queues))
+
+        async def decide(conn: Any) -> bool:
+            await conn.execute(_sql.DUTY_LOCK)
+            cur = await conn.execute(_sql.FLEET_MEMBERS, {"queues": claimed, "now": now_ms()})
+            members: dict[str, list[str]] = {q: [] for q in claimed}
+            members.update({r.queue: list(r.members or []) for r in await cur.fetchall()})
+            duty = not limit or on_duty(members, me, limit, False)
+            if duty:  # take the place now: the next starter counts us
+                await conn.execute(_sql.SET_EXECUTOR_QUEUES, {"queues": claimed, "process_id": me})
+            return duty
+
         try:
-            rows = await rt.sysdb.fetchall(_sql.FLEET_MEMBERS, {"queues": queues, "now": now_ms()})
-            members: dict[str, list[str]] = {q: [] for q in queues}
-            members.update({r.queue: list(r.members or []) for r in rows})
-            self.on_duty = not limit or on_duty(members, rt.process_id, limit, False)
+            self.on_duty = await rt.sysdb.transaction(decide)
+            if self.on_duty:
+                self._written = (me, tuple(claimed), True)
         except Exception as exc:
             logger.warning("could not read the fleet's listeners (%s); listening", exc)
             self.on_duty = True

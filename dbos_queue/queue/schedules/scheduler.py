@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import math
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from dbos_queue.queue.schedules.crons import (
 )
 from dbos_queue.queue.schedules.declare import declarations, resolve
 from dbos_queue.queue.schedules.rows import ScheduleRow
-from dbos_queue.queue.wakeup import listening
+from dbos_queue.queue.wakeup import duty_backstop_sec, listening, off_duty
 
 logger = logging.getLogger("dbos_queue")
 
@@ -210,10 +211,14 @@ def poll_sec(rt: QueueHost) -> float:
     (create, pause, delete, apply, a decorated one stored) are announced to every process
     (``notify_schedules``), so while this process listens, the table is re-read only every
     ``scheduler_polling_interval_sec`` (DBOS's key, default 30 s) as a backstop; without
-    LISTEN (``use_listen_notify: false``, or while the listener reconnects) every second."""
+    LISTEN (``use_listen_notify: false``, or while the listener reconnects) every second.
+    Off the listening duty (queue/wakeup.py) at the fleet tick's pace: the listeners hear
+    a change at once and fire what is due, so this process only has to catch up."""
     setting = rt.settings.scheduler_polling_interval_sec
     if listening(rt):
         return setting or POLL_SEC
+    if off_duty(rt):
+        return min(setting or math.inf, duty_backstop_sec(rt))
     return min(POLL_SEC, setting or POLL_SEC)
 
 
