@@ -199,7 +199,7 @@ RETURNING ws.recovery_attempts, ws.name
 RECOVERABLE_FOR_EXECUTOR: Final = (
     """
 SELECT ws.workflow_uuid FROM dbos.workflow_status ws
- WHERE ws.status = 'PENDING' AND ws.executor_id = ANY(%(executor_ids)s)
+ WHERE ws.status = 'PENDING' AND ws.executor_id = ANY(%(executor_ids)b::text[])
    AND """
     + _runs_here("ws.application_version")
     + """
@@ -614,7 +614,7 @@ RETURNING ws.queue_name, ws.workflow_uuid
 ORPHANED_DIRECT: Final = (
     """
 SELECT ws.workflow_uuid FROM dbos.workflow_status ws
- WHERE ws.status = 'PENDING' AND ws.queue_name IS NULL AND ws.name = ANY(%(names)s)
+ WHERE ws.status = 'PENDING' AND ws.queue_name IS NULL AND ws.name = ANY(%(names)b::text[])
    AND """
     + _runs_here("ws.application_version")
     + """
