@@ -362,9 +362,7 @@ class Engine:
                     personal = self.personal_channel
                     if personal is not None:  # hex characters only (listen_personal)
                         await conn.execute(f"LISTEN {personal}")  # type: ignore[arg-type]
-                    self.listener_connected.set()
-                    if self._heard_up is not None:
-                        self._heard_up.set()
+                    self._connection_up()
                     backoff = 0.05
                     # Anything published while we were disconnected was missed: re-check all.
                     self.wake_all()
@@ -387,6 +385,11 @@ class Engine:
                 logger.warning("LISTEN connection lost (%s); reconnecting", exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
+
+    def _connection_up(self) -> None:
+        self.listener_connected.set()
+        if self._heard_up is not None:
+            self._heard_up.set()
 
     def _connection_down(self) -> None:
         self.listener_connected.clear()

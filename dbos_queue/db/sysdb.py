@@ -158,7 +158,11 @@ class SystemDatabase(ExecutorStatements, MessageStatements):
         self, executor_ids: list[str], app_version: str | None = None, app_name: str | None = None
     ) -> list[str]:
         """PENDING workflows of dead processes of these executors that this version runs."""
-        params = {"executor_ids": list(executor_ids), "app_version": app_version, "app_name": app_name}
+        params = {
+            "executor_ids": list(executor_ids),
+            "app_version": app_version,
+            "app_name": app_name,
+        }
         rows = await self.fetchall(_sql.RECOVERABLE_FOR_EXECUTOR, params)
         return [r.workflow_uuid for r in rows]
 
