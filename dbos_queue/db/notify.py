@@ -125,6 +125,9 @@ class Notifier:
         self._lock = threading.Lock()
         self._inbox: list[tuple[str, str, int]] = []
         self._armed = False  # the sender task is awake or already asked to wake
+        # One flush at a time: a stop's last flush waits for the sender task's one in
+        # flight, which it then cancels (what that one took would otherwise be lost).
+        self._flush_lock = asyncio.Lock()
 
     def add(self, channel: str, payload: str, count: int = 1) -> None:
         """Queue one notification (engine loop only)."""
@@ -217,7 +220,11 @@ class Notifier:
         return [c for c, _ in pairs], [p for _, p in pairs], sorted(done)
 
     async def flush(self) -> None:
-        """Send everything queued, in one statement."""
+        """Send everything queued, in one statement (after any flush in flight)."""
+        async with self._flush_lock:
+            await self._flush()
+
+    async def _flush(self) -> None:
         if not self.pending() or self.engine.pool is None:
             return
         from dbos_queue.db import sql as _sql
