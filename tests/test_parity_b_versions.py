@@ -170,3 +170,27 @@ def test_versions_api_in_process(config: dict[str, Any]) -> None:
             assert ver() == "a2"
     finally:
         DBOS.destroy(destroy_registry=True)
+
+
+def test_two_applications_with_the_same_version_name_both_launch(config: dict[str, Any]) -> None:
+    """Version names are unique in a system database: a second application launched with
+    a name the first one recorded still launches (with a warning) and runs its queue."""
+    DBOS.destroy(destroy_registry=True)
+    try:
+        DBOS(config=dict(config, name="first-app", application_version="shared-1"))
+        DBOS.launch()
+        DBOS.destroy()
+        DBOS(config=dict(config, name="second-app", application_version="shared-1"))
+        DBOS.launch()
+        q = Queue("second")
+
+        @DBOS.workflow()
+        def ver() -> str:
+            return DBOS.application_version
+
+        assert q.enqueue(ver).get_result(timeout=30) == "shared-1"
+        with DBOSClient(config["system_database_url"]) as client:
+            h = client.enqueue({"queue_name": "second", "workflow_name": ver.__qualname__})
+            assert client.get_result(h.workflow_id, timeout=30) == "shared-1"
+    finally:
+        DBOS.destroy(destroy_registry=True)

@@ -143,7 +143,19 @@ class Runtime(WorkflowRunner):
 
         app = getattr(self.settings, "name", None)
         await _versions.register(self.sysdb, self.app_version, app)
-        latest = await _versions.latest(self.sysdb, app)
+        latest = await _versions.latest_or_none(self.sysdb, app)
+        if latest is None:
+            # The name is recorded for another application sharing this system database
+            # (version names are unique in it): this one has no version row of its own,
+            # and runs as its latest (queue/version_gate.py), as before any was recorded.
+            logger.warning(
+                "application version %r is recorded for another application in this system "
+                "database; %r has no version of its own there and runs as its latest. Give "
+                "each application its own application_version (or its own system database)",
+                self.app_version,
+                app,
+            )
+            return
         if latest["version_name"] != self.app_version:
             logger.warning(
                 "Current version %r is not the latest version. Latest version is %r: this "

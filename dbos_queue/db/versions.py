@@ -25,6 +25,12 @@ async def list_versions(sysdb: SystemDatabase, app: str | None) -> list[VersionI
     return [version_from_row(r) for r in await sysdb.fetchall(_sql.LIST_VERSIONS, {"app": app})]
 
 
+async def latest_or_none(sysdb: SystemDatabase, app: str | None) -> VersionInfo | None:
+    """The latest version ``app`` sees, or None."""
+    row = await sysdb.fetchone(_sql.LATEST_VERSION, {"app": app})
+    return None if row is None else version_from_row(row)
+
+
 async def latest(sysdb: SystemDatabase, app: str | None) -> VersionInfo:
     """The latest version ``app`` sees; DBOSException when none ever launched."""
     row = await sysdb.fetchone(_sql.LATEST_VERSION, {"app": app})
