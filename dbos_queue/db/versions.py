@@ -36,8 +36,11 @@ async def latest(sysdb: SystemDatabase, app: str | None) -> VersionInfo:
     row = await sysdb.fetchone(_sql.LATEST_VERSION, {"app": app})
     if row is None:
         raise DBOSException(
-            "No application versions found: no DBOS application has launched against this "
-            "system database yet"
+            "No application versions found"
+            + (f" for application {app!r}" if app else "")
+            + ": no DBOS application has launched against this system database yet, or its "
+            "version name is recorded for another application sharing this database (give "
+            "each application its own application_version)"
         )
     return version_from_row(row)
 
