@@ -192,7 +192,7 @@ def test_two_applications_with_the_same_version_name_both_launch(config: dict[st
         with DBOSClient(config["system_database_url"]) as client:
             h = client.enqueue({"queue_name": "second", "workflow_name": ver.__qualname__})
             assert client.get_result(h.workflow_id, timeout=30) == "shared-1"
-        with pytest.raises(DBOSException, match="'second-app'.*another application"):
+        with pytest.raises(DBOSException, match=r"'second-app'.*another application"):
             DBOS.get_latest_application_version()
     finally:
         DBOS.destroy(destroy_registry=True)
