@@ -1588,13 +1588,13 @@ RETURNING step_id
 # it: behind PgBouncer a missing database shows as a connect timeout, not an error).
 DATABASE_EXISTS: Final = "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = %s) AS found"
 
-# (queues, now): each queue's live claimers in rank order, for a sender that directs its
-# notifications to a few of them (db/notify.py; the claim loops' FLEET_TICK reads the same).
 # Starting workers read the fleet's listeners and claim a listening place under this
 # lock, one at a time (queue/wakeup.py first_duty): a fleet started all at once opens
 # max_listening_workers LISTEN connections, not one per process.
 DUTY_LOCK: Final = "SELECT pg_advisory_xact_lock(4735032143901387)"
 
+# (queues, now): each queue's live claimers in rank order, for a sender that directs its
+# notifications to a few of them (db/notify.py; the claim loops' FLEET_TICK reads the same).
 FLEET_MEMBERS: Final = """
 SELECT q AS queue, array_agg(e.process_id ORDER BY e.process_id) AS members
   FROM dbos.executors e, unnest(e.queues) AS q

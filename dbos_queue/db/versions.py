@@ -33,8 +33,8 @@ async def latest_or_none(sysdb: SystemDatabase, app: str | None) -> VersionInfo 
 
 async def latest(sysdb: SystemDatabase, app: str | None) -> VersionInfo:
     """The latest version ``app`` sees; DBOSException when none ever launched."""
-    row = await sysdb.fetchone(_sql.LATEST_VERSION, {"app": app})
-    if row is None:
+    info = await latest_or_none(sysdb, app)
+    if info is None:
         raise DBOSException(
             "No application versions found"
             + (f" for application {app!r}" if app else "")
@@ -42,7 +42,7 @@ async def latest(sysdb: SystemDatabase, app: str | None) -> VersionInfo:
             "version name is recorded for another application sharing this database (give "
             "each application its own application_version)"
         )
-    return version_from_row(row)
+    return info
 
 
 async def set_latest(sysdb: SystemDatabase, version: str, app: str | None) -> None:
